@@ -1,0 +1,35 @@
+# Every target creates the virtualenv and installs on first use; nothing is needed by hand.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+export TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
+
+.PHONY: install migrate test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+migrate: install
+	$(BIN)/python -m shared.migrate
+
+test: install
+	$(BIN)/python -m pytest -p no:cacheprovider -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -1,0 +1,202 @@
+"""RabbitMQ topology, a confirming publisher and a consumer loop (aio-pika, robust connection).
+
+Commands go to a direct exchange routed by message type to durable quorum queues; a message
+that keeps failing is dead-lettered once the queue's delivery limit is reached. Events go to a
+topic exchange for whoever wants them.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+from pydantic import ValidationError
+
+from shared.messages import Message
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+# Deliveries of one message before it is dead-lettered.
+DELIVERY_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class Topology:
+    prefix: str
+
+    @property
+    def commands(self) -> str:
+        return f"{self.prefix}.commands"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}.events"
+
+    @property
+    def dead_letters(self) -> str:
+        return f"{self.prefix}.dead-letters"
+
+    def queue_for(self, message_type: str) -> str:
+        return f"{self.prefix}.{message_type}"
+
+    async def declare(self, channel: AbstractChannel, command_types: list[str]) -> None:
+        """Declare exchanges and one queue per command type; idempotent."""
+        await channel.declare_exchange(self.commands, aio_pika.ExchangeType.DIRECT, durable=True)
+        await channel.declare_exchange(self.events, aio_pika.ExchangeType.TOPIC, durable=True)
+        dead = await channel.declare_exchange(
+            self.dead_letters, aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        dead_queue = await channel.declare_queue(
+            self.dead_letters, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dead_queue.bind(dead)
+        for message_type in command_types:
+            queue = await channel.declare_queue(
+                self.queue_for(message_type),
+                durable=True,
+                arguments={
+                    "x-queue-type": "quorum",
+                    "x-delivery-limit": DELIVERY_LIMIT,
+                    "x-dead-letter-exchange": self.dead_letters,
+                },
+            )
+            await queue.bind(self.commands, routing_key=message_type)
+
+
+async def connect(url: str) -> AbstractRobustConnection:
+    return await aio_pika.connect_robust(url)
+
+
+class Publisher:
+    """Publishes persistent JSON messages and waits for the broker's confirm of each."""
+
+    def __init__(self, commands: AbstractExchange, events: AbstractExchange) -> None:
+        self._commands = commands
+        self._events = events
+
+    @classmethod
+    async def open(cls, channel: AbstractChannel, topology: Topology) -> "Publisher":
+        commands = await channel.get_exchange(topology.commands)
+        events = await channel.get_exchange(topology.events)
+        return cls(commands, events)
+
+    async def send_command(self, message: Message) -> None:
+        await self._publish(self._commands, message, mandatory=True)
+
+    async def publish_event(self, message: Message) -> None:
+        await self._publish(self._events, message, mandatory=False)
+
+    async def send_raw(self, message_type: str, message_id: str, body: bytes) -> None:
+        """Publish a command already serialized (the outbox stores them that way)."""
+        await self._commands.publish(
+            _amqp_message(message_type, message_id, body), routing_key=message_type, mandatory=True
+        )
+
+    async def _publish(self, exchange: AbstractExchange, message: Message, *, mandatory: bool) -> None:
+        body = message.model_dump_json().encode()
+        await exchange.publish(
+            _amqp_message(message.type, str(message.id), body),
+            routing_key=message.type,
+            mandatory=mandatory,
+        )
+
+
+def _amqp_message(message_type: str, message_id: str, body: bytes) -> aio_pika.Message:
+    return aio_pika.Message(
+        body,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message_id,
+        type=message_type,
+    )
+
+
+Handler = Callable[[M], Awaitable[None]]
+GiveUp = Callable[[M, str], Awaitable[None]]
+
+
+def _delivery_count(message: AbstractIncomingMessage) -> int:
+    """How many times this message was delivered before (quorum queues count it for us)."""
+    headers: dict[str, Any] = message.headers or {}
+    return int(headers.get("x-delivery-count", 0) or 0)  # type: ignore[call-overload]
+
+
+async def handle_delivery(
+    message: AbstractIncomingMessage,
+    model: type[M],
+    handler: Handler[M],
+    give_up: GiveUp[M],
+) -> None:
+    """Validate, handle and settle one delivery.
+
+    Acknowledged only after the handler returns (its results committed). An exception
+    requeues the message; on its last allowed delivery `give_up` records the failure and the
+    message is dead-lettered. A body that does not validate is dead-lettered at once.
+    """
+    started = time.perf_counter()
+    try:
+        parsed = model.model_validate_json(message.body)
+    except ValidationError as exc:
+        log.error("invalid message dead-lettered", extra={"error": str(exc)[:500]})
+        await message.reject(requeue=False)
+        return
+    try:
+        await handler(parsed)
+    except asyncio.CancelledError:
+        await message.nack(requeue=True)
+        raise
+    except Exception as exc:
+        attempt = _delivery_count(message) + 1
+        error = f"{type(exc).__name__}: {exc}"
+        if attempt >= DELIVERY_LIMIT:
+            log.exception("message failed for the last time", extra={"id": str(parsed.id)})
+            await give_up(parsed, error)
+            await message.reject(requeue=False)
+        else:
+            log.exception("message failed, requeued", extra={"id": str(parsed.id), "attempt": attempt})
+            await message.nack(requeue=True)
+        return
+    await message.ack()
+    log.info(
+        "message handled",
+        extra={
+            "type": parsed.type,
+            "id": str(parsed.id),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )
+
+
+async def consume(
+    channel: AbstractChannel,
+    queue_name: str,
+    model: type[M],
+    handler: Handler[M],
+    give_up: GiveUp[M],
+    *,
+    prefetch: int = 1,
+) -> Callable[[], Awaitable[None]]:
+    """Start consuming; returns a coroutine function that stops taking new deliveries."""
+    await channel.set_qos(prefetch_count=prefetch)
+    queue = await channel.get_queue(queue_name)
+
+    async def on_message(message: AbstractIncomingMessage) -> None:
+        await handle_delivery(message, model, handler, give_up)
+
+    tag = await queue.consume(on_message)
+
+    async def stop() -> None:
+        await queue.cancel(tag)
+
+    return stop

@@ -1,0 +1,41 @@
+"""asyncpg pools, and creating the database itself on a fresh machine."""
+
+import json
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    assert pool is not None
+    return pool
+
+
+def database_name(dsn: str) -> str:
+    return urlsplit(dsn).path.lstrip("/") or "postgres"
+
+
+def with_database(dsn: str, name: str) -> str:
+    """The same server and credentials, another database."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def ensure_database(dsn: str) -> None:
+    """Create the DSN's database if it does not exist yet (needs a role allowed to create one)."""
+    name = database_name(dsn)
+    admin = await asyncpg.connect(with_database(dsn, "postgres"))
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            try:
+                await admin.execute(f'CREATE DATABASE "{name}"')
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # another process created it meanwhile
+    finally:
+        await admin.close()

@@ -1,0 +1,38 @@
+"""The one settings class, built once in each entry point and passed down."""
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.streams import StreamSpec, parse_streams
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/backtester"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Queue and exchange names start with this, so test runs and deployments can share a broker.
+    amqp_prefix: str = "backtester"
+    bybit_rest_url: str = "https://api.bybit.com"
+    bybit_ws_url: str = "wss://stream.bybit.com/v5/public"
+    ingest_streams: str = ""
+    # Bybit allows 600 requests per 5 s per IP (120/s); half of that leaves room for other clients.
+    ingest_requests_per_second: float = Field(default=60.0, gt=0, le=120)
+    ingest_pages_in_flight: int = Field(default=8, ge=1, le=64)
+    ingest_pages_per_commit: int = Field(default=10, ge=1, le=100)
+    # How long every request to a host waits after it answers 403 (Bybit bans for >= 10 minutes).
+    ingest_ban_pause_seconds: float = Field(default=600.0, ge=0)
+    ingest_max_retries: int = Field(default=8, ge=0)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_token: str = ""
+    log_level: str = "INFO"
+
+    @field_validator("ingest_streams")
+    @classmethod
+    def _streams_parse(cls, value: str) -> str:
+        parse_streams(value)
+        return value
+
+    def streams(self) -> list[StreamSpec]:
+        return parse_streams(self.ingest_streams)
