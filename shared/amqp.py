@@ -97,13 +97,20 @@ class Publisher:
     async def publish_event(self, message: Message) -> None:
         await self._publish(self._events, message, mandatory=False)
 
-    async def send_raw(self, message_type: str, message_id: str, body: bytes) -> None:
-        """Publish a command already serialized (the outbox stores them that way)."""
-        await self._commands.publish(
-            _amqp_message(message_type, message_id, body), routing_key=message_type, mandatory=True
+    async def send_raw(
+        self, exchange: str, message_type: str, message_id: str, body: bytes
+    ) -> None:
+        """Publish a message already serialized (the outbox stores them that way)."""
+        target = self._commands if exchange == "commands" else self._events
+        await target.publish(
+            _amqp_message(message_type, message_id, body),
+            routing_key=message_type,
+            mandatory=target is self._commands,
         )
 
-    async def _publish(self, exchange: AbstractExchange, message: Message, *, mandatory: bool) -> None:
+    async def _publish(
+        self, exchange: AbstractExchange, message: Message, *, mandatory: bool
+    ) -> None:
         body = message.model_dump_json().encode()
         await exchange.publish(
             _amqp_message(message.type, str(message.id), body),
@@ -129,7 +136,7 @@ GiveUp = Callable[[M, str], Awaitable[None]]
 def _delivery_count(message: AbstractIncomingMessage) -> int:
     """How many times this message was delivered before (quorum queues count it for us)."""
     headers: dict[str, Any] = message.headers or {}
-    return int(headers.get("x-delivery-count", 0) or 0)  # type: ignore[call-overload]
+    return int(headers.get("x-delivery-count", 0) or 0)
 
 
 async def handle_delivery(
@@ -164,7 +171,9 @@ async def handle_delivery(
             await give_up(parsed, error)
             await message.reject(requeue=False)
         else:
-            log.exception("message failed, requeued", extra={"id": str(parsed.id), "attempt": attempt})
+            log.exception(
+                "message failed, requeued", extra={"id": str(parsed.id), "attempt": attempt}
+            )
             await message.nack(requeue=True)
         return
     await message.ack()
@@ -187,16 +196,26 @@ async def consume(
     *,
     prefetch: int = 1,
 ) -> Callable[[], Awaitable[None]]:
-    """Start consuming; returns a coroutine function that stops taking new deliveries."""
+    """Start consuming; returns a coroutine function that stops taking new deliveries and
+    waits for those in hand to be settled."""
     await channel.set_qos(prefetch_count=prefetch)
     queue = await channel.get_queue(queue_name)
+    in_hand: set[asyncio.Task[Any]] = set()
 
     async def on_message(message: AbstractIncomingMessage) -> None:
-        await handle_delivery(message, model, handler, give_up)
+        task = asyncio.current_task()
+        assert task is not None
+        in_hand.add(task)
+        try:
+            await handle_delivery(message, model, handler, give_up)
+        finally:
+            in_hand.discard(task)
 
     tag = await queue.consume(on_message)
 
     async def stop() -> None:
         await queue.cancel(tag)
+        if in_hand:
+            await asyncio.wait(list(in_hand))
 
     return stop

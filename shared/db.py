@@ -1,9 +1,15 @@
 """asyncpg pools, and creating the database itself on a fresh machine."""
 
+import contextlib
 import json
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import asyncpg.pool
+
+# A connection of its own or one lent by a pool: repositories take either.
+DbConnection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+DbExecutor = DbConnection | asyncpg.Pool
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -11,7 +17,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+    )
     assert pool is not None
     return pool
 
@@ -33,9 +41,8 @@ async def ensure_database(dsn: str) -> None:
     try:
         exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
-            try:
+            # Another process may create it at the same moment.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
                 await admin.execute(f'CREATE DATABASE "{name}"')
-            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
-                pass  # another process created it meanwhile
     finally:
         await admin.close()

@@ -8,16 +8,20 @@ import logging
 import asyncpg
 
 from shared.amqp import Publisher
-from shared.messages import Message
+from shared.db import DbConnection
+from shared.messages import EVENTS, Message
 
 log = logging.getLogger(__name__)
 
 
-async def add_to_outbox(conn: asyncpg.Connection, message: Message) -> None:
-    """Record a command to publish; call inside the transaction that creates its job."""
+async def add_to_outbox(conn: DbConnection, message: Message) -> None:
+    """Record a message to publish; call inside the transaction that makes it true."""
+    exchange = "events" if isinstance(message, EVENTS) else "commands"
     await conn.execute(
-        "INSERT INTO outbox (message_id, message_type, body) VALUES ($1, $2, $3::text::jsonb)",
+        """INSERT INTO outbox (message_id, exchange, message_type, body)
+           VALUES ($1, $2, $3, $4::text::jsonb)""",
         message.id,
+        exchange,
         message.type,
         message.model_dump_json(),
     )
@@ -27,12 +31,14 @@ async def relay_pending(pool: asyncpg.Pool, publisher: Publisher, *, batch: int 
     """Publish up to `batch` pending messages; returns how many went out."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
-            """SELECT id, message_id, message_type, body::text AS body FROM outbox
+            """SELECT id, message_id, exchange, message_type, body::text AS body FROM outbox
                WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
             batch,
         )
         for row in rows:
-            await publisher.send_raw(row["message_type"], str(row["message_id"]), row["body"].encode())
+            await publisher.send_raw(
+                row["exchange"], row["message_type"], str(row["message_id"]), row["body"].encode()
+            )
         if rows:
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
@@ -41,18 +47,13 @@ async def relay_pending(pool: asyncpg.Pool, publisher: Publisher, *, batch: int 
     return len(rows)
 
 
-async def run_relay(
-    pool: asyncpg.Pool, publisher: Publisher, *, idle_seconds: float = 0.2
-) -> None:
+async def run_relay(pool: asyncpg.Pool, publisher: Publisher, *, idle_seconds: float = 0.2) -> None:
     """Relay forever; a broker or database outage only delays publication."""
     while True:
         try:
             sent = await relay_pending(pool, publisher)
-        except (OSError, asyncpg.PostgresError, ConnectionError) as exc:
-            log.warning("outbox relay waiting", extra={"error": str(exc)})
-            sent = 0
-        except Exception:
-            log.exception("outbox relay error")
+        except Exception as exc:  # broker or database away: retry after a pause
+            log.warning("outbox relay waiting", extra={"error": f"{type(exc).__name__}: {exc}"})
             sent = 0
         if not sent:
             await asyncio.sleep(idle_seconds)

@@ -66,10 +66,11 @@ CREATE TABLE backfill_progress (
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
 
--- Messages to publish, written in the transaction that creates the work they announce.
+-- Messages to publish, written in the transaction that creates the work (or the result) they announce.
 CREATE TABLE outbox (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     message_id    uuid        NOT NULL UNIQUE,
+    exchange      text        NOT NULL CHECK (exchange IN ('commands', 'events')),
     message_type  text        NOT NULL,
     body          jsonb       NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 HOW_TO_START = (
     "integration tests need PostgreSQL and RabbitMQ. Set TEST_DATABASE_URL and TEST_AMQP_URL "
     "(e.g. postgresql://postgres@127.0.0.1:5432/postgres and amqp://guest:guest@127.0.0.1:5672/) "
-    "after starting them: `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "
-    "and `rabbitmq-server -detached`; or run a Docker engine for testcontainers."
+    "after starting them: "
+    "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` and "
+    "`rabbitmq-server -detached`; or run a Docker engine for testcontainers."
 )
 
 
@@ -24,7 +25,7 @@ def _docker_available() -> bool:
     if not shutil.which("docker"):
         return False
     try:
-        import docker
+        import docker  # type: ignore[import-untyped]
 
         docker.from_env().ping()
     except Exception:
@@ -44,9 +45,10 @@ def test_servers() -> Iterator[Servers]:
     from testcontainers.postgres import PostgresContainer
     from testcontainers.rabbitmq import RabbitMqContainer
 
-    with PostgresContainer("postgres:16", driver=None) as pg, RabbitMqContainer(
-        "rabbitmq:3.13"
-    ) as rabbit:
+    with (
+        PostgresContainer("postgres:16", driver=None) as pg,
+        RabbitMqContainer("rabbitmq:3.13") as rabbit,
+    ):
         params = rabbit.get_connection_params()
         yield Servers(
             database_url or pg.get_connection_url(),

@@ -1,0 +1,1 @@
+"""Bybit klines into PostgreSQL: resumable REST backfills and live WebSocket streams."""

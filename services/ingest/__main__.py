@@ -1,0 +1,97 @@
+"""`python -m services.ingest`: run the ingest service.
+
+`python -m services.ingest backfill CATEGORY SYMBOL INTERVAL START END [--wait]` queues a
+backfill job (START/END in ISO-8601 or epoch ms) and, with --wait, follows it to the end.
+"""
+
+import argparse
+import asyncio
+import signal
+import sys
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from services.ingest.service import run_ingest
+from shared.amqp import Publisher, Topology, connect
+from shared.backfill_runs import BackfillSpec, create_backfill, get_backfill
+from shared.db import create_pool
+from shared.logs import setup_logging
+from shared.messages import RunBackfill
+from shared.migrate import migrate
+from shared.outbox import relay_pending
+from shared.settings import Settings
+
+
+def _time(text: str) -> datetime:
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, UTC)
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def _serve(settings: Settings) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await run_ingest(settings, stopping)
+
+
+async def _queue_backfill(settings: Settings, spec: BackfillSpec, wait: bool) -> int:
+    await migrate(settings.database_url)
+    pool = await create_pool(settings.database_url)
+    connection = await connect(settings.amqp_url)
+    try:
+        channel = await connection.channel()
+        topology = Topology(settings.amqp_prefix)
+        await topology.declare(channel, [RunBackfill.model_fields["type"].default])
+        async with pool.acquire() as conn:
+            backfill_id = await create_backfill(conn, spec)
+        while await relay_pending(pool, await Publisher.open(channel, topology)):
+            pass
+        print(f"backfill {backfill_id} queued")
+        while wait:
+            view = await get_backfill(pool, backfill_id)
+            assert view is not None
+            print(f"\r{view.status}: {view.progress:6.1%} {view.rows} rows", end="", flush=True)
+            if view.status in ("succeeded", "failed", "cancelled"):
+                print(f"\n{view.error or ''}".rstrip())
+                return 0 if view.status == "succeeded" else 1
+            await asyncio.sleep(0.5)
+        return 0
+    finally:
+        await connection.close()
+        await pool.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.ingest")
+    commands = parser.add_subparsers(dest="command")
+    backfill = commands.add_parser("backfill", help="queue a backfill job")
+    backfill.add_argument("category")
+    backfill.add_argument("symbol")
+    backfill.add_argument("interval")
+    backfill.add_argument("start", type=_time)
+    backfill.add_argument("end", type=_time)
+    backfill.add_argument("--wait", action="store_true", help="follow the job until it ends")
+    args = parser.parse_args()
+    settings = Settings()
+    setup_logging(settings.log_level)
+    if args.command != "backfill":
+        asyncio.run(_serve(settings))
+        return
+    try:
+        spec = BackfillSpec(
+            category=args.category,
+            symbol=args.symbol,
+            interval=args.interval,
+            start=args.start,
+            end=args.end,
+        )
+    except ValidationError as exc:
+        sys.exit(f"invalid backfill: {exc}")
+    sys.exit(asyncio.run(_queue_backfill(settings, spec, args.wait)))
+
+
+if __name__ == "__main__":
+    main()

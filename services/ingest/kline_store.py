@@ -1,0 +1,180 @@
+"""Writing candles, gaps and raw pages: COPY into a staging table, one upsert per batch."""
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+
+from shared.candles import Candles
+from shared.db import DbConnection
+from shared.intervals import add_intervals
+
+# PostgreSQL's binary timestamps count microseconds from 2000-01-01.
+_PG_EPOCH_MS = 946_684_800_000
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+_ROW_DTYPE = np.dtype(
+    [("fields", ">i2"), ("time_len", ">i4"), ("time", ">i8")]
+    + [item for i in range(6) for item in ((f"len{i}", ">i4"), (f"v{i}", ">f8"))]
+)
+
+
+@dataclass(frozen=True)
+class Series:
+    category: str
+    symbol: str
+    interval: str
+
+
+@dataclass(frozen=True)
+class RawPage:
+    """A REST page or WebSocket message exactly as received, for the audit trail."""
+
+    source: str  # "rest" or "ws"
+    request: str
+    body: str
+    received_at: datetime
+
+
+def to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def binary_copy_payload(candles: Candles) -> bytes:
+    """The candles in PostgreSQL's binary COPY format, built in numpy without per-row objects."""
+    rows = np.empty(len(candles), dtype=_ROW_DTYPE)
+    rows["fields"] = 7
+    rows["time_len"] = 8
+    rows["time"] = (candles.open_time - _PG_EPOCH_MS) * 1000
+    for i, column in enumerate(
+        (candles.open, candles.high, candles.low, candles.close, candles.volume, candles.turnover)
+    ):
+        rows[f"len{i}"] = 8
+        rows[f"v{i}"] = column
+    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+
+
+async def _ensure_staging(conn: DbConnection) -> None:
+    await conn.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS kline_staging (
+               open_time timestamptz, open float8, high float8, low float8, close float8,
+               volume float8, turnover float8
+           )"""
+    )
+    await conn.execute("TRUNCATE kline_staging")
+
+
+async def upsert_candles(conn: DbConnection, series: Series, candles: Candles) -> int:
+    """Insert or refresh the candles; call inside a transaction. Returns rows in the batch."""
+    if not len(candles):
+        return 0
+    await _ensure_staging(conn)
+    payload = io.BytesIO(binary_copy_payload(candles))
+    await conn.copy_to_table("kline_staging", source=payload, format="binary")
+    await conn.execute(
+        """INSERT INTO klines (category, symbol, interval, open_time,
+                               open, high, low, close, volume, turnover)
+           SELECT $1, $2, $3, open_time, open, high, low, close, volume, turnover
+           FROM kline_staging
+           ON CONFLICT (category, symbol, interval, open_time) DO UPDATE SET
+               open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,
+               close = EXCLUDED.close, volume = EXCLUDED.volume, turnover = EXCLUDED.turnover
+           WHERE (klines.open, klines.high, klines.low, klines.close, klines.volume,
+                  klines.turnover) IS DISTINCT FROM
+                 (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume,
+                  EXCLUDED.turnover)""",
+        series.category,
+        series.symbol,
+        series.interval,
+    )
+    return len(candles)
+
+
+async def record_gaps(conn: DbConnection, series: Series, gaps: list[tuple[int, int]]) -> None:
+    """Record ranges with no candle, merging with a recorded gap that ends just before."""
+    for first, last in gaps:
+        merged = await conn.execute(
+            """UPDATE kline_gaps SET gap_end = greatest(gap_end, $5)
+               WHERE category = $1 AND symbol = $2 AND interval = $3
+                 AND gap_end >= $6 AND gap_start <= $4""",
+            series.category,
+            series.symbol,
+            series.interval,
+            to_datetime(first),
+            to_datetime(last),
+            to_datetime(add_intervals(first, series.interval, -1)),
+        )
+        if merged == "UPDATE 0":
+            await conn.execute(
+                """INSERT INTO kline_gaps (category, symbol, interval, gap_start, gap_end)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (category, symbol, interval, gap_start)
+                   DO UPDATE SET gap_end = greatest(kline_gaps.gap_end, EXCLUDED.gap_end)""",
+                series.category,
+                series.symbol,
+                series.interval,
+                to_datetime(first),
+                to_datetime(last),
+            )
+
+
+async def record_raw_pages(
+    conn: DbConnection, series: Series, pages: list[RawPage], backfill_id: UUID | None
+) -> None:
+    await conn.copy_records_to_table(
+        "bybit_kline_audit",
+        records=[
+            (
+                p.source,
+                series.category,
+                series.symbol,
+                series.interval,
+                p.request,
+                p.body,
+                backfill_id,
+                p.received_at,
+            )
+            for p in pages
+        ],
+        columns=[
+            "source",
+            "category",
+            "symbol",
+            "interval",
+            "request",
+            "body",
+            "backfill_id",
+            "received_at",
+        ],
+    )
+
+
+async def store(
+    conn: DbConnection,
+    series: Series,
+    candles: Candles,
+    gaps: list[tuple[int, int]],
+    raw_pages: list[RawPage],
+    backfill_id: UUID | None = None,
+) -> int:
+    """Candles, the gaps found around them and the raw pages they came from, in one transaction."""
+    async with conn.transaction():
+        rows = await upsert_candles(conn, series, candles)
+        await record_gaps(conn, series, gaps)
+        await record_raw_pages(conn, series, raw_pages, backfill_id)
+    return rows
+
+
+async def last_open_time(pool: asyncpg.Pool, series: Series) -> int | None:
+    """Open time (ms) of the newest stored candle of the series."""
+    value = await pool.fetchval(
+        """SELECT (extract(epoch FROM max(open_time)) * 1000)::bigint FROM klines
+           WHERE category = $1 AND symbol = $2 AND interval = $3""",
+        series.category,
+        series.symbol,
+        series.interval,
+    )
+    return int(value) if value is not None else None

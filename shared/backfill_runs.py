@@ -1,0 +1,113 @@
+"""Backfill jobs as stored: the request, its status and its progress."""
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.db import DbConnection, DbExecutor
+from shared.intervals import Category, Interval
+from shared.messages import RunBackfill
+from shared.outbox import add_to_outbox
+
+
+class BackfillSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    category: Category
+    symbol: str = Field(pattern=r"^[A-Z0-9]{2,30}$")
+    interval: Interval
+    start: datetime
+    end: datetime
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "BackfillSpec":
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+    @property
+    def start_ms(self) -> int:
+        return int(self.start.timestamp() * 1000)
+
+    @property
+    def end_ms(self) -> int:
+        return int(self.end.timestamp() * 1000)
+
+
+class BackfillView(BaseModel):
+    id: UUID
+    status: str
+    category: str
+    symbol: str
+    interval: str
+    start: datetime
+    end: datetime
+    rows: int
+    pages_done: int
+    pages_total: int | None
+    progress: float
+    cursor: datetime | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+async def create_backfill(conn: DbConnection, spec: BackfillSpec) -> UUID:
+    """Insert the job and its RunBackfill message in one transaction."""
+    backfill_id = uuid4()
+    async with conn.transaction():
+        await conn.execute(
+            """INSERT INTO backfill_run (id, category, symbol, interval, start_time, end_time)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            backfill_id,
+            spec.category,
+            spec.symbol,
+            spec.interval,
+            spec.start,
+            spec.end,
+        )
+        await add_to_outbox(conn, RunBackfill(backfill_id=backfill_id))
+    return backfill_id
+
+
+_VIEW_SQL = """
+SELECT r.id, r.status, r.category, r.symbol, r.interval, r.start_time AS start, r.end_time AS end,
+       coalesce(p.rows_written, 0) AS rows, coalesce(p.pages_done, 0) AS pages_done,
+       p.pages_total, p.cursor_time AS cursor, r.error, r.created_at, r.started_at, r.finished_at
+FROM backfill_run r LEFT JOIN backfill_progress p ON p.backfill_id = r.id
+"""
+
+
+def _view(row: asyncpg.Record) -> BackfillView:
+    data: dict[str, Any] = dict(row)
+    if data["status"] == "succeeded":
+        data["progress"] = 1.0
+    elif data["pages_total"]:
+        data["progress"] = data["pages_done"] / data["pages_total"]
+    else:
+        data["progress"] = 0.0
+    return BackfillView(**data)
+
+
+async def get_backfill(conn: DbExecutor, backfill_id: UUID) -> BackfillView | None:
+    row = await conn.fetchrow(_VIEW_SQL + " WHERE r.id = $1", backfill_id)
+    return _view(row) if row else None
+
+
+async def list_backfills(
+    conn: DbExecutor, *, limit: int, offset: int
+) -> tuple[list[BackfillView], int]:
+    rows = await conn.fetch(
+        _VIEW_SQL + " ORDER BY r.created_at DESC LIMIT $1 OFFSET $2", limit, offset
+    )
+    total = await conn.fetchval("SELECT count(*) FROM backfill_run")
+    return [_view(r) for r in rows], int(total)

@@ -1,0 +1,65 @@
+from datetime import UTC, datetime
+
+import asyncpg
+import numpy as np
+import pytest
+
+from services.ingest.kline_store import RawPage, Series, last_open_time, store, to_datetime
+from shared.candles import Candles
+
+pytestmark = pytest.mark.integration
+
+MIN = 60_000
+T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+SERIES = Series("linear", "BTCUSDT", "1")
+
+
+def make_candles(start: int, n: int, price: float = 42_000.5) -> Candles:
+    times = start + MIN * np.arange(n, dtype=np.int64)
+    base = price + np.arange(n) * 0.1
+    return Candles(times, base, base + 7.3, base - 2.9, base + 1.1, base / 1e4, base * 3.3)
+
+
+async def test_candles_round_trip_exactly_through_binary_copy(pool: asyncpg.Pool) -> None:
+    candles = make_candles(T0, 2500)
+    async with pool.acquire() as conn:
+        assert await store(conn, SERIES, candles, [], []) == 2500
+    rows = await pool.fetch(
+        """SELECT open_time, open, high, low, close, volume, turnover FROM klines
+           WHERE symbol = 'BTCUSDT' ORDER BY open_time"""
+    )
+    assert [r["open_time"] for r in rows] == [to_datetime(int(t)) for t in candles.open_time]
+    for field in ("open", "high", "low", "close", "volume", "turnover"):
+        assert np.array_equal(np.array([r[field] for r in rows]), getattr(candles, field)), field
+    assert await last_open_time(pool, SERIES) == T0 + 2499 * MIN
+
+
+async def test_storing_again_neither_duplicates_nor_keeps_stale_values(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await store(conn, SERIES, make_candles(T0, 10), [], [])
+        await store(conn, SERIES, make_candles(T0 + 5 * MIN, 10, price=50_000.0), [], [])
+    assert await pool.fetchval("SELECT count(*) FROM klines") == 15
+    assert await pool.fetchval(
+        "SELECT open FROM klines WHERE open_time = $1", to_datetime(T0 + 5 * MIN)
+    ) == 50_000.0
+
+
+async def test_gaps_are_recorded_and_adjacent_ones_merged(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await store(conn, SERIES, Candles.empty(), [(T0, T0 + 4 * MIN)], [])
+        await store(conn, SERIES, Candles.empty(), [(T0 + 5 * MIN, T0 + 9 * MIN)], [])
+        await store(conn, SERIES, Candles.empty(), [(T0 + 20 * MIN, T0 + 20 * MIN)], [])
+    gaps = await pool.fetch("SELECT gap_start, gap_end FROM kline_gaps ORDER BY gap_start")
+    assert [(g["gap_start"], g["gap_end"]) for g in gaps] == [
+        (to_datetime(T0), to_datetime(T0 + 9 * MIN)),
+        (to_datetime(T0 + 20 * MIN), to_datetime(T0 + 20 * MIN)),
+    ]
+
+
+async def test_raw_pages_are_kept_as_received(pool: asyncpg.Pool) -> None:
+    body = '{"retCode":0,"result":{"list":[]}}'
+    page = RawPage("rest", "/v5/market/kline?symbol=BTCUSDT", body, datetime.now(UTC))
+    async with pool.acquire() as conn:
+        await store(conn, SERIES, Candles.empty(), [], [page])
+    row = await pool.fetchrow("SELECT source, request, body FROM bybit_kline_audit")
+    assert dict(row) == {"source": "rest", "request": page.request, "body": body}
