@@ -16,8 +16,9 @@ SERIES = Series("linear", "BTCUSDT", "1")
 
 def make_candles(start: int, n: int, price: float = 42_000.5) -> Candles:
     times = start + MIN * np.arange(n, dtype=np.int64)
-    base = price + np.arange(n) * 0.1
-    return Candles(times, base, base + 7.3, base - 2.9, base + 1.1, base / 1e4, base * 3.3)
+    base = price + np.arange(n, dtype=np.float64) * 0.1
+    columns = (base, base + 7.3, base - 2.9, base + 1.1, base / 1e4, base * 3.3)
+    return Candles(times, *(c.astype(np.float64) for c in columns))
 
 
 async def test_candles_round_trip_exactly_through_binary_copy(pool: asyncpg.Pool) -> None:
@@ -39,9 +40,12 @@ async def test_storing_again_neither_duplicates_nor_keeps_stale_values(pool: asy
         await store(conn, SERIES, make_candles(T0, 10), [], [])
         await store(conn, SERIES, make_candles(T0 + 5 * MIN, 10, price=50_000.0), [], [])
     assert await pool.fetchval("SELECT count(*) FROM klines") == 15
-    assert await pool.fetchval(
-        "SELECT open FROM klines WHERE open_time = $1", to_datetime(T0 + 5 * MIN)
-    ) == 50_000.0
+    assert (
+        await pool.fetchval(
+            "SELECT open FROM klines WHERE open_time = $1", to_datetime(T0 + 5 * MIN)
+        )
+        == 50_000.0
+    )
 
 
 async def test_gaps_are_recorded_and_adjacent_ones_merged(pool: asyncpg.Pool) -> None:
@@ -62,4 +66,5 @@ async def test_raw_pages_are_kept_as_received(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         await store(conn, SERIES, Candles.empty(), [], [page])
     row = await pool.fetchrow("SELECT source, request, body FROM bybit_kline_audit")
+    assert row is not None
     assert dict(row) == {"source": "rest", "request": page.request, "body": body}

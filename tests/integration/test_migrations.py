@@ -72,7 +72,9 @@ async def test_an_edited_migration_is_refused(database_url: str, tmp_path: Path)
         await conn.close()
 
 
-async def test_a_failing_migration_leaves_nothing_half_done(database_url: str, tmp_path: Path) -> None:
+async def test_a_failing_migration_leaves_nothing_half_done(
+    database_url: str, tmp_path: Path
+) -> None:
     for migration in load_migrations():
         (tmp_path / f"{migration.version}.sql").write_text(migration.sql)
     (tmp_path / "9999_broken.sql").write_text("CREATE TABLE half_done (x int); SELECT 1/0;")
@@ -81,6 +83,8 @@ async def test_a_failing_migration_leaves_nothing_half_done(database_url: str, t
         with pytest.raises(asyncpg.DivisionByZeroError):
             await apply_migrations(conn, tmp_path)
         assert not await conn.fetchval("SELECT to_regclass('half_done') IS NOT NULL")
-        assert not await conn.fetchval("SELECT 1 FROM schema_migrations WHERE version = '9999_broken'")
+        assert not await conn.fetchval(
+            "SELECT 1 FROM schema_migrations WHERE version = '9999_broken'"
+        )
     finally:
         await conn.close()

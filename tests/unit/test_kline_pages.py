@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 
 from services.ingest.kline_pages import (
@@ -34,7 +36,7 @@ def test_windows_cover_the_range_in_pages_of_the_limit() -> None:
     windows = page_windows(T0 + 1, T0 + 2500 * MIN, "1")
     assert windows[0][0] == T0 + MIN  # the first open time at or after the start
     assert [(b - a) // MIN + 1 for a, b in windows] == [PAGE_LIMIT, PAGE_LIMIT, 500]
-    assert all(b + MIN == c for (_, b), (c, _) in zip(windows, windows[1:], strict=False))
+    assert all(b + MIN == c for (_, b), (c, _) in itertools.pairwise(windows))
     assert windows[-1][1] == T0 + 2500 * MIN
 
 

@@ -1,0 +1,1 @@
+"""An offline, deterministic stand-in for Bybit's public V5 market data API (REST + WebSocket)."""

@@ -1,0 +1,91 @@
+"""Running the ingest against the simulator in tests, and comparing what it stored."""
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+
+from services.ingest.service import run_ingest
+from shared.backfill_runs import BackfillSpec, BackfillView, create_backfill, get_backfill
+from shared.settings import Settings
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+@contextlib.asynccontextmanager
+async def running_ingest(settings: Settings) -> AsyncIterator[None]:
+    stopping = asyncio.Event()
+    task = asyncio.create_task(run_ingest(settings, stopping))
+    try:
+        yield
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, timeout=60)
+
+
+@contextlib.asynccontextmanager
+async def ingest_process(settings: Settings) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m services.ingest` in a process of its own, so a test can kill it."""
+    env = {**os.environ, **settings_env(settings)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.ingest", env=env, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return {name.upper(): str(value) for name, value in settings.model_dump().items()}
+
+
+async def queue_backfill(pool: asyncpg.Pool, spec: BackfillSpec) -> UUID:
+    async with pool.acquire() as conn:
+        return await create_backfill(conn, spec)
+
+
+async def wait_for_backfill(
+    pool: asyncpg.Pool, backfill_id: UUID, *, until: tuple[str, ...] = TERMINAL, within: float = 90
+) -> BackfillView:
+    deadline = time.monotonic() + within
+    while True:
+        view = await get_backfill(pool, backfill_id)
+        assert view is not None
+        if view.status in until:
+            return view
+        if time.monotonic() > deadline:
+            raise AssertionError(f"backfill still {view.status} after {within} s: {view}")
+        await asyncio.sleep(0.1)
+
+
+async def stored_candles(
+    pool: asyncpg.Pool, category: str, symbol: str, interval: str
+) -> dict[str, Any]:
+    rows = await pool.fetch(
+        """SELECT (extract(epoch FROM open_time) * 1000)::bigint AS open_time,
+                  open, high, low, close, volume, turnover
+           FROM klines WHERE category = $1 AND symbol = $2 AND interval = $3 ORDER BY open_time""",
+        category,
+        symbol,
+        interval,
+    )
+    fields = ("open_time", "open", "high", "low", "close", "volume", "turnover")
+    return {f: np.array([r[f] for r in rows]) for f in fields}
+
+
+def assert_same_candles(stored: dict[str, Any], expected: Any) -> None:
+    """Stored candles equal the simulator's exactly: same open times, same float values."""
+    assert len(stored["open_time"]) == len(expected), (len(stored["open_time"]), len(expected))
+    for field in ("open_time", "open", "high", "low", "close", "volume", "turnover"):
+        assert np.array_equal(stored[field], expected[field]), field
