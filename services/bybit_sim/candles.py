@@ -40,15 +40,11 @@ Key = tuple[str, str]
 
 def decimal_strings(values: NDArray[np.float64]) -> list[str]:
     """Bybit-style decimal strings ("17071", "0.0001") that parse back to the very same floats."""
-    out = []
-    for value in values.tolist():
-        text = repr(value)
-        if text.endswith(".0"):
-            text = text[:-2]
-        elif "e" in text:
-            text = np.format_float_positional(value, trim="-")
-        out.append(text)
-    return out
+    magnitudes = np.abs(values[values != 0])
+    if magnitudes.size and (magnitudes.min() < 1e-4 or magnitudes.max() >= 1e16):
+        return [np.format_float_positional(v, trim="-") for v in values.tolist()]
+    # repr is the shortest round-tripping form, and has no exponent in this range.
+    return [text[:-2] if text[-2:] == ".0" else text for text in map(repr, values.tolist())]
 
 
 class CandleBook:

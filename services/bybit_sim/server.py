@@ -48,6 +48,8 @@ async def running_sim(settings: SimSettings) -> AsyncIterator[RunningSim]:
     await site.start()
     try:
         port = int(runner.addresses[0][1])
-        yield RunningSim(app, settings.host, port)
+        # A wildcard bind is reached through the loopback address.
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "", "::") else settings.host
+        yield RunningSim(app, host, port)
     finally:
         await runner.cleanup()

@@ -4,15 +4,11 @@ import asyncio
 
 from aiolimiter import AsyncLimiter
 
-# Bybit counts 600 requests per 5 s window; bursts are kept to a tenth of a second's worth so
-# that a burst plus five seconds at the steady rate still fits inside any window.
-_BURST_SECONDS = 0.1
-
-
 class RequestPacer:
     def __init__(self, requests_per_second: float) -> None:
-        burst = max(1.0, requests_per_second * _BURST_SECONDS)
-        self._limiter = AsyncLimiter(burst, burst / requests_per_second)
+        # Evenly spaced, no bursts: any window of W seconds then holds at most
+        # W x rate + 1 requests, whatever window length the exchange counts over.
+        self._limiter = AsyncLimiter(1, 1 / requests_per_second)
         self._paused_until = 0.0
 
     def pause(self, seconds: float) -> None:

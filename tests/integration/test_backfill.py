@@ -130,8 +130,7 @@ async def test_faults_do_not_change_the_result(settings: Settings, pool: asyncpg
             view = await wait_for_backfill(pool, backfill_id)
         assert view.status == "succeeded", view.error
         assert_same_candles(await stored_candles(pool, "linear", "BTCUSDT", "1"), expected(sim))
-        async with aiohttp.ClientSession() as http, http.get(f"{sim.rest_url}/sim/stats") as resp:
-            stats = await resp.json()
+        stats = await _sim_stats(sim)
     for fault in ("faults_10006", "faults_502", "disconnects"):
         assert stats[fault] > 0, stats
     assert stats["forbidden"] == 0
@@ -225,3 +224,47 @@ async def test_a_job_failing_on_every_delivery_is_failed_and_dead_lettered(
         )
         message = await dead.get(timeout=5)
         assert RunBackfill.model_validate_json(message.body).backfill_id == backfill_id
+
+
+async def _sim_stats(sim: RunningSim) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http, http.get(f"{sim.rest_url}/sim/stats") as resp:
+        stats: dict[str, Any] = await resp.json()
+    return stats
+
+
+async def test_pacing_at_95_percent_of_the_limit_never_meets_a_403(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    # Bybit's limit scaled to 50 requests per second, so the test is short.
+    limited = sim_settings(rate_limit_requests=50, rate_limit_window_seconds=1.0)
+    async with running_sim(limited) as sim:
+        paced = ingest_settings(settings, sim, ingest_requests_per_second=47.5)
+        async with running_ingest(paced):
+            backfill_id = await queue_backfill(pool, spec(START_MS - 60 * DAY_MS, END_MS))
+            view = await wait_for_backfill(pool, backfill_id)
+        stats = await _sim_stats(sim)
+    assert view.status == "succeeded", view.error
+    assert view.pages_done == view.pages_total == 130
+    assert stats["requests"] >= 130 and stats["forbidden"] == 0, stats
+
+
+async def test_a_403_ban_pauses_every_request_then_the_backfill_completes(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    strict = sim_settings(rate_limit_requests=10, rate_limit_window_seconds=1.0, ban_seconds=1.0)
+    async with running_sim(strict) as sim:
+        greedy = ingest_settings(
+            settings, sim, ingest_requests_per_second=100, ingest_ban_pause_seconds=1.5
+        )
+        async with running_ingest(greedy):
+            backfill_id = await queue_backfill(pool, spec(START_MS, START_MS + 10 * DAY_MS))
+            view = await wait_for_backfill(pool, backfill_id)
+        stats = await _sim_stats(sim)
+        assert view.status == "succeeded", view.error
+        assert_same_candles(
+            await stored_candles(pool, "linear", "BTCUSDT", "1"),
+            expected(sim, START_MS, START_MS + 10 * DAY_MS),
+        )
+    assert stats["bans"] >= 1
+    # Paused after each ban instead of hammering: few 403s for 15 pages.
+    assert stats["forbidden"] <= 3 * stats["bans"] + 8, stats

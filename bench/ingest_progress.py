@@ -1,0 +1,142 @@
+"""Following the backfill jobs of a run in the database, and what they add up to."""
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+
+from bench import proc_stats
+
+_POLL_SECONDS = 0.2
+_WINDOW_SECONDS = 5.0
+
+_PROGRESS_SQL = """
+SELECT count(*) AS jobs,
+       count(*) FILTER (WHERE r.status = 'succeeded') AS succeeded,
+       count(*) FILTER (WHERE r.status IN ('failed', 'cancelled')) AS failed,
+       coalesce(string_agg(r.error, '; '), '') AS errors,
+       coalesce(sum(p.rows_written), 0)::bigint AS rows,
+       coalesce(sum(p.pages_done), 0)::bigint AS pages,
+       min(r.started_at) AS started,
+       max(r.finished_at) AS finished,
+       clock_timestamp() AS db_now
+FROM backfill_run r LEFT JOIN backfill_progress p ON p.backfill_id = r.id
+"""
+
+
+@dataclass(frozen=True)
+class Progress:
+    jobs: int
+    succeeded: int
+    failed: int
+    errors: str
+    rows: int
+    pages: int
+    started: datetime | None
+    finished: datetime | None
+    db_now: datetime
+
+    @property
+    def settled(self) -> bool:
+        return self.succeeded + self.failed == self.jobs
+
+    @property
+    def elapsed_seconds(self) -> float:
+        """From the first job's start to the last one's end (or to now, if not all ended)."""
+        if self.started is None:
+            return 0.0
+        end = self.finished if self.settled and self.finished else self.db_now
+        return (end - self.started).total_seconds()
+
+
+async def read_progress(conn: asyncpg.Connection) -> Progress:
+    row = await conn.fetchrow(_PROGRESS_SQL)
+    assert row is not None
+    return Progress(**dict(row))
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    """CPU seconds used so far by the processes that matter, and by the whole machine."""
+
+    by_process: dict[str, float]
+    machine: proc_stats.MachineCpu
+    at: float
+
+    @classmethod
+    def take(cls, pids: dict[str, int]) -> "CpuReading":
+        used = {name: proc_stats.cpu_seconds(pid) for name, pid in pids.items()}
+        used["postgres"] = proc_stats.command_cpu_seconds("postgres")
+        return cls(used, proc_stats.MachineCpu.read(), time.monotonic())
+
+    def share_since(self, earlier: "CpuReading") -> dict[str, float]:
+        """Cores used on average by each process, and the machine's busy share of all cores."""
+        wall = self.at - earlier.at
+        if wall <= 0:
+            return {}
+        shares = {
+            name: (used - earlier.by_process.get(name, 0.0)) / wall
+            for name, used in self.by_process.items()
+        }
+        shares["machine_busy"] = self.machine.busy_fraction_since(earlier.machine)
+        return shares
+
+
+@dataclass
+class Followed:
+    """How the run went: the final progress, rows over time and CPU over the running span."""
+
+    progress: Progress
+    timed_out: bool
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def window_rates(self) -> list[float]:
+        """Candles per second over each trailing 5-second window of the run."""
+        rates = []
+        j = 0
+        for t, rows in self.samples:
+            while j + 1 < len(self.samples) and self.samples[j + 1][0] <= t - _WINDOW_SECONDS:
+                j += 1
+            t0, rows0 = self.samples[j]
+            if t - t0 >= _WINDOW_SECONDS:
+                rates.append((rows - rows0) / (t - t0))
+        return rates
+
+    def sustained(self) -> tuple[float, float]:
+        """(median, worst) of the 5-second window rates; zeros for a run shorter than that."""
+        rates = self.window_rates()
+        return (statistics.median(rates), min(rates)) if rates else (0.0, 0.0)
+
+
+async def follow(dsn: str, pids: dict[str, int], *, within: float) -> Followed:
+    """Poll until every job has settled or `within` seconds have passed since the first started."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        samples: list[tuple[float, int]] = []
+        first_cpu: CpuReading | None = None
+        deadline: float | None = None
+        # Until a job starts, wait for the ingest to come up and pick the first one.
+        start_deadline = time.monotonic() + 60.0
+        while True:
+            progress = await read_progress(conn)
+            now = time.monotonic()
+            if progress.started is not None:
+                if first_cpu is None:
+                    first_cpu = CpuReading.take(pids)
+                    deadline = now + within
+                samples.append((now, progress.rows))
+            if progress.settled:
+                break
+            if (deadline is not None and now > deadline) or (
+                deadline is None and now > start_deadline
+            ):
+                break
+            await asyncio.sleep(_POLL_SECONDS)
+        cpu = CpuReading.take(pids).share_since(first_cpu) if first_cpu else {}
+        return Followed(progress, not progress.settled, samples, cpu)
+    finally:
+        await conn.close()

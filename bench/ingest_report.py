@@ -1,0 +1,131 @@
+"""The ingest results as a table on the console, in Markdown and in JSON under bench/results/."""
+
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.ingest import IngestResult
+
+RESULTS_DIR = Path(__file__).with_name("results")
+
+
+def report_path(name: str) -> Path:
+    return RESULTS_DIR / name
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "git_commit": _git_commit(),
+    }
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=RESULTS_DIR.parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+_COLUMNS = (
+    "scenario",
+    "in flight",
+    "per commit",
+    "rows",
+    "seconds",
+    "candles/s",
+    "5 s median",
+    "5 s worst",
+    "target",
+    "403s (bans)",
+    "peak RSS MB ingest / sim / bench",
+    "CPU cores ingest / sim / postgres",
+    "machine busy",
+    "result",
+)
+
+
+def _row(r: "IngestResult") -> list[str]:
+    rss, cpu = r.peak_rss_mb, r.cpu_cores
+    return [
+        r.scenario,
+        str(r.pages_in_flight),
+        str(r.pages_per_commit),
+        f"{r.rows:,}" + ("" if r.completed else f" of {r.candles_expected:,}"),
+        f"{r.seconds:.1f}",
+        f"{r.candles_per_second:,.0f}",
+        f"{r.sustained_median_cps:,.0f}",
+        f"{r.sustained_worst_cps:,.0f}",
+        f"{r.target_cps:,.0f}",
+        f"{r.sim_403} ({r.sim_bans})",
+        " / ".join(f"{rss.get(k, 0):.0f}" for k in ("ingest", "sim", "bench")),
+        " / ".join(f"{cpu.get(k, 0):.2f}" for k in ("ingest", "sim", "postgres")),
+        f"{cpu.get('machine_busy', 0):.0%}",
+        "PASS" if r.passed else "FAIL" + (f": {r.errors[:80]}" if r.errors else ""),
+    ]
+
+
+def markdown_table(results: Sequence["IngestResult"]) -> str:
+    lines = [
+        "| " + " | ".join(_COLUMNS) + " |",
+        "|" + "|".join("---" for _ in _COLUMNS) + "|",
+    ]
+    lines += ["| " + " | ".join(_row(r)) + " |" for r in results]
+    return "\n".join(lines)
+
+
+def _notes(results: Sequence["IngestResult"]) -> list[str]:
+    notes = [
+        "- candles/s: rows written / (last job's `finished_at` - first job's `started_at`).",
+        "- 5 s median / worst: rows written per trailing 5-second window while jobs ran.",
+        "- CPU cores: average cores used while the jobs ran (postgres: all its processes);"
+        " machine busy: share of all cores busy, anything else on the machine included.",
+        "- 403s (bans): what the simulator's `GET /sim/stats` counted.",
+    ]
+    for r in results:
+        notes.append(
+            f"- {r.scenario}: {r.title}; target {r.target}; ingest paced at"
+            f" {r.requests_per_second:g} req/s; {r.jobs} jobs, {r.pages:,} pages,"
+            f" {r.sim_requests:,} requests to the simulator."
+        )
+    return notes
+
+
+def write_report(results: Sequence["IngestResult"], path: Path) -> str:
+    """Write `path`.json and `path`.md; return the Markdown."""
+    meta = machine()
+    table = markdown_table(results)
+    text = "\n".join(
+        [
+            "# Ingest benchmark",
+            "",
+            f"{meta['date']}, {meta['nproc']} CPUs, load average {meta['load_average']},"
+            f" Python {meta['python']}, commit {meta['git_commit']}.",
+            "",
+            table,
+            "",
+            *_notes(results),
+            "",
+        ]
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".md").write_text(text)
+    payload = {**meta, "results": [r.as_dict() for r in results]}
+    path.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
+    return text

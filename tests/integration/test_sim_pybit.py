@@ -1,0 +1,84 @@
+"""Fidelity: Bybit's own maintained client (pybit) talks to the sim as if it were Bybit."""
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+from pybit.exceptions import InvalidRequestError
+from pybit.unified_trading import HTTP, WebSocket
+
+from services.bybit_sim.server import running_sim
+from services.bybit_sim.settings import SimSettings, parse_time_ms
+
+START = parse_time_ms("2025-03-01T12:10:00Z")
+
+
+async def test_pybit_http_reads_klines_instruments_and_time() -> None:
+    async with running_sim(SimSettings(port=0, clock_start=START)) as sim:
+        session = HTTP(testnet=False, max_retries=1)
+        session.endpoint = sim.rest_url
+        kline = await asyncio.to_thread(
+            session.get_kline,
+            category="linear",
+            symbol="BTCUSDT",
+            interval=60,
+            start=parse_time_ms("2025-03-01T08:00Z"),
+            end=START,
+        )
+        rows = kline["result"]["list"]
+        assert [int(r[0]) for r in rows] == [
+            parse_time_ms("2025-03-01T12:00Z") - h * 3_600_000 for h in range(5)
+        ]
+        closed = sim.book.closed_candles(
+            "linear", "BTCUSDT", "60", int(rows[-1][0]), int(rows[1][0]), START
+        )
+        assert [float(r[4]) for r in rows[1:]][::-1] == closed["close"].tolist()
+        info = await asyncio.to_thread(session.get_instruments_info, category="inverse")
+        assert [i["symbol"] for i in info["result"]["list"]] == ["BTCUSD"]
+        server_time = await asyncio.to_thread(session.get_server_time)
+        assert int(server_time["result"]["timeSecond"]) == pytest.approx(START // 1000, abs=5)
+        with pytest.raises(InvalidRequestError) as error:
+            await asyncio.to_thread(session.get_kline, category="linear", symbol="NOPE", interval=1)
+        assert error.value.status_code == 10001 and "Not supported symbols" in error.value.message
+
+
+async def test_pybit_websocket_receives_confirmed_kline_pushes() -> None:
+    settings = SimSettings(port=0, clock_start=START, clock_speed=60, ws_push_interval_seconds=0.25)
+    async with running_sim(settings) as sim:
+
+        class SimWebSocket(WebSocket):  # type: ignore[misc]
+            def _connect(self, url: str) -> None:
+                super()._connect(f"{sim.ws_url}/linear")
+
+        received: list[dict[str, Any]] = []
+        lock = threading.Lock()
+
+        def on_kline(message: dict[str, Any]) -> None:
+            with lock:
+                received.append(message)
+
+        ws = await asyncio.to_thread(SimWebSocket, channel_type="linear", testnet=False, retries=3)
+        try:
+            await asyncio.to_thread(
+                ws.kline_stream, interval=1, symbol="BTCUSDT", callback=on_kline
+            )
+            deadline = time.monotonic() + 4
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                with lock:
+                    if sum(m["data"][0]["confirm"] for m in received) >= 2:
+                        break
+        finally:
+            await asyncio.to_thread(ws.exit)
+        with lock:
+            messages = list(received)
+        assert all(m["topic"] == "kline.1.BTCUSDT" for m in messages)
+        confirmed = [m["data"][0] for m in messages if m["data"][0]["confirm"]]
+        assert len(confirmed) >= 2
+        first = confirmed[0]
+        stored = sim.book.closed_candles(
+            "linear", "BTCUSDT", "1", first["start"], first["start"], sim.clock.now_ms()
+        )
+        assert float(first["close"]) == stored["close"][0]
