@@ -4,6 +4,7 @@ import asyncio
 
 from aiolimiter import AsyncLimiter
 
+
 class RequestPacer:
     def __init__(self, requests_per_second: float) -> None:
         # Evenly spaced, no bursts: any window of W seconds then holds at most
