@@ -224,8 +224,8 @@ def _result(
 # Tuned on a 2-core machine with `python -m bench ingest --sweep`.
 DEFAULT_PAGES_IN_FLIGHT = 16
 DEFAULT_PAGES_PER_COMMIT = 20
-_SWEEP_IN_FLIGHT = (4, 8, 16, 32)
-_SWEEP_PER_COMMIT = (5, 10, 20, 50)
+_SWEEP_IN_FLIGHT = (8, 16, 32, 64)
+_SWEEP_PER_COMMIT = (10, 20, 50)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
