@@ -1,11 +1,15 @@
 """Test-only control routes under /sim/ (Bybit has none of these)."""
 
+from typing import TypeVar
+
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
 from services.bybit_sim.faults import FaultSettings
 from services.bybit_sim.keys import CLOCK, FAULTS, LIMITER, STATS, WS_HUB
+
+T = TypeVar("T", bound=BaseModel)
 
 
 class WsDrop(BaseModel):
@@ -16,17 +20,20 @@ def _json(data: object, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-async def _body(request: web.Request) -> bytes:
-    body = await request.read()
-    return body or b"{}"
+async def _parse(request: web.Request, model: type[T]) -> T:
+    """The JSON body (empty means {}) as `model`; a 422 answer if it does not fit."""
+    try:
+        return model.model_validate_json(await request.read() or b"{}")
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        raise web.HTTPUnprocessableEntity(
+            body=orjson.dumps({"error": errors}), content_type="application/json"
+        ) from None
 
 
 async def set_faults(request: web.Request) -> web.Response:
     """Change fault rates, latency or the rate limit switch; answers the resulting settings."""
-    try:
-        change = FaultSettings.model_validate_json(await _body(request))
-    except ValidationError as exc:
-        return _json({"error": exc.errors(include_url=False, include_context=False)}, 422)
+    change = await _parse(request, FaultSettings)
     faults = request.app[FAULTS]
     faults.update(change)
     return _json(faults.snapshot())
@@ -34,10 +41,7 @@ async def set_faults(request: web.Request) -> web.Response:
 
 async def drop_ws(request: web.Request) -> web.Response:
     """Cut every WebSocket now; optionally refuse new ones (HTTP 503) for a while."""
-    try:
-        drop = WsDrop.model_validate_json(await _body(request))
-    except ValidationError as exc:
-        return _json({"error": exc.errors(include_url=False, include_context=False)}, 422)
+    drop = await _parse(request, WsDrop)
     hub = request.app[WS_HUB]
     if drop.refuse_seconds:
         hub.refuse_for(drop.refuse_seconds)

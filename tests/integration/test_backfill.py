@@ -60,6 +60,17 @@ def ingest_settings(settings: Settings, sim: RunningSim, **overrides: object) ->
     )
 
 
+def slow_ingest_settings(settings: Settings, sim: RunningSim) -> Settings:
+    """Slow enough for a test to stop the ingest mid-backfill."""
+    return ingest_settings(
+        settings,
+        sim,
+        ingest_requests_per_second=15,
+        ingest_pages_per_commit=2,
+        ingest_pages_in_flight=2,
+    )
+
+
 def expected(sim: RunningSim, start_ms: int = START_MS, end_ms: int = END_MS):
     return sim.book.closed_candles("linear", "BTCUSDT", "1", start_ms, end_ms, sim.clock.now_ms())
 
@@ -85,13 +96,7 @@ async def test_thirty_days_of_minutes_equal_the_exchange(
 async def test_killed_mid_backfill_resumes_exactly(
     settings: Settings, pool: asyncpg.Pool, sim: RunningSim
 ) -> None:
-    slow = ingest_settings(
-        settings,
-        sim,
-        ingest_requests_per_second=15,
-        ingest_pages_per_commit=2,
-        ingest_pages_in_flight=2,
-    )
+    slow = slow_ingest_settings(settings, sim)
     backfill_id = await queue_backfill(pool, spec())
     async with ingest_process(slow) as first:
         view = await wait_for_backfill_progress(pool, backfill_id, pages=10)
@@ -183,13 +188,7 @@ async def test_unknown_symbol_fails_the_job_with_bybits_reason(
 async def test_sigterm_commits_what_it_has_and_hands_the_job_back(
     settings: Settings, pool: asyncpg.Pool, sim: RunningSim
 ) -> None:
-    slow = ingest_settings(
-        settings,
-        sim,
-        ingest_requests_per_second=15,
-        ingest_pages_per_commit=2,
-        ingest_pages_in_flight=2,
-    )
+    slow = slow_ingest_settings(settings, sim)
     backfill_id = await queue_backfill(pool, spec())
     async with ingest_process(slow) as proc:
         await wait_for_backfill_progress(pool, backfill_id, pages=6)
