@@ -1,16 +1,17 @@
 """Backfill jobs as stored: the request, its status and its progress."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.db import DbConnection, DbExecutor
 from shared.intervals import Category, Interval
 from shared.messages import RunBackfill
 from shared.outbox import add_to_outbox
+from shared.timestamps import UtcTime
 
 
 class BackfillSpec(BaseModel):
@@ -19,27 +20,14 @@ class BackfillSpec(BaseModel):
     category: Category
     symbol: str = Field(pattern=r"^[A-Z0-9]{2,30}$")
     interval: Interval
-    start: datetime
-    end: datetime
-
-    @field_validator("start", "end")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    start: UtcTime
+    end: UtcTime
 
     @model_validator(mode="after")
     def _ordered(self) -> "BackfillSpec":
         if self.start >= self.end:
             raise ValueError("start must be before end")
         return self
-
-    @property
-    def start_ms(self) -> int:
-        return int(self.start.timestamp() * 1000)
-
-    @property
-    def end_ms(self) -> int:
-        return int(self.end.timestamp() * 1000)
 
 
 class BackfillView(BaseModel):

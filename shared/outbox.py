@@ -4,6 +4,7 @@ publishes pending messages with confirms. Several relays may run; each row goes 
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import asyncpg
 
@@ -47,9 +48,18 @@ async def relay_pending(pool: asyncpg.Pool, publisher: Publisher, *, batch: int 
     return len(rows)
 
 
-async def run_relay(pool: asyncpg.Pool, publisher: Publisher, *, idle_seconds: float = 0.2) -> None:
+async def run_relay(
+    pool: asyncpg.Pool,
+    publisher: Publisher,
+    *,
+    ready: Callable[[], bool] = lambda: True,
+    idle_seconds: float = 0.1,
+) -> None:
     """Relay forever; a broker or database outage only delays publication."""
     while True:
+        if not ready():
+            await asyncio.sleep(idle_seconds)
+            continue
         try:
             sent = await relay_pending(pool, publisher)
         except Exception as exc:  # broker or database away: retry after a pause

@@ -1,16 +1,16 @@
 """The ingest's side of a backfill job: claim it, advance its cursor with the data, settle it."""
 
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from services.ingest.kline_pages import page_windows
-from services.ingest.kline_store import Series, to_datetime
+from services.ingest.kline_store import Series
 from shared.db import DbConnection
 from shared.messages import BackfillCompleted, BackfillFailed
 from shared.outbox import add_to_outbox
+from shared.timestamps import from_epoch_ms, to_epoch_ms
 
 
 class LostClaim(Exception):
@@ -26,10 +26,6 @@ class ClaimedBackfill:
     cursor_ms: int  # the next open time to fetch
 
 
-def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
-
 async def claim(pool: asyncpg.Pool, backfill_id: UUID) -> ClaimedBackfill | None:
     """Mark the job running and return where to resume; None if it is gone or already settled."""
     async with pool.acquire() as conn, conn.transaction():
@@ -42,7 +38,7 @@ async def claim(pool: asyncpg.Pool, backfill_id: UUID) -> ClaimedBackfill | None
         if row is None:
             return None
         series = Series(row["category"], row["symbol"], row["interval"])
-        start_ms, end_ms = _ms(row["start_time"]), _ms(row["end_time"])
+        start_ms, end_ms = to_epoch_ms(row["start_time"]), to_epoch_ms(row["end_time"])
         await conn.execute(
             """INSERT INTO backfill_progress (backfill_id, cursor_time, pages_total)
                VALUES ($1, $2, $3) ON CONFLICT (backfill_id) DO NOTHING""",
@@ -53,7 +49,7 @@ async def claim(pool: asyncpg.Pool, backfill_id: UUID) -> ClaimedBackfill | None
         cursor = await conn.fetchval(
             "SELECT cursor_time FROM backfill_progress WHERE backfill_id = $1", backfill_id
         )
-    return ClaimedBackfill(backfill_id, series, start_ms, end_ms, _ms(cursor))
+    return ClaimedBackfill(backfill_id, series, start_ms, end_ms, to_epoch_ms(cursor))
 
 
 async def advance(
@@ -66,8 +62,8 @@ async def advance(
                updated_at = now()
            WHERE backfill_id = $1 AND cursor_time = $2""",
         backfill_id,
-        to_datetime(from_ms),
-        to_datetime(to_ms),
+        from_epoch_ms(from_ms),
+        from_epoch_ms(to_ms),
         rows,
         pages,
     )

@@ -2,7 +2,7 @@
 
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -11,6 +11,7 @@ import numpy as np
 from shared.candles import Candles
 from shared.db import DbConnection
 from shared.intervals import add_intervals
+from shared.timestamps import from_epoch_ms
 
 # PostgreSQL's binary timestamps count microseconds from 2000-01-01.
 _PG_EPOCH_MS = 946_684_800_000
@@ -37,10 +38,6 @@ class RawPage:
     request: str
     body: str
     received_at: datetime
-
-
-def to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def binary_copy_payload(candles: Candles) -> bytes:
@@ -103,9 +100,9 @@ async def record_gaps(conn: DbConnection, series: Series, gaps: list[tuple[int, 
             series.category,
             series.symbol,
             series.interval,
-            to_datetime(first),
-            to_datetime(last),
-            to_datetime(add_intervals(first, series.interval, -1)),
+            from_epoch_ms(first),
+            from_epoch_ms(last),
+            from_epoch_ms(add_intervals(first, series.interval, -1)),
         )
         if merged == "UPDATE 0":
             await conn.execute(
@@ -116,8 +113,8 @@ async def record_gaps(conn: DbConnection, series: Series, gaps: list[tuple[int, 
                 series.category,
                 series.symbol,
                 series.interval,
-                to_datetime(first),
-                to_datetime(last),
+                from_epoch_ms(first),
+                from_epoch_ms(last),
             )
 
 

@@ -4,8 +4,9 @@ import asyncpg
 import numpy as np
 import pytest
 
-from services.ingest.kline_store import RawPage, Series, last_open_time, store, to_datetime
+from services.ingest.kline_store import RawPage, Series, last_open_time, store
 from shared.candles import Candles
+from shared.timestamps import from_epoch_ms
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ async def test_candles_round_trip_exactly_through_binary_copy(pool: asyncpg.Pool
         """SELECT open_time, open, high, low, close, volume, turnover FROM klines
            WHERE symbol = 'BTCUSDT' ORDER BY open_time"""
     )
-    assert [r["open_time"] for r in rows] == [to_datetime(int(t)) for t in candles.open_time]
+    assert [r["open_time"] for r in rows] == [from_epoch_ms(int(t)) for t in candles.open_time]
     for field in ("open", "high", "low", "close", "volume", "turnover"):
         assert np.array_equal(np.array([r[field] for r in rows]), getattr(candles, field)), field
     assert await last_open_time(pool, SERIES) == T0 + 2499 * MIN
@@ -42,7 +43,7 @@ async def test_storing_again_neither_duplicates_nor_keeps_stale_values(pool: asy
     assert await pool.fetchval("SELECT count(*) FROM klines") == 15
     assert (
         await pool.fetchval(
-            "SELECT open FROM klines WHERE open_time = $1", to_datetime(T0 + 5 * MIN)
+            "SELECT open FROM klines WHERE open_time = $1", from_epoch_ms(T0 + 5 * MIN)
         )
         == 50_000.0
     )
@@ -55,8 +56,8 @@ async def test_gaps_are_recorded_and_adjacent_ones_merged(pool: asyncpg.Pool) ->
         await store(conn, SERIES, Candles.empty(), [(T0 + 20 * MIN, T0 + 20 * MIN)], [])
     gaps = await pool.fetch("SELECT gap_start, gap_end FROM kline_gaps ORDER BY gap_start")
     assert [(g["gap_start"], g["gap_end"]) for g in gaps] == [
-        (to_datetime(T0), to_datetime(T0 + 9 * MIN)),
-        (to_datetime(T0 + 20 * MIN), to_datetime(T0 + 20 * MIN)),
+        (from_epoch_ms(T0), from_epoch_ms(T0 + 9 * MIN)),
+        (from_epoch_ms(T0 + 20 * MIN), from_epoch_ms(T0 + 20 * MIN)),
     ]
 
 

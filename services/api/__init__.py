@@ -1,0 +1,1 @@
+"""The REST API: validates requests, records jobs with their messages, reads results."""

@@ -1,0 +1,58 @@
+"""The API application: one factory, every resource opened and closed in a cleanup context."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from services.api.broker_link import BrokerLink
+from services.api.endpoints import Endpoint
+from services.api.errors import error_middleware
+from services.api.keys import BROKER, POOL, SETTINGS
+from services.api.metrics import METRICS, ApiMetrics, metrics_middleware
+from services.api.middleware import auth_middleware, request_id_middleware
+from services.api.openapi import openapi_document
+from services.api.routes import backfills, health, market
+from shared.amqp import Topology
+from shared.db import create_pool
+from shared.migrate import migrate
+from shared.settings import Settings
+
+ENDPOINTS: list[Endpoint] = [*health.ENDPOINTS, *market.ENDPOINTS, *backfills.ENDPOINTS]
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    if POOL not in app:  # a test may have put its own pool in first
+        settings = app[SETTINGS]
+        await migrate(settings.database_url)
+        app[POOL] = await create_pool(settings.database_url, max_size=20)
+    yield
+    await app[POOL].close()
+
+
+async def _broker(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    link = BrokerLink(settings.amqp_url, Topology(settings.amqp_prefix))
+    app[BROKER] = link
+    relay = asyncio.create_task(link.run_relay(app[POOL]))
+    yield
+    relay.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await relay
+    await link.close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[request_id_middleware, metrics_middleware, error_middleware, auth_middleware],
+        client_max_size=1024**2,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = ApiMetrics()
+    app[health.OPENAPI_DOCUMENT] = openapi_document(ENDPOINTS, title="backtester", version="0.1.0")
+    for endpoint in ENDPOINTS:
+        app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
+    health.add_static(app)
+    app.cleanup_ctx.extend([_database, _broker])
+    return app

@@ -1,0 +1,53 @@
+"""The API's link to RabbitMQ: connects in the background and keeps relaying the outbox.
+
+The API starts and accepts jobs while the broker is down; their messages wait in the outbox.
+"""
+
+import asyncio
+import logging
+
+import asyncpg
+from aio_pika.abc import AbstractRobustConnection
+
+from shared.amqp import Publisher, Topology, connect
+from shared.messages import COMMANDS
+from shared.outbox import run_relay
+
+log = logging.getLogger(__name__)
+
+_RETRY_SECONDS = 1.0
+
+
+class BrokerLink:
+    def __init__(self, url: str, topology: Topology) -> None:
+        self._url = url
+        self._topology = topology
+        self._connection: AbstractRobustConnection | None = None
+        self._publisher: Publisher | None = None
+
+    @property
+    def is_up(self) -> bool:
+        connection = self._connection
+        return connection is not None and not connection.is_closed and connection.connected.is_set()
+
+    async def run_relay(self, pool: asyncpg.Pool) -> None:
+        """Connect (retrying), then publish pending outbox rows for as long as the API runs."""
+        while self._publisher is None:
+            try:
+                await self._connect()
+            except Exception as exc:  # broker not there yet: the outbox keeps the jobs
+                log.warning("broker unavailable", extra={"error": f"{type(exc).__name__}: {exc}"})
+                await asyncio.sleep(_RETRY_SECONDS)
+        await run_relay(pool, self._publisher, ready=lambda: self.is_up)
+
+    async def _connect(self) -> None:
+        connection = await connect(self._url)
+        channel = await connection.channel()
+        await self._topology.declare(channel, [m.model_fields["type"].default for m in COMMANDS])
+        self._connection = connection
+        self._publisher = await Publisher.open(channel, self._topology)
+        log.info("broker connected")
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()

@@ -1,0 +1,74 @@
+"""Routes declared once, with their models: the app registers them, the OpenAPI document
+describes them, and handlers parse requests through them."""
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from services.api.errors import NotFound, validation_failure
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    public: bool = False  # reachable without the API token
+    content_type: str = "application/json"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.path)
+
+
+async def read_body(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate_json(await request.read() or b"null")
+    except ValidationError as exc:
+        raise validation_failure(exc) from None
+
+
+def read_query(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise validation_failure(exc) from None
+
+
+def path_id(request: web.Request, what: str) -> UUID:
+    raw = request.match_info["id"]
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise NotFound(f"no {what} with id {raw!r}") from None
+
+
+def json_response(
+    data: BaseModel | dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+    return web.Response(
+        status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers
+    )
+
+
+def accepted(data: BaseModel, location: str) -> web.Response:
+    """A new job: 202 with the resource and where to follow it."""
+    return json_response(data, status=202, headers={"Location": location})

@@ -1,0 +1,118 @@
+"""The OpenAPI 3 document, built from the endpoints' pydantic models, and a page to browse it."""
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from services.api.endpoints import Endpoint
+
+_REF = "#/components/schemas/{model}"
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = None
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail]
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing or wrong API token",
+    404: "Not found",
+    409: "Conflict",
+    422: "Invalid value; `details` names each field",
+    503: "A dependency is down",
+}
+
+
+def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorResponse, "serialization")]
+    for ep in endpoints:
+        if ep.body:
+            models.append((ep.body, "validation"))
+        if ep.response:
+            models.append((ep.response, "serialization"))
+    refs, top = models_json_schema(models, ref_template=_REF)
+    schemas = top.get("$defs", {})
+
+    def ref(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+        return refs[(model, mode)]
+
+    paths: dict[str, dict[str, Any]] = {}
+    for ep in endpoints:
+        operation: dict[str, Any] = {
+            "summary": ep.summary,
+            "operationId": ep.handler.__name__,
+            "tags": [ep.tag],
+            "parameters": _parameters(ep),
+            "responses": _responses(ep, ref),
+        }
+        if ep.body:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(ep.body, "validation")}},
+            }
+        if ep.public:
+            operation["security"] = []
+        paths.setdefault(ep.path, {})[ep.method.lower()] = operation
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in ep.path_params
+    ]
+    if ep.query:
+        schema = ep.query.model_json_schema(mode="validation")
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            params.append(
+                {"name": name, "in": "query", "required": name in required, "schema": prop}
+            )
+    return params
+
+
+def _responses(ep: Endpoint, ref: Any) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": "OK" if ep.status == 200 else "Accepted"}
+    if ep.response:
+        success["content"] = {"application/json": {"schema": ref(ep.response, "serialization")}}
+    elif ep.content_type != "application/json":
+        success["content"] = {ep.content_type: {"schema": {"type": "string"}}}
+    responses = {str(ep.status): success}
+    codes = set(ep.errors) | {401} if not ep.public else set(ep.errors)
+    for code in sorted(codes):
+        responses[str(code)] = {
+            "description": _ERROR_DESCRIPTIONS[code],
+            "content": {"application/json": {"schema": ref(ErrorResponse, "serialization")}},
+        }
+    return responses
+
+
+DOCS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>backtester API</title>
+<link rel="stylesheet" href="{static}/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="{static}/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({{url: "{spec}", dom_id: "#ui"}});</script>
+</body></html>
+"""

@@ -1,0 +1,73 @@
+"""Backfill jobs: queue one, follow them."""
+
+from aiohttp import web
+
+from services.api.endpoints import Endpoint, accepted, json_response, path_id, read_body, read_query
+from services.api.errors import NotFound
+from services.api.keys import POOL
+from services.api.paging import Page, PageQuery
+from shared.backfill_runs import (
+    BackfillSpec,
+    BackfillView,
+    create_backfill,
+    get_backfill,
+    list_backfills,
+)
+
+
+async def create(request: web.Request) -> web.Response:
+    spec = await read_body(request, BackfillSpec)
+    pool = request.app[POOL]
+    async with pool.acquire() as conn:
+        backfill_id = await create_backfill(conn, spec)
+        view = await get_backfill(conn, backfill_id)
+    assert view is not None
+    return accepted(view, f"/api/v1/backfills/{backfill_id}")
+
+
+async def list_all(request: web.Request) -> web.Response:
+    query = read_query(request, PageQuery)
+    items, total = await list_backfills(request.app[POOL], limit=query.limit, offset=query.offset)
+    return json_response(Page[BackfillView](items=items, total=total))
+
+
+async def get_one(request: web.Request) -> web.Response:
+    backfill_id = path_id(request, "backfill")
+    view = await get_backfill(request.app[POOL], backfill_id)
+    if view is None:
+        raise NotFound(f"no backfill with id {backfill_id}")
+    return json_response(view)
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/api/v1/backfills",
+        create,
+        "Queue a backfill",
+        "backfills",
+        body=BackfillSpec,
+        response=BackfillView,
+        status=202,
+        errors=(400, 422),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/backfills",
+        list_all,
+        "Backfills, newest first",
+        "backfills",
+        query=PageQuery,
+        response=Page[BackfillView],
+        errors=(422,),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/backfills/{id}",
+        get_one,
+        "A backfill's status and progress",
+        "backfills",
+        response=BackfillView,
+        errors=(404,),
+    ),
+]

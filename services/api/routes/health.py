@@ -1,0 +1,84 @@
+"""Liveness, readiness, the OpenAPI document, its browsable page, and metrics."""
+
+import asyncio
+from typing import Literal
+
+import swagger_ui_bundle
+from aiohttp import web
+from pydantic import BaseModel
+
+from services.api.endpoints import Endpoint, json_response
+from services.api.errors import Unavailable
+from services.api.keys import BROKER, POOL
+from services.api.metrics import METRICS
+from services.api.openapi import DOCS_PAGE
+
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict)
+DOCS_STATIC = "/api/v1/docs/static"
+_CHECK_SECONDS = 2.0
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    postgres: Literal["up"] = "up"
+    rabbitmq: Literal["up"] = "up"
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response(Health())
+
+
+async def readyz(request: web.Request) -> web.Response:
+    down = []
+    try:
+        await asyncio.wait_for(request.app[POOL].fetchval("SELECT 1"), _CHECK_SECONDS)
+    except Exception:
+        down.append("postgres")
+    if not request.app[BROKER].is_up:
+        down.append("rabbitmq")
+    if down:
+        raise Unavailable(
+            f"not ready: {' and '.join(down)} down", [{"field": d, "message": "down"} for d in down]
+        )
+    return json_response(Readiness())
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return json_response(request.app[OPENAPI_DOCUMENT])
+
+
+async def docs(request: web.Request) -> web.Response:
+    page = DOCS_PAGE.format(static=DOCS_STATIC, spec="/api/v1/openapi.json")
+    return web.Response(text=page, content_type="text/html")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    collected = request.app[METRICS]
+    await collected.refresh(request.app[POOL])
+    return collected.render()
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/api/v1/healthz", healthz, "Liveness", "health", response=Health, public=True),
+    Endpoint(
+        "GET",
+        "/api/v1/readyz",
+        readyz,
+        "Readiness of PostgreSQL and RabbitMQ",
+        "health",
+        response=Readiness,
+        errors=(503,),
+        public=True,
+    ),
+    Endpoint("GET", "/api/v1/openapi.json", openapi_json, "This document", "health"),
+    Endpoint("GET", "/api/v1/docs", docs, "Browsable API docs", "health", content_type="text/html"),
+    Endpoint("GET", "/metrics", metrics, "Prometheus metrics", "health", content_type="text/plain"),
+]
+
+
+def add_static(app: web.Application) -> None:
+    app.router.add_static(DOCS_STATIC, swagger_ui_bundle.swagger_ui_path)
