@@ -21,7 +21,7 @@ from aio_pika.abc import (
 )
 from pydantic import ValidationError
 
-from shared.messages import Message
+from shared.messages import COMMANDS, Message, message_type
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,15 @@ class Topology:
     def dead_letters(self) -> str:
         return f"{self.prefix}.dead-letters"
 
-    def queue_for(self, message_type: str) -> str:
-        return f"{self.prefix}.{message_type}"
+    def queue_for(self, command: type[Message]) -> str:
+        return f"{self.prefix}.{message_type(command)}"
 
-    async def declare(self, channel: AbstractChannel, command_types: list[str]) -> None:
-        """Declare exchanges and one queue per command type; idempotent."""
+    @property
+    def command_queues(self) -> list[str]:
+        return [self.queue_for(command) for command in COMMANDS]
+
+    async def declare(self, channel: AbstractChannel) -> None:
+        """Declare the exchanges and one queue per command; idempotent."""
         await channel.declare_exchange(self.commands, aio_pika.ExchangeType.DIRECT, durable=True)
         await channel.declare_exchange(self.events, aio_pika.ExchangeType.TOPIC, durable=True)
         dead = await channel.declare_exchange(
@@ -61,9 +65,9 @@ class Topology:
             self.dead_letters, durable=True, arguments={"x-queue-type": "quorum"}
         )
         await dead_queue.bind(dead)
-        for message_type in command_types:
+        for command in COMMANDS:
             queue = await channel.declare_queue(
-                self.queue_for(message_type),
+                self.queue_for(command),
                 durable=True,
                 arguments={
                     "x-queue-type": "quorum",
@@ -71,7 +75,7 @@ class Topology:
                     "x-dead-letter-exchange": self.dead_letters,
                 },
             )
-            await queue.bind(self.commands, routing_key=message_type)
+            await queue.bind(self.commands, routing_key=message_type(command))
 
 
 async def connect(url: str) -> AbstractRobustConnection:

@@ -12,6 +12,7 @@ from shared.intervals import Category, Interval
 from shared.messages import RunBackfill
 from shared.outbox import add_to_outbox
 from shared.timestamps import UtcTime
+from shared.validation import field_error
 
 
 class BackfillSpec(BaseModel):
@@ -26,7 +27,7 @@ class BackfillSpec(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> "BackfillSpec":
         if self.start >= self.end:
-            raise ValueError("start must be before end")
+            raise field_error("BackfillSpec", "start", "start must be before end", str(self.start))
         return self
 
 

@@ -35,5 +35,38 @@ class BackfillFailed(Message):
     error: str
 
 
-COMMANDS: tuple[type[Message], ...] = (RunBackfill,)
-EVENTS: tuple[type[Message], ...] = (BackfillCompleted, BackfillFailed)
+class RunBacktest(Message):
+    type: Literal["RunBacktest"] = "RunBacktest"
+    backtest_id: UUID
+
+
+class BacktestCompleted(Message):
+    type: Literal["BacktestCompleted"] = "BacktestCompleted"
+    backtest_id: UUID
+
+
+class BacktestFailed(Message):
+    type: Literal["BacktestFailed"] = "BacktestFailed"
+    backtest_id: UUID
+    error: str
+
+
+class StartOptimization(Message):
+    """Plan an optimization into chunks of work that any engine worker can take."""
+
+    type: Literal["StartOptimization"] = "StartOptimization"
+    optimization_id: UUID
+
+
+COMMANDS: tuple[type[Message], ...] = (RunBackfill, RunBacktest, StartOptimization)
+EVENTS: tuple[type[Message], ...] = (
+    BackfillCompleted,
+    BackfillFailed,
+    BacktestCompleted,
+    BacktestFailed,
+)
+
+
+def message_type(model: type[Message]) -> str:
+    """The `type` a message class carries (its routing key and queue name)."""
+    return str(model.model_fields["type"].default)

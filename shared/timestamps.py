@@ -39,3 +39,8 @@ def to_epoch_ms(value: datetime) -> int:
 
 def from_epoch_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def iso_utc(ms: int) -> str:
+    """Epoch ms as ISO-8601 UTC with a Z, as every response writes times."""
+    return from_epoch_ms(ms).isoformat().replace("+00:00", "Z")

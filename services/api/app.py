@@ -13,13 +13,20 @@ from services.api.keys import BROKER, POOL, SETTINGS
 from services.api.metrics import METRICS, ApiMetrics, metrics_middleware
 from services.api.middleware import auth_middleware, request_id_middleware
 from services.api.openapi import openapi_document
-from services.api.routes import backfills, health, market
+from services.api.routes import backfills, backtests, health, market, optimizations, strategies
 from shared.amqp import Topology
 from shared.db import create_pool
 from shared.migrate import migrate
 from shared.settings import Settings
 
-ENDPOINTS: list[Endpoint] = [*health.ENDPOINTS, *market.ENDPOINTS, *backfills.ENDPOINTS]
+ENDPOINTS: list[Endpoint] = [
+    *health.ENDPOINTS,
+    *market.ENDPOINTS,
+    *backfills.ENDPOINTS,
+    *strategies.ENDPOINTS,
+    *backtests.ENDPOINTS,
+    *optimizations.ENDPOINTS,
+]
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -10,7 +10,6 @@ import asyncpg
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.amqp import Publisher, Topology, connect
-from shared.messages import COMMANDS
 from shared.outbox import run_relay
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,7 @@ class BrokerLink:
     async def _connect(self) -> None:
         connection = await connect(self._url)
         channel = await connection.channel()
-        await self._topology.declare(channel, [m.model_fields["type"].default for m in COMMANDS])
+        await self._topology.declare(channel)
         self._connection = connection
         self._publisher = await Publisher.open(channel, self._topology)
         log.info("broker connected")

@@ -1,0 +1,175 @@
+"""Backtest jobs: submit, list, read results, cancel or delete."""
+
+from typing import Literal
+
+import numpy as np
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.api.endpoints import Endpoint, accepted, json_response, path_id, read_body, read_query
+from services.api.errors import NotFound
+from services.api.job_requests import resolve_backtest, stored_bars
+from services.api.keys import POOL
+from services.api.paging import Page, PageQuery
+from shared import backtests_repo
+from shared.backtest_spec import BacktestSpec
+from shared.backtests_repo import BacktestView, Trade
+from shared.timestamps import iso_utc
+
+
+class BacktestFilter(PageQuery):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None
+    symbol: str | None = Field(default=None, max_length=30)
+    strategy: str | None = Field(default=None, max_length=100)
+
+
+class EquityQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    points: int | None = Field(default=None, ge=2, le=1_000_000)
+
+
+class EquityPoint(BaseModel):
+    time: str
+    equity: float
+
+
+async def create(request: web.Request) -> web.Response:
+    spec = await read_body(request, BacktestSpec)
+    pool = request.app[POOL]
+    spec = await resolve_backtest(pool, spec)
+    await stored_bars(pool, spec)
+    async with pool.acquire() as conn:
+        backtest_id = await backtests_repo.create_backtest(conn, spec.model_dump(mode="json"))
+        view = await backtests_repo.get_backtest(conn, backtest_id)
+    assert view is not None
+    return accepted(view, f"/api/v1/backtests/{backtest_id}")
+
+
+async def list_all(request: web.Request) -> web.Response:
+    query = read_query(request, BacktestFilter)
+    items, total = await backtests_repo.list_backtests(
+        request.app[POOL],
+        status=query.status,
+        symbol=query.symbol,
+        strategy=query.strategy,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return json_response(Page[BacktestView](items=items, total=total))
+
+
+async def _existing(request: web.Request) -> BacktestView:
+    backtest_id = path_id(request, "backtest")
+    view = await backtests_repo.get_backtest(request.app[POOL], backtest_id)
+    if view is None:
+        raise NotFound(f"no backtest with id {backtest_id}")
+    return view
+
+
+async def get_one(request: web.Request) -> web.Response:
+    return json_response(await _existing(request))
+
+
+async def trades(request: web.Request) -> web.Response:
+    query = read_query(request, PageQuery)
+    view = await _existing(request)
+    items, total = await backtests_repo.trades_page(
+        request.app[POOL], view.id, limit=query.limit, offset=query.offset
+    )
+    return json_response(Page[Trade](items=items, total=total))
+
+
+async def equity(request: web.Request) -> web.Response:
+    query = read_query(request, EquityQuery)
+    view = await _existing(request)
+    curve = await backtests_repo.equity_curve(request.app[POOL], view.id)
+    if curve is None:
+        return json_response({"items": [], "total": 0})
+    times, values = curve
+    if query.points is not None and len(times) > query.points:
+        # Evenly spaced, always keeping the first and the last point.
+        keep = np.unique(np.linspace(0, len(times) - 1, query.points).round().astype(np.int64))
+        times, values = times[keep], values[keep]
+    items = [
+        {"time": iso_utc(int(t)), "equity": float(v)} for t, v in zip(times, values, strict=True)
+    ]
+    return json_response({"items": items, "total": len(curve[0])})
+
+
+async def delete(request: web.Request) -> web.Response:
+    backtest_id = path_id(request, "backtest")
+    async with request.app[POOL].acquire() as conn:
+        outcome = await backtests_repo.cancel_or_delete(conn, backtest_id)
+        if outcome is None:
+            raise NotFound(f"no backtest with id {backtest_id}")
+        if outcome == "deleted":
+            return web.Response(status=204)
+        view = await backtests_repo.get_backtest(conn, backtest_id)
+    assert view is not None
+    return json_response(view)
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/api/v1/backtests",
+        create,
+        "Submit a backtest",
+        "backtests",
+        body=BacktestSpec,
+        response=BacktestView,
+        status=202,
+        errors=(400, 422),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/backtests",
+        list_all,
+        "Backtests, newest first",
+        "backtests",
+        query=BacktestFilter,
+        response=Page[BacktestView],
+        errors=(422,),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/backtests/{id}",
+        get_one,
+        "Status, request, metrics, timings",
+        "backtests",
+        response=BacktestView,
+        errors=(404,),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/backtests/{id}/trades",
+        trades,
+        "The trade list",
+        "backtests",
+        query=PageQuery,
+        response=Page[Trade],
+        errors=(404, 422),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/backtests/{id}/equity",
+        equity,
+        "The equity curve",
+        "backtests",
+        query=EquityQuery,
+        response=Page[EquityPoint],
+        errors=(404, 422),
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/backtests/{id}",
+        delete,
+        "Cancel if queued or running, else delete",
+        "backtests",
+        response=BacktestView,
+        errors=(404,),
+    ),
+]

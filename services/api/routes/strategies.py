@@ -1,0 +1,130 @@
+"""Built-in strategies with their parameter schemas, and saved (named) strategies."""
+
+from typing import Any, Literal
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.api.endpoints import Endpoint, json_response, path_id, read_body, read_query
+from services.api.errors import Conflict, NotFound
+from services.api.keys import POOL
+from services.api.paging import Page, PageQuery
+from shared import strategies_repo
+from shared.strategies_repo import NameTaken, SavedStrategy
+from shared.strategy_catalog import ParamError, catalog_json, resolve_params
+from shared.validation import field_error
+
+
+class StrategyEntry(BaseModel):
+    """A built-in strategy (`kind: builtin`, with its parameter schema) or a saved one."""
+
+    kind: Literal["builtin", "saved"]
+    name: str
+    description: str | None = None
+    params: list[dict[str, Any]] | dict[str, Any]
+    rules: list[dict[str, Any]] | None = None
+    id: UUID | None = None
+    strategy: str | None = None
+
+
+class SaveStrategy(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: str = Field(min_length=1, max_length=100)
+    strategy: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _resolve(self) -> "SaveStrategy":
+        try:
+            resolved = resolve_params(self.strategy, self.params, prefix="params")
+        except ParamError as exc:
+            field = "strategy" if exc.field == "strategy.name" else exc.field
+            raise field_error("SaveStrategy", field, exc.message) from None
+        object.__setattr__(self, "params", resolved)
+        return self
+
+
+def _saved_entry(saved: SavedStrategy) -> dict[str, Any]:
+    return {"kind": "saved", **saved.model_dump(mode="json")}
+
+
+async def list_all(request: web.Request) -> web.Response:
+    query = read_query(request, PageQuery)
+    builtins = [{"kind": "builtin", **entry} for entry in catalog_json()]
+    saved = [_saved_entry(s) for s in await strategies_repo.list_strategies(request.app[POOL])]
+    everything = builtins + saved
+    items = everything[query.offset : query.offset + query.limit]
+    return json_response({"items": items, "total": len(everything)})
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await read_body(request, SaveStrategy)
+    try:
+        saved = await strategies_repo.save_strategy(
+            request.app[POOL], body.name, body.strategy, body.params
+        )
+    except NameTaken:
+        raise Conflict(f"a saved strategy is already named {body.name!r}") from None
+    return json_response(
+        _saved_entry(saved), status=201, headers={"Location": f"/api/v1/strategies/{saved.id}"}
+    )
+
+
+async def get_one(request: web.Request) -> web.Response:
+    strategy_id = path_id(request, "saved strategy")
+    saved = await strategies_repo.get_strategy(request.app[POOL], strategy_id)
+    if saved is None:
+        raise NotFound(f"no saved strategy with id {strategy_id}")
+    return json_response(_saved_entry(saved))
+
+
+async def delete(request: web.Request) -> web.Response:
+    strategy_id = path_id(request, "saved strategy")
+    if not await strategies_repo.delete_strategy(request.app[POOL], strategy_id):
+        raise NotFound(f"no saved strategy with id {strategy_id}")
+    return web.Response(status=204)
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/api/v1/strategies",
+        list_all,
+        "Built-in and saved strategies",
+        "strategies",
+        query=PageQuery,
+        response=Page[StrategyEntry],
+        errors=(422,),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/strategies",
+        create,
+        "Save a named strategy",
+        "strategies",
+        body=SaveStrategy,
+        response=StrategyEntry,
+        status=201,
+        errors=(400, 409, 422),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/strategies/{id}",
+        get_one,
+        "A saved strategy",
+        "strategies",
+        response=StrategyEntry,
+        errors=(404,),
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/strategies/{id}",
+        delete,
+        "Delete a saved strategy",
+        "strategies",
+        status=204,
+        errors=(404,),
+    ),
+]

@@ -1,0 +1,18 @@
+"""Validation errors that point at the field a client wrote, wherever the check runs."""
+
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+
+def field_error(title: str, field: str, message: str, given: Any = None) -> ValidationError:
+    """A ValidationError at the dotted `field` path; raised inside a model validator, pydantic
+    reports it under that path (prefixed by where the model sits)."""
+    loc = tuple(int(part) if part.isdigit() else part for part in field.split("."))
+    details = InitErrorDetails(
+        type=PydanticCustomError("invalid_field", "{message}", {"message": message}),
+        loc=loc,
+        input=given,
+    )
+    return ValidationError.from_exception_data(title, [details])
