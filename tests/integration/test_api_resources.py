@@ -43,7 +43,7 @@ def fields(error: dict[str, Any]) -> list[str]:
 
 
 async def test_klines_are_numbers_oldest_first_and_paged(api: Client, hourly: None) -> None:
-    query = {
+    query: dict[str, Any] = {
         "category": "linear",
         "symbol": "BTCUSDT",
         "interval": "60",
@@ -181,8 +181,9 @@ async def test_backtest_lifecycle_through_the_api(
 
     # Results as the engine writes them: trades and a compact equity curve.
     await pool.execute(
-        """INSERT INTO trades VALUES ($1, 0, 'long', '2024-01-02', 100, '2024-01-03', 110, 2, 19, 0.095, 1),
-                                    ($1, 1, 'short', '2024-01-04', 110, NULL, NULL, 1, -1, -0.01, 0.5)""",
+        """INSERT INTO trades VALUES
+               ($1, 0, 'long', '2024-01-02', 100, '2024-01-03', 110, 2, 19, 0.095, 1),
+               ($1, 1, 'short', '2024-01-04', 110, NULL, NULL, 1, -1, -0.01, 0.5)""",
         created["id"],
     )
     times = (T0 + HOUR * np.arange(200)).astype("<i8")
