@@ -66,7 +66,8 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
             operation["security"] = []
         paths.setdefault(ep.path, {})[ep.method.lower()] = operation
     return {
-        "openapi": "3.0.3",
+        # pydantic writes JSON Schema 2020-12, which is what OpenAPI 3.1 uses.
+        "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": paths,
         "components": {

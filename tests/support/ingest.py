@@ -2,11 +2,9 @@
 
 import asyncio
 import contextlib
-import os
-import signal
-import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +14,7 @@ import numpy as np
 from services.ingest.service import run_ingest
 from shared.backfill_runs import BackfillSpec, BackfillView, create_backfill, get_backfill
 from shared.settings import Settings
+from tests.support.processes import service_process
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 
@@ -31,23 +30,9 @@ async def running_ingest(settings: Settings) -> AsyncIterator[None]:
         await asyncio.wait_for(task, timeout=60)
 
 
-@contextlib.asynccontextmanager
-async def ingest_process(settings: Settings) -> AsyncIterator[asyncio.subprocess.Process]:
+def ingest_process(settings: Settings) -> AbstractAsyncContextManager[asyncio.subprocess.Process]:
     """`python -m services.ingest` in a process of its own, so a test can kill it."""
-    env = {**os.environ, **settings_env(settings)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.ingest", env=env, stderr=asyncio.subprocess.DEVNULL
-    )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGKILL)
-            await proc.wait()
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    return {name.upper(): str(value) for name, value in settings.model_dump().items()}
+    return service_process("services.ingest", settings)
 
 
 async def queue_backfill(pool: asyncpg.Pool, spec: BackfillSpec) -> UUID:

@@ -21,8 +21,8 @@ class BacktestFilter(PageQuery):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None
-    symbol: str | None = Field(default=None, max_length=30)
-    strategy: str | None = Field(default=None, max_length=100)
+    symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,30}$")
+    strategy: str | None = Field(default=None, pattern=r"^[a-z_]{1,50}$")
 
 
 class EquityQuery(BaseModel):

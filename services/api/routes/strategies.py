@@ -31,7 +31,7 @@ class StrategyEntry(BaseModel):
 class SaveStrategy(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(pattern=r"^[^\x00-\x1f]{1,100}$")
     strategy: str
     params: dict[str, Any] = Field(default_factory=dict)
 
