@@ -80,6 +80,7 @@ class RunConfig:
     pages_in_flight: int
     pages_per_commit: int
     within_seconds: float  # give up measuring after this long
+    ingest_module: str = "services.ingest"  # what `python -m` runs as the ingest
 
     def specs(self) -> list[BackfillSpec]:
         end = _JOBS_START + timedelta(days=self.days) - timedelta(minutes=1)
@@ -169,7 +170,9 @@ async def run_scenario(scenario: Scenario, config: RunConfig, logs: Path) -> Ing
         ):
             await wait_until_serving(http, f"{sim_url}/sim/stats", sim, sim_log)
             await queue_backfills(dsn, config.specs())
-            async with child_process("services.ingest", ingest_env(settings), ingest_log) as ingest:
+            async with child_process(
+                config.ingest_module, ingest_env(settings), ingest_log
+            ) as ingest:
                 pids = {"sim": sim.pid, "ingest": ingest.pid}
                 followed = await follow(dsn, pids, within=config.within_seconds)
                 peak = {name: proc_stats.peak_rss_mb(pid) for name, pid in pids.items()}
@@ -241,6 +244,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pages-per-commit", type=int, default=DEFAULT_PAGES_PER_COMMIT)
     parser.add_argument("--within", type=float, default=70.0, help="seconds before giving up")
     parser.add_argument(
+        "--ingest-module",
+        default="services.ingest",
+        help="run this module as the ingest (to measure an experiment with the same harness)",
+    )
+    parser.add_argument(
         "--sweep",
         action="store_true",
         help="instead: try pages in flight x pages per commit on the no-limit scenario",
@@ -254,6 +262,7 @@ def _config(args: argparse.Namespace, **changes: Any) -> RunConfig:
         pages_in_flight=args.pages_in_flight,
         pages_per_commit=args.pages_per_commit,
         within_seconds=args.within,
+        ingest_module=args.ingest_module,
     )
     return replace(config, **changes)
 

@@ -9,7 +9,6 @@ import asyncpg
 from shared.amqp import Topology
 from shared.backfill_runs import BackfillSpec, create_backfill
 from shared.db import with_database
-from shared.messages import COMMANDS
 from shared.migrate import migrate
 
 
@@ -44,8 +43,7 @@ async def delete_topology(amqp_url: str, prefix: str) -> None:
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
-        queues = [topology.queue_for(m.model_fields["type"].default) for m in COMMANDS]
-        for queue in [*queues, topology.dead_letters]:
+        for queue in [*topology.command_queues, topology.dead_letters]:
             with contextlib.suppress(aio_pika.exceptions.AMQPError):
                 await channel.queue_delete(queue)
         for exchange in (topology.commands, topology.events, topology.dead_letters):

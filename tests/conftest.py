@@ -13,7 +13,6 @@ import pytest
 
 from shared.amqp import Topology
 from shared.db import create_pool, with_database
-from shared.messages import COMMANDS
 from shared.migrate import migrate
 from shared.settings import Settings
 from tests.support.servers import Servers, test_servers
@@ -82,7 +81,7 @@ async def _delete_topology(settings: Settings) -> None:
     connection = await aio_pika.connect(settings.amqp_url)
     async with connection:
         channel = await connection.channel()
-        for queue in [topology.queue_for(m.model_fields["type"].default) for m in COMMANDS]:
+        for queue in topology.command_queues:
             await channel.queue_delete(queue)
         await channel.queue_delete(topology.dead_letters)
         for exchange in (topology.commands, topology.events, topology.dead_letters):

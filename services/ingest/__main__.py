@@ -17,7 +17,6 @@ from shared.amqp import Publisher, Topology, connect
 from shared.backfill_runs import BackfillSpec, create_backfill, get_backfill
 from shared.db import create_pool
 from shared.logs import setup_logging
-from shared.messages import RunBackfill
 from shared.migrate import migrate
 from shared.outbox import relay_pending
 from shared.settings import Settings
@@ -44,7 +43,7 @@ async def _queue_backfill(settings: Settings, spec: BackfillSpec, wait: bool) ->
     try:
         channel = await connection.channel()
         topology = Topology(settings.amqp_prefix)
-        await topology.declare(channel, [RunBackfill.model_fields["type"].default])
+        await topology.declare(channel)
         async with pool.acquire() as conn:
             backfill_id = await create_backfill(conn, spec)
         while await relay_pending(pool, await Publisher.open(channel, topology)):

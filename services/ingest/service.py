@@ -40,7 +40,7 @@ async def run_ingest(settings: Settings, stopping: asyncio.Event) -> None:
     topology = Topology(settings.amqp_prefix)
     try:
         publish_channel = await connection.channel()
-        await topology.declare(publish_channel, [RunBackfill.model_fields["type"].default])
+        await topology.declare(publish_channel)
         publisher = await Publisher.open(publish_channel, topology)
         consume_channel = await connection.channel()
         async with aiohttp.ClientSession(timeout=_REQUEST_TIMEOUT) as session:
@@ -54,7 +54,7 @@ async def run_ingest(settings: Settings, stopping: asyncio.Event) -> None:
                 background.append(asyncio.create_task(streams.run()))
             stop_consuming = await consume(
                 consume_channel,
-                topology.queue_for(RunBackfill.model_fields["type"].default),
+                topology.queue_for(RunBackfill),
                 RunBackfill,
                 worker.handle,
                 worker.give_up,

@@ -30,7 +30,7 @@ async def pending(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
 
 
-async def wait_until(condition, within: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_until(condition, within: float = 20.0) -> None:
     for _ in range(int(within / 0.1)):
         if await condition():
             return
