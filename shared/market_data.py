@@ -1,9 +1,12 @@
 """Reading stored candles and their coverage."""
 
+import io
 from datetime import datetime
 from typing import Any
 
-from shared.db import DbExecutor
+from shared import candle_copy
+from shared.candles import Candles
+from shared.db import DbConnection, DbExecutor
 
 
 async def coverage(db: DbExecutor, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -76,3 +79,24 @@ async def candle_count(
             end,
         )
     )
+
+
+async def load_candles(
+    conn: DbConnection, category: str, symbol: str, interval: str, start: datetime, end: datetime
+) -> Candles:
+    """The stored candles of [start, end], oldest first, straight into numpy (binary COPY)."""
+    buffer = io.BytesIO()
+    await conn.copy_from_query(
+        f"""SELECT {", ".join(candle_copy.COLUMNS)} FROM klines
+            WHERE category = $1 AND symbol = $2 AND interval = $3
+              AND open_time BETWEEN $4 AND $5
+            ORDER BY open_time""",
+        category,
+        symbol,
+        interval,
+        start,
+        end,
+        output=buffer,
+        format="binary",
+    )
+    return candle_copy.decode(buffer.getvalue())

@@ -6,21 +6,12 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
-import numpy as np
 
+from shared import candle_copy
 from shared.candles import Candles
 from shared.db import DbConnection
 from shared.intervals import add_intervals
 from shared.timestamps import from_epoch_ms
-
-# PostgreSQL's binary timestamps count microseconds from 2000-01-01.
-_PG_EPOCH_MS = 946_684_800_000
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
-_ROW_DTYPE = np.dtype(
-    [("fields", ">i2"), ("time_len", ">i4"), ("time", ">i8")]
-    + [item for i in range(6) for item in ((f"len{i}", ">i4"), (f"v{i}", ">f8"))]
-)
 
 
 @dataclass(frozen=True)
@@ -40,20 +31,6 @@ class RawPage:
     received_at: datetime
 
 
-def binary_copy_payload(candles: Candles) -> bytes:
-    """The candles in PostgreSQL's binary COPY format, built in numpy without per-row objects."""
-    rows = np.empty(len(candles), dtype=_ROW_DTYPE)
-    rows["fields"] = 7
-    rows["time_len"] = 8
-    rows["time"] = (candles.open_time - _PG_EPOCH_MS) * 1000
-    for i, column in enumerate(
-        (candles.open, candles.high, candles.low, candles.close, candles.volume, candles.turnover)
-    ):
-        rows[f"len{i}"] = 8
-        rows[f"v{i}"] = column
-    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
-
-
 async def _ensure_staging(conn: DbConnection) -> None:
     await conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS kline_staging (
@@ -69,7 +46,7 @@ async def upsert_candles(conn: DbConnection, series: Series, candles: Candles) -
     if not len(candles):
         return 0
     await _ensure_staging(conn)
-    payload = io.BytesIO(binary_copy_payload(candles))
+    payload = io.BytesIO(candle_copy.encode(candles))
     await conn.copy_to_table("kline_staging", source=payload, format="binary")
     await conn.execute(
         """INSERT INTO klines (category, symbol, interval, open_time,

@@ -6,6 +6,7 @@ import pytest
 
 from services.ingest.kline_store import RawPage, Series, last_open_time, store
 from shared.candles import Candles
+from shared.market_data import load_candles
 from shared.timestamps import from_epoch_ms
 
 pytestmark = pytest.mark.integration
@@ -69,3 +70,15 @@ async def test_raw_pages_are_kept_as_received(pool: asyncpg.Pool) -> None:
     row = await pool.fetchrow("SELECT source, request, body FROM bybit_kline_audit")
     assert row is not None
     assert dict(row) == {"source": "rest", "request": page.request, "body": body}
+
+
+async def test_candles_load_back_exactly_through_binary_copy(pool: asyncpg.Pool) -> None:
+    candles = make_candles(T0, 3000)
+    async with pool.acquire() as conn:
+        await store(conn, SERIES, candles, [], [])
+        loaded = await load_candles(
+            conn, "linear", "BTCUSDT", "1", from_epoch_ms(T0 + MIN), from_epoch_ms(T0 + 2000 * MIN)
+        )
+    assert np.array_equal(loaded.open_time, candles.open_time[1:2001])
+    for field in ("open", "high", "low", "close", "volume", "turnover"):
+        assert np.array_equal(getattr(loaded, field), getattr(candles, field)[1:2001]), field
