@@ -9,10 +9,23 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
-from shared.messages import RunBacktest
+from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
 from shared.outbox import add_to_outbox
 
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+TRADE_COLUMNS = (
+    "backtest_id",
+    "seq",
+    "side",
+    "entry_time",
+    "entry_price",
+    "exit_time",
+    "exit_price",
+    "qty",
+    "pnl",
+    "return",
+    "fees",
+)
 
 
 class BacktestView(BaseModel):
@@ -135,3 +148,66 @@ async def cancel_or_delete(db: DbConnection, backtest_id: UUID) -> str | None:
             backtest_id,
         )
         return "cancelled"
+
+
+async def claim_backtest(db: DbExecutor, backtest_id: UUID) -> dict[str, Any] | None:
+    """Mark a queued (or interrupted) backtest running; its request, or None if settled."""
+    request: dict[str, Any] | None = await db.fetchval(
+        """UPDATE backtests SET status = 'running', started_at = coalesce(started_at, now())
+           WHERE id = $1 AND status IN ('queued', 'running') RETURNING request""",
+        backtest_id,
+    )
+    return request
+
+
+async def store_result(
+    conn: DbConnection,
+    backtest_id: UUID,
+    metrics: dict[str, float | int | None],
+    trades: list[tuple[Any, ...]],
+    times: npt.NDArray[np.int64],
+    equity: npt.NDArray[np.float64],
+) -> bool:
+    """Write metrics, trades and equity and mark it succeeded, in one transaction; False if
+    the backtest was cancelled or deleted meanwhile (nothing is written then)."""
+    async with conn.transaction():
+        still_running = await conn.fetchval(
+            "SELECT status = 'running' FROM backtests WHERE id = $1 FOR UPDATE", backtest_id
+        )
+        if not still_running:
+            return False
+        # A redelivered job may have written part of this before a crash: start clean.
+        await conn.execute("DELETE FROM trades WHERE backtest_id = $1", backtest_id)
+        await conn.execute("DELETE FROM equity WHERE backtest_id = $1", backtest_id)
+        await conn.copy_records_to_table(
+            "trades",
+            records=[(backtest_id, seq, *trade) for seq, trade in enumerate(trades)],
+            columns=list(TRADE_COLUMNS),
+        )
+        await conn.execute(
+            "INSERT INTO equity (backtest_id, points, times, values) VALUES ($1, $2, $3, $4)",
+            backtest_id,
+            len(times),
+            times.astype("<i8").tobytes(),
+            equity.astype("<f8").tobytes(),
+        )
+        await conn.execute(
+            """UPDATE backtests SET status = 'succeeded', metrics = $2, finished_at = now(),
+                   error = NULL WHERE id = $1""",
+            backtest_id,
+            metrics,
+        )
+        await add_to_outbox(conn, BacktestCompleted(backtest_id=backtest_id))
+    return True
+
+
+async def fail_backtest(conn: DbConnection, backtest_id: UUID, error: str) -> None:
+    async with conn.transaction():
+        updated = await conn.execute(
+            """UPDATE backtests SET status = 'failed', error = $2, finished_at = now()
+               WHERE id = $1 AND status IN ('queued', 'running')""",
+            backtest_id,
+            error,
+        )
+        if updated == "UPDATE 1":
+            await add_to_outbox(conn, BacktestFailed(backtest_id=backtest_id, error=error))

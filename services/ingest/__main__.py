@@ -13,13 +13,11 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from services.ingest.service import run_ingest
-from shared.amqp import Publisher, Topology, connect
 from shared.backfill_runs import BackfillSpec, create_backfill, get_backfill
-from shared.db import create_pool
 from shared.logs import setup_logging
-from shared.migrate import migrate
 from shared.outbox import relay_pending
 from shared.settings import Settings
+from shared.worker_runtime import worker_runtime
 
 
 def _time(text: str) -> datetime:
@@ -37,16 +35,11 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _queue_backfill(settings: Settings, spec: BackfillSpec, wait: bool) -> int:
-    await migrate(settings.database_url)
-    pool = await create_pool(settings.database_url)
-    connection = await connect(settings.amqp_url)
-    try:
-        channel = await connection.channel()
-        topology = Topology(settings.amqp_prefix)
-        await topology.declare(channel)
+    async with worker_runtime(settings) as runtime:
+        pool = runtime.pool
         async with pool.acquire() as conn:
             backfill_id = await create_backfill(conn, spec)
-        while await relay_pending(pool, await Publisher.open(channel, topology)):
+        while await relay_pending(pool, runtime.publisher):
             pass
         print(f"backfill {backfill_id} queued")
         while wait:
@@ -58,9 +51,6 @@ async def _queue_backfill(settings: Settings, spec: BackfillSpec, wait: bool) ->
                 return 0 if view.status == "succeeded" else 1
             await asyncio.sleep(0.5)
         return 0
-    finally:
-        await connection.close()
-        await pool.close()
 
 
 def main() -> None:

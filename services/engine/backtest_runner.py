@@ -1,0 +1,69 @@
+"""What runs in the engine's process pool: one backtest, from plain inputs to plain outputs."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from services.engine.core import run_backtest
+from shared.backtest_spec import BacktestSpec
+from shared.candles import Candles
+from shared.timestamps import from_epoch_ms
+
+
+@dataclass(frozen=True)
+class BacktestOutput:
+    metrics: dict[str, float | int | None]
+    trades: list[tuple[Any, ...]]  # in backtests_repo.TRADE_COLUMNS order, after backtest_id, seq
+    times: npt.NDArray[np.int64]
+    equity: npt.NDArray[np.float64]
+
+
+def _time_or_none(ms: int) -> datetime | None:
+    return from_epoch_ms(ms) if ms >= 0 else None
+
+
+def simulate(candles: Candles, request: dict[str, Any]) -> BacktestOutput:
+    result = run_backtest(candles, BacktestSpec.model_validate(request))
+    t = result.trades
+    trades = [
+        (
+            "long" if t.side[i] > 0 else "short",
+            from_epoch_ms(int(t.entry_time[i])),
+            float(t.entry_price[i]),
+            _time_or_none(int(t.exit_time[i])),
+            float(t.exit_price[i]) if t.exit_time[i] >= 0 else None,
+            float(t.qty[i]),
+            float(t.pnl[i]),
+            float(t.returns[i]),
+            float(t.fees[i]),
+        )
+        for i in range(len(t))
+    ]
+    return BacktestOutput(dict(result.metrics), trades, result.time, result.equity)
+
+
+def warm_up() -> None:
+    """Compile the kernels once when a pool process starts, not on the first job."""
+    n = 64
+    prices = np.linspace(100.0, 110.0, n)
+    candles = Candles(
+        np.arange(n, dtype=np.int64) * 60_000,
+        prices,
+        prices + 1,
+        prices - 1,
+        prices,
+        np.ones(n),
+        prices,
+    )
+    request = {
+        "category": "linear",
+        "symbol": "WARMUP",
+        "interval": "1",
+        "start": 0,
+        "end": n * 60_000,
+        "strategy": {"name": "sma_cross", "params": {"fast": 2, "slow": 5}},
+    }
+    simulate(candles, request)

@@ -1,0 +1,68 @@
+"""Consuming RunBacktest: claim, load candles, simulate in the process pool, commit, settle."""
+
+import asyncio
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import asyncpg
+from pydantic import ValidationError
+
+from services.engine.backtest_runner import simulate
+from shared import backtests_repo, market_data
+from shared.backtest_spec import BacktestSpec
+from shared.messages import RunBacktest
+
+log = logging.getLogger(__name__)
+
+
+class JobRejected(Exception):
+    """The job cannot succeed whatever the retries: it fails with this reason."""
+
+
+@dataclass
+class BacktestWorker:
+    pool: asyncpg.Pool
+    executor: Executor
+
+    async def handle(self, command: RunBacktest) -> None:
+        request = await backtests_repo.claim_backtest(self.pool, command.backtest_id)
+        if request is None:
+            log.info("backtest already settled", extra={"backtest_id": str(command.backtest_id)})
+            return
+        try:
+            await self._run(command, request)
+        except JobRejected as exc:
+            async with self.pool.acquire() as conn:
+                await backtests_repo.fail_backtest(conn, command.backtest_id, str(exc))
+
+    async def _run(self, command: RunBacktest, request: dict[str, object]) -> None:
+        try:
+            spec = BacktestSpec.model_validate(request)
+        except ValidationError as exc:
+            raise JobRejected(f"invalid request: {exc}") from None
+        async with self.pool.acquire() as conn:
+            candles = await market_data.load_candles(
+                conn, spec.category, spec.symbol, spec.interval, spec.start, spec.end
+            )
+        if not len(candles):
+            raise JobRejected("no stored candles in the range")
+        loop = asyncio.get_running_loop()
+        output = await loop.run_in_executor(self.executor, simulate, candles, request)
+        async with self.pool.acquire() as conn:
+            stored = await backtests_repo.store_result(
+                conn,
+                command.backtest_id,
+                output.metrics,
+                output.trades,
+                output.times,
+                output.equity,
+            )
+        if not stored:
+            log.info(
+                "backtest cancelled while it ran", extra={"backtest_id": str(command.backtest_id)}
+            )
+
+    async def give_up(self, command: RunBacktest, error: str) -> None:
+        async with self.pool.acquire() as conn:
+            await backtests_repo.fail_backtest(conn, command.backtest_id, error)
