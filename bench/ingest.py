@@ -118,6 +118,8 @@ class IngestResult:
     sim_bans: int
     peak_rss_mb: dict[str, float]
     cpu_cores: dict[str, float]  # average cores used while the jobs ran
+    # CPU seconds per million candles: unlike the rate, hardly moved by a noisy neighbour.
+    cpu_seconds_per_million: dict[str, float]
 
     @property
     def passed(self) -> bool:
@@ -219,6 +221,11 @@ def _result(
         sim_bans=int(stats.get("bans", 0)),
         peak_rss_mb={name: round(mb, 1) for name, mb in peak.items()},
         cpu_cores={name: round(share, 2) for name, share in followed.cpu.items()},
+        cpu_seconds_per_million={
+            name: round(share * seconds / progress.rows * 1e6, 2) if progress.rows else 0.0
+            for name, share in followed.cpu.items()
+            if name != "machine_busy"
+        },
     )
 
 
@@ -226,7 +233,7 @@ def _result(
 
 # Tuned on a 2-core machine with `python -m bench ingest --sweep`.
 DEFAULT_PAGES_IN_FLIGHT = 16
-DEFAULT_PAGES_PER_COMMIT = 20
+DEFAULT_PAGES_PER_COMMIT = 10
 _SWEEP_IN_FLIGHT = (8, 16, 32, 64)
 _SWEEP_PER_COMMIT = (10, 20, 50)
 

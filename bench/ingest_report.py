@@ -56,6 +56,7 @@ _COLUMNS = (
     "403s (bans)",
     "peak RSS MB ingest / sim / bench",
     "CPU cores ingest / sim / postgres",
+    "CPU s per 1M candles ingest / sim / postgres",
     "machine busy",
     "result",
 )
@@ -76,6 +77,9 @@ def _row(r: "IngestResult") -> list[str]:
         f"{r.sim_403} ({r.sim_bans})",
         " / ".join(f"{rss.get(k, 0):.0f}" for k in ("ingest", "sim", "bench")),
         " / ".join(f"{cpu.get(k, 0):.2f}" for k in ("ingest", "sim", "postgres")),
+        " / ".join(
+            f"{r.cpu_seconds_per_million.get(k, 0):.1f}" for k in ("ingest", "sim", "postgres")
+        ),
         f"{cpu.get('machine_busy', 0):.0%}",
         "PASS" if r.passed else "FAIL" + (f": {r.errors[:80]}" if r.errors else ""),
     ]
@@ -101,7 +105,8 @@ def _notes(results: Sequence["IngestResult"]) -> list[str]:
     for r in results:
         notes.append(
             f"- {r.scenario}: {r.title}; target {r.target}; ingest paced at"
-            f" {r.requests_per_second:g} req/s; {r.jobs} jobs, {r.pages:,} pages,"
+            f" {r.requests_per_second:g} req/s, achieved {r.pages / max(r.seconds, 1e-9):.1f}"
+            f" pages/s; {r.jobs} jobs, {r.pages:,} pages,"
             f" {r.sim_requests:,} requests to the simulator."
         )
     return notes

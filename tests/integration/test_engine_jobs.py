@@ -1,0 +1,175 @@
+"""Backtests through the queue: API -> RabbitMQ -> engine -> PostgreSQL -> API."""
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import asyncpg
+import numpy as np
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from services.engine.core import run_backtest
+from services.engine.service import run_engine
+from shared.amqp import Topology
+from shared.backtest_spec import BacktestSpec
+from shared.market_data import load_candles
+from shared.settings import Settings
+from tests.support.market import insert_candles, random_walk
+from tests.support.processes import service_process
+
+pytestmark = pytest.mark.integration
+
+Client = TestClient[web.Request, web.Application]
+T0 = 1_704_067_200_000
+BACKTEST: dict[str, Any] = {
+    "category": "linear",
+    "symbol": "BTCUSDT",
+    "interval": "60",
+    "start": "2024-01-01T00:00:00Z",
+    "end": "2024-03-01T00:00:00Z",
+    "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20}},
+    "fee_rate": 0.001,
+    "direction": "long_short",
+}
+
+
+@contextlib.asynccontextmanager
+async def running_engine(settings: Settings) -> AsyncIterator[None]:
+    stopping = asyncio.Event()
+    task = asyncio.create_task(run_engine(settings, stopping))
+    try:
+        yield
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, timeout=60)
+
+
+async def settled(api: Client, location: str, within: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        body: dict[str, Any] = await (await api.get(location)).json()
+        if body["status"] in ("succeeded", "failed", "cancelled"):
+            return body
+        assert time.monotonic() < deadline, f"still {body['status']}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_backtest_runs_through_the_queue_and_matches_the_core(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 2000, "60"))
+    async with running_engine(settings):
+        resp = await api.post("/api/v1/backtests", json=BACKTEST)
+        done = await settled(api, resp.headers["Location"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["started_at"] and done["finished_at"] and done["run_seconds"] is not None
+
+    spec = BacktestSpec.model_validate(BACKTEST)
+    async with pool.acquire() as conn:
+        candles = await load_candles(conn, "linear", "BTCUSDT", "60", spec.start, spec.end)
+    expected = run_backtest(candles, spec)
+    assert done["metrics"] == pytest.approx(
+        {k: v for k, v in expected.metrics.items()}, rel=1e-12, nan_ok=False
+    )
+    trades = await (
+        await api.get(f"{resp.headers['Location']}/trades", params={"limit": 1000})
+    ).json()
+    assert trades["total"] == len(expected.trades) > 0
+    assert [t["pnl"] for t in trades["items"]] == pytest.approx(
+        expected.trades.pnl.tolist(), rel=1e-12
+    )
+    equity = await (await api.get(f"{resp.headers['Location']}/equity")).json()
+    assert equity["total"] == len(expected.equity)
+    assert np.allclose([p["equity"] for p in equity["items"]], expected.equity, rtol=1e-12)
+    sent = await pool.fetchval(
+        """SELECT count(*) FROM outbox
+           WHERE message_type = 'BacktestCompleted' AND published_at IS NOT NULL"""
+    )
+    assert sent == 1
+
+
+async def test_a_job_with_no_candles_left_fails_with_its_reason(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 500, "60"))
+    resp = await api.post("/api/v1/backtests", json=BACKTEST)
+    await pool.execute("DELETE FROM klines")
+    async with running_engine(settings):
+        done = await settled(api, resp.headers["Location"])
+    assert done["status"] == "failed" and "no stored candles" in done["error"]
+
+
+async def test_a_poison_message_is_dead_lettered_and_work_goes_on(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 500, "60"))
+    topology = Topology(settings.amqp_prefix)
+    async with running_engine(settings):
+        connection = await aio_pika.connect(settings.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            await topology.declare(channel)  # the API may still be declaring it
+            exchange = await channel.get_exchange(topology.commands)
+            poison = aio_pika.Message(b'{"type": "RunBacktest", "oops": 1}')
+            await exchange.publish(poison, "RunBacktest", mandatory=True)
+            resp = await api.post("/api/v1/backtests", json=BACKTEST)
+            done = await settled(api, resp.headers["Location"])
+            dead = await channel.declare_queue(topology.dead_letters, passive=True)
+            dead_letter = await dead.get(timeout=5)
+            assert dead_letter.body == poison.body
+    assert done["status"] == "succeeded"
+
+
+async def test_cancelled_before_it_runs_it_never_runs(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 500, "60"))
+    location = (await api.post("/api/v1/backtests", json=BACKTEST)).headers["Location"]
+    assert (await (await api.delete(location)).json())["status"] == "cancelled"
+    async with running_engine(settings):
+        await asyncio.sleep(1.5)  # the message is delivered and dropped
+    body = await (await api.get(location)).json()
+    assert body["status"] == "cancelled" and body["metrics"] is None
+    assert await pool.fetchval("SELECT count(*) FROM trades") == 0
+
+
+async def test_a_worker_killed_mid_job_leaves_it_to_another_exactly_once(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    # A year of minutes: long enough to be caught in the middle.
+    await insert_candles(pool, "linear", "BTCUSDT", "1", random_walk(T0, 525_600, "1"))
+    big = {**BACKTEST, "interval": "1", "start": T0, "end": T0 + 525_600 * 60_000}
+    location = (await api.post("/api/v1/backtests", json=big)).headers["Location"]
+    backtest_id = location.rsplit("/", 1)[1]
+    async with service_process("services.engine", settings) as first:
+        for _ in range(3000):
+            status = await pool.fetchval(
+                "SELECT status FROM backtests WHERE id = $1::uuid", backtest_id
+            )
+            if status != "queued":
+                break
+            await asyncio.sleep(0.01)
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    assert (
+        await pool.fetchval("SELECT status FROM backtests WHERE id = $1::uuid", backtest_id)
+        == "running"
+    )
+    async with running_engine(settings):
+        done = await settled(api, location, within=120)
+    assert done["status"] == "succeeded", done["error"]
+    trades = await pool.fetchval(
+        "SELECT count(*) FROM trades WHERE backtest_id = $1::uuid", backtest_id
+    )
+    assert trades == done["metrics"]["num_trades"]
+    assert await pool.fetchval("SELECT count(*) FROM equity") == 1
+    completed = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE message_type = 'BacktestCompleted'"
+    )
+    assert completed == 1
