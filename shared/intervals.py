@@ -3,6 +3,9 @@
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
+import numpy as np
+import numpy.typing as npt
+
 Category = Literal["spot", "linear", "inverse"]
 Interval = Literal["1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M"]
 
@@ -72,11 +75,14 @@ def close_time(open_ms: int, interval: str) -> int:
     return add_intervals(open_ms, interval, 1)
 
 
-def open_times(start_ms: int, end_ms: int, interval: str) -> list[int]:
+def open_times(start_ms: int, end_ms: int, interval: str) -> npt.NDArray[np.int64]:
     """Every aligned open time in [start_ms, end_ms]."""
+    first = ceil_open_time(start_ms, interval)
+    if interval != "M":
+        return np.arange(first, end_ms + 1, interval_ms(interval), dtype=np.int64)
     times = []
-    t = ceil_open_time(start_ms, interval)
+    t = first
     while t <= end_ms:
         times.append(t)
         t = add_intervals(t, interval, 1)
-    return times
+    return np.array(times, dtype=np.int64)

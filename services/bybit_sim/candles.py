@@ -218,7 +218,7 @@ class CandleBook:
             minutes = self._minutes(key, first, last + step * MINUTE_MS)
             starts = np.arange(0, len(minutes), step, dtype=np.int64)
             return group(minutes, starts, first + starts * MINUTE_MS)
-        opens = np.array(open_times(first, last, interval), dtype=np.int64)
+        opens = open_times(first, last, interval)
         stop = add_intervals(last, interval, 1)
         days = self._days(key, first // DAY_MS, stop // DAY_MS)
         return group(days, (opens - first) // DAY_MS, opens)

@@ -53,7 +53,7 @@ def missing_ranges(
     present: npt.NDArray[np.int64], start_ms: int, end_ms: int, interval: str
 ) -> list[tuple[int, int]]:
     """Inclusive [first, last] runs of open times in [start_ms, end_ms] absent from `present`."""
-    expected = np.array(open_times(start_ms, end_ms, interval), dtype=np.int64)
+    expected = open_times(start_ms, end_ms, interval)
     if len(expected) == 0:
         return []
     missing_mask = ~np.isin(expected, present)

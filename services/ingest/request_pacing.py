@@ -7,9 +7,10 @@ from aiolimiter import AsyncLimiter
 
 class RequestPacer:
     def __init__(self, requests_per_second: float) -> None:
-        # Evenly spaced, no bursts: any window of W seconds then holds at most
-        # W x rate + 1 requests, whatever window length the exchange counts over.
-        self._limiter = AsyncLimiter(1, 1 / requests_per_second)
+        # Evenly spaced with room for one late wake-up (the event loop's timers run late by
+        # up to a millisecond): any window of W seconds holds at most W x rate + 2 requests,
+        # whatever window length the exchange counts over.
+        self._limiter = AsyncLimiter(2, 2 / requests_per_second)
         self._paused_until = 0.0
 
     def pause(self, seconds: float) -> None:
