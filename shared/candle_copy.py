@@ -1,6 +1,7 @@
 """Candles in PostgreSQL's binary COPY format, both ways, built in numpy without per-row objects.
 
-Rows are (open_time timestamptz, open, high, low, close, volume, turnover float8).
+Rows are (open_time timestamptz, open, high, low, close, volume, turnover float8), optionally
+after constant text columns (the series' category, symbol and interval).
 """
 
 import numpy as np
@@ -12,17 +13,27 @@ _PG_EPOCH_MS = 946_684_800_000
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _HEADER = _SIGNATURE + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _TRAILER = (-1).to_bytes(2, "big", signed=True)
-_ROW = np.dtype(
-    [("fields", ">i2"), ("time_len", ">i4"), ("time", ">i8")]
-    + [item for i in range(len(PRICE_FIELDS)) for item in ((f"len{i}", ">i4"), (f"v{i}", ">f8"))]
-)
+_VALUES = [("time_len", ">i4"), ("time", ">i8")] + [
+    item for i in range(len(PRICE_FIELDS)) for item in ((f"len{i}", ">i4"), (f"v{i}", ">f8"))
+]
+_ROW = np.dtype([("fields", ">i2"), *_VALUES])
 
 COLUMNS = ("open_time", *PRICE_FIELDS)
 
 
-def encode(candles: Candles) -> bytes:
-    rows = np.empty(len(candles), dtype=_ROW)
-    rows["fields"] = len(COLUMNS)
+def encode(candles: Candles, texts: tuple[str, ...] = ()) -> bytes:
+    """Rows of `texts` (the same in every row) followed by the candle's columns."""
+    encoded = [text.encode() for text in texts]
+    text_fields = [
+        item
+        for i, raw in enumerate(encoded)
+        for item in ((f"tlen{i}", ">i4"), (f"t{i}", f"S{len(raw)}"))
+    ]
+    rows = np.empty(len(candles), dtype=np.dtype([("fields", ">i2"), *text_fields, *_VALUES]))
+    rows["fields"] = len(texts) + len(COLUMNS)
+    for i, raw in enumerate(encoded):
+        rows[f"tlen{i}"] = len(raw)
+        rows[f"t{i}"] = raw
     rows["time_len"] = 8
     rows["time"] = (candles.open_time - _PG_EPOCH_MS) * 1000
     for i, name in enumerate(PRICE_FIELDS):

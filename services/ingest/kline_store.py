@@ -42,9 +42,24 @@ async def _ensure_staging(conn: DbConnection) -> None:
 
 
 async def upsert_candles(conn: DbConnection, series: Series, candles: Candles) -> int:
-    """Insert or refresh the candles; call inside a transaction. Returns rows in the batch."""
+    """Insert or refresh the candles; call inside a transaction. Returns rows in the batch.
+
+    New candles, the usual case, are copied straight into `klines` (about twice as cheap);
+    if any of them is stored already, that copy is undone and the batch is upserted."""
     if not len(candles):
         return 0
+    texts = (series.category, series.symbol, series.interval)
+    try:
+        async with conn.transaction():  # a savepoint inside the caller's transaction
+            await conn.copy_to_table(
+                "klines",
+                source=io.BytesIO(candle_copy.encode(candles, texts)),
+                columns=["category", "symbol", "interval", *candle_copy.COLUMNS],
+                format="binary",
+            )
+        return len(candles)
+    except asyncpg.UniqueViolationError:
+        pass
     await _ensure_staging(conn)
     payload = io.BytesIO(candle_copy.encode(candles))
     await conn.copy_to_table("kline_staging", source=payload, format="binary")
