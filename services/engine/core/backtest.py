@@ -1,0 +1,207 @@
+"""The engine core's public surface: `run_backtest(candles, spec) -> BacktestResult`.
+
+Also the two halves an optimizer calls separately: targets from an `IndicatorCache`
+(shared by every parameter set on the same candles) and `simulate_targets` on them.
+"""
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from services.engine.core.indicator_cache import IndicatorCache
+from services.engine.core.metrics import Metric, compute_metrics
+from services.engine.core.signals import Direction, Targets, target_positions
+from services.engine.core.simulate import EXIT_REASONS, simulate_kernel, trade_capacity
+from shared.backtest_spec import BacktestSpec
+from shared.candles import Candles
+
+Fill = Literal["next_open", "close"]
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """How targets become fills; the contract's defaults."""
+
+    initial_capital: float = 10_000.0
+    fee_rate: float = 0.00055
+    slippage_bps: float = 0.0
+    direction: Direction = "long_only"
+    fill: Fill = "next_open"
+    position_size: float = 1.0
+    stop_loss: float | None = None
+    take_profit: float | None = None
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """What the core needs of a request: a built-in strategy with complete params."""
+
+    strategy: str
+    params: Mapping[str, int | float]
+    interval: str
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+
+    @classmethod
+    def from_spec(cls, spec: BacktestSpec) -> "BacktestConfig":
+        if spec.strategy.name is None:
+            raise ValueError("resolve a saved strategy id to its name and params first")
+        execution = ExecutionSettings(
+            initial_capital=spec.initial_capital,
+            fee_rate=spec.fee_rate,
+            slippage_bps=spec.slippage_bps,
+            direction=spec.direction,
+            fill=spec.fill,
+            position_size=spec.position_size,
+            stop_loss=spec.stop_loss,
+            take_profit=spec.take_profit,
+        )
+        return cls(spec.strategy.name, spec.strategy.resolved_params, spec.interval, execution)
+
+
+@dataclass(frozen=True)
+class Trades:
+    """The trade list as columns; exit_time is -1 (null in `frame()`) while still open."""
+
+    side: npt.NDArray[np.int8]
+    entry_time: npt.NDArray[np.int64]
+    entry_price: npt.NDArray[np.float64]
+    exit_time: npt.NDArray[np.int64]
+    exit_price: npt.NDArray[np.float64]  # the last close for a trade still open
+    qty: npt.NDArray[np.float64]
+    pnl: npt.NDArray[np.float64]
+    returns: npt.NDArray[np.float64]
+    fees: npt.NDArray[np.float64]
+    exit_reason: npt.NDArray[np.int8]  # index into EXIT_REASONS
+
+    def __len__(self) -> int:
+        return int(self.side.size)
+
+    @property
+    def closed(self) -> npt.NDArray[np.bool_]:
+        return self.exit_time >= 0
+
+    def frame(self) -> pl.DataFrame:
+        """Contract field names; times as epoch ms, exit_time null while open."""
+        return pl.DataFrame(
+            {
+                "side": np.where(self.side > 0, "long", "short"),
+                "entry_time": self.entry_time,
+                "entry_price": self.entry_price,
+                "exit_time": pl.Series(self.exit_time).replace(-1, None),
+                "exit_price": self.exit_price,
+                "qty": self.qty,
+                "pnl": self.pnl,
+                "return": self.returns,
+                "fees": self.fees,
+                "exit_reason": np.asarray(EXIT_REASONS)[self.exit_reason],
+            },
+            schema_overrides={"exit_time": pl.Int64},
+        )
+
+    def records(self) -> list[dict[str, Any]]:
+        return self.frame().to_dicts()
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    time: npt.NDArray[np.int64]  # open time of each traded bar
+    equity: npt.NDArray[np.float64]  # marked at each bar's close, aligned with `time`
+    trades: Trades
+    metrics: dict[str, Metric]
+
+
+def simulate_targets(
+    candles: Candles,
+    targets: Targets,
+    execution: ExecutionSettings,
+    interval: str,
+    trade_from: int = 0,
+    trade_to: int | None = None,
+) -> BacktestResult:
+    """Fills, equity and metrics for precomputed targets over bars [trade_from, trade_to).
+
+    Bars before `trade_from` only warmed the indicators: the run starts flat there with the
+    initial capital. Bars from `trade_to` on are ignored, as if the data ended there, so
+    one set of targets (indicators are causal) serves every window of a walk-forward.
+    """
+    n = len(candles)
+    end = n if trade_to is None else trade_to
+    if not 0 <= trade_from <= end <= n:
+        raise ValueError(f"trade_from {trade_from} and trade_to {end} must be within 0..{n}")
+    if targets.shape != (n,):
+        raise ValueError("one target per candle is needed")
+
+    def column(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.ascontiguousarray(values[:end], np.float64)
+
+    kernel = simulate_kernel(
+        column(candles.open),
+        column(candles.high),
+        column(candles.low),
+        column(candles.close),
+        np.ascontiguousarray(targets[:end], np.int8),
+        trade_from,
+        execution.fill == "close",
+        float(execution.initial_capital),
+        float(execution.fee_rate),
+        float(execution.slippage_bps) / 10_000,
+        float(execution.position_size),
+        math.nan if execution.stop_loss is None else float(execution.stop_loss),
+        math.nan if execution.take_profit is None else float(execution.take_profit),
+        trade_capacity(targets[:end], trade_from),
+    )
+    open_time = candles.open_time
+    still_open = kernel.exit_bar < 0
+    trades = Trades(
+        side=kernel.side,
+        entry_time=open_time[kernel.entry_bar],
+        entry_price=kernel.entry_price,
+        exit_time=np.where(still_open, -1, open_time[np.maximum(kernel.exit_bar, 0)]),
+        exit_price=kernel.exit_price,
+        qty=kernel.qty,
+        pnl=kernel.pnl,
+        returns=kernel.pnl / (kernel.qty * kernel.entry_price),
+        fees=kernel.fees,
+        exit_reason=kernel.exit_reason,
+    )
+    closed = ~still_open
+    time = open_time[trade_from:end]
+    metrics = compute_metrics(
+        kernel.equity,
+        time,
+        interval,
+        execution.initial_capital,
+        closed_pnl=trades.pnl[closed],
+        closed_returns=trades.returns[closed],
+        num_trades=len(trades),
+        fees_paid=float(trades.fees.sum()),
+        bars_held=kernel.bars_held,
+    )
+    return BacktestResult(time, kernel.equity, trades, metrics)
+
+
+def run_backtest(
+    candles: Candles,
+    spec: BacktestSpec | BacktestConfig,
+    trade_from: int = 0,
+    trade_to: int | None = None,
+    cache: IndicatorCache | None = None,
+) -> BacktestResult:
+    """Simulate a built-in strategy over `candles`; pass `cache` to reuse indicators.
+
+    `trade_from` / `trade_to` bound the traded bars, as in `simulate_targets`.
+    """
+    config = BacktestConfig.from_spec(spec) if isinstance(spec, BacktestSpec) else spec
+    if cache is None:
+        cache = IndicatorCache(candles)
+    elif cache.candles is not candles:
+        raise ValueError("the indicator cache belongs to other candles")
+    targets = target_positions(cache, config.strategy, config.params, config.execution.direction)
+    return simulate_targets(
+        candles, targets, config.execution, config.interval, trade_from, trade_to
+    )
