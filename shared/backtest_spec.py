@@ -1,8 +1,6 @@
 """The backtest request as the contract defines it, validated the same way by API and engine."""
 
 import math
-import re
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
@@ -17,38 +15,14 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shared.intervals import Category, Interval
 from shared.strategy_catalog import ParamError, ParamValue, resolve_params
+from shared.timestamps import UtcTime, to_epoch_ms
+from shared.validation import field_error
 
 Direction = Literal["long_only", "short_only", "long_short"]
 Fill = Literal["next_open", "close"]
-
-_DIGITS = re.compile(r"^-?\d+$")
-
-
-def _epoch_ms_or_iso(value: Any) -> Any:
-    """Integers (and all-digit strings) are epoch milliseconds; anything else goes to pydantic."""
-    if isinstance(value, bool):
-        raise ValueError("must be an ISO-8601 time or epoch milliseconds")
-    if isinstance(value, str) and _DIGITS.match(value.strip()):
-        value = int(value)
-    if isinstance(value, int):
-        return datetime.fromtimestamp(value / 1000, UTC)
-    return value
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-# A time in a request: ISO-8601 (naive means UTC) or epoch ms; always an aware UTC datetime.
-UtcTime = Annotated[datetime, BeforeValidator(_epoch_ms_or_iso)]
-
-
-def to_epoch_ms(value: datetime) -> int:
-    return int(_utc(value).timestamp() * 1000)
 
 
 def _interval_text(value: Any) -> Any:
@@ -99,16 +73,11 @@ class StrategyRef(BaseModel):
 
 def _error_at(exc: ParamError, ref: StrategyRef) -> ValidationError:
     """A ValidationError at the ParamError's field, relative to the strategy object."""
-    loc = tuple(exc.field.split(".")) if exc.field != "strategy.name" else ("name",)
+    field = "name" if exc.field == "strategy.name" else exc.field
     given: Any = ref.name
-    if loc[0] == "params" and len(loc) > 1:
-        given = (ref.params or {}).get(loc[1])
-    details = InitErrorDetails(
-        type=PydanticCustomError("strategy_param", "{message}", {"message": exc.message}),
-        loc=loc,
-        input=given,
-    )
-    return ValidationError.from_exception_data("StrategyRef", [details])
+    if field.startswith("params."):
+        given = (ref.params or {}).get(field.split(".", 1)[1])
+    return field_error("StrategyRef", field, exc.message, given)
 
 
 class BacktestSpec(BaseModel):
@@ -131,11 +100,6 @@ class BacktestSpec(BaseModel):
     stop_loss: float | None = Field(default=None, gt=0, lt=1, strict=True)
     take_profit: float | None = Field(default=None, gt=0, lt=1, strict=True)
 
-    @field_validator("start", "end")
-    @classmethod
-    def _aware_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
-
     @field_validator("initial_capital")
     @classmethod
     def _finite(cls, value: float) -> float:
@@ -146,12 +110,9 @@ class BacktestSpec(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.start >= self.end:
-            details = InitErrorDetails(
-                type=PydanticCustomError("time_order", "start must be before end"),
-                loc=("start",),
-                input=self.start.isoformat(),
+            raise field_error(
+                "BacktestSpec", "start", "start must be before end", self.start.isoformat()
             )
-            raise ValidationError.from_exception_data("BacktestSpec", [details])
         return self
 
     @property

@@ -9,11 +9,10 @@ from services.engine.core.backtest import (
     simulate_targets,
 )
 from services.engine.core.indicator_cache import IndicatorCache
-from services.engine.core.metrics import METRIC_KEYS, compute_metrics
+from services.engine.core.metrics import compute_metrics
 from services.engine.core.signals import target_positions
 
 __all__ = [
-    "METRIC_KEYS",
     "BacktestConfig",
     "BacktestResult",
     "ExecutionSettings",

@@ -10,21 +10,6 @@ from shared.intervals import DAY_MS, add_intervals, interval_minutes
 Metric = float | int | None
 FloatArray = npt.NDArray[np.float64]
 
-METRIC_KEYS = (
-    "final_equity",
-    "total_return",
-    "cagr",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "num_trades",
-    "win_rate",
-    "profit_factor",
-    "avg_trade_return",
-    "exposure",
-    "fees_paid",
-)
 YEAR_MS = 365 * DAY_MS
 
 
