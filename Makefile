@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: install migrate test lint bench clean
+.PHONY: install migrate demo up status down test lint bench clean
 
 install: $(STAMP)
 
@@ -19,6 +19,20 @@ $(STAMP): pyproject.toml
 
 migrate: install
 	$(BIN)/python -m shared.migrate
+
+demo: install
+	$(BIN)/python -m devtools.demo
+
+# The platform in the background (logs/ has a log and a PID file per process).
+# `make up OFFLINE=1` also starts the simulated Bybit and points the ingest at it.
+up: install
+	$(BIN)/python -m devtools.local_stack up --engines $(or $(ENGINES),2) $(if $(OFFLINE),--offline)
+
+status: install
+	$(BIN)/python -m devtools.local_stack status
+
+down: install
+	$(BIN)/python -m devtools.local_stack down
 
 test: install
 	$(BIN)/python -m pytest -p no:cacheprovider -q

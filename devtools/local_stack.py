@@ -1,0 +1,110 @@
+"""`python -m devtools.local_stack up|status|down`: the platform in the background.
+
+Logs go to logs/NAME.log, PID files to logs/NAME.pid.
+"""
+
+import argparse
+import asyncio
+import sys
+import time
+
+import aiohttp
+from rich.console import Console
+from rich.table import Table
+
+from devtools import launcher
+from devtools.preflight import NotReachable, check_servers
+from devtools.stack import platform_processes
+from shared.migrate import migrate
+from shared.settings import Settings
+
+console = Console()
+
+
+def api_url(settings: Settings) -> str:
+    return f"http://{settings.api_host}:{settings.api_port}"
+
+
+async def readiness(settings: Settings) -> tuple[bool, str]:
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http,
+            http.get(f"{api_url(settings)}/api/v1/readyz") as resp,
+        ):
+            body = await resp.json()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return False, f"not answering ({type(exc).__name__})"
+    if resp.status == 200:
+        return True, "ready"
+    return False, body.get("error", {}).get("message", f"HTTP {resp.status}")
+
+
+async def wait_until_ready(settings: Settings, within: float = 60) -> tuple[bool, str]:
+    deadline = time.monotonic() + within
+    while True:
+        ready, why = await readiness(settings)
+        if ready or time.monotonic() > deadline:
+            return ready, why
+        await asyncio.sleep(0.3)
+
+
+async def up(settings: Settings, engines: int, offline: bool) -> int:
+    await check_servers(settings)
+    await migrate(settings.database_url)
+    for spec in platform_processes(settings, engines=engines, offline=offline):
+        pid = launcher.running_pid(spec.name)
+        if pid is None:
+            pid = launcher.start(spec)
+            console.print(f"started {spec.name} (pid {pid}), log {launcher.log_file(spec.name)}")
+        else:
+            console.print(f"{spec.name} already running (pid {pid})")
+    ready, why = await wait_until_ready(settings)
+    console.print(f"API at {api_url(settings)}: {why}")
+    return 0 if ready else 1
+
+
+async def status(settings: Settings) -> int:
+    table = Table("process", "pid", "state", "log")
+    names = launcher.known_names()
+    for name in names:
+        pid = launcher.running_pid(name)
+        state = "running" if pid else "[red]gone (stale PID file removed)[/red]"
+        table.add_row(name, str(pid or "-"), state, str(launcher.log_file(name)))
+    console.print(table if names else "no processes started by `make up`")
+    ready, why = await readiness(settings)
+    console.print(f"API at {api_url(settings)}: {'[green]' if ready else '[red]'}{why}")
+    return 0 if ready else 1
+
+
+def down() -> int:
+    # Workers first, so nothing is left holding a job whose API is gone.
+    order = sorted(launcher.known_names(), key=lambda n: (n == "bybit-sim", n == "api", n))
+    for name in order:
+        console.print(f"{name}: {'stopped' if launcher.stop(name) else 'was not running'}")
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m devtools.local_stack")
+    parser.add_argument("command", choices=["up", "status", "down"])
+    parser.add_argument("--engines", type=int, default=2, help="engine workers to start")
+    parser.add_argument(
+        "--offline", action="store_true", help="also start the simulated Bybit and use it"
+    )
+    args = parser.parse_args()
+    settings = Settings()
+    try:
+        if args.command == "up":
+            code = asyncio.run(up(settings, args.engines, args.offline))
+        elif args.command == "status":
+            code = asyncio.run(status(settings))
+        else:
+            code = down()
+    except NotReachable as exc:
+        console.print(f"[red]{exc}[/red]")
+        code = 2
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
