@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: install migrate demo up status down test lint bench clean
+.PHONY: install migrate demo up status down compose-tool test lint bench clean
 
 install: $(STAMP)
 
@@ -34,7 +34,12 @@ status: install
 down: install
 	$(BIN)/python -m devtools.local_stack down
 
-test: install
+# The compose file is checked with Debian's docker-compose (no Docker engine needed).
+compose-tool:
+	@command -v docker-compose >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+
+test: install compose-tool
 	$(BIN)/python -m pytest -p no:cacheprovider -q
 
 lint: install
