@@ -1,0 +1,45 @@
+"""`make demo` end to end: what it prints, what it writes, and that it stops what it started."""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.metric_names import METRIC_KEYS
+from shared.settings import Settings
+from tests.support.processes import free_port, settings_env
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_the_demo_prints_results_writes_a_chart_and_cleans_up(
+    settings: Settings, tmp_path: Path
+) -> None:
+    env = {**os.environ, **settings_env(settings), "API_PORT": str(free_port())}
+    env["COLUMNS"] = "160"  # rich wraps tables to the terminal's width
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "devtools.demo",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(proc.communicate(), timeout=400)
+    printed = output.decode()
+    assert proc.returncode == 0, printed[-3000:]
+    assert "backtest: sma_cross 10/30 on BTCUSDT 1h" in printed
+    assert all(key in printed for key in METRIC_KEYS)
+    assert "grid search: top 5 of 15" in printed and "(1 skipped)" in printed
+    assert "best parameters: fast=" in printed
+    chart = tmp_path / "out" / "equity.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
+    assert "stopped every process the demo started" in printed
+    assert not list((tmp_path / "logs").glob("*.pid")), "no process left behind"
+    for name in ("demo-api", "demo-ingest", "demo-engine-1", "demo-engine-2", "demo-bybit-sim"):
+        assert (tmp_path / "logs" / f"{name}.log").exists()
