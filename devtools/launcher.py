@@ -39,6 +39,12 @@ def start(spec: ProcessSpec) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # not stopped by the terminal's Ctrl-C meant for us
         )
+    # Until the new process has exec'd, /proc shows it without its command line.
+    deadline = time.monotonic() + 5
+    while not _runs(proc.pid, spec.module) and proc.poll() is None:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     pid_file(spec.name).write_text(f"{proc.pid} {spec.module}\n")
     return proc.pid
 
