@@ -5,7 +5,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import ingest
+from bench import api, engine, ingest, jobs
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,21 @@ BENCHMARKS = {
         "candles per second from the simulated Bybit into PostgreSQL",
         ingest.add_arguments,
         ingest.run,
+    ),
+    "engine": Benchmark(
+        "one sma_cross backtest on a year of 1-minute bars: ours, vectorbt, backtesting.py",
+        engine.add_arguments,
+        engine.run,
+    ),
+    "api": Benchmark(
+        "requests per second and latency of GET and POST /api/v1/backtests",
+        api.add_arguments,
+        api.run,
+    ),
+    "jobs": Benchmark(
+        "backtests per second end to end through RabbitMQ with 1 and 2 engine workers",
+        jobs.add_arguments,
+        jobs.run,
     ),
 }
 

@@ -1,4 +1,4 @@
-"""The simulator and the ingest, each started as `python -m ...` in a process of its own."""
+"""Services started as `python -m ...`, each in a process of its own, as they are deployed."""
 
 import asyncio
 import contextlib
@@ -56,8 +56,8 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-def ingest_env(settings: Settings) -> dict[str, str]:
-    """The settings as the environment variables `python -m services.ingest` reads."""
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as the environment variables every service's entry point reads."""
     return {name.upper(): str(value) for name, value in settings.model_dump().items()}
 
 

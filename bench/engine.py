@@ -10,6 +10,7 @@ buffers to it). backtesting.py is timed on the first bars only and scaled linear
 the full year is estimated to take under a minute; its row says so.
 """
 
+import argparse
 import gc
 import time
 import tracemalloc
@@ -21,6 +22,9 @@ from unittest import mock
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
+from bench import engine_report
+from bench.report_files import report_path
+from bench.synthetic import random_walk
 from services.engine.core import (
     BacktestConfig,
     ExecutionSettings,
@@ -40,17 +44,8 @@ BACKTESTING_PY_FULL_RUN_LIMIT_S = 60.0
 
 
 def synthetic_minutes(bars: int = BARS, seed: int = 7) -> Candles:
-    """A seeded random walk shaped into 1-minute OHLC bars from 2024-01-01 UTC."""
-    rng = np.random.default_rng(seed)
-    close = 40_000 * np.exp(np.cumsum(rng.normal(0.0, 0.0008, bars)))
-    open_ = np.concatenate([[40_000.0], close[:-1]]) * (1 + rng.normal(0.0, 0.0001, bars))
-    spread = np.abs(rng.normal(0.0, 0.0005, bars))
-    high = np.maximum(open_, close) * (1 + spread)
-    low = np.minimum(open_, close) * (1 - spread)
-    volume = rng.uniform(1.0, 10.0, bars)
-    start = 1_704_067_200_000
-    times = start + np.arange(bars, dtype=np.int64) * 60_000
-    return Candles(times, open_, high, low, close, volume, volume * close)
+    """A seeded random walk of 1-minute bars from 2024-01-01 UTC."""
+    return random_walk(bars, seed=seed)
 
 
 def _ours(candles: Candles) -> Callable[[], float]:
@@ -265,7 +260,17 @@ def run_engine_bench(bars: int = BARS, repeats: int = 3) -> list[dict[str, Any]]
     return rows
 
 
-if __name__ == "__main__":
-    import json
+# --- command line --------------------------------------------------------------------------
 
-    print(json.dumps(run_engine_bench(), indent=2))
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bars", type=int, default=BARS, help="1-minute bars in the backtest")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs; the best counts")
+
+
+def run(args: argparse.Namespace) -> int:
+    print(f"engine benchmark: {args.bars:,} bars ...", flush=True)
+    rows = run_engine_bench(args.bars, args.repeats)
+    text = engine_report.write(rows, report_path("engine"))
+    print(text)
+    return 0

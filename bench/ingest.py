@@ -8,7 +8,6 @@ time from the first job's start to the last one's end, as the database recorded 
 import argparse
 import asyncio
 import tempfile
-import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,14 +20,17 @@ from bench.child_processes import (
     child_process,
     free_port,
     get_json,
-    ingest_env,
+    settings_env,
     sim_env,
     tail,
     wait_until_serving,
 )
+from bench.cli import add_scenario_option
 from bench.ingest_progress import Followed, follow
-from bench.ingest_report import report_path, write_report
-from bench.ingest_setup import delete_topology, drop_database, fresh_database, queue_backfills
+from bench.ingest_report import write_report
+from bench.ingest_setup import queue_backfills
+from bench.report_files import report_path
+from bench.scratch import delete_topology, drop_database, fresh_database, unique_prefix
 from shared.backfill_runs import BackfillSpec
 from shared.settings import Settings
 
@@ -141,7 +143,7 @@ def _base_settings() -> Settings:
 
 async def run_scenario(scenario: Scenario, config: RunConfig, logs: Path) -> IngestResult:
     base = _base_settings()
-    prefix = f"bench-{uuid.uuid4().hex[:12]}"
+    prefix = unique_prefix()
     dsn = await fresh_database(base.database_url, BENCH_DATABASE)
     port = free_port()
     sim_url = f"http://127.0.0.1:{port}"
@@ -173,7 +175,7 @@ async def run_scenario(scenario: Scenario, config: RunConfig, logs: Path) -> Ing
             await wait_until_serving(http, f"{sim_url}/sim/stats", sim, sim_log)
             await queue_backfills(dsn, config.specs())
             async with child_process(
-                config.ingest_module, ingest_env(settings), ingest_log
+                config.ingest_module, settings_env(settings), ingest_log
             ) as ingest:
                 pids = {"sim": sim.pid, "ingest": ingest.pid}
                 followed = await follow(dsn, pids, within=config.within_seconds)
@@ -239,12 +241,7 @@ _SWEEP_PER_COMMIT = (10, 20, 50)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--scenario",
-        choices=sorted(SCENARIOS),
-        action="append",
-        help="run only this scenario (repeatable); default: all",
-    )
+    add_scenario_option(parser, SCENARIOS)
     parser.add_argument("--symbols", default="BTCUSDT,ETHUSDT", help="one job per symbol")
     parser.add_argument("--days", type=float, default=870.0, help="of 1-minute candles per job")
     parser.add_argument("--pages-in-flight", type=int, default=DEFAULT_PAGES_IN_FLIGHT)

@@ -58,33 +58,6 @@ async def read_progress(conn: asyncpg.Connection) -> Progress:
     return Progress(**dict(row))
 
 
-@dataclass(frozen=True)
-class CpuReading:
-    """CPU seconds used so far by the processes that matter, and by the whole machine."""
-
-    by_process: dict[str, float]
-    machine: proc_stats.MachineCpu
-    at: float
-
-    @classmethod
-    def take(cls, pids: dict[str, int]) -> "CpuReading":
-        used = {name: proc_stats.cpu_seconds(pid) for name, pid in pids.items()}
-        used["postgres"] = proc_stats.command_cpu_seconds("postgres")
-        return cls(used, proc_stats.MachineCpu.read(), time.monotonic())
-
-    def share_since(self, earlier: "CpuReading") -> dict[str, float]:
-        """Cores used on average by each process, and the machine's busy share of all cores."""
-        wall = self.at - earlier.at
-        if wall <= 0:
-            return {}
-        shares = {
-            name: (used - earlier.by_process.get(name, 0.0)) / wall
-            for name, used in self.by_process.items()
-        }
-        shares["machine_busy"] = self.machine.busy_fraction_since(earlier.machine)
-        return shares
-
-
 @dataclass
 class Followed:
     """How the run went: the final progress, rows over time and CPU over the running span."""
@@ -117,7 +90,7 @@ async def follow(dsn: str, pids: dict[str, int], *, within: float) -> Followed:
     conn = await asyncpg.connect(dsn)
     try:
         samples: list[tuple[float, int]] = []
-        first_cpu: CpuReading | None = None
+        first_cpu: proc_stats.CpuReading | None = None
         deadline: float | None = None
         # Until a job starts, wait for the ingest to come up and pick the first one.
         start_deadline = time.monotonic() + 60.0
@@ -126,7 +99,7 @@ async def follow(dsn: str, pids: dict[str, int], *, within: float) -> Followed:
             now = time.monotonic()
             if progress.started is not None:
                 if first_cpu is None:
-                    first_cpu = CpuReading.take(pids)
+                    first_cpu = proc_stats.CpuReading.take(pids)
                     deadline = now + within
                 samples.append((now, progress.rows))
             if progress.settled:
@@ -136,7 +109,7 @@ async def follow(dsn: str, pids: dict[str, int], *, within: float) -> Followed:
             ):
                 break
             await asyncio.sleep(_POLL_SECONDS)
-        cpu = CpuReading.take(pids).share_since(first_cpu) if first_cpu else {}
+        cpu = proc_stats.CpuReading.take(pids).share_since(first_cpu) if first_cpu else {}
         return Followed(progress, not progress.settled, samples, cpu)
     finally:
         await conn.close()

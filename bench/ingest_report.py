@@ -1,47 +1,13 @@
 """The ingest results as a table on the console, in Markdown and in JSON under bench/results/."""
 
-import json
-import os
-import platform
-import subprocess
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bench import report_files
 
 if TYPE_CHECKING:
     from bench.ingest import IngestResult
-
-RESULTS_DIR = Path(__file__).with_name("results")
-
-
-def report_path(name: str) -> Path:
-    return RESULTS_DIR / name
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "git_commit": _git_commit(),
-    }
-
-
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=RESULTS_DIR.parent,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip()
-
 
 _COLUMNS = (
     "scenario",
@@ -86,12 +52,7 @@ def _row(r: "IngestResult") -> list[str]:
 
 
 def markdown_table(results: Sequence["IngestResult"]) -> str:
-    lines = [
-        "| " + " | ".join(_COLUMNS) + " |",
-        "|" + "|".join("---" for _ in _COLUMNS) + "|",
-    ]
-    lines += ["| " + " | ".join(_row(r)) + " |" for r in results]
-    return "\n".join(lines)
+    return report_files.markdown_table(_COLUMNS, [_row(r) for r in results])
 
 
 def _notes(results: Sequence["IngestResult"]) -> list[str]:
@@ -114,23 +75,6 @@ def _notes(results: Sequence["IngestResult"]) -> list[str]:
 
 def write_report(results: Sequence["IngestResult"], path: Path) -> str:
     """Write `path`.json and `path`.md; return the Markdown."""
-    meta = machine()
-    table = markdown_table(results)
-    text = "\n".join(
-        [
-            "# Ingest benchmark",
-            "",
-            f"{meta['date']}, {meta['nproc']} CPUs, load average {meta['load_average']},"
-            f" Python {meta['python']}, commit {meta['git_commit']}.",
-            "",
-            table,
-            "",
-            *_notes(results),
-            "",
-        ]
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".md").write_text(text)
-    payload = {**meta, "results": [r.as_dict() for r in results]}
-    path.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
-    return text
+    body = [markdown_table(results), "", *_notes(results)]
+    payload = {"results": [r.as_dict() for r in results]}
+    return report_files.write_report(path, "Ingest benchmark", body, payload)

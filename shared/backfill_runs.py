@@ -5,30 +5,16 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict
 
 from shared.db import DbConnection, DbExecutor
-from shared.intervals import Category, Interval
 from shared.messages import RunBackfill
 from shared.outbox import add_to_outbox
-from shared.timestamps import UtcTime
-from shared.validation import field_error
+from shared.series_range import SeriesRange
 
 
-class BackfillSpec(BaseModel):
+class BackfillSpec(SeriesRange):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-    category: Category
-    symbol: str = Field(pattern=r"^[A-Z0-9]{2,30}$")
-    interval: Interval
-    start: UtcTime
-    end: UtcTime
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "BackfillSpec":
-        if self.start >= self.end:
-            raise field_error("BackfillSpec", "start", "start must be before end", str(self.start))
-        return self
 
 
 class BackfillView(BaseModel):

@@ -1,12 +1,11 @@
 """The backtest request as the contract defines it, validated the same way by API and engine."""
 
 import math
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 from uuid import UUID
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
@@ -16,18 +15,12 @@ from pydantic import (
     model_validator,
 )
 
-from shared.intervals import Category, Interval
+from shared.series_range import SeriesRange
 from shared.strategy_catalog import ParamError, ParamValue, resolve_params
-from shared.timestamps import UtcTime, to_epoch_ms
 from shared.validation import field_error
 
 Direction = Literal["long_only", "short_only", "long_short"]
 Fill = Literal["next_open", "close"]
-
-
-def _interval_text(value: Any) -> Any:
-    # Clients often send "interval": 60; Bybit's values are strings.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class StrategyRef(BaseModel):
@@ -80,16 +73,11 @@ def _error_at(exc: ParamError, ref: StrategyRef) -> ValidationError:
     return field_error("StrategyRef", field, exc.message, given)
 
 
-class BacktestSpec(BaseModel):
+class BacktestSpec(SeriesRange):
     """POST /backtests; the stored `request` is this model dumped, with defaults filled in."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    category: Category
-    symbol: str = Field(pattern=r"^[A-Z0-9]{2,30}$")
-    interval: Annotated[Interval, BeforeValidator(_interval_text)]
-    start: UtcTime
-    end: UtcTime
     strategy: StrategyRef
     initial_capital: float = Field(default=10_000.0, gt=0, strict=True)
     fee_rate: float = Field(default=0.00055, ge=0, le=0.1, strict=True)
@@ -106,19 +94,3 @@ class BacktestSpec(BaseModel):
         if not math.isfinite(value):
             raise ValueError("must be finite")
         return value
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.start >= self.end:
-            raise field_error(
-                "BacktestSpec", "start", "start must be before end", self.start.isoformat()
-            )
-        return self
-
-    @property
-    def start_ms(self) -> int:
-        return to_epoch_ms(self.start)
-
-    @property
-    def end_ms(self) -> int:
-        return to_epoch_ms(self.end)

@@ -58,12 +58,38 @@ class StartOptimization(Message):
     optimization_id: UUID
 
 
-COMMANDS: tuple[type[Message], ...] = (RunBackfill, RunBacktest, StartOptimization)
+class RunOptimizationChunk(Message):
+    """Evaluate one planned chunk of an optimization (optimization_chunks row)."""
+
+    type: Literal["RunOptimizationChunk"] = "RunOptimizationChunk"
+    optimization_id: UUID
+    chunk: int
+
+
+class OptimizationCompleted(Message):
+    type: Literal["OptimizationCompleted"] = "OptimizationCompleted"
+    optimization_id: UUID
+
+
+class OptimizationFailed(Message):
+    type: Literal["OptimizationFailed"] = "OptimizationFailed"
+    optimization_id: UUID
+    error: str
+
+
+COMMANDS: tuple[type[Message], ...] = (
+    RunBackfill,
+    RunBacktest,
+    StartOptimization,
+    RunOptimizationChunk,
+)
 EVENTS: tuple[type[Message], ...] = (
     BackfillCompleted,
     BackfillFailed,
     BacktestCompleted,
     BacktestFailed,
+    OptimizationCompleted,
+    OptimizationFailed,
 )
 
 

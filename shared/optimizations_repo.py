@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel
 
 from shared.db import DbConnection, DbExecutor
-from shared.messages import StartOptimization
+from shared.messages import OptimizationCompleted, OptimizationFailed, StartOptimization
 from shared.metric_names import LOWER_IS_BETTER
 from shared.outbox import add_to_outbox
 
@@ -103,3 +103,47 @@ async def cancel_optimization(db: DbExecutor, optimization_id: UUID) -> str | No
         optimization_id,
     )
     return status
+
+
+async def best_row(
+    db: DbExecutor, optimization_id: UUID, kind: str, objective: str
+) -> dict[str, Any] | None:
+    """The top result row by `objective`, ranked as `results_page` ranks them."""
+    row: dict[str, Any] | None = await db.fetchval(
+        f"""SELECT row FROM optimization_results WHERE optimization_id = $1
+            ORDER BY {_order_sql(kind, objective)} LIMIT 1""",
+        optimization_id,
+    )
+    return row
+
+
+async def finish_optimization(
+    conn: DbConnection,
+    optimization_id: UUID,
+    best: dict[str, Any] | None,
+    walk_forward: dict[str, Any] | None,
+) -> None:
+    """Mark it succeeded; call inside the transaction that recorded its last result."""
+    await conn.execute(
+        """UPDATE optimizations SET status = 'succeeded', best = $2, walk_forward = $3,
+               finished_at = now(), error = NULL WHERE id = $1""",
+        optimization_id,
+        best,
+        walk_forward,
+    )
+    await add_to_outbox(conn, OptimizationCompleted(optimization_id=optimization_id))
+
+
+async def fail_optimization(conn: DbConnection, optimization_id: UUID, error: str) -> None:
+    """Mark it failed with `error` unless it has settled already."""
+    async with conn.transaction():
+        updated = await conn.execute(
+            """UPDATE optimizations SET status = 'failed', error = $2, finished_at = now()
+               WHERE id = $1 AND status IN ('queued', 'running')""",
+            optimization_id,
+            error,
+        )
+        if updated == "UPDATE 1":
+            await add_to_outbox(
+                conn, OptimizationFailed(optimization_id=optimization_id, error=error)
+            )

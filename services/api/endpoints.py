@@ -7,14 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
+import asyncpg
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from services.api.errors import NotFound, validation_failure
+from services.api.keys import POOL
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,17 @@ def path_id(request: web.Request, what: str) -> UUID:
         return UUID(raw)
     except ValueError:
         raise NotFound(f"no {what} with id {raw!r}") from None
+
+
+async def existing(
+    request: web.Request, what: str, load: Callable[[asyncpg.Pool, UUID], Awaitable[T | None]]
+) -> T:
+    """The resource named by the path's id, or a 404 naming what was not found."""
+    resource_id = path_id(request, what)
+    found = await load(request.app[POOL], resource_id)
+    if found is None:
+        raise NotFound(f"no {what} with id {resource_id}")
+    return found
 
 
 def json_response(

@@ -1,44 +1,103 @@
-"""The engine process: backtest jobs from the queue, simulations in a process pool, SIGTERM."""
+"""The engine process: backtest and optimization jobs from the queue, simulations in a process
+pool, SIGTERM."""
 
 import asyncio
 import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 
 from aiohttp import web
 
 from services.engine.backtest_runner import warm_up
 from services.engine.backtest_worker import BacktestWorker
-from shared.amqp import consume
-from shared.messages import RunBacktest
+from services.engine.optimization_planner import OptimizationPlanner
+from services.engine.optimization_worker import ChunkWorker
+from shared.amqp import GiveUp, Handler, M, consume
+from shared.messages import RunBacktest, RunOptimizationChunk, StartOptimization
 from shared.settings import Settings
-from shared.worker_runtime import worker_runtime
+from shared.worker_runtime import WorkerRuntime, worker_runtime
 
 log = logging.getLogger(__name__)
 
 
 async def run_engine(settings: Settings, stopping: asyncio.Event) -> None:
     """Serve until `stopping` is set; then take no more jobs, finish those in hand, close."""
-    executor = ProcessPoolExecutor(max_workers=settings.engine_processes, initializer=warm_up)
+    # Spawned, not forked: a forked pool process would inherit the broker connection's socket
+    # and keep it open after this process is killed, so its unacknowledged jobs would not be
+    # redelivered until the broker's heartbeat timeout.
+    executor = ProcessPoolExecutor(
+        max_workers=settings.engine_processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_pool_process,
+        initargs=(os.getpid(),),
+    )
     health = await _health_server(settings.engine_health_port)
     try:
+        await _start_pool(executor, settings.engine_processes)
         async with worker_runtime(settings) as runtime:
-            worker = BacktestWorker(runtime.pool, executor)
-            stop_backtests = await consume(
-                await runtime.connection.channel(),
-                runtime.topology.queue_for(RunBacktest),
-                RunBacktest,
-                worker.handle,
-                worker.give_up,
-                prefetch=settings.engine_processes,
-            )
+            backtests = BacktestWorker(runtime.pool, executor)
+            planner = OptimizationPlanner(runtime.pool)
+            chunks = ChunkWorker(runtime.pool, executor)
+            # One channel each, so each has its own prefetch. Chunks: one in hand per pool
+            # process, so that the rest of an optimization stays queued for other workers.
+            processes = settings.engine_processes
+            consumers = [
+                await _consume(
+                    runtime, RunBacktest, backtests.handle, backtests.give_up, processes
+                ),
+                await _consume(runtime, StartOptimization, planner.handle, planner.give_up, 1),
+                await _consume(
+                    runtime, RunOptimizationChunk, chunks.handle, chunks.give_up, processes
+                ),
+            ]
             log.info("engine started", extra={"processes": settings.engine_processes})
             await stopping.wait()
             log.info("engine stopping")
-            await stop_backtests()
+            for stop in consumers:
+                await stop()
     finally:
         if health is not None:
             await health.cleanup()
         executor.shutdown(cancel_futures=True)
+
+
+def _start_pool_process(parent: int) -> None:
+    """In each pool process: exit when the engine process is gone (killed, it cannot say so),
+    then compile the kernels."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    warm_up()
+
+
+async def _start_pool(executor: ProcessPoolExecutor, processes: int) -> None:
+    """Start every pool process (and compile its kernels) before taking jobs, so the first
+    jobs do not pay for it."""
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(
+        *(loop.run_in_executor(executor, time.sleep, 0.05) for _ in range(processes))
+    )
+
+
+async def _consume(
+    runtime: WorkerRuntime,
+    model: type[M],
+    handler: Handler[M],
+    give_up: GiveUp[M],
+    prefetch: int,
+) -> Callable[[], Awaitable[None]]:
+    """Consume `model`'s queue on a channel of its own (so with its own prefetch)."""
+    channel = await runtime.connection.channel()
+    queue = runtime.topology.queue_for(model)
+    return await consume(channel, queue, model, handler, give_up, prefetch=prefetch)
 
 
 async def _health_server(port: int) -> web.AppRunner | None:

@@ -2,8 +2,14 @@
 
 from aiohttp import web
 
-from services.api.endpoints import Endpoint, accepted, json_response, path_id, read_body, read_query
-from services.api.errors import NotFound
+from services.api.endpoints import (
+    Endpoint,
+    accepted,
+    existing,
+    json_response,
+    read_body,
+    read_query,
+)
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
 from shared.backfill_runs import (
@@ -32,11 +38,7 @@ async def list_all(request: web.Request) -> web.Response:
 
 
 async def get_one(request: web.Request) -> web.Response:
-    backfill_id = path_id(request, "backfill")
-    view = await get_backfill(request.app[POOL], backfill_id)
-    if view is None:
-        raise NotFound(f"no backfill with id {backfill_id}")
-    return json_response(view)
+    return json_response(await existing(request, "backfill", get_backfill))
 
 
 ENDPOINTS = [

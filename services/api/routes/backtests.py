@@ -6,7 +6,15 @@ import numpy as np
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.endpoints import Endpoint, accepted, json_response, path_id, read_body, read_query
+from services.api.endpoints import (
+    Endpoint,
+    accepted,
+    existing,
+    json_response,
+    path_id,
+    read_body,
+    read_query,
+)
 from services.api.errors import NotFound
 from services.api.job_requests import resolve_backtest, stored_bars
 from services.api.keys import POOL
@@ -62,11 +70,7 @@ async def list_all(request: web.Request) -> web.Response:
 
 
 async def _existing(request: web.Request) -> BacktestView:
-    backtest_id = path_id(request, "backtest")
-    view = await backtests_repo.get_backtest(request.app[POOL], backtest_id)
-    if view is None:
-        raise NotFound(f"no backtest with id {backtest_id}")
-    return view
+    return await existing(request, "backtest", backtests_repo.get_backtest)
 
 
 async def get_one(request: web.Request) -> web.Response:

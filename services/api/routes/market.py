@@ -3,14 +3,13 @@
 from datetime import datetime
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict
 
 from services.api.endpoints import Endpoint, json_response, read_query
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
 from shared import market_data
-from shared.intervals import Category, Interval
-from shared.timestamps import UtcTime
+from shared.series_range import SeriesRange
 
 
 class Gap(BaseModel):
@@ -38,20 +37,8 @@ class Candle(BaseModel):
     turnover: float
 
 
-class KlineQuery(PageQuery):
+class KlineQuery(PageQuery, SeriesRange):
     model_config = ConfigDict(extra="forbid")
-
-    category: Category
-    symbol: str = Field(pattern=r"^[A-Z0-9]{2,30}$")
-    interval: Interval
-    start: UtcTime
-    end: UtcTime
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "KlineQuery":
-        if self.start > self.end:
-            raise ValueError("start must not be after end")
-        return self
 
 
 async def list_symbols(request: web.Request) -> web.Response:

@@ -5,8 +5,15 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import ConfigDict
 
-from services.api.endpoints import Endpoint, accepted, json_response, path_id, read_body, read_query
-from services.api.errors import NotFound, Unprocessable
+from services.api.endpoints import (
+    Endpoint,
+    accepted,
+    existing,
+    json_response,
+    read_body,
+    read_query,
+)
+from services.api.errors import Unprocessable
 from services.api.job_requests import stored_bars
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
@@ -59,11 +66,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def _existing(request: web.Request) -> OptimizationView:
-    optimization_id = path_id(request, "optimization")
-    view = await optimizations_repo.get_optimization(request.app[POOL], optimization_id)
-    if view is None:
-        raise NotFound(f"no optimization with id {optimization_id}")
-    return view
+    return await existing(request, "optimization", optimizations_repo.get_optimization)
 
 
 async def get_one(request: web.Request) -> web.Response:

@@ -6,7 +6,7 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.api.endpoints import Endpoint, json_response, path_id, read_body, read_query
+from services.api.endpoints import Endpoint, existing, json_response, path_id, read_body, read_query
 from services.api.errors import Conflict, NotFound
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
@@ -73,10 +73,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def get_one(request: web.Request) -> web.Response:
-    strategy_id = path_id(request, "saved strategy")
-    saved = await strategies_repo.get_strategy(request.app[POOL], strategy_id)
-    if saved is None:
-        raise NotFound(f"no saved strategy with id {strategy_id}")
+    saved = await existing(request, "saved strategy", strategies_repo.get_strategy)
     return json_response(_saved_entry(saved))
 
 

@@ -1,0 +1,112 @@
+"""Recording a chunk's outcome, and what follows from it: a window's test run, the finish.
+
+Each `record_*` is one transaction (see optimization_store); it returns False when nothing
+was written because the optimization stopped running or the chunk was done already.
+"""
+
+import json
+from typing import Any
+
+from services.engine import optimization_store as store
+from services.engine.core.metrics import Metric
+from services.engine.optimization_eval import SetResult, backtest_config, ranking_key
+from services.engine.optimization_metrics import TestRun, chained_metrics
+from services.engine.optimization_store import ChunkWork
+from shared import optimizations_repo
+from shared.db import DbConnection
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """A grid row's key: its parameters as canonical JSON."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+def window_key(window: int) -> str:
+    return f"{window:06d}"
+
+
+async def record_grid(conn: DbConnection, work: ChunkWork, results: list[SetResult]) -> bool:
+    async with conn.transaction():
+        if not await store.lock_for_outcome(conn, work):
+            return False
+        rows = [(params_key(r.params), {"params": r.params, "metrics": r.metrics}) for r in results]
+        await store.insert_rows(conn, work.optimization_id, rows)
+        await store.mark_done(conn, work, len(results))
+        await _finish_if_last(conn, work)
+    return True
+
+
+async def record_train(conn: DbConnection, work: ChunkWork, best: SetResult) -> bool:
+    assert work.window is not None
+    async with conn.transaction():
+        if not await store.lock_for_outcome(conn, work):
+            return False
+        chosen = {"index": best.index, "params": best.params, "metrics": best.metrics}
+        await store.mark_done(conn, work, work.set_to - work.set_from, result=chosen)
+        if not await store.chunks_left(conn, work.optimization_id, work.window):
+            candidates = await store.train_results(conn, work.optimization_id, work.window)
+            objective = work.request["objective"]
+            winner = min(candidates, key=lambda c: ranking_key(c["metrics"], objective, c["index"]))
+            await store.release_test(conn, work.optimization_id, work.window, winner)
+    return True
+
+
+async def record_test(
+    conn: DbConnection,
+    work: ChunkWork,
+    row: dict[str, Any],
+    metrics: dict[str, Metric],
+    run: TestRun,
+) -> bool:
+    async with conn.transaction():
+        if not await store.lock_for_outcome(conn, work):
+            return False
+        assert work.window is not None
+        await store.insert_rows(conn, work.optimization_id, [(window_key(work.window), row)])
+        assert work.chosen is not None
+        kept = {
+            "params": work.chosen["params"],
+            "metrics": metrics,
+            "closed_pnl": run.closed_pnl,
+            "closed_returns": run.closed_returns,
+            "num_trades": run.num_trades,
+            "fees_paid": run.fees_paid,
+            "bars_held": run.bars_held,
+        }
+        await store.mark_done(conn, work, 1, result=kept, curve=(run.times, run.equity))
+        await _finish_if_last(conn, work)
+    return True
+
+
+async def _finish_if_last(conn: DbConnection, work: ChunkWork) -> None:
+    if await store.chunks_left(conn, work.optimization_id):
+        return
+    request = work.request
+    if request["kind"] == "grid":
+        best = await optimizations_repo.best_row(
+            conn, work.optimization_id, "grid", request["objective"]
+        )
+        await optimizations_repo.finish_optimization(conn, work.optimization_id, best, None)
+        return
+    outcomes = await store.test_outcomes(conn, work.optimization_id)
+    runs = [
+        TestRun(
+            times,
+            equity,
+            kept["closed_pnl"],
+            kept["closed_returns"],
+            kept["num_trades"],
+            kept["fees_paid"],
+            kept["bars_held"],
+        )
+        for kept, times, equity in outcomes
+    ]
+    config = backtest_config(request)
+    summary = {
+        "windows": len(runs),
+        "test_metrics": chained_metrics(runs, config.interval, config.execution.initial_capital),
+    }
+    # The set chosen on the latest window is the one to trade next; with its test metrics.
+    latest = outcomes[-1][0]
+    best = {"params": latest["params"], "metrics": latest["metrics"]}
+    await optimizations_repo.finish_optimization(conn, work.optimization_id, best, summary)

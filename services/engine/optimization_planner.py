@@ -1,0 +1,112 @@
+"""Consuming StartOptimization: cut the optimization into chunks and queue them.
+
+The chunks, the optimization's move to `running` and a RunOptimizationChunk per chunk (in
+the outbox) commit together, and only while the optimization is still `queued`: a
+redelivered StartOptimization finds it running and does nothing.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+from pydantic import ValidationError
+
+from services.engine import optimization_store
+from services.engine.optimization_plan import (
+    ChunkPlan,
+    grid_chunks,
+    progress_total,
+    walk_forward_chunks,
+    walk_forward_windows,
+)
+from shared import optimizations_repo
+from shared.db import DbConnection
+from shared.messages import StartOptimization
+from shared.optimization_spec import OptimizationSpec
+
+log = logging.getLogger(__name__)
+
+
+class PlanRejected(Exception):
+    """The optimization cannot run whatever the retries: it fails with this reason."""
+
+
+@dataclass(frozen=True)
+class StoredRange:
+    bars: int
+    data_end: datetime | None
+
+
+async def _stored_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRange:
+    b = spec.backtest
+    row = await conn.fetchrow(
+        """SELECT count(*) AS bars, max(open_time) AS data_end FROM klines
+           WHERE category = $1 AND symbol = $2 AND interval = $3
+             AND open_time BETWEEN $4 AND $5""",
+        b.category,
+        b.symbol,
+        b.interval,
+        b.start,
+        b.end,
+    )
+    assert row is not None
+    return StoredRange(int(row["bars"]), row["data_end"])
+
+
+def plan(spec: OptimizationSpec, bars: int) -> list[ChunkPlan]:
+    sets, _ = spec.combinations()
+    if not sets:
+        raise PlanRejected("every combination of the grid breaks the strategy's own rule")
+    if spec.walk_forward is None:
+        return grid_chunks(len(sets), bars)
+    windows = walk_forward_windows(bars, spec.walk_forward)
+    if not windows:
+        raise PlanRejected(f"train_bars + test_bars exceed the {bars} stored bars of the range")
+    return walk_forward_chunks(len(sets), windows)
+
+
+@dataclass
+class OptimizationPlanner:
+    pool: asyncpg.Pool
+
+    async def handle(self, command: StartOptimization) -> None:
+        async with self.pool.acquire() as conn:
+            try:
+                await self._plan(conn, command.optimization_id)
+            except PlanRejected as exc:
+                await optimizations_repo.fail_optimization(conn, command.optimization_id, str(exc))
+
+    async def _plan(self, conn: DbConnection, optimization_id: UUID) -> None:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT status, request FROM optimizations WHERE id = $1 FOR UPDATE",
+                optimization_id,
+            )
+            if row is None or row["status"] != "queued":
+                log.info(
+                    "optimization already planned or settled", extra={"id": str(optimization_id)}
+                )
+                return
+            try:
+                spec = OptimizationSpec.model_validate(row["request"])
+            except ValidationError as exc:
+                raise PlanRejected(f"invalid request: {exc}") from None
+            stored = await _stored_range(conn, spec)
+            if stored.data_end is None:
+                raise PlanRejected("no stored candles in the range")
+            chunks = plan(spec, stored.bars)
+            await optimization_store.plant_chunks(
+                conn,
+                optimization_id,
+                chunks,
+                bars=stored.bars,
+                data_end=stored.data_end,
+                total=progress_total(chunks),
+            )
+        log.info("optimization planned", extra={"id": str(optimization_id), "chunks": len(chunks)})
+
+    async def give_up(self, command: StartOptimization, error: str) -> None:
+        async with self.pool.acquire() as conn:
+            await optimizations_repo.fail_optimization(conn, command.optimization_id, error)

@@ -1,0 +1,38 @@
+"""A stretch of one candle series: what backfills, candle queries and backtests all name."""
+
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
+
+from shared.intervals import Category, Interval
+from shared.timestamps import UtcTime, to_epoch_ms
+from shared.validation import field_error
+
+
+def _interval_text(value: Any) -> Any:
+    # Clients often send "interval": 60; Bybit's values are strings.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class SeriesRange(BaseModel):
+    category: Category
+    symbol: str = Field(pattern=r"^[A-Z0-9]{2,30}$")
+    interval: Annotated[Interval, BeforeValidator(_interval_text)]
+    start: UtcTime
+    end: UtcTime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.start >= self.end:
+            raise field_error(
+                type(self).__name__, "start", "start must be before end", self.start.isoformat()
+            )
+        return self
+
+    @property
+    def start_ms(self) -> int:
+        return to_epoch_ms(self.start)
+
+    @property
+    def end_ms(self) -> int:
+        return to_epoch_ms(self.end)

@@ -1,0 +1,128 @@
+"""Optimizations under trouble: a worker killed mid-chunk, a cancel while chunks run."""
+
+import asyncio
+import dataclasses
+import signal
+import time
+from typing import Any
+
+import aio_pika
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from services.engine.core import BacktestConfig, run_backtest
+from shared.amqp import Topology
+from shared.backtest_spec import BacktestSpec
+from shared.market_data import load_candles
+from shared.messages import RunOptimizationChunk
+from shared.settings import Settings
+from tests.integration.test_engine_jobs import running_engine, settled
+from tests.support.market import insert_candles, random_walk
+from tests.support.processes import service_process
+
+pytestmark = pytest.mark.integration
+
+Client = TestClient[web.Request, web.Application]
+T0 = 1_704_067_200_000
+
+
+def _grid(minutes: int) -> dict[str, Any]:
+    # 400 sets: a few seconds of one core on 300,000 bars, in 8 chunks.
+    return {
+        "kind": "grid",
+        "backtest": {
+            "category": "linear",
+            "symbol": "BTCUSDT",
+            "interval": "1",
+            "start": T0,
+            "end": T0 + minutes * 60_000,
+            "strategy": {"name": "sma_cross"},
+        },
+        "param_grid": {"fast": list(range(2, 42, 2)), "slow": list(range(50, 250, 10))},
+        "objective": "total_return",
+    }
+
+
+async def _progress(pool: asyncpg.Pool, optimization_id: str) -> tuple[str, int, int]:
+    row = await pool.fetchrow(
+        "SELECT status, progress_done, progress_total FROM optimizations WHERE id = $1::uuid",
+        optimization_id,
+    )
+    assert row is not None
+    return row["status"], row["progress_done"], row["progress_total"]
+
+
+async def _until_some_done(pool: asyncpg.Pool, optimization_id: str) -> list[int]:
+    seen: list[int] = []
+    deadline = time.monotonic() + 60
+    while not seen or seen[-1] == 0:
+        assert time.monotonic() < deadline, "no chunk finished"
+        seen.append((await _progress(pool, optimization_id))[1])
+        await asyncio.sleep(0.005)
+    return seen
+
+
+async def test_a_worker_killed_mid_optimization_loses_nothing_and_duplicates_nothing(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    minutes = 300_000
+    await insert_candles(pool, "linear", "BTCUSDT", "1", random_walk(T0, minutes, "1"))
+    body = _grid(minutes)
+    location = (await api.post("/api/v1/optimizations", json=body)).headers["Location"]
+    optimization_id = location.rsplit("/", 1)[1]
+    async with service_process("services.engine", settings) as first:
+        seen = await _until_some_done(pool, optimization_id)
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    status, done_before, total = await _progress(pool, optimization_id)
+    assert status == "running" and 0 < done_before < total == 400, seen
+
+    async with running_engine(settings):
+        done = await settled(api, location, within=60)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["progress"] == {"done": 400, "total": 400}
+    page = await (await api.get(f"{location}/results", params={"limit": 1000})).json()
+    assert page["total"] == len(page["items"]) == 400
+    assert len({str(sorted(r["params"].items())) for r in page["items"]}) == 400
+
+    spec = BacktestSpec.model_validate(body["backtest"])
+    async with pool.acquire() as conn:
+        candles = await load_candles(conn, "linear", "BTCUSDT", "1", spec.start, spec.end)
+    config = BacktestConfig.from_spec(spec)
+    for row in page["items"][::97]:
+        expected = run_backtest(candles, dataclasses.replace(config, params=row["params"]))
+        assert row["metrics"] == pytest.approx(expected.metrics, rel=1e-12)
+    assert done["best"] == page["items"][0]
+    completed = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE message_type = 'OptimizationCompleted'"
+    )
+    assert completed == 1
+
+
+async def test_cancel_stops_queued_and_running_chunks(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    minutes = 200_000
+    await insert_candles(pool, "linear", "BTCUSDT", "1", random_walk(T0, minutes, "1"))
+    location = (await api.post("/api/v1/optimizations", json=_grid(minutes))).headers["Location"]
+    optimization_id = location.rsplit("/", 1)[1]
+    async with running_engine(settings):
+        await _until_some_done(pool, optimization_id)
+        cancelled = await (await api.delete(location)).json()
+        assert cancelled["status"] == "cancelled"
+        rows_at_cancel = await pool.fetchval("SELECT count(*) FROM optimization_results")
+        await asyncio.sleep(1.5)  # what is queued is delivered and dropped
+        rows_after = await pool.fetchval("SELECT count(*) FROM optimization_results")
+    status, done_after, total = await _progress(pool, optimization_id)
+    assert status == "cancelled" and done_after < total
+    # At most the chunk that was committing as the cancel came in.
+    assert rows_after - rows_at_cancel <= 50 and rows_after < total
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(
+            Topology(settings.amqp_prefix).queue_for(RunOptimizationChunk), passive=True
+        )
+        assert queue.declaration_result.message_count == 0

@@ -1,0 +1,111 @@
+"""Grid evaluation gives exactly run_backtest's metrics; walk-forward chaining of test windows."""
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from services.engine.core import BacktestConfig, ExecutionSettings, run_backtest
+from services.engine.optimization_eval import (
+    SetResult,
+    bars_between,
+    best_result,
+    evaluate_sets,
+    run_test_window,
+)
+from services.engine.optimization_metrics import chained_metrics
+from shared.candles import Candles
+from tests.support.market import random_walk
+
+T0 = 1_704_067_200_000
+SETS = [{"fast": f, "slow": s} for f in (2, 5, 9) for s in (12, 40)]
+
+
+def _request(**backtest: Any) -> dict[str, Any]:
+    return {
+        "backtest": {
+            "category": "linear",
+            "symbol": "BTCUSDT",
+            "interval": "60",
+            "start": T0,
+            "end": T0 + 10**10,
+            "strategy": {"name": "sma_cross"},
+            **backtest,
+        }
+    }
+
+
+def _config(params: dict[str, Any], **execution: Any) -> BacktestConfig:
+    return BacktestConfig("sma_cross", params, "60", ExecutionSettings(**execution))
+
+
+def _blow_up(candles: Candles) -> Candles:
+    """A rally that takes a full short beyond bankruptcy: equity crosses zero."""
+    rally = np.linspace(1.0, 4.0, len(candles))
+    return Candles(
+        candles.open_time,
+        candles.open * rally,
+        candles.high * rally,
+        candles.low * rally,
+        candles.close * rally,
+        candles.volume,
+        candles.turnover,
+    )
+
+
+@pytest.mark.parametrize(
+    "execution",
+    [
+        {},
+        {"direction": "long_short", "fee_rate": 0.001, "slippage_bps": 5.0},
+        {"direction": "short_only", "fill": "close", "position_size": 0.5},
+        {"direction": "long_short", "stop_loss": 0.01, "take_profit": 0.03},
+    ],
+)
+def test_each_set_equals_a_single_backtest(execution: dict[str, Any]) -> None:
+    candles = random_walk(T0, 1500, "60", seed=11)
+    results = evaluate_sets(candles, _request(**execution), SETS, 100)
+    assert [r.index for r in results] == list(range(100, 100 + len(SETS)))
+    for result, params in zip(results, SETS, strict=True):
+        assert result.metrics == run_backtest(candles, _config(params, **execution)).metrics
+
+
+def test_a_blown_up_short_still_equals_a_single_backtest() -> None:
+    candles = _blow_up(random_walk(T0, 400, "60", seed=5))
+    execution = {"direction": "short_only"}
+    results = evaluate_sets(candles, _request(**execution), SETS, 0)
+    for result, params in zip(results, SETS, strict=True):
+        expected = run_backtest(candles, _config(params, **execution)).metrics
+        assert result.metrics == expected
+
+
+def test_best_is_by_objective_nulls_last_lower_drawdown_first_ties_to_the_earlier() -> None:
+    results = [
+        SetResult(0, {}, {"sharpe": None, "max_drawdown": 0.2}),
+        SetResult(1, {}, {"sharpe": 1.0, "max_drawdown": 0.3}),
+        SetResult(2, {}, {"sharpe": 2.0, "max_drawdown": 0.1}),
+        SetResult(3, {}, {"sharpe": 2.0, "max_drawdown": None}),
+    ]
+    assert best_result(results, "sharpe").index == 2
+    assert best_result(results, "max_drawdown").index == 2
+    assert best_result(results[:1], "sharpe").index == 0
+
+
+def test_test_window_is_warmed_up_and_chained_windows_compound() -> None:
+    candles = random_walk(T0, 900, "60", seed=2)
+    request = _request(direction="long_short")
+    params = {"fast": 5, "slow": 40}
+    windows = [(300, 500), (500, 700), (700, 900)]
+    runs = []
+    for test_from, test_to in windows:
+        metrics, run = run_test_window(
+            bars_between(candles, 0, test_to), request, params, test_from
+        )
+        alone = run_backtest(candles, _config(params, direction="long_short"), test_from, test_to)
+        assert metrics == alone.metrics and np.array_equal(run.equity, alone.equity)
+        runs.append(run)
+    chained = chained_metrics(runs, "60", 10_000.0)
+    growth = np.prod([run.equity[-1] / 10_000.0 for run in runs])
+    assert chained["final_equity"] == pytest.approx(10_000.0 * growth, rel=1e-12)
+    assert chained["num_trades"] == sum(run.num_trades for run in runs)
+    assert chained["exposure"] == pytest.approx(sum(r.bars_held for r in runs) / 600)
