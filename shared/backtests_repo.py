@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
-from shared.outbox import add_to_outbox
+from shared.outbox import add_to_outbox, outbox_insert, outbox_values
 
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 TRADE_COLUMNS = (
@@ -55,19 +55,24 @@ class Trade(BaseModel):
     fees: float
 
 
-async def create_backtest(conn: DbConnection, request: dict[str, Any]) -> UUID:
-    """Insert the job and its RunBacktest message in one transaction."""
+async def create_backtest(db: DbExecutor, request: dict[str, Any]) -> BacktestView:
+    """Insert the job and its RunBacktest message: one statement, so one transaction."""
     backtest_id = uuid4()
-    async with conn.transaction():
-        await conn.execute(
-            "INSERT INTO backtests (id, request, symbol, strategy) VALUES ($1, $2, $3, $4)",
-            backtest_id,
-            request,
-            request["symbol"],
-            request["strategy"]["name"],
-        )
-        await add_to_outbox(conn, RunBacktest(backtest_id=backtest_id))
-    return backtest_id
+    row = await db.fetchrow(
+        f"""WITH job AS (
+                INSERT INTO backtests (id, request, symbol, strategy) VALUES ($1, $2, $3, $4)
+                RETURNING id, status, request, metrics, error, created_at, started_at,
+                          finished_at, NULL::float8 AS queued_seconds, NULL::float8 AS run_seconds
+            ), message AS ({outbox_insert(5)})
+            SELECT * FROM job""",
+        backtest_id,
+        request,
+        request["symbol"],
+        request["strategy"]["name"],
+        *outbox_values(RunBacktest(backtest_id=backtest_id)),
+    )
+    assert row is not None
+    return BacktestView(**dict(row))
 
 
 _VIEW = """SELECT id, status, request, metrics, error, created_at, started_at, finished_at,

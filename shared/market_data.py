@@ -65,18 +65,25 @@ async def candles_page(
     return [dict(r) for r in rows], int(total)
 
 
+_IN_RANGE = """FROM klines WHERE category = $1 AND symbol = $2 AND interval = $3
+               AND open_time BETWEEN $4 AND $5"""
+
+
 async def candle_count(
     db: DbExecutor, category: str, symbol: str, interval: str, start: datetime, end: datetime
 ) -> int:
     return int(
+        await db.fetchval(f"SELECT count(*) {_IN_RANGE}", category, symbol, interval, start, end)
+    )
+
+
+async def has_candles(
+    db: DbExecutor, category: str, symbol: str, interval: str, start: datetime, end: datetime
+) -> bool:
+    """At least one stored candle in the range (cheaper than counting them)."""
+    return bool(
         await db.fetchval(
-            """SELECT count(*) FROM klines WHERE category = $1 AND symbol = $2 AND interval = $3
-               AND open_time BETWEEN $4 AND $5""",
-            category,
-            symbol,
-            interval,
-            start,
-            end,
+            f"SELECT EXISTS (SELECT 1 {_IN_RANGE})", category, symbol, interval, start, end
         )
     )
 

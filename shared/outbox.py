@@ -5,6 +5,7 @@ publishes pending messages with confirms. Several relays may run; each row goes 
 import asyncio
 import logging
 from collections.abc import Callable
+from uuid import UUID
 
 import asyncpg
 
@@ -15,17 +16,22 @@ from shared.messages import EVENTS, Message
 log = logging.getLogger(__name__)
 
 
+def outbox_insert(first_param: int) -> str:
+    """SQL inserting one outbox row from parameters $first_param.. (see `outbox_values`), for
+    callers that write it in the same statement as their job."""
+    n = first_param
+    return f"""INSERT INTO outbox (message_id, exchange, message_type, body)
+               VALUES (${n}, ${n + 1}, ${n + 2}, ${n + 3}::text::jsonb)"""
+
+
+def outbox_values(message: Message) -> tuple[UUID, str, str, str]:
+    exchange = "events" if isinstance(message, EVENTS) else "commands"
+    return message.id, exchange, message.type, message.model_dump_json()
+
+
 async def add_to_outbox(conn: DbConnection, message: Message) -> None:
     """Record a message to publish; call inside the transaction that makes it true."""
-    exchange = "events" if isinstance(message, EVENTS) else "commands"
-    await conn.execute(
-        """INSERT INTO outbox (message_id, exchange, message_type, body)
-           VALUES ($1, $2, $3, $4::text::jsonb)""",
-        message.id,
-        exchange,
-        message.type,
-        message.model_dump_json(),
-    )
+    await conn.execute(outbox_insert(1), *outbox_values(message))
 
 
 async def relay_pending(pool: asyncpg.Pool, publisher: Publisher, *, batch: int = 100) -> int:

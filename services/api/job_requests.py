@@ -18,15 +18,27 @@ async def resolve_backtest(db: DbExecutor, spec: BacktestSpec, prefix: str = "")
     return spec
 
 
+def _no_candles(spec: BacktestSpec, prefix: str) -> Unprocessable:
+    return Unprocessable.for_field(
+        f"{prefix}start",
+        f"no stored candles for {spec.category} {spec.symbol} {spec.interval} between "
+        f"{spec.start.isoformat()} and {spec.end.isoformat()}; backfill them first",
+    )
+
+
+async def ensure_candles(db: DbExecutor, spec: BacktestSpec, prefix: str = "") -> None:
+    """Refuse a range without a single stored candle."""
+    if not await market_data.has_candles(
+        db, spec.category, spec.symbol, spec.interval, spec.start, spec.end
+    ):
+        raise _no_candles(spec, prefix)
+
+
 async def stored_bars(db: DbExecutor, spec: BacktestSpec, prefix: str = "") -> int:
     """How many candles the range holds; a range with none is refused."""
     count = await market_data.candle_count(
         db, spec.category, spec.symbol, spec.interval, spec.start, spec.end
     )
     if count == 0:
-        raise Unprocessable.for_field(
-            f"{prefix}start",
-            f"no stored candles for {spec.category} {spec.symbol} {spec.interval} between "
-            f"{spec.start.isoformat()} and {spec.end.isoformat()}; backfill them first",
-        )
+        raise _no_candles(spec, prefix)
     return count

@@ -42,12 +42,13 @@ async def run_engine(settings: Settings, stopping: asyncio.Event) -> None:
             backtests = BacktestWorker(runtime.pool, executor)
             planner = OptimizationPlanner(runtime.pool)
             chunks = ChunkWorker(runtime.pool, executor)
-            # One channel each, so each has its own prefetch. Chunks: one in hand per pool
+            # One channel each, so each has its own prefetch. Backtests: two per pool process,
+            # so one's loading and storing overlaps another's simulation. Chunks: one per pool
             # process, so that the rest of an optimization stays queued for other workers.
             processes = settings.engine_processes
             consumers = [
                 await _consume(
-                    runtime, RunBacktest, backtests.handle, backtests.give_up, processes
+                    runtime, RunBacktest, backtests.handle, backtests.give_up, 2 * processes
                 ),
                 await _consume(runtime, StartOptimization, planner.handle, planner.give_up, 1),
                 await _consume(

@@ -16,7 +16,7 @@ from services.api.endpoints import (
     read_query,
 )
 from services.api.errors import NotFound
-from services.api.job_requests import resolve_backtest, stored_bars
+from services.api.job_requests import ensure_candles, resolve_backtest
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
 from shared import backtests_repo
@@ -48,12 +48,9 @@ async def create(request: web.Request) -> web.Response:
     spec = await read_body(request, BacktestSpec)
     pool = request.app[POOL]
     spec = await resolve_backtest(pool, spec)
-    await stored_bars(pool, spec)
-    async with pool.acquire() as conn:
-        backtest_id = await backtests_repo.create_backtest(conn, spec.model_dump(mode="json"))
-        view = await backtests_repo.get_backtest(conn, backtest_id)
-    assert view is not None
-    return accepted(view, f"/api/v1/backtests/{backtest_id}")
+    await ensure_candles(pool, spec)
+    view = await backtests_repo.create_backtest(pool, spec.model_dump(mode="json"))
+    return accepted(view, f"/api/v1/backtests/{view.id}")
 
 
 async def list_all(request: web.Request) -> web.Response:
