@@ -6,16 +6,13 @@ compiled pass over its equity.
 """
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from services.engine.core import BacktestConfig, IndicatorCache, run_backtest, target_positions
+from services.engine.core.backtest import contiguous_prices, run_kernel
 from services.engine.core.metrics import Metric
-from services.engine.core.simulate import simulate_kernel, trade_capacity
 from services.engine.optimization_metrics import TestRun, sweep_metrics
 from shared.backtest_spec import BacktestSpec
 from shared.candles import PRICE_FIELDS, Candles
@@ -64,30 +61,12 @@ def evaluate_sets(
     config = backtest_config(request)
     execution = config.execution
     cache = IndicatorCache(candles)
-    open_, high, low, close = (
-        np.ascontiguousarray(getattr(candles, f), np.float64)
-        for f in ("open", "high", "low", "close")
-    )
+    prices = contiguous_prices(candles)
     first_time, last_time = int(candles.open_time[0]), int(candles.open_time[-1])
     results = []
     for offset, params in enumerate(param_sets):
         targets = target_positions(cache, config.strategy, params, execution.direction)
-        kernel = simulate_kernel(
-            open_,
-            high,
-            low,
-            close,
-            targets,
-            0,
-            execution.fill == "close",
-            float(execution.initial_capital),
-            float(execution.fee_rate),
-            float(execution.slippage_bps) / 10_000,
-            float(execution.position_size),
-            math.nan if execution.stop_loss is None else float(execution.stop_loss),
-            math.nan if execution.take_profit is None else float(execution.take_profit),
-            trade_capacity(targets, 0),
-        )
+        kernel = run_kernel(prices, targets, 0, execution)
         metrics = sweep_metrics(
             kernel, first_time, last_time, config.interval, execution.initial_capital
         )

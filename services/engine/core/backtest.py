@@ -115,6 +115,36 @@ class BacktestResult:
     metrics: dict[str, Metric]
 
 
+FloatColumn = npt.NDArray[np.float64]
+Prices = tuple[FloatColumn, FloatColumn, FloatColumn, FloatColumn]  # open, high, low, close
+
+
+def contiguous_prices(candles: Candles, end: int | None = None) -> Prices:
+    def column(values: FloatColumn) -> FloatColumn:
+        return np.ascontiguousarray(values[:end], np.float64)
+
+    return column(candles.open), column(candles.high), column(candles.low), column(candles.close)
+
+
+def run_kernel(
+    prices: Prices, targets: npt.NDArray[np.int8], trade_from: int, execution: ExecutionSettings
+) -> Any:
+    """The compiled fill loop on contiguous (open, high, low, close) and int8 targets."""
+    return simulate_kernel(
+        *prices,
+        targets,
+        trade_from,
+        execution.fill == "close",
+        float(execution.initial_capital),
+        float(execution.fee_rate),
+        float(execution.slippage_bps) / 10_000,
+        float(execution.position_size),
+        math.nan if execution.stop_loss is None else float(execution.stop_loss),
+        math.nan if execution.take_profit is None else float(execution.take_profit),
+        trade_capacity(targets, trade_from),
+    )
+
+
 def simulate_targets(
     candles: Candles,
     targets: Targets,
@@ -136,24 +166,11 @@ def simulate_targets(
     if targets.shape != (n,):
         raise ValueError("one target per candle is needed")
 
-    def column(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.ascontiguousarray(values[:end], np.float64)
-
-    kernel = simulate_kernel(
-        column(candles.open),
-        column(candles.high),
-        column(candles.low),
-        column(candles.close),
+    kernel = run_kernel(
+        contiguous_prices(candles, end),
         np.ascontiguousarray(targets[:end], np.int8),
         trade_from,
-        execution.fill == "close",
-        float(execution.initial_capital),
-        float(execution.fee_rate),
-        float(execution.slippage_bps) / 10_000,
-        float(execution.position_size),
-        math.nan if execution.stop_loss is None else float(execution.stop_loss),
-        math.nan if execution.take_profit is None else float(execution.take_profit),
-        trade_capacity(targets[:end], trade_from),
+        execution,
     )
     open_time = candles.open_time
     still_open = kernel.exit_bar < 0
