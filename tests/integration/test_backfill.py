@@ -22,10 +22,10 @@ from tests.support.ingest import (
     assert_same_candles,
     ingest_process,
     queue_backfill,
-    running_ingest,
     stored_candles,
     wait_for_backfill,
 )
+from tests.support.services import running_ingest
 
 pytestmark = pytest.mark.integration
 

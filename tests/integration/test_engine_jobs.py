@@ -1,10 +1,7 @@
 """Backtests through the queue: API -> RabbitMQ -> engine -> PostgreSQL -> API."""
 
 import asyncio
-import contextlib
 import signal
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
@@ -15,13 +12,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from services.engine.core import run_backtest
-from services.engine.service import run_engine
 from shared.amqp import Topology
 from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles
 from shared.settings import Settings
 from tests.support.market import insert_candles, random_walk
 from tests.support.processes import service_process
+from tests.support.services import running_engine, settled
 
 pytestmark = pytest.mark.integration
 
@@ -37,27 +34,6 @@ BACKTEST: dict[str, Any] = {
     "fee_rate": 0.001,
     "direction": "long_short",
 }
-
-
-@contextlib.asynccontextmanager
-async def running_engine(settings: Settings) -> AsyncIterator[None]:
-    stopping = asyncio.Event()
-    task = asyncio.create_task(run_engine(settings, stopping))
-    try:
-        yield
-    finally:
-        stopping.set()
-        await asyncio.wait_for(task, timeout=60)
-
-
-async def settled(api: Client, location: str, within: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
-        body: dict[str, Any] = await (await api.get(location)).json()
-        if body["status"] in ("succeeded", "failed", "cancelled"):
-            return body
-        assert time.monotonic() < deadline, f"still {body['status']}"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_backtest_runs_through_the_queue_and_matches_the_core(

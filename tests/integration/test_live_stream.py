@@ -12,7 +12,8 @@ from services.bybit_sim.server import running_sim
 from services.bybit_sim.settings import SimSettings
 from shared.intervals import floor_open_time
 from shared.settings import Settings
-from tests.support.ingest import assert_same_candles, running_ingest, stored_candles
+from tests.support.ingest import assert_same_candles, stored_candles
+from tests.support.services import running_ingest
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from shared.candles import Candles
 from shared.market_data import load_candles
 from shared.settings import Settings
 from shared.timestamps import iso_utc
-from tests.integration.test_engine_jobs import running_engine, settled
 from tests.support.market import insert_candles, random_walk
+from tests.support.services import running_engine, settled
 
 pytestmark = pytest.mark.integration
 

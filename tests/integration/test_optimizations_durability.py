@@ -18,9 +18,9 @@ from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles
 from shared.messages import RunOptimizationChunk
 from shared.settings import Settings
-from tests.integration.test_engine_jobs import running_engine, settled
 from tests.support.market import insert_candles, random_walk
 from tests.support.processes import service_process
+from tests.support.services import running_engine, settled
 
 pytestmark = pytest.mark.integration
 

@@ -1,9 +1,7 @@
 """Running the ingest against the simulator in tests, and comparing what it stored."""
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 from uuid import UUID
@@ -11,23 +9,10 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 
-from services.ingest.service import run_ingest
 from shared.backfill_runs import BackfillSpec, BackfillView, create_backfill, get_backfill
 from shared.settings import Settings
 from tests.support.processes import service_process
-
-TERMINAL = ("succeeded", "failed", "cancelled")
-
-
-@contextlib.asynccontextmanager
-async def running_ingest(settings: Settings) -> AsyncIterator[None]:
-    stopping = asyncio.Event()
-    task = asyncio.create_task(run_ingest(settings, stopping))
-    try:
-        yield
-    finally:
-        stopping.set()
-        await asyncio.wait_for(task, timeout=60)
+from tests.support.services import TERMINAL
 
 
 def ingest_process(settings: Settings) -> AbstractAsyncContextManager[asyncio.subprocess.Process]:
