@@ -9,6 +9,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
+from shared.job_failures import fail_job
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
 from shared.outbox import add_to_outbox, outbox_insert, outbox_values
 
@@ -207,12 +208,5 @@ async def store_result(
 
 
 async def fail_backtest(conn: DbConnection, backtest_id: UUID, error: str) -> None:
-    async with conn.transaction():
-        updated = await conn.execute(
-            """UPDATE backtests SET status = 'failed', error = $2, finished_at = now()
-               WHERE id = $1 AND status IN ('queued', 'running')""",
-            backtest_id,
-            error,
-        )
-        if updated == "UPDATE 1":
-            await add_to_outbox(conn, BacktestFailed(backtest_id=backtest_id, error=error))
+    event = BacktestFailed(backtest_id=backtest_id, error=error)
+    await fail_job(conn, "backtests", backtest_id, error, event)

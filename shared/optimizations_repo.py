@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel
 
 from shared.db import DbConnection, DbExecutor
+from shared.job_failures import fail_job
 from shared.messages import OptimizationCompleted, OptimizationFailed, StartOptimization
 from shared.metric_names import LOWER_IS_BETTER
 from shared.outbox import add_to_outbox
@@ -136,14 +137,5 @@ async def finish_optimization(
 
 async def fail_optimization(conn: DbConnection, optimization_id: UUID, error: str) -> None:
     """Mark it failed with `error` unless it has settled already."""
-    async with conn.transaction():
-        updated = await conn.execute(
-            """UPDATE optimizations SET status = 'failed', error = $2, finished_at = now()
-               WHERE id = $1 AND status IN ('queued', 'running')""",
-            optimization_id,
-            error,
-        )
-        if updated == "UPDATE 1":
-            await add_to_outbox(
-                conn, OptimizationFailed(optimization_id=optimization_id, error=error)
-            )
+    event = OptimizationFailed(optimization_id=optimization_id, error=error)
+    await fail_job(conn, "optimizations", optimization_id, error, event)

@@ -8,6 +8,7 @@ import asyncpg
 from services.ingest.kline_pages import page_windows
 from services.ingest.kline_store import Series
 from shared.db import DbConnection
+from shared.job_failures import fail_job
 from shared.messages import BackfillCompleted, BackfillFailed
 from shared.outbox import add_to_outbox
 from shared.timestamps import from_epoch_ms, to_epoch_ms
@@ -85,12 +86,6 @@ async def succeed(pool: asyncpg.Pool, backfill_id: UUID) -> None:
 
 
 async def fail(pool: asyncpg.Pool, backfill_id: UUID, error: str) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        updated = await conn.execute(
-            """UPDATE backfill_run SET status = 'failed', finished_at = now(), error = $2
-               WHERE id = $1 AND status IN ('queued', 'running')""",
-            backfill_id,
-            error,
-        )
-        if updated == "UPDATE 1":
-            await add_to_outbox(conn, BackfillFailed(backfill_id=backfill_id, error=error))
+    event = BackfillFailed(backfill_id=backfill_id, error=error)
+    async with pool.acquire() as conn:
+        await fail_job(conn, "backfill_run", backfill_id, error, event)

@@ -128,7 +128,7 @@ ENDPOINTS = [
         "DELETE",
         "/api/v1/optimizations/{id}",
         cancel,
-        "Cancel: queued work is dropped",
+        "Cancel: queued work is dropped, running work stops",
         "optimizations",
         response=OptimizationView,
         errors=(404,),
