@@ -5,7 +5,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import api, engine, ingest, jobs
+from bench import api, engine, ingest, jobs, optimization
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,11 @@ BENCHMARKS = {
         "backtests per second end to end through RabbitMQ with 1 and 2 engine workers",
         jobs.add_arguments,
         jobs.run,
+    ),
+    "optimization": Benchmark(
+        "bar-evaluations per second of a 20x20 sma_cross grid: ours, vectorbt, 1 and 2 workers",
+        optimization.add_arguments,
+        optimization.run,
     ),
 }
 

@@ -12,7 +12,6 @@ the full year is estimated to take under a minute; its row says so.
 
 import argparse
 import gc
-import time
 import tracemalloc
 import warnings
 from collections.abc import Callable
@@ -25,6 +24,8 @@ import pandas as pd  # type: ignore[import-untyped]
 from bench import engine_report
 from bench.report_files import report_path
 from bench.synthetic import random_walk
+from bench.timing import best_seconds
+from bench.vectorbt_sma_cross import sma_cross_portfolio
 from services.engine.core import (
     BacktestConfig,
     ExecutionSettings,
@@ -114,26 +115,11 @@ def _frame(candles: Candles) -> pd.DataFrame:
 
 
 def _vectorbt(candles: Candles) -> Callable[[], float]:
-    import vectorbt as vbt
-
     frame = _frame(candles)
 
     def run() -> float:
-        close = frame["Close"]
-        fast = vbt.MA.run(close, FAST)
-        slow = vbt.MA.run(close, SLOW)
-        # Signals at a bar's close fill at the next open, as in our next_open fill.
-        entries = fast.ma_crossed_above(slow).shift(1, fill_value=False)
-        exits = fast.ma_crossed_below(slow).shift(1, fill_value=False)
-        portfolio = vbt.Portfolio.from_signals(
-            close,
-            entries,
-            exits,
-            price=frame["Open"],
-            size=np.inf,
-            fees=FEE_RATE,
-            init_cash=CASH,
-            freq="1min",
+        portfolio = sma_cross_portfolio(
+            frame["Close"], frame["Open"], FAST, SLOW, fee_rate=FEE_RATE, cash=CASH
         )
         portfolio.trades.records  # noqa: B018 - build the trade list, as we do
         portfolio.sharpe_ratio()
@@ -175,16 +161,6 @@ def _backtesting_py(candles: Candles) -> Callable[[], float]:
     return run
 
 
-def _best_seconds(run: Callable[[], float], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        gc.collect()
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 def _peak_memory_mb(run: Callable[[], float]) -> float:
     gc.collect()
     tracemalloc.start()
@@ -214,9 +190,7 @@ def run_engine_bench(bars: int = BARS, repeats: int = 3) -> list[dict[str, Any]]
 
     ours = _ours(candles)
     ours()  # load or compile the numba kernels
-    rows.append(
-        _row("ours", bars, _best_seconds(ours, repeats), _peak_memory_mb(ours), "after JIT")
-    )
+    rows.append(_row("ours", bars, best_seconds(ours, repeats), _peak_memory_mb(ours), "after JIT"))
 
     vbt_run = _vectorbt(candles)
     vbt_run()  # vectorbt's JIT warm-up
@@ -224,7 +198,7 @@ def run_engine_bench(bars: int = BARS, repeats: int = 3) -> list[dict[str, Any]]
         _row(
             "vectorbt",
             bars,
-            _best_seconds(vbt_run, repeats),
+            best_seconds(vbt_run, repeats),
             _peak_memory_mb(vbt_run),
             "from_signals after JIT warm-up",
         )
@@ -237,16 +211,16 @@ def run_engine_bench(bars: int = BARS, repeats: int = 3) -> list[dict[str, Any]]
     ):
         run = make(candles)
         run()
-        rows.append(_row(name, bars, _best_seconds(run, repeats), _peak_memory_mb(run), note))
+        rows.append(_row(name, bars, best_seconds(run, repeats), _peak_memory_mb(run), note))
 
     subset_bars = min(bars, BACKTESTING_PY_SUBSET)
     subset = candles.select(np.arange(subset_bars))
     subset_run = _backtesting_py(subset)
-    subset_seconds = _best_seconds(subset_run, 1)
+    subset_seconds = best_seconds(subset_run, 1)
     subset_memory = _peak_memory_mb(subset_run)
     estimate = subset_seconds * bars / subset_bars
     if subset_bars < bars and estimate <= BACKTESTING_PY_FULL_RUN_LIMIT_S:
-        seconds = _best_seconds(_backtesting_py(candles), 1)
+        seconds = best_seconds(_backtesting_py(candles), 1)
         note = f"full run; peak memory measured on the first {subset_bars} bars"
     else:
         seconds = estimate

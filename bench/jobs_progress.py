@@ -12,7 +12,7 @@ import aiohttp
 import asyncpg
 
 from shared.amqp import Topology
-from shared.messages import RunBacktest
+from shared.messages import Message, RunBacktest
 
 _POLL_SECONDS = 0.1
 
@@ -86,9 +86,16 @@ async def wait_settled(dsn: str, ids: list[UUID], *, within: float) -> JobsProgr
         await conn.close()
 
 
-async def wait_for_consumers(amqp_url: str, prefix: str, count: int, *, within: float) -> None:
-    """Until `count` workers consume the backtest queue (each has connected and declared)."""
-    queue_name = Topology(prefix).queue_for(RunBacktest)
+async def wait_for_consumers(
+    amqp_url: str,
+    prefix: str,
+    count: int,
+    *,
+    within: float,
+    command: type[Message] = RunBacktest,
+) -> None:
+    """Until `count` workers consume `command`'s queue (each has connected and declared)."""
+    queue_name = Topology(prefix).queue_for(command)
     connection = await aio_pika.connect(amqp_url)
     try:
         deadline = time.monotonic() + within
