@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -13,16 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from shared.settings import Settings
-
 _STOP_GRACE_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager
@@ -54,11 +44,6 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
     except TimeoutError:
         proc.kill()
         await proc.wait()
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as the environment variables every service's entry point reads."""
-    return {name.upper(): str(value) for name, value in settings.model_dump().items()}
 
 
 def sim_env(**values: object) -> dict[str, str]:

@@ -18,9 +18,7 @@ import aiohttp
 from bench import proc_stats
 from bench.child_processes import (
     child_process,
-    free_port,
     get_json,
-    settings_env,
     sim_env,
     tail,
     wait_until_serving,
@@ -31,6 +29,7 @@ from bench.ingest_report import write_report
 from bench.ingest_setup import queue_backfills
 from bench.report_files import report_path
 from bench.scratch import delete_topology, drop_database, fresh_database, unique_prefix
+from devtools.launcher import free_port
 from shared.backfill_runs import BackfillSpec
 from shared.settings import Settings
 
@@ -175,7 +174,7 @@ async def run_scenario(scenario: Scenario, config: RunConfig, logs: Path) -> Ing
             await wait_until_serving(http, f"{sim_url}/sim/stats", sim, sim_log)
             await queue_backfills(dsn, config.specs())
             async with child_process(
-                config.ingest_module, settings_env(settings), ingest_log
+                config.ingest_module, settings.environment(), ingest_log
             ) as ingest:
                 pids = {"sim": sim.pid, "ingest": ingest.pid}
                 followed = await follow(dsn, pids, within=config.within_seconds)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.child_processes import child_process, free_port, settings_env, wait_until_serving
+from bench.child_processes import child_process, wait_until_serving
 from bench.scratch import scratch_database, scratch_prefix
+from devtools.launcher import free_port
 from shared.settings import Settings
 
 
@@ -45,7 +46,7 @@ async def running_api(
     """`python -m services.api` (or `module`, an experiment) on a free port, ready (PostgreSQL
     and RabbitMQ up) when yielded."""
     port = free_port()
-    env = settings_env(settings.model_copy(update={"api_host": "127.0.0.1", "api_port": port}))
+    env = settings.model_copy(update={"api_host": "127.0.0.1", "api_port": port}).environment()
     url = f"http://127.0.0.1:{port}"
     async with (
         aiohttp.ClientSession() as http,
@@ -60,7 +61,7 @@ async def running_engines(
     settings: Settings, count: int, logs: Path
 ) -> AsyncIterator[list[asyncio.subprocess.Process]]:
     """`count` engine workers (`python -m services.engine`), stopped with SIGTERM after."""
-    env = settings_env(settings)
+    env = settings.environment()
     async with contextlib.AsyncExitStack() as stack:
         yield [
             await stack.enter_async_context(

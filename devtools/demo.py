@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from devtools import launcher
 from devtools.api_client import ApiClient, ApiError
+from devtools.launcher import free_port
 from devtools.local_stack import api_url, wait_until_ready
 from devtools.preflight import NotReachable, check_servers
 from devtools.report import equity_chart, metrics_table, results_table
@@ -35,13 +36,6 @@ from shared.timestamps import iso_utc
 console = Console()
 HOUR_MS = 3_600_000
 SERIES = {"category": "linear", "symbol": "BTCUSDT", "interval": "60"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager

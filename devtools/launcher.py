@@ -5,6 +5,7 @@ program) is stale: it is removed, never trusted."""
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,14 @@ class ProcessSpec:
     name: str  # e.g. "engine-2"
     module: str  # e.g. "services.engine"
     env: dict[str, str]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def pid_file(name: str) -> Path:

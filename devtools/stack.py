@@ -22,7 +22,7 @@ def platform_processes(
     name_prefix: str = "",
 ) -> list[ProcessSpec]:
     """The simulator first (when offline), then the API, the ingest and the engine workers."""
-    env = {name.upper(): str(value) for name, value in settings.model_dump().items()}
+    env = settings.environment()
     specs = []
     if offline:
         env |= sim_urls(sim_port)

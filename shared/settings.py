@@ -38,5 +38,9 @@ class Settings(BaseSettings):
         parse_streams(value)
         return value
 
+    def environment(self) -> dict[str, str]:
+        """These settings as the environment variables a service process reads."""
+        return {name.upper(): str(value) for name, value in self.model_dump().items()}
+
     def streams(self) -> list[StreamSpec]:
         return parse_streams(self.ingest_streams)

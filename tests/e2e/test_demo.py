@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.launcher import free_port
 from shared.metric_names import METRIC_KEYS
 from shared.settings import Settings
-from tests.support.processes import free_port, settings_env
 
 pytestmark = pytest.mark.e2e
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 async def test_the_demo_prints_results_writes_a_chart_and_cleans_up(
     settings: Settings, tmp_path: Path
 ) -> None:
-    env = {**os.environ, **settings_env(settings), "API_PORT": str(free_port())}
+    env = {**os.environ, **settings.environment(), "API_PORT": str(free_port())}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

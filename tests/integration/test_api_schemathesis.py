@@ -7,8 +7,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from devtools.launcher import free_port
 from shared.settings import Settings
-from tests.support.processes import free_port, service_process
+from tests.support.processes import service_process
 
 pytestmark = pytest.mark.integration
 

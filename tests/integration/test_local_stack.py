@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.launcher import free_port
 from shared.settings import Settings
-from tests.support.processes import free_port, settings_env
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ async def local_stack(command: str, env: dict[str, str], cwd: Path) -> tuple[int
 
 
 async def test_up_status_down(settings: Settings, tmp_path: Path) -> None:
-    env = {**os.environ, **settings_env(settings), "API_PORT": str(free_port()), "COLUMNS": "200"}
+    env = {**os.environ, **settings.environment(), "API_PORT": str(free_port()), "COLUMNS": "200"}
     code, out = await local_stack("up", env, tmp_path)
     try:
         assert code == 0, out

@@ -4,22 +4,10 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 
 from shared.settings import Settings
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    return {name.upper(): str(value) for name, value in settings.model_dump().items()}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager
@@ -32,7 +20,7 @@ async def service_process(
         "-m",
         module,
         *args,
-        env={**os.environ, **settings_env(settings)},
+        env={**os.environ, **settings.environment()},
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
