@@ -6,9 +6,7 @@ backfill job (START/END in ISO-8601 or epoch ms) and, with --wait, follows it to
 
 import argparse
 import asyncio
-import signal
 import sys
-from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
@@ -16,22 +14,9 @@ from services.ingest.service import run_ingest
 from shared.backfill_runs import BackfillSpec, create_backfill, get_backfill
 from shared.logs import setup_logging
 from shared.outbox import relay_pending
+from shared.service_lifecycle import serve_until_signalled
 from shared.settings import Settings
 from shared.worker_runtime import worker_runtime
-
-
-def _time(text: str) -> datetime:
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, UTC)
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-async def _serve(settings: Settings) -> None:
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    await run_ingest(settings, stopping)
 
 
 async def _queue_backfill(settings: Settings, spec: BackfillSpec, wait: bool) -> int:
@@ -60,14 +45,14 @@ def main() -> None:
     backfill.add_argument("category")
     backfill.add_argument("symbol")
     backfill.add_argument("interval")
-    backfill.add_argument("start", type=_time)
-    backfill.add_argument("end", type=_time)
+    backfill.add_argument("start", help="ISO-8601 or epoch ms")
+    backfill.add_argument("end", help="ISO-8601 or epoch ms")
     backfill.add_argument("--wait", action="store_true", help="follow the job until it ends")
     args = parser.parse_args()
     settings = Settings()
     setup_logging(settings.log_level)
     if args.command != "backfill":
-        asyncio.run(_serve(settings))
+        serve_until_signalled(run_ingest, settings)
         return
     try:
         spec = BackfillSpec(

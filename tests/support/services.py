@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient
 
 from services.engine.service import run_engine
 from services.ingest.service import run_ingest
+from shared.service_lifecycle import Service
 from shared.settings import Settings
 
-Service = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 

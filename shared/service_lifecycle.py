@@ -1,0 +1,22 @@
+"""Running a service until SIGTERM or SIGINT, which set its `stopping` event."""
+
+import asyncio
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from shared.settings import Settings
+
+# A service runs until its `stopping` event is set, then finishes what it holds and returns.
+Service = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def serve_until_signalled(service: Service, settings: Settings) -> None:
+    async def serve() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        await service(settings, stopping)
+
+    asyncio.run(serve())
