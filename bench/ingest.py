@@ -30,7 +30,7 @@ from bench.ingest_setup import queue_backfills
 from bench.report_files import report_path
 from bench.scratch import delete_topology, drop_database, fresh_database, unique_prefix
 from devtools.launcher import free_port
-from shared.backfill_runs import BackfillSpec
+from shared.repos.backfills import BackfillSpec
 from shared.settings import Settings
 
 BENCH_DATABASE = "backtester_bench"

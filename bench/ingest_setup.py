@@ -4,7 +4,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.backfill_runs import BackfillSpec, create_backfill
+from shared.repos.backfills import BackfillSpec, create_backfill
 
 
 async def queue_backfills(dsn: str, specs: list[BackfillSpec]) -> list[UUID]:

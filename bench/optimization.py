@@ -35,13 +35,13 @@ from bench.service_stack import bench_settings, running_engines
 from bench.synthetic import START_MS, random_walk
 from bench.timing import best_seconds
 from bench.vectorbt_sma_cross import sma_cross_portfolio
-from services.engine.optimization_eval import evaluate_sets
+from services.engine.optimization.in_pool import evaluate_sets
 from services.ingest.kline_store import Series
-from shared import optimizations_repo
 from shared.candles import Candles
 from shared.db import create_pool
 from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec
+from shared.repos import optimizations as optimizations_repo
 from shared.settings import Settings
 
 BARS = 525_600

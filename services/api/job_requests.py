@@ -1,9 +1,10 @@
 """Checks of a backtest request that need the database: saved strategies and stored candles."""
 
 from services.api.errors import Unprocessable
-from shared import market_data, strategies_repo
+from shared import market_data
 from shared.backtest_spec import BacktestSpec, StrategyRef
 from shared.db import DbExecutor
+from shared.repos import strategies as strategies_repo
 
 
 async def resolve_backtest(db: DbExecutor, spec: BacktestSpec, prefix: str = "") -> BacktestSpec:

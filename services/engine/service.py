@@ -12,10 +12,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 from aiohttp import web
 
-from services.engine.backtest_runner import warm_up
-from services.engine.backtest_worker import BacktestWorker
-from services.engine.optimization_planner import OptimizationPlanner
-from services.engine.optimization_worker import ChunkWorker
+from services.engine.backtests.consumer import BacktestWorker
+from services.engine.backtests.in_pool import warm_up
+from services.engine.optimization.chunk_consumer import ChunkWorker
+from services.engine.optimization.planner import OptimizationPlanner
 from shared.amqp import GiveUp, Handler, M, consume
 from shared.messages import RunBacktest, RunOptimizationChunk, StartOptimization
 from shared.settings import Settings

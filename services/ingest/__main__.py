@@ -11,9 +11,9 @@ import sys
 from pydantic import ValidationError
 
 from services.ingest.service import run_ingest
-from shared.backfill_runs import BackfillSpec, create_backfill, get_backfill
 from shared.logs import setup_logging
 from shared.outbox import relay_pending
+from shared.repos.backfills import BackfillSpec, create_backfill, get_backfill
 from shared.service_lifecycle import serve_until_signalled
 from shared.settings import Settings
 from shared.worker_runtime import worker_runtime

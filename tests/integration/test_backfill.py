@@ -14,9 +14,9 @@ import pytest
 from services.bybit_sim.server import RunningSim, running_sim
 from services.bybit_sim.settings import SimSettings
 from shared.amqp import Topology
-from shared.backfill_runs import BackfillSpec
 from shared.intervals import DAY_MS, floor_open_time
 from shared.messages import RunBackfill
+from shared.repos.backfills import BackfillSpec
 from shared.settings import Settings
 from tests.support.ingest import (
     assert_same_candles,

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from services.engine.core import BacktestConfig, run_backtest
-from services.engine.optimization_eval import bars_between
+from services.engine.optimization.in_pool import bars_between
 from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
 from shared.market_data import load_candles

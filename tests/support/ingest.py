@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 
-from shared.backfill_runs import BackfillSpec, BackfillView, create_backfill, get_backfill
+from shared.repos.backfills import BackfillSpec, BackfillView, create_backfill, get_backfill
 from shared.settings import Settings
 from tests.support.processes import service_process
 from tests.support.services import TERMINAL

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from services.engine.core import compute_metrics
-from services.engine.core.metrics import Metric, bars_per_year
+from services.engine.core import Metric, bars_per_year, compute_metrics
 from shared.metric_names import METRIC_KEYS
 
 DAY = 86_400_000

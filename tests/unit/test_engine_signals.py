@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from backtesting.test import EURUSD, GOOG
 
-from services.engine.core import IndicatorCache, indicators, target_positions
-from services.engine.core.signals import Direction
+from services.engine.core import Direction, IndicatorCache, indicators, target_positions
 from shared.candles import Candles
 
 DIRECTIONS: list[Direction] = ["long_only", "short_only", "long_short"]

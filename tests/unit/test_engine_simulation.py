@@ -6,8 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.engine.core import ExecutionSettings, simulate_targets
-from services.engine.core.backtest import BacktestResult
+from services.engine.core import BacktestResult, ExecutionSettings, simulate_targets
 from shared.candles import Candles
 
 MINUTE = 60_000

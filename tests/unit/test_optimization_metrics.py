@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from services.engine.core import BacktestConfig, ExecutionSettings, run_backtest
-from services.engine.optimization_eval import (
+from services.engine.optimization.in_pool import (
     SetResult,
     bars_between,
     best_result,
     evaluate_sets,
     run_test_window,
 )
-from services.engine.optimization_metrics import chained_metrics
+from services.engine.optimization.sweep_metrics import chained_metrics
 from shared.candles import Candles
 from tests.support.market import random_walk
 

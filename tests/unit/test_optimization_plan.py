@@ -3,7 +3,7 @@
 import pytest
 
 from services.api.routes.optimizations import walk_forward_windows as api_window_count
-from services.engine.optimization_plan import (
+from services.engine.optimization.plan import (
     Window,
     grid_chunks,
     progress_total,

@@ -12,7 +12,7 @@ from services.api.endpoints import (
 )
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
-from shared.backfill_runs import (
+from shared.repos.backfills import (
     BackfillSpec,
     BackfillView,
     create_backfill,

@@ -19,9 +19,9 @@ from services.api.errors import NotFound
 from services.api.job_requests import ensure_candles, resolve_backtest
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
-from shared import backtests_repo
 from shared.backtest_spec import BacktestSpec
-from shared.backtests_repo import BacktestView, Trade
+from shared.repos import backtests as backtests_repo
+from shared.repos.backtests import BacktestView, Trade
 from shared.timestamps import iso_utc
 
 

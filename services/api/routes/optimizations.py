@@ -17,10 +17,10 @@ from services.api.errors import Unprocessable
 from services.api.job_requests import stored_bars
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
-from shared import optimizations_repo
 from shared.metric_names import METRIC_KEYS
 from shared.optimization_spec import OptimizationSpec, WalkForward
-from shared.optimizations_repo import OptimizationView
+from shared.repos import optimizations as optimizations_repo
+from shared.repos.optimizations import OptimizationView
 
 OrderBy = Literal[(*METRIC_KEYS, "window")]  # type: ignore[valid-type]
 

@@ -10,8 +10,8 @@ from services.api.endpoints import Endpoint, existing, json_response, path_id, r
 from services.api.errors import Conflict, NotFound
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
-from shared import strategies_repo
-from shared.strategies_repo import NameTaken, SavedStrategy
+from shared.repos import strategies as strategies_repo
+from shared.repos.strategies import NameTaken, SavedStrategy
 from shared.strategy_catalog import ParamError, catalog_json, resolve_params
 from shared.validation import field_error
 

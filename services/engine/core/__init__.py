@@ -1,25 +1,49 @@
-"""The pure simulation core: candles and a request in, trades, equity and metrics out."""
+"""The pure simulation core: candles and a request in, trades, equity and metrics out.
+
+Its callers import from here only; the modules behind it are private to the core.
+"""
 
 from services.engine.core.backtest import (
     BacktestConfig,
     BacktestResult,
     ExecutionSettings,
     Trades,
+    contiguous_prices,
     run_backtest,
+    run_kernel,
     simulate_targets,
 )
 from services.engine.core.indicator_cache import IndicatorCache
-from services.engine.core.metrics import compute_metrics
-from services.engine.core.signals import target_positions
+from services.engine.core.metrics import (
+    Metric,
+    bars_per_year,
+    cagr,
+    compute_metrics,
+    finite_or_none,
+    sharpe_ratio,
+    sortino_ratio,
+)
+from services.engine.core.signals import Direction, target_positions
+from services.engine.core.simulate import Kernel
 
 __all__ = [
     "BacktestConfig",
     "BacktestResult",
+    "Direction",
     "ExecutionSettings",
     "IndicatorCache",
+    "Kernel",
+    "Metric",
     "Trades",
+    "bars_per_year",
+    "cagr",
     "compute_metrics",
+    "contiguous_prices",
+    "finite_or_none",
     "run_backtest",
+    "run_kernel",
+    "sharpe_ratio",
     "simulate_targets",
+    "sortino_ratio",
     "target_positions",
 ]

@@ -18,7 +18,7 @@ def bars_per_year(interval: str) -> float:
     return 525_600 / interval_minutes(interval)
 
 
-def _finite(value: float | None) -> float | None:
+def finite_or_none(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(value)
@@ -40,7 +40,7 @@ def sharpe_ratio(returns: FloatArray, periods_per_year: float) -> float | None:
     deviation = float(np.std(returns, ddof=1))
     if deviation == 0.0 or not math.isfinite(deviation):
         return None
-    return _finite(float(np.mean(returns)) / deviation * math.sqrt(periods_per_year))
+    return finite_or_none(float(np.mean(returns)) / deviation * math.sqrt(periods_per_year))
 
 
 def sortino_ratio(returns: FloatArray, periods_per_year: float) -> float | None:
@@ -49,7 +49,7 @@ def sortino_ratio(returns: FloatArray, periods_per_year: float) -> float | None:
     downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
     if downside == 0.0 or not math.isfinite(downside):
         return None
-    return _finite(float(np.mean(returns)) / downside * math.sqrt(periods_per_year))
+    return finite_or_none(float(np.mean(returns)) / downside * math.sqrt(periods_per_year))
 
 
 def max_drawdown(equity: FloatArray) -> float | None:
@@ -58,7 +58,7 @@ def max_drawdown(equity: FloatArray) -> float | None:
         return None
     peaks = np.maximum.accumulate(equity)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _finite(float(np.max(1.0 - equity / peaks)))
+        return finite_or_none(float(np.max(1.0 - equity / peaks)))
 
 
 def cagr(final: float, initial: float, elapsed_ms: int) -> float | None:
@@ -67,7 +67,7 @@ def cagr(final: float, initial: float, elapsed_ms: int) -> float | None:
     if final <= 0.0:
         return -1.0  # everything lost; a fractional power of a negative ratio is undefined
     try:
-        return _finite((final / initial) ** (YEAR_MS / elapsed_ms) - 1.0)
+        return finite_or_none((final / initial) ** (YEAR_MS / elapsed_ms) - 1.0)
     except OverflowError:
         return None
 
@@ -98,17 +98,17 @@ def compute_metrics(
     losses = -float(closed_pnl[closed_pnl < 0].sum())
     closed = closed_pnl.size
     return {
-        "final_equity": _finite(final),
-        "total_return": _finite(final / initial_capital - 1.0),
+        "final_equity": finite_or_none(final),
+        "total_return": finite_or_none(final / initial_capital - 1.0),
         "cagr": growth,
         "sharpe": sharpe_ratio(returns, periods),
         "sortino": sortino_ratio(returns, periods),
         "max_drawdown": drawdown,
-        "calmar": _finite(growth / drawdown) if growth is not None and drawdown else None,
+        "calmar": finite_or_none(growth / drawdown) if growth is not None and drawdown else None,
         "num_trades": num_trades,
         "win_rate": float(np.count_nonzero(closed_pnl > 0) / closed) if closed else None,
-        "profit_factor": _finite(gains / losses) if losses > 0 else None,
-        "avg_trade_return": _finite(float(np.mean(closed_returns))) if closed else None,
+        "profit_factor": finite_or_none(gains / losses) if losses > 0 else None,
+        "avg_trade_return": finite_or_none(float(np.mean(closed_returns))) if closed else None,
         "exposure": bars_held / equity.size if equity.size else None,
-        "fees_paid": _finite(fees_paid),
+        "fees_paid": finite_or_none(fees_paid),
     }

@@ -12,16 +12,16 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from services.engine.core.metrics import (
+from services.engine.core import (
+    Kernel,
     Metric,
     bars_per_year,
     cagr,
     compute_metrics,
+    finite_or_none,
     sharpe_ratio,
     sortino_ratio,
 )
-from services.engine.core.metrics import _finite as finite_or_none
-from services.engine.core.simulate import Kernel
 from shared.intervals import add_intervals
 
 FloatArray = npt.NDArray[np.float64]

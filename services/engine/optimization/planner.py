@@ -13,18 +13,18 @@ from uuid import UUID
 import asyncpg
 from pydantic import ValidationError
 
-from services.engine import optimization_store
-from services.engine.optimization_plan import (
+from services.engine.optimization import store as optimization_store
+from services.engine.optimization.plan import (
     ChunkPlan,
     grid_chunks,
     progress_total,
     walk_forward_chunks,
     walk_forward_windows,
 )
-from shared import optimizations_repo
 from shared.db import DbConnection
 from shared.messages import StartOptimization
 from shared.optimization_spec import OptimizationSpec
+from shared.repos import optimizations as optimizations_repo
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import asyncpg
 from pydantic import ValidationError
 
-from services.engine.backtest_runner import simulate
-from shared import backtests_repo, market_data
+from services.engine.backtests.in_pool import simulate
+from shared import market_data
 from shared.backtest_spec import BacktestSpec
 from shared.messages import RunBacktest
+from shared.repos import backtests as backtests_repo
 
 log = logging.getLogger(__name__)
 

@@ -14,21 +14,22 @@ from uuid import UUID
 import asyncpg
 from pydantic import ValidationError
 
-from services.engine import optimization_store as store
-from services.engine.backtest_worker import JobRejected
-from services.engine.optimization_eval import (
+from services.engine.backtests.consumer import JobRejected
+from services.engine.optimization import store
+from services.engine.optimization.in_pool import (
     bars_between,
     best_of_sets,
     evaluate_sets,
     run_test_window,
 )
-from services.engine.optimization_outcomes import record_grid, record_test, record_train
-from services.engine.optimization_plan import walk_forward_windows
-from services.engine.optimization_store import ChunkWork
-from shared import market_data, optimizations_repo
+from services.engine.optimization.outcomes import record_grid, record_test, record_train
+from services.engine.optimization.plan import walk_forward_windows
+from services.engine.optimization.store import ChunkWork
+from shared import market_data
 from shared.candles import Candles
 from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec
+from shared.repos import optimizations as optimizations_repo
 from shared.timestamps import iso_utc
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.engine.core import BacktestConfig, IndicatorCache, run_backtest, target_positions
-from services.engine.core.backtest import contiguous_prices, run_kernel
-from services.engine.core.metrics import Metric
-from services.engine.optimization_metrics import TestRun, sweep_metrics
+from services.engine.core import (
+    BacktestConfig,
+    IndicatorCache,
+    Metric,
+    contiguous_prices,
+    run_backtest,
+    run_kernel,
+    target_positions,
+)
+from services.engine.optimization.sweep_metrics import TestRun, sweep_metrics
 from shared.backtest_spec import BacktestSpec
 from shared.candles import PRICE_FIELDS, Candles
 from shared.metric_names import LOWER_IS_BETTER

@@ -16,7 +16,9 @@ from shared.timestamps import from_epoch_ms
 @dataclass(frozen=True)
 class BacktestOutput:
     metrics: dict[str, float | int | None]
-    trades: list[tuple[Any, ...]]  # in backtests_repo.TRADE_COLUMNS order, after backtest_id, seq
+    trades: list[
+        tuple[Any, ...]
+    ]  # in shared.repos.backtests.TRADE_COLUMNS order, after backtest_id, seq
     times: npt.NDArray[np.int64]
     equity: npt.NDArray[np.float64]
 

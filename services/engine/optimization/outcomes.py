@@ -1,19 +1,19 @@
 """Recording a chunk's outcome, and what follows from it: a window's test run, the finish.
 
-Each `record_*` is one transaction (see optimization_store); it returns False when nothing
+Each `record_*` is one transaction (see store); it returns False when nothing
 was written because the optimization stopped running or the chunk was done already.
 """
 
 import json
 from typing import Any
 
-from services.engine import optimization_store as store
-from services.engine.core.metrics import Metric
-from services.engine.optimization_eval import SetResult, backtest_config, ranking_key
-from services.engine.optimization_metrics import TestRun, chained_metrics
-from services.engine.optimization_store import ChunkWork
-from shared import optimizations_repo
+from services.engine.core import Metric
+from services.engine.optimization import store
+from services.engine.optimization.in_pool import SetResult, backtest_config, ranking_key
+from services.engine.optimization.store import ChunkWork
+from services.engine.optimization.sweep_metrics import TestRun, chained_metrics
 from shared.db import DbConnection
+from shared.repos import optimizations as optimizations_repo
 
 
 def params_key(params: dict[str, Any]) -> str:
