@@ -159,11 +159,12 @@ def _params(raw: Any) -> tuple[ParamSpec, ...]:
         raise ExpressionError("params", "must be an object of name -> parameter")
     if len(raw) > MAX_PARAMS:
         raise ExpressionError("params", f"at most {MAX_PARAMS} parameters")
-    return tuple(_param(name, spec) for name, spec in raw.items())
+    return tuple(param_spec(name, spec) for name, spec in raw.items())
 
 
-def _param(name: str, raw: Any) -> ParamSpec:
-    field = f"params.{name}"
+def param_spec(name: str, raw: Any, prefix: str = "params") -> ParamSpec:
+    """One declared parameter `{type, default, minimum, maximum, description?}`, checked."""
+    field = f"{prefix}.{name}"
     if not PARAM_NAME.fullmatch(name):
         raise ExpressionError(field, "a parameter name matches [a-z][a-z0-9_]{0,29}")
     if name in RESERVED_NAMES or name in RESERVED_PARAM_NAMES:
