@@ -4,6 +4,7 @@ Its callers import from here only; the modules behind it are private to the core
 """
 
 from services.engine.core.backtest import (
+    AtrMultiple,
     BacktestConfig,
     BacktestResult,
     ExecutionSettings,
@@ -27,6 +28,7 @@ from services.engine.core.signals import Direction, target_positions
 from services.engine.core.simulate import Kernel
 
 __all__ = [
+    "AtrMultiple",
     "BacktestConfig",
     "BacktestResult",
     "Direction",

@@ -13,10 +13,11 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from services.engine.core import indicators
 from services.engine.core.indicator_cache import IndicatorCache
 from services.engine.core.metrics import Metric, compute_metrics
 from services.engine.core.signals import Direction, Targets, target_positions
-from services.engine.core.simulate import EXIT_REASONS, simulate_kernel, trade_capacity
+from services.engine.core.simulate import EXIT_REASONS, Kernel, simulate_kernel, trade_capacity
 from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
 
@@ -24,8 +25,19 @@ Fill = Literal["next_open", "close"]
 
 
 @dataclass(frozen=True)
+class AtrMultiple:
+    """A stop k * ATR(atr_period) away from the fill, that ATR taken as known at the fill."""
+
+    k: float
+
+
+# A stop as a fraction of the fill price, as a multiple of the ATR, or none.
+Stop = float | AtrMultiple | None
+
+
+@dataclass(frozen=True)
 class ExecutionSettings:
-    """How targets become fills; the contract's defaults."""
+    """How targets become fills; the documented defaults."""
 
     initial_capital: float = 10_000.0
     fee_rate: float = 0.00055
@@ -33,8 +45,15 @@ class ExecutionSettings:
     direction: Direction = "long_only"
     fill: Fill = "next_open"
     position_size: float = 1.0
-    stop_loss: float | None = None
-    take_profit: float | None = None
+    stop_loss: Stop = None
+    take_profit: Stop = None
+    trailing_stop: Stop = None
+    atr_period: int = 14
+
+    @property
+    def uses_atr(self) -> bool:
+        stops = (self.stop_loss, self.take_profit, self.trailing_stop)
+        return any(isinstance(s, AtrMultiple) for s in stops)
 
 
 @dataclass(frozen=True)
@@ -81,6 +100,11 @@ class Trades:
     def __len__(self) -> int:
         return int(self.side.size)
 
+    def exit_counts(self) -> dict[str, int]:
+        """How many trades ended for each reason (a trade still open counts as `end`)."""
+        counts = np.bincount(self.exit_reason, minlength=len(EXIT_REASONS))
+        return {reason: int(c) for reason, c in zip(EXIT_REASONS, counts, strict=True) if c}
+
     @property
     def closed(self) -> npt.NDArray[np.bool_]:
         return self.exit_time >= 0
@@ -113,6 +137,7 @@ class BacktestResult:
     equity: npt.NDArray[np.float64]  # marked at each bar's close, aligned with `time`
     trades: Trades
     metrics: dict[str, Metric]
+    warnings: tuple[str, ...] = ()
 
 
 FloatColumn = npt.NDArray[np.float64]
@@ -130,6 +155,12 @@ def run_kernel(
     prices: Prices, targets: npt.NDArray[np.int8], trade_from: int, execution: ExecutionSettings
 ) -> Any:
     """The compiled fill loop on contiguous (open, high, low, close) and int8 targets."""
+    _, high, low, close = prices
+    atr = (
+        indicators.atr(high, low, close, execution.atr_period)
+        if execution.uses_atr
+        else np.empty(0)
+    )
     return simulate_kernel(
         *prices,
         targets,
@@ -139,9 +170,33 @@ def run_kernel(
         float(execution.fee_rate),
         float(execution.slippage_bps) / 10_000,
         float(execution.position_size),
-        math.nan if execution.stop_loss is None else float(execution.stop_loss),
-        math.nan if execution.take_profit is None else float(execution.take_profit),
+        _fraction(execution.stop_loss),
+        _fraction(execution.take_profit),
         trade_capacity(targets, trade_from),
+        _atr_multiple(execution.stop_loss),
+        _atr_multiple(execution.take_profit),
+        _fraction(execution.trailing_stop),
+        _atr_multiple(execution.trailing_stop),
+        atr,
+    )
+
+
+def _fraction(stop: Stop) -> float:
+    return float(stop) if isinstance(stop, float | int) else math.nan
+
+
+def _atr_multiple(stop: Stop) -> float:
+    return float(stop.k) if isinstance(stop, AtrMultiple) else math.nan
+
+
+def stop_warnings(kernel: Kernel, execution: ExecutionSettings) -> tuple[str, ...]:
+    """What a user should know about how the stops they asked for applied."""
+    if kernel.without_atr == 0:
+        return ()
+    trades = "trade" if kernel.without_atr == 1 else "trades"
+    return (
+        f"{kernel.without_atr} {trades} had no ATR({execution.atr_period}) yet at the fill, "
+        "so no ATR stop",
     )
 
 
@@ -199,7 +254,7 @@ def simulate_targets(
         fees_paid=float(trades.fees.sum()),
         bars_held=kernel.bars_held,
     )
-    return BacktestResult(time, kernel.equity, trades, metrics)
+    return BacktestResult(time, kernel.equity, trades, metrics, stop_warnings(kernel, execution))
 
 
 def run_backtest(
