@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from shared.series_range import SeriesRange
-from shared.strategy_catalog import ParamError, ParamValue, resolve_params
+from shared.strategies import ParamError, ParamValue, resolve_params
 from shared.validation import field_error
 
 Direction = Literal["long_only", "short_only", "long_short"]
