@@ -1,4 +1,4 @@
-"""The strategy catalog and the backtest request model: defaults, bounds, named fields."""
+"""The strategy registry's parameter checks and the backtest request: defaults, bounds, fields."""
 
 import json
 from datetime import UTC, datetime
