@@ -1,4 +1,4 @@
-"""The backtest request as the contract defines it, validated the same way by API and engine."""
+"""The backtest request of docs/api.md, validated the same way by the API and the engine."""
 
 import math
 from typing import Any, Literal, Self
