@@ -2,7 +2,7 @@
 
 from shared.strategies.builtin import BUILTIN_STRATEGIES
 from shared.strategies.entry import StrategyEntry, StrategyKind
-from shared.strategies.params import LessThanRule, ParamError, ParamSpec, ParamValue
+from shared.strategies.params import LessThanRule, ParamError, ParamRule, ParamSpec, ParamValue
 from shared.strategies.registry import (
     STRATEGIES,
     StrategyRegistry,
@@ -16,6 +16,7 @@ __all__ = [
     "STRATEGIES",
     "LessThanRule",
     "ParamError",
+    "ParamRule",
     "ParamSpec",
     "ParamValue",
     "StrategyEntry",

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from shared.strategies.params import LessThanRule, ParamError, ParamSpec, ParamValue
+from shared.strategies.params import ParamError, ParamRule, ParamSpec, ParamValue
 
 # How the engine gets an entry's targets: `builtin` from its own function bound to the
 # entry's name (services/engine/core/builtin_targets.py). Expression strategies and plugins
@@ -18,7 +18,7 @@ class StrategyEntry:
     name: str
     description: str
     params: tuple[ParamSpec, ...]
-    rules: tuple[LessThanRule, ...] = ()
+    rules: tuple[ParamRule, ...] = ()
 
     def param(self, name: str) -> ParamSpec | None:
         return next((p for p in self.params if p.name == name), None)
@@ -38,7 +38,7 @@ class StrategyEntry:
             coerced[key] = param.coerce(value, f"{prefix}.{key}")
         return coerced
 
-    def broken_rule(self, params: Mapping[str, ParamValue]) -> LessThanRule | None:
+    def broken_rule(self, params: Mapping[str, ParamValue]) -> ParamRule | None:
         """The first of the strategy's own rules that complete `params` break, if any."""
         return next((r for r in self.rules if not r.holds(params)), None)
 
@@ -51,10 +51,8 @@ class StrategyEntry:
         rule = self.broken_rule(resolved)
         if rule is not None:
             # Name the parameter the caller gave, so the error points at what they wrote.
-            given_smaller = rule.smaller in given or rule.larger not in given
-            raise ParamError(
-                f"{prefix}.{rule.smaller if given_smaller else rule.larger}", rule.message
-            )
+            field = next((name for name in rule.names if name in given), rule.names[0])
+            raise ParamError(f"{prefix}.{field}", rule.message)
         return resolved
 
     def as_json(self) -> dict[str, Any]:

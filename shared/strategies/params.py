@@ -6,7 +6,7 @@ The same checks for every kind of strategy, so the API validates without the eng
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 ParamValue = int | float
 
@@ -65,12 +65,32 @@ class ParamSpec:
         }
 
 
+class ParamRule(Protocol):
+    """A strategy's own rule over complete parameters, e.g. `fast < slow`."""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The parameters it reads; an error names the first one the caller gave."""
+        ...
+
+    @property
+    def message(self) -> str: ...
+
+    def holds(self, params: Mapping[str, ParamValue]) -> bool: ...
+
+    def as_json(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class LessThanRule:
     """`smaller` must be strictly below `larger` (e.g. fast < slow)."""
 
     smaller: str
     larger: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.smaller, self.larger)
 
     @property
     def message(self) -> str:

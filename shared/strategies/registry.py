@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.strategies.builtin import BUILTIN_STRATEGIES
 from shared.strategies.entry import StrategyEntry
-from shared.strategies.params import LessThanRule, ParamError, ParamValue
+from shared.strategies.params import ParamError, ParamRule, ParamValue
 
 
 class StrategyRegistry:
@@ -55,6 +55,6 @@ def resolve_params(
     return strategy_entry(name).resolve_params(params, prefix)
 
 
-def broken_rule(name: str, params: Mapping[str, ParamValue]) -> LessThanRule | None:
+def broken_rule(name: str, params: Mapping[str, ParamValue]) -> ParamRule | None:
     """The first of strategy `name`'s own rules that complete `params` break, if any."""
     return strategy_entry(name).broken_rule(params)
