@@ -1,4 +1,4 @@
-"""Times in requests: ISO-8601 (naive means UTC) or epoch milliseconds; always aware UTC."""
+"""Times as requests and settings give them: ISO-8601 (naive means UTC) or epoch milliseconds."""
 
 import re
 from datetime import UTC, datetime
