@@ -1,6 +1,7 @@
 """The import rules of the layout (README, Layout), read from the source with `ast`."""
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -61,3 +62,15 @@ def test_the_engine_core_imports_only_itself_numpy_numba_polars_and_shared() -> 
         and _top(m) not in sys.stdlib_module_names
     ]
     assert wrong == []
+
+
+def test_the_docs_the_code_cites_exist() -> None:
+    cited = {
+        match
+        for folder in ("services", "shared", "tests", "bench", "devtools")
+        for path in (ROOT / folder).rglob("*.py")
+        if path != Path(__file__).resolve()
+        for match in re.findall(r"docs/[a-z_]+\.md", path.read_text())
+    }
+    assert {"docs/api.md", "docs/simulation.md"} <= cited
+    assert [doc for doc in sorted(cited) if not (ROOT / doc).is_file()] == []
