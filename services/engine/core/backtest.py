@@ -25,7 +25,7 @@ Fill = Literal["next_open", "close"]
 
 @dataclass(frozen=True)
 class ExecutionSettings:
-    """How targets become fills; the contract's defaults."""
+    """How targets become fills; the defaults of docs/api.md."""
 
     initial_capital: float = 10_000.0
     fee_rate: float = 0.00055
@@ -86,7 +86,7 @@ class Trades:
         return self.exit_time >= 0
 
     def frame(self) -> pl.DataFrame:
-        """Contract field names; times as epoch ms, exit_time null while open."""
+        """The trade fields of docs/api.md; times as epoch ms, exit_time null while open."""
         return pl.DataFrame(
             {
                 "side": np.where(self.side > 0, "long", "short"),
