@@ -1,4 +1,4 @@
-"""The backtest request as the contract defines it, validated the same way by API and engine."""
+"""The backtest request of docs/api.md, validated the same way by the API and the engine."""
 
 import math
 from typing import Any, Literal, Self
@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from shared.series_range import SeriesRange
-from shared.strategy_catalog import ParamError, ParamValue, resolve_params
+from shared.strategies import ParamError, ParamValue, resolve_params
 from shared.validation import field_error
 
 Direction = Literal["long_only", "short_only", "long_short"]

@@ -31,7 +31,7 @@ def interval_ms(interval: str) -> int:
 
 
 def interval_minutes(interval: str) -> float:
-    """Nominal minutes per candle, as the contract counts bars per year (M: 1/12 of 365 days)."""
+    """Nominal minutes per candle, as docs/simulation.md counts bars per year (M: 365 days / 12)."""
     if interval == "M":
         return 525_600 / 12
     return interval_ms(interval) / MINUTE_MS

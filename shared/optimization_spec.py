@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.backtest_spec import BacktestSpec
 from shared.metric_names import METRIC_KEYS
-from shared.strategy_catalog import ParamError, ParamValue, broken_rule, strategy_spec
+from shared.strategies import ParamError, ParamValue, strategy_entry
 from shared.validation import field_error
 
 # A grid larger than this is almost surely a mistake, and its rows would not fit one answer.
@@ -46,7 +46,7 @@ class OptimizationSpec(BaseModel):
             raise ParamError("backtest.strategy", "name a built-in strategy to optimize")
         if self.kind == "walk_forward" and self.walk_forward is None:
             raise ParamError("walk_forward", "required when kind is walk_forward")
-        strategy = strategy_spec(self.backtest.strategy.name, "backtest.strategy.name")
+        strategy = strategy_entry(self.backtest.strategy.name, "backtest.strategy.name")
         for name, values in self.param_grid.items():
             param = strategy.param(name)
             if param is None:
@@ -68,14 +68,14 @@ class OptimizationSpec(BaseModel):
         name = self.backtest.strategy.name
         assert name is not None
         base = self.backtest.strategy.resolved_params
-        strategy = strategy_spec(name)
+        strategy = strategy_entry(name)
         names = list(self.param_grid)
         runs, skipped = [], 0
         for values in itertools.product(*(self.param_grid[n] for n in names)):
             params = dict(base)
             for key, value in zip(names, values, strict=True):
                 params[key] = strategy.param(key).coerce(value, key)  # type: ignore[union-attr]
-            if broken_rule(name, params) is None:
+            if strategy.broken_rule(params) is None:
                 runs.append(params)
             else:
                 skipped += 1

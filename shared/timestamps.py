@@ -1,10 +1,10 @@
-"""Times in requests: ISO-8601 (naive means UTC) or epoch milliseconds; always aware UTC."""
+"""Times as requests and settings give them: ISO-8601 (naive means UTC) or epoch milliseconds."""
 
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, TypeAdapter, ValidationError
 
 _DIGITS = re.compile(r"^-?\d+$")
 # Beyond these, epoch milliseconds are surely a mistake (and datetime cannot hold them all).
@@ -31,6 +31,22 @@ def to_utc(value: datetime) -> datetime:
 
 
 UtcTime = Annotated[datetime, BeforeValidator(_epoch_ms_or_iso), AfterValidator(to_utc)]
+
+
+_UTC_TIME: TypeAdapter[datetime] = TypeAdapter(UtcTime)
+
+
+def parse_utc(value: Any) -> datetime:
+    """A time as requests give it (ISO-8601 or epoch ms), aware UTC; ValueError otherwise."""
+    try:
+        return _UTC_TIME.validate_python(value)
+    except ValidationError:
+        raise ValueError(f"{value!r} is not an ISO-8601 time or epoch milliseconds") from None
+
+
+def parse_epoch_ms(value: Any) -> int:
+    """A time as requests give it (ISO-8601 or epoch ms), as epoch milliseconds."""
+    return to_epoch_ms(parse_utc(value))
 
 
 def to_epoch_ms(value: datetime) -> int:

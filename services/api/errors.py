@@ -1,4 +1,4 @@
-"""Errors in the contract's shape, `{"error": {"code", "message", "details"}}`, from one place."""
+"""Errors shaped as docs/api.md says, `{"error": {"code", "message", "details"}}`, in one place."""
 
 import logging
 from collections.abc import Awaitable, Callable

@@ -1,6 +1,5 @@
 """Settings of the simulated exchange, from `BYBIT_SIM_*` environment variables."""
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -8,21 +7,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.intervals import CATEGORIES
+from shared.timestamps import parse_epoch_ms
 
 DEFAULT_SYMBOLS = ("linear:BTCUSDT", "linear:ETHUSDT", "spot:BTCUSDT", "inverse:BTCUSD")
-
-
-def parse_time_ms(value: object) -> int:
-    """Epoch ms from an int, a digit string or an ISO 8601 time (UTC unless it says otherwise)."""
-    if isinstance(value, int | float):
-        return int(value)
-    text = str(value).strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
 
 
 def _split_list(value: object) -> object:
@@ -40,7 +27,7 @@ class SimSettings(BaseSettings):
     # category:SYMBOL, comma separated in the environment.
     symbols: Annotated[tuple[str, ...], NoDecode] = DEFAULT_SYMBOLS
     # Candles and launchTime begin here.
-    history_start: int = parse_time_ms("2024-01-01T00:00Z")
+    history_start: int = parse_epoch_ms("2024-01-01T00:00Z")
     # category:SYMBOL:startISO/endISO, comma separated: minutes in [start, end) have no candles.
     gaps: Annotated[tuple[str, ...], NoDecode] = ()
     # CSV or Parquet of 1-minute candles replacing the random walk of `data_symbol`.
@@ -66,7 +53,7 @@ class SimSettings(BaseSettings):
     @field_validator("history_start", "clock_start", mode="before")
     @classmethod
     def _time_ms(cls, value: object) -> object:
-        return None if value is None or value == "" else parse_time_ms(value)
+        return None if value is None or value == "" else parse_epoch_ms(value)
 
     @field_validator("symbols", "gaps", mode="before")
     @classmethod
@@ -98,7 +85,7 @@ def parse_gap(item: str) -> tuple[str, str, int, int]:
     parts = item.split(":", 2)
     if len(parts) != 3 or "/" not in parts[2]:
         raise ValueError(f"gap {item!r} is not category:SYMBOL:startISO/endISO")
-    start, end = (parse_time_ms(part) for part in parts[2].split("/", 1))
+    start, end = (parse_epoch_ms(part) for part in parts[2].split("/", 1))
     if end <= start:
         raise ValueError(f"gap {item!r} ends before it starts")
     return parts[0], parts[1], start, end

@@ -24,7 +24,7 @@ from shared.strategies.expressions import (
     window_value,
     windows_text,
 )
-from shared.strategy_catalog import ParamSpec
+from shared.strategies.params import ParamSpec
 
 PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,29}")
 # Backtest fields an optimization's param_grid may vary beside a strategy's parameters.

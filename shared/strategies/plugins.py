@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from shared.strategies.definitions import param_spec
 from shared.strategies.expressions import ExpressionError, Node, Scope, holds_for, parse_rule
-from shared.strategy_catalog import ParamSpec
+from shared.strategies.params import ParamSpec
 
 log = logging.getLogger(__name__)
 

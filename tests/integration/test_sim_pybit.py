@@ -10,9 +10,10 @@ from pybit.exceptions import InvalidRequestError
 from pybit.unified_trading import HTTP, WebSocket
 
 from services.bybit_sim.server import running_sim
-from services.bybit_sim.settings import SimSettings, parse_time_ms
+from services.bybit_sim.settings import SimSettings
+from shared.timestamps import parse_epoch_ms
 
-START = parse_time_ms("2025-03-01T12:10:00Z")
+START = parse_epoch_ms("2025-03-01T12:10:00Z")
 
 
 async def test_pybit_http_reads_klines_instruments_and_time() -> None:
@@ -24,12 +25,12 @@ async def test_pybit_http_reads_klines_instruments_and_time() -> None:
             category="linear",
             symbol="BTCUSDT",
             interval=60,
-            start=parse_time_ms("2025-03-01T08:00Z"),
+            start=parse_epoch_ms("2025-03-01T08:00Z"),
             end=START,
         )
         rows = kline["result"]["list"]
         assert [int(r[0]) for r in rows] == [
-            parse_time_ms("2025-03-01T12:00Z") - h * 3_600_000 for h in range(5)
+            parse_epoch_ms("2025-03-01T12:00Z") - h * 3_600_000 for h in range(5)
         ]
         closed = sim.book.closed_candles(
             "linear", "BTCUSDT", "60", int(rows[-1][0]), int(rows[1][0]), START

@@ -7,9 +7,10 @@ import aiohttp
 import pytest
 
 from services.bybit_sim.server import RunningSim, running_sim
-from services.bybit_sim.settings import SimSettings, parse_time_ms
+from services.bybit_sim.settings import SimSettings
+from shared.timestamps import parse_epoch_ms
 
-START = parse_time_ms("2025-03-01T12:10:00Z")
+START = parse_epoch_ms("2025-03-01T12:10:00Z")
 
 
 def sim_settings(**overrides: Any) -> SimSettings:
@@ -89,7 +90,7 @@ async def test_wrong_path_is_404_and_other_routes_answer() -> None:
         assert page2["result"]["nextPageCursor"] == ""
         btc = page1["result"]["list"][0]
         assert btc["status"] == "Trading" and btc["priceFilter"]["tickSize"] == "0.1"
-        assert btc["launchTime"] == str(parse_time_ms("2024-01-01T00:00Z"))
+        assert btc["launchTime"] == str(parse_epoch_ms("2024-01-01T00:00Z"))
         _, spot = await get(http, sim, "/v5/market/instruments-info?category=spot&symbol=BTCUSDT")
         assert [i["symbol"] for i in spot["result"]["list"]] == ["BTCUSDT"]
         assert "launchTime" not in spot["result"]["list"][0]
@@ -104,7 +105,7 @@ async def test_candle_in_progress_is_served_and_moves_with_the_clock() -> None:
         await asyncio.sleep(1.3)  # 78 sim seconds: at least one more minute in the hour
         _, second = await get(http, sim, path)
         live1, live2 = first["result"]["list"][0], second["result"]["list"][0]
-        hour = parse_time_ms("2025-03-01T12:00Z")
+        hour = parse_epoch_ms("2025-03-01T12:00Z")
         assert int(live1[0]) == int(live2[0]) == hour
         assert float(live2[5]) > float(live1[5])  # volume grows
         assert live1[4] != live2[4] or live1[2:4] != live2[2:4]

@@ -8,9 +8,10 @@ import aiohttp
 import pytest
 
 from services.bybit_sim.server import RunningSim, running_sim
-from services.bybit_sim.settings import SimSettings, parse_time_ms
+from services.bybit_sim.settings import SimSettings
+from shared.timestamps import parse_epoch_ms
 
-START = parse_time_ms("2025-03-01T12:10:00Z")
+START = parse_epoch_ms("2025-03-01T12:10:00Z")
 
 
 def sim_settings(**overrides: Any) -> SimSettings:

@@ -1,4 +1,4 @@
-"""The compose file is valid and runs the contract's processes with the contract's variables."""
+"""The compose file is valid and runs the processes of docs/api.md with their variables."""
 
 import shutil
 import subprocess
@@ -11,13 +11,13 @@ import yaml
 from shared.settings import Settings
 
 COMPOSE = Path(__file__).parents[2] / "deploy" / "docker-compose.yml"
-CONTRACT_COMMANDS = {
+DOCUMENTED_COMMANDS = {
     "api": "services.api",
     "ingest": "services.ingest",
     "engine": "services.engine",
     "bybit-sim": "services.bybit_sim",
 }
-CONTRACT_VARIABLES = {
+DOCUMENTED_VARIABLES = {
     "DATABASE_URL",
     "AMQP_URL",
     "BYBIT_REST_URL",
@@ -51,20 +51,20 @@ def resolved() -> dict[str, Any]:
     return config
 
 
-def test_every_process_of_the_contract_runs_with_its_start_command(
+def test_every_documented_process_runs_with_its_start_command(
     resolved: dict[str, Any],
 ) -> None:
     services = resolved["services"]
-    for name, module in CONTRACT_COMMANDS.items():
+    for name, module in DOCUMENTED_COMMANDS.items():
         assert services[name]["command"] == ["python", "-m", module], name
     assert services["bybit-sim"]["profiles"] == ["offline"]
 
 
-def test_services_are_configured_by_the_contract_variables(resolved: dict[str, Any]) -> None:
+def test_services_are_configured_by_the_documented_variables(resolved: dict[str, Any]) -> None:
     known = {name.upper() for name in Settings.model_fields}
     for name in ("api", "ingest", "engine"):
         environment = set(resolved["services"][name]["environment"])
-        assert environment >= CONTRACT_VARIABLES, name
+        assert environment >= DOCUMENTED_VARIABLES, name
         assert environment <= known, f"{name} sets variables no setting reads"
 
 

@@ -14,15 +14,23 @@ from services.engine.core import (
     target_positions,
 )
 from shared.candles import Candles
+from shared.strategies import STRATEGIES, ParamSpec, StrategyEntry
 
-STRATEGIES: dict[str, dict[str, int | float]] = {
-    "sma_cross": {"fast": 3, "slow": 8},
-    "ema_cross": {"fast": 3, "slow": 9},
-    "macd": {"fast": 3, "slow": 8, "signal": 4},
-    "rsi_reversion": {"period": 5, "lower": 40.0, "upper": 60.0},
-    "bollinger_reversion": {"period": 6, "k": 1.0},
-    "donchian_breakout": {"period": 5},
-}
+
+def _small(param: ParamSpec) -> st.SearchStrategy[int | float]:
+    # Windows short enough to trade inside the generated markets' 30-120 bars.
+    if param.type is int:
+        return st.integers(int(param.minimum), min(int(param.maximum), 12))
+    return st.floats(param.minimum, param.maximum, exclude_min=param.minimum_exclusive)
+
+
+def _params_of(entry: StrategyEntry) -> st.SearchStrategy[tuple[str, dict[str, int | float]]]:
+    params = st.fixed_dictionaries({p.name: _small(p) for p in entry.params})
+    return params.filter(lambda p: entry.broken_rule(p) is None).map(lambda p: (entry.name, p))
+
+
+# Every strategy of the registry, with parameters drawn inside its bounds and rules.
+strategies_with_params = st.sampled_from(list(STRATEGIES)).flatmap(_params_of)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 moves = arrays(np.float64, st.integers(30, 120), elements=st.floats(-0.01, 0.01))
@@ -59,12 +67,13 @@ executions = st.builds(
     other=moves,
     wick=wicks,
     cut=st.floats(0.0, 1.0),
-    strategy=st.sampled_from(list(STRATEGIES)),
+    strategy_params=strategies_with_params,
     execution=executions,
 )
 def test_nothing_at_bar_t_depends_on_later_bars(
-    base, other, wick, cut, strategy, execution
+    base, other, wick, cut, strategy_params, execution
 ) -> None:
+    strategy, params = strategy_params
     t = int(cut * (base.size - 1))
     original = market(base, wick, 0.002)
     other_market = market(np.resize(other, base.size), wick * 0.5 + 0.001, 0.004)
@@ -75,7 +84,7 @@ def test_nothing_at_bar_t_depends_on_later_bars(
             for f in ("open_time", "open", "high", "low", "close", "volume", "turnover")
         )
     )
-    config = BacktestConfig(strategy, STRATEGIES[strategy], "1", execution)
+    config = BacktestConfig(strategy, params, "1", execution)
     results = [run_backtest(c, config) for c in (original, perturbed)]
     targets = [
         target_positions(IndicatorCache(c), strategy, config.params, execution.direction)

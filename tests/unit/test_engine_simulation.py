@@ -1,4 +1,4 @@
-"""The contract's simulation rules on small hand-computed cases."""
+"""The simulation rules of docs/simulation.md on small hand-computed cases."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -36,7 +36,7 @@ def run(
     return simulate_targets(candles, targets_array, execution, "1", trade_from, trade_to)
 
 
-def test_contract_worked_example_quantity() -> None:
+def test_the_documented_worked_example_quantity() -> None:
     candles = bars([(1.07, 1.08, 1.06, 1.075), (1.07652, 1.08, 1.07, 1.078)])
     result = run(candles, [1, 1], initial_capital=10_000, fee_rate=0.001)
     trade = result.trades

@@ -1,4 +1,4 @@
-"""The strategy catalog and the backtest request model: defaults, bounds, named fields."""
+"""The strategy registry's parameter checks and the backtest request: defaults, bounds, fields."""
 
 import json
 from datetime import UTC, datetime
@@ -11,13 +11,7 @@ from pydantic import ValidationError
 from services.engine.core import BacktestConfig, run_backtest
 from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
-from shared.strategy_catalog import (
-    STRATEGIES,
-    ParamError,
-    broken_rule,
-    catalog_json,
-    resolve_params,
-)
+from shared.strategies import STRATEGIES, ParamError, broken_rule, resolve_params
 
 REQUEST = {
     "category": "linear",
@@ -77,8 +71,9 @@ def test_rules_are_checkable_for_optimizers() -> None:
 
 
 def test_catalog_is_json() -> None:
-    catalog = json.loads(json.dumps(catalog_json()))
-    assert [s["name"] for s in catalog] == list(STRATEGIES)
+    catalog = json.loads(json.dumps(STRATEGIES.as_json()))
+    assert [s["name"] for s in catalog] == STRATEGIES.names()
+    assert {s["kind"] for s in catalog} == {"builtin"}
     sma = catalog[0]
     assert sma["params"][0] | {"description": ""} == {
         "name": "fast",

@@ -1,26 +1,25 @@
 """The simulation checked against vectorbt's Portfolio.from_signals on real market data.
 
-How vectorbt is made to model the contract:
+How vectorbt is made to model docs/simulation.md:
 - The targets come from our strategy; vectorbt gets them as signals on the bars where the
   target changes: long/short entries where it becomes +1/-1, exits where it becomes 0 from
   +1/-1. Reversals are a single opposite entry (vectorbt's default: reverse).
 - `fill: next_open`: every signal is shifted one bar later and `price` is the open, so a
   change at bar t fills at bar t+1's open; a change on the last bar falls off the end, as
-  the contract says. `fill: close`: unshifted signals, `price` the close (vectorbt's default).
+  docs/simulation.md says. `fill: close`: unshifted signals, `price` the close (vectorbt's default).
 - Sizing: `size=np.inf` buys (or sells short) all the cash can pay for including the fee,
   cash / (price * (1 + fee)): our quantity at `position_size` 1. Shorts need
   `lock_cash=True` for vectorbt to bound an infinite short by the free cash. For
   `position_size` < 1 (long-only: vectorbt refuses percent sizes on reversals)
   `size_type="percent"` gives cash * p / (price * (1 + fee)), also ours.
-- Stops (fill at close only; vectorbt checks stops from the bar after the signal, as the
-  contract does for close fills): `stop_entry_price="fillprice"` makes the levels fractions
+- Stops (fill at close only; vectorbt checks stops from the bar after the signal, as our
+  rules do for close fills): `stop_entry_price="fillprice"` makes the levels fractions
   of the slipped fill price, `stop_exit_price="stopmarket"` fills at the level (or the open
-  past it) with slippage. vectorbt ignores a signal on the bar a stop fires; the contract
-  acts on it, which only differs when a stop and a reversal share a bar, so stops are
+  past it) with slippage. vectorbt ignores a signal on the bar a stop fires; our rules
+  act on it, which only differs when a stop and a reversal share a bar, so stops are
   compared long-only and short-only, where the coinciding change is an exit of nothing.
 - Metrics: vectorbt's returns accessor with year_freq 365 days over the bar frequency gives
-  the contract's bars per year; its Sharpe uses ddof 1 and its Sortino the contract's
-  downside deviation.
+  our bars per year; its Sharpe uses ddof 1 and its Sortino our downside deviation.
 """
 
 import warnings

@@ -47,7 +47,7 @@ def test_floor_of_an_open_time_is_itself(interval: str) -> None:
     assert floor_open_time(add_intervals(t, interval, 1) - 1, interval) == t
 
 
-def test_bars_per_year_follow_the_contract() -> None:
+def test_bars_per_year_follow_the_simulation_docs() -> None:
     assert 525_600 / interval_minutes("60") == 8760
     assert 525_600 / interval_minutes("D") == 365
     assert 525_600 / interval_minutes("M") == 12

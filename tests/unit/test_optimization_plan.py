@@ -1,4 +1,4 @@
-"""Walk-forward windows and chunks: the contract's arithmetic, every set in exactly one chunk."""
+"""Walk-forward windows and chunks as docs/simulation.md says; each set in exactly one chunk."""
 
 import pytest
 

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from services.bybit_sim.candles import CANDLE_DTYPE, CandleBook
-from services.bybit_sim.settings import SimSettings, parse_time_ms
+from services.bybit_sim.settings import SimSettings
 from shared.intervals import DAY_MS, MINUTE_MS, add_intervals, floor_open_time
+from shared.timestamps import parse_epoch_ms
 
 HOUR_MS = 60 * MINUTE_MS
-T0 = parse_time_ms("2024-01-01T00:00Z")
-NOW = parse_time_ms("2024-06-15T12:34:56.789Z")
+T0 = parse_epoch_ms("2024-01-01T00:00Z")
+NOW = parse_epoch_ms("2024-06-15T12:34:56.789Z")
 FIELDS = CANDLE_DTYPE.names[1:]  # type: ignore[index]
 
 
@@ -81,7 +82,7 @@ def test_weeks_open_on_monday_and_months_on_the_first_and_both_aggregate_days() 
     months = b.closed_candles("inverse", "BTCUSD", "M", T0, NOW, NOW)
     days = b.closed_candles("inverse", "BTCUSD", "D", T0, NOW, NOW)
     assert all(((t // DAY_MS) + 4) % 7 == 1 for t in weeks["open_time"].tolist())  # Mondays
-    month_opens = [parse_time_ms(f"2024-{m:02d}-01T00:00Z") for m in range(1, 6)]
+    month_opens = [parse_epoch_ms(f"2024-{m:02d}-01T00:00Z") for m in range(1, 6)]
     assert months["open_time"].tolist() == month_opens  # June is still in progress
     feb = days[(days["open_time"] >= month_opens[1]) & (days["open_time"] < month_opens[2])]
     assert len(feb) == 29
@@ -162,7 +163,7 @@ def test_prices_sit_on_the_tick_and_inverse_volume_is_in_usd() -> None:
 
 
 def test_history_start_nothing_before_it() -> None:
-    start = parse_time_ms("2024-03-10T06:30Z")
+    start = parse_epoch_ms("2024-03-10T06:30Z")
     b = book(history_start=start)
     minutes = b.closed_candles("linear", "BTCUSDT", "1", 0, start + HOUR_MS, NOW)
     assert minutes["open_time"][0] == start
@@ -182,13 +183,13 @@ def test_history_start_nothing_before_it() -> None:
 def test_gaps_remove_minutes_and_shrink_or_remove_aggregates() -> None:
     gap = "linear:BTCUSDT:2024-02-01T10:30Z/2024-02-01T12:00Z"
     b, plain = book(gaps=gap), book()
-    g0 = parse_time_ms("2024-02-01T10:30Z")
+    g0 = parse_epoch_ms("2024-02-01T10:30Z")
     minutes = b.closed_candles("linear", "BTCUSDT", "1", g0 - HOUR_MS, g0 + 3 * HOUR_MS, NOW)
     assert not np.any((minutes["open_time"] >= g0) & (minutes["open_time"] < g0 + 90 * MINUTE_MS))
     assert len(minutes) == 241 - 90
     hours = b.closed_candles("linear", "BTCUSDT", "60", g0 - HOUR_MS, g0 + 3 * HOUR_MS, NOW)
-    assert parse_time_ms("2024-02-01T11:00Z") not in hours["open_time"].tolist()
-    ten = hours[hours["open_time"] == parse_time_ms("2024-02-01T10:00Z")][0]
+    assert parse_epoch_ms("2024-02-01T11:00Z") not in hours["open_time"].tolist()
+    ten = hours[hours["open_time"] == parse_epoch_ms("2024-02-01T10:00Z")][0]
     first_half = minutes[(minutes["open_time"] >= ten["open_time"]) & (minutes["open_time"] < g0)]
     assert (ten["open"], ten["high"], ten["low"], ten["close"]) == aggregate(first_half)
     assert (
@@ -241,7 +242,7 @@ def test_ws_candles_confirm_each_closed_candle_then_the_live_one() -> None:
 
 
 def test_data_file_replaces_the_walk(tmp_path: Path) -> None:
-    t = parse_time_ms("2024-05-01T00:00Z")
+    t = parse_epoch_ms("2024-05-01T00:00Z")
     lines = ["open_time,open,high,low,close,volume"]
     for i in range(120):
         if i == 50:

@@ -5,7 +5,8 @@ import pytest
 from services.bybit_sim.clock import SimClock
 from services.bybit_sim.faults import Fault, Faults, FaultSettings
 from services.bybit_sim.limits import IpRateLimiter
-from services.bybit_sim.settings import SimSettings, parse_time_ms
+from services.bybit_sim.settings import SimSettings
+from shared.timestamps import parse_epoch_ms
 
 
 class FakeTime:
@@ -93,8 +94,8 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         (
             "linear",
             "SOLUSDT",
-            parse_time_ms("2024-02-01T00:00Z"),
-            parse_time_ms("2024-02-01T01:00Z"),
+            parse_epoch_ms("2024-02-01T00:00Z"),
+            parse_epoch_ms("2024-02-01T01:00Z"),
         )
     ]
     assert settings.history_start == 1_685_577_600_000

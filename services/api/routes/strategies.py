@@ -12,7 +12,7 @@ from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
 from shared.repos import strategies as strategies_repo
 from shared.repos.strategies import NameTaken, SavedStrategy
-from shared.strategy_catalog import ParamError, catalog_json, resolve_params
+from shared.strategies import STRATEGIES, ParamError, resolve_params
 from shared.validation import field_error
 
 
@@ -52,7 +52,7 @@ def _saved_entry(saved: SavedStrategy) -> dict[str, Any]:
 
 async def list_all(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
-    builtins = [{"kind": "builtin", **entry} for entry in catalog_json()]
+    builtins = STRATEGIES.as_json()
     saved = [_saved_entry(s) for s in await strategies_repo.list_strategies(request.app[POOL])]
     everything = builtins + saved
     items = everything[query.offset : query.offset + query.limit]

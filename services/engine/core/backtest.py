@@ -37,7 +37,7 @@ Stop = float | AtrMultiple | None
 
 @dataclass(frozen=True)
 class ExecutionSettings:
-    """How targets become fills; the documented defaults."""
+    """How targets become fills; the defaults of docs/api.md."""
 
     initial_capital: float = 10_000.0
     fee_rate: float = 0.00055
@@ -110,7 +110,7 @@ class Trades:
         return self.exit_time >= 0
 
     def frame(self) -> pl.DataFrame:
-        """Contract field names; times as epoch ms, exit_time null while open."""
+        """The trade fields of docs/api.md; times as epoch ms, exit_time null while open."""
         return pl.DataFrame(
             {
                 "side": np.where(self.side > 0, "long", "short"),

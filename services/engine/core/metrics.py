@@ -1,4 +1,4 @@
-"""The contract's metrics of one equity curve and its trades; undefined values are None."""
+"""The metrics of one equity curve and its trades (docs/simulation.md); undefined ones are None."""
 
 import math
 
@@ -83,7 +83,7 @@ def compute_metrics(
     fees_paid: float,
     bars_held: int,
 ) -> dict[str, Metric]:
-    """Every metric of the contract's table, keyed as there."""
+    """Every metric of docs/simulation.md's table, keyed as there."""
     if equity.size == 0:
         final = initial_capital
         elapsed_ms = 0

@@ -1,6 +1,6 @@
 """The path-dependent part: target positions in, fills, trades and marked equity out.
 
-One compiled pass over the bars implements the contract's simulation rules: fills at the
+One compiled pass over the bars implements docs/simulation.md's fill rules: fills at the
 next open or at the close, slippage, fees, sizing, reversals, shorts, stop loss, take
 profit and trailing stop (each a fraction of the price, or a multiple of the ATR known at the
 fill). Everything is per unit of account; quantities are fractional.

@@ -23,7 +23,7 @@ from services.engine.optimization.sweep_metrics import TestRun, sweep_metrics
 from shared.backtest_spec import BacktestSpec
 from shared.candles import PRICE_FIELDS, Candles
 from shared.metric_names import LOWER_IS_BETTER
-from shared.strategy_catalog import ParamValue
+from shared.strategies import ParamValue
 
 Params = Mapping[str, ParamValue]
 

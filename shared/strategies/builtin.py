@@ -1,0 +1,88 @@
+"""The built-in strategies: what each one does, its parameters and its rules.
+
+Their targets are computed by the engine (services/engine/core/builtin_targets.py), which
+binds one function to each entry here by name when it is imported.
+"""
+
+from shared.strategies.entry import StrategyEntry
+from shared.strategies.params import LessThanRule, ParamSpec
+
+MAX_PERIOD = 10_000
+
+
+def _period(name: str, default: int, description: str, minimum: int = 1) -> ParamSpec:
+    return ParamSpec(name, int, default, minimum, MAX_PERIOD, description)
+
+
+def _rsi_level(name: str, default: float, description: str) -> ParamSpec:
+    return ParamSpec(name, float, default, 0.0, 100.0, description)
+
+
+def _builtin(
+    name: str, description: str, params: tuple[ParamSpec, ...], *rules: LessThanRule
+) -> StrategyEntry:
+    return StrategyEntry("builtin", name, description, params, rules)
+
+
+BUILTIN_STRATEGIES: tuple[StrategyEntry, ...] = (
+    _builtin(
+        "sma_cross",
+        "Long while SMA(close, fast) > SMA(close, slow); short (if allowed) while below.",
+        (
+            _period("fast", 10, "bars in the fast simple moving average"),
+            _period("slow", 30, "bars in the slow simple moving average"),
+        ),
+        LessThanRule("fast", "slow"),
+    ),
+    _builtin(
+        "ema_cross",
+        "Long while EMA(close, fast) > EMA(close, slow); short (if allowed) while below.",
+        (
+            _period("fast", 12, "bars in the fast exponential moving average"),
+            _period("slow", 26, "bars in the slow exponential moving average"),
+        ),
+        LessThanRule("fast", "slow"),
+    ),
+    _builtin(
+        "macd",
+        "Long while the MACD line is above its signal line; short (if allowed) while below.",
+        (
+            _period("fast", 12, "bars in the fast EMA of the MACD line"),
+            _period("slow", 26, "bars in the slow EMA of the MACD line"),
+            _period("signal", 9, "bars in the EMA of the MACD line that forms the signal"),
+        ),
+        LessThanRule("fast", "slow"),
+    ),
+    _builtin(
+        "rsi_reversion",
+        "Enter long when RSI < lower, exit when RSI > upper (short: the mirror).",
+        (
+            _period("period", 14, "bars in Wilder's RSI", minimum=2),
+            _rsi_level("lower", 30.0, "RSI level below which to buy"),
+            _rsi_level("upper", 70.0, "RSI level above which to sell"),
+        ),
+        LessThanRule("lower", "upper"),
+    ),
+    _builtin(
+        "bollinger_reversion",
+        "Enter long when close < lower band, exit when close > middle band (short: mirror).",
+        (
+            _period("period", 20, "bars in the bands' SMA and standard deviation", minimum=2),
+            ParamSpec(
+                "k",
+                float,
+                2.0,
+                0.0,
+                10.0,
+                "band width in population standard deviations",
+                minimum_exclusive=True,
+            ),
+        ),
+    ),
+    _builtin(
+        "donchian_breakout",
+        "Enter long when close > highest high of the previous `period` bars, exit when "
+        "close < their lowest low (short: the mirror).",
+        (_period("period", 20, "bars in the channel, not counting the current one"),),
+    ),
+)

@@ -1,0 +1,60 @@
+"""The strategy registry: every strategy a request may name, looked up and checked by name.
+
+The API reads it to validate requests and list `GET /strategies`; the engine reads it to
+run them. Today it holds the built-ins; other kinds join as entries of the same registry.
+"""
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from shared.strategies.builtin import BUILTIN_STRATEGIES
+from shared.strategies.entry import StrategyEntry
+from shared.strategies.params import ParamError, ParamRule, ParamValue
+
+
+class StrategyRegistry:
+    def __init__(self, entries: Iterable[StrategyEntry]) -> None:
+        self._entries: dict[str, StrategyEntry] = {}
+        for entry in entries:
+            if entry.name in self._entries:
+                raise ValueError(f"two strategies are named {entry.name!r}")
+            self._entries[entry.name] = entry
+
+    def __iter__(self) -> Iterator[StrategyEntry]:
+        return iter(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def entry(self, name: Any, field: str = "strategy.name") -> StrategyEntry:
+        """The entry named `name`, or ParamError at `field` listing the names that exist."""
+        entry = self._entries.get(name) if isinstance(name, str) else None
+        if entry is None:
+            raise ParamError(field, f"unknown strategy; choose one of {', '.join(self._entries)}")
+        return entry
+
+    def as_json(self) -> list[dict[str, Any]]:
+        """Every entry as a JSON-able dict, for GET /strategies."""
+        return [entry.as_json() for entry in self]
+
+
+STRATEGIES = StrategyRegistry(BUILTIN_STRATEGIES)
+
+
+def strategy_entry(name: Any, field: str = "strategy.name") -> StrategyEntry:
+    return STRATEGIES.entry(name, field)
+
+
+def resolve_params(
+    name: Any, params: Mapping[str, Any] | None = None, prefix: str = "strategy.params"
+) -> dict[str, ParamValue]:
+    """Every parameter of strategy `name`, defaults filled in, checked; or ParamError."""
+    return strategy_entry(name).resolve_params(params, prefix)
+
+
+def broken_rule(name: str, params: Mapping[str, ParamValue]) -> ParamRule | None:
+    """The first of strategy `name`'s own rules that complete `params` break, if any."""
+    return strategy_entry(name).broken_rule(params)

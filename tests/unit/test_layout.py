@@ -1,0 +1,76 @@
+"""The import rules of the layout (README, Layout), read from the source with `ast`."""
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLING = ("bench", "devtools", "tests")
+CORE_MAY_IMPORT = {"numpy", "numba", "polars", "shared"}
+
+
+def _imports(folder: str) -> list[tuple[str, str]]:
+    """(file, imported module) for every import statement under `folder`."""
+    found = []
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{path}: relative import"
+                modules = [node.module or ""]
+            else:
+                continue
+            found += [(str(path.relative_to(ROOT)), module) for module in modules]
+    return found
+
+
+def _top(module: str) -> str:
+    return module.split(".")[0]
+
+
+def test_the_rules_see_imports() -> None:
+    assert ("shared/backtest_spec.py", "shared.strategies") in _imports("shared")
+    assert ("services/engine/core/indicators.py", "numba") in _imports("services/engine/core")
+
+
+def test_shared_imports_no_service_and_no_tooling() -> None:
+    wrong = [(f, m) for f, m in _imports("shared") if _top(m) in ("services", *TOOLING)]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("service", ["api", "ingest", "engine", "bybit_sim"])
+def test_a_service_imports_shared_its_own_modules_and_no_tooling(service: str) -> None:
+    own = f"services.{service}"
+    wrong = [
+        (f, m)
+        for f, m in _imports(f"services/{service}")
+        if _top(m) in TOOLING or (_top(m) == "services" and not m.startswith(own))
+    ]
+    assert wrong == []
+
+
+def test_the_engine_core_imports_only_itself_numpy_numba_polars_and_shared() -> None:
+    wrong = [
+        (f, m)
+        for f, m in _imports("services/engine/core")
+        if not m.startswith("services.engine.core")
+        and _top(m) not in CORE_MAY_IMPORT
+        and _top(m) not in sys.stdlib_module_names
+    ]
+    assert wrong == []
+
+
+def test_the_docs_the_code_cites_exist() -> None:
+    cited = {
+        match
+        for folder in ("services", "shared", "tests", "bench", "devtools")
+        for path in (ROOT / folder).rglob("*.py")
+        if path != Path(__file__).resolve()
+        for match in re.findall(r"docs/[a-z_]+\.md", path.read_text())
+    }
+    assert {"docs/api.md", "docs/simulation.md"} <= cited
+    assert [doc for doc in sorted(cited) if not (ROOT / doc).is_file()] == []
