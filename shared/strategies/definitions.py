@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from shared.strategies.entry import StrategyEntry
 from shared.strategies.expressions import (
     FUNCTIONS,
     RESERVED_NAMES,
     Call,
     ExpressionError,
     Node,
+    Param,
     Scope,
     holds_for,
     nodes,
@@ -40,8 +42,24 @@ INT64_MAX = 2**63 - 1
 
 @dataclass(frozen=True)
 class ParsedRule:
+    """A rule as written and as parsed; over parameters only, it is a strategy's own rule."""
+
     text: str
     node: Node
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n.name for n in nodes(self.node) if isinstance(n, Param)))
+
+    @property
+    def message(self) -> str:
+        return f"breaks the rule {self.text}"
+
+    def holds(self, params: Mapping[str, float]) -> bool:
+        return holds_for(self.node, params)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rule": self.text, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,15 @@ class Definition:
     short_entry: ParsedRule | None
     short_exit: ParsedRule | None
     description: str = ""
+
+    def entry(self, name: str) -> StrategyEntry:
+        """This definition as a registry entry of kind `expression`."""
+        position = {
+            field: rule.text for field in RULE_FIELDS if (rule := getattr(self, field)) is not None
+        }
+        return StrategyEntry(
+            "expression", name, self.description, self.params, self.rules, position
+        )
 
     def rule_nodes(self) -> dict[str, Node]:
         """The position rules present, by field name."""
@@ -119,6 +146,18 @@ def parse_definition(raw: Any) -> Definition:
         raise ExpressionError("params", f"the defaults break the rule {broken.text!r}")
     check_windows(definition, defaults)
     return definition
+
+
+def definition_of(entry: StrategyEntry) -> Definition:
+    """A built-in (or any entry with position rules) as a parsed definition."""
+    return parse_definition(
+        {
+            "description": entry.description,
+            "params": {p.name: _param_json(p) for p in entry.params},
+            "rules": [r.as_json()["rule"] for r in entry.rules],
+            **entry.position_rules,
+        }
+    )
 
 
 def first_broken_rule(definition: Definition, params: Mapping[str, float]) -> ParsedRule | None:

@@ -20,9 +20,8 @@ from services.engine.core import (
 )
 from services.engine.core.expression_rules import PositionRules, RuleEvaluator
 from shared.candles import Candles
-from shared.strategies.builtin_definitions import BUILTIN_RULES
-from shared.strategies.definitions import Definition, parse_definition
-from shared.strategy_catalog import STRATEGIES
+from shared.strategies import BUILTIN_STRATEGIES
+from shared.strategies.definitions import Definition, definition_of
 
 DIRECTIONS: list[Direction] = ["long_only", "short_only", "long_short"]
 
@@ -57,19 +56,7 @@ PARAM_SETS: dict[str, list[dict[str, float]]] = {
 }
 
 
-def definition_of(name: str) -> Definition:
-    spec = STRATEGIES[name]
-    params = {
-        p.name: {
-            "type": p.type.__name__,
-            "default": p.default,
-            "minimum": p.minimum,
-            "maximum": p.maximum,
-        }
-        for p in spec.params
-    }
-    rules = [r.as_json()["rule"] for r in spec.rules]
-    return parse_definition({"params": params, "rules": rules, **BUILTIN_RULES[name]})
+BUILTINS = {entry.name: entry for entry in BUILTIN_STRATEGIES}
 
 
 def rules_of(definition: Definition) -> PositionRules:
@@ -80,16 +67,20 @@ def rules_of(definition: Definition) -> PositionRules:
 
 
 def test_every_builtin_has_a_definition():
-    assert set(BUILTIN_RULES) == set(STRATEGIES) == set(PARAM_SETS)
+    assert set(BUILTINS) == set(PARAM_SETS)
+    for entry in BUILTIN_STRATEGIES:
+        definition = definition_of(entry)
+        assert [p.name for p in definition.params] == [p.name for p in entry.params]
+        assert definition.long_entry is not None and definition.short_entry is not None
 
 
 @pytest.mark.parametrize("data", sorted(DATA))
-@pytest.mark.parametrize("name", sorted(BUILTIN_RULES))
+@pytest.mark.parametrize("name", sorted(BUILTINS))
 def test_a_builtin_and_its_definition_give_the_same_trades(name: str, data: str):
     candles = DATA[data]
     cache = IndicatorCache(candles)
     evaluator = RuleEvaluator(candles)
-    rules = rules_of(definition_of(name))
+    rules = rules_of(definition_of(BUILTINS[name]))
     execution = ExecutionSettings(fee_rate=0.001, slippage_bps=2.0, direction="long_short")
     compared = 0
     for params, direction in itertools.product(PARAM_SETS[name], DIRECTIONS):
