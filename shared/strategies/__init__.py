@@ -8,6 +8,7 @@ from shared.strategies.registry import (
     StrategyRegistry,
     broken_rule,
     resolve_params,
+    strategies_with_plugins,
     strategy_entry,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "StrategyRegistry",
     "broken_rule",
     "resolve_params",
+    "strategies_with_plugins",
     "strategy_entry",
 ]

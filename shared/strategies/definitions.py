@@ -161,7 +161,7 @@ def definition_of(entry: StrategyEntry) -> Definition:
 
 
 def first_broken_rule(definition: Definition, params: Mapping[str, float]) -> ParsedRule | None:
-    return next((r for r in definition.rules if not holds_for(r.node, params)), None)
+    return next((r for r in definition.rules if not r.holds(params)), None)
 
 
 def check_windows(definition: Definition, params: Mapping[str, float]) -> None:

@@ -2,9 +2,12 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.strategies.params import ParamError, ParamRule, ParamSpec, ParamValue
+
+if TYPE_CHECKING:
+    from shared.strategies.plugins import Plugin
 
 # How the engine gets an entry's targets: `builtin` from its own function bound to the
 # entry's name (services/engine/core/builtin_targets.py), `expression` from its position
@@ -26,6 +29,8 @@ class StrategyEntry:
     position_rules: Mapping[str, str] = field(default_factory=dict)
     # A plugin that failed to load: listed, but requests naming it are refused.
     error: str | None = None
+    # The plugin behind an entry of kind `plugin`.
+    plugin: "Plugin | None" = field(default=None, compare=False, repr=False)
 
     @property
     def available(self) -> bool:

@@ -17,8 +17,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from shared.strategies.definitions import param_spec
-from shared.strategies.expressions import ExpressionError, Node, Scope, holds_for, parse_rule
+from shared.strategies.definitions import ParsedRule, param_spec
+from shared.strategies.entry import StrategyEntry
+from shared.strategies.expressions import ExpressionError, Scope, parse_rule
 from shared.strategies.params import ParamSpec
 
 log = logging.getLogger(__name__)
@@ -36,17 +37,22 @@ class Plugin:
     sha256: str
     description: str = ""
     params: tuple[ParamSpec, ...] = ()
-    rules: tuple[tuple[str, Node], ...] = ()
+    rules: tuple[ParsedRule, ...] = ()
     targets: TargetsFunction | None = field(default=None, compare=False, repr=False)
     warmup_bars: int | Callable[[dict[str, Any]], int] | None = field(default=None, compare=False)
     error: str | None = None
 
-    @property
-    def available(self) -> bool:
-        return self.error is None
-
-    def broken_rule(self, params: Mapping[str, float]) -> str | None:
-        return next((text for text, node in self.rules if not holds_for(node, params)), None)
+    def entry(self) -> StrategyEntry:
+        """This plugin as a registry entry of kind `plugin`."""
+        return StrategyEntry(
+            "plugin",
+            self.name,
+            self.description,
+            self.params,
+            self.rules,
+            error=self.error,
+            plugin=self,
+        )
 
 
 def load_plugins(strategy_path: str) -> dict[str, Plugin]:
@@ -122,7 +128,9 @@ def _checked(module: ModuleType, name: str, path: Path, digest: str) -> Plugin:
     if not isinstance(raw_rules, list | tuple):
         raise ExpressionError("RULES", "must be a list of expressions")
     scope = Scope(types, allow_series=False)
-    rules = tuple((text, parse_rule(text, f"RULES.{i}", scope)) for i, text in enumerate(raw_rules))
+    rules = tuple(
+        ParsedRule(text, parse_rule(text, f"RULES.{i}", scope)) for i, text in enumerate(raw_rules)
+    )
     targets = getattr(module, "targets", None)
     if not callable(targets):
         raise ExpressionError("targets", "a function targets(candles, params) is required")
@@ -135,9 +143,9 @@ def _checked(module: ModuleType, name: str, path: Path, digest: str) -> Plugin:
         raise ExpressionError("WARMUP_BARS", "must be an integer >= 0 or a function of params")
     plugin = Plugin(name, path, digest, description, params, rules, targets, warmup)
     defaults = {p.name: p.default for p in params}
-    broken = plugin.broken_rule(defaults)
+    broken = next((r for r in rules if not r.holds(defaults)), None)
     if broken is not None:
-        raise ExpressionError("PARAMS", f"the defaults break the rule {broken!r}")
+        raise ExpressionError("PARAMS", f"the defaults break the rule {broken.text!r}")
     return plugin
 
 

@@ -80,7 +80,7 @@ def test_a_builtin_and_its_definition_give_the_same_trades(name: str, data: str)
     candles = DATA[data]
     cache = IndicatorCache(candles)
     evaluator = RuleEvaluator(candles)
-    rules = rules_of(definition_of(BUILTINS[name]))
+    rules = PositionRules.of(definition_of(BUILTINS[name]))
     execution = ExecutionSettings(fee_rate=0.001, slippage_bps=2.0, direction="long_short")
     compared = 0
     for params, direction in itertools.product(PARAM_SETS[name], DIRECTIONS):

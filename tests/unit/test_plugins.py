@@ -43,13 +43,13 @@ def test_each_file_is_one_strategy_and_underscore_files_are_skipped():
 
 
 def test_broken_files_are_listed_unavailable_with_their_error():
-    assert not PLUGINS["fails_to_import"].available
+    assert not PLUGINS["fails_to_import"].entry().available
     error = PLUGINS["fails_to_import"].error or ""
     assert "ModuleNotFoundError" in error and "fails_to_import.py:1" in error
     assert (
         PLUGINS["bad_metadata"].error == "PARAMS.period.default: must lie within minimum..maximum"
     )
-    assert PLUGINS["honest_momentum"].available and PLUGINS["vol_breakout"].available
+    assert PLUGINS["honest_momentum"].error is None and PLUGINS["vol_breakout"].error is None
     assert len(PLUGINS["vol_breakout"].sha256) == 64
 
 

@@ -24,8 +24,10 @@ from services.engine.core.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
+from services.engine.core.plugin_targets import StrategyError
 from services.engine.core.signals import Direction, target_positions
 from services.engine.core.simulate import Kernel
+from services.engine.core.strategy_targets import StrategyTargets
 
 __all__ = [
     "AtrMultiple",
@@ -36,6 +38,8 @@ __all__ = [
     "IndicatorCache",
     "Kernel",
     "Metric",
+    "StrategyError",
+    "StrategyTargets",
     "Trades",
     "bars_per_year",
     "cagr",

@@ -16,10 +16,12 @@ import polars as pl
 from services.engine.core import indicators
 from services.engine.core.indicator_cache import IndicatorCache
 from services.engine.core.metrics import Metric, compute_metrics
-from services.engine.core.signals import Direction, Targets, target_positions
+from services.engine.core.signals import Direction, Targets
 from services.engine.core.simulate import EXIT_REASONS, Kernel, simulate_kernel, trade_capacity
+from services.engine.core.strategy_targets import StrategyTargets
 from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
+from shared.strategies import StrategyEntry, strategy_entry
 
 Fill = Literal["next_open", "close"]
 
@@ -58,17 +60,24 @@ class ExecutionSettings:
 
 @dataclass(frozen=True)
 class BacktestConfig:
-    """What the core needs of a request: a built-in strategy with complete params."""
+    """What the core needs of a request: a strategy with complete params.
+
+    `entry` is the strategy as the request resolved it; without one, `strategy` names a
+    built-in.
+    """
 
     strategy: str
     params: Mapping[str, int | float]
     interval: str
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    entry: StrategyEntry | None = None
+
+    def strategy_entry(self) -> StrategyEntry:
+        return self.entry if self.entry is not None else strategy_entry(self.strategy)
 
     @classmethod
     def from_spec(cls, spec: BacktestSpec) -> "BacktestConfig":
-        if spec.strategy.name is None:
-            raise ValueError("resolve a saved strategy id to its name and params first")
+        entry = spec.strategy.entry()
         execution = ExecutionSettings(
             initial_capital=spec.initial_capital,
             fee_rate=spec.fee_rate,
@@ -79,7 +88,7 @@ class BacktestConfig:
             stop_loss=spec.stop_loss,
             take_profit=spec.take_profit,
         )
-        return cls(spec.strategy.name, spec.strategy.resolved_params, spec.interval, execution)
+        return cls(entry.name, spec.strategy.resolved_params, spec.interval, execution, entry)
 
 
 @dataclass(frozen=True)
@@ -264,16 +273,14 @@ def run_backtest(
     trade_to: int | None = None,
     cache: IndicatorCache | None = None,
 ) -> BacktestResult:
-    """Simulate a built-in strategy over `candles`; pass `cache` to reuse indicators.
+    """Simulate a strategy over `candles`; pass `cache` to reuse a built-in's indicators.
 
     `trade_from` / `trade_to` bound the traded bars, as in `simulate_targets`.
     """
     config = BacktestConfig.from_spec(spec) if isinstance(spec, BacktestSpec) else spec
-    if cache is None:
-        cache = IndicatorCache(candles)
-    elif cache.candles is not candles:
-        raise ValueError("the indicator cache belongs to other candles")
-    targets = target_positions(cache, config.strategy, config.params, config.execution.direction)
+    strategy = StrategyTargets(config.strategy_entry(), candles, cache)
+    targets = strategy(config.params, config.execution.direction)
+    strategy.guard(config.params)
     return simulate_targets(
         candles, targets, config.execution, config.interval, trade_from, trade_to
     )

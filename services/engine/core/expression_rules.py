@@ -19,6 +19,7 @@ from numba import njit
 from services.engine.core import indicators
 from services.engine.core.signals import Direction, Targets
 from shared.candles import Candles
+from shared.strategies.definitions import Definition
 from shared.strategies.expressions import (
     Arithmetic,
     Call,
@@ -47,6 +48,16 @@ class PositionRules:
     long_exit: Node | None
     short_entry: Node | None
     short_exit: Node | None
+
+    @classmethod
+    def of(cls, definition: Definition) -> "PositionRules":
+        nodes = definition.rule_nodes()
+        return cls(
+            nodes.get("long_entry"),
+            nodes.get("long_exit"),
+            nodes.get("short_entry"),
+            nodes.get("short_exit"),
+        )
 
 
 class RuleEvaluator:
