@@ -36,7 +36,7 @@ def running_ingest(settings: Settings) -> contextlib.AbstractAsyncContextManager
 
 
 async def settled(
-    api: TestClient[web.Request, web.Application], location: str, within: float = 60
+    api: TestClient[web.Request, web.Application], location: str, within: float = 120
 ) -> dict[str, Any]:
     """Poll a job's resource until it has ended."""
 
