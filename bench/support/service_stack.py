@@ -1,5 +1,6 @@
 """The platform's services for a benchmark: scratch database and broker names, the API and
-engine workers, each started as `python -m ...` in a process of its own."""
+engine workers, each started as `python -m ...` in a process of its own, and waiting until
+the workers consume."""
 
 import asyncio
 import contextlib
