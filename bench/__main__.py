@@ -5,7 +5,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import api, engine, ingest, jobs, optimization
+from bench.api import run as api
+from bench.engine import run as engine
+from bench.ingest import run as ingest
+from bench.jobs import run as jobs
+from bench.optimization import run as optimization
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """A small client of the platform's REST API for the demo: submit jobs and follow them."""
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+from devtools.job_follower import follow_job
+from devtools.waiting import StillWaiting
 
 
 class ApiError(Exception):
@@ -41,13 +41,12 @@ class ApiClient:
         within: float = 600,
     ) -> dict[str, Any]:
         """Poll a job until it ends, reporting each state; the final state."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
+
+        async def read() -> dict[str, Any]:
             job: dict[str, Any] = await self.get(path)
-            on_update(job)
-            if job["status"] in TERMINAL:
-                return job
-            if loop.time() > deadline:
-                raise ApiError(f"{path} still {job['status']} after {within:.0f} s")
-            await asyncio.sleep(0.25)
+            return job
+
+        try:
+            return await follow_job(read, within=within, on_update=on_update, every=0.25)
+        except StillWaiting as exc:
+            raise ApiError(f"{path} still {exc.last['status']} after {within:.0f} s") from None

@@ -6,7 +6,6 @@ Logs go to logs/NAME.log, PID files to logs/NAME.pid.
 import argparse
 import asyncio
 import sys
-import time
 
 import aiohttp
 from rich.console import Console
@@ -15,6 +14,7 @@ from rich.table import Table
 from devtools import launcher
 from devtools.preflight import NotReachable, check_servers
 from devtools.stack import platform_processes
+from devtools.waiting import StillWaiting, poll_until
 from shared.migrate import migrate
 from shared.settings import Settings
 
@@ -40,12 +40,13 @@ async def readiness(settings: Settings) -> tuple[bool, str]:
 
 
 async def wait_until_ready(settings: Settings, within: float = 60) -> tuple[bool, str]:
-    deadline = time.monotonic() + within
-    while True:
-        ready, why = await readiness(settings)
-        if ready or time.monotonic() > deadline:
-            return ready, why
-        await asyncio.sleep(0.3)
+    try:
+        return await poll_until(
+            lambda: readiness(settings), lambda answer: answer[0], within=within, every=0.3
+        )
+    except StillWaiting as exc:
+        last: tuple[bool, str] = exc.last
+        return last
 
 
 async def up(settings: Settings, engines: int, offline: bool) -> int:
@@ -64,16 +65,21 @@ async def up(settings: Settings, engines: int, offline: bool) -> int:
 
 
 async def status(settings: Settings) -> int:
-    table = Table("process", "pid", "state", "log")
+    """0 when nothing runs, or when everything `make up` started runs and the API is ready."""
     names = launcher.known_names()
-    for name in names:
-        pid = launcher.running_pid(name)
+    pids = {name: launcher.running_pid(name) for name in names}  # removes stale PID files
+    if not any(pids.values()):
+        stale = f" (stale PID files removed: {', '.join(names)})" if names else ""
+        console.print(f"nothing runs: no process started by `make up` is alive{stale}")
+        return 0
+    table = Table("process", "pid", "state", "log")
+    for name, pid in pids.items():
         state = "running" if pid else "[red]gone (stale PID file removed)[/red]"
         table.add_row(name, str(pid or "-"), state, str(launcher.log_file(name)))
-    console.print(table if names else "no processes started by `make up`")
+    console.print(table)
     ready, why = await readiness(settings)
     console.print(f"API at {api_url(settings)}: {'[green]' if ready else '[red]'}{why}")
-    return 0 if ready else 1
+    return 0 if ready and all(pids.values()) else 1
 
 
 def down() -> int:

@@ -1,13 +1,11 @@
 """`make demo` end to end: what it prints, what it writes, and that it stops what it started."""
 
-import asyncio
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from devtools.launcher import free_port
+from devtools.launcher import free_port, run_module
 from shared.metric_names import METRIC_KEYS
 from shared.settings import Settings
 
@@ -18,20 +16,10 @@ async def test_the_demo_prints_results_writes_a_chart_and_cleans_up(
     settings: Settings, tmp_path: Path
 ) -> None:
     env = {**os.environ, **settings.environment(), "API_PORT": str(free_port())}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "devtools.demo",
-        "--out",
-        str(tmp_path / "out"),
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    code, printed = await run_module(
+        "devtools.demo", "--out", str(tmp_path / "out"), env=env, cwd=tmp_path, within=400
     )
-    output, _ = await asyncio.wait_for(proc.communicate(), timeout=400)
-    printed = output.decode()
-    assert proc.returncode == 0, printed[-3000:]
+    assert code == 0, printed[-3000:]
     printed = " ".join(printed.split())  # table titles wrap to the table's width
     assert "backtest: sma_cross 10/30 on BTCUSDT 1h" in printed
     assert all(key in printed for key in METRIC_KEYS)

@@ -1,11 +1,10 @@
 """Health, readiness, docs, auth, errors and metrics of the API."""
 
-import asyncio
-
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from devtools.waiting import poll_until
 from services.api.app import create_app
 from shared.settings import Settings
 
@@ -15,11 +14,10 @@ Client = TestClient[web.Request, web.Application]
 
 
 async def wait_ready(api: Client) -> None:
-    for _ in range(100):
-        if (await api.get("/api/v1/readyz")).status == 200:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("API never became ready")
+    async def ready() -> bool:
+        return (await api.get("/api/v1/readyz")).status == 200
+
+    await poll_until(ready, within=30, every=0.05, what="API ready")
 
 
 async def test_health_and_readiness(api: Client) -> None:

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from devtools.waiting import poll_until
 from services.api.app import create_app
 from shared.amqp import Topology
 from shared.messages import RunBackfill
@@ -30,12 +31,8 @@ async def pending(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
 
 
-async def wait_until(condition, within: float = 20.0) -> None:
-    for _ in range(int(within / 0.1)):
-        if await condition():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition never held")
+async def wait_until(condition, within: float = 30.0) -> None:
+    await poll_until(condition, within=within)
 
 
 async def queued_backfill_ids(settings: Settings) -> list[str]:

@@ -11,6 +11,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from devtools.waiting import poll_until
 from services.bybit_sim.server import RunningSim, running_sim
 from services.bybit_sim.settings import SimSettings
 from shared.amqp import Topology
@@ -18,6 +19,7 @@ from shared.intervals import DAY_MS, floor_open_time
 from shared.messages import RunBackfill
 from shared.repos.backfills import BackfillSpec
 from shared.settings import Settings
+from tests.support.broker import next_message
 from tests.support.ingest import (
     assert_same_candles,
     ingest_process,
@@ -112,12 +114,18 @@ async def test_killed_mid_backfill_resumes_exactly(
 
 
 async def wait_for_backfill_progress(pool: asyncpg.Pool, backfill_id, pages: int):
-    for _ in range(600):
-        view = await wait_for_backfill(pool, backfill_id, until=("running", "succeeded", "failed"))
-        if view.pages_done >= pages or view.status != "running":
-            return view
-        await asyncio.sleep(0.05)
-    raise AssertionError("no progress")
+    async def read():
+        return await wait_for_backfill(
+            pool, backfill_id, until=("running", "succeeded", "failed"), within=120
+        )
+
+    return await poll_until(
+        read,
+        lambda view: view.pages_done >= pages or view.status != "running",
+        within=120,
+        every=0.05,
+        what=f"{pages} pages done",
+    )
 
 
 async def test_faults_do_not_change_the_result(settings: Settings, pool: asyncpg.Pool) -> None:
@@ -221,7 +229,7 @@ async def test_a_job_failing_on_every_delivery_is_failed_and_dead_lettered(
         dead = await channel.declare_queue(
             Topology(settings.amqp_prefix).dead_letters, passive=True
         )
-        message = await dead.get(timeout=5)
+        message = await next_message(dead)
         assert RunBackfill.model_validate_json(message.body).backfill_id == backfill_id
 
 

@@ -1,6 +1,5 @@
 """Backtests through the queue: API -> RabbitMQ -> engine -> PostgreSQL -> API."""
 
-import asyncio
 import signal
 from typing import Any
 
@@ -11,11 +10,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from devtools.waiting import poll_until
 from services.engine.core import run_backtest
 from shared.amqp import Topology
 from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles
+from shared.messages import RunBacktest
 from shared.settings import Settings
+from tests.support.broker import next_message, ready_messages
 from tests.support.market import insert_candles, random_walk
 from tests.support.processes import service_process
 from tests.support.services import running_engine, settled
@@ -63,11 +65,20 @@ async def test_a_backtest_runs_through_the_queue_and_matches_the_core(
     equity = await (await api.get(f"{resp.headers['Location']}/equity")).json()
     assert equity["total"] == len(expected.equity)
     assert np.allclose([p["equity"] for p in equity["items"]], expected.equity, rtol=1e-12)
-    sent = await pool.fetchval(
-        """SELECT count(*) FROM outbox
-           WHERE message_type = 'BacktestCompleted' AND published_at IS NOT NULL"""
+    # Its event is published by a relay (the API's here) some time after the job settled.
+    await poll_until(
+        lambda: pool.fetchval(
+            """SELECT count(*) FROM outbox
+               WHERE message_type = 'BacktestCompleted' AND published_at IS NOT NULL"""
+        ),
+        lambda sent: sent >= 1,
+        within=30,
+        what="BacktestCompleted published",
     )
-    assert sent == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM outbox WHERE message_type = 'BacktestCompleted'")
+        == 1
+    )
 
 
 async def test_a_job_with_no_candles_left_fails_with_its_reason(
@@ -97,7 +108,7 @@ async def test_a_poison_message_is_dead_lettered_and_work_goes_on(
             resp = await api.post("/api/v1/backtests", json=BACKTEST)
             done = await settled(api, resp.headers["Location"])
             dead = await channel.declare_queue(topology.dead_letters, passive=True)
-            dead_letter = await dead.get(timeout=5)
+            dead_letter = await next_message(dead)
             assert dead_letter.body == poison.body
     assert done["status"] == "succeeded"
 
@@ -109,10 +120,24 @@ async def test_cancelled_before_it_runs_it_never_runs(
     location = (await api.post("/api/v1/backtests", json=BACKTEST)).headers["Location"]
     assert (await (await api.delete(location)).json())["status"] == "cancelled"
     async with running_engine(settings):
-        await asyncio.sleep(1.5)  # the message is delivered and dropped
+        # A job queued after it has run: the worker has had the cancelled one's message.
+        later = (await api.post("/api/v1/backtests", json=BACKTEST)).headers["Location"]
+        assert (await settled(api, later))["status"] == "succeeded"
     body = await (await api.get(location)).json()
     assert body["status"] == "cancelled" and body["metrics"] is None
-    assert await pool.fetchval("SELECT count(*) FROM trades") == 0
+    cancelled_id = location.rsplit("/", 1)[1]
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM trades WHERE backtest_id = $1::uuid", cancelled_id
+        )
+        == 0
+    )
+    assert (
+        await ready_messages(
+            settings.amqp_url, Topology(settings.amqp_prefix).queue_for(RunBacktest)
+        )
+        == 0
+    )
 
 
 async def test_a_worker_killed_mid_job_leaves_it_to_another_exactly_once(
@@ -124,13 +149,13 @@ async def test_a_worker_killed_mid_job_leaves_it_to_another_exactly_once(
     location = (await api.post("/api/v1/backtests", json=big)).headers["Location"]
     backtest_id = location.rsplit("/", 1)[1]
     async with service_process("services.engine", settings) as first:
-        for _ in range(3000):
-            status = await pool.fetchval(
-                "SELECT status FROM backtests WHERE id = $1::uuid", backtest_id
-            )
-            if status != "queued":
-                break
-            await asyncio.sleep(0.01)
+        await poll_until(
+            lambda: pool.fetchval("SELECT status FROM backtests WHERE id = $1::uuid", backtest_id),
+            lambda status: status != "queued",
+            within=120,  # the worker's start, slow on a busy machine
+            every=0.01,
+            what="backtest claimed",
+        )
         first.send_signal(signal.SIGKILL)
         await first.wait()
     assert (

@@ -1,13 +1,13 @@
 """Live klines: only confirmed candles stored, and a cut socket's gap repaired over REST."""
 
 import asyncio
-import time
 
 import aiohttp
 import asyncpg
 import numpy as np
 import pytest
 
+from devtools.waiting import poll_until
 from services.bybit_sim.server import running_sim
 from services.bybit_sim.settings import SimSettings
 from shared.intervals import floor_open_time
@@ -21,11 +21,13 @@ MIN = 60_000
 NOW_MS = 1_735_689_600_000
 
 
-async def wait_for_rows(pool: asyncpg.Pool, n: int, within: float = 30) -> None:
-    deadline = time.monotonic() + within
-    while await pool.fetchval("SELECT count(*) FROM klines") < n:
-        assert time.monotonic() < deadline, f"fewer than {n} candles after {within} s"
-        await asyncio.sleep(0.1)
+async def wait_for_rows(pool: asyncpg.Pool, n: int, within: float = 60) -> None:
+    await poll_until(
+        lambda: pool.fetchval("SELECT count(*) FROM klines"),
+        lambda rows: rows >= n,
+        within=within,
+        what=f"{n} candles stored",
+    )
 
 
 async def test_stream_stores_confirmed_candles_and_repairs_a_cut(

@@ -2,33 +2,22 @@
 
 import asyncio
 import os
-import sys
+import signal
 from pathlib import Path
 
 import pytest
 
-from devtools.launcher import free_port
+from devtools.launcher import free_port, run_module
+from devtools.waiting import poll_until
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 
 async def local_stack(command: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "devtools.local_stack",
-        command,
-        "--engines",
-        "1",
-        "--offline",
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    return await run_module(
+        "devtools.local_stack", command, "--engines", "1", "--offline", env=env, cwd=cwd
     )
-    output, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
-    return proc.returncode or 0, output.decode()
 
 
 async def test_up_status_down(settings: Settings, tmp_path: Path) -> None:
@@ -45,9 +34,38 @@ async def test_up_status_down(settings: Settings, tmp_path: Path) -> None:
         # A second `up` starts nothing twice.
         code, out = await local_stack("up", env, tmp_path)
         assert "already running" in out and "started" not in out
+        # A process that died is reported, and the status is a failure.
+        engine_pid = int((tmp_path / "logs" / "engine-1.pid").read_text().split()[0])
+        os.kill(engine_pid, signal.SIGKILL)
+        await poll_until(
+            lambda: _gone(engine_pid), within=30, what=f"engine-1 (pid {engine_pid}) gone"
+        )
+        code, out = await local_stack("status", env, tmp_path)
+        assert code == 1 and "engine-1" in out and "gone" in out, out
     finally:
         code, out = await local_stack("down", env, tmp_path)
     assert code == 0 and "api: stopped" in out
     assert not list((tmp_path / "logs").glob("*.pid"))
     code, out = await local_stack("status", env, tmp_path)
-    assert code == 1 and "not answering" in out
+    assert code == 0 and "nothing runs" in out, out
+
+
+async def test_status_with_nothing_started_says_nothing_runs(
+    settings: Settings, tmp_path: Path
+) -> None:
+    env = {**os.environ, **settings.environment(), "API_PORT": str(free_port())}
+    code, out = await local_stack("status", env, tmp_path)
+    assert code == 0 and "nothing runs" in out, out
+
+
+async def _gone(pid: int) -> bool:
+    return await asyncio.to_thread(_ended, pid)
+
+
+def _ended(pid: int) -> bool:
+    """The process has ended (a zombie of a detached process counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state == "Z"

@@ -1,12 +1,11 @@
 import asyncio
-import os
-import sys
 import uuid
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from devtools.launcher import run_module
 from shared.db import with_database
 from shared.migrate import apply_migrations, load_migrations
 from tests.support.servers import Servers
@@ -25,16 +24,7 @@ async def fresh_database_url(servers: Servers):
 
 
 async def _run_migrate_process(database_url: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "shared.migrate",
-        env={**os.environ, "DATABASE_URL": database_url},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
+    return await run_module("shared.migrate", env={"DATABASE_URL": database_url})
 
 
 async def test_processes_starting_together_create_and_migrate_once(fresh_database_url: str) -> None:

@@ -1,7 +1,6 @@
 """Running the ingest against the simulator in tests, and comparing what it stored."""
 
 import asyncio
-import time
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 from uuid import UUID
@@ -9,10 +8,11 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 
+from devtools.job_follower import follow_job
 from shared.repos.backfills import BackfillSpec, BackfillView, create_backfill, get_backfill
+from shared.repos.backtests import TERMINAL_STATUSES
 from shared.settings import Settings
 from tests.support.processes import service_process
-from tests.support.services import TERMINAL
 
 
 def ingest_process(settings: Settings) -> AbstractAsyncContextManager[asyncio.subprocess.Process]:
@@ -26,17 +26,20 @@ async def queue_backfill(pool: asyncpg.Pool, spec: BackfillSpec) -> UUID:
 
 
 async def wait_for_backfill(
-    pool: asyncpg.Pool, backfill_id: UUID, *, until: tuple[str, ...] = TERMINAL, within: float = 90
+    pool: asyncpg.Pool,
+    backfill_id: UUID,
+    *,
+    until: tuple[str, ...] = TERMINAL_STATUSES,
+    within: float = 90,
 ) -> BackfillView:
-    deadline = time.monotonic() + within
-    while True:
+    async def read() -> BackfillView:
         view = await get_backfill(pool, backfill_id)
         assert view is not None
-        if view.status in until:
-            return view
-        if time.monotonic() > deadline:
-            raise AssertionError(f"backfill still {view.status} after {within} s: {view}")
-        await asyncio.sleep(0.1)
+        return view
+
+    return await follow_job(
+        read, within=within, status=lambda view: view.status, until=until, what="backfill"
+    )
 
 
 async def stored_candles(

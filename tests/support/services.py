@@ -2,19 +2,17 @@
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from devtools.job_follower import follow_job
 from services.engine.service import run_engine
 from services.ingest.service import run_ingest
 from shared.service_lifecycle import Service
 from shared.settings import Settings
-
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 @contextlib.asynccontextmanager
@@ -38,13 +36,12 @@ def running_ingest(settings: Settings) -> contextlib.AbstractAsyncContextManager
 
 
 async def settled(
-    api: TestClient[web.Request, web.Application], location: str, within: float = 60
+    api: TestClient[web.Request, web.Application], location: str, within: float = 120
 ) -> dict[str, Any]:
     """Poll a job's resource until it has ended."""
-    deadline = time.monotonic() + within
-    while True:
+
+    async def read() -> dict[str, Any]:
         body: dict[str, Any] = await (await api.get(location)).json()
-        if body["status"] in TERMINAL:
-            return body
-        assert time.monotonic() < deadline, f"still {body['status']}"
-        await asyncio.sleep(0.05)
+        return body
+
+    return await follow_job(read, within=within, every=0.05, what=location)

@@ -1,6 +1,8 @@
-"""PID files are checked against the live process before they are trusted."""
+"""PID files are checked against the live process before they are trusted; processes for the
+length of a block end with it."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from devtools import launcher
+from devtools.waiting import StillWaiting
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +47,39 @@ def test_start_and_stop_a_process(run_dir: Path) -> None:
     assert launcher.running_pid("sim") is None
     assert not launcher.stop("sim")
     assert (run_dir / "sim.log").exists()
+
+
+async def test_a_child_process_is_stopped_with_sigterm_at_the_end_of_the_block(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "sim.log"
+    env = {"BYBIT_SIM_PORT": str(launcher.free_port()), "BYBIT_SIM_LOG_LEVEL": "INFO"}
+    async with launcher.child_process("services.bybit_sim", env, log=log) as proc:
+        url = f"http://127.0.0.1:{env['BYBIT_SIM_PORT']}/sim/stats"
+        await launcher.wait_until_serving(url, proc, log, within=60)
+    assert proc.returncode == 0, launcher.tail(log)  # a clean exit: it was asked, not killed
+
+
+async def test_a_child_process_with_no_grace_is_killed() -> None:
+    async with launcher.child_process("http.server", {}, "0", grace=0) as proc:
+        pass
+    assert proc.returncode == -signal.SIGKILL
+
+
+async def test_run_module_returns_the_exit_code_and_the_output() -> None:
+    code, out = await launcher.run_module("platform", env={"PYTHONWARNINGS": "ignore"})
+    assert code == 0 and out.strip()
+    code, out = await launcher.run_module("no_such_module_anywhere")
+    assert code == 1 and "No module named" in out
+
+
+async def test_run_module_kills_what_outlives_its_deadline() -> None:
+    with pytest.raises(StillWaiting):
+        await launcher.run_module("http.server", "0", within=0.5)
+
+
+async def test_waiting_for_a_server_that_exits_fails_at_once(tmp_path: Path) -> None:
+    log = tmp_path / "gone.log"
+    async with launcher.child_process("no_such_module_anywhere", {}, log=log) as proc:
+        with pytest.raises(RuntimeError, match="exited"):
+            await launcher.wait_until_serving("http://127.0.0.1:1/", proc, log, within=60)

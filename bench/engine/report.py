@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.report_files import markdown_table, met, write_report
+from bench.support.report_files import markdown_table, met, write_report
 
 BACKTESTING_PY_TARGET = 100.0  # times faster than backtesting.py
 

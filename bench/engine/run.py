@@ -21,11 +21,11 @@ from unittest import mock
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from bench import engine_report
-from bench.report_files import report_path
-from bench.synthetic import random_walk
-from bench.timing import best_seconds
-from bench.vectorbt_sma_cross import sma_cross_portfolio
+from bench.engine import report as engine_report
+from bench.support.report_files import report_path
+from bench.support.synthetic import random_walk
+from bench.support.timing import best_seconds
+from bench.support.vectorbt_sma_cross import sma_cross_portfolio
 from services.engine.core import (
     BacktestConfig,
     ExecutionSettings,

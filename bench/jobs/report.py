@@ -2,12 +2,9 @@
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from bench.report_files import markdown_table, write_report
-
-if TYPE_CHECKING:
-    from bench.jobs import JobsResult
+from bench.jobs.result import JobsResult
+from bench.support.report_files import markdown_table, write_report
 
 _COLUMNS = (
     "workers",
@@ -32,11 +29,11 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def speed_up(r: "JobsResult", baseline: "JobsResult") -> float:
+def speed_up(r: JobsResult, baseline: JobsResult) -> float:
     return r.jobs_per_second / baseline.jobs_per_second if baseline.jobs_per_second else 0.0
 
 
-def _row(r: "JobsResult", baseline: "JobsResult") -> list[str]:
+def _row(r: JobsResult, baseline: JobsResult) -> list[str]:
     return [
         str(r.workers),
         str(r.jobs),
@@ -54,7 +51,7 @@ def _row(r: "JobsResult", baseline: "JobsResult") -> list[str]:
     ]
 
 
-def one_line(r: "JobsResult") -> str:
+def one_line(r: JobsResult) -> str:
     error = f", first error: {r.first_error[:100]}" if r.first_error else ""
     return (
         f"{r.workers} worker(s): {r.succeeded} of {r.jobs} succeeded in {r.seconds:.2f} s ="
@@ -62,7 +59,7 @@ def one_line(r: "JobsResult") -> str:
     )
 
 
-def write(results: Sequence["JobsResult"], path: Path) -> str:
+def write(results: Sequence[JobsResult], path: Path) -> str:
     baseline = results[0]
     body = [
         markdown_table(_COLUMNS, [_row(r, baseline) for r in results]),

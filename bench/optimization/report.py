@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.report_files import markdown_table, met, write_report
+from bench.support.report_files import markdown_table, met, write_report
 
 PER_CORE_TARGET = 50e6  # bar-evaluations per second per core, ours
 

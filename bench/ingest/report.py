@@ -2,12 +2,9 @@
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from bench import report_files
-
-if TYPE_CHECKING:
-    from bench.ingest import IngestResult
+from bench.ingest.result import IngestResult
+from bench.support import report_files
 
 _COLUMNS = (
     "scenario",
@@ -28,7 +25,7 @@ _COLUMNS = (
 )
 
 
-def _row(r: "IngestResult") -> list[str]:
+def _row(r: IngestResult) -> list[str]:
     rss, cpu = r.peak_rss_mb, r.cpu_cores
     return [
         r.scenario,
@@ -51,11 +48,11 @@ def _row(r: "IngestResult") -> list[str]:
     ]
 
 
-def markdown_table(results: Sequence["IngestResult"]) -> str:
+def markdown_table(results: Sequence[IngestResult]) -> str:
     return report_files.markdown_table(_COLUMNS, [_row(r) for r in results])
 
 
-def _notes(results: Sequence["IngestResult"]) -> list[str]:
+def _notes(results: Sequence[IngestResult]) -> list[str]:
     notes = [
         "- candles/s: rows written / (last job's `finished_at` - first job's `started_at`).",
         "- 5 s median / worst: rows written per trailing 5-second window while jobs ran.",
@@ -73,7 +70,7 @@ def _notes(results: Sequence["IngestResult"]) -> list[str]:
     return notes
 
 
-def write_report(results: Sequence["IngestResult"], path: Path) -> str:
+def write_report(results: Sequence[IngestResult], path: Path) -> str:
     """Write `path`.json and `path`.md; return the Markdown."""
     body = [markdown_table(results), "", *_notes(results)]
     payload = {"results": [r.as_dict() for r in results]}

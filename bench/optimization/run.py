@@ -26,15 +26,14 @@ import asyncpg
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from bench import optimization_report
-from bench.child_processes import tail
-from bench.jobs_progress import wait_for_consumers
-from bench.report_files import report_path
-from bench.seed import store_candles
-from bench.service_stack import bench_settings, running_engines
-from bench.synthetic import START_MS, random_walk
-from bench.timing import best_seconds
-from bench.vectorbt_sma_cross import sma_cross_portfolio
+from bench.optimization import report as optimization_report
+from bench.support.report_files import report_path
+from bench.support.seed import store_candles
+from bench.support.service_stack import bench_settings, running_engines, wait_for_consumers
+from bench.support.synthetic import START_MS, random_walk
+from bench.support.timing import best_seconds
+from bench.support.vectorbt_sma_cross import sma_cross_portfolio
+from devtools.launcher import tail
 from services.engine.optimization.in_pool import evaluate_sets
 from services.ingest.kline_store import Series
 from shared.candles import Candles

@@ -1,6 +1,5 @@
 """Following the backfill jobs of a run in the database, and what they add up to."""
 
-import asyncio
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -8,7 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
-from bench import proc_stats
+from bench.support import proc_stats
+from devtools.waiting import StillWaiting, poll_until
 
 _POLL_SECONDS = 0.2
 _WINDOW_SECONDS = 5.0
@@ -86,30 +86,32 @@ class Followed:
 
 
 async def follow(dsn: str, pids: dict[str, int], *, within: float) -> Followed:
-    """Poll until every job has settled or `within` seconds have passed since the first started."""
+    """Poll until every job has settled or `within` seconds have passed since the first started
+    (the ingest has a minute to come up and start one)."""
     conn = await asyncpg.connect(dsn)
+    samples: list[tuple[float, int]] = []
+
+    async def sampled() -> Progress:
+        progress = await read_progress(conn)
+        if progress.started is not None:
+            samples.append((time.monotonic(), progress.rows))
+        return progress
+
     try:
-        samples: list[tuple[float, int]] = []
-        first_cpu: proc_stats.CpuReading | None = None
-        deadline: float | None = None
-        # Until a job starts, wait for the ingest to come up and pick the first one.
-        start_deadline = time.monotonic() + 60.0
-        while True:
-            progress = await read_progress(conn)
-            now = time.monotonic()
-            if progress.started is not None:
-                if first_cpu is None:
-                    first_cpu = proc_stats.CpuReading.take(pids)
-                    deadline = now + within
-                samples.append((now, progress.rows))
-            if progress.settled:
-                break
-            if (deadline is not None and now > deadline) or (
-                deadline is None and now > start_deadline
-            ):
-                break
-            await asyncio.sleep(_POLL_SECONDS)
-        cpu = proc_stats.CpuReading.take(pids).share_since(first_cpu) if first_cpu else {}
+        try:
+            progress = await poll_until(
+                sampled, lambda p: p.started is not None, within=60.0, every=_POLL_SECONDS
+            )
+        except StillWaiting as exc:
+            return Followed(exc.last, timed_out=True)
+        first_cpu = proc_stats.CpuReading.take(pids)
+        try:
+            progress = await poll_until(
+                sampled, lambda p: p.settled, within=within, every=_POLL_SECONDS
+            )
+        except StillWaiting as exc:
+            progress = exc.last
+        cpu = proc_stats.CpuReading.take(pids).share_since(first_cpu)
         return Followed(progress, not progress.settled, samples, cpu)
     finally:
         await conn.close()

@@ -2,12 +2,9 @@
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from bench.report_files import markdown_table, met, write_report
-
-if TYPE_CHECKING:
-    from bench.api import ApiResult
+from bench.api.result import ApiResult
+from bench.support.report_files import markdown_table, met, write_report
 
 _COLUMNS = (
     "request",
@@ -27,7 +24,7 @@ _COLUMNS = (
 )
 
 
-def _row(r: "ApiResult") -> list[str]:
+def _row(r: ApiResult) -> list[str]:
     s, cpu = r.summary, r.cpu_cores
     statuses = ", ".join(f"{code}: {n:,}" for code, n in sorted(s.statuses.items()))
     return [
@@ -45,7 +42,7 @@ def _row(r: "ApiResult") -> list[str]:
     ]
 
 
-def one_line(r: "ApiResult") -> str:
+def one_line(r: ApiResult) -> str:
     s = r.summary
     return (
         f"{r.request}: {s.requests_per_second:,.0f} req/s, p50 {s.latency_ms['p50']:.1f} ms,"
@@ -54,7 +51,7 @@ def one_line(r: "ApiResult") -> str:
     )
 
 
-def write(results: Sequence["ApiResult"], path: Path) -> str:
+def write(results: Sequence[ApiResult], path: Path) -> str:
     body = [
         markdown_table(_COLUMNS, [_row(r) for r in results]),
         "",

@@ -1,5 +1,6 @@
 """The platform's services for a benchmark: scratch database and broker names, the API and
-engine workers, each started as `python -m ...` in a process of its own."""
+engine workers, each started as `python -m ...` in a process of its own, and waiting until
+the workers consume."""
 
 import asyncio
 import contextlib
@@ -7,11 +8,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
+import aio_pika
 
-from bench.child_processes import child_process, wait_until_serving
-from bench.scratch import scratch_database, scratch_prefix
-from devtools.launcher import free_port
+from bench.support.scratch import scratch_database, scratch_prefix
+from devtools.launcher import child_process, free_port, wait_until_serving
+from devtools.waiting import StillWaiting, poll_until
+from shared.amqp import Topology
+from shared.messages import Message, RunBacktest
 from shared.settings import Settings
 
 
@@ -48,11 +51,8 @@ async def running_api(
     port = free_port()
     env = settings.model_copy(update={"api_host": "127.0.0.1", "api_port": port}).environment()
     url = f"http://127.0.0.1:{port}"
-    async with (
-        aiohttp.ClientSession() as http,
-        child_process(module, env, log_path) as proc,
-    ):
-        await wait_until_serving(http, f"{url}/api/v1/readyz", proc, log_path)
+    async with child_process(module, env, log=log_path) as proc:
+        await wait_until_serving(f"{url}/api/v1/readyz", proc, log_path)
         yield RunningApi(url, proc.pid)
 
 
@@ -65,7 +65,38 @@ async def running_engines(
     async with contextlib.AsyncExitStack() as stack:
         yield [
             await stack.enter_async_context(
-                child_process("services.engine", env, logs / f"engine-{i}.log")
+                child_process("services.engine", env, log=logs / f"engine-{i}.log")
             )
             for i in range(count)
         ]
+
+
+async def wait_for_consumers(
+    amqp_url: str,
+    prefix: str,
+    count: int,
+    *,
+    within: float,
+    command: type[Message] = RunBacktest,
+) -> None:
+    """Until `count` workers consume `command`'s queue (each has connected and declared)."""
+    queue_name = Topology(prefix).queue_for(command)
+    connection = await aio_pika.connect(amqp_url)
+
+    async def consumers() -> int:
+        channel = await connection.channel()
+        try:
+            queue = await channel.declare_queue(queue_name, passive=True)
+            return queue.declaration_result.consumer_count or 0
+        except aio_pika.exceptions.ChannelClosed:
+            return 0  # not declared yet
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+
+    try:
+        await poll_until(consumers, lambda n: n >= count, within=within, every=0.2)
+    except StillWaiting as exc:
+        raise RuntimeError(f"{exc.last} of {count} engine workers consuming") from None
+    finally:
+        await connection.close()

@@ -10,6 +10,8 @@ import yaml
 
 from shared.settings import Settings
 
+pytestmark = pytest.mark.integration
+
 COMPOSE = Path(__file__).parents[2] / "deploy" / "docker-compose.yml"
 DOCUMENTED_COMMANDS = {
     "api": "services.api",

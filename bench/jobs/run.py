@@ -10,16 +10,23 @@ them. A few warm-up jobs first load each worker's numba kernels.
 import argparse
 import asyncio
 import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import jobs_report, proc_stats
-from bench.jobs_progress import JobsProgress, submit, wait_for_consumers, wait_settled
-from bench.report_files import report_path
-from bench.seed import backtest_request, store_candles
-from bench.service_stack import RunningApi, bench_settings, running_api, running_engines
-from bench.synthetic import random_walk
+from bench.jobs import report as jobs_report
+from bench.jobs.progress import JobsProgress, submit, wait_settled
+from bench.jobs.result import JobsResult
+from bench.support import proc_stats
+from bench.support.report_files import report_path
+from bench.support.seed import backtest_request, store_candles
+from bench.support.service_stack import (
+    RunningApi,
+    bench_settings,
+    running_api,
+    running_engines,
+    wait_for_consumers,
+)
+from bench.support.synthetic import random_walk
 from services.ingest.kline_store import Series
 from shared.candles import Candles
 from shared.settings import Settings
@@ -27,26 +34,6 @@ from shared.settings import Settings
 BENCH_DATABASE = "backtester_bench_jobs"
 SERIES = Series("linear", "BTCUSDT", "1")
 WARMUP_JOBS_PER_WORKER = 2
-
-
-@dataclass(frozen=True)
-class JobsResult:
-    workers: int
-    jobs: int
-    bars: int
-    succeeded: int
-    failed: int
-    first_error: str
-    seconds: float
-    jobs_per_second: float
-    submit_seconds: float  # to POST all of them
-    median_queued_seconds: float | None
-    median_run_seconds: float | None
-    cpu_cores: dict[str, float]  # average cores used from the first submission to the last end
-    cpu_ms_per_job: dict[str, float]
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _bodies(candles: Candles, count: int) -> list[dict[str, Any]]:

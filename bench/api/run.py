@@ -2,7 +2,7 @@
 
 `python -m services.api` runs in a process of its own against a fresh database holding
 1,000 hourly candles (so submissions validate) and one backtest to read; the load comes from
-`bench.load_generator` in another process: a closed loop over keep-alive connections, each
+`bench.api.load_generator` in another process: a closed loop over keep-alive connections, each
 sending its next request when the previous answer is in. Nothing consumes the jobs: the API's
 outbox relay publishes them to a queue under a unique prefix, deleted afterwards.
 """
@@ -10,80 +10,25 @@ outbox relay publishes them to a queue under a unique prefix, deleted afterwards
 import argparse
 import asyncio
 import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench import api_report, proc_stats
-from bench.cli import add_scenario_option
-from bench.load_generator import LoadSpec, LoadSummary, run_in_child
-from bench.report_files import report_path
-from bench.seed import backtest_request, store_candles
-from bench.service_stack import RunningApi, bench_settings, running_api
-from bench.synthetic import random_walk
+from bench.api import report as api_report
+from bench.api.load_generator import LoadSpec, run_in_child
+from bench.api.result import SCENARIOS, ApiResult, Scenario
+from bench.support import proc_stats
+from bench.support.cli import add_scenario_option
+from bench.support.report_files import report_path
+from bench.support.seed import backtest_request, store_candles
+from bench.support.service_stack import RunningApi, bench_settings, running_api
+from bench.support.synthetic import random_walk
 from services.ingest.kline_store import Series
 
 BENCH_DATABASE = "backtester_bench_api"
 SERIES = Series("linear", "BTCUSDT", "60")
 HOURLY_BARS = 1000
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    method: str
-    target_rps: float
-    target_p99_ms: float | None
-    target: str
-    expected_status: str
-
-    def path(self, backtest_id: str) -> str:
-        return f"/api/v1/backtests/{backtest_id}" if self.method == "GET" else "/api/v1/backtests"
-
-
-SCENARIOS = {
-    s.name: s
-    for s in (
-        Scenario("get", "GET", 3000, 20.0, ">= 3,000 req/s with p99 < 20 ms", "200"),
-        Scenario("post", "POST", 1000, None, ">= 1,000 submissions/s", "202"),
-    )
-}
-
-
-@dataclass(frozen=True)
-class ApiResult:
-    scenario: str
-    request: str
-    connections: int
-    target: str
-    summary: LoadSummary
-    cpu_cores: dict[str, float]  # average cores used during the load, by process
-
-    @property
-    def passed(self) -> bool:
-        s, scenario = self.summary, SCENARIOS[self.scenario]
-        return (
-            s.errors == 0
-            and s.statuses == {scenario.expected_status: s.requests}
-            and s.requests_per_second >= scenario.target_rps
-            and (scenario.target_p99_ms is None or s.latency_ms["p99"] < scenario.target_p99_ms)
-        )
-
-    @property
-    def cpu_ms_per_request(self) -> dict[str, float]:
-        """CPU milliseconds each process spent per answer: steadier than the rate on a busy host."""
-        rate = self.summary.requests_per_second
-        return {
-            name: round(share / rate * 1000, 3)
-            for name, share in self.cpu_cores.items()
-            if name != "machine_busy" and rate > 0
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        per_request = {"cpu_ms_per_request": self.cpu_ms_per_request}
-        return {**asdict(self), **per_request, "passed": self.passed}
 
 
 async def _load(api: RunningApi, scenario: Scenario, spec: LoadSpec) -> ApiResult:

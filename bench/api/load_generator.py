@@ -1,4 +1,4 @@
-"""A closed-loop HTTP load generator, run as `python -m bench.load_generator '<LoadSpec JSON>'`.
+"""A closed-loop HTTP load generator: `python -m bench.api.load_generator '<LoadSpec JSON>'`.
 
 It runs in a process of its own so it does not share a core's time with the benchmark's own
 bookkeeping: each of `connections` keep-alive connections sends its next request as soon as the
@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import aiohttp
+
+from devtools.launcher import run_module
 
 
 @dataclass(frozen=True)
@@ -107,18 +109,15 @@ async def generate(spec: LoadSpec) -> LoadSummary:
 
 
 async def run_in_child(spec: LoadSpec) -> LoadSummary:
-    """Generate the load from `python -m bench.load_generator` and return its summary."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.load_generator",
+    """Generate the load from `python -m bench.api.load_generator` and return its summary."""
+    code, out = await run_module(
+        "bench.api.load_generator",
         json.dumps(asdict(spec)),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        within=spec.warmup_seconds + spec.seconds + 120,
+        with_stderr=False,  # on the console, where a failure's traceback is read
     )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"load generator failed ({proc.returncode}): {err.decode()[-2000:]}")
+    if code != 0:
+        raise RuntimeError(f"load generator failed ({code}), its errors above: {out[-2000:]}")
     return LoadSummary(**json.loads(out))
 
 

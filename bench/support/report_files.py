@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).with_name("results")
+RESULTS_DIR = Path(__file__).parents[1] / "results"
 
 
 def report_path(name: str) -> Path:

@@ -1,18 +1,15 @@
 """Submitting backtests through the API, and following them in the database until settled."""
 
 import asyncio
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import aio_pika
 import aiohttp
 import asyncpg
 
-from shared.amqp import Topology
-from shared.messages import Message, RunBacktest
+from devtools.waiting import StillWaiting, poll_until
 
 _POLL_SECONDS = 0.1
 
@@ -71,49 +68,18 @@ async def submit(
 
 
 async def wait_settled(dsn: str, ids: list[UUID], *, within: float) -> JobsProgress:
-    """Poll until every job has settled or `within` seconds have passed."""
+    """Poll until every job has settled; after `within` seconds, the progress so far."""
     conn = await asyncpg.connect(dsn)
+
+    async def read() -> JobsProgress:
+        row = await conn.fetchrow(_PROGRESS_SQL, ids)
+        assert row is not None
+        return JobsProgress(**dict(row))
+
     try:
-        deadline = time.monotonic() + within
-        while True:
-            row = await conn.fetchrow(_PROGRESS_SQL, ids)
-            assert row is not None
-            progress = JobsProgress(**dict(row))
-            if progress.settled or time.monotonic() > deadline:
-                return progress
-            await asyncio.sleep(_POLL_SECONDS)
+        return await poll_until(read, lambda p: p.settled, within=within, every=_POLL_SECONDS)
+    except StillWaiting as exc:
+        last: JobsProgress = exc.last
+        return last
     finally:
         await conn.close()
-
-
-async def wait_for_consumers(
-    amqp_url: str,
-    prefix: str,
-    count: int,
-    *,
-    within: float,
-    command: type[Message] = RunBacktest,
-) -> None:
-    """Until `count` workers consume `command`'s queue (each has connected and declared)."""
-    queue_name = Topology(prefix).queue_for(command)
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        deadline = time.monotonic() + within
-        while True:
-            channel = await connection.channel()
-            consumers = 0
-            try:
-                queue = await channel.declare_queue(queue_name, passive=True)
-                consumers = queue.declaration_result.consumer_count or 0
-            except aio_pika.exceptions.ChannelClosed:
-                pass  # not declared yet
-            finally:
-                if not channel.is_closed:
-                    await channel.close()
-            if consumers >= count:
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{consumers} of {count} engine workers consuming")
-            await asyncio.sleep(0.2)
-    finally:
-        await connection.close()

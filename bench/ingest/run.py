@@ -8,28 +8,22 @@ time from the first job's start to the last one's end, as the database recorded 
 import argparse
 import asyncio
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench import proc_stats
-from bench.child_processes import (
-    child_process,
-    get_json,
-    sim_env,
-    tail,
-    wait_until_serving,
-)
-from bench.cli import add_scenario_option
-from bench.ingest_progress import Followed, follow
-from bench.ingest_report import write_report
-from bench.ingest_setup import queue_backfills
-from bench.report_files import report_path
-from bench.scratch import delete_topology, drop_database, fresh_database, unique_prefix
-from devtools.launcher import free_port
+from bench.ingest.progress import Followed, follow
+from bench.ingest.report import write_report
+from bench.ingest.result import IngestResult
+from bench.ingest.setup import queue_backfills, sim_env
+from bench.support import proc_stats
+from bench.support.cli import add_scenario_option
+from bench.support.report_files import report_path
+from bench.support.scratch import delete_topology, drop_database, fresh_database, unique_prefix
+from devtools.launcher import child_process, free_port, tail, wait_until_serving
 from shared.repos.backfills import BackfillSpec
 from shared.settings import Settings
 
@@ -95,46 +89,6 @@ class RunConfig:
         return len(self.symbols) * round(self.days * 1440)
 
 
-@dataclass(frozen=True)
-class IngestResult:
-    scenario: str
-    title: str
-    target: str
-    target_cps: float
-    requests_per_second: float
-    pages_in_flight: int
-    pages_per_commit: int
-    jobs: int
-    candles_expected: int
-    rows: int
-    pages: int
-    seconds: float
-    candles_per_second: float
-    sustained_median_cps: float  # over 5-second windows
-    sustained_worst_cps: float
-    completed: bool
-    errors: str
-    sim_requests: int
-    sim_403: int
-    sim_bans: int
-    peak_rss_mb: dict[str, float]
-    cpu_cores: dict[str, float]  # average cores used while the jobs ran
-    # CPU seconds per million candles: unlike the rate, hardly moved by a noisy neighbour.
-    cpu_seconds_per_million: dict[str, float]
-
-    @property
-    def passed(self) -> bool:
-        return (
-            self.completed
-            and not self.errors
-            and self.sim_403 == 0
-            and self.candles_per_second >= self.target_cps
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
-
-
 def _base_settings() -> Settings:
     """Servers from the environment (DATABASE_URL, AMQP_URL), as every entry point does."""
     return Settings()
@@ -169,17 +123,19 @@ async def run_scenario(scenario: Scenario, config: RunConfig, logs: Path) -> Ing
     try:
         async with (
             aiohttp.ClientSession() as http,
-            child_process("services.bybit_sim", env, sim_log) as sim,
+            child_process("services.bybit_sim", env, log=sim_log) as sim,
         ):
-            await wait_until_serving(http, f"{sim_url}/sim/stats", sim, sim_log)
+            await wait_until_serving(f"{sim_url}/sim/stats", sim, sim_log)
             await queue_backfills(dsn, config.specs())
             async with child_process(
-                config.ingest_module, settings.environment(), ingest_log
+                config.ingest_module, settings.environment(), log=ingest_log
             ) as ingest:
                 pids = {"sim": sim.pid, "ingest": ingest.pid}
                 followed = await follow(dsn, pids, within=config.within_seconds)
                 peak = {name: proc_stats.peak_rss_mb(pid) for name, pid in pids.items()}
-            stats = await get_json(http, f"{sim_url}/sim/stats")
+            async with http.get(f"{sim_url}/sim/stats") as resp:
+                resp.raise_for_status()
+                stats = await resp.json()
             peak["bench"] = proc_stats.peak_rss_mb()
     finally:
         await delete_topology(base.amqp_url, prefix)

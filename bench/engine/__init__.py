@@ -1,0 +1,1 @@
+"""`python -m bench engine`: `run` measures, `report` writes bench/results/engine.*."""

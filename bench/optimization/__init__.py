@@ -1,0 +1,1 @@
+"""`python -m bench optimization`: `run` measures, `report` writes bench/results/optimization.*."""
