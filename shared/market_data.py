@@ -92,17 +92,44 @@ async def load_candles(
     conn: DbConnection, category: str, symbol: str, interval: str, start: datetime, end: datetime
 ) -> Candles:
     """The stored candles of [start, end], oldest first, straight into numpy (binary COPY)."""
-    buffer = io.BytesIO()
-    await conn.copy_from_query(
-        f"""SELECT {", ".join(candle_copy.COLUMNS)} FROM klines
-            WHERE category = $1 AND symbol = $2 AND interval = $3
-              AND open_time BETWEEN $4 AND $5
-            ORDER BY open_time""",
+    return await _copy_candles(
+        conn,
+        """WHERE category = $1 AND symbol = $2 AND interval = $3
+             AND open_time BETWEEN $4 AND $5""",
         category,
         symbol,
         interval,
         start,
         end,
+    )
+
+
+async def load_candles_before(
+    conn: DbConnection, category: str, symbol: str, interval: str, before: datetime, count: int
+) -> Candles:
+    """The last `count` stored candles opening before `before` (fewer if there are not as
+    many), oldest first: a backtest's warm-up."""
+    if count <= 0:
+        return Candles.empty()
+    return await _copy_candles(
+        conn,
+        """WHERE (category, symbol, interval) = ($1, $2, $3) AND open_time IN (
+               SELECT open_time FROM klines
+               WHERE category = $1 AND symbol = $2 AND interval = $3 AND open_time < $4
+               ORDER BY open_time DESC LIMIT $5)""",
+        category,
+        symbol,
+        interval,
+        before,
+        count,
+    )
+
+
+async def _copy_candles(conn: DbConnection, where: str, *args: Any) -> Candles:
+    buffer = io.BytesIO()
+    await conn.copy_from_query(
+        f"""SELECT {", ".join(candle_copy.COLUMNS)} FROM klines {where} ORDER BY open_time""",
+        *args,
         output=buffer,
         format="binary",
     )

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from services.engine.backtests.in_pool import simulate
 from shared import market_data
 from shared.backtest_spec import BacktestSpec
+from shared.candles import Candles
 from shared.messages import RunBacktest
 from shared.repos import backtests as backtests_repo
 
@@ -46,10 +47,15 @@ class BacktestWorker:
             candles = await market_data.load_candles(
                 conn, spec.category, spec.symbol, spec.interval, spec.start, spec.end
             )
-        if not len(candles):
-            raise JobRejected("no stored candles in the range")
+            if not len(candles):
+                raise JobRejected("no stored candles in the range")
+            warmup = await market_data.load_candles_before(
+                conn, spec.category, spec.symbol, spec.interval, spec.start, spec.warmup_bars_asked
+            )
         loop = asyncio.get_running_loop()
-        output = await loop.run_in_executor(self.executor, simulate, candles, request)
+        output = await loop.run_in_executor(
+            self.executor, simulate, Candles.concat([warmup, candles]), request, len(warmup)
+        )
         async with self.pool.acquire() as conn:
             stored = await backtests_repo.store_result(
                 conn,
@@ -58,6 +64,8 @@ class BacktestWorker:
                 output.trades,
                 output.times,
                 output.equity,
+                data=output.data.data,
+                warnings=output.data.warnings,
             )
         if not stored:
             log.info(

@@ -2,14 +2,16 @@
 
 A chunk of an optimization no longer running (cancelled, failed) or already done is dropped
 without work; a chunk whose optimization is cancelled while it runs is not recorded. The
-candles of the optimization a worker last served stay in memory for its next chunk.
+candles of the range a worker last served stay in memory for its next chunk, here and in each
+pool process (so a chunk sends the pool only its parameter sets).
 """
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from uuid import UUID
+from typing import Any, TypeVar
 
 import asyncpg
 from pydantic import ValidationError
@@ -17,29 +19,32 @@ from pydantic import ValidationError
 from services.engine.backtests.consumer import JobRejected
 from services.engine.optimization import store
 from services.engine.optimization.in_pool import (
-    bars_between,
-    best_of_sets,
-    evaluate_sets,
-    run_test_window,
+    CandlesKey,
+    CandlesMissing,
+    HeldCandles,
+    grid_chunk,
+    test_chunk,
+    train_chunk,
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
-from services.engine.optimization.plan import walk_forward_windows
 from services.engine.optimization.store import ChunkWork
 from shared import market_data
 from shared.candles import Candles
 from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
-from shared.timestamps import iso_utc
+from shared.timestamps import iso_utc, to_epoch_ms
+from shared.walk_forward import walk_forward_windows
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 @dataclass
 class ChunkWorker:
     pool: asyncpg.Pool
     executor: Executor
-    _candles: tuple[UUID, Candles] | None = field(default=None, repr=False)
+    _candles: tuple[CandlesKey, Candles] | None = field(default=None, repr=False)
 
     async def handle(self, command: RunOptimizationChunk) -> None:
         work = await store.chunk_work(self.pool, command.optimization_id, command.chunk)
@@ -61,12 +66,11 @@ class ChunkWorker:
             spec = OptimizationSpec.model_validate(work.request)
         except ValidationError as exc:
             raise JobRejected(f"invalid request: {exc}") from None
-        candles = await self._load(work, spec)
-        loop = asyncio.get_running_loop()
+        key, candles = await self._load(work, spec)
         if work.stage == "grid":
             sets = spec.combinations()[0][work.set_from : work.set_to]
-            results = await loop.run_in_executor(
-                self.executor, evaluate_sets, candles, work.request, sets, work.set_from
+            results = await self._in_pool(
+                key, candles, grid_chunk, work.request, sets, work.set_from
             )
             async with self.pool.acquire() as conn:
                 return await record_grid(conn, work, results)
@@ -74,10 +78,11 @@ class ChunkWorker:
         window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
         if work.stage == "train":
             sets = spec.combinations()[0][work.set_from : work.set_to]
-            best = await loop.run_in_executor(
-                self.executor,
-                best_of_sets,
-                bars_between(candles, window.train_from, window.train_to),
+            best = await self._in_pool(
+                key,
+                candles,
+                train_chunk,
+                (window.train_from, window.train_to),
                 work.request,
                 sets,
                 work.set_from,
@@ -86,13 +91,13 @@ class ChunkWorker:
             async with self.pool.acquire() as conn:
                 return await record_train(conn, work, best)
         assert work.chosen is not None
-        metrics, run = await loop.run_in_executor(
-            self.executor,
-            run_test_window,
-            bars_between(candles, 0, window.test_to),
+        metrics, run = await self._in_pool(
+            key,
+            candles,
+            test_chunk,
+            (window.test_from, window.test_to),
             work.request,
             work.chosen["params"],
-            window.test_from,
         )
         times = candles.open_time
         row = {
@@ -108,11 +113,29 @@ class ChunkWorker:
         async with self.pool.acquire() as conn:
             return await record_test(conn, work, row, metrics, run)
 
-    async def _load(self, work: ChunkWork, spec: OptimizationSpec) -> Candles:
+    async def _in_pool(
+        self,
+        key: CandlesKey,
+        candles: Candles,
+        function: Callable[..., R],
+        *args: Any,
+    ) -> R:
+        """`function(HeldCandles, *args)` in a pool process; the candles go along only to a
+        process that does not hold them yet."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.executor, function, HeldCandles(key), *args)
+        except CandlesMissing:
+            return await loop.run_in_executor(
+                self.executor, function, HeldCandles(key, candles), *args
+            )
+
+    async def _load(self, work: ChunkWork, spec: OptimizationSpec) -> tuple[CandlesKey, Candles]:
         """The bars the optimization was planned on."""
-        if self._candles is not None and self._candles[0] == work.optimization_id:
-            return self._candles[1]
         b = spec.backtest
+        key = (b.category, b.symbol, b.interval, b.start_ms, to_epoch_ms(work.data_end), work.bars)
+        if self._candles is not None and self._candles[0] == key:
+            return self._candles
         async with self.pool.acquire() as conn:
             candles = await market_data.load_candles(
                 conn, b.category, b.symbol, b.interval, b.start, work.data_end
@@ -121,8 +144,8 @@ class ChunkWorker:
             raise JobRejected(
                 f"the range held {work.bars} candles when planned and {len(candles)} now"
             )
-        self._candles = (work.optimization_id, candles)
-        return candles
+        self._candles = (key, candles)
+        return self._candles
 
     async def give_up(self, command: RunOptimizationChunk, error: str) -> None:
         async with self.pool.acquire() as conn:

@@ -3,9 +3,14 @@
 A chunk's parameter sets share one indicator cache (each indicator computed once per window
 length) and one copy of the price columns; each set is then a compiled simulation and a
 compiled pass over its equity.
+
+Each pool process keeps the candles of the ranges it last served (`HeldCandles`), so a chunk
+sends only its parameter sets: the candles travel once per process and range, the first time
+it raises `CandlesMissing`.
 """
 
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +27,9 @@ from services.engine.core import (
 from services.engine.optimization.sweep_metrics import TestRun, sweep_metrics
 from shared.backtest_spec import BacktestSpec
 from shared.candles import PRICE_FIELDS, Candles
-from shared.metric_names import LOWER_IS_BETTER
+from shared.ranking import best_of
 from shared.strategy_catalog import ParamValue
+from shared.warmup import warmup_bars
 
 Params = Mapping[str, ParamValue]
 
@@ -35,17 +41,39 @@ class SetResult:
     metrics: dict[str, Metric]
 
 
-def ranking_key(metrics: Mapping[str, Any], objective: str, index: int) -> tuple[int, float, int]:
-    """Sorts best first: by the objective (higher is better but for max_drawdown), nulls last,
-    then the earlier set."""
-    value = metrics.get(objective)
-    if value is None:
-        return (1, 0.0, index)
-    return (0, value if objective in LOWER_IS_BETTER else -value, index)
-
-
 def best_result(results: list[SetResult], objective: str) -> SetResult:
-    return min(results, key=lambda r: ranking_key(r.metrics, objective, r.index))
+    return best_of(results, objective, lambda r: r.metrics, lambda r: r.index)
+
+
+# (category, symbol, interval, first open ms, last open ms, bars): what a chunk's candles are.
+CandlesKey = tuple[str, str, str, int, int, int]
+_RANGES_HELD = 2  # per pool process: a year of minutes is about 29 MB
+_held: OrderedDict[CandlesKey, Candles] = OrderedDict()
+
+
+class CandlesMissing(Exception):
+    """This pool process does not hold the candles: send them with the chunk."""
+
+
+@dataclass(frozen=True)
+class HeldCandles:
+    """Candles by their key, with the candles themselves only when the process lacks them."""
+
+    key: CandlesKey
+    candles: Candles | None = None
+
+    def get(self) -> Candles:
+        if self.candles is not None:
+            _held[self.key] = self.candles
+            _held.move_to_end(self.key)
+            while len(_held) > _RANGES_HELD:
+                _held.popitem(last=False)
+            return self.candles
+        try:
+            _held.move_to_end(self.key)
+        except KeyError:
+            raise CandlesMissing(self.key) from None
+        return _held[self.key]
 
 
 def bars_between(candles: Candles, start: int, stop: int) -> Candles:
@@ -80,15 +108,41 @@ def evaluate_sets(
     return results
 
 
-def best_of_sets(
-    candles: Candles,
+def grid_chunk(
+    source: HeldCandles, request: Mapping[str, Any], param_sets: Sequence[Params], first_index: int
+) -> list[SetResult]:
+    return evaluate_sets(source.get(), request, param_sets, first_index)
+
+
+def train_chunk(
+    source: HeldCandles,
+    bars: tuple[int, int],
     request: Mapping[str, Any],
     param_sets: Sequence[Params],
     first_index: int,
     objective: str,
 ) -> SetResult:
-    """A walk-forward train chunk keeps only its best set."""
-    return best_result(evaluate_sets(candles, request, param_sets, first_index), objective)
+    """A walk-forward train chunk over bars [from, to) keeps only its best set."""
+    train = bars_between(source.get(), *bars)
+    return best_result(evaluate_sets(train, request, param_sets, first_index), objective)
+
+
+def test_chunk(
+    source: HeldCandles, bars: tuple[int, int], request: Mapping[str, Any], params: Params
+) -> tuple[dict[str, Metric], TestRun]:
+    """The chosen set over test bars [from, to), warmed up on as many bars before them as
+    the backtest's `warmup_bars` takes (as many as there are): its cost is its own bars and
+    the warm-up, wherever the window lies."""
+    test_from, test_to = bars
+    spec = BacktestSpec.model_validate(request["backtest"])
+    assert spec.strategy.name is not None
+    warmup = warmup_bars(
+        spec.warmup_bars, spec.strategy.name, {**spec.strategy.resolved_params, **params}
+    )
+    first = max(0, test_from - warmup)
+    return run_test_window(
+        bars_between(source.get(), first, test_to), request, params, test_from - first
+    )
 
 
 def run_test_window(

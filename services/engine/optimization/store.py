@@ -134,15 +134,18 @@ async def lock_for_outcome(conn: DbConnection, work: ChunkWork) -> bool:
 
 
 async def insert_rows(
-    conn: DbConnection, optimization_id: UUID, rows: list[tuple[str, dict[str, Any]]]
+    conn: DbConnection, optimization_id: UUID, rows: list[tuple[str, int, dict[str, Any]]]
 ) -> None:
+    """Result rows as (key, position in the ranking's tie-break, row)."""
     # One statement for the whole chunk; the chunk's status guards against a second write.
     await conn.execute(
-        """INSERT INTO optimization_results (optimization_id, row_key, row)
-           SELECT $1, key, row::jsonb FROM unnest($2::text[], $3::text[]) AS r (key, row)""",
+        """INSERT INTO optimization_results (optimization_id, row_key, position, row)
+           SELECT $1, key, position, row::jsonb
+           FROM unnest($2::text[], $3::int[], $4::text[]) AS r (key, position, row)""",
         optimization_id,
-        [key for key, _ in rows],
-        [json.dumps(row) for _, row in rows],
+        [key for key, _, _ in rows],
+        [position for _, position, _ in rows],
+        [json.dumps(row) for _, _, row in rows],
     )
 
 
