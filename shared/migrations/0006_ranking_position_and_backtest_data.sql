@@ -8,3 +8,7 @@ UPDATE optimization_results SET position = (row->>'window')::int WHERE row ? 'wi
 -- client should know about it (the range only partly covered, gaps, no trades, ...).
 ALTER TABLE backtests ADD COLUMN data jsonb,
                       ADD COLUMN warnings jsonb NOT NULL DEFAULT '[]'::jsonb;
+
+-- An optimization's request as the client wrote it: jsonb sorts an object's keys, which lost
+-- the order of param_grid's keys, and with it the grid's order that ties are broken by.
+ALTER TABLE optimizations ALTER COLUMN request TYPE json USING request::json;
