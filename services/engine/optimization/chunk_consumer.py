@@ -22,9 +22,9 @@ from services.engine.optimization.in_pool import (
     CandlesKey,
     CandlesMissing,
     HeldCandles,
-    grid_chunk,
-    test_chunk,
-    train_chunk,
+    run_grid_chunk,
+    run_test_chunk,
+    run_train_chunk,
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
 from services.engine.optimization.store import ChunkWork
@@ -70,7 +70,7 @@ class ChunkWorker:
         if work.stage == "grid":
             sets = spec.combinations()[0][work.set_from : work.set_to]
             results = await self._in_pool(
-                key, candles, grid_chunk, work.request, sets, work.set_from
+                key, candles, run_grid_chunk, work.request, sets, work.set_from
             )
             async with self.pool.acquire() as conn:
                 return await record_grid(conn, work, results)
@@ -81,7 +81,7 @@ class ChunkWorker:
             best = await self._in_pool(
                 key,
                 candles,
-                train_chunk,
+                run_train_chunk,
                 (window.train_from, window.train_to),
                 work.request,
                 sets,
@@ -94,7 +94,7 @@ class ChunkWorker:
         metrics, run = await self._in_pool(
             key,
             candles,
-            test_chunk,
+            run_test_chunk,
             (window.test_from, window.test_to),
             work.request,
             work.chosen["params"],

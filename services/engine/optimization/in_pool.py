@@ -108,13 +108,13 @@ def evaluate_sets(
     return results
 
 
-def grid_chunk(
+def run_grid_chunk(
     source: HeldCandles, request: Mapping[str, Any], param_sets: Sequence[Params], first_index: int
 ) -> list[SetResult]:
     return evaluate_sets(source.get(), request, param_sets, first_index)
 
 
-def train_chunk(
+def run_train_chunk(
     source: HeldCandles,
     bars: tuple[int, int],
     request: Mapping[str, Any],
@@ -127,7 +127,7 @@ def train_chunk(
     return best_result(evaluate_sets(train, request, param_sets, first_index), objective)
 
 
-def test_chunk(
+def run_test_chunk(
     source: HeldCandles, bars: tuple[int, int], request: Mapping[str, Any], params: Params
 ) -> tuple[dict[str, Metric], TestRun]:
     """The chosen set over test bars [from, to), warmed up on as many bars before them as
