@@ -45,9 +45,9 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if 1 in queue:
         one = queue[1]
         result["queue_1_worker_share_of_ours"] = round(ours["seconds"] / one["seconds"], 2)
-        if one.get("chunks"):
+        if one.get("chunks") and "kernel_cpu_seconds" in ours:
             # The in-process run is the kernel's CPU for the same sets; the rest is overhead.
-            outside = one["engine_cpu_seconds"] - ours["seconds"]
+            outside = one["engine_cpu_seconds"] - ours["kernel_cpu_seconds"]
             result["per_chunk_overhead_cpu_ms"] = round(1000 * outside / one["chunks"], 1)
             result["chunks"] = one["chunks"]
     if 1 in queue and 2 in queue:
@@ -70,7 +70,7 @@ def _summary_lines(s: dict[str, Any]) -> list[str]:
         lines.append(
             f"- per-chunk overhead, 1 worker: {s['per_chunk_overhead_cpu_ms']:g} ms of CPU outside"
             f" the kernel per chunk ({s['chunks']} chunks; engine and pool CPU during the job"
-            " less the in-process run's time)"
+            " less the in-process run's CPU)"
         )
     if "speed_up_1_to_2_workers" in s:
         lines.append(f"- speed-up from 1 to 2 workers: {s['speed_up_1_to_2_workers']:.2f}x")

@@ -45,7 +45,7 @@ def best_result(results: list[SetResult], objective: str) -> SetResult:
     return best_of(results, objective, lambda r: r.metrics, lambda r: r.index)
 
 
-# (category, symbol, interval, first open ms, last open ms, bars): what a chunk's candles are.
+# (category, symbol, interval, start ms, last bar's open ms, bars): which candles a chunk runs on.
 CandlesKey = tuple[str, str, str, int, int, int]
 _RANGES_HELD = 2  # per pool process: a year of minutes is about 29 MB
 _held: OrderedDict[CandlesKey, Candles] = OrderedDict()
