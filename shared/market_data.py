@@ -104,24 +104,32 @@ async def load_candles(
     )
 
 
-async def load_candles_before(
-    conn: DbConnection, category: str, symbol: str, interval: str, before: datetime, count: int
+async def load_candles_warmed(
+    conn: DbConnection,
+    category: str,
+    symbol: str,
+    interval: str,
+    start: datetime,
+    end: datetime,
+    warmup: int,
 ) -> Candles:
-    """The last `count` stored candles opening before `before` (fewer if there are not as
-    many), oldest first: a backtest's warm-up."""
-    if count <= 0:
-        return Candles.empty()
+    """The stored candles of [start, end] after the last `warmup` stored before `start` (fewer
+    if there are not as many), oldest first, in one query: a backtest's bars and warm-up."""
     return await _copy_candles(
         conn,
-        """WHERE (category, symbol, interval) = ($1, $2, $3) AND open_time IN (
-               SELECT open_time FROM klines
-               WHERE category = $1 AND symbol = $2 AND interval = $3 AND open_time < $4
-               ORDER BY open_time DESC LIMIT $5)""",
+        """WHERE category = $1 AND symbol = $2 AND interval = $3 AND open_time <= $5
+             AND open_time >= coalesce(
+                 (SELECT min(open_time) FROM (
+                     SELECT open_time FROM klines
+                     WHERE category = $1 AND symbol = $2 AND interval = $3 AND open_time < $4
+                     ORDER BY open_time DESC LIMIT $6) AS warmup),
+                 $4)""",
         category,
         symbol,
         interval,
-        before,
-        count,
+        start,
+        end,
+        warmup,
     )
 
 

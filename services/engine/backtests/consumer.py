@@ -6,12 +6,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import asyncpg
+import numpy as np
 from pydantic import ValidationError
 
 from services.engine.backtests.in_pool import simulate
 from shared import market_data
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
 from shared.messages import RunBacktest
 from shared.repos import backtests as backtests_repo
 
@@ -44,18 +44,20 @@ class BacktestWorker:
         except ValidationError as exc:
             raise JobRejected(f"invalid request: {exc}") from None
         async with self.pool.acquire() as conn:
-            candles = await market_data.load_candles(
-                conn, spec.category, spec.symbol, spec.interval, spec.start, spec.end
+            candles = await market_data.load_candles_warmed(
+                conn,
+                spec.category,
+                spec.symbol,
+                spec.interval,
+                spec.start,
+                spec.end,
+                spec.warmup_bars_asked,
             )
-            if not len(candles):
-                raise JobRejected("no stored candles in the range")
-            warmup = await market_data.load_candles_before(
-                conn, spec.category, spec.symbol, spec.interval, spec.start, spec.warmup_bars_asked
-            )
+        warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
+        if warmup == len(candles):
+            raise JobRejected("no stored candles in the range")
         loop = asyncio.get_running_loop()
-        output = await loop.run_in_executor(
-            self.executor, simulate, Candles.concat([warmup, candles]), request, len(warmup)
-        )
+        output = await loop.run_in_executor(self.executor, simulate, candles, request, warmup)
         async with self.pool.acquire() as conn:
             stored = await backtests_repo.store_result(
                 conn,

@@ -40,11 +40,12 @@ def data_used(
         warnings.append(
             f"the data ends at {iso_utc(last)}, before the requested end {iso_utc(end_ms)}"
         )
-    missing = np.setdiff1d(open_times(first, last, interval), traded, assume_unique=True)
-    if missing.size:
+    gaps = _gaps(traded, interval)
+    if gaps is not None:
+        missing, runs, first_missing = gaps
         warnings.append(
-            f"{missing.size} bars missing inside the range in {_runs(missing, interval)}"
-            f" gap(s), the first from {iso_utc(int(missing[0]))}"
+            f"{missing} bars missing inside the range in {runs} gap(s), the first"
+            f" from {iso_utc(first_missing)}"
         )
     if warmup < warmup_asked:
         warnings.append(
@@ -61,10 +62,19 @@ def data_used(
     return DataReport(data, warnings)
 
 
-def _runs(missing: npt.NDArray[np.int64], interval: str) -> int:
-    """Runs of consecutive open times among `missing` (ascending)."""
-    if interval == "M":
-        following = np.array([add_intervals(int(t), interval, 1) for t in missing[:-1]])
+def _gaps(times: npt.NDArray[np.int64], interval: str) -> tuple[int, int, int] | None:
+    """(bars missing, gaps, the first missing open time) between the first and the last of
+    `times` (aligned, ascending, unique), or None without a gap; one pass, no sort."""
+    first = int(times[0])
+    if interval == "M":  # months differ in length; there are few of them
+        grid = open_times(first, int(times[-1]), interval)
+        slots = np.searchsorted(grid, times)
     else:
-        following = missing[:-1] + interval_ms(interval)
-    return 1 + int(np.count_nonzero(missing[1:] != following))
+        slots = (times - first) // interval_ms(interval)
+    skipped = np.diff(slots) - 1
+    holes = np.flatnonzero(skipped)
+    if not holes.size:
+        return None
+    slot = int(slots[holes[0]]) + 1
+    first_missing = int(grid[slot]) if interval == "M" else first + slot * interval_ms(interval)
+    return int(skipped.sum()), int(holes.size), first_missing
