@@ -104,6 +104,25 @@ async def load_candles(
     )
 
 
+async def bars_before(
+    db: DbExecutor, category: str, symbol: str, interval: str, before: datetime, up_to: int
+) -> int:
+    """How many candles are stored before `before`, counting no further than `up_to`."""
+    return int(
+        await db.fetchval(
+            """SELECT count(*) FROM (
+                   SELECT 1 FROM klines
+                   WHERE category = $1 AND symbol = $2 AND interval = $3 AND open_time < $4
+                   ORDER BY open_time DESC LIMIT $5) AS warmup""",
+            category,
+            symbol,
+            interval,
+            before,
+            up_to,
+        )
+    )
+
+
 async def load_candles_warmed(
     conn: DbConnection,
     category: str,

@@ -12,3 +12,6 @@ ALTER TABLE backtests ADD COLUMN data jsonb,
 -- An optimization's request as the client wrote it: jsonb sorts an object's keys, which lost
 -- the order of param_grid's keys, and with it the grid's order that ties are broken by.
 ALTER TABLE optimizations ALTER COLUMN request TYPE json USING request::json;
+
+-- The stored bars before `start` an optimization was planned with, for its indicators' warm-up.
+ALTER TABLE optimizations ADD COLUMN warmup_bars integer NOT NULL DEFAULT 0;

@@ -265,3 +265,43 @@ async def test_walk_forward_bounds_answer_422_naming_the_field(
     error = (await resp.json())["error"]
     assert field in str(error), error
     assert await pool.fetchval("SELECT count(*) FROM optimizations") == 0
+
+
+async def test_grid_rows_warm_up_on_stored_bars_before_the_start_as_backtests_do(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    series = random_walk(T0, 1000, "60", seed=9)
+    await insert_candles(pool, "linear", "BTCUSDT", "60", series)
+    start = 400
+    backtest = {
+        **BACKTEST,
+        "start": int(series.open_time[start]),
+        "strategy": {"name": "ema_cross"},
+    }
+    body = {**GRID, "backtest": backtest, "param_grid": {"fast": [5, 12], "slow": [20, 100, 200]}}
+    async with running_engine(settings):
+        resp = await api.post("/api/v1/optimizations", json=body)
+        done = await settled(api, resp.headers["Location"])
+        assert done["status"] == "succeeded", done["error"]
+        best = done["best"]["params"]
+        job = await api.post(
+            "/api/v1/backtests",
+            json={**backtest, "strategy": {"name": "ema_cross", "params": best}},
+        )
+        single = await settled(api, job.headers["Location"])
+    rows = await _all_rows(api, resp.headers["Location"], "sharpe")
+    assert len(rows) == 6
+    spec = BacktestSpec.model_validate(backtest)
+    config = BacktestConfig.from_spec(spec)
+    for row in rows:
+        # Each set's own warm-up, 3 x slow, from the 400 bars stored before the start.
+        warmup = min(3 * row["params"]["slow"], start)
+        expected = run_backtest(
+            bars_between(series, start - warmup, len(series)),
+            _with(config, row["params"]),
+            trade_from=warmup,
+        )
+        assert row["metrics"] == pytest.approx(expected.metrics, rel=1e-12), row["params"]
+    # The best row is what a backtest of its set answers.
+    assert single["status"] == "succeeded", single["error"]
+    assert done["best"]["metrics"] == pytest.approx(single["metrics"], rel=1e-12)

@@ -36,8 +36,8 @@ REQUEST: dict[str, Any] = {
 }
 
 
-def _key(name: str) -> tuple[str, str, str, int, int, int]:
-    return ("linear", name, "60", 0, 1, 2)
+def _key(name: str) -> tuple[str, str, str, int, int, int, int]:
+    return ("linear", name, "60", 0, 1, 2, 0)
 
 
 def test_a_process_keeps_the_candles_of_the_ranges_it_served_last() -> None:
@@ -58,7 +58,7 @@ def test_a_grid_chunk_from_held_candles_equals_single_backtests() -> None:
     candles = random_walk(T0, 800, "60", seed=2)
     HeldCandles(_key("GRID"), candles).get()
     sets = [{"fast": 5, "slow": 20}, {"fast": 10, "slow": 40}]
-    results = run_grid_chunk(HeldCandles(_key("GRID")), REQUEST, sets, 3)
+    results = run_grid_chunk(HeldCandles(_key("GRID")), 0, REQUEST, sets, 3)
     config = BacktestConfig.from_spec(BacktestSpec.model_validate(REQUEST["backtest"]))
     for offset, result in enumerate(results):
         assert result.index == 3 + offset
@@ -97,3 +97,21 @@ def test_a_first_window_warms_up_on_what_there_is() -> None:
     config = BacktestConfig.from_spec(BacktestSpec.model_validate(REQUEST["backtest"]))
     expected = run_backtest(candles, dataclasses.replace(config, params=params), trade_from=300)
     assert metrics == pytest.approx(expected.metrics, rel=1e-12)
+
+
+def test_each_set_warms_up_on_its_own_share_of_the_bars_before_the_range() -> None:
+    candles = random_walk(T0, 1500, "60", seed=8)
+    request = {**REQUEST, "backtest": {**REQUEST["backtest"], "strategy": {"name": "ema_cross"}}}
+    sets = [{"fast": 5, "slow": 20}, {"fast": 5, "slow": 200}, {"fast": 12, "slow": 30}]
+    loaded = 500  # the 600 bars that slow 200 asks for are not all there
+    results = run_grid_chunk(HeldCandles(_key("WARM"), candles), loaded, request, sets, 0)
+    config = BacktestConfig.from_spec(BacktestSpec.model_validate(request["backtest"]))
+    assert [r.index for r in results] == [0, 1, 2]
+    for params, result in zip(sets, results, strict=True):
+        warmup = min(3 * params["slow"], loaded)
+        expected = run_backtest(
+            bars_between(candles, loaded - warmup, len(candles)),
+            dataclasses.replace(config, params=params),
+            trade_from=warmup,
+        )
+        assert result.metrics == pytest.approx(expected.metrics, rel=1e-12), params

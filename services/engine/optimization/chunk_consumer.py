@@ -70,19 +70,20 @@ class ChunkWorker:
         if work.stage == "grid":
             sets = spec.combinations()[0][work.set_from : work.set_to]
             results = await self._in_pool(
-                key, candles, run_grid_chunk, work.request, sets, work.set_from
+                key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
             )
             async with self.pool.acquire() as conn:
                 return await record_grid(conn, work, results)
         assert spec.walk_forward is not None and work.window is not None
         window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
+        at = work.warmup  # the window's bar numbers count from the range's first bar
         if work.stage == "train":
             sets = spec.combinations()[0][work.set_from : work.set_to]
             best = await self._in_pool(
                 key,
                 candles,
                 run_train_chunk,
-                (window.train_from, window.train_to),
+                (at + window.train_from, at + window.train_to),
                 work.request,
                 sets,
                 work.set_from,
@@ -95,17 +96,17 @@ class ChunkWorker:
             key,
             candles,
             run_test_chunk,
-            (window.test_from, window.test_to),
+            (at + window.test_from, at + window.test_to),
             work.request,
             work.chosen["params"],
         )
         times = candles.open_time
         row = {
             "window": window.index,
-            "train_start": iso_utc(int(times[window.train_from])),
-            "train_end": iso_utc(int(times[window.train_to - 1])),
-            "test_start": iso_utc(int(times[window.test_from])),
-            "test_end": iso_utc(int(times[window.test_to - 1])),
+            "train_start": iso_utc(int(times[at + window.train_from])),
+            "train_end": iso_utc(int(times[at + window.train_to - 1])),
+            "test_start": iso_utc(int(times[at + window.test_from])),
+            "test_end": iso_utc(int(times[at + window.test_to - 1])),
             "params": work.chosen["params"],
             "train_metrics": work.chosen["metrics"],
             "test_metrics": metrics,
@@ -131,18 +132,21 @@ class ChunkWorker:
             )
 
     async def _load(self, work: ChunkWork, spec: OptimizationSpec) -> tuple[CandlesKey, Candles]:
-        """The bars the optimization was planned on."""
+        """The bars the optimization was planned on, after their warm-up."""
         b = spec.backtest
-        key = (b.category, b.symbol, b.interval, b.start_ms, to_epoch_ms(work.data_end), work.bars)
+        end_ms = to_epoch_ms(work.data_end)
+        key = (b.category, b.symbol, b.interval, b.start_ms, end_ms, work.bars, work.warmup)
         if self._candles is not None and self._candles[0] == key:
             return self._candles
         async with self.pool.acquire() as conn:
-            candles = await market_data.load_candles(
-                conn, b.category, b.symbol, b.interval, b.start, work.data_end
+            candles = await market_data.load_candles_warmed(
+                conn, b.category, b.symbol, b.interval, b.start, work.data_end, work.warmup
             )
-        if len(candles) != work.bars:
+        planned = work.warmup + work.bars
+        if len(candles) != planned:
             raise JobRejected(
-                f"the range held {work.bars} candles when planned and {len(candles)} now"
+                f"the range and its warm-up held {planned} candles when planned and"
+                f" {len(candles)} now"
             )
         self._candles = (key, candles)
         return self._candles

@@ -45,8 +45,9 @@ def best_result(results: list[SetResult], objective: str) -> SetResult:
     return best_of(results, objective, lambda r: r.metrics, lambda r: r.index)
 
 
-# (category, symbol, interval, start ms, last bar's open ms, bars): which candles a chunk runs on.
-CandlesKey = tuple[str, str, str, int, int, int]
+# (category, symbol, interval, start ms, last bar's open ms, bars, warm-up bars before start):
+# which candles a chunk runs on.
+CandlesKey = tuple[str, str, str, int, int, int, int]
 _RANGES_HELD = 2  # per pool process: a year of minutes is about 29 MB
 _held: OrderedDict[CandlesKey, Candles] = OrderedDict()
 
@@ -89,29 +90,47 @@ def backtest_config(request: Mapping[str, Any]) -> BacktestConfig:
 
 
 def evaluate_sets(
-    candles: Candles, request: Mapping[str, Any], param_sets: Sequence[Params], first_index: int
+    candles: Candles,
+    request: Mapping[str, Any],
+    param_sets: Sequence[Params],
+    first_index: int,
+    warmup_loaded: int = 0,
 ) -> list[SetResult]:
-    """Every set over all of `candles`; the metrics equal run_backtest's (to rounding)."""
-    config = backtest_config(request)
+    """Every set over `candles` but their first `warmup_loaded` bars, on which each set's
+    indicators are warmed up as far as its `warmup_bars` takes; the metrics equal
+    run_backtest's on the same bars (to rounding)."""
+    spec = BacktestSpec.model_validate(request["backtest"])
+    config = BacktestConfig.from_spec(spec)
     execution = config.execution
-    cache = IndicatorCache(candles)
-    prices = contiguous_prices(candles)
-    first_time, last_time = int(candles.open_time[0]), int(candles.open_time[-1])
-    results = []
-    for offset, params in enumerate(param_sets):
-        targets = target_positions(cache, config.strategy, params, execution.direction)
-        kernel = run_kernel(prices, targets, 0, execution)
-        metrics = sweep_metrics(
-            kernel, first_time, last_time, config.interval, execution.initial_capital
-        )
-        results.append(SetResult(first_index + offset, dict(params), metrics))
-    return results
+    # Sets warmed on as many bars share one indicator cache (one per distinct warm-up).
+    by_start: dict[int, list[int]] = {}
+    for i, params in enumerate(param_sets):
+        warm = min(warmup_bars(spec.warmup_bars, config.strategy, params), warmup_loaded)
+        by_start.setdefault(warmup_loaded - warm, []).append(i)
+    first_time, last_time = int(candles.open_time[warmup_loaded]), int(candles.open_time[-1])
+    results: list[SetResult] = []
+    for start, members in by_start.items():
+        bars = bars_between(candles, start, len(candles)) if start else candles
+        cache = IndicatorCache(bars)
+        prices = contiguous_prices(bars)
+        for i in members:
+            targets = target_positions(cache, config.strategy, param_sets[i], execution.direction)
+            kernel = run_kernel(prices, targets, warmup_loaded - start, execution)
+            metrics = sweep_metrics(
+                kernel, first_time, last_time, config.interval, execution.initial_capital
+            )
+            results.append(SetResult(first_index + i, dict(param_sets[i]), metrics))
+    return sorted(results, key=lambda r: r.index)
 
 
 def run_grid_chunk(
-    source: HeldCandles, request: Mapping[str, Any], param_sets: Sequence[Params], first_index: int
+    source: HeldCandles,
+    warmup_loaded: int,
+    request: Mapping[str, Any],
+    param_sets: Sequence[Params],
+    first_index: int,
 ) -> list[SetResult]:
-    return evaluate_sets(source.get(), request, param_sets, first_index)
+    return evaluate_sets(source.get(), request, param_sets, first_index, warmup_loaded)
 
 
 def run_train_chunk(
@@ -122,7 +141,7 @@ def run_train_chunk(
     first_index: int,
     objective: str,
 ) -> SetResult:
-    """A walk-forward train chunk over bars [from, to) keeps only its best set."""
+    """A walk-forward train chunk over bars [from, to) alone keeps only its best set."""
     train = bars_between(source.get(), *bars)
     return best_result(evaluate_sets(train, request, param_sets, first_index), objective)
 
@@ -130,9 +149,9 @@ def run_train_chunk(
 def run_test_chunk(
     source: HeldCandles, bars: tuple[int, int], request: Mapping[str, Any], params: Params
 ) -> tuple[dict[str, Metric], TestRun]:
-    """The chosen set over test bars [from, to), warmed up on as many bars before them as
-    the backtest's `warmup_bars` takes (as many as there are): its cost is its own bars and
-    the warm-up, wherever the window lies."""
+    """The chosen set over test bars [from, to) of the held candles, warmed up on as many
+    bars before them as the backtest's `warmup_bars` takes (as many as there are): its cost
+    is its own bars and the warm-up, wherever the window lies."""
     test_from, test_to = bars
     spec = BacktestSpec.model_validate(request["backtest"])
     assert spec.strategy.name is not None

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from services.engine.optimization import store as optimization_store
 from services.engine.optimization.plan import ChunkPlan, grid_chunks, walk_forward_chunks
+from shared import market_data
 from shared.db import DbConnection
 from shared.messages import StartOptimization
 from shared.optimization_spec import OptimizationSpec
@@ -25,6 +26,7 @@ from shared.walk_forward import (
     progress_total,
     walk_forward_windows,
 )
+from shared.warmup import warmup_bars
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class PlanRejected(Exception):
 class StoredRange:
     bars: int
     data_end: datetime | None
+    warmup: int  # stored bars before the start, as many as the sets' warm-up takes at most
 
 
 async def _stored_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRange:
@@ -52,7 +55,12 @@ async def _stored_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRan
         b.end,
     )
     assert row is not None
-    return StoredRange(int(row["bars"]), row["data_end"])
+    sets, _ = spec.combinations()
+    name = b.strategy.name
+    assert name is not None
+    asked = max((warmup_bars(b.warmup_bars, name, params) for params in sets), default=0)
+    warmup = await market_data.bars_before(conn, b.category, b.symbol, b.interval, b.start, asked)
+    return StoredRange(int(row["bars"]), row["data_end"], warmup)
 
 
 def plan(spec: OptimizationSpec, bars: int) -> tuple[list[ChunkPlan], int]:
@@ -106,6 +114,7 @@ class OptimizationPlanner:
                 chunks,
                 bars=stored.bars,
                 data_end=stored.data_end,
+                warmup=stored.warmup,
                 total=total,
             )
         log.info("optimization planned", extra={"id": str(optimization_id), "chunks": len(chunks)})

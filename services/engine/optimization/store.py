@@ -45,6 +45,7 @@ class ChunkWork:
     request: dict[str, Any]
     bars: int
     data_end: datetime
+    warmup: int  # stored bars before the range's start, loaded before its `bars`
 
 
 async def plant_chunks(
@@ -54,6 +55,7 @@ async def plant_chunks(
     *,
     bars: int,
     data_end: datetime,
+    warmup: int,
     total: int,
 ) -> None:
     """Store the plan, mark the optimization running and queue every chunk that can start
@@ -76,10 +78,11 @@ async def plant_chunks(
     )
     await conn.execute(
         """UPDATE optimizations SET status = 'running', started_at = now(), bars = $2,
-               data_end = $3, progress_total = $4 WHERE id = $1""",
+               data_end = $3, warmup_bars = $4, progress_total = $5 WHERE id = $1""",
         optimization_id,
         bars,
         data_end,
+        warmup,
         total,
     )
     for c in chunks:
@@ -93,7 +96,7 @@ async def chunk_work(db: DbExecutor, optimization_id: UUID, chunk: int) -> Chunk
     """The chunk if it is still to do in a running optimization, else None (drop it)."""
     row = await db.fetchrow(
         """SELECT c.stage, c.window_index, c.set_from, c.set_to, c.params, o.request, o.bars,
-                  o.data_end
+                  o.data_end, o.warmup_bars
            FROM optimization_chunks c JOIN optimizations o ON o.id = c.optimization_id
            WHERE c.optimization_id = $1 AND c.chunk = $2 AND c.status = 'pending'
              AND o.status = 'running'""",
@@ -113,6 +116,7 @@ async def chunk_work(db: DbExecutor, optimization_id: UUID, chunk: int) -> Chunk
         row["request"],
         row["bars"],
         row["data_end"],
+        row["warmup_bars"],
     )
 
 
