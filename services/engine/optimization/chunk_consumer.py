@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from uuid import UUID
 
 import asyncpg
 from pydantic import ValidationError
@@ -33,6 +34,7 @@ from shared.candles import Candles
 from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
+from shared.strategy_catalog import ParamValue
 from shared.timestamps import iso_utc, to_epoch_ms
 from shared.walk_forward import walk_forward_windows
 
@@ -45,6 +47,8 @@ class ChunkWorker:
     pool: asyncpg.Pool
     executor: Executor
     _candles: tuple[CandlesKey, Candles] | None = field(default=None, repr=False)
+    # The parameter sets of the optimization last served: up to 100,000 to build.
+    _sets: tuple[UUID, list[dict[str, ParamValue]]] | None = field(default=None, repr=False)
 
     async def handle(self, command: RunOptimizationChunk) -> None:
         work = await store.chunk_work(self.pool, command.optimization_id, command.chunk)
@@ -68,7 +72,7 @@ class ChunkWorker:
             raise JobRejected(f"invalid request: {exc}") from None
         key, candles = await self._load(work, spec)
         if work.stage == "grid":
-            sets = spec.combinations()[0][work.set_from : work.set_to]
+            sets = self._param_sets(work, spec)
             results = await self._in_pool(
                 key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
             )
@@ -78,7 +82,7 @@ class ChunkWorker:
         window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
         at = work.warmup  # the window's bar numbers count from the range's first bar
         if work.stage == "train":
-            sets = spec.combinations()[0][work.set_from : work.set_to]
+            sets = self._param_sets(work, spec)
             best = await self._in_pool(
                 key,
                 candles,
@@ -113,6 +117,11 @@ class ChunkWorker:
         }
         async with self.pool.acquire() as conn:
             return await record_test(conn, work, row, metrics, run)
+
+    def _param_sets(self, work: ChunkWork, spec: OptimizationSpec) -> list[dict[str, ParamValue]]:
+        if self._sets is None or self._sets[0] != work.optimization_id:
+            self._sets = (work.optimization_id, spec.combinations()[0])
+        return self._sets[1][work.set_from : work.set_to]
 
     async def _in_pool(
         self,
