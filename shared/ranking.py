@@ -1,7 +1,7 @@
-"""How results rank, the contract's one rule for grid rows, `best` and each walk-forward window:
-by a metric (higher is better except for max_drawdown), a null last, and a tie to the set that
-comes first in the grid's order (its `position`). Python ranks with `ranking_key`; SQL orders
-with `order_sql`, built from the same pieces."""
+"""How results rank (docs/simulation.md, Ranking): one rule for grid rows, `best` and each
+walk-forward window's choice. By a metric (higher is better except for max_drawdown), a null
+last, a tie to the set that comes first in the grid's order (its `position`). Python ranks
+with `ranking_key`; SQL orders with `order_sql`, built from the same pieces."""
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar

@@ -1,5 +1,6 @@
-"""Walk-forward windows: the contract's arithmetic on bar counts, its bounds and the progress
-they make; pure, so the API (counting and refusing) and the engine (planning) agree."""
+"""Walk-forward windows (docs/simulation.md, Walk-forward): their arithmetic on bar counts,
+their bounds and the progress they make; pure, so the API (counting and refusing) and the
+engine (planning) agree."""
 
 from dataclasses import dataclass
 

@@ -1,4 +1,4 @@
-"""How many stored bars before `start` warm a strategy's indicators (the contract's warm-up).
+"""How many stored bars before `start` warm a strategy's indicators (docs/simulation.md).
 
 "auto" is 3 x the longest window at the given parameters, at most MAX_AUTO_WARMUP_BARS; every
 integer parameter of a built-in strategy is a window length. Plugins (a later issue) will

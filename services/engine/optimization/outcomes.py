@@ -111,7 +111,7 @@ async def _finish_if_last(conn: DbConnection, work: ChunkWork) -> None:
         "windows": len(runs),
         "test_metrics": chained_metrics(runs, config.interval, config.execution.initial_capital),
     }
-    # The latest window's choice is the set to trade next (the contract's `best`).
+    # The latest window's choice is the set to trade next (its `best`).
     last = await optimizations_repo.last_window_row(conn, work.optimization_id)
     assert last is not None
     best = {k: last[k] for k in ("window", "params", "train_metrics", "test_metrics")}
