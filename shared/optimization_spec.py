@@ -9,19 +9,12 @@ from shared.backtest_spec import BacktestSpec
 from shared.metric_names import METRIC_KEYS
 from shared.strategies import ParamError, ParamValue, strategy_entry
 from shared.validation import field_error
+from shared.walk_forward import WalkForward
 
 # A grid larger than this is almost surely a mistake, and its rows would not fit one answer.
 MAX_COMBINATIONS = 100_000
 
 Objective = Literal[METRIC_KEYS]  # type: ignore[valid-type]
-
-
-class WalkForward(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    train_bars: int = Field(ge=2, le=10_000_000)
-    test_bars: int = Field(ge=1, le=10_000_000)
-    anchored: bool = False
 
 
 class OptimizationSpec(BaseModel):

@@ -29,11 +29,23 @@ TRADE_COLUMNS = (
 )
 
 
+class BacktestData(BaseModel):
+    """The bars a backtest actually used: its first and last traded bar, how many, and the
+    stored bars before `start` that warmed its indicators."""
+
+    first: datetime
+    last: datetime
+    bars: int
+    warmup_bars: int
+
+
 class BacktestView(BaseModel):
     id: UUID
     status: str
     request: dict[str, Any]
     metrics: dict[str, float | int | None] | None
+    data: BacktestData | None = None
+    warnings: list[str] = Field(default_factory=list)
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -62,8 +74,9 @@ async def create_backtest(db: DbExecutor, request: dict[str, Any]) -> BacktestVi
     row = await db.fetchrow(
         f"""WITH job AS (
                 INSERT INTO backtests (id, request, symbol, strategy) VALUES ($1, $2, $3, $4)
-                RETURNING id, status, request, metrics, error, created_at, started_at,
-                          finished_at, NULL::float8 AS queued_seconds, NULL::float8 AS run_seconds
+                RETURNING id, status, request, metrics, data, warnings, error, created_at,
+                          started_at, finished_at, NULL::float8 AS queued_seconds,
+                          NULL::float8 AS run_seconds
             ), message AS ({outbox_insert(5)})
             SELECT * FROM job""",
         backtest_id,
@@ -76,7 +89,8 @@ async def create_backtest(db: DbExecutor, request: dict[str, Any]) -> BacktestVi
     return BacktestView(**dict(row))
 
 
-_VIEW = """SELECT id, status, request, metrics, error, created_at, started_at, finished_at,
+_VIEW = """SELECT id, status, request, metrics, data, warnings, error, created_at, started_at,
+                  finished_at,
                   extract(epoch FROM started_at - created_at)::float8 AS queued_seconds,
                   extract(epoch FROM finished_at - started_at)::float8 AS run_seconds
            FROM backtests"""
@@ -173,9 +187,13 @@ async def store_result(
     trades: list[tuple[Any, ...]],
     times: npt.NDArray[np.int64],
     equity: npt.NDArray[np.float64],
+    *,
+    data: dict[str, Any],
+    warnings: list[str],
 ) -> bool:
-    """Write metrics, trades and equity and mark it succeeded, in one transaction; False if
-    the backtest was cancelled or deleted meanwhile (nothing is written then)."""
+    """Write metrics, trades and equity (and what data it used, with warnings) and mark it
+    succeeded, in one transaction; False if the backtest was cancelled or deleted meanwhile
+    (nothing is written then)."""
     async with conn.transaction():
         still_running = await conn.fetchval(
             "SELECT status = 'running' FROM backtests WHERE id = $1 FOR UPDATE", backtest_id
@@ -198,10 +216,12 @@ async def store_result(
             equity.astype("<f8").tobytes(),
         )
         await conn.execute(
-            """UPDATE backtests SET status = 'succeeded', metrics = $2, finished_at = now(),
-                   error = NULL WHERE id = $1""",
+            """UPDATE backtests SET status = 'succeeded', metrics = $2, data = $3, warnings = $4,
+                   finished_at = now(), error = NULL WHERE id = $1""",
             backtest_id,
             metrics,
+            data,
+            warnings,
         )
         await add_to_outbox(conn, BacktestCompleted(backtest_id=backtest_id))
     return True

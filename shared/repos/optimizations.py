@@ -9,8 +9,8 @@ from pydantic import BaseModel
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
 from shared.messages import OptimizationCompleted, OptimizationFailed, StartOptimization
-from shared.metric_names import LOWER_IS_BETTER
 from shared.outbox import add_to_outbox
+from shared.ranking import order_sql
 
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 
@@ -68,18 +68,21 @@ async def get_optimization(db: DbExecutor, optimization_id: UUID) -> Optimizatio
     return OptimizationView(**data)
 
 
+# Rows written before `position` existed come last among equals, in row_key order.
+_TIE_BREAK = "position, row_key"
+
+
 def _order_sql(kind: str, metric: str) -> str:
     # Rows keep their metrics in JSON; walk-forward rows are ranked by their test metrics.
     source = "test_metrics" if kind == "walk_forward" else "metrics"
-    direction = "ASC" if metric in LOWER_IS_BETTER else "DESC"
-    return f"(row->'{source}'->>'{metric}')::float8 {direction} NULLS LAST, row_key"
+    return order_sql(f"row->'{source}'", metric, _TIE_BREAK)
 
 
 async def results_page(
     db: DbExecutor, optimization_id: UUID, kind: str, order_by: str, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Rows ranked best first by `order_by` (a metric key, validated by the caller)."""
-    order = "(row->>'window')::int, row_key" if order_by == "window" else _order_sql(kind, order_by)
+    order = _TIE_BREAK if order_by == "window" else _order_sql(kind, order_by)
     rows = await db.fetch(
         f"""SELECT row FROM optimization_results WHERE optimization_id = $1
             ORDER BY {order} LIMIT $2 OFFSET $3""",
@@ -113,6 +116,16 @@ async def best_row(
     row: dict[str, Any] | None = await db.fetchval(
         f"""SELECT row FROM optimization_results WHERE optimization_id = $1
             ORDER BY {_order_sql(kind, objective)} LIMIT 1""",
+        optimization_id,
+    )
+    return row
+
+
+async def last_window_row(db: DbExecutor, optimization_id: UUID) -> dict[str, Any] | None:
+    """A walk-forward's row of its last window."""
+    row: dict[str, Any] | None = await db.fetchval(
+        """SELECT row FROM optimization_results WHERE optimization_id = $1
+           ORDER BY position DESC LIMIT 1""",
         optimization_id,
     )
     return row

@@ -18,9 +18,10 @@ from services.api.job_requests import stored_bars
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
 from shared.metric_names import METRIC_KEYS
-from shared.optimization_spec import OptimizationSpec, WalkForward
+from shared.optimization_spec import OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
 from shared.repos.optimizations import OptimizationView
+from shared.walk_forward import WalkForwardRejected, checked_window_count, progress_total
 
 OrderBy = Literal[(*METRIC_KEYS, "window")]  # type: ignore[valid-type]
 
@@ -29,12 +30,6 @@ class ResultsQuery(PageQuery):
     model_config = ConfigDict(extra="forbid")
 
     order_by: OrderBy = "sharpe"
-
-
-def walk_forward_windows(bars: int, plan: WalkForward) -> int:
-    """Windows while a whole test window fits after the train bars."""
-    fitting = bars - plan.train_bars - plan.test_bars
-    return 0 if fitting < 0 else fitting // plan.test_bars + 1
 
 
 async def create(request: web.Request) -> web.Response:
@@ -46,16 +41,14 @@ async def create(request: web.Request) -> web.Response:
         raise Unprocessable.for_field(
             "param_grid", f"all {skipped} combinations break the strategy's own rule"
         )
-    total = len(runs)
+    windows = None
     if spec.kind == "walk_forward":
         assert spec.walk_forward is not None
-        windows = walk_forward_windows(bars, spec.walk_forward)
-        if windows == 0:
-            raise Unprocessable.for_field(
-                "walk_forward.train_bars",
-                f"train_bars + test_bars exceed the {bars} stored bars of the range",
-            )
-        total = windows * (len(runs) + 1)  # the grid on each train window, then its test run
+        try:
+            windows = checked_window_count(bars, spec.walk_forward, len(runs))
+        except WalkForwardRejected as exc:
+            raise Unprocessable.for_field(exc.field, exc.message) from None
+    total = progress_total(len(runs), windows)
     async with pool.acquire() as conn:
         optimization_id = await optimizations_repo.create_optimization(
             conn, spec.kind, spec.model_dump(mode="json"), total, skipped
