@@ -1,13 +1,14 @@
 """Optimization jobs: grid search and walk-forward, their progress, ranked results, cancel."""
 
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from services.api.endpoints import (
     Endpoint,
     accepted,
+    cancel_or_delete,
     existing,
     json_response,
     read_body,
@@ -17,10 +18,11 @@ from services.api.errors import Unprocessable
 from services.api.job_requests import stored_bars
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
+from shared.job_status import JobStatus
 from shared.metric_names import METRIC_KEYS
 from shared.optimization_spec import OptimizationSpec, WalkForward
 from shared.repos import optimizations as optimizations_repo
-from shared.repos.optimizations import OptimizationView
+from shared.repos.optimizations import OptimizationView, ResultRow
 
 OrderBy = Literal[(*METRIC_KEYS, "window")]  # type: ignore[valid-type]
 
@@ -29,6 +31,15 @@ class ResultsQuery(PageQuery):
     model_config = ConfigDict(extra="forbid")
 
     order_by: OrderBy = "sharpe"
+
+
+class OptimizationFilter(PageQuery):
+    model_config = ConfigDict(extra="forbid")
+
+    status: JobStatus | None = None
+    kind: Literal["grid", "walk_forward"] | None = None
+    symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,30}$")
+    strategy: str | None = Field(default=None, pattern=r"^[a-z_]{1,50}$")
 
 
 def walk_forward_windows(bars: int, plan: WalkForward) -> int:
@@ -65,6 +76,20 @@ async def create(request: web.Request) -> web.Response:
     return accepted(view, f"/api/v1/optimizations/{optimization_id}")
 
 
+async def list_all(request: web.Request) -> web.Response:
+    query = read_query(request, OptimizationFilter)
+    items, total = await optimizations_repo.list_optimizations(
+        request.app[POOL],
+        status=query.status,
+        kind=query.kind,
+        symbol=query.symbol,
+        strategy=query.strategy,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return json_response(Page[OptimizationView](items=items, total=total))
+
+
 async def _existing(request: web.Request) -> OptimizationView:
     return await existing(request, "optimization", optimizations_repo.get_optimization)
 
@@ -87,10 +112,10 @@ async def results(request: web.Request) -> web.Response:
     return json_response({"items": items, "total": total})
 
 
-async def cancel(request: web.Request) -> web.Response:
-    view = await _existing(request)
-    await optimizations_repo.cancel_optimization(request.app[POOL], view.id)
-    return json_response(await _existing(request))
+async def delete(request: web.Request) -> web.Response:
+    return await cancel_or_delete(
+        request, "optimizations", "optimization", optimizations_repo.get_optimization
+    )
 
 
 ENDPOINTS = [
@@ -104,6 +129,16 @@ ENDPOINTS = [
         response=OptimizationView,
         status=202,
         errors=(400, 422),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/optimizations",
+        list_all,
+        "Optimizations, newest first",
+        "optimizations",
+        query=OptimizationFilter,
+        response=Page[OptimizationView],
+        errors=(422,),
     ),
     Endpoint(
         "GET",
@@ -121,16 +156,18 @@ ENDPOINTS = [
         "One row per parameter set (per window for walk-forward), best first",
         "optimizations",
         query=ResultsQuery,
-        response=Page[dict[str, Any]],
+        response=Page[ResultRow],
         errors=(404, 422),
     ),
     Endpoint(
         "DELETE",
         "/api/v1/optimizations/{id}",
-        cancel,
-        "Cancel: queued work is dropped, running work stops",
+        delete,
+        "Cancel if queued or running (200; queued work is dropped, running work stops), "
+        "else delete it with its results (204)",
         "optimizations",
         response=OptimizationView,
+        empty_statuses=(204,),
         errors=(404,),
     ),
 ]
