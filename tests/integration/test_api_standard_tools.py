@@ -79,7 +79,17 @@ def generate_client(document: dict[str, Any], where: Path) -> ModuleType:
     config.write_text("post_hooks: []\n")  # no formatter run: nothing outside the venv needed
     tool = Path(sys.executable).with_name("openapi-python-client")
     out = where / name
-    args = ["generate", "--path", spec, "--meta", "none", "--output-path", out, "--config", config]
+    args: list[str | Path] = [
+        "generate",
+        "--path",
+        spec,
+        "--meta",
+        "none",
+        "--output-path",
+        out,
+        "--config",
+        config,
+    ]
     done = subprocess.run([tool, *args], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0 and "Warning" not in done.stdout, done.stdout + done.stderr
     sys.path.insert(0, str(where))
