@@ -5,7 +5,7 @@ from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
@@ -20,6 +20,11 @@ class Progress(BaseModel):
     total: int
 
 
+def _absent_when_null() -> Any:
+    # A grid row has no window fields and a window no `metrics`: omitted, not null.
+    return Field(None, exclude_if=lambda value: value is None)
+
+
 class ResultRow(BaseModel):
     """A grid row (`params`, `metrics`) or a walk-forward window (`window`, its bars' times,
     `params`, `train_metrics`, `test_metrics`)."""
@@ -27,14 +32,14 @@ class ResultRow(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     params: dict[str, Any]
-    metrics: Metrics | None = None
-    window: int | None = None
-    train_start: datetime | None = None
-    train_end: datetime | None = None
-    test_start: datetime | None = None
-    test_end: datetime | None = None
-    train_metrics: Metrics | None = None
-    test_metrics: Metrics | None = None
+    metrics: Metrics | None = _absent_when_null()
+    window: int | None = _absent_when_null()
+    train_start: datetime | None = _absent_when_null()
+    train_end: datetime | None = _absent_when_null()
+    test_start: datetime | None = _absent_when_null()
+    test_end: datetime | None = _absent_when_null()
+    train_metrics: Metrics | None = _absent_when_null()
+    test_metrics: Metrics | None = _absent_when_null()
 
 
 class WalkForwardSummary(BaseModel):
