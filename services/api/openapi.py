@@ -123,6 +123,8 @@ def _responses(ep: Endpoint, ref: Any) -> dict[str, Any]:
     for status in ep.empty_statuses:
         responses[str(status)] = {"description": _SUCCESS_DESCRIPTIONS[status]}
     codes = set(ep.errors) if ep.public else set(ep.errors) | set(_GUARDED_ERRORS)
+    if ep.body:
+        codes |= {400, 413}  # not JSON; larger than the body limit
     for code in sorted(codes):
         responses[str(code)] = {
             "description": _ERROR_DESCRIPTIONS[code],

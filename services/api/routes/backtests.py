@@ -125,7 +125,7 @@ ENDPOINTS = [
         "GET",
         "/api/v1/backtests",
         list_all,
-        "Backtests, newest first or best first by `order_by`",
+        "Backtests, newest first or best first by order_by",
         "backtests",
         query=BacktestFilter,
         response=Page[BacktestView],
