@@ -119,7 +119,7 @@ async def test_a_generated_client_runs_a_backtest_end_to_end(
     client = package.AuthenticatedClient(
         base_url=str(secured.make_url("")), token=TOKEN, raise_on_unexpected_status=True
     )
-    async with client, running_engine(settings):
+    async with running_engine(settings), client:
         created = await api["create_backtest"].asyncio_detailed(
             client=client, body=models.BacktestSpec.from_dict(BACKTEST)
         )
