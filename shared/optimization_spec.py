@@ -15,6 +15,7 @@ from shared.validation import field_error
 MAX_COMBINATIONS = 100_000
 
 Objective = Literal[METRIC_KEYS]  # type: ignore[valid-type]
+OptimizationKind = Literal["grid", "walk_forward"]
 
 
 class GridRange(BaseModel):
@@ -56,7 +57,7 @@ class WalkForward(BaseModel):
 class OptimizationSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["grid", "walk_forward"]
+    kind: OptimizationKind
     backtest: BacktestSpec
     param_grid: dict[str, list[Any] | GridRange] = Field(
         min_length=1,

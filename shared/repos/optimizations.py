@@ -1,7 +1,7 @@
 """Optimization jobs as stored: request, progress, best row, and one result row per set/window."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -12,6 +12,7 @@ from shared.job_failures import fail_job
 from shared.job_status import JobStatus
 from shared.messages import OptimizationCompleted, OptimizationFailed, StartOptimization
 from shared.metric_names import LOWER_IS_BETTER, Metrics
+from shared.optimization_spec import OptimizationKind
 from shared.outbox import add_to_outbox
 
 
@@ -52,7 +53,7 @@ class WalkForwardSummary(BaseModel):
 class OptimizationView(BaseModel):
     id: UUID
     status: JobStatus
-    kind: Literal["grid", "walk_forward"]
+    kind: OptimizationKind
     request: dict[str, Any]
     progress: Progress
     skipped: int

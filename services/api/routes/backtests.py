@@ -15,21 +15,15 @@ from services.api.endpoints import (
 )
 from services.api.job_requests import ensure_candles, resolve_backtest
 from services.api.keys import POOL
-from services.api.paging import Page, PageQuery
+from services.api.paging import JobFilter, Page, PageQuery
 from shared.backtest_spec import BacktestSpec
-from shared.job_status import JobStatus
 from shared.metric_names import MetricKey
 from shared.repos import backtests as backtests_repo
 from shared.repos.backtests import BacktestView, Trade
 from shared.timestamps import iso_utc
 
 
-class BacktestFilter(PageQuery):
-    model_config = ConfigDict(extra="forbid")
-
-    status: JobStatus | None = None
-    symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,30}$")
-    strategy: str | None = Field(default=None, pattern=r"^[a-z_]{1,50}$")
+class BacktestFilter(JobFilter):
     order_by: MetricKey | None = Field(
         default=None,
         description="a metric key: best first (max_drawdown lowest first), null last; "

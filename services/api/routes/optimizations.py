@@ -3,7 +3,7 @@
 from typing import Literal
 
 from aiohttp import web
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict
 
 from services.api.endpoints import (
     Endpoint,
@@ -17,10 +17,9 @@ from services.api.endpoints import (
 from services.api.errors import Unprocessable
 from services.api.job_requests import stored_bars
 from services.api.keys import POOL
-from services.api.paging import Page, PageQuery
-from shared.job_status import JobStatus
+from services.api.paging import JobFilter, Page, PageQuery
 from shared.metric_names import METRIC_KEYS
-from shared.optimization_spec import OptimizationSpec, WalkForward
+from shared.optimization_spec import OptimizationKind, OptimizationSpec, WalkForward
 from shared.repos import optimizations as optimizations_repo
 from shared.repos.optimizations import OptimizationView, ResultRow
 
@@ -33,13 +32,8 @@ class ResultsQuery(PageQuery):
     order_by: OrderBy = "sharpe"
 
 
-class OptimizationFilter(PageQuery):
-    model_config = ConfigDict(extra="forbid")
-
-    status: JobStatus | None = None
-    kind: Literal["grid", "walk_forward"] | None = None
-    symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,30}$")
-    strategy: str | None = Field(default=None, pattern=r"^[a-z_]{1,50}$")
+class OptimizationFilter(JobFilter):
+    kind: OptimizationKind | None = None
 
 
 def walk_forward_windows(bars: int, plan: WalkForward) -> int:
