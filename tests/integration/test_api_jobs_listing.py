@@ -8,20 +8,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests.support.market import insert_candles, random_walk
+from tests.support.market import BACKTEST_REQUEST, T0, insert_candles, random_walk
 
 pytestmark = pytest.mark.integration
 
 Client = TestClient[web.Request, web.Application]
-T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
-BACKTEST: dict[str, Any] = {
-    "category": "linear",
-    "symbol": "BTCUSDT",
-    "interval": "60",
-    "start": "2024-01-01T00:00:00Z",
-    "end": "2024-01-10T00:00:00Z",
-    "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20}},
-}
+BACKTEST = BACKTEST_REQUEST
 OPTIMIZATION: dict[str, Any] = {
     "kind": "grid",
     "backtest": {**BACKTEST, "strategy": {"name": "sma_cross"}},

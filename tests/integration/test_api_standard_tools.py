@@ -22,7 +22,7 @@ from playwright.async_api import Route, async_playwright
 
 from services.api.app import create_app
 from shared.settings import Settings
-from tests.support.market import insert_candles, random_walk
+from tests.support.market import BACKTEST_REQUEST, T0, insert_candles, random_walk
 from tests.support.services import TERMINAL, running_engine
 
 pytestmark = pytest.mark.integration
@@ -30,15 +30,7 @@ pytestmark = pytest.mark.integration
 Client = TestClient[web.Request, web.Application]
 CHROMIUM = "/usr/bin/chromium"  # Debian's; `make test` installs it (browser-tool)
 TOKEN = "s3cret"
-T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
-BACKTEST: dict[str, Any] = {
-    "category": "linear",
-    "symbol": "BTCUSDT",
-    "interval": "60",
-    "start": "2024-01-01T00:00:00Z",
-    "end": "2024-01-20T00:00:00Z",
-    "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20}},
-}
+BACKTEST = BACKTEST_REQUEST
 
 
 @pytest.fixture
@@ -107,7 +99,7 @@ def generated(tmp_path: Path) -> Iterator[Path]:
 async def test_a_generated_client_runs_a_backtest_end_to_end(
     secured: Client, pool: asyncpg.Pool, settings: Settings, generated: Path
 ) -> None:
-    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 600, "60"))
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 500, "60"))
     document = await (await secured.get("/api/v1/openapi.json")).json()
     package = await asyncio.to_thread(generate_client, document, generated)
     backtests = importlib.import_module(f"{package.__name__}.api.backtests")

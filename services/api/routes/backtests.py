@@ -53,15 +53,8 @@ async def create(request: web.Request) -> web.Response:
 
 async def list_all(request: web.Request) -> web.Response:
     query = read_query(request, BacktestFilter)
-    items, total = await backtests_repo.list_backtests(
-        request.app[POOL],
-        status=query.status,
-        symbol=query.symbol,
-        strategy=query.strategy,
-        order_by=query.order_by,
-        limit=query.limit,
-        offset=query.offset,
-    )
+    # The filter's fields are the listing's keyword arguments.
+    items, total = await backtests_repo.list_backtests(request.app[POOL], **query.model_dump())
     return json_response(Page[BacktestView](items=items, total=total))
 
 

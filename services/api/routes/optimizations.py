@@ -72,14 +72,9 @@ async def create(request: web.Request) -> web.Response:
 
 async def list_all(request: web.Request) -> web.Response:
     query = read_query(request, OptimizationFilter)
+    # The filter's fields are the listing's keyword arguments.
     items, total = await optimizations_repo.list_optimizations(
-        request.app[POOL],
-        status=query.status,
-        kind=query.kind,
-        symbol=query.symbol,
-        strategy=query.strategy,
-        limit=query.limit,
-        offset=query.offset,
+        request.app[POOL], **query.model_dump()
     )
     return json_response(Page[OptimizationView](items=items, total=total))
 
