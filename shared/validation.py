@@ -18,8 +18,13 @@ def field_error(title: str, field: str, message: str, given: Any = None) -> Vali
     return ValidationError.from_exception_data(title, [details])
 
 
-# What pydantic puts before the text of a ValueError or an assert raised in a validator.
-_PREFIXES = {"value_error": "Value error, ", "assertion_error": "Assertion failed, "}
+# What pydantic puts before the text of a ValueError or an assert raised in a validator, and
+# before the JSON parser's own words.
+_PREFIXES = {
+    "value_error": "Value error, ",
+    "assertion_error": "Assertion failed, ",
+    "json_invalid": "Invalid JSON: ",
+}
 
 
 def error_message(error: ErrorDetails) -> str:

@@ -66,7 +66,7 @@ def validation_failure(exc: ValidationError, prefix: tuple[str, ...] = ()) -> Ap
     """422 naming each field; a body that is not JSON at all is a 400."""
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
     if any(e["type"] == "json_invalid" for e in errors):
-        return MalformedRequest(f"request body is not valid JSON: {errors[0]['msg']}")
+        return MalformedRequest(f"request body is not valid JSON: {error_message(errors[0])}")
     details = [
         {"field": field_path(prefix + tuple(e["loc"])), "message": error_message(e)} for e in errors
     ]
