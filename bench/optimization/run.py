@@ -37,6 +37,7 @@ from bench.support.service_stack import bench_settings, running_engines, wait_fo
 from bench.support.synthetic import START_MS, random_walk
 from bench.support.timing import best_seconds
 from bench.support.vectorbt_sma_cross import sma_cross_portfolio
+from devtools.job_follower import follow_job
 from devtools.launcher import tail
 from services.engine.optimization.in_pool import evaluate_sets
 from services.ingest.kline_store import Series
@@ -59,7 +60,6 @@ WARM_UP_BARS = 2_000
 WORKERS = (1, 2)
 BENCH_DATABASE = "backtester_bench_optimization"
 SERIES = Series("linear", "BTCUSDT", "1")
-_SETTLED = ("succeeded", "failed", "cancelled")
 
 
 def _say(text: str) -> None:
@@ -230,19 +230,15 @@ async def _through_the_queue(
 
 
 async def _wait_settled(pool: asyncpg.Pool, optimization_id: UUID, *, within: float) -> Any:
-    """Poll the optimization until it has settled; its status, error and times."""
-    deadline = time.monotonic() + within
-    while True:
-        job = await pool.fetchrow(
+    """The optimization's status, error and times once it has settled."""
+
+    async def read() -> Any:
+        return await pool.fetchrow(
             "SELECT status, error, created_at, finished_at FROM optimizations WHERE id = $1",
             optimization_id,
         )
-        assert job is not None
-        if job["status"] in _SETTLED:
-            return job
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the optimization is still {job['status']} after {within} s")
-        await asyncio.sleep(0.05)
+
+    return await follow_job(read, within=within, every=0.05, what="optimization")
 
 
 async def _queue_rows(

@@ -1,7 +1,7 @@
 """Backtest jobs as stored: the request, status, metrics, trades and the equity curve."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import numpy as np
@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
+from shared.job_status import JobStatus
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
+from shared.metric_names import LOWER_IS_BETTER, Metrics
 from shared.outbox import add_to_outbox, outbox_insert, outbox_values
 
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 TRADE_COLUMNS = (
     "backtest_id",
     "seq",
@@ -41,9 +42,9 @@ class BacktestData(BaseModel):
 
 class BacktestView(BaseModel):
     id: UUID
-    status: str
+    status: JobStatus
     request: dict[str, Any]
-    metrics: dict[str, float | int | None] | None
+    metrics: Metrics | None
     data: BacktestData | None = None
     warnings: list[str] = Field(default_factory=list)
     error: str | None
@@ -57,7 +58,7 @@ class BacktestView(BaseModel):
 class Trade(BaseModel):
     model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
 
-    side: str
+    side: Literal["long", "short"]
     entry_time: datetime
     entry_price: float
     exit_time: datetime | None
@@ -107,18 +108,25 @@ async def list_backtests(
     status: str | None,
     symbol: str | None,
     strategy: str | None,
+    order_by: str | None,
     limit: int,
     offset: int,
 ) -> tuple[list[BacktestView], int]:
+    """Newest first, or best first by the metric `order_by` (nulls last, then newest)."""
     where = """($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR symbol = $2)
                AND ($3::text IS NULL OR strategy = $3)"""
+    order = "created_at DESC, id"
+    if order_by is not None:
+        direction = "ASC" if order_by in LOWER_IS_BETTER else "DESC"
+        order = f"(metrics->>$6)::float8 {direction} NULLS LAST, {order}"
     rows = await db.fetch(
-        f"{_VIEW} WHERE {where} ORDER BY created_at DESC, id LIMIT $4 OFFSET $5",
+        f"{_VIEW} WHERE {where} ORDER BY {order} LIMIT $4 OFFSET $5",
         status,
         symbol,
         strategy,
         limit,
         offset,
+        *([] if order_by is None else [order_by]),
     )
     total = await db.fetchval(
         f"SELECT count(*) FROM backtests WHERE {where}", status, symbol, strategy
@@ -147,27 +155,6 @@ async def equity_curve(
     if row is None:
         return None
     return np.frombuffer(row["times"], "<i8"), np.frombuffer(row["values"], "<f8")
-
-
-async def cancel_or_delete(db: DbConnection, backtest_id: UUID) -> str | None:
-    """Cancel a queued or running backtest, else delete it with its results.
-
-    Returns "cancelled", "deleted", or None if there is no such backtest."""
-    async with db.transaction():
-        status = await db.fetchval(
-            "SELECT status FROM backtests WHERE id = $1 FOR UPDATE", backtest_id
-        )
-        if status is None:
-            return None
-        if status in TERMINAL_STATUSES:
-            await db.execute("DELETE FROM backtests WHERE id = $1", backtest_id)
-            return "deleted"
-        await db.execute(
-            """UPDATE backtests SET status = 'cancelled', finished_at = now(),
-                   error = 'cancelled by request' WHERE id = $1""",
-            backtest_id,
-        )
-        return "cancelled"
 
 
 async def claim_backtest(db: DbExecutor, backtest_id: UUID) -> dict[str, Any] | None:
