@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: install migrate demo up status down compose-tool test lint bench clean
+.PHONY: install migrate demo up status down compose-tool browser-tool test lint bench clean
 
 install: $(STAMP)
 
@@ -39,7 +39,12 @@ compose-tool:
 	@command -v docker-compose >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
 
-test: install compose-tool
+# Debian's Chromium, driven by playwright for the docs page test (no browser is downloaded).
+browser-tool:
+	@test -x /usr/bin/chromium || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install compose-tool browser-tool
 	$(BIN)/python -m pytest -p no:cacheprovider -q
 
 lint: install

@@ -1,7 +1,7 @@
 """The backtest request of docs/api.md, validated the same way by the API and the engine."""
 
 import math
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import (
@@ -28,6 +28,9 @@ from shared.strategies import (
 from shared.strategies.definitions import parse_definition
 from shared.strategies.expressions import ExpressionError
 from shared.validation import field_error
+from shared.warmup import warmup_bars
+
+MAX_WARMUP_BARS = 10_000_000
 
 Direction = Literal["long_only", "short_only", "long_short"]
 # What an inline expression strategy is called in the engine and its messages.
@@ -155,6 +158,16 @@ class BacktestSpec(SeriesRange):
     position_size: float = Field(default=1.0, gt=0, le=1, strict=True)
     stop_loss: float | None = Field(default=None, gt=0, lt=1, strict=True)
     take_profit: float | None = Field(default=None, gt=0, lt=1, strict=True)
+    # Stored bars before `start` that only warm the indicators; "auto": see shared.warmup.
+    warmup_bars: Annotated[int, Field(ge=0, le=MAX_WARMUP_BARS, strict=True)] | Literal["auto"] = (
+        "auto"
+    )
+
+    @property
+    def warmup_bars_asked(self) -> int:
+        """`warmup_bars` as a number of bars (after a saved strategy is resolved to a name)."""
+        assert self.strategy.name is not None
+        return warmup_bars(self.warmup_bars, self.strategy.name, self.strategy.resolved_params)
 
     @field_validator("initial_capital")
     @classmethod

@@ -92,17 +92,71 @@ async def load_candles(
     conn: DbConnection, category: str, symbol: str, interval: str, start: datetime, end: datetime
 ) -> Candles:
     """The stored candles of [start, end], oldest first, straight into numpy (binary COPY)."""
-    buffer = io.BytesIO()
-    await conn.copy_from_query(
-        f"""SELECT {", ".join(candle_copy.COLUMNS)} FROM klines
-            WHERE category = $1 AND symbol = $2 AND interval = $3
-              AND open_time BETWEEN $4 AND $5
-            ORDER BY open_time""",
+    return await _copy_candles(
+        conn,
+        """WHERE category = $1 AND symbol = $2 AND interval = $3
+             AND open_time BETWEEN $4 AND $5""",
         category,
         symbol,
         interval,
         start,
         end,
+    )
+
+
+async def bars_before(
+    db: DbExecutor, category: str, symbol: str, interval: str, before: datetime, up_to: int
+) -> int:
+    """How many candles are stored before `before`, counting no further than `up_to`."""
+    return int(
+        await db.fetchval(
+            """SELECT count(*) FROM (
+                   SELECT 1 FROM klines
+                   WHERE category = $1 AND symbol = $2 AND interval = $3 AND open_time < $4
+                   ORDER BY open_time DESC LIMIT $5) AS warmup""",
+            category,
+            symbol,
+            interval,
+            before,
+            up_to,
+        )
+    )
+
+
+async def load_candles_warmed(
+    conn: DbConnection,
+    category: str,
+    symbol: str,
+    interval: str,
+    start: datetime,
+    end: datetime,
+    warmup: int,
+) -> Candles:
+    """The stored candles of [start, end] after the last `warmup` stored before `start` (fewer
+    if there are not as many), oldest first, in one query: a backtest's bars and warm-up."""
+    return await _copy_candles(
+        conn,
+        """WHERE category = $1 AND symbol = $2 AND interval = $3 AND open_time <= $5
+             AND open_time >= coalesce(
+                 (SELECT min(open_time) FROM (
+                     SELECT open_time FROM klines
+                     WHERE category = $1 AND symbol = $2 AND interval = $3 AND open_time < $4
+                     ORDER BY open_time DESC LIMIT $6) AS warmup),
+                 $4)""",
+        category,
+        symbol,
+        interval,
+        start,
+        end,
+        warmup,
+    )
+
+
+async def _copy_candles(conn: DbConnection, where: str, *args: Any) -> Candles:
+    buffer = io.BytesIO()
+    await conn.copy_from_query(
+        f"""SELECT {", ".join(candle_copy.COLUMNS)} FROM klines {where} ORDER BY open_time""",
+        *args,
         output=buffer,
         format="binary",
     )

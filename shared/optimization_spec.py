@@ -1,6 +1,7 @@
 """The optimization request: a grid over a strategy's parameters, optionally walk-forward."""
 
 import itertools
+import math
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -9,27 +10,53 @@ from shared.backtest_spec import BacktestSpec
 from shared.metric_names import METRIC_KEYS
 from shared.strategies import ParamError, ParamValue, strategy_entry
 from shared.validation import field_error
+from shared.walk_forward import WalkForward
 
 # A grid larger than this is almost surely a mistake, and its rows would not fit one answer.
 MAX_COMBINATIONS = 100_000
 
 Objective = Literal[METRIC_KEYS]  # type: ignore[valid-type]
+OptimizationKind = Literal["grid", "walk_forward"]
 
 
-class WalkForward(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class GridRange(BaseModel):
+    """`start`, `start + step`, ... up to `stop`, which is included when a step lands on it."""
 
-    train_bars: int = Field(ge=2, le=10_000_000)
-    test_bars: int = Field(ge=1, le=10_000_000)
-    anchored: bool = False
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    start: int | float
+    stop: int | float
+    step: int | float
+
+
+def range_values(grid_range: GridRange, integers: bool, field: str) -> list[int | float]:
+    """The values of a range; integers only, for an int parameter."""
+    start, stop, step = grid_range.start, grid_range.stop, grid_range.step
+    if integers and not all(isinstance(v, int) for v in (start, stop, step)):
+        raise ParamError(field, "start, stop and step must be integers for an integer parameter")
+    if step <= 0:
+        raise ParamError(field, "step must be positive")
+    if stop < start:
+        raise ParamError(field, "stop must not be below start")
+    # A hair of tolerance so that 0.1 + 2 * 0.1 still counts as landing on 0.3.
+    count = math.floor((stop - start) / step * (1 + 1e-12) + 1e-9) + 1
+    if count > MAX_COMBINATIONS:
+        raise ParamError(field, f"{count} values; at most {MAX_COMBINATIONS}")
+    if integers:
+        return list(range(int(start), int(stop) + 1, int(step)))
+    return [round(start + i * step, 12) for i in range(count)]
 
 
 class OptimizationSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["grid", "walk_forward"]
+    kind: OptimizationKind
     backtest: BacktestSpec
-    param_grid: dict[str, list[Any]] = Field(min_length=1)
+    param_grid: dict[str, list[Any] | GridRange] = Field(
+        min_length=1,
+        description="per parameter, a list of values or a range {start, stop, step}; "
+        "the stored request holds each range as its list of values",
+    )
     objective: Objective = "sharpe"
     walk_forward: WalkForward | None = None
 
@@ -47,20 +74,31 @@ class OptimizationSpec(BaseModel):
         if self.kind == "walk_forward" and self.walk_forward is None:
             raise ParamError("walk_forward", "required when kind is walk_forward")
         strategy = strategy_entry(self.backtest.strategy.name, "backtest.strategy.name")
-        for name, values in self.param_grid.items():
+        expanded: dict[str, list[Any] | GridRange] = {}
+        for name, given in self.param_grid.items():
             param = strategy.param(name)
             if param is None:
                 known = ", ".join(p.name for p in strategy.params)
                 raise ParamError(f"param_grid.{name}", f"unknown parameter; known: {known}")
+            values = given
+            if isinstance(given, GridRange):
+                values = range_values(given, param.type is int, f"param_grid.{name}")
+            expanded[name] = values
             if not values:
                 raise ParamError(f"param_grid.{name}", "needs at least one value")
             for i, value in enumerate(values):
                 param.coerce(value, f"param_grid.{name}.{i}")
+        object.__setattr__(self, "param_grid", expanded)
         total = 1
-        for values in self.param_grid.values():
+        for values in self.grid.values():
             total *= len(values)
         if total > MAX_COMBINATIONS:
             raise ParamError("param_grid", f"{total} combinations; at most {MAX_COMBINATIONS}")
+
+    @property
+    def grid(self) -> dict[str, list[Any]]:
+        """The grid's values per parameter (ranges are lists once validated)."""
+        return {n: v for n, v in self.param_grid.items() if isinstance(v, list)}
 
     def combinations(self) -> tuple[list[dict[str, ParamValue]], int]:
         """Every parameter set to run (base params overridden by the grid) and how many of the
@@ -69,9 +107,10 @@ class OptimizationSpec(BaseModel):
         assert name is not None
         base = self.backtest.strategy.resolved_params
         strategy = strategy_entry(name)
-        names = list(self.param_grid)
+        grid = self.grid
+        names = list(grid)
         runs, skipped = [], 0
-        for values in itertools.product(*(self.param_grid[n] for n in names)):
+        for values in itertools.product(*(grid[n] for n in names)):
             params = dict(base)
             for key, value in zip(names, values, strict=True):
                 params[key] = strategy.param(key).coerce(value, key)  # type: ignore[union-attr]

@@ -3,7 +3,7 @@
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 
 def field_error(title: str, field: str, message: str, given: Any = None) -> ValidationError:
@@ -16,3 +16,17 @@ def field_error(title: str, field: str, message: str, given: Any = None) -> Vali
         input=given,
     )
     return ValidationError.from_exception_data(title, [details])
+
+
+# What pydantic puts before the text of a ValueError or an assert raised in a validator, and
+# before the JSON parser's own words.
+_PREFIXES = {
+    "value_error": "Value error, ",
+    "assertion_error": "Assertion failed, ",
+    "json_invalid": "Invalid JSON: ",
+}
+
+
+def error_message(error: ErrorDetails) -> str:
+    """An error's message as a client should read it: the validator's own words."""
+    return error["msg"].removeprefix(_PREFIXES.get(error["type"], ""))

@@ -13,7 +13,15 @@ from services.api.keys import BROKER, POOL, SETTINGS
 from services.api.metrics import METRICS, ApiMetrics, metrics_middleware
 from services.api.middleware import auth_middleware, request_id_middleware
 from services.api.openapi import openapi_document
-from services.api.routes import backfills, backtests, health, market, optimizations, strategies
+from services.api.routes import (
+    backfills,
+    backtests,
+    docs,
+    health,
+    market,
+    optimizations,
+    strategies,
+)
 from shared.amqp import Topology
 from shared.db import create_pool
 from shared.migrate import migrate
@@ -21,6 +29,7 @@ from shared.settings import Settings
 
 ENDPOINTS: list[Endpoint] = [
     *health.ENDPOINTS,
+    *docs.ENDPOINTS,
     *market.ENDPOINTS,
     *backfills.ENDPOINTS,
     *strategies.ENDPOINTS,
@@ -57,9 +66,9 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[METRICS] = ApiMetrics()
-    app[health.OPENAPI_DOCUMENT] = openapi_document(ENDPOINTS, title="backtester", version="0.1.0")
+    app[docs.OPENAPI_DOCUMENT] = openapi_document(ENDPOINTS, title="backtester", version="0.1.0")
     for endpoint in ENDPOINTS:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
-    health.add_static(app)
+    docs.add_static(app)
     app.cleanup_ctx.extend([_database, _broker])
     return app

@@ -14,6 +14,10 @@ from pydantic import BaseModel, ValidationError
 
 from services.api.errors import NotFound, validation_failure
 from services.api.keys import POOL
+from services.api.paging import Page
+from shared.db import DbExecutor
+from shared.job_failures import JobTable
+from shared.repos import jobs as jobs_repo
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -35,10 +39,41 @@ class Endpoint:
     public: bool = False  # reachable without the API token
     content_type: str = "application/json"
     extra: dict[str, Any] = field(default_factory=dict)
+    # Other successes answered without a body, e.g. 204 when a DELETE deletes.
+    empty_statuses: tuple[int, ...] = ()
+    operation_id: str | None = None  # else derived from the method and the path
 
     @property
     def path_params(self) -> list[str]:
         return re.findall(r"{(\w+)}", self.path)
+
+    @property
+    def operation_name(self) -> str:
+        """A unique, stable name: `listBacktests`, `getBacktest`, `listBacktestTrades`..."""
+        if self.operation_id:
+            return self.operation_id
+        parts = self.path.removeprefix("/api/v1").strip("/").split("/")
+        words = []
+        for i, part in enumerate(parts):
+            if part.startswith("{"):
+                continue
+            followed_by_id = i + 1 < len(parts) and parts[i + 1].startswith("{")
+            word = re.sub(r"\W", " ", part).title().replace(" ", "")
+            words.append(_singular(word) if followed_by_id else word)
+        if self.method == "GET":
+            is_page = isinstance(self.response, type) and issubclass(self.response, Page)
+            verb = "list" if is_page else "get"
+        elif self.method == "POST" and not parts[-1].startswith("{"):
+            verb, words[-1] = "create", _singular(words[-1])
+        else:
+            verb = self.method.lower()
+        return verb + "".join(words)
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    return word.removesuffix("s")
 
 
 async def read_body(request: web.Request, model: type[M]) -> M:
@@ -86,3 +121,23 @@ def json_response(
 def accepted(data: BaseModel, location: str) -> web.Response:
     """A new job: 202 with the resource and where to follow it."""
     return json_response(data, status=202, headers={"Location": location})
+
+
+async def cancel_or_delete(
+    request: web.Request,
+    table: JobTable,
+    what: str,
+    load: Callable[[DbExecutor, UUID], Awaitable[BaseModel | None]],
+) -> web.Response:
+    """DELETE of a job: cancel it if queued or running (200, the cancelled resource), else
+    delete it with its results (204)."""
+    job_id = path_id(request, what)
+    async with request.app[POOL].acquire() as conn:
+        outcome = await jobs_repo.cancel_or_delete(conn, table, job_id)
+        if outcome is None:
+            raise NotFound(f"no {what} with id {job_id}")
+        if outcome == "deleted":
+            return web.Response(status=204)
+        view = await load(conn, job_id)
+    assert view is not None
+    return json_response(view)

@@ -8,6 +8,8 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
+from shared.validation import error_message
+
 log = logging.getLogger(__name__)
 
 
@@ -64,8 +66,10 @@ def validation_failure(exc: ValidationError, prefix: tuple[str, ...] = ()) -> Ap
     """422 naming each field; a body that is not JSON at all is a 400."""
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
     if any(e["type"] == "json_invalid" for e in errors):
-        return MalformedRequest(f"request body is not valid JSON: {errors[0]['msg']}")
-    details = [{"field": field_path(prefix + tuple(e["loc"])), "message": e["msg"]} for e in errors]
+        return MalformedRequest(f"request body is not valid JSON: {error_message(errors[0])}")
+    details = [
+        {"field": field_path(prefix + tuple(e["loc"])), "message": error_message(e)} for e in errors
+    ]
     first = details[0]
     return Unprocessable(f"{first['field']}: {first['message']}", details)
 

@@ -14,8 +14,9 @@ from services.api.keys import SETTINGS
 log = logging.getLogger("services.api.access")
 
 REQUEST_ID = web.RequestKey("request_id", str)
-# Routes under the prefix that answer without a token.
-_PUBLIC = ("/api/v1/healthz", "/api/v1/readyz")
+# Routes under the prefix that answer without a token (the docs page's assets too).
+_PUBLIC = ("/api/v1/healthz", "/api/v1/readyz", "/api/v1/openapi.json", "/api/v1/docs")
+_PUBLIC_PREFIX = "/api/v1/docs/"
 
 
 @web.middleware
@@ -41,7 +42,8 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.app[SETTINGS].api_token
-    if token and request.path.startswith("/api/v1") and request.path not in _PUBLIC:
+    public = request.path in _PUBLIC or request.path.startswith(_PUBLIC_PREFIX)
+    if token and request.path.startswith("/api/v1") and not public:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             error = Unauthorized("missing or wrong bearer token in the Authorization header")

@@ -1,4 +1,4 @@
-"""The OpenAPI 3 document, built from the endpoints' pydantic models, and a page to browse it."""
+"""The OpenAPI 3.1 document, built from the endpoints' pydantic models."""
 
 from typing import Any
 
@@ -30,9 +30,18 @@ _ERROR_DESCRIPTIONS = {
     401: "Missing or wrong API token",
     404: "Not found",
     409: "Conflict",
+    413: "Request body too large",
     422: "Invalid value; `details` names each field",
-    503: "A dependency is down",
+    503: "A dependency (PostgreSQL or RabbitMQ) is down",
 }
+_SUCCESS_DESCRIPTIONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted: the job is queued; follow it at `Location`",
+    204: "Done; no content",
+}
+# Every route behind the token reads the database, so each may answer these.
+_GUARDED_ERRORS = (401, 503)
 
 
 def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> dict[str, Any]:
@@ -49,10 +58,14 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
         return refs[(model, mode)]
 
     paths: dict[str, dict[str, Any]] = {}
+    operation_ids: dict[str, Endpoint] = {}
     for ep in endpoints:
+        clash = operation_ids.setdefault(ep.operation_name, ep)
+        if clash is not ep:
+            raise ValueError(f"operationId {ep.operation_name} names {clash.path} and {ep.path}")
         operation: dict[str, Any] = {
             "summary": ep.summary,
-            "operationId": ep.handler.__name__,
+            "operationId": ep.operation_name,
             "tags": [ep.tag],
             "parameters": _parameters(ep),
             "responses": _responses(ep, ref),
@@ -87,33 +100,34 @@ def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
         schema = ep.query.model_json_schema(mode="validation")
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
-            params.append(
-                {"name": name, "in": "query", "required": name in required, "schema": prop}
-            )
+            param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+            if "description" in prop:
+                param["description"] = prop["description"]
+            params.append(param)
     return params
 
 
 def _responses(ep: Endpoint, ref: Any) -> dict[str, Any]:
-    success: dict[str, Any] = {"description": "OK" if ep.status == 200 else "Accepted"}
+    success: dict[str, Any] = {"description": _SUCCESS_DESCRIPTIONS[ep.status]}
     if ep.response:
         success["content"] = {"application/json": {"schema": ref(ep.response, "serialization")}}
     elif ep.content_type != "application/json":
         success["content"] = {ep.content_type: {"schema": {"type": "string"}}}
+    elif ep.status != 204:
+        success["content"] = {"application/json": {"schema": {"type": "object"}}}
+    if ep.status in (201, 202):
+        success["headers"] = {
+            "Location": {"description": "Where the new resource is", "schema": {"type": "string"}}
+        }
     responses = {str(ep.status): success}
-    codes = set(ep.errors) | {401} if not ep.public else set(ep.errors)
+    for status in ep.empty_statuses:
+        responses[str(status)] = {"description": _SUCCESS_DESCRIPTIONS[status]}
+    codes = set(ep.errors) if ep.public else set(ep.errors) | set(_GUARDED_ERRORS)
+    if ep.body:
+        codes |= {400, 413}  # not JSON; larger than the body limit
     for code in sorted(codes):
         responses[str(code)] = {
             "description": _ERROR_DESCRIPTIONS[code],
             "content": {"application/json": {"schema": ref(ErrorResponse, "serialization")}},
         }
     return responses
-
-
-DOCS_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>backtester API</title>
-<link rel="stylesheet" href="{static}/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="{static}/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({{url: "{spec}", dom_id: "#ui"}});</script>
-</body></html>
-"""

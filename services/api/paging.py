@@ -4,6 +4,8 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.job_status import JobStatus
+
 T = TypeVar("T")
 
 
@@ -12,6 +14,14 @@ class PageQuery(BaseModel):
 
     limit: int = Field(default=100, ge=1, le=1000)
     offset: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class JobFilter(PageQuery):
+    """What a list of jobs that run a strategy on a series filters by."""
+
+    status: JobStatus | None = None
+    symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,30}$")
+    strategy: str | None = Field(default=None, pattern=r"^[a-z_]{1,50}$")
 
 
 class Page(BaseModel, Generic[T]):

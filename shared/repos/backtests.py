@@ -1,7 +1,7 @@
 """Backtest jobs as stored: the request, status, metrics, trades and the equity curve."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import numpy as np
@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
+from shared.job_status import JobStatus
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
+from shared.metric_names import LOWER_IS_BETTER, Metrics
 from shared.outbox import add_to_outbox, outbox_insert, outbox_values
 
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 TRADE_COLUMNS = (
     "backtest_id",
     "seq",
@@ -29,11 +30,23 @@ TRADE_COLUMNS = (
 )
 
 
+class BacktestData(BaseModel):
+    """The bars a backtest actually used: its first and last traded bar, how many, and the
+    stored bars before `start` that warmed its indicators."""
+
+    first: datetime
+    last: datetime
+    bars: int
+    warmup_bars: int
+
+
 class BacktestView(BaseModel):
     id: UUID
-    status: str
+    status: JobStatus
     request: dict[str, Any]
-    metrics: dict[str, float | int | None] | None
+    metrics: Metrics | None
+    data: BacktestData | None = None
+    warnings: list[str] = Field(default_factory=list)
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -45,7 +58,7 @@ class BacktestView(BaseModel):
 class Trade(BaseModel):
     model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
 
-    side: str
+    side: Literal["long", "short"]
     entry_time: datetime
     entry_price: float
     exit_time: datetime | None
@@ -62,8 +75,9 @@ async def create_backtest(db: DbExecutor, request: dict[str, Any]) -> BacktestVi
     row = await db.fetchrow(
         f"""WITH job AS (
                 INSERT INTO backtests (id, request, symbol, strategy) VALUES ($1, $2, $3, $4)
-                RETURNING id, status, request, metrics, error, created_at, started_at,
-                          finished_at, NULL::float8 AS queued_seconds, NULL::float8 AS run_seconds
+                RETURNING id, status, request, metrics, data, warnings, error, created_at,
+                          started_at, finished_at, NULL::float8 AS queued_seconds,
+                          NULL::float8 AS run_seconds
             ), message AS ({outbox_insert(5)})
             SELECT * FROM job""",
         backtest_id,
@@ -76,7 +90,8 @@ async def create_backtest(db: DbExecutor, request: dict[str, Any]) -> BacktestVi
     return BacktestView(**dict(row))
 
 
-_VIEW = """SELECT id, status, request, metrics, error, created_at, started_at, finished_at,
+_VIEW = """SELECT id, status, request, metrics, data, warnings, error, created_at, started_at,
+                  finished_at,
                   extract(epoch FROM started_at - created_at)::float8 AS queued_seconds,
                   extract(epoch FROM finished_at - started_at)::float8 AS run_seconds
            FROM backtests"""
@@ -93,18 +108,25 @@ async def list_backtests(
     status: str | None,
     symbol: str | None,
     strategy: str | None,
+    order_by: str | None,
     limit: int,
     offset: int,
 ) -> tuple[list[BacktestView], int]:
+    """Newest first, or best first by the metric `order_by` (nulls last, then newest)."""
     where = """($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR symbol = $2)
                AND ($3::text IS NULL OR strategy = $3)"""
+    order = "created_at DESC, id"
+    if order_by is not None:
+        direction = "ASC" if order_by in LOWER_IS_BETTER else "DESC"
+        order = f"(metrics->>$6)::float8 {direction} NULLS LAST, {order}"
     rows = await db.fetch(
-        f"{_VIEW} WHERE {where} ORDER BY created_at DESC, id LIMIT $4 OFFSET $5",
+        f"{_VIEW} WHERE {where} ORDER BY {order} LIMIT $4 OFFSET $5",
         status,
         symbol,
         strategy,
         limit,
         offset,
+        *([] if order_by is None else [order_by]),
     )
     total = await db.fetchval(
         f"SELECT count(*) FROM backtests WHERE {where}", status, symbol, strategy
@@ -135,27 +157,6 @@ async def equity_curve(
     return np.frombuffer(row["times"], "<i8"), np.frombuffer(row["values"], "<f8")
 
 
-async def cancel_or_delete(db: DbConnection, backtest_id: UUID) -> str | None:
-    """Cancel a queued or running backtest, else delete it with its results.
-
-    Returns "cancelled", "deleted", or None if there is no such backtest."""
-    async with db.transaction():
-        status = await db.fetchval(
-            "SELECT status FROM backtests WHERE id = $1 FOR UPDATE", backtest_id
-        )
-        if status is None:
-            return None
-        if status in TERMINAL_STATUSES:
-            await db.execute("DELETE FROM backtests WHERE id = $1", backtest_id)
-            return "deleted"
-        await db.execute(
-            """UPDATE backtests SET status = 'cancelled', finished_at = now(),
-                   error = 'cancelled by request' WHERE id = $1""",
-            backtest_id,
-        )
-        return "cancelled"
-
-
 async def claim_backtest(db: DbExecutor, backtest_id: UUID) -> dict[str, Any] | None:
     """Mark a queued (or interrupted) backtest running; its request, or None if settled."""
     request: dict[str, Any] | None = await db.fetchval(
@@ -173,9 +174,13 @@ async def store_result(
     trades: list[tuple[Any, ...]],
     times: npt.NDArray[np.int64],
     equity: npt.NDArray[np.float64],
+    *,
+    data: dict[str, Any],
+    warnings: list[str],
 ) -> bool:
-    """Write metrics, trades and equity and mark it succeeded, in one transaction; False if
-    the backtest was cancelled or deleted meanwhile (nothing is written then)."""
+    """Write metrics, trades and equity (and what data it used, with warnings) and mark it
+    succeeded, in one transaction; False if the backtest was cancelled or deleted meanwhile
+    (nothing is written then)."""
     async with conn.transaction():
         still_running = await conn.fetchval(
             "SELECT status = 'running' FROM backtests WHERE id = $1 FOR UPDATE", backtest_id
@@ -198,10 +203,12 @@ async def store_result(
             equity.astype("<f8").tobytes(),
         )
         await conn.execute(
-            """UPDATE backtests SET status = 'succeeded', metrics = $2, finished_at = now(),
-                   error = NULL WHERE id = $1""",
+            """UPDATE backtests SET status = 'succeeded', metrics = $2, data = $3, warnings = $4,
+                   finished_at = now(), error = NULL WHERE id = $1""",
             backtest_id,
             metrics,
+            data,
+            warnings,
         )
         await add_to_outbox(conn, BacktestCompleted(backtest_id=backtest_id))
     return True

@@ -4,15 +4,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
+from shared.job_status import JobStatus
 from shared.messages import OptimizationCompleted, OptimizationFailed, StartOptimization
-from shared.metric_names import LOWER_IS_BETTER
+from shared.metric_names import Metrics
+from shared.optimization_spec import OptimizationKind
 from shared.outbox import add_to_outbox
-
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+from shared.ranking import order_sql
 
 
 class Progress(BaseModel):
@@ -20,15 +22,44 @@ class Progress(BaseModel):
     total: int
 
 
+def _absent_when_null() -> Any:
+    # A grid row has no window fields and a window no `metrics`: omitted, not null.
+    return Field(None, exclude_if=lambda value: value is None)
+
+
+class ResultRow(BaseModel):
+    """A grid row (`params`, `metrics`) or a walk-forward window (`window`, its bars' times,
+    `params`, `train_metrics`, `test_metrics`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    params: dict[str, Any]
+    metrics: Metrics | None = _absent_when_null()
+    window: int | None = _absent_when_null()
+    train_start: datetime | None = _absent_when_null()
+    train_end: datetime | None = _absent_when_null()
+    test_start: datetime | None = _absent_when_null()
+    test_end: datetime | None = _absent_when_null()
+    train_metrics: Metrics | None = _absent_when_null()
+    test_metrics: Metrics | None = _absent_when_null()
+
+
+class WalkForwardSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    windows: int
+    test_metrics: Metrics | None = None
+
+
 class OptimizationView(BaseModel):
     id: UUID
-    status: str
-    kind: str
+    status: JobStatus
+    kind: OptimizationKind
     request: dict[str, Any]
     progress: Progress
     skipped: int
-    best: dict[str, Any] | None
-    walk_forward: dict[str, Any] | None
+    best: ResultRow | None
+    walk_forward: WalkForwardSummary | None
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -54,32 +85,66 @@ async def create_optimization(
     return optimization_id
 
 
-async def get_optimization(db: DbExecutor, optimization_id: UUID) -> OptimizationView | None:
-    row = await db.fetchrow(
-        """SELECT id, status, kind, request, progress_done, progress_total, skipped, best,
+_VIEW = """SELECT id, status, kind, request, progress_done, progress_total, skipped, best,
                   walk_forward, error, created_at, started_at, finished_at
-           FROM optimizations WHERE id = $1""",
-        optimization_id,
-    )
-    if row is None:
-        return None
+           FROM optimizations"""
+
+
+def _view(row: asyncpg.Record) -> OptimizationView:
     data = dict(row)
     data["progress"] = Progress(done=data.pop("progress_done"), total=data.pop("progress_total"))
     return OptimizationView(**data)
 
 
+async def get_optimization(db: DbExecutor, optimization_id: UUID) -> OptimizationView | None:
+    row = await db.fetchrow(f"{_VIEW} WHERE id = $1", optimization_id)
+    return None if row is None else _view(row)
+
+
+async def list_optimizations(
+    db: DbExecutor,
+    *,
+    status: str | None,
+    kind: str | None,
+    symbol: str | None,
+    strategy: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[OptimizationView], int]:
+    """Newest first."""
+    where = """($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
+               AND ($3::text IS NULL OR request->'backtest'->>'symbol' = $3)
+               AND ($4::text IS NULL OR request->'backtest'->'strategy'->>'name' = $4)"""
+    rows = await db.fetch(
+        f"""{_VIEW} WHERE {where} ORDER BY created_at DESC, id LIMIT $5 OFFSET $6""",
+        status,
+        kind,
+        symbol,
+        strategy,
+        limit,
+        offset,
+    )
+    total = await db.fetchval(
+        f"SELECT count(*) FROM optimizations WHERE {where}", status, kind, symbol, strategy
+    )
+    return [_view(r) for r in rows], int(total)
+
+
+# Rows written before `position` existed come last among equals, in row_key order.
+_TIE_BREAK = "position, row_key"
+
+
 def _order_sql(kind: str, metric: str) -> str:
     # Rows keep their metrics in JSON; walk-forward rows are ranked by their test metrics.
     source = "test_metrics" if kind == "walk_forward" else "metrics"
-    direction = "ASC" if metric in LOWER_IS_BETTER else "DESC"
-    return f"(row->'{source}'->>'{metric}')::float8 {direction} NULLS LAST, row_key"
+    return order_sql(f"row->'{source}'", metric, _TIE_BREAK)
 
 
 async def results_page(
     db: DbExecutor, optimization_id: UUID, kind: str, order_by: str, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Rows ranked best first by `order_by` (a metric key, validated by the caller)."""
-    order = "(row->>'window')::int, row_key" if order_by == "window" else _order_sql(kind, order_by)
+    order = _TIE_BREAK if order_by == "window" else _order_sql(kind, order_by)
     rows = await db.fetch(
         f"""SELECT row FROM optimization_results WHERE optimization_id = $1
             ORDER BY {order} LIMIT $2 OFFSET $3""",
@@ -93,19 +158,6 @@ async def results_page(
     return [r["row"] for r in rows], int(total)
 
 
-async def cancel_optimization(db: DbExecutor, optimization_id: UUID) -> str | None:
-    """Cancel if still queued or running; returns the status after, or None if unknown."""
-    status: str | None = await db.fetchval(
-        """UPDATE optimizations SET status = CASE WHEN status IN ('queued', 'running')
-                THEN 'cancelled' ELSE status END,
-               finished_at = CASE WHEN status IN ('queued', 'running') THEN now()
-                ELSE finished_at END
-           WHERE id = $1 RETURNING status""",
-        optimization_id,
-    )
-    return status
-
-
 async def best_row(
     db: DbExecutor, optimization_id: UUID, kind: str, objective: str
 ) -> dict[str, Any] | None:
@@ -113,6 +165,16 @@ async def best_row(
     row: dict[str, Any] | None = await db.fetchval(
         f"""SELECT row FROM optimization_results WHERE optimization_id = $1
             ORDER BY {_order_sql(kind, objective)} LIMIT 1""",
+        optimization_id,
+    )
+    return row
+
+
+async def last_window_row(db: DbExecutor, optimization_id: UUID) -> dict[str, Any] | None:
+    """A walk-forward's row of its last window."""
+    row: dict[str, Any] | None = await db.fetchval(
+        """SELECT row FROM optimization_results WHERE optimization_id = $1
+           ORDER BY position DESC LIMIT 1""",
         optimization_id,
     )
     return row

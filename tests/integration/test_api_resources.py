@@ -8,22 +8,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests.support.market import insert_candles, random_walk
+from tests.support.market import BACKTEST_REQUEST, T0, insert_candles, random_walk
 
 pytestmark = pytest.mark.integration
 
 Client = TestClient[web.Request, web.Application]
 HOUR = 3_600_000
-T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
-
-BACKTEST: dict[str, Any] = {
-    "category": "linear",
-    "symbol": "BTCUSDT",
-    "interval": "60",
-    "start": "2024-01-01T00:00:00Z",
-    "end": "2024-01-10T00:00:00Z",
-    "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20}},
-}
+BACKTEST = BACKTEST_REQUEST
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles
 from shared.messages import RunBacktest
 from shared.settings import Settings
+from shared.timestamps import iso_utc
 from tests.support.broker import next_message, ready_messages
 from tests.support.market import insert_candles, random_walk
 from tests.support.processes import service_process
@@ -174,3 +175,84 @@ async def test_a_worker_killed_mid_job_leaves_it_to_another_exactly_once(
         "SELECT count(*) FROM outbox WHERE message_type = 'BacktestCompleted'"
     )
     assert completed == 1
+
+
+async def test_a_later_start_warms_up_on_the_stored_bars_before_it(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    series = random_walk(T0, 2000, "60", seed=11)
+    await insert_candles(pool, "linear", "BTCUSDT", "60", series)
+    start = 1000
+    later = {
+        **BACKTEST,
+        "start": int(series.open_time[start]),
+        "end": int(series.open_time[-1]),
+    }
+    async with running_engine(settings):
+        auto = await api.post("/api/v1/backtests", json=later)
+        none = await api.post("/api/v1/backtests", json={**later, "warmup_bars": 0})
+        done = await settled(api, auto.headers["Location"])
+        cold = await settled(api, none.headers["Location"])
+    assert done["status"] == cold["status"] == "succeeded", (done["error"], cold["error"])
+
+    # "auto": 3 x the longest window (slow 20), from the bars stored before the start.
+    warmup = 60
+    spec = BacktestSpec.model_validate(later)
+    expected = run_backtest(
+        series.select(np.arange(start - warmup, len(series))), spec, trade_from=warmup
+    )
+    assert done["metrics"] == pytest.approx(expected.metrics, rel=1e-12)
+    trades = await (
+        await api.get(f"{auto.headers['Location']}/trades", params={"limit": 1000})
+    ).json()
+    assert [t["pnl"] for t in trades["items"]] == pytest.approx(
+        expected.trades.pnl.tolist(), rel=1e-12
+    )
+    # Warmed up, it can be in a position from the range's second bar; cold, not before the
+    # slow SMA exists.
+    first_entry = trades["items"][0]["entry_time"]
+    assert first_entry == iso_utc(int(expected.trades.entry_time[0]))
+    assert int(expected.trades.entry_time[0]) < int(series.open_time[start + 19])
+    assert done["data"] == {
+        "first": iso_utc(int(series.open_time[start])),
+        "last": iso_utc(int(series.open_time[-1])),
+        "bars": 1000,
+        "warmup_bars": warmup,
+    }
+    assert done["warnings"] == []
+    assert cold["data"]["warmup_bars"] == 0 and cold["warnings"] == []
+    cold_expected = run_backtest(series.select(np.arange(start, len(series))), spec)
+    assert cold["metrics"] == pytest.approx(cold_expected.metrics, rel=1e-12)
+
+
+async def test_a_partly_covered_range_succeeds_with_warnings(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    series = random_walk(T0 + 100 * 3_600_000, 400, "60")
+    keep = np.ones(len(series), bool)
+    keep[200:210] = False  # a gap of 10 hours
+    await insert_candles(pool, "linear", "BTCUSDT", "60", series.select(keep))
+    request = {
+        **BACKTEST,
+        "start": T0,
+        "end": T0 + 1000 * 3_600_000,
+        "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 500}},
+    }
+    async with running_engine(settings):
+        resp = await api.post("/api/v1/backtests", json=request)
+        done = await settled(api, resp.headers["Location"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["data"] == {
+        "first": iso_utc(int(series.open_time[0])),
+        "last": iso_utc(int(series.open_time[-1])),
+        "bars": 390,
+        "warmup_bars": 0,
+    }
+    warnings = done["warnings"]
+    assert len(warnings) == 5, warnings
+    starts, ends, gaps, warmup, trades = warnings
+    assert "starts at" in starts and iso_utc(int(series.open_time[0])) in starts
+    assert "ends at" in ends and iso_utc(int(series.open_time[-1])) in ends
+    assert "10 bars missing" in gaps and "1 gap" in gaps
+    assert "0 warm-up bars" in warmup and "1500" in warmup
+    assert "no trades" in trades

@@ -108,6 +108,7 @@ def test_request_defaults_and_normalised_times() -> None:
         "position_size": 1.0,
         "stop_loss": None,
         "take_profit": None,
+        "warmup_bars": "auto",
     }
     assert BacktestSpec.model_validate(dumped) == spec
     naive = BacktestSpec.model_validate(REQUEST | {"start": "2024-01-01T02:00:00+02:00"})

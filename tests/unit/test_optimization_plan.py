@@ -1,16 +1,20 @@
 """Walk-forward windows and chunks as docs/simulation.md says; each set in exactly one chunk."""
 
 import pytest
+from pydantic import ValidationError
 
-from services.api.routes.optimizations import walk_forward_windows as api_window_count
-from services.engine.optimization.plan import (
+from services.engine.optimization.plan import grid_chunks, walk_forward_chunks
+from shared.walk_forward import (
+    MAX_SET_WINDOWS,
+    MAX_WINDOWS,
+    WalkForward,
+    WalkForwardRejected,
     Window,
-    grid_chunks,
+    checked_window_count,
     progress_total,
-    walk_forward_chunks,
     walk_forward_windows,
+    window_count,
 )
-from shared.optimization_spec import WalkForward
 
 
 def test_rolling_windows_on_a_known_case() -> None:
@@ -33,13 +37,37 @@ def test_anchored_windows_train_from_the_first_bar() -> None:
     ]
 
 
-@pytest.mark.parametrize("bars", range(0, 60))
-@pytest.mark.parametrize(("train", "test"), [(10, 5), (7, 3), (20, 20), (2, 1)])
-def test_window_count_agrees_with_the_api(bars: int, train: int, test: int) -> None:
+@pytest.mark.parametrize("bars", range(0, 200, 3))
+@pytest.mark.parametrize(("train", "test"), [(50, 10), (70, 30), (60, 60), (51, 11)])
+def test_the_window_count_is_the_listed_windows(bars: int, train: int, test: int) -> None:
     plan = WalkForward(train_bars=train, test_bars=test)
     windows = walk_forward_windows(bars, plan)
-    assert len(windows) == api_window_count(bars, plan)
+    assert len(windows) == window_count(bars, plan)
     assert all(w.test_to <= bars and w.test_to - w.test_from == test for w in windows)
+    assert bars - (windows[-1].test_to if windows else 0) < test + (0 if windows else train)
+
+
+@pytest.mark.parametrize(("field", "value"), [("train_bars", 49), ("test_bars", 9)])
+def test_train_and_test_windows_have_a_minimum(field: str, value: int) -> None:
+    with pytest.raises(ValidationError) as caught:
+        WalkForward.model_validate({"train_bars": 50, "test_bars": 10, field: value})
+    assert caught.value.errors()[0]["loc"] == (field,)
+
+
+def test_walk_forward_bounds_name_the_field() -> None:
+    plan = WalkForward(train_bars=50, test_bars=10)
+    with pytest.raises(WalkForwardRejected) as few:
+        checked_window_count(59, plan, 1)
+    assert few.value.field == "walk_forward.train_bars" and "59 stored bars" in few.value.message
+    bars_for = 50 + 10 * MAX_WINDOWS
+    assert checked_window_count(bars_for, plan, 1) == MAX_WINDOWS
+    with pytest.raises(WalkForwardRejected) as many:
+        checked_window_count(bars_for + 10, plan, 1)
+    assert many.value.field == "walk_forward.test_bars"
+    assert checked_window_count(bars_for, plan, MAX_SET_WINDOWS // MAX_WINDOWS) == MAX_WINDOWS
+    with pytest.raises(WalkForwardRejected) as heavy:
+        checked_window_count(bars_for, plan, MAX_SET_WINDOWS // MAX_WINDOWS + 1)
+    assert heavy.value.field == "param_grid"
 
 
 @pytest.mark.parametrize("sets", [1, 2, 7, 8, 9, 100, 401])
@@ -49,7 +77,7 @@ def test_grid_chunks_cover_every_set_once(sets: int, bars: int) -> None:
     covered = [i for c in chunks for i in range(c.set_from, c.set_to)]
     assert covered == list(range(sets))
     assert [c.chunk for c in chunks] == list(range(len(chunks)))
-    assert progress_total(chunks) == sets
+    assert sum(c.sets for c in chunks) == progress_total(sets, None) == sets
     # Spread over several workers when there are enough sets; sizes differ by at most one.
     assert len(chunks) >= min(sets, 8)
     assert max(c.sets for c in chunks) - min(c.sets for c in chunks) <= 1
@@ -63,4 +91,4 @@ def test_walk_forward_chunks_train_every_set_then_test_once_per_window() -> None
         assert [c.stage for c in mine][-1] == "test"
         trained = [i for c in mine if c.stage == "train" for i in range(c.set_from, c.set_to)]
         assert trained == list(range(7))
-    assert progress_total(chunks) == len(windows) * (7 + 1)
+    assert sum(c.sets for c in chunks) == progress_total(7, len(windows)) == len(windows) * 8

@@ -1,7 +1,5 @@
 """Backtest jobs: submit, list, read results, cancel or delete."""
 
-from typing import Literal
-
 import numpy as np
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,28 +7,28 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.api.endpoints import (
     Endpoint,
     accepted,
+    cancel_or_delete,
     existing,
     json_response,
-    path_id,
     read_body,
     read_query,
 )
-from services.api.errors import NotFound
 from services.api.job_requests import ensure_candles, resolve_backtest
 from services.api.keys import POOL
-from services.api.paging import Page, PageQuery
+from services.api.paging import JobFilter, Page, PageQuery
 from shared.backtest_spec import BacktestSpec
+from shared.metric_names import MetricKey
 from shared.repos import backtests as backtests_repo
 from shared.repos.backtests import BacktestView, Trade
 from shared.timestamps import iso_utc
 
 
-class BacktestFilter(PageQuery):
-    model_config = ConfigDict(extra="forbid")
-
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None
-    symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,30}$")
-    strategy: str | None = Field(default=None, pattern=r"^[a-z_]{1,50}$")
+class BacktestFilter(JobFilter):
+    order_by: MetricKey | None = Field(
+        default=None,
+        description="a metric key: best first (max_drawdown lowest first), null last; "
+        "without it, newest first",
+    )
 
 
 class EquityQuery(BaseModel):
@@ -55,14 +53,8 @@ async def create(request: web.Request) -> web.Response:
 
 async def list_all(request: web.Request) -> web.Response:
     query = read_query(request, BacktestFilter)
-    items, total = await backtests_repo.list_backtests(
-        request.app[POOL],
-        status=query.status,
-        symbol=query.symbol,
-        strategy=query.strategy,
-        limit=query.limit,
-        offset=query.offset,
-    )
+    # The filter's fields are the listing's keyword arguments.
+    items, total = await backtests_repo.list_backtests(request.app[POOL], **query.model_dump())
     return json_response(Page[BacktestView](items=items, total=total))
 
 
@@ -101,16 +93,7 @@ async def equity(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    backtest_id = path_id(request, "backtest")
-    async with request.app[POOL].acquire() as conn:
-        outcome = await backtests_repo.cancel_or_delete(conn, backtest_id)
-        if outcome is None:
-            raise NotFound(f"no backtest with id {backtest_id}")
-        if outcome == "deleted":
-            return web.Response(status=204)
-        view = await backtests_repo.get_backtest(conn, backtest_id)
-    assert view is not None
-    return json_response(view)
+    return await cancel_or_delete(request, "backtests", "backtest", backtests_repo.get_backtest)
 
 
 ENDPOINTS = [
@@ -129,7 +112,7 @@ ENDPOINTS = [
         "GET",
         "/api/v1/backtests",
         list_all,
-        "Backtests, newest first",
+        "Backtests, newest first or best first by order_by",
         "backtests",
         query=BacktestFilter,
         response=Page[BacktestView],
@@ -168,9 +151,10 @@ ENDPOINTS = [
         "DELETE",
         "/api/v1/backtests/{id}",
         delete,
-        "Cancel if queued or running, else delete",
+        "Cancel if queued or running (200, the cancelled backtest), else delete it (204)",
         "backtests",
         response=BacktestView,
+        empty_statuses=(204,),
         errors=(404,),
     ),
 ]

@@ -1,9 +1,8 @@
-"""Liveness, readiness, the OpenAPI document, its browsable page, and metrics."""
+"""Liveness, readiness and metrics."""
 
 import asyncio
 from typing import Literal
 
-import swagger_ui_bundle
 from aiohttp import web
 from pydantic import BaseModel
 
@@ -11,10 +10,7 @@ from services.api.endpoints import Endpoint, json_response
 from services.api.errors import Unavailable
 from services.api.keys import BROKER, POOL
 from services.api.metrics import METRICS
-from services.api.openapi import DOCS_PAGE
 
-OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict)
-DOCS_STATIC = "/api/v1/docs/static"
 _CHECK_SECONDS = 2.0
 
 
@@ -47,15 +43,6 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response(Readiness())
 
 
-async def openapi_json(request: web.Request) -> web.Response:
-    return json_response(request.app[OPENAPI_DOCUMENT])
-
-
-async def docs(request: web.Request) -> web.Response:
-    page = DOCS_PAGE.format(static=DOCS_STATIC, spec="/api/v1/openapi.json")
-    return web.Response(text=page, content_type="text/html")
-
-
 async def metrics(request: web.Request) -> web.Response:
     collected = request.app[METRICS]
     await collected.refresh(request.app[POOL])
@@ -74,11 +61,5 @@ ENDPOINTS = [
         errors=(503,),
         public=True,
     ),
-    Endpoint("GET", "/api/v1/openapi.json", openapi_json, "This document", "health"),
-    Endpoint("GET", "/api/v1/docs", docs, "Browsable API docs", "health", content_type="text/html"),
     Endpoint("GET", "/metrics", metrics, "Prometheus metrics", "health", content_type="text/plain"),
 ]
-
-
-def add_static(app: web.Application) -> None:
-    app.router.add_static(DOCS_STATIC, swagger_ui_bundle.swagger_ui_path)

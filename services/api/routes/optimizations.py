@@ -1,6 +1,6 @@
 """Optimization jobs: grid search and walk-forward, their progress, ranked results, cancel."""
 
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import ConfigDict
@@ -8,6 +8,7 @@ from pydantic import ConfigDict
 from services.api.endpoints import (
     Endpoint,
     accepted,
+    cancel_or_delete,
     existing,
     json_response,
     read_body,
@@ -16,11 +17,12 @@ from services.api.endpoints import (
 from services.api.errors import Unprocessable
 from services.api.job_requests import stored_bars
 from services.api.keys import POOL
-from services.api.paging import Page, PageQuery
+from services.api.paging import JobFilter, Page, PageQuery
 from shared.metric_names import METRIC_KEYS
-from shared.optimization_spec import OptimizationSpec, WalkForward
+from shared.optimization_spec import OptimizationKind, OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
-from shared.repos.optimizations import OptimizationView
+from shared.repos.optimizations import OptimizationView, ResultRow
+from shared.walk_forward import WalkForwardRejected, checked_window_count, progress_total
 
 OrderBy = Literal[(*METRIC_KEYS, "window")]  # type: ignore[valid-type]
 
@@ -31,10 +33,8 @@ class ResultsQuery(PageQuery):
     order_by: OrderBy = "sharpe"
 
 
-def walk_forward_windows(bars: int, plan: WalkForward) -> int:
-    """Windows while a whole test window fits after the train bars."""
-    fitting = bars - plan.train_bars - plan.test_bars
-    return 0 if fitting < 0 else fitting // plan.test_bars + 1
+class OptimizationFilter(JobFilter):
+    kind: OptimizationKind | None = None
 
 
 async def create(request: web.Request) -> web.Response:
@@ -46,16 +46,14 @@ async def create(request: web.Request) -> web.Response:
         raise Unprocessable.for_field(
             "param_grid", f"all {skipped} combinations break the strategy's own rule"
         )
-    total = len(runs)
+    windows = None
     if spec.kind == "walk_forward":
         assert spec.walk_forward is not None
-        windows = walk_forward_windows(bars, spec.walk_forward)
-        if windows == 0:
-            raise Unprocessable.for_field(
-                "walk_forward.train_bars",
-                f"train_bars + test_bars exceed the {bars} stored bars of the range",
-            )
-        total = windows * (len(runs) + 1)  # the grid on each train window, then its test run
+        try:
+            windows = checked_window_count(bars, spec.walk_forward, len(runs))
+        except WalkForwardRejected as exc:
+            raise Unprocessable.for_field(exc.field, exc.message) from None
+    total = progress_total(len(runs), windows)
     async with pool.acquire() as conn:
         optimization_id = await optimizations_repo.create_optimization(
             conn, spec.kind, spec.model_dump(mode="json"), total, skipped
@@ -63,6 +61,15 @@ async def create(request: web.Request) -> web.Response:
         view = await optimizations_repo.get_optimization(conn, optimization_id)
     assert view is not None
     return accepted(view, f"/api/v1/optimizations/{optimization_id}")
+
+
+async def list_all(request: web.Request) -> web.Response:
+    query = read_query(request, OptimizationFilter)
+    # The filter's fields are the listing's keyword arguments.
+    items, total = await optimizations_repo.list_optimizations(
+        request.app[POOL], **query.model_dump()
+    )
+    return json_response(Page[OptimizationView](items=items, total=total))
 
 
 async def _existing(request: web.Request) -> OptimizationView:
@@ -87,10 +94,10 @@ async def results(request: web.Request) -> web.Response:
     return json_response({"items": items, "total": total})
 
 
-async def cancel(request: web.Request) -> web.Response:
-    view = await _existing(request)
-    await optimizations_repo.cancel_optimization(request.app[POOL], view.id)
-    return json_response(await _existing(request))
+async def delete(request: web.Request) -> web.Response:
+    return await cancel_or_delete(
+        request, "optimizations", "optimization", optimizations_repo.get_optimization
+    )
 
 
 ENDPOINTS = [
@@ -104,6 +111,16 @@ ENDPOINTS = [
         response=OptimizationView,
         status=202,
         errors=(400, 422),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/optimizations",
+        list_all,
+        "Optimizations, newest first",
+        "optimizations",
+        query=OptimizationFilter,
+        response=Page[OptimizationView],
+        errors=(422,),
     ),
     Endpoint(
         "GET",
@@ -121,16 +138,18 @@ ENDPOINTS = [
         "One row per parameter set (per window for walk-forward), best first",
         "optimizations",
         query=ResultsQuery,
-        response=Page[dict[str, Any]],
+        response=Page[ResultRow],
         errors=(404, 422),
     ),
     Endpoint(
         "DELETE",
         "/api/v1/optimizations/{id}",
-        cancel,
-        "Cancel: queued work is dropped, running work stops",
+        delete,
+        "Cancel if queued or running (200; queued work is dropped, running work stops), "
+        "else delete it with its results (204)",
         "optimizations",
         response=OptimizationView,
+        empty_statuses=(204,),
         errors=(404,),
     ),
 ]

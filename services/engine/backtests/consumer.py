@@ -6,6 +6,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import asyncpg
+import numpy as np
 from pydantic import ValidationError
 
 from services.engine.backtests.in_pool import simulate
@@ -43,13 +44,20 @@ class BacktestWorker:
         except ValidationError as exc:
             raise JobRejected(f"invalid request: {exc}") from None
         async with self.pool.acquire() as conn:
-            candles = await market_data.load_candles(
-                conn, spec.category, spec.symbol, spec.interval, spec.start, spec.end
+            candles = await market_data.load_candles_warmed(
+                conn,
+                spec.category,
+                spec.symbol,
+                spec.interval,
+                spec.start,
+                spec.end,
+                spec.warmup_bars_asked,
             )
-        if not len(candles):
+        warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
+        if warmup == len(candles):
             raise JobRejected("no stored candles in the range")
         loop = asyncio.get_running_loop()
-        output = await loop.run_in_executor(self.executor, simulate, candles, request)
+        output = await loop.run_in_executor(self.executor, simulate, candles, request, warmup)
         async with self.pool.acquire() as conn:
             stored = await backtests_repo.store_result(
                 conn,
@@ -58,6 +66,8 @@ class BacktestWorker:
                 output.trades,
                 output.times,
                 output.equity,
+                data=output.data.data,
+                warnings=output.data.warnings,
             )
         if not stored:
             log.info(

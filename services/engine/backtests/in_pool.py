@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from services.engine.backtests.data_used import DataReport, data_used
 from services.engine.core import run_backtest
 from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
@@ -21,14 +22,18 @@ class BacktestOutput:
     ]  # in shared.repos.backtests.TRADE_COLUMNS order, after backtest_id, seq
     times: npt.NDArray[np.int64]
     equity: npt.NDArray[np.float64]
+    data: DataReport
 
 
 def _time_or_none(ms: int) -> datetime | None:
     return from_epoch_ms(ms) if ms >= 0 else None
 
 
-def simulate(candles: Candles, request: dict[str, Any]) -> BacktestOutput:
-    result = run_backtest(candles, BacktestSpec.model_validate(request))
+def simulate(candles: Candles, request: dict[str, Any], warmup: int = 0) -> BacktestOutput:
+    """The backtest over `candles` but their first `warmup` bars, which only warm the
+    indicators."""
+    spec = BacktestSpec.model_validate(request)
+    result = run_backtest(candles, spec, trade_from=warmup)
     t = result.trades
     trades = [
         (
@@ -44,7 +49,16 @@ def simulate(candles: Candles, request: dict[str, Any]) -> BacktestOutput:
         )
         for i in range(len(t))
     ]
-    return BacktestOutput(dict(result.metrics), trades, result.time, result.equity)
+    data = data_used(
+        candles.open_time,
+        warmup,
+        spec.warmup_bars_asked,
+        spec.start_ms,
+        spec.end_ms,
+        spec.interval,
+        len(t),
+    )
+    return BacktestOutput(dict(result.metrics), trades, result.time, result.equity, data)
 
 
 def warm_up() -> None:

@@ -2,13 +2,16 @@
 
 A chunk of an optimization no longer running (cancelled, failed) or already done is dropped
 without work; a chunk whose optimization is cancelled while it runs is not recorded. The
-candles of the optimization a worker last served stay in memory for its next chunk.
+candles of the range a worker last served stay in memory for its next chunk, here and in each
+pool process (so a chunk sends the pool only its parameter sets).
 """
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -17,29 +20,35 @@ from pydantic import ValidationError
 from services.engine.backtests.consumer import JobRejected
 from services.engine.optimization import store
 from services.engine.optimization.in_pool import (
-    bars_between,
-    best_of_sets,
-    evaluate_sets,
-    run_test_window,
+    CandlesKey,
+    CandlesMissing,
+    HeldCandles,
+    run_grid_chunk,
+    run_test_chunk,
+    run_train_chunk,
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
-from services.engine.optimization.plan import walk_forward_windows
 from services.engine.optimization.store import ChunkWork
 from shared import market_data
 from shared.candles import Candles
 from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
-from shared.timestamps import iso_utc
+from shared.strategies import ParamValue
+from shared.timestamps import iso_utc, to_epoch_ms
+from shared.walk_forward import walk_forward_windows
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 @dataclass
 class ChunkWorker:
     pool: asyncpg.Pool
     executor: Executor
-    _candles: tuple[UUID, Candles] | None = field(default=None, repr=False)
+    _candles: tuple[CandlesKey, Candles] | None = field(default=None, repr=False)
+    # The parameter sets of the optimization last served: up to 100,000 to build.
+    _sets: tuple[UUID, list[dict[str, ParamValue]]] | None = field(default=None, repr=False)
 
     async def handle(self, command: RunOptimizationChunk) -> None:
         work = await store.chunk_work(self.pool, command.optimization_id, command.chunk)
@@ -61,23 +70,24 @@ class ChunkWorker:
             spec = OptimizationSpec.model_validate(work.request)
         except ValidationError as exc:
             raise JobRejected(f"invalid request: {exc}") from None
-        candles = await self._load(work, spec)
-        loop = asyncio.get_running_loop()
+        key, candles = await self._load(work, spec)
         if work.stage == "grid":
-            sets = spec.combinations()[0][work.set_from : work.set_to]
-            results = await loop.run_in_executor(
-                self.executor, evaluate_sets, candles, work.request, sets, work.set_from
+            sets = self._param_sets(work, spec)
+            results = await self._in_pool(
+                key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
             )
             async with self.pool.acquire() as conn:
                 return await record_grid(conn, work, results)
         assert spec.walk_forward is not None and work.window is not None
         window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
+        at = work.warmup  # the window's bar numbers count from the range's first bar
         if work.stage == "train":
-            sets = spec.combinations()[0][work.set_from : work.set_to]
-            best = await loop.run_in_executor(
-                self.executor,
-                best_of_sets,
-                bars_between(candles, window.train_from, window.train_to),
+            sets = self._param_sets(work, spec)
+            best = await self._in_pool(
+                key,
+                candles,
+                run_train_chunk,
+                (at + window.train_from, at + window.train_to),
                 work.request,
                 sets,
                 work.set_from,
@@ -86,21 +96,21 @@ class ChunkWorker:
             async with self.pool.acquire() as conn:
                 return await record_train(conn, work, best)
         assert work.chosen is not None
-        metrics, run = await loop.run_in_executor(
-            self.executor,
-            run_test_window,
-            bars_between(candles, 0, window.test_to),
+        metrics, run = await self._in_pool(
+            key,
+            candles,
+            run_test_chunk,
+            (at + window.test_from, at + window.test_to),
             work.request,
             work.chosen["params"],
-            window.test_from,
         )
         times = candles.open_time
         row = {
             "window": window.index,
-            "train_start": iso_utc(int(times[window.train_from])),
-            "train_end": iso_utc(int(times[window.train_to - 1])),
-            "test_start": iso_utc(int(times[window.test_from])),
-            "test_end": iso_utc(int(times[window.test_to - 1])),
+            "train_start": iso_utc(int(times[at + window.train_from])),
+            "train_end": iso_utc(int(times[at + window.train_to - 1])),
+            "test_start": iso_utc(int(times[at + window.test_from])),
+            "test_end": iso_utc(int(times[at + window.test_to - 1])),
             "params": work.chosen["params"],
             "train_metrics": work.chosen["metrics"],
             "test_metrics": metrics,
@@ -108,21 +118,47 @@ class ChunkWorker:
         async with self.pool.acquire() as conn:
             return await record_test(conn, work, row, metrics, run)
 
-    async def _load(self, work: ChunkWork, spec: OptimizationSpec) -> Candles:
-        """The bars the optimization was planned on."""
-        if self._candles is not None and self._candles[0] == work.optimization_id:
-            return self._candles[1]
+    def _param_sets(self, work: ChunkWork, spec: OptimizationSpec) -> list[dict[str, ParamValue]]:
+        if self._sets is None or self._sets[0] != work.optimization_id:
+            self._sets = (work.optimization_id, spec.combinations()[0])
+        return self._sets[1][work.set_from : work.set_to]
+
+    async def _in_pool(
+        self,
+        key: CandlesKey,
+        candles: Candles,
+        function: Callable[..., R],
+        *args: Any,
+    ) -> R:
+        """`function(HeldCandles, *args)` in a pool process; the candles go along only to a
+        process that does not hold them yet."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.executor, function, HeldCandles(key), *args)
+        except CandlesMissing:
+            return await loop.run_in_executor(
+                self.executor, function, HeldCandles(key, candles), *args
+            )
+
+    async def _load(self, work: ChunkWork, spec: OptimizationSpec) -> tuple[CandlesKey, Candles]:
+        """The bars the optimization was planned on, after their warm-up."""
         b = spec.backtest
+        end_ms = to_epoch_ms(work.data_end)
+        key = (b.category, b.symbol, b.interval, b.start_ms, end_ms, work.bars, work.warmup)
+        if self._candles is not None and self._candles[0] == key:
+            return self._candles
         async with self.pool.acquire() as conn:
-            candles = await market_data.load_candles(
-                conn, b.category, b.symbol, b.interval, b.start, work.data_end
+            candles = await market_data.load_candles_warmed(
+                conn, b.category, b.symbol, b.interval, b.start, work.data_end, work.warmup
             )
-        if len(candles) != work.bars:
+        planned = work.warmup + work.bars
+        if len(candles) != planned:
             raise JobRejected(
-                f"the range held {work.bars} candles when planned and {len(candles)} now"
+                f"the range and its warm-up held {planned} candles when planned and"
+                f" {len(candles)} now"
             )
-        self._candles = (work.optimization_id, candles)
-        return candles
+        self._candles = (key, candles)
+        return self._candles
 
     async def give_up(self, command: RunOptimizationChunk, error: str) -> None:
         async with self.pool.acquire() as conn:

@@ -3,9 +3,14 @@
 A chunk's parameter sets share one indicator cache (each indicator computed once per window
 length) and one copy of the price columns; each set is then a compiled simulation and a
 compiled pass over its equity.
+
+Each pool process keeps the candles of the ranges it last served (`HeldCandles`), so a chunk
+sends only its parameter sets: the candles travel once per process and range, the first time
+it raises `CandlesMissing`.
 """
 
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +27,9 @@ from services.engine.core import (
 from services.engine.optimization.sweep_metrics import TestRun, sweep_metrics
 from shared.backtest_spec import BacktestSpec
 from shared.candles import PRICE_FIELDS, Candles
-from shared.metric_names import LOWER_IS_BETTER
+from shared.ranking import best_of
 from shared.strategies import ParamValue
+from shared.warmup import warmup_bars
 
 Params = Mapping[str, ParamValue]
 
@@ -35,17 +41,40 @@ class SetResult:
     metrics: dict[str, Metric]
 
 
-def ranking_key(metrics: Mapping[str, Any], objective: str, index: int) -> tuple[int, float, int]:
-    """Sorts best first: by the objective (higher is better but for max_drawdown), nulls last,
-    then the earlier set."""
-    value = metrics.get(objective)
-    if value is None:
-        return (1, 0.0, index)
-    return (0, value if objective in LOWER_IS_BETTER else -value, index)
-
-
 def best_result(results: list[SetResult], objective: str) -> SetResult:
-    return min(results, key=lambda r: ranking_key(r.metrics, objective, r.index))
+    return best_of(results, objective, lambda r: r.metrics, lambda r: r.index)
+
+
+# (category, symbol, interval, start ms, last bar's open ms, bars, warm-up bars before start):
+# which candles a chunk runs on.
+CandlesKey = tuple[str, str, str, int, int, int, int]
+_RANGES_HELD = 2  # per pool process: a year of minutes is about 29 MB
+_held: OrderedDict[CandlesKey, Candles] = OrderedDict()
+
+
+class CandlesMissing(Exception):
+    """This pool process does not hold the candles: send them with the chunk."""
+
+
+@dataclass(frozen=True)
+class HeldCandles:
+    """Candles by their key, with the candles themselves only when the process lacks them."""
+
+    key: CandlesKey
+    candles: Candles | None = None
+
+    def get(self) -> Candles:
+        if self.candles is not None:
+            _held[self.key] = self.candles
+            _held.move_to_end(self.key)
+            while len(_held) > _RANGES_HELD:
+                _held.popitem(last=False)
+            return self.candles
+        try:
+            _held.move_to_end(self.key)
+        except KeyError:
+            raise CandlesMissing(self.key) from None
+        return _held[self.key]
 
 
 def bars_between(candles: Candles, start: int, stop: int) -> Candles:
@@ -61,34 +90,78 @@ def backtest_config(request: Mapping[str, Any]) -> BacktestConfig:
 
 
 def evaluate_sets(
-    candles: Candles, request: Mapping[str, Any], param_sets: Sequence[Params], first_index: int
-) -> list[SetResult]:
-    """Every set over all of `candles`; the metrics equal run_backtest's (to rounding)."""
-    config = backtest_config(request)
-    execution = config.execution
-    cache = IndicatorCache(candles)
-    prices = contiguous_prices(candles)
-    first_time, last_time = int(candles.open_time[0]), int(candles.open_time[-1])
-    results = []
-    for offset, params in enumerate(param_sets):
-        targets = target_positions(cache, config.strategy, params, execution.direction)
-        kernel = run_kernel(prices, targets, 0, execution)
-        metrics = sweep_metrics(
-            kernel, first_time, last_time, config.interval, execution.initial_capital
-        )
-        results.append(SetResult(first_index + offset, dict(params), metrics))
-    return results
-
-
-def best_of_sets(
     candles: Candles,
+    request: Mapping[str, Any],
+    param_sets: Sequence[Params],
+    first_index: int,
+    warmup_loaded: int = 0,
+) -> list[SetResult]:
+    """Every set over `candles` but their first `warmup_loaded` bars, on which each set's
+    indicators are warmed up as far as its `warmup_bars` takes; the metrics equal
+    run_backtest's on the same bars (to rounding)."""
+    spec = BacktestSpec.model_validate(request["backtest"])
+    config = BacktestConfig.from_spec(spec)
+    execution = config.execution
+    # Sets warmed on as many bars share one indicator cache (one per distinct warm-up).
+    by_start: dict[int, list[int]] = {}
+    for i, params in enumerate(param_sets):
+        warm = min(warmup_bars(spec.warmup_bars, config.strategy, params), warmup_loaded)
+        by_start.setdefault(warmup_loaded - warm, []).append(i)
+    first_time, last_time = int(candles.open_time[warmup_loaded]), int(candles.open_time[-1])
+    results: list[SetResult] = []
+    for start, members in by_start.items():
+        bars = bars_between(candles, start, len(candles)) if start else candles
+        cache = IndicatorCache(bars)
+        prices = contiguous_prices(bars)
+        for i in members:
+            targets = target_positions(cache, config.strategy, param_sets[i], execution.direction)
+            kernel = run_kernel(prices, targets, warmup_loaded - start, execution)
+            metrics = sweep_metrics(
+                kernel, first_time, last_time, config.interval, execution.initial_capital
+            )
+            results.append(SetResult(first_index + i, dict(param_sets[i]), metrics))
+    return sorted(results, key=lambda r: r.index)
+
+
+def run_grid_chunk(
+    source: HeldCandles,
+    warmup_loaded: int,
+    request: Mapping[str, Any],
+    param_sets: Sequence[Params],
+    first_index: int,
+) -> list[SetResult]:
+    return evaluate_sets(source.get(), request, param_sets, first_index, warmup_loaded)
+
+
+def run_train_chunk(
+    source: HeldCandles,
+    bars: tuple[int, int],
     request: Mapping[str, Any],
     param_sets: Sequence[Params],
     first_index: int,
     objective: str,
 ) -> SetResult:
-    """A walk-forward train chunk keeps only its best set."""
-    return best_result(evaluate_sets(candles, request, param_sets, first_index), objective)
+    """A walk-forward train chunk over bars [from, to) alone keeps only its best set."""
+    train = bars_between(source.get(), *bars)
+    return best_result(evaluate_sets(train, request, param_sets, first_index), objective)
+
+
+def run_test_chunk(
+    source: HeldCandles, bars: tuple[int, int], request: Mapping[str, Any], params: Params
+) -> tuple[dict[str, Metric], TestRun]:
+    """The chosen set over test bars [from, to) of the held candles, warmed up on as many
+    bars before them as the backtest's `warmup_bars` takes (as many as there are): its cost
+    is its own bars and the warm-up, wherever the window lies."""
+    test_from, test_to = bars
+    spec = BacktestSpec.model_validate(request["backtest"])
+    assert spec.strategy.name is not None
+    warmup = warmup_bars(
+        spec.warmup_bars, spec.strategy.name, {**spec.strategy.resolved_params, **params}
+    )
+    first = max(0, test_from - warmup)
+    return run_test_window(
+        bars_between(source.get(), first, test_to), request, params, test_from - first
+    )
 
 
 def run_test_window(

@@ -9,10 +9,11 @@ from typing import Any
 
 from services.engine.core import Metric
 from services.engine.optimization import store
-from services.engine.optimization.in_pool import SetResult, backtest_config, ranking_key
+from services.engine.optimization.in_pool import SetResult, backtest_config
 from services.engine.optimization.store import ChunkWork
 from services.engine.optimization.sweep_metrics import TestRun, chained_metrics
 from shared.db import DbConnection
+from shared.ranking import best_of
 from shared.repos import optimizations as optimizations_repo
 
 
@@ -29,7 +30,10 @@ async def record_grid(conn: DbConnection, work: ChunkWork, results: list[SetResu
     async with conn.transaction():
         if not await store.lock_for_outcome(conn, work):
             return False
-        rows = [(params_key(r.params), {"params": r.params, "metrics": r.metrics}) for r in results]
+        rows = [
+            (params_key(r.params), r.index, {"params": r.params, "metrics": r.metrics})
+            for r in results
+        ]
         await store.insert_rows(conn, work.optimization_id, rows)
         await store.mark_done(conn, work, len(results))
         await _finish_if_last(conn, work)
@@ -46,7 +50,7 @@ async def record_train(conn: DbConnection, work: ChunkWork, best: SetResult) -> 
         if not await store.chunks_left(conn, work.optimization_id, work.window):
             candidates = await store.train_results(conn, work.optimization_id, work.window)
             objective = work.request["objective"]
-            winner = min(candidates, key=lambda c: ranking_key(c["metrics"], objective, c["index"]))
+            winner = best_of(candidates, objective, lambda c: c["metrics"], lambda c: c["index"])
             await store.release_test(conn, work.optimization_id, work.window, winner)
     return True
 
@@ -62,7 +66,8 @@ async def record_test(
         if not await store.lock_for_outcome(conn, work):
             return False
         assert work.window is not None
-        await store.insert_rows(conn, work.optimization_id, [(window_key(work.window), row)])
+        rows = [(window_key(work.window), work.window, row)]
+        await store.insert_rows(conn, work.optimization_id, rows)
         assert work.chosen is not None
         kept = {
             "params": work.chosen["params"],
@@ -106,7 +111,8 @@ async def _finish_if_last(conn: DbConnection, work: ChunkWork) -> None:
         "windows": len(runs),
         "test_metrics": chained_metrics(runs, config.interval, config.execution.initial_capital),
     }
-    # The set chosen on the latest window is the one to trade next; with its test metrics.
-    latest = outcomes[-1][0]
-    best = {"params": latest["params"], "metrics": latest["metrics"]}
+    # The latest window's choice is the set to trade next (its `best`).
+    last = await optimizations_repo.last_window_row(conn, work.optimization_id)
+    assert last is not None
+    best = {k: last[k] for k in ("window", "params", "train_metrics", "test_metrics")}
     await optimizations_repo.finish_optimization(conn, work.optimization_id, best, summary)

@@ -1,4 +1,4 @@
-"""How an optimization is cut into work: walk-forward windows and chunks of parameter sets.
+"""How an optimization is cut into work: chunks of parameter sets (per walk-forward window).
 
 Pure arithmetic on bar counts; the planner stores the result and workers take the chunks.
 """
@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.optimization_spec import WalkForward
+from shared.walk_forward import Window
 
 Stage = Literal["grid", "train", "test"]
 
@@ -22,17 +22,6 @@ MIN_CHUNKS = 8
 
 
 @dataclass(frozen=True)
-class Window:
-    """Walk-forward window `index`: bar ranges [from, to) of the optimization's data."""
-
-    index: int
-    train_from: int
-    train_to: int
-    test_from: int
-    test_to: int
-
-
-@dataclass(frozen=True)
 class ChunkPlan:
     chunk: int
     stage: Stage
@@ -43,19 +32,6 @@ class ChunkPlan:
     @property
     def sets(self) -> int:
         return self.set_to - self.set_from
-
-
-def walk_forward_windows(bars: int, plan: WalkForward) -> list[Window]:
-    """Window k trains on [k*test, k*test + train) (anchored: from bar 0) and tests on the
-    next `test_bars`; windows continue while a whole test window fits in `bars`."""
-    windows = []
-    k = 0
-    while (test_to := k * plan.test_bars + plan.train_bars + plan.test_bars) <= bars:
-        train_to = k * plan.test_bars + plan.train_bars
-        train_from = 0 if plan.anchored else k * plan.test_bars
-        windows.append(Window(k, train_from, train_to, train_to, test_to))
-        k += 1
-    return windows
 
 
 def sets_per_chunk(sets: int, bars_per_set: int, groups: int = 1) -> int:
@@ -87,8 +63,3 @@ def walk_forward_chunks(sets: int, windows: list[Window]) -> list[ChunkPlan]:
             chunks.append(ChunkPlan(len(chunks), "train", window.index, a, b))
         chunks.append(ChunkPlan(len(chunks), "test", window.index, 0, 1))
     return chunks
-
-
-def progress_total(chunks: list[ChunkPlan]) -> int:
-    """Units of progress: one per parameter set run, one per test run."""
-    return sum(c.sets for c in chunks)

@@ -14,17 +14,19 @@ import asyncpg
 from pydantic import ValidationError
 
 from services.engine.optimization import store as optimization_store
-from services.engine.optimization.plan import (
-    ChunkPlan,
-    grid_chunks,
-    progress_total,
-    walk_forward_chunks,
-    walk_forward_windows,
-)
+from services.engine.optimization.plan import ChunkPlan, grid_chunks, walk_forward_chunks
+from shared import market_data
 from shared.db import DbConnection
 from shared.messages import StartOptimization
 from shared.optimization_spec import OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
+from shared.walk_forward import (
+    WalkForwardRejected,
+    checked_window_count,
+    progress_total,
+    walk_forward_windows,
+)
+from shared.warmup import warmup_bars
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class PlanRejected(Exception):
 class StoredRange:
     bars: int
     data_end: datetime | None
+    warmup: int  # stored bars before the start, as many as the sets' warm-up takes at most
 
 
 async def _stored_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRange:
@@ -52,19 +55,27 @@ async def _stored_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRan
         b.end,
     )
     assert row is not None
-    return StoredRange(int(row["bars"]), row["data_end"])
+    sets, _ = spec.combinations()
+    name = b.strategy.name
+    assert name is not None
+    asked = max((warmup_bars(b.warmup_bars, name, params) for params in sets), default=0)
+    warmup = await market_data.bars_before(conn, b.category, b.symbol, b.interval, b.start, asked)
+    return StoredRange(int(row["bars"]), row["data_end"], warmup)
 
 
-def plan(spec: OptimizationSpec, bars: int) -> list[ChunkPlan]:
+def plan(spec: OptimizationSpec, bars: int) -> tuple[list[ChunkPlan], int]:
+    """The chunks and the progress total."""
     sets, _ = spec.combinations()
     if not sets:
         raise PlanRejected("every combination of the grid breaks the strategy's own rule")
-    if spec.walk_forward is None:
-        return grid_chunks(len(sets), bars)
-    windows = walk_forward_windows(bars, spec.walk_forward)
-    if not windows:
-        raise PlanRejected(f"train_bars + test_bars exceed the {bars} stored bars of the range")
-    return walk_forward_chunks(len(sets), windows)
+    if spec.kind == "grid" or spec.walk_forward is None:
+        return grid_chunks(len(sets), bars), progress_total(len(sets), None)
+    try:
+        windows = checked_window_count(bars, spec.walk_forward, len(sets))
+    except WalkForwardRejected as exc:
+        raise PlanRejected(f"{exc.field}: {exc.message}") from None
+    chunks = walk_forward_chunks(len(sets), walk_forward_windows(bars, spec.walk_forward))
+    return chunks, progress_total(len(sets), windows)
 
 
 @dataclass
@@ -96,14 +107,15 @@ class OptimizationPlanner:
             stored = await _stored_range(conn, spec)
             if stored.data_end is None:
                 raise PlanRejected("no stored candles in the range")
-            chunks = plan(spec, stored.bars)
+            chunks, total = plan(spec, stored.bars)
             await optimization_store.plant_chunks(
                 conn,
                 optimization_id,
                 chunks,
                 bars=stored.bars,
                 data_end=stored.data_end,
-                total=progress_total(chunks),
+                warmup=stored.warmup,
+                total=total,
             )
         log.info("optimization planned", extra={"id": str(optimization_id), "chunks": len(chunks)})
 

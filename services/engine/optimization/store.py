@@ -45,6 +45,7 @@ class ChunkWork:
     request: dict[str, Any]
     bars: int
     data_end: datetime
+    warmup: int  # stored bars before the range's start, loaded before its `bars`
 
 
 async def plant_chunks(
@@ -54,6 +55,7 @@ async def plant_chunks(
     *,
     bars: int,
     data_end: datetime,
+    warmup: int,
     total: int,
 ) -> None:
     """Store the plan, mark the optimization running and queue every chunk that can start
@@ -76,10 +78,11 @@ async def plant_chunks(
     )
     await conn.execute(
         """UPDATE optimizations SET status = 'running', started_at = now(), bars = $2,
-               data_end = $3, progress_total = $4 WHERE id = $1""",
+               data_end = $3, warmup_bars = $4, progress_total = $5 WHERE id = $1""",
         optimization_id,
         bars,
         data_end,
+        warmup,
         total,
     )
     for c in chunks:
@@ -93,7 +96,7 @@ async def chunk_work(db: DbExecutor, optimization_id: UUID, chunk: int) -> Chunk
     """The chunk if it is still to do in a running optimization, else None (drop it)."""
     row = await db.fetchrow(
         """SELECT c.stage, c.window_index, c.set_from, c.set_to, c.params, o.request, o.bars,
-                  o.data_end
+                  o.data_end, o.warmup_bars
            FROM optimization_chunks c JOIN optimizations o ON o.id = c.optimization_id
            WHERE c.optimization_id = $1 AND c.chunk = $2 AND c.status = 'pending'
              AND o.status = 'running'""",
@@ -113,6 +116,7 @@ async def chunk_work(db: DbExecutor, optimization_id: UUID, chunk: int) -> Chunk
         row["request"],
         row["bars"],
         row["data_end"],
+        row["warmup_bars"],
     )
 
 
@@ -134,15 +138,18 @@ async def lock_for_outcome(conn: DbConnection, work: ChunkWork) -> bool:
 
 
 async def insert_rows(
-    conn: DbConnection, optimization_id: UUID, rows: list[tuple[str, dict[str, Any]]]
+    conn: DbConnection, optimization_id: UUID, rows: list[tuple[str, int, dict[str, Any]]]
 ) -> None:
+    """Result rows as (key, position in the ranking's tie-break, row)."""
     # One statement for the whole chunk; the chunk's status guards against a second write.
     await conn.execute(
-        """INSERT INTO optimization_results (optimization_id, row_key, row)
-           SELECT $1, key, row::jsonb FROM unnest($2::text[], $3::text[]) AS r (key, row)""",
+        """INSERT INTO optimization_results (optimization_id, row_key, position, row)
+           SELECT $1, key, position, row::jsonb
+           FROM unnest($2::text[], $3::int[], $4::text[]) AS r (key, position, row)""",
         optimization_id,
-        [key for key, _ in rows],
-        [json.dumps(row) for _, row in rows],
+        [key for key, _, _ in rows],
+        [position for _, position, _ in rows],
+        [json.dumps(row) for _, _, row in rows],
     )
 
 
