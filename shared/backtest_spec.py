@@ -19,11 +19,11 @@ from pydantic import (
 
 from shared.series_range import SeriesRange
 from shared.strategies import (
-    STRATEGIES,
     ParamError,
     ParamValue,
     StrategyEntry,
     StrategyRegistry,
+    installed_strategies,
 )
 from shared.strategies.definitions import parse_definition
 from shared.strategies.expressions import ExpressionError
@@ -127,10 +127,10 @@ class StrategyRef(BaseModel):
 
 
 def strategies_in(info: ValidationInfo) -> StrategyRegistry:
-    """The registry a request is validated against: the process's (built-ins and its plugins)
-    when passed as validation context `{"strategies": ...}`, else the built-ins."""
+    """The registry a request is validated against: validation context `{"strategies": ...}`
+    when given, else the one this process installed (the built-ins and its plugins)."""
     context = info.context if isinstance(info.context, dict) else {}
-    strategies = context.get("strategies", STRATEGIES)
+    strategies = context.get("strategies") or installed_strategies()
     assert isinstance(strategies, StrategyRegistry)
     return strategies
 
@@ -165,9 +165,8 @@ class BacktestSpec(SeriesRange):
 
     @property
     def warmup_bars_asked(self) -> int:
-        """`warmup_bars` as a number of bars (after a saved strategy is resolved to a name)."""
-        assert self.strategy.name is not None
-        return warmup_bars(self.warmup_bars, self.strategy.name, self.strategy.resolved_params)
+        """`warmup_bars` as a number of bars (after a saved strategy is resolved)."""
+        return warmup_bars(self.warmup_bars, self.strategy.entry(), self.strategy.resolved_params)
 
     @field_validator("initial_capital")
     @classmethod

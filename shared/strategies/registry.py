@@ -66,8 +66,25 @@ def strategies_with_plugins(strategy_path: str) -> StrategyRegistry:
     return STRATEGIES.with_plugins(load_plugins(strategy_path).values())
 
 
+# The registry this process validates and runs requests against. Each entry point (the API,
+# an engine worker and each of its pool processes) installs its own once at start, so that
+# requests parsed anywhere in it, in the event loop or in the pool, see the same plugins.
+_installed = STRATEGIES
+
+
+def install_strategies(strategy_path: str) -> StrategyRegistry:
+    global _installed
+    _installed = strategies_with_plugins(strategy_path)
+    return _installed
+
+
+def installed_strategies() -> StrategyRegistry:
+    return _installed
+
+
 def strategy_entry(name: Any, field: str = "strategy.name") -> StrategyEntry:
-    return STRATEGIES.entry(name, field)
+    """An entry of the registry this process installed (the built-ins by default)."""
+    return _installed.entry(name, field)
 
 
 def resolve_params(

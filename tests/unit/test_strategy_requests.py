@@ -134,3 +134,20 @@ def test_every_plugin_backtest_is_guarded_against_look_ahead():
 def test_the_builtins_registry_is_left_alone():
     assert "honest_momentum" not in STRATEGIES.names()
     assert {e.kind for e in WITH_PLUGINS} == {"builtin", "plugin"}
+
+
+def test_auto_warm_up_for_every_kind():
+    donchian = spec(
+        {
+            "definition": {
+                "params": {"n": {"type": "int", "default": 20, "minimum": 1, "maximum": 500}},
+                "long_entry": "close > highest(shift(high, 30), n)",
+            }
+        }
+    )
+    assert donchian.warmup_bars_asked == 3 * 30  # the shift is the longest window here
+    breakout = spec({"name": "vol_breakout", "params": {"period": 25}}, WITH_PLUGINS)
+    assert breakout.warmup_bars_asked == 75  # its WARMUP_BARS(params) = 3 * period
+    honest = spec({"name": "honest_momentum"}, WITH_PLUGINS)
+    assert honest.warmup_bars_asked == 50  # WARMUP_BARS = 50
+    assert spec({"name": "raises"}, WITH_PLUGINS).warmup_bars_asked == 0  # none declared

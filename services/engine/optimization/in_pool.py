@@ -105,7 +105,7 @@ def evaluate_sets(
     # Sets warmed on as many bars share one indicator cache (one per distinct warm-up).
     by_start: dict[int, list[int]] = {}
     for i, params in enumerate(param_sets):
-        warm = min(warmup_bars(spec.warmup_bars, config.strategy, params), warmup_loaded)
+        warm = min(warmup_bars(spec.warmup_bars, config.strategy_entry(), params), warmup_loaded)
         by_start.setdefault(warmup_loaded - warm, []).append(i)
     first_time, last_time = int(candles.open_time[warmup_loaded]), int(candles.open_time[-1])
     results: list[SetResult] = []
@@ -154,9 +154,8 @@ def run_test_chunk(
     is its own bars and the warm-up, wherever the window lies."""
     test_from, test_to = bars
     spec = BacktestSpec.model_validate(request["backtest"])
-    assert spec.strategy.name is not None
     warmup = warmup_bars(
-        spec.warmup_bars, spec.strategy.name, {**spec.strategy.resolved_params, **params}
+        spec.warmup_bars, spec.strategy.entry(), {**spec.strategy.resolved_params, **params}
     )
     first = max(0, test_from - warmup)
     return run_test_window(
