@@ -26,6 +26,7 @@ from shared.amqp import Topology
 from shared.db import create_pool
 from shared.migrate import migrate
 from shared.settings import Settings
+from shared.strategies import install_strategies
 
 ENDPOINTS: list[Endpoint] = [
     *health.ENDPOINTS,
@@ -66,6 +67,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[METRICS] = ApiMetrics()
+    # Requests are checked against the built-ins and the plugins of STRATEGY_PATH.
+    install_strategies(settings.strategy_path)
     app[docs.OPENAPI_DOCUMENT] = openapi_document(ENDPOINTS, title="backtester", version="0.1.0")
     for endpoint in ENDPOINTS:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)

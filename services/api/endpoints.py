@@ -76,9 +76,23 @@ def _singular(word: str) -> str:
     return word.removesuffix("s")
 
 
-async def read_body(request: web.Request, model: type[M]) -> M:
+async def read_body(
+    request: web.Request,
+    model: type[M],
+    prepare: Callable[[Any], Awaitable[Any]] | None = None,
+) -> M:
+    """The body as `model`; `prepare` may first rewrite the parsed JSON (e.g. write out a
+    saved strategy). A body that does not parse goes to the model as it is, to be refused."""
+    raw = await request.read() or b"null"
+    if prepare is not None:
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            raw = orjson.dumps(await prepare(parsed))
     try:
-        return model.model_validate_json(await request.read() or b"null")
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         raise validation_failure(exc) from None
 

@@ -19,6 +19,7 @@ from services.engine.optimization.planner import OptimizationPlanner
 from shared.amqp import GiveUp, Handler, M, consume
 from shared.messages import RunBacktest, RunOptimizationChunk, StartOptimization
 from shared.settings import Settings
+from shared.strategies import install_strategies
 from shared.worker_runtime import WorkerRuntime, worker_runtime
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ async def run_engine(settings: Settings, stopping: asyncio.Event) -> None:
         max_workers=settings.engine_processes,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_pool_process,
-        initargs=(os.getpid(),),
+        initargs=(os.getpid(), settings.strategy_path),
     )
+    install_strategies(settings.strategy_path)
     health = await _health_server(settings.engine_health_port)
     try:
         await _start_pool(executor, settings.engine_processes)
@@ -66,9 +68,9 @@ async def run_engine(settings: Settings, stopping: asyncio.Event) -> None:
         executor.shutdown(cancel_futures=True)
 
 
-def _start_pool_process(parent: int) -> None:
+def _start_pool_process(parent: int, strategy_path: str) -> None:
     """In each pool process: exit when the engine process is gone (killed, it cannot say so),
-    then compile the kernels."""
+    load the plugins, then compile the kernels."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -76,6 +78,7 @@ def _start_pool_process(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    install_strategies(strategy_path)
     warm_up()
 
 

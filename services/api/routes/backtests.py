@@ -13,7 +13,7 @@ from services.api.endpoints import (
     read_body,
     read_query,
 )
-from services.api.job_requests import ensure_candles, resolve_backtest
+from services.api.job_requests import ensure_candles, with_saved_strategy
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
 from shared.backtest_spec import BacktestSpec
@@ -43,9 +43,10 @@ class EquityPoint(BaseModel):
 
 
 async def create(request: web.Request) -> web.Response:
-    spec = await read_body(request, BacktestSpec)
     pool = request.app[POOL]
-    spec = await resolve_backtest(pool, spec)
+    spec = await read_body(
+        request, BacktestSpec, lambda body: with_saved_strategy(pool, body, ("strategy",))
+    )
     await ensure_candles(pool, spec)
     view = await backtests_repo.create_backtest(pool, spec.model_dump(mode="json"))
     return accepted(view, f"/api/v1/backtests/{view.id}")
