@@ -11,8 +11,9 @@ from services.api.endpoints import Endpoint
 from services.api.errors import error_middleware
 from services.api.keys import BROKER, POOL, SETTINGS
 from services.api.metrics import METRICS, ApiMetrics, metrics_middleware
-from services.api.middleware import auth_middleware, request_id_middleware
+from services.api.middleware import auth_middleware, request_id_middleware, stamp_response
 from services.api.openapi import openapi_document
+from services.api.request_body import MAX_BODY_BYTES
 from services.api.routes import backfills, backtests, health, market, optimizations, strategies
 from shared.amqp import Topology
 from shared.db import create_pool
@@ -53,8 +54,13 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[request_id_middleware, metrics_middleware, error_middleware, auth_middleware],
-        client_max_size=1024**2,
+        client_max_size=MAX_BODY_BYTES,
+        # Bodies are inflated by `request_body`, within its limit, and only when read: aiohttp
+        # would inflate an unread body whole to keep the connection alive (a 500 KB gzip bomb
+        # costs a CPU-second), even one sent without the token.
+        handler_args={"auto_decompress": False},
     )
+    app.on_response_prepare.append(stamp_response)
     app[SETTINGS] = settings
     app[METRICS] = ApiMetrics()
     app[health.OPENAPI_DOCUMENT] = openapi_document(ENDPOINTS, title="backtester", version="0.1.0")

@@ -12,8 +12,10 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from services.api.errors import NotFound, validation_failure
+from services.api.errors import NotFound, Unprocessable, validation_failure
 from services.api.keys import POOL
+from services.api.request_body import read_body_bytes
+from shared.json_numbers import out_of_range_number
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -42,8 +44,12 @@ class Endpoint:
 
 
 async def read_body(request: web.Request, model: type[M]) -> M:
+    body = await read_body_bytes(request) or b"null"
+    out_of_range = out_of_range_number(body)
+    if out_of_range is not None:
+        raise Unprocessable.for_field(*out_of_range)
     try:
-        return model.model_validate_json(await request.read() or b"null")
+        return model.model_validate_json(body)
     except ValidationError as exc:
         raise validation_failure(exc) from None
 
