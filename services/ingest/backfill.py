@@ -69,6 +69,7 @@ async def write_batch(
     gaps = gaps_in_fetched(candles, first, last, interval, server_ms)
     new_cursor = add_intervals(last, interval, 1)
     async with conn.transaction():
+        await backfill_progress.ensure_running(conn, job.id)
         rows = await store(
             conn, job.series, candles, gaps, [item.page.raw for item in batch], job.id
         )

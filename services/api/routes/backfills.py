@@ -1,4 +1,4 @@
-"""Backfill jobs: queue one, follow them."""
+"""Backfill jobs: queue one, follow them, cancel or delete one."""
 
 from aiohttp import web
 
@@ -7,14 +7,17 @@ from services.api.endpoints import (
     accepted,
     existing,
     json_response,
+    path_id,
     read_body,
     read_query,
 )
+from services.api.errors import NotFound
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
 from shared.repos.backfills import (
     BackfillSpec,
     BackfillView,
+    cancel_or_delete_backfill,
     create_backfill,
     get_backfill,
     list_backfills,
@@ -39,6 +42,19 @@ async def list_all(request: web.Request) -> web.Response:
 
 async def get_one(request: web.Request) -> web.Response:
     return json_response(await existing(request, "backfill", get_backfill))
+
+
+async def delete(request: web.Request) -> web.Response:
+    backfill_id = path_id(request, "backfill")
+    async with request.app[POOL].acquire() as conn:
+        outcome = await cancel_or_delete_backfill(conn, backfill_id)
+        if outcome is None:
+            raise NotFound(f"no backfill with id {backfill_id}")
+        if outcome == "deleted":
+            return web.Response(status=204)
+        view = await get_backfill(conn, backfill_id)
+    assert view is not None
+    return json_response(view)
 
 
 ENDPOINTS = [
@@ -68,6 +84,15 @@ ENDPOINTS = [
         "/api/v1/backfills/{id}",
         get_one,
         "A backfill's status and progress",
+        "backfills",
+        response=BackfillView,
+        errors=(404,),
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/backfills/{id}",
+        delete,
+        "Cancel if queued or running (the ingest stops at its next commit), else delete",
         "backfills",
         response=BackfillView,
         errors=(404,),
