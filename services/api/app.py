@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -18,7 +19,10 @@ from services.api.routes import backfills, backtests, health, market, optimizati
 from shared.amqp import Topology
 from shared.db import create_pool
 from shared.migrate import migrate
+from shared.repos.idempotency import delete_expired_keys
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
 
 ENDPOINTS: list[Endpoint] = [
     *health.ENDPOINTS,
@@ -51,6 +55,22 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     await link.close()
 
 
+async def _expire_idempotency_keys(app: web.Application) -> AsyncIterator[None]:
+    async def expire_hourly() -> None:
+        while True:
+            try:
+                await delete_expired_keys(app[POOL])
+            except Exception as exc:  # database away: next hour
+                log.warning("expiring idempotency keys failed", extra={"error": repr(exc)})
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(expire_hourly())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[request_id_middleware, metrics_middleware, error_middleware, auth_middleware],
@@ -67,5 +87,5 @@ def create_app(settings: Settings) -> web.Application:
     for endpoint in ENDPOINTS:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
     health.add_static(app)
-    app.cleanup_ctx.extend([_database, _broker])
+    app.cleanup_ctx.extend([_database, _broker, _expire_idempotency_keys])
     return app

@@ -89,6 +89,6 @@ def json_response(
     )
 
 
-def accepted(data: BaseModel, location: str) -> web.Response:
+def accepted(data: BaseModel, location: str, headers: dict[str, str] | None = None) -> web.Response:
     """A new job: 202 with the resource and where to follow it."""
-    return json_response(data, status=202, headers={"Location": location})
+    return json_response(data, status=202, headers={"Location": location, **(headers or {})})

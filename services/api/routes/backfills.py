@@ -1,5 +1,7 @@
 """Backfill jobs: queue one, follow them, cancel or delete one."""
 
+from uuid import UUID
+
 from aiohttp import web
 
 from services.api.endpoints import (
@@ -12,8 +14,10 @@ from services.api.endpoints import (
     read_query,
 )
 from services.api.errors import NotFound
+from services.api.idempotency import job_gone, submit_once
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
+from shared.db import DbConnection
 from shared.repos.backfills import (
     BackfillSpec,
     BackfillView,
@@ -26,12 +30,15 @@ from shared.repos.backfills import (
 
 async def create(request: web.Request) -> web.Response:
     spec = await read_body(request, BackfillSpec)
-    pool = request.app[POOL]
-    async with pool.acquire() as conn:
-        backfill_id = await create_backfill(conn, spec)
-        view = await get_backfill(conn, backfill_id)
-    assert view is not None
-    return accepted(view, f"/api/v1/backfills/{backfill_id}")
+
+    async def insert(conn: DbConnection) -> UUID:
+        return await create_backfill(conn, spec)
+
+    submission = await submit_once(request, "backfills", spec, insert)
+    view = await get_backfill(request.app[POOL], submission.job_id)
+    if view is None:
+        raise job_gone("backfill", submission)
+    return accepted(view, f"/api/v1/backfills/{view.id}", submission.headers)
 
 
 async def list_all(request: web.Request) -> web.Response:

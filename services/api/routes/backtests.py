@@ -1,6 +1,7 @@
 """Backtest jobs: submit, list, read results, cancel or delete."""
 
 from typing import Literal
+from uuid import UUID
 
 import numpy as np
 from aiohttp import web
@@ -16,10 +17,12 @@ from services.api.endpoints import (
     read_query,
 )
 from services.api.errors import NotFound
+from services.api.idempotency import job_gone, submit_once
 from services.api.job_requests import ensure_candles, resolve_backtest
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
 from shared.backtest_spec import BacktestSpec
+from shared.db import DbConnection
 from shared.repos import backtests as backtests_repo
 from shared.repos.backtests import BacktestView, Trade
 from shared.timestamps import iso_utc
@@ -47,10 +50,17 @@ class EquityPoint(BaseModel):
 async def create(request: web.Request) -> web.Response:
     spec = await read_body(request, BacktestSpec)
     pool = request.app[POOL]
-    spec = await resolve_backtest(pool, spec)
-    await ensure_candles(pool, spec)
-    view = await backtests_repo.create_backtest(pool, spec.model_dump(mode="json"))
-    return accepted(view, f"/api/v1/backtests/{view.id}")
+    resolved = await resolve_backtest(pool, spec)
+    await ensure_candles(pool, resolved)
+
+    async def insert(conn: DbConnection) -> UUID:
+        return (await backtests_repo.create_backtest(conn, resolved.model_dump(mode="json"))).id
+
+    submission = await submit_once(request, "backtests", spec, insert)
+    view = await backtests_repo.get_backtest(pool, submission.job_id)
+    if view is None:
+        raise job_gone("backtest", submission)
+    return accepted(view, f"/api/v1/backtests/{view.id}", submission.headers)
 
 
 async def list_all(request: web.Request) -> web.Response:
