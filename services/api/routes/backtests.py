@@ -3,7 +3,6 @@
 from typing import Literal
 from uuid import UUID
 
-import numpy as np
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +15,7 @@ from services.api.endpoints import (
     read_body,
     read_query,
 )
+from services.api.equity_stream import stream_equity
 from services.api.errors import NotFound
 from services.api.idempotency import job_gone, submit_once
 from services.api.job_requests import ensure_candles, resolve_backtest
@@ -25,7 +25,6 @@ from shared.backtest_spec import BacktestSpec
 from shared.db import DbConnection
 from shared.repos import backtests as backtests_repo
 from shared.repos.backtests import BacktestView, Trade
-from shared.timestamps import iso_utc
 
 
 class BacktestFilter(PageQuery):
@@ -93,21 +92,10 @@ async def trades(request: web.Request) -> web.Response:
     return json_response(Page[Trade](items=items, total=total))
 
 
-async def equity(request: web.Request) -> web.Response:
+async def equity(request: web.Request) -> web.StreamResponse:
     query = read_query(request, EquityQuery)
     view = await _existing(request)
-    curve = await backtests_repo.equity_curve(request.app[POOL], view.id)
-    if curve is None:
-        return json_response({"items": [], "total": 0})
-    times, values = curve
-    if query.points is not None and len(times) > query.points:
-        # Evenly spaced, always keeping the first and the last point.
-        keep = np.unique(np.linspace(0, len(times) - 1, query.points).round().astype(np.int64))
-        times, values = times[keep], values[keep]
-    items = [
-        {"time": iso_utc(int(t)), "equity": float(v)} for t, v in zip(times, values, strict=True)
-    ]
-    return json_response({"items": items, "total": len(curve[0])})
+    return await stream_equity(request, request.app[POOL], view.id, query.points)
 
 
 async def delete(request: web.Request) -> web.Response:
