@@ -59,7 +59,10 @@ async def test_a_long_curve_is_streamed_while_the_api_answers(
     api: Client, long_backtest: tuple[str, np.ndarray, np.ndarray]
 ) -> None:
     path, times, values = long_backtest
-    stop, gaps = asyncio.Event(), []  # the API runs in this event loop: its stalls show here
+    stop, gaps = (
+        asyncio.Event(),
+        list[float](),
+    )  # the API runs in this event loop: its stalls show here
     ticker = asyncio.create_task(_loop_lag(stop, gaps))
     async with aiohttp.ClientSession() as session:
         url = str(api.make_url(path))
@@ -91,7 +94,7 @@ async def test_a_long_curve_is_streamed_while_the_api_answers(
 async def test_a_downsampled_curve_keeps_the_ends_and_at_most_n_points(
     api: Client, long_backtest: tuple[str, np.ndarray, np.ndarray]
 ) -> None:
-    path, times, values = long_backtest
+    path, _, values = long_backtest
     for points in (2, 1000, 100_000):
         answer = await api.get(path, params={"points": points})
         assert answer.headers.get("Transfer-Encoding") == "chunked"
