@@ -74,7 +74,7 @@ ENDPOINTS = [
         body=BackfillSpec,
         response=BackfillView,
         status=202,
-        errors=(400, 422),
+        errors=(400, 409, 413, 415, 422),
     ),
     Endpoint(
         "GET",

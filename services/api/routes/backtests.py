@@ -121,7 +121,7 @@ ENDPOINTS = [
         body=BacktestSpec,
         response=BacktestView,
         status=202,
-        errors=(400, 422),
+        errors=(400, 409, 413, 415, 422),
     ),
     Endpoint(
         "GET",

@@ -111,7 +111,7 @@ ENDPOINTS = [
         body=OptimizationSpec,
         response=OptimizationView,
         status=202,
-        errors=(400, 422),
+        errors=(400, 409, 413, 415, 422),
     ),
     Endpoint(
         "GET",

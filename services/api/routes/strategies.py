@@ -109,7 +109,7 @@ ENDPOINTS = [
         body=SaveStrategy,
         response=StrategyEntry,
         status=201,
-        errors=(400, 409, 422),
+        errors=(400, 409, 413, 415, 422),
     ),
     Endpoint(
         "GET",
