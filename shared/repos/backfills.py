@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from shared.db import DbConnection, DbExecutor
 from shared.intervals import interval_ms
+from shared.job_cancel import cancel_or_delete_job
 from shared.messages import RunBackfill
 from shared.outbox import add_to_outbox
 from shared.series_range import SeriesRange
@@ -115,24 +116,7 @@ async def list_backfills(
     return [_view(r) for r in rows], int(total)
 
 
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
-
-
 async def cancel_or_delete_backfill(conn: DbConnection, backfill_id: UUID) -> str | None:
-    """Cancel a queued or running backfill (the ingest stops at its next commit), else delete
-    its record (the candles it stored stay). "cancelled", "deleted", or None if there is none."""
-    async with conn.transaction():
-        status = await conn.fetchval(
-            "SELECT status FROM backfill_run WHERE id = $1 FOR UPDATE", backfill_id
-        )
-        if status is None:
-            return None
-        if status in TERMINAL_STATUSES:
-            await conn.execute("DELETE FROM backfill_run WHERE id = $1", backfill_id)
-            return "deleted"
-        await conn.execute(
-            """UPDATE backfill_run SET status = 'cancelled', finished_at = now(),
-                   error = 'cancelled by request' WHERE id = $1""",
-            backfill_id,
-        )
-        return "cancelled"
+    """Cancel a queued or running backfill (the ingest stops before its next commit), else
+    delete its record (the candles it stored stay). "cancelled", "deleted", or None."""
+    return await cancel_or_delete_job(conn, "backfill_run", backfill_id)

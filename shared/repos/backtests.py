@@ -9,11 +9,11 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
+from shared.job_cancel import cancel_or_delete_job
 from shared.job_failures import fail_job
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
 from shared.outbox import add_to_outbox, outbox_insert, outbox_values
 
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 TRADE_COLUMNS = (
     "backtest_id",
     "seq",
@@ -156,21 +156,7 @@ async def cancel_or_delete(db: DbConnection, backtest_id: UUID) -> str | None:
     """Cancel a queued or running backtest, else delete it with its results.
 
     Returns "cancelled", "deleted", or None if there is no such backtest."""
-    async with db.transaction():
-        status = await db.fetchval(
-            "SELECT status FROM backtests WHERE id = $1 FOR UPDATE", backtest_id
-        )
-        if status is None:
-            return None
-        if status in TERMINAL_STATUSES:
-            await db.execute("DELETE FROM backtests WHERE id = $1", backtest_id)
-            return "deleted"
-        await db.execute(
-            """UPDATE backtests SET status = 'cancelled', finished_at = now(),
-                   error = 'cancelled by request' WHERE id = $1""",
-            backtest_id,
-        )
-        return "cancelled"
+    return await cancel_or_delete_job(db, "backtests", backtest_id)
 
 
 async def claim_backtest(db: DbExecutor, backtest_id: UUID) -> dict[str, Any] | None:

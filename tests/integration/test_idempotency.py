@@ -9,20 +9,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from shared.repos.idempotency import delete_expired_keys
-from tests.support.market import insert_candles, random_walk
+from tests.support.market import HOURLY_BACKTEST, insert_hourly
 
 pytestmark = pytest.mark.integration
 
 Client = TestClient[web.Request, web.Application]
-T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
-BACKTEST: dict[str, Any] = {
-    "category": "linear",
-    "symbol": "BTCUSDT",
-    "interval": "60",
-    "start": "2024-01-01T00:00:00Z",
-    "end": "2024-01-10T00:00:00Z",
-    "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20}},
-}
+BACKTEST: dict[str, Any] = HOURLY_BACKTEST
 JOBS: dict[str, dict[str, Any]] = {
     "backtests": BACKTEST,
     "optimizations": {"kind": "grid", "backtest": BACKTEST, "param_grid": {"fast": [5, 10]}},
@@ -39,7 +31,7 @@ TABLES = {"backtests": "backtests", "optimizations": "optimizations", "backfills
 
 @pytest.fixture
 async def hourly(pool: asyncpg.Pool) -> None:
-    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 500, "60"))
+    await insert_hourly(pool)
 
 
 async def jobs_in(pool: asyncpg.Pool, kind: str) -> int:

@@ -24,3 +24,19 @@ async def insert_candles(
 ) -> None:
     async with pool.acquire() as conn:
         await store(conn, Series(category, symbol, interval), candles, [], [])
+
+
+T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+# A backtest request over the 500 hourly candles `insert_hourly` stores from T0.
+HOURLY_BACKTEST = {
+    "category": "linear",
+    "symbol": "BTCUSDT",
+    "interval": "60",
+    "start": "2024-01-01T00:00:00Z",
+    "end": "2024-01-10T00:00:00Z",
+    "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20}},
+}
+
+
+async def insert_hourly(pool: asyncpg.Pool) -> None:
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 500, "60"))
