@@ -1,6 +1,7 @@
 """Hostile requests get a 4xx at bounded cost: numbers beyond float64 / int64, gzip bombs,
 bodies over the limit, odd request ids; and what the API exposes without the token."""
 
+import asyncio
 import gzip
 import json
 import time
@@ -13,9 +14,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from devtools.launcher import free_port
 from services.api.app import create_app
 from shared.settings import Settings
+from tests.integration.test_api_schemathesis import wait_for_api
 from tests.support.market import HOURLY_BACKTEST, T0, insert_hourly
+from tests.support.processes import service_process
 
 pytestmark = pytest.mark.integration
 
@@ -216,3 +220,30 @@ async def test_a_long_or_odd_request_id_is_replaced(api: Client) -> None:
         replaced = answered.headers["X-Request-Id"]
         assert replaced != given and len(replaced) == 32 and replaced.isalnum()
     assert len((await api.get("/api/v1/healthz")).headers["X-Request-Id"]) == 32
+
+
+async def _raw_exchange(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(65_536), timeout=30)
+    finally:
+        writer.close()
+
+
+async def test_the_served_api_names_no_versions_even_for_requests_it_cannot_parse(
+    settings: Settings,
+) -> None:
+    port = free_port()
+    served = settings.model_copy(update={"api_port": port, "log_level": "WARNING"})
+    async with service_process("services.api", served):
+        await wait_for_api(f"http://127.0.0.1:{port}")
+        answers = [
+            await _raw_exchange(port, b"GET /api/v1/healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+            # Answered by aiohttp's parser before any of the app's code runs.
+            await _raw_exchange(port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+        ]
+    for answer in answers:
+        head = answer.split(b"\r\n\r\n")[0].decode("latin-1").lower()
+        assert "server: backtester" in head and "aiohttp" not in head, head
