@@ -51,6 +51,21 @@ async def stream_equity(
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     response.enable_chunked_encoding()
     await response.prepare(request)
+    try:
+        await _write_points(response, pool, backtest_id, total, keep)
+    except ConnectionError:  # the client went away: nothing more to send
+        return response
+    await response.write_eof()
+    return response
+
+
+async def _write_points(
+    response: web.StreamResponse,
+    pool: asyncpg.Pool,
+    backtest_id: UUID,
+    total: int,
+    keep: npt.NDArray[np.int64] | None,
+) -> None:
     await response.write(b'{"items":[')
     wrote_any = False
     for first in range(0, total, SLICE_POINTS):
@@ -68,5 +83,3 @@ async def stream_equity(
         await response.write(b"," + piece if wrote_any else piece)
         wrote_any = True
     await response.write(b'],"total":%d}' % total)
-    await response.write_eof()
-    return response

@@ -14,6 +14,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from devtools.launcher import free_port
+from services.api.app import create_app
+from shared.settings import Settings
 from shared.timestamps import iso_utc
 
 pytestmark = pytest.mark.integration
@@ -105,3 +108,32 @@ async def test_a_downsampled_curve_keeps_the_ends_and_at_most_n_points(
         assert items[-1]["equity"] == float(values[-1])
         stamps = [item["time"] for item in items]
         assert stamps == sorted(stamps) and len(set(stamps)) == points
+
+
+async def test_a_client_leaving_mid_stream_ends_it_quietly(
+    settings: Settings, long_backtest: tuple[str, np.ndarray, np.ndarray], caplog: Any
+) -> None:
+    path, _, _ = long_backtest
+    # Served as `python -m services.api` serves it: a handler is not cancelled when its client
+    # leaves (the test server cancels it), so the stream must notice by itself.
+    runner = web.AppRunner(create_app(settings), handler_cancellation=False)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            stream = await session.get(url + path)
+            await stream.content.read(65_536)
+            stream.close()  # drops the connection
+            # The metrics count a request once its handler has returned.
+            finished = 'route="/api/v1/backtests/{id}/equity",status="200"'
+            deadline = time.monotonic() + 60
+            while finished not in await (await session.get(f"{url}/metrics")).text():
+                assert time.monotonic() < deadline, "the stream's handler never ended"
+                await asyncio.sleep(0.1)
+            assert (await session.get(f"{url}/api/v1/healthz")).status == 200
+    finally:
+        await runner.cleanup()
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and r.name.startswith("services")]
+    assert errors == []
