@@ -18,7 +18,7 @@ from devtools.launcher import free_port
 from services.api.app import create_app
 from shared.settings import Settings
 from tests.integration.test_api_schemathesis import wait_for_api
-from tests.support.market import HOURLY_BACKTEST, T0, insert_hourly
+from tests.support.market import BACKTEST_REQUEST, T0, insert_hourly
 from tests.support.processes import service_process
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 Client = TestClient[web.Request, web.Application]
 TOKEN = "s3cret"
 
-BACKTEST: dict[str, Any] = HOURLY_BACKTEST
+BACKTEST: dict[str, Any] = BACKTEST_REQUEST
 
 
 @pytest.fixture

@@ -8,19 +8,27 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests.support.market import HOURLY_BACKTEST, T0, insert_hourly
+from tests.support.market import insert_candles, random_walk
 
 pytestmark = pytest.mark.integration
 
 Client = TestClient[web.Request, web.Application]
 HOUR = 3_600_000
+T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 
-BACKTEST: dict[str, Any] = HOURLY_BACKTEST
+BACKTEST: dict[str, Any] = {
+    "category": "linear",
+    "symbol": "BTCUSDT",
+    "interval": "60",
+    "start": "2024-01-01T00:00:00Z",
+    "end": "2024-01-10T00:00:00Z",
+    "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20}},
+}
 
 
 @pytest.fixture
 async def hourly(pool: asyncpg.Pool) -> None:
-    await insert_hourly(pool)
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 500, "60"))
 
 
 async def error_of(resp: Any, status: int) -> dict[str, Any]:

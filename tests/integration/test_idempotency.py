@@ -9,12 +9,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from shared.repos.idempotency import delete_expired_keys
-from tests.support.market import HOURLY_BACKTEST, insert_hourly
+from tests.support.market import BACKTEST_REQUEST, insert_hourly
 
 pytestmark = pytest.mark.integration
 
 Client = TestClient[web.Request, web.Application]
-BACKTEST: dict[str, Any] = HOURLY_BACKTEST
+BACKTEST: dict[str, Any] = BACKTEST_REQUEST
 JOBS: dict[str, dict[str, Any]] = {
     "backtests": BACKTEST,
     "optimizations": {"kind": "grid", "backtest": BACKTEST, "param_grid": {"fast": [5, 10]}},

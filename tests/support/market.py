@@ -1,11 +1,24 @@
 """Putting candles in the database for tests that read them."""
 
+from typing import Any
+
 import asyncpg
 import numpy as np
 
 from services.ingest.kline_store import Series, store
 from shared.candles import Candles
 from shared.intervals import interval_ms
+
+T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+# A backtest over the first days of hourly BTCUSDT candles inserted from T0.
+BACKTEST_REQUEST: dict[str, Any] = {
+    "category": "linear",
+    "symbol": "BTCUSDT",
+    "interval": "60",
+    "start": "2024-01-01T00:00:00Z",
+    "end": "2024-01-10T00:00:00Z",
+    "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20}},
+}
 
 
 def random_walk(start_ms: int, n: int, interval: str, seed: int = 7) -> Candles:
@@ -26,17 +39,6 @@ async def insert_candles(
         await store(conn, Series(category, symbol, interval), candles, [], [])
 
 
-T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
-# A backtest request over the 500 hourly candles `insert_hourly` stores from T0.
-HOURLY_BACKTEST = {
-    "category": "linear",
-    "symbol": "BTCUSDT",
-    "interval": "60",
-    "start": "2024-01-01T00:00:00Z",
-    "end": "2024-01-10T00:00:00Z",
-    "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20}},
-}
-
-
 async def insert_hourly(pool: asyncpg.Pool) -> None:
+    """The 500 hourly candles from T0 that BACKTEST_REQUEST runs on."""
     await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 500, "60"))
