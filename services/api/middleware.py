@@ -63,7 +63,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     token = request.app[SETTINGS].api_token
     if token and _needs_token(request.path):
         given = _bearer_token(request.headers.get("Authorization", "")) or ""
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        # Header bytes that are not UTF-8 arrive as surrogates; they compare unequal, not fail.
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode()):
             error = Unauthorized("missing or wrong bearer token in the Authorization header")
             return error_response(error.status, error.code, error.message)
     return await handler(request)

@@ -203,6 +203,10 @@ async def test_metrics_need_the_token_and_the_bearer_scheme_is_case_insensitive(
         response = await guarded_api.get("/api/v1/backtests", headers={"Authorization": wrong})
         await error_of(response, 401)
     assert (await guarded_api.get("/api/v1/healthz")).status == 200
+    for raw in (b"Bearer \xe9\xff", b"\xe9 " + TOKEN.encode()):
+        request = b"GET /api/v1/backtests HTTP/1.1\r\nHost: x\r\nAuthorization: " + raw
+        answer = await _raw_exchange(guarded_api.server.port or 0, request + b"\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 401 "), answer
 
 
 async def test_the_server_header_names_no_versions(api: Client) -> None:
