@@ -7,15 +7,19 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import asyncpg.pool
 
+from shared.json_numbers import loads_stored
+
 # A connection of its own or one lent by a pool: repositories take either.
 DbConnection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 DbExecutor = DbConnection | asyncpg.Pool
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=loads_stored, schema="pg_catalog"
+    )
     # json keeps an object's keys in their order (an optimization's param_grid).
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=loads_stored, schema="pg_catalog")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -48,9 +48,17 @@ async def get_strategy(db: DbExecutor, strategy_id: UUID) -> SavedStrategy | Non
     return SavedStrategy(**dict(row)) if row else None
 
 
-async def list_strategies(db: DbExecutor) -> list[SavedStrategy]:
-    rows = await db.fetch(f"SELECT {_COLUMNS} FROM strategies ORDER BY created_at, id")
-    return [SavedStrategy(**dict(r)) for r in rows]
+async def list_strategies(
+    db: DbExecutor, *, limit: int, offset: int
+) -> tuple[list[SavedStrategy], int]:
+    """One page of saved strategies, oldest first, and how many there are."""
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM strategies ORDER BY created_at, id LIMIT $1 OFFSET $2",
+        limit,
+        offset,
+    )
+    total = await db.fetchval("SELECT count(*) FROM strategies")
+    return [SavedStrategy(**dict(r)) for r in rows], int(total)
 
 
 async def delete_strategy(db: DbExecutor, strategy_id: UUID) -> bool:

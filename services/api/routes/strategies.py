@@ -53,10 +53,15 @@ def _saved_entry(saved: SavedStrategy) -> dict[str, Any]:
 async def list_all(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
     builtins = STRATEGIES.as_json()
-    saved = [_saved_entry(s) for s in await strategies_repo.list_strategies(request.app[POOL])]
-    everything = builtins + saved
-    items = everything[query.offset : query.offset + query.limit]
-    return json_response({"items": items, "total": len(everything)})
+    # Built-ins first, then saved strategies, paged in SQL past the built-ins.
+    items = builtins[query.offset : query.offset + query.limit]
+    saved, saved_total = await strategies_repo.list_strategies(
+        request.app[POOL],
+        limit=max(query.limit - len(items), 0),
+        offset=max(query.offset - len(builtins), 0),
+    )
+    items += [_saved_entry(s) for s in saved]
+    return json_response({"items": items, "total": len(builtins) + saved_total})
 
 
 async def create(request: web.Request) -> web.Response:
@@ -104,7 +109,7 @@ ENDPOINTS = [
         body=SaveStrategy,
         response=StrategyEntry,
         status=201,
-        errors=(400, 409, 422),
+        errors=(400, 409, 413, 415, 422),
     ),
     Endpoint(
         "GET",
