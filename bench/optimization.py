@@ -39,6 +39,7 @@ from services.engine.optimization.in_pool import evaluate_sets
 from services.ingest.kline_store import Series
 from shared.candles import Candles
 from shared.db import create_pool
+from shared.jobs import TERMINAL_STATUSES
 from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
@@ -56,7 +57,6 @@ WARM_UP_BARS = 2_000
 WORKERS = (1, 2)
 BENCH_DATABASE = "backtester_bench_optimization"
 SERIES = Series("linear", "BTCUSDT", "1")
-_SETTLED = ("succeeded", "failed", "cancelled")
 
 
 def _say(text: str) -> None:
@@ -211,7 +211,7 @@ async def _wait_settled(pool: asyncpg.Pool, optimization_id: UUID, *, within: fl
             optimization_id,
         )
         assert job is not None
-        if job["status"] in _SETTLED:
+        if job["status"] in TERMINAL_STATUSES:
             return job
         if time.monotonic() > deadline:
             raise RuntimeError(f"the optimization is still {job['status']} after {within} s")

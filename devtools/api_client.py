@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+from shared.jobs import TERMINAL_STATUSES
 
 
 class ApiError(Exception):
@@ -46,7 +46,7 @@ class ApiClient:
         while True:
             job: dict[str, Any] = await self.get(path)
             on_update(job)
-            if job["status"] in TERMINAL:
+            if job["status"] in TERMINAL_STATUSES:
                 return job
             if loop.time() > deadline:
                 raise ApiError(f"{path} still {job['status']} after {within:.0f} s")

@@ -11,6 +11,7 @@ import asyncpg
 
 from shared.amqp import Publisher
 from shared.db import DbConnection
+from shared.dependencies import OUTAGE_BACKOFF
 from shared.messages import EVENTS, Message
 
 log = logging.getLogger(__name__)
@@ -62,14 +63,22 @@ async def run_relay(
     idle_seconds: float = 0.1,
 ) -> None:
     """Relay forever; a broker or database outage only delays publication."""
+    failures = 0
     while True:
         if not ready():
             await asyncio.sleep(idle_seconds)
             continue
         try:
             sent = await relay_pending(pool, publisher)
-        except Exception as exc:  # broker or database away: retry after a pause
-            log.warning("outbox relay waiting", extra={"error": f"{type(exc).__name__}: {exc}"})
-            sent = 0
+            failures = 0
+        except Exception as exc:  # broker or database away: retry after a growing pause
+            pause = OUTAGE_BACKOFF.delay(failures)
+            failures += 1
+            log.warning(
+                "outbox relay waiting",
+                extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": pause},
+            )
+            await asyncio.sleep(pause)
+            continue
         if not sent:
             await asyncio.sleep(idle_seconds)

@@ -16,6 +16,7 @@ from services.api.openapi import openapi_document
 from services.api.routes import backfills, backtests, health, market, optimizations, strategies
 from shared.amqp import Topology
 from shared.db import create_pool
+from shared.dependencies import wait_for
 from shared.migrate import migrate
 from shared.settings import Settings
 
@@ -31,9 +32,9 @@ ENDPOINTS: list[Endpoint] = [
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     if POOL not in app:  # a test may have put its own pool in first
-        settings = app[SETTINGS]
-        await migrate(settings.database_url)
-        app[POOL] = await create_pool(settings.database_url, max_size=20)
+        url = app[SETTINGS].database_url
+        await wait_for("postgres", lambda: migrate(url))
+        app[POOL] = await wait_for("postgres", lambda: create_pool(url, max_size=20))
     yield
     await app[POOL].close()
 

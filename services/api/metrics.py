@@ -8,8 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 
 from services.api.endpoints import Handler
-
-_JOB_TABLES = {"backfill": "backfill_run", "backtest": "backtests", "optimization": "optimizations"}
+from shared.jobs import JOB_TABLES
 
 
 class ApiMetrics:
@@ -34,7 +33,7 @@ class ApiMetrics:
 
     async def refresh(self, pool: asyncpg.Pool) -> None:
         self.jobs.clear()
-        for kind, table in _JOB_TABLES.items():
+        for kind, table in JOB_TABLES.items():
             for row in await pool.fetch(
                 f"SELECT status, count(*) AS n FROM {table} GROUP BY status"
             ):

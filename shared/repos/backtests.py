@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
+from shared.jobs import TERMINAL_STATUSES
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
 from shared.outbox import add_to_outbox, outbox_insert, outbox_values
 
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 TRADE_COLUMNS = (
     "backtest_id",
     "seq",

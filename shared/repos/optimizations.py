@@ -12,8 +12,6 @@ from shared.messages import OptimizationCompleted, OptimizationFailed, StartOpti
 from shared.metric_names import LOWER_IS_BETTER
 from shared.outbox import add_to_outbox
 
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
-
 
 class Progress(BaseModel):
     done: int

@@ -9,10 +9,10 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 
+from shared.jobs import TERMINAL_STATUSES
 from shared.repos.backfills import BackfillSpec, BackfillView, create_backfill, get_backfill
 from shared.settings import Settings
 from tests.support.processes import service_process
-from tests.support.services import TERMINAL
 
 
 def ingest_process(settings: Settings) -> AbstractAsyncContextManager[asyncio.subprocess.Process]:
@@ -26,7 +26,11 @@ async def queue_backfill(pool: asyncpg.Pool, spec: BackfillSpec) -> UUID:
 
 
 async def wait_for_backfill(
-    pool: asyncpg.Pool, backfill_id: UUID, *, until: tuple[str, ...] = TERMINAL, within: float = 90
+    pool: asyncpg.Pool,
+    backfill_id: UUID,
+    *,
+    until: tuple[str, ...] = TERMINAL_STATUSES,
+    within: float = 90,
 ) -> BackfillView:
     deadline = time.monotonic() + within
     while True:

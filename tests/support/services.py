@@ -11,10 +11,9 @@ from aiohttp.test_utils import TestClient
 
 from services.engine.service import run_engine
 from services.ingest.service import run_ingest
+from shared.jobs import TERMINAL_STATUSES
 from shared.service_lifecycle import Service
 from shared.settings import Settings
-
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 @contextlib.asynccontextmanager
@@ -44,7 +43,7 @@ async def settled(
     deadline = time.monotonic() + within
     while True:
         body: dict[str, Any] = await (await api.get(location)).json()
-        if body["status"] in TERMINAL:
+        if body["status"] in TERMINAL_STATUSES:
             return body
         assert time.monotonic() < deadline, f"still {body['status']}"
         await asyncio.sleep(0.05)

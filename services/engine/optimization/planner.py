@@ -22,15 +22,12 @@ from services.engine.optimization.plan import (
     walk_forward_windows,
 )
 from shared.db import DbConnection
+from shared.jobs import JobRejected
 from shared.messages import StartOptimization
 from shared.optimization_spec import OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
 
 log = logging.getLogger(__name__)
-
-
-class PlanRejected(Exception):
-    """The optimization cannot run whatever the retries: it fails with this reason."""
 
 
 @dataclass(frozen=True)
@@ -58,12 +55,12 @@ async def _stored_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRan
 def plan(spec: OptimizationSpec, bars: int) -> list[ChunkPlan]:
     sets, _ = spec.combinations()
     if not sets:
-        raise PlanRejected("every combination of the grid breaks the strategy's own rule")
+        raise JobRejected("every combination of the grid breaks the strategy's own rule")
     if spec.walk_forward is None:
         return grid_chunks(len(sets), bars)
     windows = walk_forward_windows(bars, spec.walk_forward)
     if not windows:
-        raise PlanRejected(f"train_bars + test_bars exceed the {bars} stored bars of the range")
+        raise JobRejected(f"train_bars + test_bars exceed the {bars} stored bars of the range")
     return walk_forward_chunks(len(sets), windows)
 
 
@@ -75,7 +72,7 @@ class OptimizationPlanner:
         async with self.pool.acquire() as conn:
             try:
                 await self._plan(conn, command.optimization_id)
-            except PlanRejected as exc:
+            except JobRejected as exc:
                 await optimizations_repo.fail_optimization(conn, command.optimization_id, str(exc))
 
     async def _plan(self, conn: DbConnection, optimization_id: UUID) -> None:
@@ -92,10 +89,10 @@ class OptimizationPlanner:
             try:
                 spec = OptimizationSpec.model_validate(row["request"])
             except ValidationError as exc:
-                raise PlanRejected(f"invalid request: {exc}") from None
+                raise JobRejected(f"invalid request: {exc}") from None
             stored = await _stored_range(conn, spec)
             if stored.data_end is None:
-                raise PlanRejected("no stored candles in the range")
+                raise JobRejected("no stored candles in the range")
             chunks = plan(spec, stored.bars)
             await optimization_store.plant_chunks(
                 conn,
