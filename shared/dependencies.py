@@ -40,6 +40,9 @@ _POSTGRES_AWAY = (
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
 )
+# asyncpg's own words for a connection it lost; a connection lent by the pool and lost is
+# detached from its borrower ("released back to the pool").
+_LOST_CONNECTION_SYMPTOMS = ("closed", "closing", "released back to the pool")
 _RABBITMQ_AWAY = (aiormq.exceptions.AMQPConnectionError, aiormq.exceptions.ChannelInvalidStateError)
 
 
@@ -61,7 +64,9 @@ def unreachable_server(exc: BaseException) -> Server | None:
 def _server_of(exc: BaseException) -> Server | None:
     if isinstance(exc, _POSTGRES_AWAY):
         return "postgres"
-    if isinstance(exc, asyncpg.InterfaceError) and ("closed" in str(exc) or "closing" in str(exc)):
+    if isinstance(exc, asyncpg.InterfaceError) and any(
+        symptom in str(exc) for symptom in _LOST_CONNECTION_SYMPTOMS
+    ):
         return "postgres"
     if isinstance(exc, _RABBITMQ_AWAY):
         return "rabbitmq"

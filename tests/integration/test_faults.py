@@ -141,18 +141,20 @@ async def _dead_letters(settings: Settings) -> int:
         return int(queue.declaration_result.message_count or 0)
 
 
-async def test_jobs_in_flight_during_a_database_cut_finish_after_it(
+async def test_jobs_in_flight_during_a_database_and_broker_cut_finish_after_them(
     api: Client,
     pool: asyncpg.Pool,
     settings: Settings,
     sim: RunningSim,
     postgres_proxy: TcpProxy,
+    rabbitmq_proxy: TcpProxy,
 ) -> None:
     minutes = 100_000
     await insert_candles(pool, "linear", "BTCUSDT", "1", random_walk(T0, minutes, "1"))
     workers = _through(
         settings,
         postgres_proxy,
+        rabbitmq_proxy,
         bybit_rest_url=sim.rest_url,
         bybit_ws_url=sim.ws_url,
         ingest_requests_per_second=5,
@@ -176,9 +178,12 @@ async def test_jobs_in_flight_during_a_database_cut_finish_after_it(
         await postgres_proxy.cut()
         cut_at = time.monotonic()
         backtests += [await _submit_backtest(api, minutes, fast) for fast in (5, 6, 7)]
-        await asyncio.sleep(12)
+        await asyncio.sleep(3)
+        await rabbitmq_proxy.cut()  # and the broker too, while the workers hold their jobs
+        await asyncio.sleep(9)
         during = await _statuses(pool)
         await postgres_proxy.start()
+        await rabbitmq_proxy.start()
         assert time.monotonic() - cut_at < 20
 
         backfill = await wait_for_backfill(pool, backfill_id, within=AFTER_RETURN_SECONDS)
