@@ -106,11 +106,6 @@ class Consumer(Generic[M]):
             "waiting_for": waiting,
         }
 
-    @property
-    def healthy(self) -> bool:
-        status = self.status()
-        return bool(status["consuming"]) and not status["waiting_for"]
-
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
         assert task is not None

@@ -22,7 +22,7 @@ from services.api.app import create_app
 from services.bybit_sim.server import RunningSim, running_sim
 from services.bybit_sim.settings import SimSettings
 from services.engine.service import run_engine
-from shared.amqp import Topology
+from shared.amqp import Publisher, Topology, connect
 from shared.consumer import OWN_FAILURE_BACKOFF
 from shared.intervals import DAY_MS
 from shared.jobs import TERMINAL_STATUSES
@@ -344,28 +344,21 @@ async def test_a_poison_chunk_is_retried_with_pauses_then_its_job_fails(
         optimization_id,
     )
     topology = Topology(settings.amqp_prefix)
-    async with running_engine(settings):
-        connection = await aio_pika.connect(settings.amqp_url)
-        async with connection:
-            channel = await connection.channel()
-            await topology.declare(channel)  # the engine may still be declaring it
-            exchange = await channel.get_exchange(topology.commands)
-            chunk = RunOptimizationChunk(optimization_id=optimization_id, chunk=0)
-            sent_at = time.monotonic()
-            await exchange.publish(
-                aio_pika.Message(chunk.model_dump_json().encode(), message_id=str(chunk.id)),
-                chunk.type,
-                mandatory=True,
+    async with running_engine(settings), await connect(settings.amqp_url) as connection:
+        channel = await connection.channel()
+        await topology.declare(channel)  # the engine may still be declaring it
+        publisher = await Publisher.open(channel, topology)
+        sent_at = time.monotonic()
+        await publisher.send_command(RunOptimizationChunk(optimization_id=optimization_id, chunk=0))
+
+        async def failed() -> bool:
+            status = await pool.fetchval(
+                "SELECT status FROM optimizations WHERE id = $1", optimization_id
             )
+            return bool(status == "failed")
 
-            async def failed() -> bool:
-                status = await pool.fetchval(
-                    "SELECT status FROM optimizations WHERE id = $1", optimization_id
-                )
-                return bool(status == "failed")
-
-            await _until(failed, 60, "the optimization failed", every=0.02)
-            took = time.monotonic() - sent_at
+        await _until(failed, 60, "the optimization failed", every=0.02)
+        took = time.monotonic() - sent_at
     pauses = sum(OWN_FAILURE_BACKOFF.delay(n) for n in range(4))
     assert took >= pauses, f"5 deliveries in {took:.3f} s: no pauses between them"
     error = await pool.fetchval("SELECT error FROM optimizations WHERE id = $1", optimization_id)
