@@ -4,6 +4,7 @@ resume by themselves, services wait for their servers, the API says 503 naming t
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +38,7 @@ from shared.repos.backfills import BackfillSpec
 from shared.settings import Settings
 from tests.support.ingest import queue_backfill, wait_for_backfill
 from tests.support.market import insert_candles, random_walk
+from tests.support.processes import service_process
 from tests.support.services import running_engine, running_ingest, settled
 from tests.support.tcp_proxy import TcpProxy
 
@@ -425,3 +427,21 @@ async def _consumed(settings: Settings, commands: tuple[type[Message], ...]) -> 
             if not queue.declaration_result.consumer_count:
                 return False
     return True
+
+
+async def test_a_service_waiting_for_its_servers_stops_at_once_on_sigterm(
+    settings: Settings, postgres_proxy: TcpProxy
+) -> None:
+    await postgres_proxy.cut()
+    through = _through(settings, postgres_proxy, api_port=free_port())
+    async with contextlib.AsyncExitStack() as stack:
+        processes = {
+            module: await stack.enter_async_context(service_process(module, through))
+            for module in ("services.api", "services.engine", "services.ingest")
+        }
+        await asyncio.sleep(4)
+        for module, proc in processes.items():
+            assert proc.returncode is None, f"{module} exited while waiting for PostgreSQL"
+            proc.send_signal(signal.SIGTERM)
+        for module, proc in processes.items():
+            assert await asyncio.wait_for(proc.wait(), 20) == 0, module
