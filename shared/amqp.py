@@ -1,13 +1,11 @@
-"""RabbitMQ topology, a confirming publisher and a consumer loop (aio-pika, robust connection).
+"""RabbitMQ topology, connecting, and a confirming publisher (aio-pika, robust connection).
 
 Commands go to a direct exchange routed by message type to durable quorum queues; a message
 that keeps failing is dead-lettered once the queue's delivery limit is reached. Events go to a
-topic exchange for whoever wants them.
+topic exchange for whoever wants them. Consuming is in shared.consumer.
 """
 
-import logging
 from dataclasses import dataclass
-from typing import TypeVar
 
 import aio_pika
 from aio_pika.abc import (
@@ -17,10 +15,6 @@ from aio_pika.abc import (
 )
 
 from shared.messages import COMMANDS, Message, message_type
-
-log = logging.getLogger(__name__)
-
-M = TypeVar("M", bound=Message)
 
 # Deliveries of one message before it is dead-lettered.
 DELIVERY_LIMIT = 5
