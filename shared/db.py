@@ -27,7 +27,13 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 STATEMENT_TIMEOUT_SECONDS = 300.0
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    statement_timeout: float = STATEMENT_TIMEOUT_SECONDS,
+) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -35,7 +41,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         init=_init_connection,
         reset=_keep_session,
         timeout=CONNECT_TIMEOUT_SECONDS,
-        command_timeout=STATEMENT_TIMEOUT_SECONDS,
+        command_timeout=statement_timeout,
     )
     assert pool is not None
     return pool

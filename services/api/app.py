@@ -20,6 +20,9 @@ from shared.dependencies import wait_for
 from shared.migrate import migrate
 from shared.settings import Settings
 
+# A request waits at most this long for one statement; then it answers 503 (a stalled server).
+API_STATEMENT_TIMEOUT_SECONDS = 60.0
+
 ENDPOINTS: list[Endpoint] = [
     *health.ENDPOINTS,
     *market.ENDPOINTS,
@@ -34,7 +37,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     if POOL not in app:  # a test may have put its own pool in first
         url = app[SETTINGS].database_url
         await wait_for("postgres", lambda: migrate(url))
-        app[POOL] = await wait_for("postgres", lambda: create_pool(url, max_size=20))
+        app[POOL] = await wait_for(
+            "postgres",
+            lambda: create_pool(url, max_size=20, statement_timeout=API_STATEMENT_TIMEOUT_SECONDS),
+        )
     yield
     await app[POOL].close()
 
