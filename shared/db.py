@@ -27,9 +27,27 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     asyncpg's default reset costs a round trip on every release."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+# A server that stops answering fails the connection or statement after these, instead of
+# holding it (and the job it serves) forever; the failure is then retried as an outage.
+CONNECT_TIMEOUT_SECONDS = 10.0
+STATEMENT_TIMEOUT_SECONDS = 300.0
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    statement_timeout: float = STATEMENT_TIMEOUT_SECONDS,
+) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        command_timeout=statement_timeout,
     )
     assert pool is not None
     return pool

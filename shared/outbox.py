@@ -13,6 +13,7 @@ import asyncpg
 
 from shared.amqp import Publisher
 from shared.db import DbConnection, DbExecutor
+from shared.dependencies import OUTAGE_BACKOFF
 from shared.messages import EVENTS, Message
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ async def run_relay(
     """Relay forever, pruning old published rows at start and every `prune_every` seconds;
     a broker or database outage only delays publication."""
     pruned_at: float | None = None
+    failures = 0
     while True:
         if pruned_at is None or time.monotonic() - pruned_at >= prune_every:
             pruned_at = time.monotonic()
@@ -95,8 +97,15 @@ async def run_relay(
             continue
         try:
             sent = await relay_pending(pool, publisher)
-        except Exception as exc:  # broker or database away: retry after a pause
-            log.warning("outbox relay waiting", extra={"error": f"{type(exc).__name__}: {exc}"})
-            sent = 0
+            failures = 0
+        except Exception as exc:  # broker or database away: retry after a growing pause
+            pause = OUTAGE_BACKOFF.delay(failures)
+            failures += 1
+            log.warning(
+                "outbox relay waiting",
+                extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": pause},
+            )
+            await asyncio.sleep(pause)
+            continue
         if not sent:
             await asyncio.sleep(idle_seconds)

@@ -26,11 +26,15 @@ from services.api.routes import (
 )
 from shared.amqp import Topology
 from shared.db import create_pool
+from shared.dependencies import wait_for
 from shared.migrate import migrate
 from shared.repos.idempotency import delete_expired_keys
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# A request waits at most this long for one statement; then it answers 503 (a stalled server).
+API_STATEMENT_TIMEOUT_SECONDS = 60.0
 
 ENDPOINTS: list[Endpoint] = [
     *health.ENDPOINTS,
@@ -45,9 +49,12 @@ ENDPOINTS: list[Endpoint] = [
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     if POOL not in app:  # a test may have put its own pool in first
-        settings = app[SETTINGS]
-        await migrate(settings.database_url)
-        app[POOL] = await create_pool(settings.database_url, max_size=20)
+        url = app[SETTINGS].database_url
+        await wait_for("postgres", lambda: migrate(url))
+        app[POOL] = await wait_for(
+            "postgres",
+            lambda: create_pool(url, max_size=20, statement_timeout=API_STATEMENT_TIMEOUT_SECONDS),
+        )
     yield
     await app[POOL].close()
 

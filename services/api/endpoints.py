@@ -17,7 +17,7 @@ from services.api.keys import POOL
 from services.api.paging import Page
 from services.api.request_body import read_body_bytes
 from shared.db import DbExecutor
-from shared.job_failures import JobTable
+from shared.jobs import JobTable
 from shared.json_numbers import out_of_range_number
 from shared.repos import jobs as jobs_repo
 

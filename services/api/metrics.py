@@ -10,9 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 
 from services.api.endpoints import Handler
-
-_JOB_TABLES = {"backfill": "backfill_run", "backtest": "backtests", "optimization": "optimizations"}
-
+from shared.jobs import JOB_TABLES
 
 # Scrapes within this long of the last one reuse its counts: the aggregate queries behind them
 # are the one part of a scrape that costs the database anything.
@@ -57,7 +55,7 @@ class ApiMetrics:
     async def _count(self, pool: asyncpg.Pool) -> None:
         counts = [
             (kind, row["status"], row["n"])
-            for kind, table in _JOB_TABLES.items()
+            for kind, table in JOB_TABLES.items()
             for row in await pool.fetch(
                 f"SELECT status, count(*) AS n FROM {table} GROUP BY status"
             )

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
-from shared.job_status import JobStatus
+from shared.jobs import JobStatus
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
 from shared.metric_names import LOWER_IS_BETTER, Metrics
 from shared.outbox import add_to_outbox, outbox_insert, outbox_values
