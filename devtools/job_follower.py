@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
 from devtools.waiting import poll_until
-from shared.job_status import TERMINAL_STATUSES
+from shared.jobs import TERMINAL_STATUSES
 
 J = TypeVar("J")
 

@@ -15,6 +15,7 @@ from devtools import launcher
 from devtools.preflight import NotReachable, check_servers
 from devtools.stack import platform_processes
 from devtools.waiting import StillWaiting, poll_until
+from shared.dependencies import wait_for
 from shared.migrate import migrate
 from shared.settings import Settings
 
@@ -51,7 +52,7 @@ async def wait_until_ready(settings: Settings, within: float = 60) -> tuple[bool
 
 async def up(settings: Settings, engines: int, offline: bool) -> int:
     await check_servers(settings)
-    await migrate(settings.database_url)
+    await wait_for("postgres", lambda: migrate(settings.database_url))
     for spec in platform_processes(settings, engines=engines, offline=offline):
         pid = launcher.running_pid(spec.name)
         if pid is None:

@@ -1,34 +1,24 @@
-"""RabbitMQ topology, a confirming publisher and a consumer loop (aio-pika, robust connection).
+"""RabbitMQ topology, connecting, and a confirming publisher (aio-pika, robust connection).
 
 Commands go to a direct exchange routed by message type to durable quorum queues; a message
 that keeps failing is dead-lettered once the queue's delivery limit is reached. Events go to a
-topic exchange for whoever wants them.
+topic exchange for whoever wants them. Consuming is in shared.consumer.
 """
 
-import asyncio
-import logging
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
-    AbstractIncomingMessage,
     AbstractRobustConnection,
 )
-from pydantic import ValidationError
 
 from shared.messages import COMMANDS, Message, message_type
 
-log = logging.getLogger(__name__)
-
-M = TypeVar("M", bound=Message)
-
 # Deliveries of one message before it is dead-lettered.
 DELIVERY_LIMIT = 5
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +69,7 @@ class Topology:
 
 
 async def connect(url: str) -> AbstractRobustConnection:
-    return await aio_pika.connect_robust(url)
+    return await aio_pika.connect_robust(url, timeout=CONNECT_TIMEOUT_SECONDS)
 
 
 class Publisher:
@@ -131,95 +121,3 @@ def _amqp_message(message_type: str, message_id: str, body: bytes) -> aio_pika.M
         message_id=message_id,
         type=message_type,
     )
-
-
-Handler = Callable[[M], Awaitable[None]]
-GiveUp = Callable[[M, str], Awaitable[None]]
-
-
-def _delivery_count(message: AbstractIncomingMessage) -> int:
-    """How many times this message was delivered before (quorum queues count it for us)."""
-    headers: dict[str, Any] = message.headers or {}
-    return int(headers.get("x-delivery-count", 0) or 0)
-
-
-async def handle_delivery(
-    message: AbstractIncomingMessage,
-    model: type[M],
-    handler: Handler[M],
-    give_up: GiveUp[M],
-) -> None:
-    """Validate, handle and settle one delivery.
-
-    Acknowledged only after the handler returns (its results committed). An exception
-    requeues the message; on its last allowed delivery `give_up` records the failure and the
-    message is dead-lettered. A body that does not validate is dead-lettered at once.
-    """
-    started = time.perf_counter()
-    try:
-        parsed = model.model_validate_json(message.body)
-    except ValidationError as exc:
-        log.error("invalid message dead-lettered", extra={"error": str(exc)[:500]})
-        await message.reject(requeue=False)
-        return
-    try:
-        await handler(parsed)
-    except asyncio.CancelledError:
-        await message.nack(requeue=True)
-        raise
-    except Exception as exc:
-        attempt = _delivery_count(message) + 1
-        error = f"{type(exc).__name__}: {exc}"
-        if attempt >= DELIVERY_LIMIT:
-            log.exception("message failed for the last time", extra={"id": str(parsed.id)})
-            await give_up(parsed, error)
-            await message.reject(requeue=False)
-        else:
-            log.exception(
-                "message failed, requeued", extra={"id": str(parsed.id), "attempt": attempt}
-            )
-            await message.nack(requeue=True)
-        return
-    await message.ack()
-    log.info(
-        "message handled",
-        extra={
-            "type": parsed.type,
-            "id": str(parsed.id),
-            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-        },
-    )
-
-
-async def consume(
-    channel: AbstractChannel,
-    queue_name: str,
-    model: type[M],
-    handler: Handler[M],
-    give_up: GiveUp[M],
-    *,
-    prefetch: int = 1,
-) -> Callable[[], Awaitable[None]]:
-    """Start consuming; returns a coroutine function that stops taking new deliveries and
-    waits for those in hand to be settled."""
-    await channel.set_qos(prefetch_count=prefetch)
-    queue = await channel.get_queue(queue_name)
-    in_hand: set[asyncio.Task[Any]] = set()
-
-    async def on_message(message: AbstractIncomingMessage) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        in_hand.add(task)
-        try:
-            await handle_delivery(message, model, handler, give_up)
-        finally:
-            in_hand.discard(task)
-
-    tag = await queue.consume(on_message)
-
-    async def stop() -> None:
-        await queue.cancel(tag)
-        if in_hand:
-            await asyncio.wait(list(in_hand))
-
-    return stop

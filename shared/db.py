@@ -7,15 +7,19 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import asyncpg.pool
 
+from shared.json_numbers import loads_stored
+
 # A connection of its own or one lent by a pool: repositories take either.
 DbConnection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 DbExecutor = DbConnection | asyncpg.Pool
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=loads_stored, schema="pg_catalog"
+    )
     # json keeps an object's keys in their order (an optimization's param_grid).
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=loads_stored, schema="pg_catalog")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -23,9 +27,27 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     asyncpg's default reset costs a round trip on every release."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+# A server that stops answering fails the connection or statement after these, instead of
+# holding it (and the job it serves) forever; the failure is then retried as an outage.
+CONNECT_TIMEOUT_SECONDS = 10.0
+STATEMENT_TIMEOUT_SECONDS = 300.0
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    statement_timeout: float = STATEMENT_TIMEOUT_SECONDS,
+) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        command_timeout=statement_timeout,
     )
     assert pool is not None
     return pool

@@ -1,13 +1,14 @@
 """Failing a job: its row marked `failed` with the reason, and its failure event, together."""
 
-from typing import Literal
+import logging
 from uuid import UUID
 
 from shared.db import DbConnection
+from shared.jobs import JobTable
 from shared.messages import Message
 from shared.outbox import add_to_outbox
 
-JobTable = Literal["backfill_run", "backtests", "optimizations"]
+log = logging.getLogger(__name__)
 
 
 async def fail_job(
@@ -24,4 +25,5 @@ async def fail_job(
         if updated != "UPDATE 1":
             return False
         await add_to_outbox(conn, event)
-        return True
+    log.warning("job failed", extra={"job": table, "job_id": str(job_id), "reason": error})
+    return True

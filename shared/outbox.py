@@ -1,19 +1,25 @@
 """The transactional outbox: a job and the message announcing it commit together, and a relay
 publishes pending messages with confirms. Several relays may run; each row goes out at least once.
+Published rows are kept a week (to see what went out), then the relay deletes them.
 """
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from uuid import UUID
 
 import asyncpg
 
 from shared.amqp import Publisher
-from shared.db import DbConnection
+from shared.db import DbConnection, DbExecutor
+from shared.dependencies import OUTAGE_BACKOFF
 from shared.messages import EVENTS, Message
 
 log = logging.getLogger(__name__)
+
+KEEP_PUBLISHED_DAYS = 7
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 def outbox_insert(first_param: int) -> str:
@@ -54,22 +60,52 @@ async def relay_pending(pool: asyncpg.Pool, publisher: Publisher, *, batch: int 
     return len(rows)
 
 
+async def delete_old_published(db: DbExecutor) -> int:
+    """Delete rows published more than a week ago; returns how many."""
+    deleted = await db.execute(
+        f"""DELETE FROM outbox WHERE published_at IS NOT NULL
+            AND published_at < now() - interval '{KEEP_PUBLISHED_DAYS} days'"""
+    )
+    return int(deleted.split()[-1])
+
+
 async def run_relay(
     pool: asyncpg.Pool,
     publisher: Publisher,
     *,
     ready: Callable[[], bool] = lambda: True,
     idle_seconds: float = 0.1,
+    prune_every: float = PRUNE_EVERY_SECONDS,
 ) -> None:
-    """Relay forever; a broker or database outage only delays publication."""
+    """Relay forever, pruning old published rows at start and every `prune_every` seconds;
+    a broker or database outage only delays publication."""
+    pruned_at: float | None = None
+    failures = 0
     while True:
+        if pruned_at is None or time.monotonic() - pruned_at >= prune_every:
+            pruned_at = time.monotonic()
+            try:
+                deleted = await delete_old_published(pool)
+                if deleted:
+                    log.info("outbox pruned", extra={"deleted": deleted})
+            except Exception as exc:  # database away: try again next time
+                log.warning(
+                    "outbox pruning failed", extra={"error": f"{type(exc).__name__}: {exc}"}
+                )
         if not ready():
             await asyncio.sleep(idle_seconds)
             continue
         try:
             sent = await relay_pending(pool, publisher)
-        except Exception as exc:  # broker or database away: retry after a pause
-            log.warning("outbox relay waiting", extra={"error": f"{type(exc).__name__}: {exc}"})
-            sent = 0
+            failures = 0
+        except Exception as exc:  # broker or database away: retry after a growing pause
+            pause = OUTAGE_BACKOFF.delay(failures)
+            failures += 1
+            log.warning(
+                "outbox relay waiting",
+                extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": pause},
+            )
+            await asyncio.sleep(pause)
+            continue
         if not sent:
             await asyncio.sleep(idle_seconds)

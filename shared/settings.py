@@ -25,8 +25,9 @@ class Settings(BaseSettings):
     ingest_max_retries: int = Field(default=8, ge=0)
     # Simulations run in this many processes beside each engine worker's event loop.
     engine_processes: int = Field(default=1, ge=1, le=64)
-    # An HTTP health check on this port (0: none), for orchestrators.
+    # An HTTP health check on these ports (0: none), for orchestrators.
     engine_health_port: int = Field(default=0, ge=0, le=65535)
+    ingest_health_port: int = Field(default=0, ge=0, le=65535)
     # A job (or optimization chunk) running longer fails with "timed out after N s".
     engine_job_timeout_seconds: float = Field(default=600.0, gt=0)
     # Colon-separated directories of strategy plugins, loaded by the API and every engine.

@@ -1,4 +1,7 @@
-"""What every queue-consuming service opens: database, broker, publisher, outbox relay."""
+"""What every queue-consuming service opens: database, broker, publisher, outbox relay.
+
+Each server is waited for (with backoff, logging what is awaited) rather than failing the start.
+"""
 
 import asyncio
 import contextlib
@@ -10,6 +13,7 @@ from aio_pika.abc import AbstractRobustConnection
 
 from shared.amqp import Publisher, Topology, connect
 from shared.db import create_pool
+from shared.dependencies import wait_for
 from shared.migrate import migrate
 from shared.outbox import run_relay
 from shared.settings import Settings
@@ -23,18 +27,33 @@ class WorkerRuntime:
     publisher: Publisher
 
 
-@contextlib.asynccontextmanager
-async def worker_runtime(settings: Settings) -> AsyncIterator[WorkerRuntime]:
-    """Migrate, connect, declare the topology and relay the outbox until the block exits."""
-    await migrate(settings.database_url)
-    pool = await create_pool(settings.database_url)
+async def _open_broker(url: str, topology: Topology) -> tuple[AbstractRobustConnection, Publisher]:
+    connection = await connect(url)
     try:
-        connection = await connect(settings.amqp_url)
+        channel = await connection.channel()
+        await topology.declare(channel)
+        return connection, await Publisher.open(channel, topology)
+    except BaseException:
+        await connection.close()
+        raise
+
+
+@contextlib.asynccontextmanager
+async def worker_runtime(
+    settings: Settings, stopping: asyncio.Event | None = None
+) -> AsyncIterator[WorkerRuntime]:
+    """Migrate, connect, declare the topology and relay the outbox until the block exits.
+
+    Raises StoppedWhileWaiting if `stopping` is set while a server is still awaited."""
+    url = settings.database_url
+    await wait_for("postgres", lambda: migrate(url), stopping=stopping)
+    pool = await wait_for("postgres", lambda: create_pool(url), stopping=stopping)
+    try:
+        topology = Topology(settings.amqp_prefix)
+        connection, publisher = await wait_for(
+            "rabbitmq", lambda: _open_broker(settings.amqp_url, topology), stopping=stopping
+        )
         try:
-            channel = await connection.channel()
-            topology = Topology(settings.amqp_prefix)
-            await topology.declare(channel)
-            publisher = await Publisher.open(channel, topology)
             relay = asyncio.create_task(run_relay(pool, publisher))
             try:
                 yield WorkerRuntime(pool, connection, topology, publisher)

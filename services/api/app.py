@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -11,8 +12,9 @@ from services.api.endpoints import Endpoint
 from services.api.errors import error_middleware
 from services.api.keys import BROKER, POOL, SETTINGS
 from services.api.metrics import METRICS, ApiMetrics, metrics_middleware
-from services.api.middleware import auth_middleware, request_id_middleware
+from services.api.middleware import auth_middleware, request_id_middleware, stamp_response
 from services.api.openapi import openapi_document
+from services.api.request_body import MAX_BODY_BYTES
 from services.api.routes import (
     backfills,
     backtests,
@@ -24,9 +26,16 @@ from services.api.routes import (
 )
 from shared.amqp import Topology
 from shared.db import create_pool
+from shared.dependencies import wait_for
 from shared.migrate import migrate
+from shared.repos.idempotency import delete_expired_keys
 from shared.settings import Settings
 from shared.strategies import install_strategies
+
+log = logging.getLogger(__name__)
+
+# A request waits at most this long for one statement; then it answers 503 (a stalled server).
+API_STATEMENT_TIMEOUT_SECONDS = 60.0
 
 ENDPOINTS: list[Endpoint] = [
     *health.ENDPOINTS,
@@ -41,9 +50,12 @@ ENDPOINTS: list[Endpoint] = [
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     if POOL not in app:  # a test may have put its own pool in first
-        settings = app[SETTINGS]
-        await migrate(settings.database_url)
-        app[POOL] = await create_pool(settings.database_url, max_size=20)
+        url = app[SETTINGS].database_url
+        await wait_for("postgres", lambda: migrate(url))
+        app[POOL] = await wait_for(
+            "postgres",
+            lambda: create_pool(url, max_size=20, statement_timeout=API_STATEMENT_TIMEOUT_SECONDS),
+        )
     yield
     await app[POOL].close()
 
@@ -60,11 +72,32 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     await link.close()
 
 
+async def _expire_idempotency_keys(app: web.Application) -> AsyncIterator[None]:
+    async def expire_hourly() -> None:
+        while True:
+            try:
+                await delete_expired_keys(app[POOL])
+            except Exception as exc:  # database away: next hour
+                log.warning("expiring idempotency keys failed", extra={"error": repr(exc)})
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(expire_hourly())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[request_id_middleware, metrics_middleware, error_middleware, auth_middleware],
-        client_max_size=1024**2,
+        client_max_size=MAX_BODY_BYTES,
+        # Bodies are inflated by `request_body`, within its limit, and only when read: aiohttp
+        # would inflate an unread body whole to keep the connection alive (a 500 KB gzip bomb
+        # costs a CPU-second), even one sent without the token.
+        handler_args={"auto_decompress": False},
     )
+    app.on_response_prepare.append(stamp_response)
     app[SETTINGS] = settings
     app[METRICS] = ApiMetrics()
     # Requests are checked against the built-ins and the plugins of STRATEGY_PATH.
@@ -73,5 +106,5 @@ def create_app(settings: Settings) -> web.Application:
     for endpoint in ENDPOINTS:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
     docs.add_static(app)
-    app.cleanup_ctx.extend([_database, _broker])
+    app.cleanup_ctx.extend([_database, _broker, _expire_idempotency_keys])
     return app

@@ -12,11 +12,13 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from services.api.errors import NotFound, validation_failure
+from services.api.errors import NotFound, Unprocessable, validation_failure
 from services.api.keys import POOL
 from services.api.paging import Page
+from services.api.request_body import read_body_bytes
 from shared.db import DbExecutor
-from shared.job_failures import JobTable
+from shared.jobs import JobTable
+from shared.json_numbers import out_of_range_number
 from shared.repos import jobs as jobs_repo
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -83,16 +85,19 @@ async def read_body(
 ) -> M:
     """The body as `model`; `prepare` may first rewrite the parsed JSON (e.g. write out a
     saved strategy). A body that does not parse goes to the model as it is, to be refused."""
-    raw = await request.read() or b"null"
+    body = await read_body_bytes(request) or b"null"
+    out_of_range = out_of_range_number(body)
+    if out_of_range is not None:
+        raise Unprocessable.for_field(*out_of_range)
     if prepare is not None:
         try:
-            parsed = orjson.loads(raw)
+            parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
             pass
         else:
-            raw = orjson.dumps(await prepare(parsed))
+            body = orjson.dumps(await prepare(parsed))
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate_json(body)
     except ValidationError as exc:
         raise validation_failure(exc) from None
 
@@ -132,9 +137,9 @@ def json_response(
     )
 
 
-def accepted(data: BaseModel, location: str) -> web.Response:
+def accepted(data: BaseModel, location: str, headers: dict[str, str] | None = None) -> web.Response:
     """A new job: 202 with the resource and where to follow it."""
-    return json_response(data, status=202, headers={"Location": location})
+    return json_response(data, status=202, headers={"Location": location, **(headers or {})})
 
 
 async def cancel_or_delete(

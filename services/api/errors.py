@@ -8,6 +8,7 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
+from shared.dependencies import unreachable_server
 from shared.validation import error_message
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ def validation_failure(exc: ValidationError, prefix: tuple[str, ...] = ()) -> Ap
     return Unprocessable(f"{first['field']}: {first['message']}", details)
 
 
+# What a 503 for a server that is away asks the client to wait before retrying.
+RETRY_AFTER_SECONDS = 5
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -90,6 +93,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         return error_response(exc.status, code, exc.reason)
-    except Exception:
-        log.exception("unhandled error", extra={"path": request.path})
-        return error_response(500, "internal", "internal server error")
+    except Exception as exc:
+        server = unreachable_server(exc)
+        if server is None:
+            log.exception("unhandled error", extra={"path": request.path})
+            return error_response(500, "internal", "internal server error")
+        log.warning(
+            f"{server} unavailable",
+            extra={"path": request.path, "error": f"{type(exc).__name__}: {exc}"},
+        )
+        response = error_response(
+            503,
+            Unavailable.code,
+            f"{server} unavailable, retry later",
+            [{"field": server, "message": "unavailable"}],
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response

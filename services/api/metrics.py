@@ -1,6 +1,8 @@
 """Prometheus metrics: request counts and latencies, jobs by status, the outbox backlog."""
 
+import asyncio
 import time
+from collections.abc import Callable
 
 import asyncpg
 from aiohttp import web
@@ -8,12 +10,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 
 from services.api.endpoints import Handler
+from shared.jobs import JOB_TABLES
 
-_JOB_TABLES = {"backfill": "backfill_run", "backtest": "backtests", "optimization": "optimizations"}
+# Scrapes within this long of the last one reuse its counts: the aggregate queries behind them
+# are the one part of a scrape that costs the database anything.
+CACHE_SECONDS = 5.0
 
 
 class ApiMetrics:
-    def __init__(self) -> None:
+    def __init__(
+        self, cache_seconds: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._refreshed_at: float | None = None
+        self._refreshing = asyncio.Lock()
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "api_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
@@ -33,15 +44,27 @@ class ApiMetrics:
         )
 
     async def refresh(self, pool: asyncpg.Pool) -> None:
-        self.jobs.clear()
-        for kind, table in _JOB_TABLES.items():
+        """Count jobs and the backlog, unless a scrape did so within the last few seconds."""
+        async with self._refreshing:  # concurrent scrapes wait for one count, not run their own
+            last = self._refreshed_at
+            if last is not None and self._clock() - last < self._cache_seconds:
+                return
+            await self._count(pool)
+            self._refreshed_at = self._clock()
+
+    async def _count(self, pool: asyncpg.Pool) -> None:
+        counts = [
+            (kind, row["status"], row["n"])
+            for kind, table in JOB_TABLES.items()
             for row in await pool.fetch(
                 f"SELECT status, count(*) AS n FROM {table} GROUP BY status"
-            ):
-                self.jobs.labels(kind, row["status"]).set(row["n"])
-        self.outbox_backlog.set(
-            await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        )
+            )
+        ]
+        backlog = await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        self.jobs.clear()
+        for kind, status, n in counts:
+            self.jobs.labels(kind, status).set(n)
+        self.outbox_backlog.set(backlog)
 
     def render(self) -> web.Response:
         response = web.Response(body=generate_latest(self.registry))

@@ -30,7 +30,8 @@ _ERROR_DESCRIPTIONS = {
     401: "Missing or wrong API token",
     404: "Not found",
     409: "Conflict",
-    413: "Request body too large",
+    413: "Request body over 1 MiB (after decompression)",
+    415: "Unsupported Content-Encoding (gzip, deflate or none)",
     422: "Invalid value; `details` names each field",
     503: "A dependency (PostgreSQL or RabbitMQ) is down",
 }

@@ -4,7 +4,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.job_status import JobStatus
+from shared.jobs import JobStatus
 
 T = TypeVar("T")
 

@@ -7,19 +7,17 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
-
-from aiohttp import web
 
 from services.engine.backtests.consumer import BacktestWorker
 from services.engine.backtests.in_pool import warm_up
 from services.engine.optimization.chunk_consumer import ChunkWorker
 from services.engine.optimization.planner import OptimizationPlanner
-from shared.amqp import GiveUp, Handler, M, consume
+from shared.consumer import Consumer, GiveUp, Handler, M, consume
 from shared.messages import RunBacktest, RunOptimizationChunk, StartOptimization
 from shared.settings import Settings
 from shared.strategies import install_strategies
+from shared.worker_health import WorkerHealth, health_endpoint
 from shared.worker_runtime import WorkerRuntime, worker_runtime
 
 log = logging.getLogger(__name__)
@@ -37,34 +35,34 @@ async def run_engine(settings: Settings, stopping: asyncio.Event) -> None:
         initargs=(os.getpid(), settings.strategy_path),
     )
     install_strategies(settings.strategy_path)
-    health = await _health_server(settings.engine_health_port)
+    health = WorkerHealth(settings)
     try:
-        await _start_pool(executor, settings.engine_processes)
-        async with worker_runtime(settings) as runtime:
-            backtests = BacktestWorker(runtime.pool, executor)
-            planner = OptimizationPlanner(runtime.pool)
-            chunks = ChunkWorker(runtime.pool, executor)
-            # One channel each, so each has its own prefetch. Backtests: two per pool process,
-            # so one's loading and storing overlaps another's simulation. Chunks: one per pool
-            # process, so that the rest of an optimization stays queued for other workers.
-            processes = settings.engine_processes
-            consumers = [
-                await _consume(
-                    runtime, RunBacktest, backtests.handle, backtests.give_up, 2 * processes
-                ),
-                await _consume(runtime, StartOptimization, planner.handle, planner.give_up, 1),
-                await _consume(
-                    runtime, RunOptimizationChunk, chunks.handle, chunks.give_up, processes
-                ),
-            ]
-            log.info("engine started", extra={"processes": settings.engine_processes})
-            await stopping.wait()
-            log.info("engine stopping")
-            for stop in consumers:
-                await stop()
+        async with health_endpoint(settings.engine_health_port, health):
+            await _start_pool(executor, settings.engine_processes)
+            async with worker_runtime(settings, stopping) as runtime:
+                health.connection = runtime.connection
+                backtests = BacktestWorker(runtime.pool, executor)
+                planner = OptimizationPlanner(runtime.pool)
+                chunks = ChunkWorker(runtime.pool, executor)
+                # One channel each, so each has its own prefetch. Backtests: two per pool
+                # process, so one's loading and storing overlaps another's simulation. Chunks:
+                # one per pool process, so the rest of an optimization stays queued for others.
+                processes = settings.engine_processes
+                health.consumers = [
+                    await _consume(
+                        runtime, RunBacktest, backtests.handle, backtests.give_up, 2 * processes
+                    ),
+                    await _consume(runtime, StartOptimization, planner.handle, planner.give_up, 1),
+                    await _consume(
+                        runtime, RunOptimizationChunk, chunks.handle, chunks.give_up, processes
+                    ),
+                ]
+                log.info("engine started", extra={"processes": settings.engine_processes})
+                await stopping.wait()
+                log.info("engine stopping")
+                for consumer in health.consumers:
+                    await consumer.stop()
     finally:
-        if health is not None:
-            await health.cleanup()
         executor.shutdown(cancel_futures=True)
 
 
@@ -97,23 +95,10 @@ async def _consume(
     handler: Handler[M],
     give_up: GiveUp[M],
     prefetch: int,
-) -> Callable[[], Awaitable[None]]:
+) -> Consumer[M]:
     """Consume `model`'s queue on a channel of its own (so with its own prefetch)."""
     channel = await runtime.connection.channel()
     queue = runtime.topology.queue_for(model)
-    return await consume(channel, queue, model, handler, give_up, prefetch=prefetch)
-
-
-async def _health_server(port: int) -> web.AppRunner | None:
-    if not port:
-        return None
-
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()
-    return runner
+    return await consume(
+        channel, queue, model, handler, give_up, runtime.publisher, prefetch=prefetch
+    )

@@ -3,9 +3,10 @@ commit the candles, their gaps, the raw pages and the cursor together.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import asyncpg
@@ -34,7 +35,7 @@ async def fetch_in_order(
     windows: Iterable[Window],
     fetch: Callable[[Window], Awaitable[KlinePage]],
     in_flight: int,
-) -> AsyncIterator[FetchedPage]:
+) -> AsyncGenerator[FetchedPage, None]:
     """Yield pages in window order while up to `in_flight` requests run ahead."""
     remaining = iter(windows)
     pending: deque[tuple[Window, asyncio.Task[KlinePage]]] = deque()
@@ -69,6 +70,7 @@ async def write_batch(
     gaps = gaps_in_fetched(candles, first, last, interval, server_ms)
     new_cursor = add_intervals(last, interval, 1)
     async with conn.transaction():
+        await backfill_progress.ensure_running(conn, job.id)
         rows = await store(
             conn, job.series, candles, gaps, [item.page.raw for item in batch], job.id
         )
@@ -94,8 +96,10 @@ async def run_backfill(
 
     cursor = job.cursor_ms
     batch: list[FetchedPage] = []
-    async with pool.acquire() as conn:
-        async for fetched in fetch_in_order(windows, fetch, pages_in_flight):
+    # aclosing: leaving early (cancelled, stopping) cancels the requests running ahead at once.
+    pages = contextlib.aclosing(fetch_in_order(windows, fetch, pages_in_flight))
+    async with pool.acquire() as conn, pages as fetched_pages:
+        async for fetched in fetched_pages:
             batch.append(fetched)
             if len(batch) >= pages_per_commit or stopping.is_set():
                 _, cursor = await write_batch(conn, job, batch, cursor)

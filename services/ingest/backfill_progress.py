@@ -18,6 +18,10 @@ class LostClaim(Exception):
     """Another worker advanced this backfill meanwhile; this one must stop."""
 
 
+class Cancelled(Exception):
+    """The backfill was cancelled (DELETE /backfills/{id}); its worker stops."""
+
+
 @dataclass(frozen=True)
 class ClaimedBackfill:
     id: UUID
@@ -51,6 +55,16 @@ async def claim(pool: asyncpg.Pool, backfill_id: UUID) -> ClaimedBackfill | None
             "SELECT cursor_time FROM backfill_progress WHERE backfill_id = $1", backfill_id
         )
     return ClaimedBackfill(backfill_id, series, start_ms, end_ms, to_epoch_ms(cursor))
+
+
+async def ensure_running(conn: DbConnection, backfill_id: UUID) -> None:
+    """Inside a batch's transaction, before it writes: raise Cancelled if the job was cancelled.
+    The row lock orders this against a cancel, so no batch commits after one."""
+    status = await conn.fetchval(
+        "SELECT status FROM backfill_run WHERE id = $1 FOR SHARE", backfill_id
+    )
+    if status != "running":
+        raise Cancelled(f"backfill {backfill_id} is {status or 'deleted'}")
 
 
 async def advance(

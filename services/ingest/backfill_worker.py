@@ -8,7 +8,7 @@ import asyncpg
 
 from services.ingest import backfill_progress
 from services.ingest.backfill import run_backfill
-from services.ingest.backfill_progress import LostClaim
+from services.ingest.backfill_progress import Cancelled, LostClaim
 from services.ingest.bybit_rest import BybitRejected, BybitRestClient
 from shared.amqp import Publisher
 from shared.messages import RunBackfill
@@ -44,6 +44,9 @@ class BackfillWorker:
             return
         except LostClaim:
             log.warning("backfill taken over by another worker", extra={"backfill_id": str(job.id)})
+            return
+        except Cancelled as exc:
+            log.info("backfill stopped", extra={"backfill_id": str(job.id), "reason": str(exc)})
             return
         if finished:
             await backfill_progress.succeed(self.pool, job.id)

@@ -10,9 +10,10 @@ from services.ingest.backfill_worker import BackfillWorker
 from services.ingest.bybit_rest import BybitRestClient
 from services.ingest.live_streams import LiveStreams
 from services.ingest.request_pacing import RequestPacer
-from shared.amqp import consume
+from shared.consumer import consume
 from shared.messages import RunBackfill
 from shared.settings import Settings
+from shared.worker_health import WorkerHealth, health_endpoint
 from shared.worker_runtime import worker_runtime
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,13 @@ def rest_client(settings: Settings, session: aiohttp.ClientSession) -> BybitRest
 
 async def run_ingest(settings: Settings, stopping: asyncio.Event) -> None:
     """Serve until `stopping` is set; then stop taking jobs, commit the current one, close."""
+    health = WorkerHealth(settings)
     async with (
-        worker_runtime(settings) as runtime,
+        health_endpoint(settings.ingest_health_port, health),
+        worker_runtime(settings, stopping) as runtime,
         aiohttp.ClientSession(timeout=_REQUEST_TIMEOUT) as session,
     ):
+        health.connection = runtime.connection
         client = rest_client(settings, session)
         worker = BackfillWorker(runtime.pool, client, runtime.publisher, settings, stopping)
         streams = None
@@ -44,17 +48,19 @@ async def run_ingest(settings: Settings, stopping: asyncio.Event) -> None:
                 settings.streams(), settings.bybit_ws_url, session, runtime.pool, client
             )
             streams = asyncio.create_task(live.run())
-        stop_consuming = await consume(
+        backfills = await consume(
             await runtime.connection.channel(),
             runtime.topology.queue_for(RunBackfill),
             RunBackfill,
             worker.handle,
             worker.give_up,
+            runtime.publisher,
         )
+        health.consumers = [backfills]
         log.info("ingest started", extra={"streams": settings.ingest_streams})
         await stopping.wait()
         log.info("ingest stopping")
-        await stop_consuming()
+        await backfills.stop()
         if streams is not None:
             streams.cancel()
             with contextlib.suppress(asyncio.CancelledError):

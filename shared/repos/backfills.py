@@ -1,20 +1,47 @@
 """Backfill jobs as stored: the request, its status and its progress."""
 
-from datetime import datetime
-from typing import Any
+import time
+from datetime import UTC, datetime
+from typing import Any, Self
 from uuid import UUID, uuid4
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from shared.db import DbConnection, DbExecutor
+from shared.intervals import interval_ms
 from shared.messages import RunBackfill
 from shared.outbox import add_to_outbox
 from shared.series_range import SeriesRange
+from shared.validation import field_error
+
+# Bounds of one backfill: Bybit has no candles before 2015, none after now, and one job over
+# more candles than this would hold the ingest for hours and every later backfill behind it.
+EARLIEST_START = datetime(2015, 1, 1, tzinfo=UTC)
+MAX_CANDLES = 10_000_000
 
 
 class BackfillSpec(SeriesRange):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        step = interval_ms(self.interval)
+        if self.start < EARLIEST_START:
+            raise field_error("BackfillSpec", "start", "must be on or after 2015-01-01T00:00:00Z")
+        candles = (self.end_ms - self.start_ms) // step + 1
+        if candles > MAX_CANDLES:
+            raise field_error(
+                "BackfillSpec",
+                "end",
+                f"the range holds up to {candles} candles; at most {MAX_CANDLES} per backfill",
+            )
+        now_ms = int(time.time() * 1000)
+        if self.end_ms > now_ms + step:
+            raise field_error(
+                "BackfillSpec", "end", "must be at most one interval after now", self.end_ms
+            )
+        return self
 
 
 class BackfillView(BaseModel):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
-from shared.job_status import JobStatus
+from shared.jobs import JobStatus
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
 from shared.metric_names import LOWER_IS_BETTER, Metrics
 from shared.outbox import add_to_outbox, outbox_insert, outbox_values
@@ -148,10 +148,27 @@ async def trades_page(
     return [Trade(**dict(r)) for r in rows], int(total)
 
 
-async def equity_curve(
-    db: DbExecutor, backtest_id: UUID
+async def equity_length(db: DbExecutor, backtest_id: UUID) -> int | None:
+    """How many points the stored curve has; None without one."""
+    points: int | None = await db.fetchval(
+        "SELECT points FROM equity WHERE backtest_id = $1", backtest_id
+    )
+    return points
+
+
+async def equity_slice(
+    db: DbExecutor, backtest_id: UUID, first: int, count: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
-    row = await db.fetchrow("SELECT times, values FROM equity WHERE backtest_id = $1", backtest_id)
+    """Points [first, first + count) of the curve; the arrays are stored uncompressed, so
+    PostgreSQL reads only the slice. None if the curve is gone."""
+    row = await db.fetchrow(
+        """SELECT substring(times FROM $2 FOR $3) AS times,
+                  substring(values FROM $2 FOR $3) AS values
+           FROM equity WHERE backtest_id = $1""",
+        backtest_id,
+        first * 8 + 1,
+        count * 8,
+    )
     if row is None:
         return None
     return np.frombuffer(row["times"], "<i8"), np.frombuffer(row["values"], "<f8")

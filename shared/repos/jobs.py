@@ -4,8 +4,7 @@ from typing import Literal
 from uuid import UUID
 
 from shared.db import DbConnection
-from shared.job_failures import JobTable
-from shared.job_status import TERMINAL_STATUSES
+from shared.jobs import TERMINAL_STATUSES, JobTable
 
 
 async def cancel_or_delete(

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
-from shared.job_status import JobStatus
+from shared.jobs import JobStatus
 from shared.messages import OptimizationCompleted, OptimizationFailed, StartOptimization
 from shared.metric_names import Metrics
 from shared.optimization_spec import OptimizationKind

@@ -74,7 +74,7 @@ async def strategy_named(db: DbExecutor, name: str) -> SavedStrategy | None:
     return SavedStrategy(**dict(row)) if row else None
 
 
-async def strategies_page(
+async def list_strategies(
     db: DbExecutor, *, limit: int, offset: int
 ) -> tuple[list[SavedStrategy], int]:
     """Oldest first, one page of them, and how many there are."""

@@ -86,7 +86,13 @@ async def test_metrics_count_requests_and_jobs(api: Client) -> None:
     await api.get("/api/v1/healthz")
     await api.post(
         "/api/v1/backfills",
-        json={"category": "linear", "symbol": "BTCUSDT", "interval": "1", "start": 0, "end": 60000},
+        json={
+            "category": "linear",
+            "symbol": "BTCUSDT",
+            "interval": "1",
+            "start": "2024-01-01T00:00:00Z",
+            "end": "2024-01-01T01:00:00Z",
+        },
     )
     text = await (await api.get("/metrics")).text()
     assert 'api_requests_total{method="GET",route="/api/v1/healthz",status="200"} 1.0' in text

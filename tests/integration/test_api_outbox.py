@@ -22,8 +22,8 @@ BACKFILL = {
     "category": "linear",
     "symbol": "BTCUSDT",
     "interval": "1",
-    "start": 0,
-    "end": 3_600_000,
+    "start": 1_704_067_200_000,  # backfills start in 2015 or later
+    "end": 1_704_070_800_000,
 }
 
 

@@ -108,7 +108,13 @@ async def test_backfills_are_queued_listed_and_read(api: Client) -> None:
     ],
 )
 async def test_bad_backfills_name_the_field(api: Client, body: dict[str, Any], field: str) -> None:
-    valid = {"category": "linear", "symbol": "BTCUSDT", "interval": "1", "start": 0, "end": HOUR}
+    valid = {
+        "category": "linear",
+        "symbol": "BTCUSDT",
+        "interval": "1",
+        "start": T0,
+        "end": T0 + HOUR,
+    }
     error = await error_of(await api.post("/api/v1/backfills", json={**valid, **body}), 422)
     assert field in fields(error)
 

@@ -21,7 +21,7 @@ from openapi_spec_validator import validate
 from playwright.async_api import Route, async_playwright
 
 from services.api.app import create_app
-from shared.job_status import TERMINAL_STATUSES
+from shared.jobs import TERMINAL_STATUSES
 from shared.settings import Settings
 from tests.support.market import BACKTEST_REQUEST, T0, insert_candles, random_walk
 from tests.support.services import running_engine

@@ -9,7 +9,7 @@ import asyncpg
 import numpy as np
 
 from devtools.job_follower import follow_job
-from shared.job_status import TERMINAL_STATUSES
+from shared.jobs import TERMINAL_STATUSES
 from shared.repos.backfills import BackfillSpec, BackfillView, create_backfill, get_backfill
 from shared.settings import Settings
 from tests.support.processes import service_process

@@ -37,3 +37,8 @@ async def insert_candles(
 ) -> None:
     async with pool.acquire() as conn:
         await store(conn, Series(category, symbol, interval), candles, [], [])
+
+
+async def insert_hourly(pool: asyncpg.Pool) -> None:
+    """The 500 hourly candles from T0 that BACKTEST_REQUEST runs on."""
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 500, "60"))

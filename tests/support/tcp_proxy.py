@@ -1,7 +1,13 @@
-"""A TCP forwarder a test can cut and restore, to take a server away from a client."""
+"""A TCP forwarder a test can cut or stall and then restore, to take a server away from a client.
+
+- cut: stop listening and reset every connection (a server that is down: connections refused);
+- stall: keep every connection open but forward nothing (a server that stops answering, or a
+  network that drops packets) until `resume`, which delivers what was held back.
+"""
 
 import asyncio
 import contextlib
+from urllib.parse import urlsplit, urlunsplit
 
 
 class TcpProxy:
@@ -9,12 +15,32 @@ class TcpProxy:
         self._target = (target_host, target_port)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
 
+    @classmethod
+    async def to(cls, url: str) -> "TcpProxy":
+        """A started proxy to the server of `url` (postgresql://... or amqp://...)."""
+        parts = urlsplit(url)
+        assert parts.hostname is not None and parts.port is not None, url
+        proxy = cls(parts.hostname, parts.port)
+        await proxy.start()
+        return proxy
+
+    def url(self, url: str) -> str:
+        """`url` with its host and port replaced by this proxy's."""
+        parts = urlsplit(url)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@127.0.0.1:{self.port}" if credentials else f"127.0.0.1:{self.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
     async def start(self) -> None:
-        """Listen (on the same port as before, if it listened already)."""
-        self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        """Listen (on the same port as before, if it listened already) and forward."""
+        self._flowing.set()
+        if self._server is None:
+            self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+            self.port = self._server.sockets[0].getsockname()[1]
 
     async def cut(self) -> None:
         """Stop listening and drop every connection."""
@@ -23,6 +49,18 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.transport.abort()
         await self._server.wait_closed()
+        self._server = None
+
+    def stall(self) -> None:
+        """Keep connections (and accept new ones) but forward no byte until `resume`."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self.cut()
 
     async def _forward(
         self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
@@ -34,16 +72,16 @@ class TcpProxy:
             return
         self._writers |= {client_w, server_w}
         try:
-            await asyncio.gather(_pipe(client_r, server_w), _pipe(server_r, client_w))
+            await asyncio.gather(self._pipe(client_r, server_w), self._pipe(server_r, client_w))
         finally:
             for writer in (client_w, server_w):
                 self._writers.discard(writer)
                 writer.transport.abort()
 
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.transport.abort()
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                await self._flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        writer.transport.abort()

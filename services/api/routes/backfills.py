@@ -1,17 +1,22 @@
-"""Backfill jobs: queue one, follow them."""
+"""Backfill jobs: queue one, follow them, cancel or delete one."""
+
+from uuid import UUID
 
 from aiohttp import web
 
 from services.api.endpoints import (
     Endpoint,
     accepted,
+    cancel_or_delete,
     existing,
     json_response,
     read_body,
     read_query,
 )
+from services.api.idempotency import job_gone, submit_once
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
+from shared.db import DbConnection
 from shared.repos.backfills import (
     BackfillSpec,
     BackfillView,
@@ -23,12 +28,15 @@ from shared.repos.backfills import (
 
 async def create(request: web.Request) -> web.Response:
     spec = await read_body(request, BackfillSpec)
-    pool = request.app[POOL]
-    async with pool.acquire() as conn:
-        backfill_id = await create_backfill(conn, spec)
-        view = await get_backfill(conn, backfill_id)
-    assert view is not None
-    return accepted(view, f"/api/v1/backfills/{backfill_id}")
+
+    async def insert(conn: DbConnection) -> UUID:
+        return await create_backfill(conn, spec)
+
+    submission = await submit_once(request, "backfills", spec, insert)
+    view = await get_backfill(request.app[POOL], submission.job_id)
+    if view is None:
+        raise job_gone("backfill", submission)
+    return accepted(view, f"/api/v1/backfills/{view.id}", submission.headers)
 
 
 async def list_all(request: web.Request) -> web.Response:
@@ -41,6 +49,11 @@ async def get_one(request: web.Request) -> web.Response:
     return json_response(await existing(request, "backfill", get_backfill))
 
 
+async def delete(request: web.Request) -> web.Response:
+    # Cancelled, the ingest stops before its next commit; deleted, its candles stay.
+    return await cancel_or_delete(request, "backfill_run", "backfill", get_backfill)
+
+
 ENDPOINTS = [
     Endpoint(
         "POST",
@@ -51,7 +64,7 @@ ENDPOINTS = [
         body=BackfillSpec,
         response=BackfillView,
         status=202,
-        errors=(400, 422),
+        errors=(400, 409, 413, 415, 422),
     ),
     Endpoint(
         "GET",
@@ -68,6 +81,15 @@ ENDPOINTS = [
         "/api/v1/backfills/{id}",
         get_one,
         "A backfill's status and progress",
+        "backfills",
+        response=BackfillView,
+        errors=(404,),
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/backfills/{id}",
+        delete,
+        "Cancel if queued or running (the ingest stops at its next commit), else delete",
         "backfills",
         response=BackfillView,
         errors=(404,),

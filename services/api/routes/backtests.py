@@ -1,6 +1,7 @@
 """Backtest jobs: submit, list, read results, cancel or delete."""
 
-import numpy as np
+from uuid import UUID
+
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,14 +14,16 @@ from services.api.endpoints import (
     read_body,
     read_query,
 )
+from services.api.equity_stream import stream_equity
+from services.api.idempotency import job_gone, submit_once
 from services.api.job_requests import ensure_candles, with_saved_strategy
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
 from shared.backtest_spec import BacktestSpec
+from shared.db import DbConnection
 from shared.metric_names import MetricKey
 from shared.repos import backtests as backtests_repo
 from shared.repos.backtests import BacktestView, Trade
-from shared.timestamps import iso_utc
 
 
 class BacktestFilter(JobFilter):
@@ -48,8 +51,15 @@ async def create(request: web.Request) -> web.Response:
         request, BacktestSpec, lambda body: with_saved_strategy(pool, body, ("strategy",))
     )
     await ensure_candles(pool, spec)
-    view = await backtests_repo.create_backtest(pool, spec.model_dump(mode="json"))
-    return accepted(view, f"/api/v1/backtests/{view.id}")
+
+    async def insert(conn: DbConnection) -> UUID:
+        return (await backtests_repo.create_backtest(conn, spec.model_dump(mode="json"))).id
+
+    submission = await submit_once(request, "backtests", spec, insert)
+    view = await backtests_repo.get_backtest(pool, submission.job_id)
+    if view is None:
+        raise job_gone("backtest", submission)
+    return accepted(view, f"/api/v1/backtests/{view.id}", submission.headers)
 
 
 async def list_all(request: web.Request) -> web.Response:
@@ -76,21 +86,10 @@ async def trades(request: web.Request) -> web.Response:
     return json_response(Page[Trade](items=items, total=total))
 
 
-async def equity(request: web.Request) -> web.Response:
+async def equity(request: web.Request) -> web.StreamResponse:
     query = read_query(request, EquityQuery)
     view = await _existing(request)
-    curve = await backtests_repo.equity_curve(request.app[POOL], view.id)
-    if curve is None:
-        return json_response({"items": [], "total": 0})
-    times, values = curve
-    if query.points is not None and len(times) > query.points:
-        # Evenly spaced, always keeping the first and the last point.
-        keep = np.unique(np.linspace(0, len(times) - 1, query.points).round().astype(np.int64))
-        times, values = times[keep], values[keep]
-    items = [
-        {"time": iso_utc(int(t)), "equity": float(v)} for t, v in zip(times, values, strict=True)
-    ]
-    return json_response({"items": items, "total": len(curve[0])})
+    return await stream_equity(request, request.app[POOL], view.id, query.points)
 
 
 async def delete(request: web.Request) -> web.Response:
@@ -107,7 +106,7 @@ ENDPOINTS = [
         body=BacktestSpec,
         response=BacktestView,
         status=202,
-        errors=(400, 422),
+        errors=(400, 409, 413, 415, 422),
     ),
     Endpoint(
         "GET",

@@ -1,6 +1,7 @@
 """Optimization jobs: grid search and walk-forward, their progress, ranked results, cancel."""
 
 from typing import Literal
+from uuid import UUID
 
 from aiohttp import web
 from pydantic import ConfigDict
@@ -15,9 +16,11 @@ from services.api.endpoints import (
     read_query,
 )
 from services.api.errors import Unprocessable
+from services.api.idempotency import job_gone, submit_once
 from services.api.job_requests import stored_bars, with_saved_strategy
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
+from shared.db import DbConnection
 from shared.metric_names import METRIC_KEYS
 from shared.optimization_spec import OptimizationKind, OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
@@ -58,13 +61,18 @@ async def create(request: web.Request) -> web.Response:
         except WalkForwardRejected as exc:
             raise Unprocessable.for_field(exc.field, exc.message) from None
     total = progress_total(len(runs), windows)
-    async with pool.acquire() as conn:
-        optimization_id = await optimizations_repo.create_optimization(
-            conn, spec.kind, spec.model_dump(mode="json"), total, skipped
+
+    async def insert(conn: DbConnection) -> UUID:
+        request_json = spec.model_dump(mode="json")
+        return await optimizations_repo.create_optimization(
+            conn, spec.kind, request_json, total, skipped
         )
-        view = await optimizations_repo.get_optimization(conn, optimization_id)
-    assert view is not None
-    return accepted(view, f"/api/v1/optimizations/{optimization_id}")
+
+    submission = await submit_once(request, "optimizations", spec, insert)
+    view = await optimizations_repo.get_optimization(pool, submission.job_id)
+    if view is None:
+        raise job_gone("optimization", submission)
+    return accepted(view, f"/api/v1/optimizations/{view.id}", submission.headers)
 
 
 async def list_all(request: web.Request) -> web.Response:
@@ -114,7 +122,7 @@ ENDPOINTS = [
         body=OptimizationSpec,
         response=OptimizationView,
         status=202,
-        errors=(400, 422),
+        errors=(400, 409, 413, 415, 422),
     ),
     Endpoint(
         "GET",

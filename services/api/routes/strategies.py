@@ -99,7 +99,7 @@ async def list_all(request: web.Request) -> web.Response:
     registered = installed_strategies().as_json()
     page = registered[query.offset : query.offset + query.limit]
     saved_offset = max(0, query.offset - len(registered))
-    saved, saved_total = await strategies_repo.strategies_page(
+    saved, saved_total = await strategies_repo.list_strategies(
         request.app[POOL], limit=max(0, query.limit - len(page)), offset=saved_offset
     )
     items = page + [_saved_entry(s) for s in saved]
@@ -158,7 +158,7 @@ ENDPOINTS = [
         body=SaveStrategy,
         response=StrategyEntry,
         status=201,
-        errors=(400, 409, 422),
+        errors=(400, 409, 413, 415, 422),
     ),
     Endpoint(
         "GET",

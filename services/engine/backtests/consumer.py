@@ -12,14 +12,11 @@ from pydantic import ValidationError
 from services.engine.backtests.in_pool import simulate
 from shared import market_data
 from shared.backtest_spec import BacktestSpec
+from shared.jobs import JobRejected
 from shared.messages import RunBacktest
 from shared.repos import backtests as backtests_repo
 
 log = logging.getLogger(__name__)
-
-
-class JobRejected(Exception):
-    """The job cannot succeed whatever the retries: it fails with this reason."""
 
 
 @dataclass

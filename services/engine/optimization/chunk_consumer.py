@@ -17,7 +17,6 @@ from uuid import UUID
 import asyncpg
 from pydantic import ValidationError
 
-from services.engine.backtests.consumer import JobRejected
 from services.engine.optimization import store
 from services.engine.optimization.in_pool import (
     CandlesKey,
@@ -31,6 +30,7 @@ from services.engine.optimization.outcomes import record_grid, record_test, reco
 from services.engine.optimization.store import ChunkWork
 from shared import market_data
 from shared.candles import Candles
+from shared.jobs import JobRejected
 from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec
 from shared.repos import optimizations as optimizations_repo

@@ -17,6 +17,7 @@ from services.engine.optimization import store as optimization_store
 from services.engine.optimization.plan import ChunkPlan, grid_chunks, walk_forward_chunks
 from shared import market_data
 from shared.db import DbConnection
+from shared.jobs import JobRejected
 from shared.messages import StartOptimization
 from shared.optimization_spec import OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
@@ -29,10 +30,6 @@ from shared.walk_forward import (
 from shared.warmup import warmup_bars
 
 log = logging.getLogger(__name__)
-
-
-class PlanRejected(Exception):
-    """The optimization cannot run whatever the retries: it fails with this reason."""
 
 
 @dataclass(frozen=True)
@@ -66,13 +63,13 @@ def plan(spec: OptimizationSpec, bars: int) -> tuple[list[ChunkPlan], int]:
     """The chunks and the progress total."""
     sets, _ = spec.combinations()
     if not sets:
-        raise PlanRejected("every combination of the grid breaks the strategy's own rule")
+        raise JobRejected("every combination of the grid breaks the strategy's own rule")
     if spec.kind == "grid" or spec.walk_forward is None:
         return grid_chunks(len(sets), bars), progress_total(len(sets), None)
     try:
         windows = checked_window_count(bars, spec.walk_forward, len(sets))
     except WalkForwardRejected as exc:
-        raise PlanRejected(f"{exc.field}: {exc.message}") from None
+        raise JobRejected(f"{exc.field}: {exc.message}") from None
     chunks = walk_forward_chunks(len(sets), walk_forward_windows(bars, spec.walk_forward))
     return chunks, progress_total(len(sets), windows)
 
@@ -85,7 +82,7 @@ class OptimizationPlanner:
         async with self.pool.acquire() as conn:
             try:
                 await self._plan(conn, command.optimization_id)
-            except PlanRejected as exc:
+            except JobRejected as exc:
                 await optimizations_repo.fail_optimization(conn, command.optimization_id, str(exc))
 
     async def _plan(self, conn: DbConnection, optimization_id: UUID) -> None:
@@ -102,10 +99,10 @@ class OptimizationPlanner:
             try:
                 spec = OptimizationSpec.model_validate(row["request"])
             except ValidationError as exc:
-                raise PlanRejected(f"invalid request: {exc}") from None
+                raise JobRejected(f"invalid request: {exc}") from None
             stored = await _stored_range(conn, spec)
             if stored.data_end is None:
-                raise PlanRejected("no stored candles in the range")
+                raise JobRejected("no stored candles in the range")
             chunks, total = plan(spec, stored.bars)
             await optimization_store.plant_chunks(
                 conn,
