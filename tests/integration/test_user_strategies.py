@@ -189,7 +189,7 @@ async def test_grids_and_walk_forward_take_expression_and_plugin_strategies(
             {"name": "honest_momentum"},
             param_grid={"period": [2, 5, 9]},
             kind="walk_forward",
-            walk_forward={"train_bars": 600, "test_bars": 300},
+            walk_forward={"train_bars": 400, "test_bars": 200},
         )
     assert expressed["body"]["best"] == builtin["body"]["best"]
     assert [r["metrics"] for r in expressed["rows"]] == [r["metrics"] for r in builtin["rows"]]
