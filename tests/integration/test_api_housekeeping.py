@@ -49,7 +49,7 @@ async def test_saved_strategies_are_paged_in_sql_after_the_builtins(
     straddling = await (
         await api.get("/api/v1/strategies", params={"limit": 3, "offset": builtins - 1})
     ).json()
-    assert [i["kind"] for i in straddling["items"]] == ["builtin", "saved", "saved"]
+    assert [i["kind"] for i in straddling["items"]] == ["builtin", "preset", "preset"]
     past = await (await api.get("/api/v1/strategies", params={"offset": builtins + 1500})).json()
     assert past == {"items": [], "total": builtins + 1500}
 
