@@ -10,6 +10,7 @@ from bench.engine import run as engine
 from bench.ingest import run as ingest
 from bench.jobs import run as jobs
 from bench.optimization import run as optimization
+from bench.strategies import run as strategies
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ BENCHMARKS = {
         "bar-evaluations per second of a 20x20 sma_cross grid: ours, vectorbt, 1 and 2 workers",
         optimization.add_arguments,
         optimization.run,
+    ),
+    "strategies": Benchmark(
+        "sma_cross as an expression strategy against the built-in: one backtest and a grid",
+        strategies.add_arguments,
+        strategies.run,
     ),
 }
 

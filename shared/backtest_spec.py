@@ -8,68 +8,136 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
 )
 
 from shared.series_range import SeriesRange
-from shared.strategies import ParamError, ParamValue, resolve_params
+from shared.strategies import (
+    ParamError,
+    ParamValue,
+    StrategyEntry,
+    StrategyRegistry,
+    installed_strategies,
+)
+from shared.strategies.definitions import parse_definition
+from shared.strategies.expressions import ExpressionError
 from shared.validation import field_error
 from shared.warmup import warmup_bars
 
 MAX_WARMUP_BARS = 10_000_000
 
 Direction = Literal["long_only", "short_only", "long_short"]
+# What an inline expression strategy is called in the engine and its messages.
+INLINE_NAME = "expression"
 Fill = Literal["next_open", "close"]
 
 
 class StrategyRef(BaseModel):
-    """A built-in strategy by `name` with its `params`, or a saved strategy by `id`.
+    """A strategy by `name` (a built-in or plugin), an inline expression `definition`, or a
+    saved strategy by `id`, with `params`.
 
-    With `name`, `params` come back complete (defaults filled in) and checked against the
-    catalog; a bad one is reported at `strategy.params.<name>`.
+    With `name` or `definition`, `params` come back complete (defaults filled in) and checked;
+    a bad one is reported at `strategy.params.<name>`, a bad definition at
+    `strategy.definition.<field>`. A definition comes back in full with its defaults, and a
+    plugin with the `sha256` of its file, so the stored request says exactly what ran.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str | None = None
+    definition: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
     id: UUID | None = None
+    sha256: str | None = None
+
+    _entry: StrategyEntry | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _resolve(self) -> Self:
-        if (self.name is None) == (self.id is None):
-            raise ValueError("give either a built-in strategy `name` or a saved strategy `id`")
+    def _resolve(self, info: ValidationInfo) -> Self:
+        given = [f for f in ("name", "definition", "id") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give one of a strategy `name`, an expression `definition` or a saved `id`"
+            )
         if self.id is not None:
             if self.params is not None:
                 raise ValueError("`params` go with `name`; a saved strategy has its own")
             return self
+        entry = self._look_up(strategies_in(info))
         try:
-            resolved = resolve_params(self.name, self.params or {}, prefix="params")
+            resolved = entry.resolve_params(self.params or {}, prefix="params")
         except ParamError as exc:
             raise _error_at(exc, self) from None
         object.__setattr__(self, "params", resolved)
+        if entry.plugin is not None:
+            self._check_plugin_file(entry.plugin.sha256)
+        self._entry = entry
         return self
+
+    def _look_up(self, strategies: StrategyRegistry) -> StrategyEntry:
+        if self.definition is None:
+            try:
+                return strategies.entry(self.name, field="name")
+            except ParamError as exc:
+                raise _error_at(exc, self) from None
+        try:
+            definition = parse_definition(self.definition)
+        except ExpressionError as exc:
+            raise field_error(
+                "StrategyRef", f"definition.{exc.field}", exc.message, self.definition
+            ) from None
+        object.__setattr__(self, "definition", definition.as_json())
+        return definition.entry(INLINE_NAME)
+
+    def _check_plugin_file(self, digest: str) -> None:
+        if self.sha256 is None:
+            object.__setattr__(self, "sha256", digest)
+        elif self.sha256 != digest:
+            raise field_error(
+                "StrategyRef",
+                "sha256",
+                f"the plugin file of {self.name} here is not the one this request was "
+                "checked against; deploy the same file to every host",
+                self.sha256,
+            )
+
+    def entry(self) -> StrategyEntry:
+        """The registry entry this reference resolved to (not for a saved `id`)."""
+        if self._entry is None:
+            raise ValueError("a saved strategy must be resolved to a name and params first")
+        return self._entry
 
     @model_serializer(mode="wrap")
     def _without_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Echo the form the client used: {name, params} or {id}.
+        # Echo the form the client used: {name, params}, {definition, params} or {id}.
         return {k: v for k, v in handler(self).items() if v is not None}
 
     @property
     def resolved_params(self) -> dict[str, ParamValue]:
-        """The complete parameters; only for a strategy given by name."""
+        """The complete parameters; only for a strategy given by name or definition."""
         if self.params is None:
             raise ValueError("a saved strategy must be resolved to a name and params first")
         return dict(self.params)
 
 
+def strategies_in(info: ValidationInfo) -> StrategyRegistry:
+    """The registry a request is validated against: validation context `{"strategies": ...}`
+    when given, else the one this process installed (the built-ins and its plugins)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    strategies = context.get("strategies") or installed_strategies()
+    assert isinstance(strategies, StrategyRegistry)
+    return strategies
+
+
 def _error_at(exc: ParamError, ref: StrategyRef) -> ValidationError:
     """A ValidationError at the ParamError's field, relative to the strategy object."""
-    field = "name" if exc.field == "strategy.name" else exc.field
+    field = exc.field
     given: Any = ref.name
     if field.startswith("params."):
         given = (ref.params or {}).get(field.split(".", 1)[1])
@@ -97,9 +165,8 @@ class BacktestSpec(SeriesRange):
 
     @property
     def warmup_bars_asked(self) -> int:
-        """`warmup_bars` as a number of bars (after a saved strategy is resolved to a name)."""
-        assert self.strategy.name is not None
-        return warmup_bars(self.warmup_bars, self.strategy.name, self.strategy.resolved_params)
+        """`warmup_bars` as a number of bars (after a saved strategy is resolved)."""
+        return warmup_bars(self.warmup_bars, self.strategy.entry(), self.strategy.resolved_params)
 
     @field_validator("initial_capital")
     @classmethod

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.backtest_spec import BacktestSpec
 from shared.metric_names import METRIC_KEYS
-from shared.strategies import ParamError, ParamValue, strategy_entry
+from shared.strategies import ParamError, ParamValue
 from shared.validation import field_error
 from shared.walk_forward import WalkForward
 
@@ -69,11 +69,11 @@ class OptimizationSpec(BaseModel):
         return self
 
     def _check_grid(self) -> None:
-        if self.backtest.strategy.name is None:
-            raise ParamError("backtest.strategy", "name a built-in strategy to optimize")
+        if self.backtest.strategy.id is not None:
+            raise ParamError("backtest.strategy.id", "a saved strategy must be written out first")
         if self.kind == "walk_forward" and self.walk_forward is None:
             raise ParamError("walk_forward", "required when kind is walk_forward")
-        strategy = strategy_entry(self.backtest.strategy.name, "backtest.strategy.name")
+        strategy = self.backtest.strategy.entry()
         expanded: dict[str, list[Any] | GridRange] = {}
         for name, given in self.param_grid.items():
             param = strategy.param(name)
@@ -103,10 +103,8 @@ class OptimizationSpec(BaseModel):
     def combinations(self) -> tuple[list[dict[str, ParamValue]], int]:
         """Every parameter set to run (base params overridden by the grid) and how many of the
         grid's combinations were skipped for breaking the strategy's own rule."""
-        name = self.backtest.strategy.name
-        assert name is not None
         base = self.backtest.strategy.resolved_params
-        strategy = strategy_entry(name)
+        strategy = self.backtest.strategy.entry()
         grid = self.grid
         names = list(grid)
         runs, skipped = [], 0

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     # An HTTP health check on these ports (0: none), for orchestrators.
     engine_health_port: int = Field(default=0, ge=0, le=65535)
     ingest_health_port: int = Field(default=0, ge=0, le=65535)
+    # A job (or optimization chunk) running longer fails with "timed out after N s".
+    engine_job_timeout_seconds: float = Field(default=600.0, gt=0)
+    # Colon-separated directories of strategy plugins, loaded by the API and every engine.
+    strategy_path: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_token: str = ""

@@ -1,27 +1,44 @@
 """How many stored bars before `start` warm a strategy's indicators (docs/simulation.md).
 
-"auto" is 3 x the longest window at the given parameters, at most MAX_AUTO_WARMUP_BARS; every
-integer parameter of a built-in strategy is a window length. Plugins (a later issue) will
-give their own WARMUP_BARS through `auto_warmup_bars`.
+"auto" is 3 x the longest window at the given parameters (shifts count), at most
+MAX_AUTO_WARMUP_BARS, for built-ins and expression strategies alike (a built-in's windows
+are those of its definition in the expression language); a plugin gives its own
+`WARMUP_BARS` (an int, or a function of the params), else none.
 """
 
 from collections.abc import Mapping
 
-from shared.strategies import ParamValue, strategy_entry
+from shared.strategies import ParamValue, StrategyEntry
+from shared.strategies.definitions import Definition, definition_of, longest_window
 
 MAX_AUTO_WARMUP_BARS = 10_000
 WINDOWS_OF_WARMUP = 3
 
 
-def auto_warmup_bars(strategy: str, params: Mapping[str, ParamValue]) -> int:
-    windows = [
-        int(params[p.name])
-        for p in strategy_entry(strategy).params
-        if p.type is int and p.name in params
-    ]
-    return min(WINDOWS_OF_WARMUP * max(windows, default=0), MAX_AUTO_WARMUP_BARS)
+# Parsed definitions by their rules' text: a grid asks for every one of its sets.
+_parsed: dict[str, Definition] = {}
 
 
-def warmup_bars(asked: int | str, strategy: str, params: Mapping[str, ParamValue]) -> int:
+def _definition(entry: StrategyEntry) -> Definition:
+    key = repr((sorted(entry.position_rules.items()), [p.name for p in entry.params]))
+    if key not in _parsed:
+        if len(_parsed) > 256:
+            _parsed.clear()
+        _parsed[key] = definition_of(entry)
+    return _parsed[key]
+
+
+def auto_warmup_bars(entry: StrategyEntry, params: Mapping[str, ParamValue]) -> int:
+    if entry.plugin is not None:
+        declared = entry.plugin.warmup_bars
+        bars = declared(dict(params)) if callable(declared) else declared
+        return min(max(int(bars or 0), 0), MAX_AUTO_WARMUP_BARS)
+    if not entry.position_rules:
+        return 0
+    longest = longest_window(_definition(entry), params)
+    return min(WINDOWS_OF_WARMUP * longest, MAX_AUTO_WARMUP_BARS)
+
+
+def warmup_bars(asked: int | str, entry: StrategyEntry, params: Mapping[str, ParamValue]) -> int:
     """A request's `warmup_bars` (an int, or "auto") as a number of bars."""
-    return auto_warmup_bars(strategy, params) if asked == "auto" else int(asked)
+    return auto_warmup_bars(entry, params) if asked == "auto" else int(asked)

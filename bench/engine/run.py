@@ -76,7 +76,7 @@ def _ours_simulation_only(candles: Candles) -> Callable[[], float]:
 def _vectorbt_simulation_only(candles: Candles) -> Callable[[], float]:
     import vectorbt as vbt
 
-    frame = _frame(candles)
+    frame = pandas_frame(candles)
     targets = target_positions(
         IndicatorCache(candles), "sma_cross", {"fast": FAST, "slow": SLOW}, "long_only"
     )
@@ -100,7 +100,7 @@ def _vectorbt_simulation_only(candles: Candles) -> Callable[[], float]:
     return run
 
 
-def _frame(candles: Candles) -> pd.DataFrame:
+def pandas_frame(candles: Candles) -> pd.DataFrame:
     index = pd.DatetimeIndex(candles.open_time.astype("datetime64[ms]"))
     return pd.DataFrame(
         {
@@ -115,7 +115,7 @@ def _frame(candles: Candles) -> pd.DataFrame:
 
 
 def _vectorbt(candles: Candles) -> Callable[[], float]:
-    frame = _frame(candles)
+    frame = pandas_frame(candles)
 
     def run() -> float:
         portfolio = sma_cross_portfolio(
@@ -146,7 +146,7 @@ def _backtesting_py(candles: Candles) -> Callable[[], float]:
             elif crossover(self.slow, self.fast):
                 self.position.close()
 
-    frame = _frame(candles)
+    frame = pandas_frame(candles)
 
     def run() -> float:
         # Its progress bar would only add noise (and a little time) to the measurement.

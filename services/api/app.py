@@ -30,6 +30,7 @@ from shared.dependencies import wait_for
 from shared.migrate import migrate
 from shared.repos.idempotency import delete_expired_keys
 from shared.settings import Settings
+from shared.strategies import install_strategies
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(stamp_response)
     app[SETTINGS] = settings
     app[METRICS] = ApiMetrics()
+    # Requests are checked against the built-ins and the plugins of STRATEGY_PATH.
+    install_strategies(settings.strategy_path)
     app[docs.OPENAPI_DOCUMENT] = openapi_document(ENDPOINTS, title="backtester", version="0.1.0")
     for endpoint in ENDPOINTS:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)

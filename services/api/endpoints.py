@@ -78,11 +78,24 @@ def _singular(word: str) -> str:
     return word.removesuffix("s")
 
 
-async def read_body(request: web.Request, model: type[M]) -> M:
+async def read_body(
+    request: web.Request,
+    model: type[M],
+    prepare: Callable[[Any], Awaitable[Any]] | None = None,
+) -> M:
+    """The body as `model`; `prepare` may first rewrite the parsed JSON (e.g. write out a
+    saved strategy). A body that does not parse goes to the model as it is, to be refused."""
     body = await read_body_bytes(request) or b"null"
     out_of_range = out_of_range_number(body)
     if out_of_range is not None:
         raise Unprocessable.for_field(*out_of_range)
+    if prepare is not None:
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            body = orjson.dumps(await prepare(parsed))
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:

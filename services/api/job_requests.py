@@ -1,22 +1,45 @@
 """Checks of a backtest request that need the database: saved strategies and stored candles."""
 
+from typing import Any
+from uuid import UUID
+
 from services.api.errors import Unprocessable
 from shared import market_data
-from shared.backtest_spec import BacktestSpec, StrategyRef
+from shared.backtest_spec import BacktestSpec
 from shared.db import DbExecutor
 from shared.repos import strategies as strategies_repo
+from shared.strategies import installed_strategies
 
 
-async def resolve_backtest(db: DbExecutor, spec: BacktestSpec, prefix: str = "") -> BacktestSpec:
-    """The spec with a saved strategy replaced by its name and params, checked to have candles."""
-    if spec.strategy.id is not None:
-        saved = await strategies_repo.get_strategy(db, spec.strategy.id)
+async def with_saved_strategy(db: DbExecutor, body: Any, at: tuple[str, ...]) -> Any:
+    """The request body with a saved strategy (named by `id`, or by a `name` that no built-in
+    or plugin has) written out, so the request validates, and is stored, with exactly what
+    will run. `at` is where the strategy object sits in the body."""
+    holder = body
+    for key in at[:-1]:
+        holder = holder.get(key) if isinstance(holder, dict) else None
+    ref = holder.get(at[-1]) if isinstance(holder, dict) else None
+    if not isinstance(ref, dict) or ref.keys() - {"id", "name", "params"}:
+        return body
+    params = ref.get("params") if isinstance(ref.get("params"), dict) else None
+    field = ".".join((*at, "id"))
+    if "id" in ref:
+        try:
+            saved_id = UUID(str(ref["id"]))
+        except ValueError:
+            return body  # the model says what is wrong with it
+        saved = await strategies_repo.get_strategy(db, saved_id)
         if saved is None:
-            raise Unprocessable.for_field(f"{prefix}strategy.id", "no saved strategy with this id")
-        spec = spec.model_copy(
-            update={"strategy": StrategyRef(name=saved.strategy, params=saved.params)}
-        )
-    return spec
+            raise Unprocessable.for_field(field, "no saved strategy with this id")
+    elif isinstance(ref.get("name"), str) and ref["name"] not in installed_strategies().names():
+        saved = await strategies_repo.strategy_named(db, ref["name"])
+        if saved is None:
+            return body  # the model lists the names that exist
+    else:
+        return body
+    assert isinstance(holder, dict)
+    holder[at[-1]] = saved.as_request(params)
+    return body
 
 
 def _no_candles(spec: BacktestSpec, prefix: str) -> Unprocessable:

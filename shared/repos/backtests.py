@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.backtest_spec import INLINE_NAME
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
 from shared.jobs import JobStatus
@@ -83,7 +84,8 @@ async def create_backtest(db: DbExecutor, request: dict[str, Any]) -> BacktestVi
         backtest_id,
         request,
         request["symbol"],
-        request["strategy"]["name"],
+        # An inline definition has no name: listed under "expression".
+        request["strategy"].get("name", INLINE_NAME),
         *outbox_values(RunBacktest(backtest_id=backtest_id)),
     )
     assert row is not None

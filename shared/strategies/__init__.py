@@ -7,7 +7,10 @@ from shared.strategies.registry import (
     STRATEGIES,
     StrategyRegistry,
     broken_rule,
+    install_strategies,
+    installed_strategies,
     resolve_params,
+    strategies_with_plugins,
     strategy_entry,
 )
 
@@ -23,6 +26,9 @@ __all__ = [
     "StrategyKind",
     "StrategyRegistry",
     "broken_rule",
+    "install_strategies",
+    "installed_strategies",
     "resolve_params",
+    "strategies_with_plugins",
     "strategy_entry",
 ]

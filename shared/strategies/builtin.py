@@ -1,7 +1,9 @@
-"""The built-in strategies: what each one does, its parameters and its rules.
+"""The built-in strategies: what each one does, its parameters, its rules, and its position
+rules in the expression language.
 
 Their targets are computed by the engine (services/engine/core/builtin_targets.py), which
-binds one function to each entry here by name when it is imported.
+binds one function to each entry here by name when it is imported; the position rules say
+the same in the users' language, and tests hold the two to identical targets.
 """
 
 from shared.strategies.entry import StrategyEntry
@@ -19,9 +21,24 @@ def _rsi_level(name: str, default: float, description: str) -> ParamSpec:
 
 
 def _builtin(
-    name: str, description: str, params: tuple[ParamSpec, ...], *rules: LessThanRule
+    name: str,
+    description: str,
+    params: tuple[ParamSpec, ...],
+    position_rules: dict[str, str],
+    *rules: LessThanRule,
 ) -> StrategyEntry:
-    return StrategyEntry("builtin", name, description, params, rules)
+    return StrategyEntry("builtin", name, description, params, rules, position_rules)
+
+
+def _cross(average: str) -> dict[str, str]:
+    fast, slow = f"{average}(close, fast)", f"{average}(close, slow)"
+    return {"long_entry": f"{fast} > {slow}", "short_entry": f"{fast} < {slow}"}
+
+
+_MACD, _MACD_SIGNAL = "macd(close, fast, slow)", "macd_signal(close, fast, slow, signal)"
+_RSI = "rsi(close, period)"
+_MIDDLE, _WIDTH = "sma(close, period)", "k * stdev(close, period)"
+_CHANNEL_HIGH, _CHANNEL_LOW = "highest(shift(high, 1), period)", "lowest(shift(low, 1), period)"
 
 
 BUILTIN_STRATEGIES: tuple[StrategyEntry, ...] = (
@@ -32,6 +49,7 @@ BUILTIN_STRATEGIES: tuple[StrategyEntry, ...] = (
             _period("fast", 10, "bars in the fast simple moving average"),
             _period("slow", 30, "bars in the slow simple moving average"),
         ),
+        _cross("sma"),
         LessThanRule("fast", "slow"),
     ),
     _builtin(
@@ -41,6 +59,7 @@ BUILTIN_STRATEGIES: tuple[StrategyEntry, ...] = (
             _period("fast", 12, "bars in the fast exponential moving average"),
             _period("slow", 26, "bars in the slow exponential moving average"),
         ),
+        _cross("ema"),
         LessThanRule("fast", "slow"),
     ),
     _builtin(
@@ -51,6 +70,7 @@ BUILTIN_STRATEGIES: tuple[StrategyEntry, ...] = (
             _period("slow", 26, "bars in the slow EMA of the MACD line"),
             _period("signal", 9, "bars in the EMA of the MACD line that forms the signal"),
         ),
+        {"long_entry": f"{_MACD} > {_MACD_SIGNAL}", "short_entry": f"{_MACD} < {_MACD_SIGNAL}"},
         LessThanRule("fast", "slow"),
     ),
     _builtin(
@@ -61,6 +81,12 @@ BUILTIN_STRATEGIES: tuple[StrategyEntry, ...] = (
             _rsi_level("lower", 30.0, "RSI level below which to buy"),
             _rsi_level("upper", 70.0, "RSI level above which to sell"),
         ),
+        {
+            "long_entry": f"{_RSI} < lower",
+            "long_exit": f"{_RSI} > upper",
+            "short_entry": f"{_RSI} > upper",
+            "short_exit": f"{_RSI} < lower",
+        },
         LessThanRule("lower", "upper"),
     ),
     _builtin(
@@ -78,11 +104,23 @@ BUILTIN_STRATEGIES: tuple[StrategyEntry, ...] = (
                 minimum_exclusive=True,
             ),
         ),
+        {
+            "long_entry": f"close < {_MIDDLE} - {_WIDTH}",
+            "long_exit": f"close > {_MIDDLE}",
+            "short_entry": f"close > {_MIDDLE} + {_WIDTH}",
+            "short_exit": f"close < {_MIDDLE}",
+        },
     ),
     _builtin(
         "donchian_breakout",
         "Enter long when close > highest high of the previous `period` bars, exit when "
         "close < their lowest low (short: the mirror).",
         (_period("period", 20, "bars in the channel, not counting the current one"),),
+        {
+            "long_entry": f"close > {_CHANNEL_HIGH}",
+            "long_exit": f"close < {_CHANNEL_LOW}",
+            "short_entry": f"close < {_CHANNEL_LOW}",
+            "short_exit": f"close > {_CHANNEL_HIGH}",
+        },
     ),
 )

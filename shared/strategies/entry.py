@@ -1,15 +1,20 @@
 """One strategy a request may name: its kind, parameters, rules, and how they are checked."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.strategies.params import ParamError, ParamRule, ParamSpec, ParamValue
 
+if TYPE_CHECKING:
+    from shared.strategies.plugins import Plugin
+
 # How the engine gets an entry's targets: `builtin` from its own function bound to the
-# entry's name (services/engine/core/builtin_targets.py). Expression strategies and plugins
-# join as further kinds, each with its own way to targets.
-StrategyKind = Literal["builtin"]
+# entry's name (services/engine/core/builtin_targets.py), `expression` from its position
+# rules (services/engine/core/expression_rules.py), `plugin` from the plugin file's
+# `targets` (services/engine/core/plugin_targets.py).
+StrategyKind = Literal["builtin", "expression", "plugin"]
+POSITION_RULES = ("long_entry", "long_exit", "short_entry", "short_exit")
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,17 @@ class StrategyEntry:
     description: str
     params: tuple[ParamSpec, ...]
     rules: tuple[ParamRule, ...] = ()
+    # The position rules in the expression language, by name (POSITION_RULES); a built-in
+    # has them too: the same targets as its own function, bar for bar.
+    position_rules: Mapping[str, str] = field(default_factory=dict)
+    # A plugin that failed to load: listed, but requests naming it are refused.
+    error: str | None = None
+    # The plugin behind an entry of kind `plugin`.
+    plugin: "Plugin | None" = field(default=None, compare=False, repr=False)
+
+    @property
+    def available(self) -> bool:
+        return self.error is None
 
     def param(self, name: str) -> ParamSpec | None:
         return next((p for p in self.params if p.name == name), None)
@@ -56,10 +72,16 @@ class StrategyEntry:
         return resolved
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        listed: dict[str, Any] = {
             "kind": self.kind,
             "name": self.name,
             "description": self.description,
             "params": [p.as_json() for p in self.params],
             "rules": [r.as_json() for r in self.rules],
+            "available": self.available,
         }
+        if self.position_rules:
+            listed["definition"] = {name: self.position_rules.get(name) for name in POSITION_RULES}
+        if self.error is not None:
+            listed["error"] = self.error
+        return listed

@@ -4,12 +4,16 @@ The API reads it to validate requests and list `GET /strategies`; the engine rea
 run them. Today it holds the built-ins; other kinds join as entries of the same registry.
 """
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from shared.strategies.builtin import BUILTIN_STRATEGIES
 from shared.strategies.entry import StrategyEntry
 from shared.strategies.params import ParamError, ParamRule, ParamValue
+from shared.strategies.plugins import Plugin, load_plugins
+
+log = logging.getLogger(__name__)
 
 
 class StrategyRegistry:
@@ -19,6 +23,17 @@ class StrategyRegistry:
             if entry.name in self._entries:
                 raise ValueError(f"two strategies are named {entry.name!r}")
             self._entries[entry.name] = entry
+
+    def with_plugins(self, plugins: Iterable[Plugin]) -> "StrategyRegistry":
+        """This registry and the plugins (available or not); a name taken keeps its owner."""
+        entries = dict(self._entries)
+        for plugin in plugins:
+            taken = entries.get(plugin.name)
+            if taken is not None:
+                log.warning("plugin %s ignored: %s is a %s", plugin.path, plugin.name, taken.kind)
+                continue
+            entries[plugin.name] = plugin.entry()
+        return StrategyRegistry(entries.values())
 
     def __iter__(self) -> Iterator[StrategyEntry]:
         return iter(self._entries.values())
@@ -34,6 +49,8 @@ class StrategyRegistry:
         entry = self._entries.get(name) if isinstance(name, str) else None
         if entry is None:
             raise ParamError(field, f"unknown strategy; choose one of {', '.join(self._entries)}")
+        if entry.error is not None:
+            raise ParamError(field, f"strategy {entry.name} is unavailable: {entry.error}")
         return entry
 
     def as_json(self) -> list[dict[str, Any]]:
@@ -44,8 +61,30 @@ class StrategyRegistry:
 STRATEGIES = StrategyRegistry(BUILTIN_STRATEGIES)
 
 
+def strategies_with_plugins(strategy_path: str) -> StrategyRegistry:
+    """What a process may run: the built-ins and the plugins of `STRATEGY_PATH`."""
+    return STRATEGIES.with_plugins(load_plugins(strategy_path).values())
+
+
+# The registry this process validates and runs requests against. Each entry point (the API,
+# an engine worker and each of its pool processes) installs its own once at start, so that
+# requests parsed anywhere in it, in the event loop or in the pool, see the same plugins.
+_installed = STRATEGIES
+
+
+def install_strategies(strategy_path: str) -> StrategyRegistry:
+    global _installed
+    _installed = strategies_with_plugins(strategy_path)
+    return _installed
+
+
+def installed_strategies() -> StrategyRegistry:
+    return _installed
+
+
 def strategy_entry(name: Any, field: str = "strategy.name") -> StrategyEntry:
-    return STRATEGIES.entry(name, field)
+    """An entry of the registry this process installed (the built-ins by default)."""
+    return _installed.entry(name, field)
 
 
 def resolve_params(

@@ -40,7 +40,7 @@ async def test_saved_strategies_are_paged_in_sql_after_the_builtins(
     assert builtins >= 6 and everything["items"][builtins]["name"] == "saved-0000"
     first = await (await api.get("/api/v1/strategies", params={"limit": builtins + 2})).json()
     assert first["total"] == builtins + 1500
-    assert [i["kind"] for i in first["items"]] == ["builtin"] * builtins + ["saved"] * 2
+    assert [i["kind"] for i in first["items"]] == ["builtin"] * builtins + ["preset"] * 2
     assert [i["name"] for i in first["items"][builtins:]] == ["saved-0000", "saved-0001"]
     middle = await (
         await api.get("/api/v1/strategies", params={"limit": 2, "offset": builtins + 700})
@@ -49,7 +49,7 @@ async def test_saved_strategies_are_paged_in_sql_after_the_builtins(
     straddling = await (
         await api.get("/api/v1/strategies", params={"limit": 3, "offset": builtins - 1})
     ).json()
-    assert [i["kind"] for i in straddling["items"]] == ["builtin", "saved", "saved"]
+    assert [i["kind"] for i in straddling["items"]] == ["builtin", "preset", "preset"]
     past = await (await api.get("/api/v1/strategies", params={"offset": builtins + 1500})).json()
     assert past == {"items": [], "total": builtins + 1500}
 

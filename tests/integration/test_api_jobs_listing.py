@@ -136,7 +136,7 @@ async def test_error_messages_carry_no_pydantic_prefix(api: Client, hourly: None
         error = (await resp.json())["error"]
         texts = [error["message"], *(d["message"] for d in error["details"])]
         assert not any("Value error" in t for t in texts), texts
-        assert "out of range" in error["message"] or "give either" in error["message"], texts
+        assert "out of range" in error["message"] or "give one of" in error["message"], texts
     malformed = await api.post("/api/v1/backtests", data=b"{")
     message = (await malformed.json())["error"]["message"]
     assert malformed.status == 400 and message.startswith("request body is not valid JSON: ")

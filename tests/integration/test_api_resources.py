@@ -144,7 +144,7 @@ async def test_strategies_builtin_and_saved(api: Client) -> None:
     )
     assert resp.status == 201
     saved = await resp.json()
-    assert saved["params"] == {"fast": 3, "slow": 30} and saved["kind"] == "saved"
+    assert saved["params"] == {"fast": 3, "slow": 30} and saved["kind"] == "preset"
     dup = await api.post("/api/v1/strategies", json={"name": "quick", "strategy": "ema_cross"})
     assert (await error_of(dup, 409))["code"] == "conflict"
     bad = await api.post(

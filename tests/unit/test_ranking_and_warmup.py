@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from shared.ranking import best_of, order_sql, ranking_key
+from shared.strategies import strategy_entry
 from shared.warmup import MAX_AUTO_WARMUP_BARS, auto_warmup_bars, warmup_bars
 
 
@@ -31,9 +32,17 @@ def test_the_sql_order_follows_the_same_direction() -> None:
 
 
 def test_auto_warm_up_is_three_longest_windows_capped() -> None:
-    assert auto_warmup_bars("sma_cross", {"fast": 10, "slow": 30}) == 90
-    assert auto_warmup_bars("macd", {"fast": 12, "slow": 26, "signal": 9}) == 78
-    assert auto_warmup_bars("bollinger_reversion", {"period": 20, "k": 2.0}) == 60
-    assert auto_warmup_bars("sma_cross", {"fast": 10, "slow": 9000}) == MAX_AUTO_WARMUP_BARS
-    assert warmup_bars(7, "sma_cross", {"fast": 10, "slow": 30}) == 7
-    assert warmup_bars("auto", "rsi_reversion", {"period": 14, "lower": 30, "upper": 70}) == 42
+    assert auto_warmup_bars(strategy_entry("sma_cross"), {"fast": 10, "slow": 30}) == 90
+    assert auto_warmup_bars(strategy_entry("macd"), {"fast": 12, "slow": 26, "signal": 9}) == 78
+    assert auto_warmup_bars(strategy_entry("bollinger_reversion"), {"period": 20, "k": 2.0}) == 60
+    assert (
+        auto_warmup_bars(strategy_entry("sma_cross"), {"fast": 10, "slow": 9000})
+        == MAX_AUTO_WARMUP_BARS
+    )
+    assert warmup_bars(7, strategy_entry("sma_cross"), {"fast": 10, "slow": 30}) == 7
+    assert (
+        warmup_bars(
+            "auto", strategy_entry("rsi_reversion"), {"period": 14, "lower": 30, "upper": 70}
+        )
+        == 42
+    )

@@ -39,6 +39,13 @@ def test_the_endpoint_lists_every_entry_as_the_registry_declares_it() -> None:
         "description": BUILTIN_STRATEGIES[0].description,
         "params": [p.as_json() for p in BUILTIN_STRATEGIES[0].params],
         "rules": [{"rule": "fast < slow", "message": "fast must be less than slow"}],
+        "available": True,
+        "definition": {
+            "long_entry": "sma(close, fast) > sma(close, slow)",
+            "long_exit": None,
+            "short_entry": "sma(close, fast) < sma(close, slow)",
+            "short_exit": None,
+        },
     }
 
 

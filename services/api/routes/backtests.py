@@ -16,7 +16,7 @@ from services.api.endpoints import (
 )
 from services.api.equity_stream import stream_equity
 from services.api.idempotency import job_gone, submit_once
-from services.api.job_requests import ensure_candles, resolve_backtest
+from services.api.job_requests import ensure_candles, with_saved_strategy
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
 from shared.backtest_spec import BacktestSpec
@@ -46,13 +46,14 @@ class EquityPoint(BaseModel):
 
 
 async def create(request: web.Request) -> web.Response:
-    spec = await read_body(request, BacktestSpec)
     pool = request.app[POOL]
-    resolved = await resolve_backtest(pool, spec)
-    await ensure_candles(pool, resolved)
+    spec = await read_body(
+        request, BacktestSpec, lambda body: with_saved_strategy(pool, body, ("strategy",))
+    )
+    await ensure_candles(pool, spec)
 
     async def insert(conn: DbConnection) -> UUID:
-        return (await backtests_repo.create_backtest(conn, resolved.model_dump(mode="json"))).id
+        return (await backtests_repo.create_backtest(conn, spec.model_dump(mode="json"))).id
 
     submission = await submit_once(request, "backtests", spec, insert)
     view = await backtests_repo.get_backtest(pool, submission.job_id)

@@ -17,7 +17,7 @@ from services.api.endpoints import (
 )
 from services.api.errors import Unprocessable
 from services.api.idempotency import job_gone, submit_once
-from services.api.job_requests import stored_bars
+from services.api.job_requests import stored_bars, with_saved_strategy
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
 from shared.db import DbConnection
@@ -41,8 +41,12 @@ class OptimizationFilter(JobFilter):
 
 
 async def create(request: web.Request) -> web.Response:
-    spec = await read_body(request, OptimizationSpec)
     pool = request.app[POOL]
+    spec = await read_body(
+        request,
+        OptimizationSpec,
+        lambda body: with_saved_strategy(pool, body, ("backtest", "strategy")),
+    )
     bars = await stored_bars(pool, spec.backtest, prefix="backtest.")
     runs, skipped = spec.combinations()
     if not runs:

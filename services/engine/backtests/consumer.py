@@ -1,8 +1,6 @@
 """Consuming RunBacktest: claim, load candles, simulate in the process pool, commit, settle."""
 
-import asyncio
 import logging
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import asyncpg
@@ -10,6 +8,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from services.engine.backtests.in_pool import simulate
+from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.backtest_spec import BacktestSpec
 from shared.jobs import JobRejected
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class BacktestWorker:
     pool: asyncpg.Pool
-    executor: Executor
+    simulations: SimulationPool
 
     async def handle(self, command: RunBacktest) -> None:
         request = await backtests_repo.claim_backtest(self.pool, command.backtest_id)
@@ -53,8 +52,7 @@ class BacktestWorker:
         warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
         if warmup == len(candles):
             raise JobRejected("no stored candles in the range")
-        loop = asyncio.get_running_loop()
-        output = await loop.run_in_executor(self.executor, simulate, candles, request, warmup)
+        output = await self.simulations.run(simulate, candles, request, warmup)
         async with self.pool.acquire() as conn:
             stored = await backtests_repo.store_result(
                 conn,

@@ -4,6 +4,7 @@ Its callers import from here only; the modules behind it are private to the core
 """
 
 from services.engine.core.backtest import (
+    AtrMultiple,
     BacktestConfig,
     BacktestResult,
     ExecutionSettings,
@@ -23,10 +24,13 @@ from services.engine.core.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
+from services.engine.core.plugin_targets import StrategyError
 from services.engine.core.signals import Direction, target_positions
 from services.engine.core.simulate import Kernel
+from services.engine.core.strategy_targets import StrategyTargets
 
 __all__ = [
+    "AtrMultiple",
     "BacktestConfig",
     "BacktestResult",
     "Direction",
@@ -34,6 +38,8 @@ __all__ = [
     "IndicatorCache",
     "Kernel",
     "Metric",
+    "StrategyError",
+    "StrategyTargets",
     "Trades",
     "bars_per_year",
     "cagr",

@@ -13,14 +13,28 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from services.engine.core import indicators
 from services.engine.core.indicator_cache import IndicatorCache
 from services.engine.core.metrics import Metric, compute_metrics
-from services.engine.core.signals import Direction, Targets, target_positions
-from services.engine.core.simulate import EXIT_REASONS, simulate_kernel, trade_capacity
+from services.engine.core.signals import Direction, Targets
+from services.engine.core.simulate import EXIT_REASONS, Kernel, simulate_kernel, trade_capacity
+from services.engine.core.strategy_targets import StrategyTargets
 from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
+from shared.strategies import StrategyEntry, strategy_entry
 
 Fill = Literal["next_open", "close"]
+
+
+@dataclass(frozen=True)
+class AtrMultiple:
+    """A stop k * ATR(atr_period) away from the fill, that ATR taken as known at the fill."""
+
+    k: float
+
+
+# A stop as a fraction of the fill price, as a multiple of the ATR, or none.
+Stop = float | AtrMultiple | None
 
 
 @dataclass(frozen=True)
@@ -33,23 +47,37 @@ class ExecutionSettings:
     direction: Direction = "long_only"
     fill: Fill = "next_open"
     position_size: float = 1.0
-    stop_loss: float | None = None
-    take_profit: float | None = None
+    stop_loss: Stop = None
+    take_profit: Stop = None
+    trailing_stop: Stop = None
+    atr_period: int = 14
+
+    @property
+    def uses_atr(self) -> bool:
+        stops = (self.stop_loss, self.take_profit, self.trailing_stop)
+        return any(isinstance(s, AtrMultiple) for s in stops)
 
 
 @dataclass(frozen=True)
 class BacktestConfig:
-    """What the core needs of a request: a built-in strategy with complete params."""
+    """What the core needs of a request: a strategy with complete params.
+
+    `entry` is the strategy as the request resolved it; without one, `strategy` names a
+    built-in.
+    """
 
     strategy: str
     params: Mapping[str, int | float]
     interval: str
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    entry: StrategyEntry | None = None
+
+    def strategy_entry(self) -> StrategyEntry:
+        return self.entry if self.entry is not None else strategy_entry(self.strategy)
 
     @classmethod
     def from_spec(cls, spec: BacktestSpec) -> "BacktestConfig":
-        if spec.strategy.name is None:
-            raise ValueError("resolve a saved strategy id to its name and params first")
+        entry = spec.strategy.entry()
         execution = ExecutionSettings(
             initial_capital=spec.initial_capital,
             fee_rate=spec.fee_rate,
@@ -60,7 +88,7 @@ class BacktestConfig:
             stop_loss=spec.stop_loss,
             take_profit=spec.take_profit,
         )
-        return cls(spec.strategy.name, spec.strategy.resolved_params, spec.interval, execution)
+        return cls(entry.name, spec.strategy.resolved_params, spec.interval, execution, entry)
 
 
 @dataclass(frozen=True)
@@ -80,6 +108,11 @@ class Trades:
 
     def __len__(self) -> int:
         return int(self.side.size)
+
+    def exit_counts(self) -> dict[str, int]:
+        """How many trades ended for each reason (a trade still open counts as `end`)."""
+        counts = np.bincount(self.exit_reason, minlength=len(EXIT_REASONS))
+        return {reason: int(c) for reason, c in zip(EXIT_REASONS, counts, strict=True) if c}
 
     @property
     def closed(self) -> npt.NDArray[np.bool_]:
@@ -113,6 +146,7 @@ class BacktestResult:
     equity: npt.NDArray[np.float64]  # marked at each bar's close, aligned with `time`
     trades: Trades
     metrics: dict[str, Metric]
+    warnings: tuple[str, ...] = ()
 
 
 FloatColumn = npt.NDArray[np.float64]
@@ -130,6 +164,12 @@ def run_kernel(
     prices: Prices, targets: npt.NDArray[np.int8], trade_from: int, execution: ExecutionSettings
 ) -> Any:
     """The compiled fill loop on contiguous (open, high, low, close) and int8 targets."""
+    _, high, low, close = prices
+    atr = (
+        indicators.atr(high, low, close, execution.atr_period)
+        if execution.uses_atr
+        else np.empty(0)
+    )
     return simulate_kernel(
         *prices,
         targets,
@@ -139,9 +179,33 @@ def run_kernel(
         float(execution.fee_rate),
         float(execution.slippage_bps) / 10_000,
         float(execution.position_size),
-        math.nan if execution.stop_loss is None else float(execution.stop_loss),
-        math.nan if execution.take_profit is None else float(execution.take_profit),
+        _fraction(execution.stop_loss),
+        _fraction(execution.take_profit),
         trade_capacity(targets, trade_from),
+        _atr_multiple(execution.stop_loss),
+        _atr_multiple(execution.take_profit),
+        _fraction(execution.trailing_stop),
+        _atr_multiple(execution.trailing_stop),
+        atr,
+    )
+
+
+def _fraction(stop: Stop) -> float:
+    return float(stop) if isinstance(stop, float | int) else math.nan
+
+
+def _atr_multiple(stop: Stop) -> float:
+    return float(stop.k) if isinstance(stop, AtrMultiple) else math.nan
+
+
+def stop_warnings(kernel: Kernel, execution: ExecutionSettings) -> tuple[str, ...]:
+    """What a user should know about how the stops they asked for applied."""
+    if kernel.without_atr == 0:
+        return ()
+    trades = "trade" if kernel.without_atr == 1 else "trades"
+    return (
+        f"{kernel.without_atr} {trades} had no ATR({execution.atr_period}) yet at the fill, "
+        "so no ATR stop",
     )
 
 
@@ -199,7 +263,7 @@ def simulate_targets(
         fees_paid=float(trades.fees.sum()),
         bars_held=kernel.bars_held,
     )
-    return BacktestResult(time, kernel.equity, trades, metrics)
+    return BacktestResult(time, kernel.equity, trades, metrics, stop_warnings(kernel, execution))
 
 
 def run_backtest(
@@ -209,16 +273,14 @@ def run_backtest(
     trade_to: int | None = None,
     cache: IndicatorCache | None = None,
 ) -> BacktestResult:
-    """Simulate a built-in strategy over `candles`; pass `cache` to reuse indicators.
+    """Simulate a strategy over `candles`; pass `cache` to reuse a built-in's indicators.
 
     `trade_from` / `trade_to` bound the traded bars, as in `simulate_targets`.
     """
     config = BacktestConfig.from_spec(spec) if isinstance(spec, BacktestSpec) else spec
-    if cache is None:
-        cache = IndicatorCache(candles)
-    elif cache.candles is not candles:
-        raise ValueError("the indicator cache belongs to other candles")
-    targets = target_positions(cache, config.strategy, config.params, config.execution.direction)
+    strategy = StrategyTargets(config.strategy_entry(), candles, cache)
+    targets = strategy(config.params, config.execution.direction)
+    strategy.guard(config.params)
     return simulate_targets(
         candles, targets, config.execution, config.interval, trade_from, trade_to
     )

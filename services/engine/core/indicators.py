@@ -42,7 +42,9 @@ def sma(values: FloatArray, window: int) -> FloatArray:
 
 
 @njit(cache=True)
-def _ema(values: FloatArray, window: int) -> FloatArray:
+def _seeded_smoothing(values: FloatArray, window: int, alpha: float) -> FloatArray:
+    """out_t = alpha·x_t + (1 - alpha)·out_{t-1}, seeded with the mean of the first `window`
+    values after any leading NaNs."""
     out = np.full(values.size, np.nan)
     first = 0
     while first < values.size and np.isnan(values[first]):
@@ -51,7 +53,6 @@ def _ema(values: FloatArray, window: int) -> FloatArray:
     if seed_end >= values.size:
         return out
     out[seed_end] = values[first : seed_end + 1].mean()
-    alpha = 2.0 / (window + 1.0)
     for i in range(seed_end + 1, values.size):
         out[i] = alpha * values[i] + (1.0 - alpha) * out[i - 1]
     return out
@@ -62,7 +63,12 @@ def ema(values: FloatArray, window: int) -> FloatArray:
 
     Leading NaNs (e.g. a MACD line during its warm-up) are skipped, as TA-Lib does.
     """
-    return _ema(np.ascontiguousarray(values, np.float64), window)
+    return _seeded_smoothing(np.ascontiguousarray(values, np.float64), window, 2.0 / (window + 1.0))
+
+
+def rma(values: FloatArray, window: int) -> FloatArray:
+    """Wilder's smoothing: alpha 1/n, seeded with the mean of the first n valid values."""
+    return _seeded_smoothing(np.ascontiguousarray(values, np.float64), window, 1.0 / window)
 
 
 @njit(cache=True)
@@ -168,3 +174,23 @@ def macd(close: FloatArray, fast: int, slow: int, signal: int) -> tuple[FloatArr
     """
     line = ema(close, fast) - ema(close, slow)
     return line, ema(line, signal)
+
+
+def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
+    """max(high - low, |high - previous close|, |low - previous close|); none at bar 0."""
+    out = np.full(close.size, np.nan)
+    previous = close[:-1]
+    out[1:] = np.maximum(
+        high[1:] - low[1:], np.maximum(np.abs(high[1:] - previous), np.abs(low[1:] - previous))
+    )
+    return out
+
+
+def atr(high: FloatArray, low: FloatArray, close: FloatArray, window: int) -> FloatArray:
+    """Wilder's average true range: rma of the true range, seeded with the mean of TR_1..TR_n."""
+    return rma(true_range(high, low, close), window)
+
+
+def rolling_extreme(values: FloatArray, window: int, take_max: bool) -> FloatArray:
+    """Max (or min) of each trailing window of `window` values, the current one included."""
+    return _rolling_extreme(np.ascontiguousarray(values, np.float64), window, take_max)

@@ -1,8 +1,9 @@
 """The path-dependent part: target positions in, fills, trades and marked equity out.
 
 One compiled pass over the bars implements docs/simulation.md's fill rules: fills at the
-next open or at the close, slippage, fees, sizing, reversals, shorts, stop loss and take
-profit. Everything is per unit of account; quantities are fractional.
+next open or at the close, slippage, fees, sizing, reversals, shorts, stop loss, take
+profit and trailing stop (each a fraction of the price, or a multiple of the ATR known at the
+fill). Everything is per unit of account; quantities are fractional.
 """
 
 from typing import NamedTuple
@@ -15,7 +16,8 @@ EXIT_SIGNAL = 0
 EXIT_STOP_LOSS = 1
 EXIT_TAKE_PROFIT = 2
 EXIT_STILL_OPEN = 3
-EXIT_REASONS = ("signal", "stop_loss", "take_profit", "open")
+EXIT_TRAILING_STOP = 4
+EXIT_REASONS = ("signal", "stop_loss", "take_profit", "end", "trailing_stop")
 
 
 class Kernel(NamedTuple):
@@ -32,12 +34,46 @@ class Kernel(NamedTuple):
     pnl: npt.NDArray[np.float64]
     fees: npt.NDArray[np.float64]
     exit_reason: npt.NDArray[np.int8]
+    # Trades that asked for an ATR stop while no ATR was known at their fill (so had none).
+    without_atr: int
+
+
+@njit(cache=True)
+def _stop_level(
+    direction: int, fraction: float, atr_multiple: float, fill: float, atr_at_fill: float
+) -> float:
+    """A level `direction` (+1 above, -1 below) of the fill: by a fraction of the price, or
+    by k ATRs; NaN: no such stop."""
+    if not np.isnan(fraction):
+        return fill * (1.0 + direction * fraction)
+    return fill + direction * atr_multiple * atr_at_fill
+
+
+@njit(cache=True)
+def _trailing_level(
+    side: int, best: float, trailing_fraction: float, trailing_distance: float
+) -> float:
+    """The trailing stop's level from the best price since the fill; NaN: none."""
+    if not np.isnan(trailing_fraction):
+        return best * (1.0 - side * trailing_fraction)
+    return best - side * trailing_distance
+
+
+@njit(cache=True)
+def _nearer_stop(side: int, stop_loss_level: float, trailing_level: float) -> tuple[float, int]:
+    """The stop level that applies (the one nearer the price) and its exit reason."""
+    if np.isnan(trailing_level):
+        return stop_loss_level, EXIT_STOP_LOSS
+    if np.isnan(stop_loss_level) or side * (trailing_level - stop_loss_level) > 0.0:
+        return trailing_level, EXIT_TRAILING_STOP
+    return stop_loss_level, EXIT_STOP_LOSS
 
 
 @njit(cache=True)
 def _stop_exit_price(
     side: int,
-    stop_loss_level: float,
+    stop_level: float,
+    stop_reason: int,
     take_profit_level: float,
     bar_open: float,
     bar_high: float,
@@ -46,21 +82,21 @@ def _stop_exit_price(
     """(price, reason) of a stop hit in this bar, or (NaN, -1). NaN levels never hit."""
     if side > 0:
         # A level the open is already past is hit first, at the open.
-        if bar_open <= stop_loss_level:
-            return bar_open, EXIT_STOP_LOSS
+        if bar_open <= stop_level:
+            return bar_open, stop_reason
         if bar_open >= take_profit_level:
             return bar_open, EXIT_TAKE_PROFIT
-        if bar_low <= stop_loss_level:
-            return stop_loss_level, EXIT_STOP_LOSS
+        if bar_low <= stop_level:
+            return stop_level, stop_reason
         if bar_high >= take_profit_level:
             return take_profit_level, EXIT_TAKE_PROFIT
     else:
-        if bar_open >= stop_loss_level:
-            return bar_open, EXIT_STOP_LOSS
+        if bar_open >= stop_level:
+            return bar_open, stop_reason
         if bar_open <= take_profit_level:
             return bar_open, EXIT_TAKE_PROFIT
-        if bar_high >= stop_loss_level:
-            return stop_loss_level, EXIT_STOP_LOSS
+        if bar_high >= stop_level:
+            return stop_level, stop_reason
         if bar_low <= take_profit_level:
             return take_profit_level, EXIT_TAKE_PROFIT
     return np.nan, -1
@@ -82,7 +118,14 @@ def simulate_kernel(
     stop_loss: float,
     take_profit: float,
     max_trades: int,
+    stop_loss_atr: float,
+    take_profit_atr: float,
+    trailing_stop: float,
+    trailing_stop_atr: float,
+    atr: npt.NDArray[np.float64],
 ) -> Kernel:
+    """Stops: `x` a fraction of the price, `x_atr` a multiple of `atr` at the fill (the
+    previous bar's for an open fill, the bar's own for a close fill); NaN: none."""
     n = bar_close.size
     equity = np.empty(n - trade_from)
     t_side = np.zeros(max_trades, np.int8)
@@ -101,6 +144,11 @@ def simulate_kernel(
     trades = 0  # index of the next trade; the open one is trades - 1
     stop_loss_level = np.nan
     take_profit_level = np.nan
+    trailing_distance = np.nan  # a fixed ATR distance; a fractional trail uses the fraction
+    best = np.nan  # highest (long) or lowest (short) price since the fill, for the trail
+    uses_atr = not (np.isnan(stop_loss_atr) and np.isnan(take_profit_atr))
+    uses_atr = uses_atr or not np.isnan(trailing_stop_atr)
+    without_atr = 0
     check_stops_from = n
     prev_target = 0
     pending = 0
@@ -121,8 +169,16 @@ def simulate_kernel(
             elif phase == 1:
                 if side == 0 or t < check_stops_from:
                     continue
+                trailing = _trailing_level(side, best, trailing_stop, trailing_distance)
+                stop_level, stop_reason = _nearer_stop(side, stop_loss_level, trailing)
                 price, reason = _stop_exit_price(
-                    side, stop_loss_level, take_profit_level, bar_open[t], bar_high[t], bar_low[t]
+                    side,
+                    stop_level,
+                    stop_reason,
+                    take_profit_level,
+                    bar_open[t],
+                    bar_high[t],
+                    bar_low[t],
                 )
                 if reason < 0:
                     continue
@@ -154,6 +210,7 @@ def simulate_kernel(
                 qty = 0.0
                 stop_loss_level = np.nan
                 take_profit_level = np.nan
+                trailing_distance = np.nan
             # A bankrupt account (possible after a losing short) opens nothing.
             if new_target != 0 and side == 0 and cash > 0.0:
                 fill = price * (1.0 + slippage) if new_target > 0 else price * (1.0 - slippage)
@@ -168,14 +225,26 @@ def simulate_kernel(
                 t_entry_price[k] = fill
                 t_qty[k] = qty
                 t_fees[k] = fee
-                stop_loss_level = fill * (1.0 - side * stop_loss)
-                take_profit_level = fill * (1.0 + side * take_profit)
+                known_at = t - 1 if phase == 0 else t
+                atr_at_fill = atr[known_at] if uses_atr and known_at >= 0 else np.nan
+                if uses_atr and np.isnan(atr_at_fill):
+                    without_atr += 1
+                stop_loss_level = _stop_level(-side, stop_loss, stop_loss_atr, fill, atr_at_fill)
+                take_profit_level = _stop_level(
+                    side, take_profit, take_profit_atr, fill, atr_at_fill
+                )
+                trailing_distance = trailing_stop_atr * atr_at_fill
+                best = fill
                 # Filled at an open, the rest of this bar can hit a stop; at a close it cannot.
                 check_stops_from = t if phase == 0 else t + 1
 
         equity[t - trade_from] = cash + side * qty * bar_close[t]
         if side != 0:
             bars_held += 1
+            # The trail follows bars that ended after the fill: an open fill's own bar, not a
+            # close fill's.
+            if t >= check_stops_from:
+                best = max(best, bar_high[t]) if side > 0 else min(best, bar_low[t])
 
     if side != 0:
         k = trades - 1
@@ -195,6 +264,7 @@ def simulate_kernel(
         t_pnl[:trades],
         t_fees[:trades],
         t_reason[:trades],
+        without_atr,
     )
 
 

@@ -6,10 +6,8 @@ candles of the range a worker last served stay in memory for its next chunk, her
 pool process (so a chunk sends the pool only its parameter sets).
 """
 
-import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
@@ -28,6 +26,7 @@ from services.engine.optimization.in_pool import (
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
 from services.engine.optimization.store import ChunkWork
+from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.candles import Candles
 from shared.jobs import JobRejected
@@ -45,7 +44,7 @@ R = TypeVar("R")
 @dataclass
 class ChunkWorker:
     pool: asyncpg.Pool
-    executor: Executor
+    simulations: SimulationPool
     _candles: tuple[CandlesKey, Candles] | None = field(default=None, repr=False)
     # The parameter sets of the optimization last served: up to 100,000 to build.
     _sets: tuple[UUID, list[dict[str, ParamValue]]] | None = field(default=None, repr=False)
@@ -132,13 +131,10 @@ class ChunkWorker:
     ) -> R:
         """`function(HeldCandles, *args)` in a pool process; the candles go along only to a
         process that does not hold them yet."""
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self.executor, function, HeldCandles(key), *args)
+            return await self.simulations.run(function, HeldCandles(key), *args)
         except CandlesMissing:
-            return await loop.run_in_executor(
-                self.executor, function, HeldCandles(key, candles), *args
-            )
+            return await self.simulations.run(function, HeldCandles(key, candles), *args)
 
     async def _load(self, work: ChunkWork, spec: OptimizationSpec) -> tuple[CandlesKey, Candles]:
         """The bars the optimization was planned on, after their warm-up."""

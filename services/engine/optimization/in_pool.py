@@ -17,12 +17,11 @@ from typing import Any
 
 from services.engine.core import (
     BacktestConfig,
-    IndicatorCache,
     Metric,
+    StrategyTargets,
     contiguous_prices,
     run_backtest,
     run_kernel,
-    target_positions,
 )
 from services.engine.optimization.sweep_metrics import TestRun, sweep_metrics
 from shared.backtest_spec import BacktestSpec
@@ -105,22 +104,38 @@ def evaluate_sets(
     # Sets warmed on as many bars share one indicator cache (one per distinct warm-up).
     by_start: dict[int, list[int]] = {}
     for i, params in enumerate(param_sets):
-        warm = min(warmup_bars(spec.warmup_bars, config.strategy, params), warmup_loaded)
+        warm = min(warmup_bars(spec.warmup_bars, config.strategy_entry(), params), warmup_loaded)
         by_start.setdefault(warmup_loaded - warm, []).append(i)
     first_time, last_time = int(candles.open_time[warmup_loaded]), int(candles.open_time[-1])
     results: list[SetResult] = []
     for start, members in by_start.items():
         bars = bars_between(candles, start, len(candles)) if start else candles
-        cache = IndicatorCache(bars)
+        strategy = StrategyTargets(config.strategy_entry(), bars)
         prices = contiguous_prices(bars)
         for i in members:
-            targets = target_positions(cache, config.strategy, param_sets[i], execution.direction)
+            targets = strategy(param_sets[i], execution.direction)
             kernel = run_kernel(prices, targets, warmup_loaded - start, execution)
             metrics = sweep_metrics(
                 kernel, first_time, last_time, config.interval, execution.initial_capital
             )
             results.append(SetResult(first_index + i, dict(param_sets[i]), metrics))
-    return sorted(results, key=lambda r: r.index)
+    ranked = sorted(results, key=lambda r: r.index)
+    _guard_plugin(config, candles, ranked, str(request.get("objective", "sharpe")))
+    return ranked
+
+
+def _guard_plugin(
+    config: BacktestConfig, candles: Candles, results: list[SetResult], objective: str
+) -> None:
+    """A plugin's first and best set of the chunk pass the look-ahead guard (so do the
+    optimization's first and best, which are some chunk's); StrategyError otherwise."""
+    entry = config.strategy_entry()
+    if entry.plugin is None or not results:
+        return
+    strategy = StrategyTargets(entry, candles)
+    best = best_result(results, objective)
+    for result in {id(r): r for r in (results[0], best)}.values():
+        strategy.guard(result.params)
 
 
 def run_grid_chunk(
@@ -154,9 +169,8 @@ def run_test_chunk(
     is its own bars and the warm-up, wherever the window lies."""
     test_from, test_to = bars
     spec = BacktestSpec.model_validate(request["backtest"])
-    assert spec.strategy.name is not None
     warmup = warmup_bars(
-        spec.warmup_bars, spec.strategy.name, {**spec.strategy.resolved_params, **params}
+        spec.warmup_bars, spec.strategy.entry(), {**spec.strategy.resolved_params, **params}
     )
     first = max(0, test_from - warmup)
     return run_test_window(

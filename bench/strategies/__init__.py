@@ -1,0 +1,1 @@
+"""The strategies benchmark: expression strategies against the built-ins and vectorbt."""

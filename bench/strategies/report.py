@@ -1,0 +1,62 @@
+"""The strategies results against the issue's targets, as a table, Markdown and JSON."""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.support.report_files import markdown_table, met, write_report
+
+# An expression backtest may take at most this many times the built-in's time, and an
+# expression grid must reach at least this share of the built-in grid's rate.
+BACKTEST_TIME_LIMIT = 1.5
+GRID_RATE_NEEDED = 0.5
+
+_COLUMNS = ("strategy", "run", "bar-evaluations", "seconds", "bar-evaluations/s")
+
+
+def _row(row: dict[str, Any]) -> list[str]:
+    return [
+        row["strategy"],
+        row["run"],
+        f"{row['bar_evaluations']:,}",
+        f"{row['seconds']:.4f}",
+        f"{row['bar_evaluations_per_second']:,}",
+    ]
+
+
+def targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    seconds = {(r["strategy"], r["run"] == "one backtest"): r["seconds"] for r in rows}
+    backtest_ratio = seconds[("expression", True)] / seconds[("built-in", True)]
+    grid_ratio = seconds[("built-in", False)] / seconds[("expression", False)]
+    return [
+        {
+            "target": "expression backtest time / built-in's",
+            "measured": round(backtest_ratio, 2),
+            "needed": f"<= {BACKTEST_TIME_LIMIT:g}",
+            "met": backtest_ratio <= BACKTEST_TIME_LIMIT,
+        },
+        {
+            "target": "expression grid rate / built-in grid's",
+            "measured": round(grid_ratio, 2),
+            "needed": f">= {GRID_RATE_NEEDED:g}",
+            "met": grid_ratio >= GRID_RATE_NEEDED,
+        },
+    ]
+
+
+def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
+    checks = targets(rows)
+    body = [
+        markdown_table(_COLUMNS, [_row(r) for r in rows]),
+        "",
+        "Targets:",
+        "",
+        *(
+            f"- {c['target']}: {c['measured']:g} (needs {c['needed']}): {met(c['met'])}"
+            for c in checks
+        ),
+        "",
+        "- One backtest: best of a few runs after the kernels are compiled; the grid: one run,"
+        " a fresh indicator cache or expression evaluator included, as a chunk has.",
+    ]
+    return write_report(path, "Strategies benchmark", body, {"rows": list(rows), "targets": checks})

@@ -1,0 +1,2 @@
+def targets(candles, params):
+    return [0, 1]

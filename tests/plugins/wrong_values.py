@@ -1,0 +1,2 @@
+def targets(candles, params):
+    return [2] * len(candles)
