@@ -15,7 +15,16 @@ from shared.amqp import Topology
 from shared.db import create_pool, with_database
 from shared.migrate import migrate
 from shared.settings import Settings
+from shared.strategies import install_strategies
 from tests.support.servers import Servers, test_servers
+
+
+@pytest.fixture(autouse=True)
+def builtin_strategies_only() -> Iterator[None]:
+    """A service started in a test installs its plugins for the whole process (as it would in
+    its own); the next test starts again from the built-ins alone."""
+    yield
+    install_strategies("")
 
 
 @pytest.fixture(scope="session")
