@@ -8,8 +8,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     PrivateAttr,
     SerializerFunctionWrapHandler,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -28,7 +31,7 @@ from shared.strategies import (
 from shared.strategies.definitions import parse_definition
 from shared.strategies.expressions import ExpressionError
 from shared.validation import field_error
-from shared.warmup import warmup_bars
+from shared.warmup import MAX_AUTO_WARMUP_BARS, WINDOWS_OF_WARMUP, warmup_bars
 
 MAX_WARMUP_BARS = 10_000_000
 
@@ -144,6 +147,42 @@ def _error_at(exc: ParamError, ref: StrategyRef) -> ValidationError:
     return field_error("StrategyRef", field, exc.message, given)
 
 
+class AtrStop(BaseModel):
+    """A stop `atr` x ATR(`atr_period`) from the fill, that ATR taken as known at the fill."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    atr: float = Field(gt=0, le=100)
+
+
+def _stop(value: Any) -> float | AtrStop | None:
+    """A fraction in (0, 1), `{"atr": k}` with k in (0, 100], or null; one message for both."""
+    if value is None or isinstance(value, AtrStop):
+        return value
+    if isinstance(value, dict):
+        return AtrStop.model_validate(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ValueError('must be a fraction in (0, 1) or {"atr": k} with k in (0, 100]')
+    return float(value)
+
+
+# A stop as a fraction of the fill price (0.02 = 2%), as a multiple of the ATR, or none.
+Stop = Annotated[
+    float | AtrStop | None,
+    PlainValidator(_stop, json_schema_input_type=float | AtrStop | None),
+    PlainSerializer(lambda stop: stop.model_dump() if isinstance(stop, AtrStop) else stop),
+]
+MAX_ATR_PERIOD = 10_000
+PositionSize = Annotated[float, Field(gt=0, le=1, strict=True)]
+# The backtest fields an optimization's param_grid may vary beside the strategy's parameters.
+EXECUTION_GRID_FIELDS: dict[str, TypeAdapter[Any]] = {
+    "stop_loss": TypeAdapter(Stop),
+    "take_profit": TypeAdapter(Stop),
+    "trailing_stop": TypeAdapter(Stop),
+    "position_size": TypeAdapter(PositionSize),
+}
+
+
 class BacktestSpec(SeriesRange):
     """POST /backtests; the stored `request` is this model dumped, with defaults filled in."""
 
@@ -155,18 +194,31 @@ class BacktestSpec(SeriesRange):
     slippage_bps: float = Field(default=0.0, ge=0, le=1000, strict=True)
     direction: Direction = "long_only"
     fill: Fill = "next_open"
-    position_size: float = Field(default=1.0, gt=0, le=1, strict=True)
-    stop_loss: float | None = Field(default=None, gt=0, lt=1, strict=True)
-    take_profit: float | None = Field(default=None, gt=0, lt=1, strict=True)
+    position_size: PositionSize = 1.0
+    stop_loss: Stop = None
+    take_profit: Stop = None
+    trailing_stop: Stop = None
+    atr_period: int = Field(default=14, ge=1, le=MAX_ATR_PERIOD, strict=True)
     # Stored bars before `start` that only warm the indicators; "auto": see shared.warmup.
     warmup_bars: Annotated[int, Field(ge=0, le=MAX_WARMUP_BARS, strict=True)] | Literal["auto"] = (
         "auto"
     )
 
     @property
+    def uses_atr(self) -> bool:
+        stops = (self.stop_loss, self.take_profit, self.trailing_stop)
+        return any(isinstance(s, AtrStop) for s in stops)
+
+    @property
     def warmup_bars_asked(self) -> int:
-        """`warmup_bars` as a number of bars (after a saved strategy is resolved)."""
-        return warmup_bars(self.warmup_bars, self.strategy.entry(), self.strategy.resolved_params)
+        """`warmup_bars` as a number of bars (after a saved strategy is resolved); "auto" also
+        warms the ATR of ATR stops."""
+        strategy = warmup_bars(
+            self.warmup_bars, self.strategy.entry(), self.strategy.resolved_params
+        )
+        if self.warmup_bars != "auto" or not self.uses_atr:
+            return strategy
+        return max(strategy, min(WINDOWS_OF_WARMUP * self.atr_period, MAX_AUTO_WARMUP_BARS))
 
     @field_validator("initial_capital")
     @classmethod

@@ -4,12 +4,12 @@ import itertools
 import math
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.backtest_spec import BacktestSpec
+from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
 from shared.metric_names import METRIC_KEYS
 from shared.strategies import ParamError, ParamValue
-from shared.validation import field_error
+from shared.validation import error_message, field_error
 from shared.walk_forward import WalkForward
 
 # A grid larger than this is almost surely a mistake, and its rows would not fit one answer.
@@ -47,6 +47,23 @@ def range_values(grid_range: GridRange, integers: bool, field: str) -> list[int 
     return [round(start + i * step, 12) for i in range(count)]
 
 
+def _execution_values(name: str, given: list[Any] | GridRange) -> list[Any]:
+    """A grid over a backtest field: each value checked as that field is in a backtest."""
+    values = (
+        range_values(given, False, f"param_grid.{name}") if isinstance(given, GridRange) else given
+    )
+    if not values:
+        raise ParamError(f"param_grid.{name}", "needs at least one value")
+    adapter = EXECUTION_GRID_FIELDS[name]
+    checked = []
+    for i, value in enumerate(values):
+        try:
+            checked.append(adapter.dump_python(adapter.validate_python(value), mode="json"))
+        except ValidationError as exc:
+            raise ParamError(f"param_grid.{name}.{i}", error_message(exc.errors()[0])) from None
+    return checked
+
+
 class OptimizationSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -76,9 +93,14 @@ class OptimizationSpec(BaseModel):
         strategy = self.backtest.strategy.entry()
         expanded: dict[str, list[Any] | GridRange] = {}
         for name, given in self.param_grid.items():
+            if name in EXECUTION_GRID_FIELDS:
+                expanded[name] = _execution_values(name, given)
+                continue
+            if name == "leverage":
+                raise ParamError(f"param_grid.{name}", "leverage needs perpetual futures support")
             param = strategy.param(name)
             if param is None:
-                known = ", ".join(p.name for p in strategy.params)
+                known = ", ".join([*(p.name for p in strategy.params), *EXECUTION_GRID_FIELDS])
                 raise ParamError(f"param_grid.{name}", f"unknown parameter; known: {known}")
             values = given
             if isinstance(given, GridRange):
@@ -111,7 +133,9 @@ class OptimizationSpec(BaseModel):
         for values in itertools.product(*(grid[n] for n in names)):
             params = dict(base)
             for key, value in zip(names, values, strict=True):
-                params[key] = strategy.param(key).coerce(value, key)  # type: ignore[union-attr]
+                param = strategy.param(key)
+                # A backtest field (a stop, the position size) was checked when validated.
+                params[key] = value if param is None else param.coerce(value, key)
             if strategy.broken_rule(params) is None:
                 runs.append(params)
             else:

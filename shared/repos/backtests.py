@@ -28,7 +28,9 @@ TRADE_COLUMNS = (
     "pnl",
     "return",
     "fees",
+    "exit_reason",
 )
+ExitReason = Literal["signal", "stop_loss", "trailing_stop", "take_profit", "liquidation", "end"]
 
 
 class BacktestData(BaseModel):
@@ -48,6 +50,8 @@ class BacktestView(BaseModel):
     metrics: Metrics | None
     data: BacktestData | None = None
     warnings: list[str] = Field(default_factory=list)
+    # Trades per exit reason, e.g. {"signal": 12, "stop_loss": 3}.
+    exit_counts: dict[ExitReason, int] | None = None
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -68,6 +72,7 @@ class Trade(BaseModel):
     pnl: float
     return_: float = Field(alias="return")  # `return` is a Python keyword
     fees: float
+    exit_reason: ExitReason | None = None  # `end`: still open when the data ended
 
 
 async def create_backtest(db: DbExecutor, request: dict[str, Any]) -> BacktestView:
@@ -76,7 +81,8 @@ async def create_backtest(db: DbExecutor, request: dict[str, Any]) -> BacktestVi
     row = await db.fetchrow(
         f"""WITH job AS (
                 INSERT INTO backtests (id, request, symbol, strategy) VALUES ($1, $2, $3, $4)
-                RETURNING id, status, request, metrics, data, warnings, error, created_at,
+                RETURNING id, status, request, metrics, data, warnings, exit_counts, error,
+                          created_at,
                           started_at, finished_at, NULL::float8 AS queued_seconds,
                           NULL::float8 AS run_seconds
             ), message AS ({outbox_insert(5)})
@@ -92,7 +98,8 @@ async def create_backtest(db: DbExecutor, request: dict[str, Any]) -> BacktestVi
     return BacktestView(**dict(row))
 
 
-_VIEW = """SELECT id, status, request, metrics, data, warnings, error, created_at, started_at,
+_VIEW = """SELECT id, status, request, metrics, data, warnings, exit_counts, error, created_at,
+                  started_at,
                   finished_at,
                   extract(epoch FROM started_at - created_at)::float8 AS queued_seconds,
                   extract(epoch FROM finished_at - started_at)::float8 AS run_seconds
@@ -140,7 +147,8 @@ async def trades_page(
     db: DbExecutor, backtest_id: UUID, *, limit: int, offset: int
 ) -> tuple[list[Trade], int]:
     rows = await db.fetch(
-        """SELECT side, entry_time, entry_price, exit_time, exit_price, qty, pnl, return, fees
+        """SELECT side, entry_time, entry_price, exit_time, exit_price, qty, pnl, return, fees,
+                  exit_reason
            FROM trades WHERE backtest_id = $1 ORDER BY seq LIMIT $2 OFFSET $3""",
         backtest_id,
         limit,
@@ -196,6 +204,7 @@ async def store_result(
     *,
     data: dict[str, Any],
     warnings: list[str],
+    exit_counts: dict[str, int],
 ) -> bool:
     """Write metrics, trades and equity (and what data it used, with warnings) and mark it
     succeeded, in one transaction; False if the backtest was cancelled or deleted meanwhile
@@ -223,11 +232,12 @@ async def store_result(
         )
         await conn.execute(
             """UPDATE backtests SET status = 'succeeded', metrics = $2, data = $3, warnings = $4,
-                   finished_at = now(), error = NULL WHERE id = $1""",
+                   exit_counts = $5, finished_at = now(), error = NULL WHERE id = $1""",
             backtest_id,
             metrics,
             data,
             warnings,
+            exit_counts,
         )
         await add_to_outbox(conn, BacktestCompleted(backtest_id=backtest_id))
     return True

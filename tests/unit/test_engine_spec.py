@@ -108,6 +108,8 @@ def test_request_defaults_and_normalised_times() -> None:
         "position_size": 1.0,
         "stop_loss": None,
         "take_profit": None,
+        "trailing_stop": None,
+        "atr_period": 14,
         "warmup_bars": "auto",
     }
     assert BacktestSpec.model_validate(dumped) == spec
@@ -152,6 +154,10 @@ def test_saved_strategy_by_id() -> None:
         ({"position_size": 1.5}, ("position_size",)),
         ({"stop_loss": 1.0}, ("stop_loss",)),
         ({"take_profit": 0}, ("take_profit",)),
+        ({"trailing_stop": {"atr": 0}}, ("trailing_stop", "atr")),
+        ({"trailing_stop": {"atr": 2, "k": 1}}, ("trailing_stop", "k")),
+        ({"stop_loss": "0.02"}, ("stop_loss",)),
+        ({"atr_period": 0}, ("atr_period",)),
         ({"direction": "sideways"}, ("direction",)),
         ({"fill": "open"}, ("fill",)),
         ({"interval": "7"}, ("interval",)),

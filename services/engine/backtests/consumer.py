@@ -62,7 +62,8 @@ class BacktestWorker:
                 output.times,
                 output.equity,
                 data=output.data.data,
-                warnings=output.data.warnings,
+                warnings=output.warnings,
+                exit_counts=output.exit_counts,
             )
         if not stored:
             log.info(

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from services.engine.backtests.data_used import DataReport, data_used
-from services.engine.core import run_backtest
+from services.engine.core import EXIT_REASONS, run_backtest
 from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
 from shared.timestamps import from_epoch_ms
@@ -23,6 +23,8 @@ class BacktestOutput:
     times: npt.NDArray[np.int64]
     equity: npt.NDArray[np.float64]
     data: DataReport
+    exit_counts: dict[str, int]
+    warnings: list[str]  # what the data and the stops say about the run
 
 
 def _time_or_none(ms: int) -> datetime | None:
@@ -46,6 +48,7 @@ def simulate(candles: Candles, request: dict[str, Any], warmup: int = 0) -> Back
             float(t.pnl[i]),
             float(t.returns[i]),
             float(t.fees[i]),
+            EXIT_REASONS[int(t.exit_reason[i])],
         )
         for i in range(len(t))
     ]
@@ -58,7 +61,15 @@ def simulate(candles: Candles, request: dict[str, Any], warmup: int = 0) -> Back
         spec.interval,
         len(t),
     )
-    return BacktestOutput(dict(result.metrics), trades, result.time, result.equity, data)
+    return BacktestOutput(
+        dict(result.metrics),
+        trades,
+        result.time,
+        result.equity,
+        data,
+        t.exit_counts(),
+        [*data.warnings, *result.warnings],
+    )
 
 
 def warm_up() -> None:

@@ -10,6 +10,7 @@ from services.engine.core.backtest import (
     ExecutionSettings,
     Trades,
     contiguous_prices,
+    core_stop,
     run_backtest,
     run_kernel,
     simulate_targets,
@@ -26,10 +27,11 @@ from services.engine.core.metrics import (
 )
 from services.engine.core.plugin_targets import StrategyError
 from services.engine.core.signals import Direction, target_positions
-from services.engine.core.simulate import Kernel
+from services.engine.core.simulate import EXIT_REASONS, Kernel
 from services.engine.core.strategy_targets import StrategyTargets
 
 __all__ = [
+    "EXIT_REASONS",
     "AtrMultiple",
     "BacktestConfig",
     "BacktestResult",
@@ -45,6 +47,7 @@ __all__ = [
     "cagr",
     "compute_metrics",
     "contiguous_prices",
+    "core_stop",
     "finite_or_none",
     "run_backtest",
     "run_kernel",

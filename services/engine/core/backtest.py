@@ -19,7 +19,7 @@ from services.engine.core.metrics import Metric, compute_metrics
 from services.engine.core.signals import Direction, Targets
 from services.engine.core.simulate import EXIT_REASONS, Kernel, simulate_kernel, trade_capacity
 from services.engine.core.strategy_targets import StrategyTargets
-from shared.backtest_spec import BacktestSpec
+from shared.backtest_spec import AtrStop, BacktestSpec
 from shared.candles import Candles
 from shared.strategies import StrategyEntry, strategy_entry
 
@@ -85,8 +85,10 @@ class BacktestConfig:
             direction=spec.direction,
             fill=spec.fill,
             position_size=spec.position_size,
-            stop_loss=spec.stop_loss,
-            take_profit=spec.take_profit,
+            stop_loss=core_stop(spec.stop_loss),
+            take_profit=core_stop(spec.take_profit),
+            trailing_stop=core_stop(spec.trailing_stop),
+            atr_period=spec.atr_period,
         )
         return cls(entry.name, spec.strategy.resolved_params, spec.interval, execution, entry)
 
@@ -188,6 +190,11 @@ def run_kernel(
         _atr_multiple(execution.trailing_stop),
         atr,
     )
+
+
+def core_stop(stop: float | AtrStop | None) -> Stop:
+    """A request's stop as the kernel takes it."""
+    return AtrMultiple(stop.atr) if isinstance(stop, AtrStop) else stop
 
 
 def _fraction(stop: Stop) -> float:

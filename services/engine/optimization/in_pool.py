@@ -20,11 +20,12 @@ from services.engine.core import (
     Metric,
     StrategyTargets,
     contiguous_prices,
+    core_stop,
     run_backtest,
     run_kernel,
 )
 from services.engine.optimization.sweep_metrics import TestRun, sweep_metrics
-from shared.backtest_spec import BacktestSpec
+from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
 from shared.candles import PRICE_FIELDS, Candles
 from shared.ranking import best_of
 from shared.strategies import ParamValue
@@ -83,6 +84,21 @@ def bars_between(candles: Candles, start: int, stop: int) -> Candles:
     )
 
 
+def set_config(config: BacktestConfig, params: Params) -> BacktestConfig:
+    """The config of one parameter set: its strategy's parameters, and the backtest fields
+    (stops, position size) the grid varies, in place of the request's."""
+    fields = {k: v for k, v in params.items() if k in EXECUTION_GRID_FIELDS}
+    strategy = {k: v for k, v in params.items() if k not in fields}
+    execution = config.execution
+    if fields:
+        changed: dict[str, Any] = {
+            k: v if k == "position_size" else core_stop(EXECUTION_GRID_FIELDS[k].validate_python(v))
+            for k, v in fields.items()
+        }
+        execution = dataclasses.replace(execution, **changed)
+    return dataclasses.replace(config, params=strategy, execution=execution)
+
+
 def backtest_config(request: Mapping[str, Any]) -> BacktestConfig:
     """The core's config of an optimization request's `backtest`."""
     return BacktestConfig.from_spec(BacktestSpec.model_validate(request["backtest"]))
@@ -103,8 +119,9 @@ def evaluate_sets(
     execution = config.execution
     # Sets warmed on as many bars share one indicator cache (one per distinct warm-up).
     by_start: dict[int, list[int]] = {}
-    for i, params in enumerate(param_sets):
-        warm = min(warmup_bars(spec.warmup_bars, config.strategy_entry(), params), warmup_loaded)
+    configs = [set_config(config, params) for params in param_sets]
+    for i, one in enumerate(configs):
+        warm = min(warmup_bars(spec.warmup_bars, one.strategy_entry(), one.params), warmup_loaded)
         by_start.setdefault(warmup_loaded - warm, []).append(i)
     first_time, last_time = int(candles.open_time[warmup_loaded]), int(candles.open_time[-1])
     results: list[SetResult] = []
@@ -113,8 +130,9 @@ def evaluate_sets(
         strategy = StrategyTargets(config.strategy_entry(), bars)
         prices = contiguous_prices(bars)
         for i in members:
-            targets = strategy(param_sets[i], execution.direction)
-            kernel = run_kernel(prices, targets, warmup_loaded - start, execution)
+            one = configs[i]
+            targets = strategy(one.params, execution.direction)
+            kernel = run_kernel(prices, targets, warmup_loaded - start, one.execution)
             metrics = sweep_metrics(
                 kernel, first_time, last_time, config.interval, execution.initial_capital
             )
@@ -135,7 +153,7 @@ def _guard_plugin(
     strategy = StrategyTargets(entry, candles)
     best = best_result(results, objective)
     for result in {id(r): r for r in (results[0], best)}.values():
-        strategy.guard(result.params)
+        strategy.guard(set_config(config, result.params).params)
 
 
 def run_grid_chunk(
@@ -183,7 +201,8 @@ def run_test_window(
 ) -> tuple[dict[str, Metric], TestRun]:
     """The chosen set over bars [test_from, len(candles)), its indicators warmed up on every
     bar before, starting flat with the initial capital."""
-    config = dataclasses.replace(backtest_config(request), params=dict(params))
+    base = backtest_config(request)
+    config = set_config(base, {**base.params, **params})
     result = run_backtest(candles, config, trade_from=test_from)
     trades = result.trades
     closed = trades.closed
