@@ -121,7 +121,7 @@ def funding_interval_of(base_coin: str) -> int:
 def max_leverage_of(base_coin: str) -> int:
     if base_coin in ("BTC", "ETH"):
         return 100
-    return (25, 50, 50, 75)[stable_int("leverage", base_coin) % 4]
+    return (10, 20, 25, 50)[stable_int("leverage", base_coin) % 4]
 
 
 def make_instrument(category: str, symbol: str, launch_ms: int) -> Instrument:

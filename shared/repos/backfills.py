@@ -1,20 +1,46 @@
 """Backfill jobs as stored: the request, its status and its progress."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, Self
 from uuid import UUID, uuid4
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.db import DbConnection, DbExecutor
 from shared.messages import RunBackfill
 from shared.outbox import add_to_outbox
 from shared.series_range import SeriesRange
+from shared.validation import field_error
+
+# What a backfill of a perpetual fetches besides its candles.
+BackfillFeed = Literal["mark_price", "funding"]
+PERPETUAL_FEEDS: tuple[BackfillFeed, ...] = ("mark_price", "funding")
 
 
 class BackfillSpec(SeriesRange):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    include: tuple[BackfillFeed, ...] = Field(
+        default=(),
+        description='Default ["mark_price", "funding"] for linear and inverse, [] for spot.',
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_include(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("include") is None:
+            perpetual = data.get("category") in ("linear", "inverse")
+            return {**data, "include": PERPETUAL_FEEDS if perpetual else ()}
+        return data
+
+    @model_validator(mode="after")
+    def _spot_has_no_perpetual_data(self) -> Self:
+        if self.category == "spot" and self.include:
+            raise field_error(
+                type(self).__name__, "include", "spot has no mark price or funding", self.include
+            )
+        return self
 
 
 class BackfillView(BaseModel):
@@ -25,7 +51,8 @@ class BackfillView(BaseModel):
     interval: str
     start: datetime
     end: datetime
-    rows: int
+    include: list[str]
+    rows: int  # candles written
     pages_done: int
     pages_total: int | None
     progress: float
@@ -41,14 +68,16 @@ async def create_backfill(conn: DbConnection, spec: BackfillSpec) -> UUID:
     backfill_id = uuid4()
     async with conn.transaction():
         await conn.execute(
-            """INSERT INTO backfill_run (id, category, symbol, interval, start_time, end_time)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
+            """INSERT INTO backfill_run (id, category, symbol, interval, start_time, end_time,
+                                         include)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
             backfill_id,
             spec.category,
             spec.symbol,
             spec.interval,
             spec.start,
             spec.end,
+            sorted(set(spec.include)),
         )
         await add_to_outbox(conn, RunBackfill(backfill_id=backfill_id))
     return backfill_id
@@ -56,7 +85,7 @@ async def create_backfill(conn: DbConnection, spec: BackfillSpec) -> UUID:
 
 _VIEW_SQL = """
 SELECT r.id, r.status, r.category, r.symbol, r.interval, r.start_time AS start, r.end_time AS end,
-       coalesce(p.rows_written, 0) AS rows, coalesce(p.pages_done, 0) AS pages_done,
+       r.include, coalesce(p.rows_written, 0) AS rows, coalesce(p.pages_done, 0) AS pages_done,
        p.pages_total, p.cursor_time AS cursor, r.error, r.created_at, r.started_at, r.finished_at
 FROM backfill_run r LEFT JOIN backfill_progress p ON p.backfill_id = r.id
 """
