@@ -77,7 +77,7 @@ async def create_backfill(conn: DbConnection, spec: BackfillSpec) -> UUID:
             spec.interval,
             spec.start,
             spec.end,
-            sorted(set(spec.include)),
+            [feed for feed in PERPETUAL_FEEDS if feed in spec.include],
         )
         await add_to_outbox(conn, RunBackfill(backfill_id=backfill_id))
     return backfill_id

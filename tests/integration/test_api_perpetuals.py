@@ -124,7 +124,7 @@ async def test_symbols_show_mark_price_and_funding_coverage(
 async def test_backfills_include_perpetual_data_by_default(api: Client) -> None:
     body = {**SERIES, "start": T0, "end": T0 + HOUR}
     created = await (await api.post("/api/v1/backfills", json=body)).json()
-    assert created["include"] == ["funding", "mark_price"]
+    assert created["include"] == ["mark_price", "funding"]
     chosen = await (
         await api.post("/api/v1/backfills", json={**body, "include": ["funding"]})
     ).json()

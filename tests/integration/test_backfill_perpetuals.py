@@ -99,7 +99,7 @@ async def test_a_linear_backfill_stores_mark_prices_funding_and_limits(
         async with running_ingest(ingest_settings(settings, sim, ingest_requests_per_second=100)):
             view = await wait_for_backfill(pool, await queue_backfill(pool, job))
         assert view.status == "succeeded", view.error
-        assert view.include == ["funding", "mark_price"]
+        assert view.include == ["mark_price", "funding"]
         assert view.rows == 30 * 96 and view.progress == 1.0
         assert view.pages_done == view.pages_total == 3 * 2 + 4
         await assert_exact(pool, sim, job, funding_pages=4)
