@@ -4,6 +4,7 @@ resumable after SIGKILL, audited; the instrument's limits and risk tiers stored.
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import asyncpg
 import numpy as np
 import pytest
@@ -41,9 +42,13 @@ def spec(category: str, symbol: str, interval: str, start_ms: int, end_ms: int) 
     )
 
 
-def sim_settings() -> SimSettings:
+def sim_settings(**overrides: Any) -> SimSettings:
     return SimSettings(
-        port=0, clock_start=NOW_MS, history_start="2023-06-01T00:00Z", symbols=SYMBOLS
+        port=0,
+        clock_start=NOW_MS,
+        history_start="2023-06-01T00:00Z",
+        symbols=SYMBOLS,
+        **overrides,
     )
 
 
@@ -119,6 +124,36 @@ async def test_a_linear_backfill_stores_mark_prices_funding_and_limits(
     assert len(tiers) == 10 and tiers[0]["is_lowest_risk"] and not tiers[1]["is_lowest_risk"]
     assert (tiers[0]["maintenance_margin"], tiers[0]["max_leverage"]) == (0.025, 20.0)
     assert (tiers[1]["initial_margin"], tiers[1]["mm_deduction"]) == (0.075, 5000.0)
+
+
+async def test_faults_and_a_shared_limit_at_95_percent_change_nothing(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    # Bybit's limit scaled to 50 requests per second, with every kind of fault on every route.
+    faulty = sim_settings(
+        rate_limit_requests=50,
+        rate_limit_window_seconds=1.0,
+        fault_10006_rate=0.1,
+        fault_502_rate=0.1,
+        fault_disconnect_rate=0.1,
+        fault_10006_reset_ms=200,
+    )
+    job = spec("inverse", "BTCUSD", "5", NOW_MS - 60 * DAY_MS, NOW_MS - DAY_MS - 1)
+    async with running_sim(faulty) as sim:
+        paced = ingest_settings(
+            settings, sim, ingest_requests_per_second=47.5, ingest_max_retries=20
+        )
+        async with running_ingest(paced):
+            view = await wait_for_backfill(pool, await queue_backfill(pool, job), within=180)
+        assert view.status == "succeeded", view.error
+        await assert_exact(pool, sim, job, funding_pages=1)
+        stats_url = f"{sim.rest_url}/sim/stats"
+        async with aiohttp.ClientSession() as http, http.get(stats_url) as resp:
+            stats = await resp.json()
+    assert view.pages_done == view.pages_total == 17 * 2 + 1
+    for fault in ("faults_10006", "faults_502", "disconnects"):
+        assert stats[fault] > 0, stats
+    assert stats["forbidden"] == 0, stats
 
 
 async def test_spot_and_include_none_fetch_candles_only(
