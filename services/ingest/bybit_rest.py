@@ -72,7 +72,6 @@ _CANDLE_PATHS = {
     KLINES.feed: "/v5/market/kline",
     MARK_PRICE_KLINES.feed: "/v5/market/mark-price-kline",
 }
-_CANDLE_WIDTHS = {KLINES.feed: 7, MARK_PRICE_KLINES.feed: 5}
 
 
 class _Retry(Exception):
@@ -120,7 +119,7 @@ class BybitRestClient:
         body, envelope = await self._get(path, params)
         server_ms = _server_ms(envelope)
         rows = envelope["result"].get("list") or []
-        width = _CANDLE_WIDTHS[table.feed]
+        width = 1 + len(table.fields)  # startTime, then the table's fields
         candles = parse_kline_rows(rows, start_ms, end_ms, interval, server_ms, width)
         return KlinePage(candles, server_ms, _raw_page(path, params, body, table.feed))
 
@@ -148,24 +147,21 @@ class BybitRestClient:
 
     async def perpetual_limits(self, category: str, symbol: str) -> PerpetualLimits:
         """The instrument's funding interval and leverage filter, and its risk-limit tiers."""
-        info_path, info_params = (
-            "/v5/market/instruments-info",
-            {"category": category, "symbol": symbol},
-        )
-        info_body, info = await self._get(info_path, info_params)
+        params = {"category": category, "symbol": symbol}
+        info_path, tiers_path = "/v5/market/instruments-info", "/v5/market/risk-limit"
+        info_body, info = await self._get(info_path, params)
         entries = [e for e in info["result"].get("list") or [] if e.get("symbol") == symbol]
         if not entries:
             raise BybitRejected(
                 10001, f"Not supported symbols ({symbol} is not in instruments-info)"
             )
-        tiers_path, tiers_params = "/v5/market/risk-limit", {"category": category, "symbol": symbol}
-        tiers_body, tiers = await self._get(tiers_path, tiers_params)
+        tiers_body, tiers = await self._get(tiers_path, params)
         return PerpetualLimits(
             parse_instrument(entries[0]),
             parse_risk_tiers(tiers["result"].get("list") or [], symbol),
             [
-                _raw_page(info_path, info_params, info_body, "instrument"),
-                _raw_page(tiers_path, tiers_params, tiers_body, "risk_limit"),
+                _raw_page(info_path, params, info_body, "instrument"),
+                _raw_page(tiers_path, params, tiers_body, "risk_limit"),
             ],
         )
 
