@@ -13,6 +13,7 @@ from services.bybit_sim.funding import funding_rates, funding_times
 from services.bybit_sim.server import RunningSim, running_sim
 from services.bybit_sim.settings import SimSettings
 from shared.intervals import DAY_MS
+from shared.market_data import InstrumentLimits, instrument_limits, load_fundings
 from shared.repos.backfills import BackfillSpec, BackfillView
 from shared.settings import Settings
 from tests.support.ingest import (
@@ -124,6 +125,15 @@ async def test_a_linear_backfill_stores_mark_prices_funding_and_limits(
     assert len(tiers) == 10 and tiers[0]["is_lowest_risk"] and not tiers[1]["is_lowest_risk"]
     assert (tiers[0]["maintenance_margin"], tiers[0]["max_leverage"]) == (0.025, 20.0)
     assert (tiers[1]["initial_margin"], tiers[1]["mm_deduction"]) == (0.075, 5000.0)
+    # What the engine reads back.
+    limits = await instrument_limits(pool, "linear", "APTUSDT")
+    assert limits == InstrumentLimits(60, 20.0, 0.025)
+    assert await instrument_limits(pool, "linear", "BTCUSDT") is None
+    loaded = await load_fundings(pool, "linear", "APTUSDT", job.start, job.end)
+    stored = await stored_fundings(pool, "linear", "APTUSDT")
+    assert np.array_equal(loaded.time, stored["time"]) and np.array_equal(
+        loaded.rate, stored["rate"]
+    )
 
 
 async def test_faults_and_a_shared_limit_at_95_percent_change_nothing(
