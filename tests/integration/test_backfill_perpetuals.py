@@ -1,6 +1,8 @@
 """Backfills of perpetuals: mark-price candles and funding history as exact as the candles,
 resumable after SIGKILL, audited; the instrument's limits and risk tiers stored."""
 
+import asyncio
+import signal
 from datetime import UTC, datetime
 from typing import Any
 
@@ -225,3 +227,22 @@ async def test_killed_in_the_candles_then_in_the_funding_resumes_exactly(
         "instrument": 3,
         "risk_limit": 3,
     }
+
+
+async def test_sigterm_in_the_funding_hands_the_job_back_and_it_completes(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    job = spec("linear", "APTUSDT", "D", NOW_MS - 366 * DAY_MS, NOW_MS - DAY_MS - 1)
+    async with running_sim(sim_settings()) as sim:
+        slow = ingest_settings(settings, sim, ingest_requests_per_second=15)
+        backfill_id = await queue_backfill(pool, job)
+        async with ingest_process(slow) as process:
+            await wait_for_backfill_progress(pool, backfill_id, 10)  # 2 candle pages, then fundings
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+        paused = await wait_for_backfill(pool, backfill_id, until=("running",))
+        assert 10 <= paused.pages_done < 2 + 44
+        async with running_ingest(ingest_settings(settings, sim, ingest_requests_per_second=100)):
+            view = await wait_for_backfill(pool, backfill_id)
+        assert view.status == "succeeded", view.error
+        await assert_exact(pool, sim, job, funding_pages=44)
