@@ -111,8 +111,8 @@ def _now(request: web.Request) -> int:
     return request.get(REQUEST_NOW) or request.app[CLOCK].now_ms()
 
 
-def _perpetual_category(request: web.Request) -> str:
-    category = _category(request, "linear")
+def _perpetual_category(request: web.Request, default: str | None) -> str:
+    category = _category(request, default)
     if category == "spot":
         raise ParamError("Illegal category")
     return category
@@ -169,7 +169,7 @@ async def kline(request: web.Request) -> web.Response:
 async def mark_price_kline(request: web.Request) -> web.Response:
     """[startTime, open, high, low, close] of the mark price; no volume."""
     try:
-        category = _perpetual_category(request)
+        category = _perpetual_category(request, "linear")
     except ParamError as exc:
         return envelope(_now(request), {}, 10001, str(exc))
     return _candle_rows(request, request.app[MARK_BOOK], category, 5)
@@ -179,7 +179,7 @@ async def funding_history(request: web.Request) -> web.Response:
     """Newest first; only startTime is an error, so history is paged backwards by endTime."""
     now = _now(request)
     try:
-        category = _perpetual_category(request)
+        category = _perpetual_category(request, None)  # required
         inst = _listed(request, category)
         assert inst is not None
         limit = _limit(request, 200, 200)
@@ -200,7 +200,7 @@ async def funding_history(request: web.Request) -> web.Response:
 async def risk_limit(request: web.Request) -> web.Response:
     now = _now(request)
     try:
-        category = _perpetual_category(request)
+        category = _perpetual_category(request, None)  # required
         inst = _listed(request, category, required=False)
         offset = _cursor_offset(request.query.get("cursor", ""))
     except ParamError as exc:

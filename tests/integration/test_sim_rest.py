@@ -209,6 +209,8 @@ async def test_perpetual_routes_sit_behind_the_same_limit_and_faults() -> None:
         "/v5/market/funding/history?category=linear&symbol=BTCUSDT&limit=201",
         "/v5/market/funding/history?category=spot&symbol=BTCUSDT",
         "/v5/market/risk-limit?category=spot",
+        "/v5/market/risk-limit?symbol=BTCUSDT",
+        "/v5/market/funding/history?symbol=BTCUSDT",
     ],
 )
 async def test_perpetual_routes_refuse_bad_parameters(path: str) -> None:
