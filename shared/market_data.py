@@ -1,29 +1,46 @@
-"""Reading stored candles and their coverage."""
+"""Reading stored candles and their coverage; a perpetual's mark prices, fundings and limits."""
 
 import io
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from shared import candle_copy
-from shared.candles import Candles
+from shared.candles import PRICE_FIELDS, Candles
 from shared.db import DbConnection, DbExecutor
+
+Price = Literal["last", "mark"]
+# The table of each price's candles, and the fields it stores besides open_time.
+_CANDLE_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "last": ("klines", PRICE_FIELDS),
+    "mark": ("mark_price_klines", candle_copy.MARK_PRICE_FIELDS),
+}
 
 
 async def coverage(db: DbExecutor, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     """Per stored series: first and last open time, count, and the recorded gaps."""
     rows = await db.fetch(
-        """WITH series AS (
+        f"""WITH series AS (
                SELECT category, symbol, interval, min(open_time) AS first_open_time,
                       max(open_time) AS last_open_time, count(*) AS count
                FROM klines GROUP BY category, symbol, interval
            )
-           SELECT s.*, coalesce(
-                      (SELECT jsonb_agg(jsonb_build_object('start', g.gap_start, 'end', g.gap_end)
-                                        ORDER BY g.gap_start)
-                       FROM kline_gaps g
-                       WHERE g.category = s.category AND g.symbol = s.symbol
-                         AND g.interval = s.interval),
-                      '[]'::jsonb) AS gaps,
+           SELECT s.*, {_gaps_of("kline_gaps")} AS gaps,
+                  (SELECT CASE WHEN count(*) > 0 THEN jsonb_build_object(
+                              'first_open_time', min(m.open_time),
+                              'last_open_time', max(m.open_time), 'count', count(*),
+                              'gaps', {_gaps_of("mark_price_kline_gaps")}) END
+                   FROM mark_price_klines m
+                   WHERE m.category = s.category AND m.symbol = s.symbol
+                     AND m.interval = s.interval) AS mark_price,
+                  (SELECT CASE WHEN count(*) > 0 THEN jsonb_build_object(
+                              'first_time', min(f.funding_time),
+                              'last_time', max(f.funding_time), 'count', count(*)) END
+                   FROM funding_rates f
+                   WHERE f.category = s.category AND f.symbol = s.symbol) AS funding,
                   count(*) OVER () AS total
            FROM series s ORDER BY category, symbol, interval LIMIT $1 OFFSET $2""",
         limit,
@@ -31,6 +48,17 @@ async def coverage(db: DbExecutor, *, limit: int, offset: int) -> tuple[list[dic
     )
     total = rows[0]["total"] if rows else await _series_count(db)
     return [{k: v for k, v in dict(r).items() if k != "total"} for r in rows], int(total)
+
+
+def _gaps_of(table: str) -> str:
+    """The recorded gaps of the series `s`, as a JSON list."""
+    return f"""coalesce(
+                   (SELECT jsonb_agg(jsonb_build_object('start', g.gap_start, 'end', g.gap_end)
+                                     ORDER BY g.gap_start)
+                    FROM {table} g
+                    WHERE g.category = s.category AND g.symbol = s.symbol
+                      AND g.interval = s.interval),
+                   '[]'::jsonb)"""
 
 
 async def _series_count(db: DbExecutor) -> int:
@@ -51,18 +79,93 @@ async def candles_page(
     *,
     limit: int,
     offset: int,
+    price: Price = "last",
 ) -> tuple[list[dict[str, Any]], int]:
+    """Candles of the last price, or of the mark price (which have no volume)."""
+    table, fields = _CANDLE_TABLES[price]
     where = "category = $1 AND symbol = $2 AND interval = $3 AND open_time BETWEEN $4 AND $5"
     args = (category, symbol, interval, start, end)
     rows = await db.fetch(
-        f"""SELECT open_time, open, high, low, close, volume, turnover FROM klines
+        f"""SELECT open_time, {", ".join(fields)} FROM {table}
             WHERE {where} ORDER BY open_time LIMIT $6 OFFSET $7""",
         *args,
         limit,
         offset,
     )
-    total = await db.fetchval(f"SELECT count(*) FROM klines WHERE {where}", *args)
+    total = await db.fetchval(f"SELECT count(*) FROM {table} WHERE {where}", *args)
     return [dict(r) for r in rows], int(total)
+
+
+_FUNDING_RANGE = """FROM funding_rates WHERE category = $1 AND symbol = $2
+                    AND funding_time BETWEEN $3 AND $4"""
+
+
+async def fundings_page(
+    db: DbExecutor,
+    category: str,
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """Stored fundings of [start, end], oldest first, as {"time", "rate"}."""
+    args = (category, symbol, start, end)
+    rows = await db.fetch(
+        f"""SELECT funding_time AS time, rate {_FUNDING_RANGE}
+            ORDER BY funding_time LIMIT $5 OFFSET $6""",
+        *args,
+        limit,
+        offset,
+    )
+    total = await db.fetchval(f"SELECT count(*) {_FUNDING_RANGE}", *args)
+    return [dict(r) for r in rows], int(total)
+
+
+@dataclass(frozen=True)
+class Fundings:
+    time: npt.NDArray[np.int64]  # epoch ms, ascending
+    rate: npt.NDArray[np.float64]
+
+
+async def load_fundings(
+    db: DbExecutor, category: str, symbol: str, start: datetime, end: datetime
+) -> Fundings:
+    rows = await db.fetch(
+        f"""SELECT (extract(epoch FROM funding_time) * 1000)::bigint AS t, rate
+            {_FUNDING_RANGE} ORDER BY funding_time""",
+        category,
+        symbol,
+        start,
+        end,
+    )
+    return Fundings(np.array([r["t"] for r in rows], np.int64), np.array([r["rate"] for r in rows]))
+
+
+@dataclass(frozen=True)
+class InstrumentLimits:
+    """What a backtest's leverage and maintenance margin rate are checked against."""
+
+    funding_interval: int | None  # minutes
+    max_leverage: float | None
+    lowest_maintenance_margin: float | None  # of the lowest-risk tier
+
+
+async def instrument_limits(db: DbExecutor, category: str, symbol: str) -> InstrumentLimits | None:
+    """None when no backfill has stored the instrument."""
+    row = await db.fetchrow(
+        """SELECT i.funding_interval, i.max_leverage,
+                  (SELECT t.maintenance_margin FROM risk_limit_tiers t
+                   WHERE t.category = i.category AND t.symbol = i.symbol
+                   ORDER BY t.is_lowest_risk DESC, t.risk_limit_value LIMIT 1) AS mm
+           FROM instruments i WHERE i.category = $1 AND i.symbol = $2""",
+        category,
+        symbol,
+    )
+    if row is None:
+        return None
+    return InstrumentLimits(row["funding_interval"], row["max_leverage"], row["mm"])
 
 
 _IN_RANGE = """FROM klines WHERE category = $1 AND symbol = $2 AND interval = $3
@@ -89,9 +192,16 @@ async def has_candles(
 
 
 async def load_candles(
-    conn: DbConnection, category: str, symbol: str, interval: str, start: datetime, end: datetime
+    conn: DbConnection,
+    category: str,
+    symbol: str,
+    interval: str,
+    start: datetime,
+    end: datetime,
+    price: Price = "last",
 ) -> Candles:
-    """The stored candles of [start, end], oldest first, straight into numpy (binary COPY)."""
+    """The stored candles of [start, end], oldest first, straight into numpy (binary COPY);
+    mark-price candles come with zero volume and turnover."""
     return await _copy_candles(
         conn,
         """WHERE category = $1 AND symbol = $2 AND interval = $3
@@ -101,6 +211,7 @@ async def load_candles(
         interval,
         start,
         end,
+        price=price,
     )
 
 
@@ -152,12 +263,15 @@ async def load_candles_warmed(
     )
 
 
-async def _copy_candles(conn: DbConnection, where: str, *args: Any) -> Candles:
+async def _copy_candles(
+    conn: DbConnection, where: str, *args: Any, price: Price = "last"
+) -> Candles:
+    table, fields = _CANDLE_TABLES[price]
     buffer = io.BytesIO()
     await conn.copy_from_query(
-        f"""SELECT {", ".join(candle_copy.COLUMNS)} FROM klines {where} ORDER BY open_time""",
+        f"""SELECT open_time, {", ".join(fields)} FROM {table} {where} ORDER BY open_time""",
         *args,
         output=buffer,
         format="binary",
     )
-    return candle_copy.decode(buffer.getvalue())
+    return candle_copy.decode(buffer.getvalue(), fields)

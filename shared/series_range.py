@@ -1,5 +1,6 @@
 """A stretch of one candle series: what backfills, candle queries and backtests all name."""
 
+from datetime import datetime
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
@@ -14,19 +15,26 @@ def _interval_text(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,30}$")]
+
+
+def check_ordered(model: BaseModel, start: datetime, end: datetime) -> None:
+    if start >= end:
+        raise field_error(
+            type(model).__name__, "start", "start must be before end", start.isoformat()
+        )
+
+
 class SeriesRange(BaseModel):
     category: Category
-    symbol: str = Field(pattern=r"^[A-Z0-9]{2,30}$")
+    symbol: Symbol
     interval: Annotated[Interval, BeforeValidator(_interval_text)]
     start: UtcTime
     end: UtcTime
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
-        if self.start >= self.end:
-            raise field_error(
-                type(self).__name__, "start", "start must be before end", self.start.isoformat()
-            )
+        check_ordered(self, self.start, self.end)
         return self
 
     @property

@@ -13,6 +13,7 @@ from services.bybit_sim.keys import (
     CLOCK,
     FAULTS,
     LIMITER,
+    MARK_BOOK,
     SETTINGS,
     STATS,
     WS_HUB,
@@ -36,6 +37,7 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock or SimClock(settings.clock_start, settings.clock_speed)
     app[BOOK] = book or CandleBook(settings)
+    app[MARK_BOOK] = CandleBook(settings, mark_price=True)
     app[LIMITER] = IpRateLimiter(
         settings.rate_limit_requests, settings.rate_limit_window_seconds, settings.ban_seconds
     )

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from services.bybit_sim.bars import Bars, group
 from services.bybit_sim.instruments import Instrument, make_instrument
+from services.bybit_sim.mark_prices import MarkPriceMinutes
 from services.bybit_sim.minute_sources import FileMinutes, MinuteSource, RandomWalk
 from services.bybit_sim.settings import SimSettings
 from shared.intervals import (
@@ -48,9 +49,11 @@ def decimal_strings(values: NDArray[np.float64]) -> list[str]:
 
 
 class CandleBook:
-    """Pure and deterministic: answers depend on the settings and the `now_ms` passed in."""
+    """Pure and deterministic: answers depend on the settings and the `now_ms` passed in.
 
-    def __init__(self, settings: SimSettings) -> None:
+    With `mark_price`, the candles of linear and inverse symbols are their mark prices."""
+
+    def __init__(self, settings: SimSettings, *, mark_price: bool = False) -> None:
         self._sources: dict[Key, MinuteSource] = {}
         listed = list(settings.symbols)
         if settings.data_file is not None and settings.data_symbol not in listed:
@@ -64,6 +67,10 @@ class CandleBook:
             else:
                 inst = make_instrument(category, symbol, settings.history_start)
                 self._sources[category, symbol] = RandomWalk(settings.seed, inst, inst.launch_ms)
+            if mark_price and category != "spot":
+                self._sources[category, symbol] = MarkPriceMinutes(
+                    settings.seed, self._sources[category, symbol]
+                )
         self._gaps: dict[Key, list[tuple[int, int]]] = {}
         for category, symbol, start, end in settings.gap_ranges():
             self._gaps.setdefault((category, symbol), []).append((start, end))

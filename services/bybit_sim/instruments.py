@@ -29,6 +29,9 @@ class Instrument:
     turnover_decimals: int
     base_price: float
     launch_ms: int
+    # Perpetuals only: minutes between fundings, and the lowest risk tier's leverage.
+    funding_interval: int = 480
+    max_leverage: int = 100
 
     @property
     def inverse(self) -> bool:
@@ -74,7 +77,11 @@ class Instrument:
             "deliveryFeeRate": "",
             "priceScale": str(self.price_decimals),
             "settleCoin": self.base_coin if self.inverse else self.quote_coin,
-            "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+            "leverageFilter": {
+                "minLeverage": "1",
+                "maxLeverage": f"{self.max_leverage}.00",
+                "leverageStep": "0.01",
+            },
             "lotSizeFilter": {
                 "maxOrderQty": "1000000",
                 "minOrderQty": lot,
@@ -84,7 +91,7 @@ class Instrument:
                 "minNotionalValue": "5",
             },
             "unifiedMarginTrade": True,
-            "fundingInterval": 480,
+            "fundingInterval": self.funding_interval,
             "copyTrading": "both",
             "upperFundingRate": "0.005",
             "lowerFundingRate": "-0.005",
@@ -104,6 +111,19 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     return symbol, "USDT"
 
 
+def funding_interval_of(base_coin: str) -> int:
+    """Minutes between fundings: 480 for the majors and most others, 240 or 60 for some."""
+    if base_coin in _KNOWN_PRICES:
+        return 480
+    return (60, 240, 240, 480, 480, 480, 480, 480)[stable_int("funding", base_coin) % 8]
+
+
+def max_leverage_of(base_coin: str) -> int:
+    if base_coin in ("BTC", "ETH"):
+        return 100
+    return (10, 20, 25, 50)[stable_int("leverage", base_coin) % 4]
+
+
 def make_instrument(category: str, symbol: str, launch_ms: int) -> Instrument:
     """An instrument whose sizes follow Bybit's habits for its price level."""
     base, quote = split_symbol(symbol)
@@ -120,4 +140,6 @@ def make_instrument(category: str, symbol: str, launch_ms: int) -> Instrument:
         turnover_decimals=8 if inverse else 4,
         base_price=price,
         launch_ms=launch_ms,
+        funding_interval=funding_interval_of(base),
+        max_leverage=max_leverage_of(base),
     )

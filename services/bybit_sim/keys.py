@@ -32,6 +32,7 @@ class SimStats:
 SETTINGS = web.AppKey("settings", SimSettings)
 CLOCK = web.AppKey("clock", SimClock)
 BOOK = web.AppKey("book", CandleBook)
+MARK_BOOK = web.AppKey("mark_book", CandleBook)  # mark-price candles of the perpetuals
 LIMITER = web.AppKey("limiter", IpRateLimiter)
 FAULTS = web.AppKey("faults", Faults)
 STATS = web.AppKey("stats", SimStats)

@@ -141,6 +141,8 @@ class FileMinutes:
             turnover_decimals=decimals_of(turnover_raw) if turnover_raw is not None else 4,
             base_price=float(prices["close"][0]),
             launch_ms=first_ms,
+            funding_interval=base.funding_interval,
+            max_leverage=base.max_leverage,
         )
         self.first_ms = first_ms
         self.last_ms: int | None = int(open_time[-1])

@@ -6,8 +6,21 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from services.bybit_sim.candles import CandleBook, decimal_strings
 from services.bybit_sim.faults import Fault
-from services.bybit_sim.keys import BOOK, CLOCK, FAULTS, LIMITER, REQUEST_NOW, STATS
+from services.bybit_sim.funding import funding_page, funding_rates
+from services.bybit_sim.instruments import Instrument
+from services.bybit_sim.keys import (
+    BOOK,
+    CLOCK,
+    FAULTS,
+    LIMITER,
+    MARK_BOOK,
+    REQUEST_NOW,
+    SETTINGS,
+    STATS,
+)
+from services.bybit_sim.risk_limits import risk_tiers
 from shared.intervals import CATEGORIES, INTERVALS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -98,40 +111,117 @@ def _now(request: web.Request) -> int:
     return request.get(REQUEST_NOW) or request.app[CLOCK].now_ms()
 
 
-async def kline(request: web.Request) -> web.Response:
+def _perpetual_category(request: web.Request, default: str | None) -> str:
+    category = _category(request, default)
+    if category == "spot":
+        raise ParamError("Illegal category")
+    return category
+
+
+def _listed(request: web.Request, category: str, *, required: bool = True) -> Instrument | None:
+    symbol = request.query.get("symbol", "")
+    if not symbol:
+        if required:
+            raise ParamError("params error: symbol is required")
+        return None
+    inst = request.app[BOOK].instrument(category, symbol)
+    if inst is None:
+        raise ParamError("Not supported symbols")
+    return inst
+
+
+def _limit(request: web.Request, default: int, most: int) -> int:
+    limit = _int_param(request, "limit")
+    limit = default if limit is None else limit
+    if not 1 <= limit <= most:
+        raise ParamError(f"params error: limit must be in [1, {most}]")
+    return limit
+
+
+def _candle_rows(request: web.Request, book: CandleBook, category: str, width: int) -> web.Response:
+    """/kline and /mark-price-kline: the same parameters, paging and errors."""
     now = _now(request)
     try:
-        category = _category(request, "linear")
-        symbol = request.query.get("symbol", "")
-        if not symbol:
-            raise ParamError("params error: symbol is required")
-        book = request.app[BOOK]
-        if book.instrument(category, symbol) is None:
-            raise ParamError("Not supported symbols")
+        inst = _listed(request, category)
+        assert inst is not None
         interval = request.query.get("interval", "")
         if interval not in INTERVALS:
             raise ParamError("Invalid period!")
-        limit = _int_param(request, "limit")
-        limit = 200 if limit is None else limit
-        if not 1 <= limit <= 1000:
-            raise ParamError("params error: limit must be in [1, 1000]")
+        limit = _limit(request, 200, 1000)
         start, end = _int_param(request, "start"), _int_param(request, "end")
     except ParamError as exc:
         return envelope(now, {}, 10001, str(exc))
     rows: list[list[str]] = []
     if start is None or end is None or start <= end:
-        rows = book.kline_rows(category, symbol, interval, start, end, limit, now)
-    return envelope(now, {"category": category, "symbol": symbol, "list": rows})
+        rows = book.kline_rows(category, inst.symbol, interval, start, end, limit, now)
+    listed = [row[:width] for row in rows]
+    return envelope(now, {"category": category, "symbol": inst.symbol, "list": listed})
+
+
+async def kline(request: web.Request) -> web.Response:
+    try:
+        category = _category(request, "linear")
+    except ParamError as exc:
+        return envelope(_now(request), {}, 10001, str(exc))
+    return _candle_rows(request, request.app[BOOK], category, 7)
+
+
+async def mark_price_kline(request: web.Request) -> web.Response:
+    """[startTime, open, high, low, close] of the mark price; no volume."""
+    try:
+        category = _perpetual_category(request, "linear")
+    except ParamError as exc:
+        return envelope(_now(request), {}, 10001, str(exc))
+    return _candle_rows(request, request.app[MARK_BOOK], category, 5)
+
+
+async def funding_history(request: web.Request) -> web.Response:
+    """Newest first; only startTime is an error, so history is paged backwards by endTime."""
+    now = _now(request)
+    try:
+        category = _perpetual_category(request, None)  # required
+        inst = _listed(request, category)
+        assert inst is not None
+        limit = _limit(request, 200, 200)
+        start, end = _int_param(request, "startTime"), _int_param(request, "endTime")
+        if start is not None and end is None:
+            raise ParamError("params error: endTime is required with startTime")
+    except ParamError as exc:
+        return envelope(now, {}, 10001, str(exc))
+    times = funding_page(inst, inst.launch_ms, now, start, end, limit)
+    rates = decimal_strings(funding_rates(request.app[SETTINGS].seed, inst, times))
+    listed = [
+        {"symbol": inst.symbol, "fundingRate": rate, "fundingRateTimestamp": str(t)}
+        for t, rate in zip(times.tolist(), rates, strict=True)
+    ]
+    return envelope(now, {"category": category, "list": listed})
+
+
+async def risk_limit(request: web.Request) -> web.Response:
+    now = _now(request)
+    try:
+        category = _perpetual_category(request, None)  # required
+        inst = _listed(request, category, required=False)
+        offset = _cursor_offset(request.query.get("cursor", ""))
+    except ParamError as exc:
+        return envelope(now, {}, 10001, str(exc))
+    if inst is not None:
+        return envelope(now, {"category": category, "list": risk_tiers(inst)})
+    every = [tier for each in request.app[BOOK].instruments(category) for tier in risk_tiers(each)]
+    page = every[offset : offset + _RISK_PAGE]
+    more = offset + _RISK_PAGE < len(every)
+    cursor = f"offset%3D{offset + _RISK_PAGE}" if more else ""
+    return envelope(now, {"category": category, "list": page, "nextPageCursor": cursor})
+
+
+_RISK_PAGE = 100
 
 
 async def instruments_info(request: web.Request) -> web.Response:
     now = _now(request)
     try:
         category = _category(request, None)
-        limit = _int_param(request, "limit")
-        limit = 500 if limit is None else limit
-        if not 1 <= limit <= 1000:
-            raise ParamError("params error: limit must be in [1, 1000]")
+        limit = _limit(request, 500, 1000)
         offset = _cursor_offset(request.query.get("cursor", ""))
     except ParamError as exc:
         return envelope(now, {}, 10001, str(exc))
@@ -167,5 +257,8 @@ async def server_time(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/v5/market/kline", kline)
+    app.router.add_get("/v5/market/mark-price-kline", mark_price_kline)
+    app.router.add_get("/v5/market/funding/history", funding_history)
+    app.router.add_get("/v5/market/risk-limit", risk_limit)
     app.router.add_get("/v5/market/instruments-info", instruments_info)
     app.router.add_get("/v5/market/time", server_time)

@@ -9,7 +9,7 @@ from aiohttp import web
 from services.bybit_sim.app import create_app
 from services.bybit_sim.candles import CandleBook
 from services.bybit_sim.clock import SimClock
-from services.bybit_sim.keys import BOOK, CLOCK
+from services.bybit_sim.keys import BOOK, CLOCK, MARK_BOOK, SETTINGS
 from services.bybit_sim.settings import SimSettings
 
 
@@ -31,6 +31,14 @@ class RunningSim:
     @property
     def book(self) -> CandleBook:
         return self.app[BOOK]
+
+    @property
+    def mark_book(self) -> CandleBook:
+        return self.app[MARK_BOOK]
+
+    @property
+    def settings(self) -> SimSettings:
+        return self.app[SETTINGS]
 
     @property
     def clock(self) -> SimClock:

@@ -1,5 +1,9 @@
 """Running one backfill: pages fetched several at a time, written in order, in batches that
 commit the candles, their gaps, the raw pages and the cursor together.
+
+Perpetuals also get, with the same cursor, the mark-price candles of each window; then their
+funding history, paged backwards from the end with a cursor of its own; and first, the
+instrument's funding interval, leverage filter and risk tiers.
 """
 
 import asyncio
@@ -15,7 +19,8 @@ from services.ingest import backfill_progress
 from services.ingest.backfill_progress import ClaimedBackfill
 from services.ingest.bybit_rest import BybitRestClient, KlinePage
 from services.ingest.kline_pages import gaps_in_fetched, page_windows
-from services.ingest.kline_store import Series, store
+from services.ingest.kline_store import KLINES, Series, store
+from services.ingest.perpetual_store import store_fundings, store_limits
 from shared.candles import Candles
 from shared.db import DbConnection
 from shared.intervals import add_intervals
@@ -28,17 +33,17 @@ Window = tuple[int, int]
 @dataclass(frozen=True)
 class FetchedPage:
     window: Window
-    page: KlinePage
+    pages: tuple[KlinePage, ...]  # one per candle table of the job, in its order
 
 
 async def fetch_in_order(
     windows: Iterable[Window],
-    fetch: Callable[[Window], Awaitable[KlinePage]],
+    fetch: Callable[[Window], Awaitable[tuple[KlinePage, ...]]],
     in_flight: int,
 ) -> AsyncGenerator[FetchedPage, None]:
-    """Yield pages in window order while up to `in_flight` requests run ahead."""
+    """Yield pages in window order while up to `in_flight` windows are fetched ahead."""
     remaining = iter(windows)
-    pending: deque[tuple[Window, asyncio.Task[KlinePage]]] = deque()
+    pending: deque[tuple[Window, asyncio.Task[tuple[KlinePage, ...]]]] = deque()
 
     def start_next() -> None:
         window = next(remaining, None)
@@ -65,16 +70,20 @@ async def write_batch(
     """Commit a batch of consecutive pages; returns (rows written, the new cursor)."""
     interval = job.series.interval
     first, last = batch[0].window[0], batch[-1].window[1]
-    candles = Candles.concat([item.page.candles for item in batch])
-    server_ms = max(item.page.server_ms for item in batch)
-    gaps = gaps_in_fetched(candles, first, last, interval, server_ms)
     new_cursor = add_intervals(last, interval, 1)
+    rows = 0
     async with conn.transaction():
         await backfill_progress.ensure_running(conn, job.id)
-        rows = await store(
-            conn, job.series, candles, gaps, [item.page.raw for item in batch], job.id
-        )
-        await backfill_progress.advance(conn, job.id, cursor_ms, new_cursor, rows, len(batch))
+        for i, table in enumerate(job.candle_tables):
+            pages = [item.pages[i] for item in batch]
+            candles = Candles.concat([page.candles for page in pages])
+            server_ms = max(page.server_ms for page in pages)
+            gaps = gaps_in_fetched(candles, first, last, interval, server_ms)
+            raw = [page.raw for page in pages]
+            written = await store(conn, job.series, candles, gaps, raw, job.id, table)
+            rows += written if table is KLINES else 0  # `rows` counts candles
+        pages_done = len(batch) * len(job.candle_tables)
+        await backfill_progress.advance(conn, job.id, cursor_ms, new_cursor, rows, pages_done)
     return rows, new_cursor
 
 
@@ -87,12 +96,27 @@ async def run_backfill(
     pages_per_commit: int,
     stopping: asyncio.Event,
 ) -> bool:
-    """Fetch and store from the job's cursor to its end. Returns False if stopped early."""
+    """Fetch and store everything the job includes: a perpetual's limits first, then candles
+    (and mark-price candles) from the cursor to the end, then fundings. Returns False if
+    stopped early."""
+    if job.perpetual:
+        limits = await client.perpetual_limits(job.series.category, job.series.symbol)
+        async with pool.acquire() as conn, conn.transaction():
+            await backfill_progress.ensure_running(conn, job.id)
+            await store_limits(conn, job.series, limits, job.id)
+            await backfill_progress.plan_pages(conn, job, limits.instrument.funding_interval)
     series: Series = job.series
     windows = page_windows(job.cursor_ms, job.end_ms, series.interval)
 
-    def fetch(window: Window) -> Awaitable[KlinePage]:
-        return client.kline_page(series.category, series.symbol, series.interval, *window)
+    async def fetch(window: Window) -> tuple[KlinePage, ...]:
+        return tuple(
+            [
+                await client.kline_page(
+                    series.category, series.symbol, series.interval, *window, table
+                )
+                for table in job.candle_tables
+            ]
+        )
 
     cursor = job.cursor_ms
     batch: list[FetchedPage] = []
@@ -109,4 +133,30 @@ async def run_backfill(
                     return False
         if batch:
             await write_batch(conn, job, batch, cursor)
+    return await fetch_funding(pool, client, job, stopping)
+
+
+async def fetch_funding(
+    pool: asyncpg.Pool, client: BybitRestClient, job: ClaimedBackfill, stopping: asyncio.Event
+) -> bool:
+    """Walk the funding history back from the job's funding cursor to its start, one page per
+    commit; the last page is the first that is not full. Returns False if stopped early."""
+    if not job.funding_pending:
+        return True
+    assert job.funding_cursor_ms is not None
+    cursor = job.funding_cursor_ms
+    series = job.series
+    async with pool.acquire() as conn:
+        while cursor >= job.start_ms:
+            if stopping.is_set():
+                log.info("backfill paused for shutdown", extra={"backfill_id": str(job.id)})
+                return False
+            page = await client.funding_page(series.category, series.symbol, job.start_ms, cursor)
+            older = page.oldest_ms - 1 if page.full and page.oldest_ms is not None else None
+            next_cursor = job.start_ms - 1 if older is None else min(older, cursor - 1)
+            async with conn.transaction():
+                await backfill_progress.ensure_running(conn, job.id)
+                await store_fundings(conn, series, page.fundings, [page.raw], job.id)
+                await backfill_progress.advance_funding(conn, job.id, cursor, next_cursor, 1)
+            cursor = next_cursor
     return True

@@ -6,7 +6,8 @@ from uuid import UUID
 import asyncpg
 
 from services.ingest.kline_pages import page_windows
-from services.ingest.kline_store import Series
+from services.ingest.kline_store import KLINES, MARK_PRICE_KLINES, CandleTable, Series
+from services.ingest.perpetual_pages import funding_pages_at_most
 from shared.db import DbConnection
 from shared.job_failures import fail_job
 from shared.messages import BackfillCompleted, BackfillFailed
@@ -29,6 +30,35 @@ class ClaimedBackfill:
     start_ms: int
     end_ms: int
     cursor_ms: int  # the next open time to fetch
+    include: tuple[str, ...] = ()  # besides candles: "mark_price", "funding"
+    funding_cursor_ms: int | None = None  # the next endTime of the backwards walk
+
+    @property
+    def candle_tables(self) -> tuple[CandleTable, ...]:
+        """Fetched window by window, all with the one cursor."""
+        if MARK_PRICE_KLINES.feed in self.include:
+            return (KLINES, MARK_PRICE_KLINES)
+        return (KLINES,)
+
+    @property
+    def perpetual(self) -> bool:
+        """Linear and inverse contracts have a funding interval, leverage and risk tiers."""
+        return self.series.category != "spot"
+
+    @property
+    def funding_pending(self) -> bool:
+        return self.funding_cursor_ms is not None and self.funding_cursor_ms >= self.start_ms
+
+    def pages_planned(self, funding_interval: int | None) -> int:
+        """Candle pages exactly; funding pages as an upper bound until the interval is known."""
+        windows = len(page_windows(self.start_ms, self.end_ms, self.series.interval))
+        pages = windows * len(self.candle_tables)
+        if FUNDING in self.include:
+            pages += funding_pages_at_most(self.start_ms, self.end_ms, funding_interval)
+        return pages
+
+
+FUNDING = "funding"
 
 
 async def claim(pool: asyncpg.Pool, backfill_id: UUID) -> ClaimedBackfill | None:
@@ -37,24 +67,51 @@ async def claim(pool: asyncpg.Pool, backfill_id: UUID) -> ClaimedBackfill | None
         row = await conn.fetchrow(
             """UPDATE backfill_run SET status = 'running', started_at = coalesce(started_at, now())
                WHERE id = $1 AND status IN ('queued', 'running')
-               RETURNING category, symbol, interval, start_time, end_time""",
+               RETURNING category, symbol, interval, start_time, end_time, include""",
             backfill_id,
         )
         if row is None:
             return None
         series = Series(row["category"], row["symbol"], row["interval"])
         start_ms, end_ms = to_epoch_ms(row["start_time"]), to_epoch_ms(row["end_time"])
+        include = tuple(row["include"])
+        planned = ClaimedBackfill(backfill_id, series, start_ms, end_ms, start_ms, include)
         await conn.execute(
-            """INSERT INTO backfill_progress (backfill_id, cursor_time, pages_total)
-               VALUES ($1, $2, $3) ON CONFLICT (backfill_id) DO NOTHING""",
+            """INSERT INTO backfill_progress (backfill_id, cursor_time, pages_total,
+                                              funding_cursor_time)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (backfill_id) DO NOTHING""",
             backfill_id,
             row["start_time"],
-            len(page_windows(start_ms, end_ms, series.interval)),
+            planned.pages_planned(None),
+            row["end_time"] if FUNDING in include else None,
         )
-        cursor = await conn.fetchval(
-            "SELECT cursor_time FROM backfill_progress WHERE backfill_id = $1", backfill_id
+        cursors = await conn.fetchrow(
+            """SELECT cursor_time, funding_cursor_time FROM backfill_progress
+               WHERE backfill_id = $1""",
+            backfill_id,
         )
-    return ClaimedBackfill(backfill_id, series, start_ms, end_ms, to_epoch_ms(cursor))
+    assert cursors is not None
+    funding_cursor = cursors["funding_cursor_time"]
+    return ClaimedBackfill(
+        backfill_id,
+        series,
+        start_ms,
+        end_ms,
+        to_epoch_ms(cursors["cursor_time"]),
+        include,
+        to_epoch_ms(funding_cursor) if funding_cursor is not None else None,
+    )
+
+
+async def plan_pages(
+    conn: DbConnection, job: ClaimedBackfill, funding_interval: int | None
+) -> None:
+    """Set pages_total once the funding interval is known."""
+    await conn.execute(
+        "UPDATE backfill_progress SET pages_total = $2 WHERE backfill_id = $1",
+        job.id,
+        job.pages_planned(funding_interval),
+    )
 
 
 async def ensure_running(conn: DbConnection, backfill_id: UUID) -> None:
@@ -71,11 +128,31 @@ async def advance(
     conn: DbConnection, backfill_id: UUID, from_ms: int, to_ms: int, rows: int, pages: int
 ) -> None:
     """Move the cursor, inside the transaction that wrote the data it accounts for."""
+    await _move(conn, "cursor_time", backfill_id, from_ms, to_ms, rows, pages)
+
+
+async def advance_funding(
+    conn: DbConnection, backfill_id: UUID, from_ms: int, to_ms: int, pages: int
+) -> None:
+    """Move the funding cursor back, inside the transaction that wrote those fundings
+    (`rows` counts candles only)."""
+    await _move(conn, "funding_cursor_time", backfill_id, from_ms, to_ms, 0, pages)
+
+
+async def _move(
+    conn: DbConnection,
+    cursor: str,
+    backfill_id: UUID,
+    from_ms: int,
+    to_ms: int,
+    rows: int,
+    pages: int,
+) -> None:
     updated = await conn.execute(
-        """UPDATE backfill_progress
-           SET cursor_time = $3, rows_written = rows_written + $4, pages_done = pages_done + $5,
-               updated_at = now()
-           WHERE backfill_id = $1 AND cursor_time = $2""",
+        f"""UPDATE backfill_progress
+            SET {cursor} = $3, rows_written = rows_written + $4, pages_done = pages_done + $5,
+                updated_at = now()
+            WHERE backfill_id = $1 AND {cursor} = $2""",
         backfill_id,
         from_epoch_ms(from_ms),
         from_epoch_ms(to_ms),

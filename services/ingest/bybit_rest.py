@@ -13,7 +13,16 @@ import orjson
 from yarl import URL
 
 from services.ingest.kline_pages import PAGE_LIMIT, parse_kline_rows
-from services.ingest.kline_store import RawPage
+from services.ingest.kline_store import KLINES, MARK_PRICE_KLINES, CandleTable, RawPage
+from services.ingest.perpetual_pages import (
+    FUNDING_PAGE_LIMIT,
+    Fundings,
+    InstrumentLimits,
+    RiskTier,
+    parse_funding_rows,
+    parse_instrument,
+    parse_risk_tiers,
+)
 from services.ingest.request_pacing import RequestPacer
 from shared.candles import Candles
 
@@ -44,6 +53,27 @@ class KlinePage:
     raw: RawPage
 
 
+@dataclass(frozen=True)
+class FundingPage:
+    fundings: Fundings  # the page's fundings in the range asked for, oldest first
+    oldest_ms: int | None  # of every row on the page, to page on backwards
+    full: bool  # as many rows as asked for: older ones may remain
+    raw: RawPage
+
+
+@dataclass(frozen=True)
+class PerpetualLimits:
+    instrument: InstrumentLimits
+    tiers: list[RiskTier]
+    raw: list[RawPage]
+
+
+_CANDLE_PATHS = {
+    KLINES.feed: "/v5/market/kline",
+    MARK_PRICE_KLINES.feed: "/v5/market/mark-price-kline",
+}
+
+
 class _Retry(Exception):
     def __init__(self, reason: str, wait: float | None = None) -> None:
         super().__init__(reason)
@@ -67,9 +97,17 @@ class BybitRestClient:
         self._ban_pause_seconds = ban_pause_seconds
 
     async def kline_page(
-        self, category: str, symbol: str, interval: str, start_ms: int, end_ms: int
+        self,
+        category: str,
+        symbol: str,
+        interval: str,
+        start_ms: int,
+        end_ms: int,
+        table: CandleTable = KLINES,
     ) -> KlinePage:
-        """Closed candles with open time in [start_ms, end_ms] (at most PAGE_LIMIT of them)."""
+        """Closed candles with open time in [start_ms, end_ms] (at most PAGE_LIMIT of them),
+        from /kline or, for MARK_PRICE_KLINES, /mark-price-kline."""
+        path = _CANDLE_PATHS[table.feed]
         params = {
             "category": category,
             "symbol": symbol,
@@ -78,12 +116,54 @@ class BybitRestClient:
             "end": str(end_ms),
             "limit": str(PAGE_LIMIT),
         }
-        body, envelope = await self._get("/v5/market/kline", params)
-        server_ms = int(envelope.get("time") or time.time() * 1000)
+        body, envelope = await self._get(path, params)
+        server_ms = _server_ms(envelope)
         rows = envelope["result"].get("list") or []
-        candles = parse_kline_rows(rows, start_ms, end_ms, interval, server_ms)
-        request = str(URL("/v5/market/kline").with_query(params))
-        return KlinePage(candles, server_ms, RawPage("rest", request, body, datetime.now(UTC)))
+        width = 1 + len(table.fields)  # startTime, then the table's fields
+        candles = parse_kline_rows(rows, start_ms, end_ms, interval, server_ms, width)
+        return KlinePage(candles, server_ms, _raw_page(path, params, body, table.feed))
+
+    async def funding_page(
+        self, category: str, symbol: str, start_ms: int, end_ms: int
+    ) -> FundingPage:
+        """The newest fundings in [start_ms, end_ms]; older ones come with an earlier end."""
+        path = "/v5/market/funding/history"
+        params = {
+            "category": category,
+            "symbol": symbol,
+            "startTime": str(start_ms),
+            "endTime": str(end_ms),
+            "limit": str(FUNDING_PAGE_LIMIT),
+        }
+        body, envelope = await self._get(path, params)
+        rows = envelope["result"].get("list") or []
+        times = [int(row["fundingRateTimestamp"]) for row in rows]
+        return FundingPage(
+            parse_funding_rows(rows, start_ms, end_ms),
+            min(times) if times else None,
+            len(rows) >= FUNDING_PAGE_LIMIT,
+            _raw_page(path, params, body, "funding"),
+        )
+
+    async def perpetual_limits(self, category: str, symbol: str) -> PerpetualLimits:
+        """The instrument's funding interval and leverage filter, and its risk-limit tiers."""
+        params = {"category": category, "symbol": symbol}
+        info_path, tiers_path = "/v5/market/instruments-info", "/v5/market/risk-limit"
+        info_body, info = await self._get(info_path, params)
+        entries = [e for e in info["result"].get("list") or [] if e.get("symbol") == symbol]
+        if not entries:
+            raise BybitRejected(
+                10001, f"Not supported symbols ({symbol} is not in instruments-info)"
+            )
+        tiers_body, tiers = await self._get(tiers_path, params)
+        return PerpetualLimits(
+            parse_instrument(entries[0]),
+            parse_risk_tiers(tiers["result"].get("list") or [], symbol),
+            [
+                _raw_page(info_path, params, info_body, "instrument"),
+                _raw_page(tiers_path, params, tiers_body, "risk_limit"),
+            ],
+        )
 
     async def server_time_ms(self) -> int:
         _, envelope = await self._get("/v5/market/time", {})
@@ -132,6 +212,15 @@ class BybitRestClient:
             raise _Retry(f"{type(exc).__name__}: {exc}") from None
         except orjson.JSONDecodeError as exc:
             raise _Retry(f"unparsable answer: {exc}") from None
+
+
+def _server_ms(envelope: dict[str, Any]) -> int:
+    return int(envelope.get("time") or time.time() * 1000)
+
+
+def _raw_page(path: str, params: dict[str, str], body: str, feed: str) -> RawPage:
+    request = str(URL(path).with_query(params))
+    return RawPage("rest", request, body, datetime.now(UTC), feed)
 
 
 def _backoff(attempt: int) -> float:

@@ -16,14 +16,23 @@ PAGE_LIMIT = 1000
 
 
 def parse_kline_rows(
-    rows: Sequence[Sequence[str]], start_ms: int, end_ms: int, interval: str, server_ms: int
+    rows: Sequence[Sequence[str]],
+    start_ms: int,
+    end_ms: int,
+    interval: str,
+    server_ms: int,
+    width: int = 7,
 ) -> Candles:
-    """Closed candles of `rows` (Bybit's string lists) with open time in [start_ms, end_ms]."""
+    """Closed candles of `rows` (Bybit's string lists) with open time in [start_ms, end_ms].
+
+    Mark-price rows have width 5 (no volume, no turnover): those come back as zeros."""
     if not rows:
         return Candles.empty()
     table = np.array(rows, dtype=np.float64)
-    if table.ndim != 2 or table.shape[1] < 7:
-        raise ValueError(f"kline rows must have 7 fields, got shape {table.shape}")
+    if table.ndim != 2 or table.shape[1] < width:
+        raise ValueError(f"kline rows must have {width} fields, got shape {table.shape}")
+    if width < 7:
+        table = np.hstack([table[:, :width], np.zeros((len(table), 7 - width))])
     opens = table[:, 0].astype(np.int64)
     in_progress_open = floor_open_time(server_ms, interval)
     keep = (opens >= start_ms) & (opens <= end_ms) & (opens < in_progress_open)

@@ -1,4 +1,7 @@
-"""Writing candles, gaps and raw pages: COPY into a staging table, one upsert per batch."""
+"""Writing candles, gaps and raw pages: COPY into a staging table, one upsert per batch.
+
+Candles and mark-price candles follow the same rules, each in its own pair of tables.
+"""
 
 import io
 from dataclasses import dataclass
@@ -8,7 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from shared import candle_copy
-from shared.candles import Candles
+from shared.candles import PRICE_FIELDS, Candles
 from shared.db import DbConnection
 from shared.intervals import add_intervals
 from shared.timestamps import from_epoch_ms
@@ -22,6 +25,22 @@ class Series:
 
 
 @dataclass(frozen=True)
+class CandleTable:
+    """Where one kind of candle is stored: its table, its gaps and its price fields."""
+
+    feed: str  # as named in the audit and in a backfill's `include`
+    name: str
+    gaps: str
+    fields: tuple[str, ...]
+
+
+KLINES = CandleTable("kline", "klines", "kline_gaps", PRICE_FIELDS)
+MARK_PRICE_KLINES = CandleTable(
+    "mark_price", "mark_price_klines", "mark_price_kline_gaps", candle_copy.MARK_PRICE_FIELDS
+)
+
+
+@dataclass(frozen=True)
 class RawPage:
     """A REST page or WebSocket message exactly as received, for the audit trail."""
 
@@ -29,22 +48,25 @@ class RawPage:
     request: str
     body: str
     received_at: datetime
+    feed: str = KLINES.feed  # or mark_price, funding, instrument, risk_limit
 
 
-async def _ensure_staging(conn: DbConnection) -> None:
+async def _ensure_staging(conn: DbConnection, table: CandleTable) -> str:
+    staging = f"{table.name}_staging"
+    columns = ", ".join(f"{field} float8" for field in table.fields)
     await conn.execute(
-        """CREATE TEMP TABLE IF NOT EXISTS kline_staging (
-               open_time timestamptz, open float8, high float8, low float8, close float8,
-               volume float8, turnover float8
-           )"""
+        f"CREATE TEMP TABLE IF NOT EXISTS {staging} (open_time timestamptz, {columns})"
     )
-    await conn.execute("TRUNCATE kline_staging")
+    await conn.execute(f"TRUNCATE {staging}")
+    return staging
 
 
-async def upsert_candles(conn: DbConnection, series: Series, candles: Candles) -> int:
+async def upsert_candles(
+    conn: DbConnection, series: Series, candles: Candles, table: CandleTable = KLINES
+) -> int:
     """Insert or refresh the candles; call inside a transaction. Returns rows in the batch.
 
-    New candles, the usual case, are copied straight into `klines` (about twice as cheap);
+    New candles, the usual case, are copied straight into the table (about twice as cheap);
     if any of them is stored already, that copy is undone and the batch is upserted."""
     if not len(candles):
         return 0
@@ -52,29 +74,26 @@ async def upsert_candles(conn: DbConnection, series: Series, candles: Candles) -
     try:
         async with conn.transaction():  # a savepoint inside the caller's transaction
             await conn.copy_to_table(
-                "klines",
-                source=io.BytesIO(candle_copy.encode(candles, texts)),
-                columns=["category", "symbol", "interval", *candle_copy.COLUMNS],
+                table.name,
+                source=io.BytesIO(candle_copy.encode(candles, texts, table.fields)),
+                columns=["category", "symbol", "interval", "open_time", *table.fields],
                 format="binary",
             )
         return len(candles)
     except asyncpg.UniqueViolationError:
         pass
-    await _ensure_staging(conn)
-    payload = io.BytesIO(candle_copy.encode(candles))
-    await conn.copy_to_table("kline_staging", source=payload, format="binary")
+    staging = await _ensure_staging(conn, table)
+    payload = io.BytesIO(candle_copy.encode(candles, fields=table.fields))
+    await conn.copy_to_table(staging, source=payload, format="binary")
+    fields = ", ".join(table.fields)
+    stored = ", ".join(f"{table.name}.{field}" for field in table.fields)
+    excluded = ", ".join(f"EXCLUDED.{field}" for field in table.fields)
     await conn.execute(
-        """INSERT INTO klines (category, symbol, interval, open_time,
-                               open, high, low, close, volume, turnover)
-           SELECT $1, $2, $3, open_time, open, high, low, close, volume, turnover
-           FROM kline_staging
-           ON CONFLICT (category, symbol, interval, open_time) DO UPDATE SET
-               open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,
-               close = EXCLUDED.close, volume = EXCLUDED.volume, turnover = EXCLUDED.turnover
-           WHERE (klines.open, klines.high, klines.low, klines.close, klines.volume,
-                  klines.turnover) IS DISTINCT FROM
-                 (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume,
-                  EXCLUDED.turnover)""",
+        f"""INSERT INTO {table.name} (category, symbol, interval, open_time, {fields})
+            SELECT $1, $2, $3, open_time, {fields} FROM {staging}
+            ON CONFLICT (category, symbol, interval, open_time) DO UPDATE SET
+                ({fields}) = ROW({excluded})
+            WHERE ({stored}) IS DISTINCT FROM ({excluded})""",
         series.category,
         series.symbol,
         series.interval,
@@ -82,11 +101,13 @@ async def upsert_candles(conn: DbConnection, series: Series, candles: Candles) -
     return len(candles)
 
 
-async def record_gaps(conn: DbConnection, series: Series, gaps: list[tuple[int, int]]) -> None:
+async def record_gaps(
+    conn: DbConnection, series: Series, gaps: list[tuple[int, int]], table: CandleTable = KLINES
+) -> None:
     """Record ranges with no candle, merging with a recorded gap that ends just before."""
     for first, last in gaps:
         merged = await conn.execute(
-            """UPDATE kline_gaps SET gap_end = greatest(gap_end, $5)
+            f"""UPDATE {table.gaps} SET gap_end = greatest(gap_end, $5)
                WHERE category = $1 AND symbol = $2 AND interval = $3
                  AND gap_end >= $6 AND gap_start <= $4""",
             series.category,
@@ -98,10 +119,10 @@ async def record_gaps(conn: DbConnection, series: Series, gaps: list[tuple[int, 
         )
         if merged == "UPDATE 0":
             await conn.execute(
-                """INSERT INTO kline_gaps (category, symbol, interval, gap_start, gap_end)
-                   VALUES ($1, $2, $3, $4, $5)
-                   ON CONFLICT (category, symbol, interval, gap_start)
-                   DO UPDATE SET gap_end = greatest(kline_gaps.gap_end, EXCLUDED.gap_end)""",
+                f"""INSERT INTO {table.gaps} (category, symbol, interval, gap_start, gap_end)
+                    VALUES ($1, $2, $3, $4, $5)
+                    ON CONFLICT (category, symbol, interval, gap_start)
+                    DO UPDATE SET gap_end = greatest({table.gaps}.gap_end, EXCLUDED.gap_end)""",
                 series.category,
                 series.symbol,
                 series.interval,
@@ -110,17 +131,22 @@ async def record_gaps(conn: DbConnection, series: Series, gaps: list[tuple[int, 
             )
 
 
+_CANDLE_FEEDS = (KLINES.feed, MARK_PRICE_KLINES.feed)
+
+
 async def record_raw_pages(
     conn: DbConnection, series: Series, pages: list[RawPage], backfill_id: UUID | None
 ) -> None:
+    """Audit rows of the pages; only candle feeds have an interval."""
     await conn.copy_records_to_table(
         "bybit_kline_audit",
         records=[
             (
                 p.source,
+                p.feed,
                 series.category,
                 series.symbol,
-                series.interval,
+                series.interval if p.feed in _CANDLE_FEEDS else None,
                 p.request,
                 p.body,
                 backfill_id,
@@ -130,6 +156,7 @@ async def record_raw_pages(
         ],
         columns=[
             "source",
+            "feed",
             "category",
             "symbol",
             "interval",
@@ -148,11 +175,12 @@ async def store(
     gaps: list[tuple[int, int]],
     raw_pages: list[RawPage],
     backfill_id: UUID | None = None,
+    table: CandleTable = KLINES,
 ) -> int:
     """Candles, the gaps found around them and the raw pages they came from, in one transaction."""
     async with conn.transaction():
-        rows = await upsert_candles(conn, series, candles)
-        await record_gaps(conn, series, gaps)
+        rows = await upsert_candles(conn, series, candles, table)
+        await record_gaps(conn, series, gaps, table)
         await record_raw_pages(conn, series, raw_pages, backfill_id)
     return rows
 

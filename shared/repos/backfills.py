@@ -2,11 +2,11 @@
 
 import time
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Literal, Self
 from uuid import UUID, uuid4
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.db import DbConnection, DbExecutor
 from shared.intervals import interval_ms
@@ -15,6 +15,9 @@ from shared.outbox import add_to_outbox
 from shared.series_range import SeriesRange
 from shared.validation import field_error
 
+# What a backfill of a perpetual fetches besides its candles.
+BackfillFeed = Literal["mark_price", "funding"]
+PERPETUAL_FEEDS: tuple[BackfillFeed, ...] = ("mark_price", "funding")
 # Bounds of one backfill: Bybit has no candles before 2015, none after now, and one job over
 # more candles than this would hold the ingest for hours and every later backfill behind it.
 EARLIEST_START = datetime(2015, 1, 1, tzinfo=UTC)
@@ -23,6 +26,27 @@ MAX_CANDLES = 10_000_000
 
 class BackfillSpec(SeriesRange):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    include: tuple[BackfillFeed, ...] = Field(
+        default=(),
+        description='Default ["mark_price", "funding"] for linear and inverse, [] for spot.',
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_include(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("include") is None:
+            perpetual = data.get("category") in ("linear", "inverse")
+            return {**data, "include": PERPETUAL_FEEDS if perpetual else ()}
+        return data
+
+    @model_validator(mode="after")
+    def _spot_has_no_perpetual_data(self) -> Self:
+        if self.category == "spot" and self.include:
+            raise field_error(
+                type(self).__name__, "include", "spot has no mark price or funding", self.include
+            )
+        return self
 
     @model_validator(mode="after")
     def _bounded(self) -> Self:
@@ -52,7 +76,8 @@ class BackfillView(BaseModel):
     interval: str
     start: datetime
     end: datetime
-    rows: int
+    include: list[str]
+    rows: int  # candles written
     pages_done: int
     pages_total: int | None
     progress: float
@@ -68,14 +93,16 @@ async def create_backfill(conn: DbConnection, spec: BackfillSpec) -> UUID:
     backfill_id = uuid4()
     async with conn.transaction():
         await conn.execute(
-            """INSERT INTO backfill_run (id, category, symbol, interval, start_time, end_time)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
+            """INSERT INTO backfill_run (id, category, symbol, interval, start_time, end_time,
+                                         include)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
             backfill_id,
             spec.category,
             spec.symbol,
             spec.interval,
             spec.start,
             spec.end,
+            [feed for feed in PERPETUAL_FEEDS if feed in spec.include],
         )
         await add_to_outbox(conn, RunBackfill(backfill_id=backfill_id))
     return backfill_id
@@ -83,7 +110,7 @@ async def create_backfill(conn: DbConnection, spec: BackfillSpec) -> UUID:
 
 _VIEW_SQL = """
 SELECT r.id, r.status, r.category, r.symbol, r.interval, r.start_time AS start, r.end_time AS end,
-       coalesce(p.rows_written, 0) AS rows, coalesce(p.pages_done, 0) AS pages_done,
+       r.include, coalesce(p.rows_written, 0) AS rows, coalesce(p.pages_done, 0) AS pages_done,
        p.pages_total, p.cursor_time AS cursor, r.error, r.created_at, r.started_at, r.finished_at
 FROM backfill_run r LEFT JOIN backfill_progress p ON p.backfill_id = r.id
 """

@@ -11,7 +11,6 @@ import aiohttp
 import asyncpg
 import pytest
 
-from devtools.waiting import poll_until
 from services.bybit_sim.server import RunningSim, running_sim
 from services.bybit_sim.settings import SimSettings
 from shared.amqp import Topology
@@ -26,6 +25,7 @@ from tests.support.ingest import (
     queue_backfill,
     stored_candles,
     wait_for_backfill,
+    wait_for_backfill_progress,
 )
 from tests.support.services import running_ingest
 
@@ -43,6 +43,7 @@ def spec(start_ms: int = START_MS, end_ms: int = END_MS, symbol: str = "BTCUSDT"
         interval="1",
         start=datetime.fromtimestamp(start_ms / 1000, UTC),
         end=datetime.fromtimestamp(end_ms / 1000, UTC),
+        include=(),  # candles only: test_backfill_perpetuals.py has the rest
     )
 
 
@@ -89,7 +90,8 @@ async def test_thirty_days_of_minutes_equal_the_exchange(
     assert_same_candles(await stored_candles(pool, "linear", "BTCUSDT", "1"), expected(sim))
     assert await pool.fetchval("SELECT count(*) FROM kline_gaps") == 0
     audit = await pool.fetchval(
-        "SELECT count(*) FROM bybit_kline_audit WHERE backfill_id = $1 AND source = 'rest'",
+        """SELECT count(*) FROM bybit_kline_audit
+           WHERE backfill_id = $1 AND source = 'rest' AND feed = 'kline'""",
         backfill_id,
     )
     assert audit == 44
@@ -111,21 +113,6 @@ async def test_killed_mid_backfill_resumes_exactly(
     assert view.status == "succeeded", view.error
     assert view.rows == 43_200
     assert_same_candles(await stored_candles(pool, "linear", "BTCUSDT", "1"), expected(sim))
-
-
-async def wait_for_backfill_progress(pool: asyncpg.Pool, backfill_id, pages: int):
-    async def read():
-        return await wait_for_backfill(
-            pool, backfill_id, until=("running", "succeeded", "failed"), within=120
-        )
-
-    return await poll_until(
-        read,
-        lambda view: view.pages_done >= pages or view.status != "running",
-        within=120,
-        every=0.05,
-        what=f"{pages} pages done",
-    )
 
 
 async def test_faults_do_not_change_the_result(settings: Settings, pool: asyncpg.Pool) -> None:

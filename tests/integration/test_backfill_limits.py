@@ -115,7 +115,7 @@ async def test_a_running_backfill_cancelled_stops_at_its_next_commit(
     api: Client, settings: Settings, pool: asyncpg.Pool, sim: RunningSim
 ) -> None:
     # 180 days of minutes: 260 pages, about 17 s at this pace.
-    long = {**DAY_BACKFILL, "start": iso_utc(NOW_MS - 181 * DAY_MS)}
+    long = {**DAY_BACKFILL, "start": iso_utc(NOW_MS - 181 * DAY_MS), "include": []}
     async with running_ingest(slow_ingest(settings, sim)):
         body = await (await api.post("/api/v1/backfills", json=long)).json()
         location = f"/api/v1/backfills/{body['id']}"

@@ -1,10 +1,11 @@
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
 import numpy as np
 import pytest
 
-from services.ingest.kline_store import RawPage, Series, last_open_time, store
+from services.ingest.kline_store import MARK_PRICE_KLINES, RawPage, Series, last_open_time, store
 from shared.candles import Candles
 from shared.market_data import load_candles
 from shared.timestamps import from_epoch_ms
@@ -82,3 +83,26 @@ async def test_candles_load_back_exactly_through_binary_copy(pool: asyncpg.Pool)
     assert np.array_equal(loaded.open_time, candles.open_time[1:2001])
     for field in ("open", "high", "low", "close", "volume", "turnover"):
         assert np.array_equal(getattr(loaded, field), getattr(candles, field)[1:2001]), field
+
+
+async def test_mark_price_candles_follow_the_same_rules_in_their_own_tables(
+    pool: asyncpg.Pool,
+) -> None:
+    candles = make_candles(T0, 10)
+    page = RawPage("rest", "/v5/market/mark-price-kline?symbol=BTCUSDT", "{}", datetime.now(UTC))
+    async with pool.acquire() as conn:
+        await store(conn, SERIES, candles, [(T0 - 5 * MIN, T0 - MIN)], [], None, MARK_PRICE_KLINES)
+        again = make_candles(T0 + 5 * MIN, 10, price=50_000.0)
+        page = replace(page, feed=MARK_PRICE_KLINES.feed)
+        await store(conn, SERIES, again, [], [page], None, MARK_PRICE_KLINES)
+        loaded = await load_candles(
+            conn, "linear", "BTCUSDT", "1", from_epoch_ms(T0), from_epoch_ms(T0 + 20 * MIN), "mark"
+        )
+    assert await pool.fetchval("SELECT count(*) FROM klines") == 0
+    assert await pool.fetchval("SELECT count(*) FROM kline_gaps") == 0
+    assert await pool.fetchval("SELECT count(*) FROM mark_price_kline_gaps") == 1
+    assert np.array_equal(loaded.open_time, T0 + MIN * np.arange(15))
+    assert loaded.open[5] == 50_000.0 and loaded.open[4] == candles.open[4]
+    assert not loaded.volume.any() and not loaded.turnover.any()
+    audit = await pool.fetchrow("SELECT feed, interval FROM bybit_kline_audit")
+    assert audit is not None and dict(audit) == {"feed": "mark_price", "interval": "1"}

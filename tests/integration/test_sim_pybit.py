@@ -83,3 +83,60 @@ async def test_pybit_websocket_receives_confirmed_kline_pushes() -> None:
             "linear", "BTCUSDT", "1", first["start"], first["start"], sim.clock.now_ms()
         )
         assert float(first["close"]) == stored["close"][0]
+
+
+async def test_pybit_http_reads_mark_prices_funding_and_risk_limits() -> None:
+    async with running_sim(SimSettings(port=0, clock_start=START)) as sim:
+        session = HTTP(testnet=False, max_retries=1)
+        session.endpoint = sim.rest_url
+        mark = await asyncio.to_thread(
+            session.get_mark_price_kline,
+            category="linear",
+            symbol="BTCUSDT",
+            interval="60",
+            start=parse_epoch_ms("2025-03-01T08:00Z"),
+            end=START,
+        )
+        rows = mark["result"]["list"]
+        assert [len(r) for r in rows] == [5] * 5
+        closed = sim.mark_book.closed_candles(
+            "linear", "BTCUSDT", "60", int(rows[-1][0]), int(rows[1][0]), START
+        )
+        assert [float(r[4]) for r in rows[1:]][::-1] == closed["close"].tolist()
+        last = sim.book.closed_candles(
+            "linear", "BTCUSDT", "60", int(rows[-1][0]), int(rows[1][0]), START
+        )
+        assert closed["close"].tolist() != last["close"].tolist(), "the basis moves the mark"
+
+        funding = await asyncio.to_thread(
+            session.get_funding_rate_history,
+            category="linear",
+            symbol="BTCUSDT",
+            endTime=START,
+            limit=10,
+        )
+        history = funding["result"]["list"]
+        times = [int(item["fundingRateTimestamp"]) for item in history]
+        assert times == [parse_epoch_ms("2025-03-01T08:00Z") - k * 8 * 3_600_000 for k in range(10)]
+        assert all(
+            item["symbol"] == "BTCUSDT" and abs(float(item["fundingRate"])) <= 0.005
+            for item in history
+        )
+        with pytest.raises(InvalidRequestError) as error:
+            await asyncio.to_thread(
+                session.get_funding_rate_history,
+                category="linear",
+                symbol="BTCUSDT",
+                startTime=START,
+            )
+        assert error.value.status_code == 10001
+
+        tiers = await asyncio.to_thread(session.get_risk_limit, category="linear", symbol="BTCUSDT")
+        lowest = tiers["result"]["list"][0]
+        assert lowest["isLowestRisk"] == 1 and lowest["maintenanceMargin"] == "0.005"
+        info = await asyncio.to_thread(
+            session.get_instruments_info, category="linear", symbol="BTCUSDT"
+        )
+        instrument = info["result"]["list"][0]
+        assert instrument["leverageFilter"]["maxLeverage"] == lowest["maxLeverage"] == "100.00"
+        assert instrument["fundingInterval"] == 480

@@ -178,3 +178,52 @@ async def test_fault_sequence_is_the_same_for_the_same_seed() -> None:
     first = await outcomes()
     assert first == await outcomes()
     assert {0, 10006, 502} == set(first)
+
+
+async def test_perpetual_routes_sit_behind_the_same_limit_and_faults() -> None:
+    async with running_sim(
+        sim_settings(rate_limit_requests=3, rate_limit_window_seconds=60)
+    ) as sim:
+        async with aiohttp.ClientSession() as http:
+            paths = [
+                "/v5/market/mark-price-kline?category=linear&symbol=BTCUSDT&interval=1",
+                "/v5/market/funding/history?category=linear&symbol=BTCUSDT",
+                "/v5/market/risk-limit?category=linear&symbol=BTCUSDT",
+                "/v5/market/funding/history?category=linear&symbol=BTCUSDT",
+            ]
+            statuses = [(await get(http, sim, path))[0] for path in paths]
+        assert statuses == [200, 200, 200, 403]
+    faulty = sim_settings(fault_502_rate=1.0)
+    async with running_sim(faulty) as sim, aiohttp.ClientSession() as http:
+        for path in paths:
+            assert (await get(http, sim, path))[0] == 502
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v5/market/mark-price-kline?category=spot&symbol=BTCUSDT&interval=1",
+        "/v5/market/mark-price-kline?category=linear&symbol=NOPEUSDT&interval=1",
+        "/v5/market/mark-price-kline?category=linear&symbol=BTCUSDT&interval=2",
+        "/v5/market/funding/history?category=linear&symbol=BTCUSDT&startTime=1735689600000",
+        "/v5/market/funding/history?category=linear&symbol=BTCUSDT&limit=201",
+        "/v5/market/funding/history?category=spot&symbol=BTCUSDT",
+        "/v5/market/risk-limit?category=spot",
+        "/v5/market/risk-limit?symbol=BTCUSDT",
+        "/v5/market/funding/history?symbol=BTCUSDT",
+    ],
+)
+async def test_perpetual_routes_refuse_bad_parameters(path: str) -> None:
+    async with running_sim(sim_settings()) as sim, aiohttp.ClientSession() as http:
+        status, body = await get(http, sim, path)
+    assert status == 200 and body["retCode"] == 10001
+
+
+async def test_mark_price_kline_pages_like_kline() -> None:
+    async with running_sim(sim_settings()) as sim, aiohttp.ClientSession() as http:
+        query = "category=inverse&symbol=BTCUSD&interval=15&start=1740787200000&limit=1000"
+        _, candles = await get(http, sim, f"/v5/market/kline?{query}")
+        _, marks = await get(http, sim, f"/v5/market/mark-price-kline?{query}")
+    opens = [row[0] for row in candles["result"]["list"]]
+    assert [row[0] for row in marks["result"]["list"]] == opens and len(opens) > 40
+    assert marks["result"]["symbol"] == "BTCUSD"
