@@ -10,9 +10,10 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import BaseModel
 
+from services.api.endpoints import accepted
 from services.api.errors import Conflict, Unprocessable
 from services.api.keys import POOL
-from shared.db import DbConnection
+from shared.db import DbConnection, DbExecutor
 from shared.repos.idempotency import bind_key, claim_key
 
 HEADER = "Idempotency-Key"
@@ -69,3 +70,20 @@ def job_gone(job: str, submission: Submission) -> Conflict:
     return Conflict(
         f"the {job} {submission.job_id} created with this {HEADER} has been deleted since"
     )
+
+
+async def accept_once(
+    request: web.Request,
+    scope: str,
+    what: str,
+    body: BaseModel,
+    create: Callable[[DbConnection], Awaitable[UUID]],
+    load: Callable[[DbExecutor, UUID], Awaitable[BaseModel | None]],
+) -> web.Response:
+    """A job's POST: created once per key; 202 with the job (`load`ed) and where to follow it
+    (`/api/v1/<scope>/<id>`)."""
+    submission = await submit_once(request, scope, body, create)
+    view = await load(request.app[POOL], submission.job_id)
+    if view is None:
+        raise job_gone(what, submission)
+    return accepted(view, f"/api/v1/{scope}/{submission.job_id}", submission.headers)

@@ -13,20 +13,15 @@ from services.engine.core import run_backtest
 from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles_warmed
 from shared.settings import Settings
-from tests.support.market import insert_candles, random_walk
+from tests.support.market import BACKTEST_REQUEST, T0, insert_candles, random_walk
 from tests.support.services import running_engine, settled
 
 pytestmark = pytest.mark.integration
 
 Client = TestClient[web.Request, web.Application]
-T0 = 1_704_067_200_000
 BACKTEST: dict[str, Any] = {
-    "category": "linear",
-    "symbol": "BTCUSDT",
-    "interval": "60",
-    "start": "2024-01-01T00:00:00Z",
+    **BACKTEST_REQUEST,
     "end": "2024-03-01T00:00:00Z",
-    "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20}},
     "fee_rate": 0.001,
     "direction": "long_short",
     "warmup_bars": 0,

@@ -6,14 +6,13 @@ from aiohttp import web
 
 from services.api.endpoints import (
     Endpoint,
-    accepted,
     cancel_or_delete,
     existing,
     json_response,
     read_body,
     read_query,
 )
-from services.api.idempotency import job_gone, submit_once
+from services.api.idempotency import accept_once
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
 from shared.db import DbConnection
@@ -32,11 +31,7 @@ async def create(request: web.Request) -> web.Response:
     async def insert(conn: DbConnection) -> UUID:
         return await create_backfill(conn, spec)
 
-    submission = await submit_once(request, "backfills", spec, insert)
-    view = await get_backfill(request.app[POOL], submission.job_id)
-    if view is None:
-        raise job_gone("backfill", submission)
-    return accepted(view, f"/api/v1/backfills/{view.id}", submission.headers)
+    return await accept_once(request, "backfills", "backfill", spec, insert, get_backfill)
 
 
 async def list_all(request: web.Request) -> web.Response:

@@ -7,7 +7,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.endpoints import (
     Endpoint,
-    accepted,
     cancel_or_delete,
     existing,
     json_response,
@@ -15,7 +14,7 @@ from services.api.endpoints import (
     read_query,
 )
 from services.api.equity_stream import stream_equity
-from services.api.idempotency import job_gone, submit_once
+from services.api.idempotency import accept_once
 from services.api.job_requests import ensure_candles, with_saved_strategy
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
@@ -55,11 +54,9 @@ async def create(request: web.Request) -> web.Response:
     async def insert(conn: DbConnection) -> UUID:
         return (await backtests_repo.create_backtest(conn, spec.model_dump(mode="json"))).id
 
-    submission = await submit_once(request, "backtests", spec, insert)
-    view = await backtests_repo.get_backtest(pool, submission.job_id)
-    if view is None:
-        raise job_gone("backtest", submission)
-    return accepted(view, f"/api/v1/backtests/{view.id}", submission.headers)
+    return await accept_once(
+        request, "backtests", "backtest", spec, insert, backtests_repo.get_backtest
+    )
 
 
 async def list_all(request: web.Request) -> web.Response:

@@ -8,7 +8,6 @@ from pydantic import ConfigDict
 
 from services.api.endpoints import (
     Endpoint,
-    accepted,
     cancel_or_delete,
     existing,
     json_response,
@@ -16,7 +15,7 @@ from services.api.endpoints import (
     read_query,
 )
 from services.api.errors import Unprocessable
-from services.api.idempotency import job_gone, submit_once
+from services.api.idempotency import accept_once
 from services.api.job_requests import stored_bars, with_saved_strategy
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
@@ -68,11 +67,9 @@ async def create(request: web.Request) -> web.Response:
             conn, spec.kind, request_json, total, skipped
         )
 
-    submission = await submit_once(request, "optimizations", spec, insert)
-    view = await optimizations_repo.get_optimization(pool, submission.job_id)
-    if view is None:
-        raise job_gone("optimization", submission)
-    return accepted(view, f"/api/v1/optimizations/{view.id}", submission.headers)
+    return await accept_once(
+        request, "optimizations", "optimization", spec, insert, optimizations_repo.get_optimization
+    )
 
 
 async def list_all(request: web.Request) -> web.Response:
