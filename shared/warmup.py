@@ -9,23 +9,10 @@ are those of its definition in the expression language); a plugin gives its own
 from collections.abc import Mapping
 
 from shared.strategies import ParamValue, StrategyEntry
-from shared.strategies.definitions import Definition, definition_of, longest_window
+from shared.strategies.definitions import definition_of, longest_window
 
 MAX_AUTO_WARMUP_BARS = 10_000
 WINDOWS_OF_WARMUP = 3
-
-
-# Parsed definitions by their rules' text: a grid asks for every one of its sets.
-_parsed: dict[str, Definition] = {}
-
-
-def _definition(entry: StrategyEntry) -> Definition:
-    key = repr((sorted(entry.position_rules.items()), [p.name for p in entry.params]))
-    if key not in _parsed:
-        if len(_parsed) > 256:
-            _parsed.clear()
-        _parsed[key] = definition_of(entry)
-    return _parsed[key]
 
 
 def auto_warmup_bars(entry: StrategyEntry, params: Mapping[str, ParamValue]) -> int:
@@ -35,7 +22,7 @@ def auto_warmup_bars(entry: StrategyEntry, params: Mapping[str, ParamValue]) -> 
         return min(max(int(bars or 0), 0), MAX_AUTO_WARMUP_BARS)
     if not entry.position_rules:
         return 0
-    longest = longest_window(_definition(entry), params)
+    longest = longest_window(definition_of(entry), params)
     return min(WINDOWS_OF_WARMUP * longest, MAX_AUTO_WARMUP_BARS)
 
 

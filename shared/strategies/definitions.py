@@ -148,8 +148,21 @@ def parse_definition(raw: Any) -> Definition:
     return definition
 
 
+# Parsed definitions by their text: an optimizer asks for the same one for every chunk.
+_parsed: dict[str, Definition] = {}
+
+
 def definition_of(entry: StrategyEntry) -> Definition:
     """A built-in (or any entry with position rules) as a parsed definition."""
+    key = repr((entry.position_rules, [p.as_json() for p in entry.params], entry.rules))
+    if key not in _parsed:
+        if len(_parsed) >= 256:
+            _parsed.clear()
+        _parsed[key] = _parse_entry(entry)
+    return _parsed[key]
+
+
+def _parse_entry(entry: StrategyEntry) -> Definition:
     return parse_definition(
         {
             "description": entry.description,

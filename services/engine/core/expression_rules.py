@@ -80,15 +80,14 @@ class RuleEvaluator:
     def _rule(self, rule: Node | None, params: Params, allowed: bool) -> npt.NDArray[np.bool_]:
         if rule is None or not allowed:
             return np.zeros(self.size, np.bool_)
-        # A rule that comes out unknown counts as false.
-        return self.condition(fill_params(rule, params)).fill_null(False).to_numpy()
+        return _holds(self.condition(fill_params(rule, params)))
 
     def _exit(
         self, rule: Node | None, entry: npt.NDArray[np.bool_], params: Params
     ) -> npt.NDArray[np.bool_]:
         if rule is None:
             return ~entry
-        return self.condition(fill_params(rule, params)).fill_null(False).to_numpy()
+        return _holds(self.condition(fill_params(rule, params)))
 
     def condition(self, node: Node) -> pl.Series:
         """A Boolean series, null where unknown; `node` has its parameters filled in."""
@@ -176,6 +175,11 @@ class RuleEvaluator:
                 return _arithmetic("-", values, shifted)
             return _arithmetic("-", _arithmetic("/", values, shifted), 1.0)
         return _per_finite_run(_WINDOWED[name], values, _window(args[1], 1))
+
+
+def _holds(condition: pl.Series) -> npt.NDArray[np.bool_]:
+    """Where a rule holds: an unknown counts as false (null-safe equality with true)."""
+    return condition.eq_missing(True).to_numpy()
 
 
 def fill_params(node: Node, params: Params) -> Node:
