@@ -1,9 +1,11 @@
 """`--wait`: reading a job until it settles, with a progress bar on stderr (a backfill's
 fraction, an optimization's sets done, a spinner for a backtest), so stdout stays the result."""
 
+import sys
 import time
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -18,6 +20,8 @@ from rich.progress import (
 from cli.api_client import ApiClient
 from cli.resource_kinds import TERMINAL_STATUSES, path_of
 
+INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
+
 
 def follow(api: ApiClient, kind: str, job: dict[str, Any], every: float = 0.5) -> dict[str, Any]:
     """The job as last read, once its status is terminal."""
@@ -28,14 +32,24 @@ def follow(api: ApiClient, kind: str, job: dict[str, Any], every: float = 0.5) -
         TaskProgressColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True)) as progress:
-        task = progress.add_task(kind, total=None)
-        while True:
-            _show(progress, task, kind, job)
-            if job["status"] in TERMINAL_STATUSES:
-                return job
-            time.sleep(every)
-            job = api.get(path_of(kind, job["id"]))
+    try:
+        if not sys.stderr.isatty():  # no bar to show it: say what is followed
+            click.echo(f"following {kind} {job['id']} until it ends", err=True)
+        with Progress(*columns, console=Console(stderr=True)) as progress:
+            task = progress.add_task(kind, total=None)
+            while True:
+                _show(progress, task, kind, job)
+                if job["status"] in TERMINAL_STATUSES:
+                    return job
+                time.sleep(every)
+                job = api.get(path_of(kind, job["id"]))
+    except KeyboardInterrupt:
+        click.echo(
+            f"backtester: stopped following {kind} {job['id']}, which goes on "
+            f"(backtester show {job['id']} --wait; backtester cancel {job['id']})",
+            err=True,
+        )
+        raise click.exceptions.Exit(INTERRUPTED) from None
 
 
 def _show(progress: Progress, task: TaskID, kind: str, job: dict[str, Any]) -> None:

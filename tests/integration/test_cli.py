@@ -6,7 +6,9 @@ import asyncio
 import csv
 import json
 import os
+import signal
 import sys
+from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,22 +62,29 @@ class Api(NamedTuple):
     settings: Settings
 
 
-async def backtester(api: Api | str, *args: str, token: str | None = TOKEN) -> Ran:
+async def started(api: Api | str, *args: str, token: str | None = TOKEN) -> Process:
     url = api if isinstance(api, str) else api.url
     env = {**os.environ, "BACKTESTER_API": url}
     env.pop("API_TOKEN", None)
     if token is not None:
         env["API_TOKEN"] = token
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         str(BACKTESTER),
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def finished(proc: Process) -> Ran:
     out, err = await asyncio.wait_for(proc.communicate(), timeout=180)
     assert proc.returncode is not None
     return Ran(proc.returncode, out.decode(), err.decode())
+
+
+async def backtester(api: Api | str, *args: str, token: str | None = TOKEN) -> Ran:
+    return await finished(await started(api, *args, token=token))
 
 
 def api_get(api: Api, path: str, **params: Any) -> Any:
@@ -302,9 +311,17 @@ async def test_strategies_saved_listed_and_run(api: Api, tmp_path: Path) -> None
 
 @pytest.mark.usefixtures("candles")
 async def test_cancel_a_queued_job_and_not_a_finished_one(api: Api) -> None:
-    queued = await backtester(api, "backtest", *SERIES, *SMA, "--json")  # no engine runs
-    assert queued.status == 0 and queued.json()["status"] == "queued"
-    job_id = queued.json()["id"]
+    # No engine runs: the job stays queued while the command follows it, until Ctrl-C.
+    following = await started(api, "backtest", *SERIES, *SMA, "--wait", "--json")
+    assert following.stderr is not None
+    line = await asyncio.wait_for(following.stderr.readline(), timeout=60)
+    assert line.decode().startswith("following backtest ")
+    job_id = line.decode().split()[2]
+    following.send_signal(signal.SIGINT)
+    interrupted = await finished(following)
+    assert interrupted.status == 130 and interrupted.out == ""
+    assert f"stopped following backtest {job_id}, which goes on" in interrupted.err
+    assert api_get(api, f"/backtests/{job_id}")["status"] == "queued"
     cancelled = await backtester(api, "cancel", job_id)
     assert cancelled.status == 0 and cancelled.out.strip() == f"backtest {job_id} cancelled"
     again = await backtester(api, "cancel", job_id)
