@@ -63,7 +63,11 @@ def backtest(api: ApiClient, /, wait: bool, as_json: bool, **given: Any) -> None
 
 
 @click.command()
-@click.option("--kind", type=click.Choice(["grid", "walk_forward"]), default="grid")
+@click.option(
+    "--kind",
+    type=click.Choice(["grid", "walk_forward"]),
+    help="default: walk_forward when a window option is given, else grid",
+)
 @with_options(SERIES_OPTIONS)
 @with_options(EXECUTION_OPTIONS)
 @click.option(
@@ -83,7 +87,8 @@ def backtest(api: ApiClient, /, wait: bool, as_json: bool, **given: Any) -> None
 @pass_api
 def optimize(api: ApiClient, /, wait: bool, as_json: bool, **given: Any) -> None:
     """A grid search, or a walk-forward optimization, over a strategy's parameters."""
-    body: dict[str, Any] = {"kind": given.pop("kind")}
+    kind = given.pop("kind")
+    body: dict[str, Any] = {}
     body["param_grid"] = dict(option_values.grid_entry(text) for text in given.pop("grid"))
     objective = given.pop("objective")
     if objective is not None:
@@ -95,6 +100,7 @@ def optimize(api: ApiClient, /, wait: bool, as_json: bool, **given: Any) -> None
     }
     if windows:
         body["walk_forward"] = windows
+    body["kind"] = kind or ("walk_forward" if windows else "grid")
     body["backtest"] = backtest_request(given)
     _submit(api, "optimization", body, wait, as_json)
 

@@ -228,9 +228,7 @@ async def test_grid_and_walk_forward_optimizations(api: Api, tmp_path: Path) -> 
         grid = await backtester(api, "optimize", *SERIES, *strategy, *grid_args, "--wait", "--json")
         walk = await backtester(
             api,
-            "optimize",
-            "--kind",
-            "walk_forward",
+            "optimize",  # a window option without --kind: a walk-forward
             *SERIES,
             *strategy,
             *("--grid", "fast=5,10", "--train-bars", "300", "--test-bars", "200", "--wait"),
@@ -259,6 +257,20 @@ async def test_grid_and_walk_forward_optimizations(api: Api, tmp_path: Path) -> 
     ]
     listed = await backtester(api, "list", "optimizations", "--kind", "walk_forward", "--json")
     assert listed.status == 0 and listed.json()["total"] == 1
+    [walk_forward] = listed.json()["items"]
+    assert walk_forward["request"]["walk_forward"] == {
+        "train_bars": 300,
+        "test_bars": 200,
+        "anchored": False,
+    }
+    windows = api_get(api, f"/optimizations/{walk_forward['id']}/results", order_by="window")
+    assert (
+        windows["total"] >= 3 and f"windows ({windows['total']} of {windows['total']})" in walk.out
+    )
+    window_lines = [line for line in walk.out.splitlines() if "Z │ {" in line]
+    assert [json.loads(line.split("│")[3]) for line in window_lines] == [
+        w["params"] for w in windows["items"]
+    ]
 
 
 @pytest.mark.usefixtures("candles")
