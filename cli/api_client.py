@@ -40,8 +40,8 @@ class ApiClient:
     def get(self, path: str, **query: Any) -> Any:
         return self._json(self._send("GET", path, params=_present(query)))
 
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        return self._json(self._send("POST", path, json=body))
+    def post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+        return self._json(self._send("POST", path, json=body, headers=headers))
 
     def delete(self, path: str) -> Any:
         """The answer's body, or None for a 204."""

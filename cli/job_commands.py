@@ -23,11 +23,28 @@ WAIT = click.option("--wait", is_flag=True, help="follow the job with a progress
 AS_JSON = click.option("--json", "as_json", is_flag=True, help="print the resource as JSON")
 
 
-def _submit(api: ApiClient, kind: str, body: dict[str, Any], wait: bool, as_json: bool) -> None:
-    job = api.post(f"/{COLLECTIONS[kind]}", body)
-    if wait:
+IDEMPOTENCY_KEY = click.option(
+    "--idempotency-key",
+    help="a retry with the same key (within 24 h) answers the job the first one created",
+)
+
+
+SUBMISSION_OPTIONS = with_options([IDEMPOTENCY_KEY, WAIT, AS_JSON])
+
+
+def _submission(given: dict[str, Any]) -> dict[str, Any]:
+    """The options of how a job is submitted and shown, taken out of `given`."""
+    return {key: given.pop(key) for key in ("wait", "as_json", "idempotency_key")}
+
+
+def _submit(api: ApiClient, kind: str, body: dict[str, Any], submission: dict[str, Any]) -> None:
+    """POST the job, then show it (followed to its end with --wait)."""
+    key = submission["idempotency_key"]
+    headers = {"Idempotency-Key": key} if key is not None else {}
+    job = api.post(f"/{COLLECTIONS[kind]}", body, headers)
+    if submission["wait"]:
         job = follow(api, kind, job)
-    show_job(api, kind, job, as_json)
+    show_job(api, kind, job, submission["as_json"])
 
 
 @click.command()
@@ -38,28 +55,26 @@ def _submit(api: ApiClient, kind: str, body: dict[str, Any], wait: bool, as_json
     type=click.Choice(["mark_price", "funding", "none"]),
     help="what else a linear or inverse backfill fetches (repeatable; none: candles only)",
 )
-@WAIT
-@AS_JSON
+@SUBMISSION_OPTIONS
 @pass_api
-def backfill(
-    api: ApiClient, /, wait: bool, as_json: bool, include: tuple[str, ...], **given: Any
-) -> None:
+def backfill(api: ApiClient, /, include: tuple[str, ...], **given: Any) -> None:
     """Fetch candles from Bybit into the database (a backfill job)."""
+    submission = _submission(given)
     body = series_fields(given)
     if include:
         body["include"] = [item for item in include if item != "none"]
-    _submit(api, "backfill", body, wait, as_json)
+    _submit(api, "backfill", body, submission)
 
 
 @click.command()
 @with_options(SERIES_OPTIONS)
 @with_options(EXECUTION_OPTIONS)
-@WAIT
-@AS_JSON
+@SUBMISSION_OPTIONS
 @pass_api
-def backtest(api: ApiClient, /, wait: bool, as_json: bool, **given: Any) -> None:
+def backtest(api: ApiClient, /, **given: Any) -> None:
     """Run a strategy over stored candles (a backtest job)."""
-    _submit(api, "backtest", backtest_request(given), wait, as_json)
+    submission = _submission(given)
+    _submit(api, "backtest", backtest_request(given), submission)
 
 
 @click.command()
@@ -82,11 +97,11 @@ def backtest(api: ApiClient, /, wait: bool, as_json: bool, **given: Any) -> None
 @click.option("--train-bars", type=int, help="walk-forward: bars of each train window")
 @click.option("--test-bars", type=int, help="walk-forward: bars of each test window")
 @click.option("--anchored/--rolling", default=None, help="walk-forward: train from the start")
-@WAIT
-@AS_JSON
+@SUBMISSION_OPTIONS
 @pass_api
-def optimize(api: ApiClient, /, wait: bool, as_json: bool, **given: Any) -> None:
+def optimize(api: ApiClient, /, **given: Any) -> None:
     """A grid search, or a walk-forward optimization, over a strategy's parameters."""
+    submission = _submission(given)
     kind = given.pop("kind")
     body: dict[str, Any] = {}
     body["param_grid"] = dict(option_values.grid_entry(text) for text in given.pop("grid"))
@@ -102,7 +117,7 @@ def optimize(api: ApiClient, /, wait: bool, as_json: bool, **given: Any) -> None
         body["walk_forward"] = windows
     body["kind"] = kind or ("walk_forward" if windows else "grid")
     body["backtest"] = backtest_request(given)
-    _submit(api, "optimization", body, wait, as_json)
+    _submit(api, "optimization", body, submission)
 
 
 JOB_ID = click.argument("job_id", metavar="ID")

@@ -334,6 +334,11 @@ async def test_cancel_a_queued_job_and_not_a_finished_one(api: Api) -> None:
     assert interrupted.status == 130 and interrupted.out == ""
     assert f"stopped following backtest {job_id}, which goes on" in interrupted.err
     assert api_get(api, f"/backtests/{job_id}")["status"] == "queued"
+
+    retry = ("backtest", *SERIES, *SMA, "--idempotency-key", "retry-1", "--json")
+    first, again = [await backtester(api, *retry) for _ in range(2)]
+    assert first.status == again.status == 0 and first.json()["id"] == again.json()["id"]
+    assert api_get(api, "/backtests")["total"] == 2
     cancelled = await backtester(api, "cancel", job_id)
     assert cancelled.status == 0 and cancelled.out.strip() == f"backtest {job_id} cancelled"
     again = await backtester(api, "cancel", job_id)
