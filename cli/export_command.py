@@ -45,10 +45,14 @@ def export(
             "name at least one of --json, --trades, --equity, --results, --report"
         )
     kind, job = locate(api, job_id)
-    only = {"backtest": (trades_path, equity_path, report_path), "optimization": (results_path,)}
-    for other, paths in only.items():
-        if kind != other and any(path is not None for path in paths):
-            raise click.UsageError(f"{job_id} is a {kind}: its options are not for a {kind}")
+    only_for = {
+        "backtest": {"--trades": trades_path, "--equity": equity_path, "--report": report_path},
+        "optimization": {"--results": results_path},
+    }
+    for owner, options in only_for.items():
+        given = [name for name, path in options.items() if path is not None]
+        if kind != owner and given:
+            raise click.UsageError(f"{', '.join(given)}: for a {owner}, which {job_id} is not")
     base = path_of(kind, job_id)
     if json_path is not None:
         _write(json_path, json.dumps(job, indent=2) + "\n")

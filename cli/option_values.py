@@ -28,12 +28,12 @@ def params(assignments: tuple[str, ...]) -> dict[str, Any]:
     return {name: json_value(value) for name, value in pairs}
 
 
-def stop(text: str) -> Any:
+def stop(text: str, option: str = "--grid") -> Any:
     """A fraction of the price, or `atr:K` for K ATRs from the fill (`{"atr": K}`)."""
     kind, sep, multiple = text.partition(":")
     if sep and kind.strip().lower() == "atr":
-        return {"atr": _number(multiple, text)}
-    return _number(text, text)
+        return {"atr": _number(multiple, text, option)}
+    return _number(text, text, option)
 
 
 def grid_entry(text: str) -> tuple[str, Any]:
@@ -41,7 +41,7 @@ def grid_entry(text: str) -> tuple[str, Any]:
     name, value = assignment(text, "--grid")
     bounds = value.split(":")
     if len(bounds) == 3:
-        start, stop_, step = (_number(bound, text) for bound in bounds)
+        start, stop_, step = (_number(bound, text, "--grid") for bound in bounds)
         return name, {"start": start, "stop": stop_, "step": step}
     return name, [_grid_value(item.strip()) for item in value.split(",")]
 
@@ -50,10 +50,10 @@ def _grid_value(text: str) -> Any:
     return stop(text) if text.lower().startswith("atr:") else json_value(text)
 
 
-def _number(text: str, whole: str) -> int | float:
+def _number(text: str, whole: str, option: str) -> int | float:
     value = json_value(text.strip())
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise click.BadParameter(f"{text!r} in {whole!r} is not a number")
+        raise click.BadParameter(f"{text!r} in {whole!r} is not a number", param_hint=option)
     return value
 
 

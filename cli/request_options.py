@@ -13,7 +13,6 @@ from cli import option_values
 F = TypeVar("F", bound=Callable[..., Any])
 
 UUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-STOP = click.STRING  # a fraction or atr:K, parsed by option_values.stop
 
 SERIES_OPTIONS = [
     click.option("--category", required=True, help="linear, inverse or spot"),
@@ -43,9 +42,9 @@ EXECUTION_OPTIONS = [
     click.option("--direction", type=click.Choice(["long_only", "short_only", "long_short"])),
     click.option("--fill", type=click.Choice(["next_open", "close"])),
     click.option("--position-size", type=float),
-    click.option("--stop-loss", type=STOP, help="a fraction of the price, or atr:K"),
-    click.option("--take-profit", type=STOP, help="a fraction of the price, or atr:K"),
-    click.option("--trailing-stop", type=STOP, help="a fraction of the price, or atr:K"),
+    click.option("--stop-loss", help="a fraction of the price, or atr:K"),
+    click.option("--take-profit", help="a fraction of the price, or atr:K"),
+    click.option("--trailing-stop", help="a fraction of the price, or atr:K"),
     click.option("--atr-period", type=int),
     click.option("--warmup-bars", help="bars before --start for the indicators: N or auto"),
 ]
@@ -95,7 +94,7 @@ def backtest_request(given: dict[str, Any]) -> dict[str, Any]:
     for field in STOP_FIELDS:
         value = given.pop(field)
         if value is not None:
-            request[field] = option_values.stop(value)
+            request[field] = option_values.stop(value, "--" + field.replace("_", "-"))
     warmup = given.pop("warmup_bars")
     if warmup is not None:
         request["warmup_bars"] = option_values.json_value(warmup)

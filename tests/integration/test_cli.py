@@ -255,6 +255,8 @@ async def test_grid_and_walk_forward_optimizations(api: Api, tmp_path: Path) -> 
     assert [(int(r["params.fast"]), int(r["params.slow"])) for r in rows] == [
         (r["params"]["fast"], r["params"]["slow"]) for r in ranked
     ]
+    wrong = await backtester(api, "export", job["id"], "--trades", str(tmp_path / "t.csv"))
+    assert wrong.status == 2 and f"--trades: for a backtest, which {job['id']} is not" in wrong.err
     listed = await backtester(api, "list", "optimizations", "--kind", "walk_forward", "--json")
     assert listed.status == 0 and listed.json()["total"] == 1
     [walk_forward] = listed.json()["items"]
