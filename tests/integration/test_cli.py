@@ -182,8 +182,15 @@ async def test_a_backtest_waited_for_shows_listed_and_exported(api: Api, tmp_pat
 async def test_refused_requests_exit_3_with_the_apis_message_and_field(api: Api) -> None:
     ran = await backtester(api, "backtest", *SERIES, "--strategy", "sma_cross", "--param", "fast=0")
     assert ran.status == 3 and ran.out == ""
-    assert "HTTP 422 invalid_request" in ran.err
-    assert "strategy.params.fast: " in ran.err
+    refusal = "refused: HTTP 422 invalid_request: strategy.params.fast: must be in [1, 10000]"
+    assert ran.err == f"backtester: {refusal}\n"
+    both = await backtester(
+        api, "backtest", *SERIES, *SMA, "--fee-rate", "-1", "--position-size", "2"
+    )
+    assert both.status == 3
+    first, second = both.err.splitlines()
+    assert first.startswith("backtester: refused: HTTP 422 invalid_request: fee_rate: ")
+    assert second.startswith("backtester:   position_size: ")
 
     unknown = await backtester(api, "backtest", *SERIES, "--strategy", "nope", "--wait")
     assert unknown.status == 3 and "strategy.name" in unknown.err and "sma_cross" in unknown.err
