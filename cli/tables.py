@@ -47,6 +47,8 @@ def backtest_summary(job: dict[str, Any]) -> Table:
         ("series", _series(request)),
         ("range", f"{request['start']} .. {request['end']}"),
         ("strategy", _strategy_label(request["strategy"])),
+        ("bars", (job.get("data") or {}).get("bars")),
+        ("exits", job.get("exit_counts")),
         ("error", job.get("error")),
     ]
     rows += [("warning", warning) for warning in job.get("warnings") or []]

@@ -143,6 +143,8 @@ async def test_a_backtest_waited_for_shows_listed_and_exported(api: Api, tmp_pat
         and "sma_cross(fast=5, slow=20)" in shown.out
     )
     assert f"{backtest['metrics']['num_trades']:.6g}" in shown.out
+    assert json.dumps(backtest["exit_counts"], separators=(",", ":")) in shown.out
+    assert sum(backtest["exit_counts"].values()) == trades["total"]
     assert f"trades ({min(20, trades['total'])} of {trades['total']})" in shown.out or (
         trades["total"] <= 20 and f"trades ({trades['total']})" in shown.out
     )
