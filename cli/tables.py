@@ -30,6 +30,17 @@ def _strategy_label(strategy: dict[str, Any]) -> str:
     return f"{name}({params})"
 
 
+def _grid_label(param_grid: dict[str, Any]) -> str:
+    """Each parameter's values, a long list as its first and last."""
+
+    def values(given: Any) -> str:
+        if isinstance(given, list) and len(given) > 6:
+            return f"{cell(given[0])}..{cell(given[-1])} ({len(given)} values)"
+        return cell(given)
+
+    return "; ".join(f"{name}={values(given)}" for name, given in param_grid.items())
+
+
 def _series(request: dict[str, Any]) -> str:
     return f"{request['category']} {request['symbol']} {request['interval']}"
 
@@ -84,7 +95,7 @@ def optimization_summary(job: dict[str, Any]) -> Table:
         ("kind", job["kind"]),
         ("series", _series(request["backtest"])),
         ("strategy", request["backtest"]["strategy"].get("name") or "expression"),
-        ("param_grid", request.get("param_grid")),
+        ("param_grid", _grid_label(request.get("param_grid") or {})),
         ("objective", request.get("objective")),
         ("progress", f"{progress.get('done')}/{progress.get('total')}"),
         ("skipped", job.get("skipped")),
@@ -135,7 +146,9 @@ def _job_columns(kind: str, job: dict[str, Any]) -> tuple[str, str]:
     if kind == "optimization":
         backtest = job["request"]["backtest"]
         name = backtest["strategy"].get("name") or "expression"
-        return _series(backtest), f"{job['kind']} {name} over {cell(job['request']['param_grid'])}"
+        return _series(
+            backtest
+        ), f"{job['kind']} {name} over {_grid_label(job['request']['param_grid'])}"
     metrics = job.get("metrics") or {}
     sharpe = f" sharpe {cell(metrics.get('sharpe'))}" if metrics else ""
     return _series(job["request"]), _strategy_label(job["request"]["strategy"]) + sharpe

@@ -254,6 +254,7 @@ async def test_grid_and_walk_forward_optimizations(api: Api, tmp_path: Path) -> 
     shown = await backtester(api, "show", job["id"])
     ranked = api_get(api, f"/optimizations/{job['id']}/results", order_by="total_return")["items"]
     assert shown.status == 0 and "top 6 of 6 by total_return" in shown.out
+    assert "fast=[5,10]; slow=[20,30,40]" in shown.out
     best_line = next(line for line in shown.out.splitlines() if line.lstrip("│ ").startswith("1 "))
     assert json.dumps(ranked[0]["params"], separators=(",", ":")) in best_line
 
