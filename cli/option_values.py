@@ -1,11 +1,13 @@
 """Turning option text into the JSON values of a request: `NAME=VALUE` parameters, stops
-(`0.05` or `atr:2`), grid entries (`V1,V2,...` or `start:stop:step`) and definition files."""
+(`0.05` or `atr:2`), grid entries (`V1,V2,...` or `start:stop:step`) and definition files
+(JSON or YAML)."""
 
 import json
 from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 
 def json_value(text: str) -> Any:
@@ -58,17 +60,21 @@ def _number(text: str, whole: str, option: str) -> int | float:
 
 
 def definition_file(path: Path) -> dict[str, Any]:
-    """An expression strategy's definition, a JSON object."""
+    """An expression strategy's definition: a JSON object, or YAML in a .yaml or .yml file."""
+    hint = "--definition"
     try:
-        definition = json.loads(path.read_text())
+        text = path.read_text()
     except OSError as exc:
-        raise click.BadParameter(
-            f"cannot read {path}: {exc.strerror}", param_hint="--definition"
-        ) from None
-    except ValueError as exc:
-        raise click.BadParameter(f"{path} is not JSON: {exc}", param_hint="--definition") from None
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint=hint) from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            definition = yaml.safe_load(text)
+        else:
+            definition = json.loads(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise click.BadParameter(f"{path} does not parse: {exc}", param_hint=hint) from None
     if not isinstance(definition, dict):
-        raise click.BadParameter(f"{path} holds no JSON object", param_hint="--definition")
+        raise click.BadParameter(f"{path} holds no object", param_hint=hint)
     return definition
 
 

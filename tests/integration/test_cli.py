@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import asyncpg
 import httpx
 import pytest
+import yaml
 
 from devtools.launcher import free_port, wait_until_serving
 from services.bybit_sim.server import running_sim
@@ -289,6 +290,8 @@ async def test_grid_and_walk_forward_optimizations(api: Api, tmp_path: Path) -> 
 async def test_strategies_saved_listed_and_run(api: Api, tmp_path: Path) -> None:
     definition = tmp_path / "sma.json"
     definition.write_text(json.dumps(SMA_DEFINITION))
+    as_yaml = tmp_path / "sma.yaml"
+    as_yaml.write_text(yaml.safe_dump(SMA_DEFINITION))
     preset = await backtester(
         api,
         "strategies",
@@ -321,7 +324,7 @@ async def test_strategies_saved_listed_and_run(api: Api, tmp_path: Path) -> None
             api, "backtest", *SERIES, "--strategy", "my-sma", "--wait", "--json"
         )
         inline = await backtester(
-            api, "backtest", *SERIES, "--definition", str(definition), "--wait", "--json"
+            api, "backtest", *SERIES, "--definition", str(as_yaml), "--wait", "--json"
         )
         builtin = await backtester(api, "backtest", *SERIES, *SMA, "--wait", "--json")
     assert by_name.status == inline.status == builtin.status == 0, by_name.err + inline.err

@@ -101,5 +101,23 @@ def test_a_strategy_is_a_name_a_saved_id_or_a_definition(tmp_path: Path) -> None
     with pytest.raises(click.UsageError):
         strategy_ref(None, None)
     definition.write_text("[1, 2]")
-    with pytest.raises(click.BadParameter, match="no JSON object"):
+    with pytest.raises(click.BadParameter, match="holds no object"):
         strategy_ref(None, definition)
+
+
+def test_a_definition_file_may_be_yaml(tmp_path: Path) -> None:
+    as_yaml = tmp_path / "d.yaml"
+    as_yaml.write_text(
+        "params:\n"
+        "  fast: {type: int, default: 10, minimum: 1, maximum: 500}\n"
+        "long_entry: >-\n"
+        "  crosses_above(ema(close, fast), ema(close, 30))\n"
+        "  and rsi(close, 14) < 70\n"
+    )
+    assert option_values.definition_file(as_yaml) == {
+        "params": {"fast": {"type": "int", "default": 10, "minimum": 1, "maximum": 500}},
+        "long_entry": "crosses_above(ema(close, fast), ema(close, 30)) and rsi(close, 14) < 70",
+    }
+    as_yaml.write_text("params: [unclosed\n")
+    with pytest.raises(click.BadParameter, match="does not parse"):
+        option_values.definition_file(as_yaml)
