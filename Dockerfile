@@ -6,11 +6,12 @@ RUN useradd --create-home --uid 10001 app
 
 # Dependencies first, in a layer of their own, so code changes don't reinstall them.
 COPY pyproject.toml ./
-RUN mkdir -p services shared && touch services/__init__.py shared/__init__.py \
+RUN mkdir -p services shared cli && touch services/__init__.py shared/__init__.py cli/__init__.py \
     && pip install . && pip uninstall -y backtester
 
 COPY services ./services
 COPY shared ./shared
+COPY cli ./cli
 RUN pip install --no-deps .
 
 USER app

@@ -1,7 +1,9 @@
 """The compose file is valid and runs the processes of docs/api.md with their variables."""
 
+import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,11 @@ def test_the_image_runs_as_a_user_and_caches_dependencies() -> None:
     dockerfile = (COMPOSE.parents[1] / "Dockerfile").read_text()
     assert "USER app" in dockerfile
     assert dockerfile.index("COPY pyproject.toml") < dockerfile.index("COPY services")
+
+
+def test_the_image_holds_every_installed_package_but_the_tooling() -> None:
+    root = COMPOSE.parents[1]
+    find = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    installed = {pattern.rstrip("*") for pattern in find["find"]["include"]}
+    copied = set(re.findall(r"^COPY (\w+) ", (root / "Dockerfile").read_text(), re.M))
+    assert copied == installed - {"devtools"}

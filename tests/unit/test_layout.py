@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLING = ("bench", "devtools", "tests")
+SERVER_SIDE = ("services", "shared")
 CORE_MAY_IMPORT = {"numpy", "numba", "polars", "scipy", "shared"}
 
 
@@ -64,10 +65,19 @@ def test_the_engine_core_imports_only_itself_the_numeric_libraries_and_shared() 
     assert wrong == []
 
 
+def test_the_command_line_is_a_client_of_the_api_alone() -> None:
+    """cli/ reaches the platform over HTTP only: no service, no shared code, no tooling."""
+    assert ("cli/api_client.py", "httpx") in _imports("cli")
+    wrong = [(f, m) for f, m in _imports("cli") if _top(m) in (*SERVER_SIDE, *TOOLING)]
+    assert wrong == []
+    importers = [(f, m) for d in SERVER_SIDE for f, m in _imports(d) if _top(m) == "cli"]
+    assert importers == []
+
+
 def test_the_docs_the_code_cites_exist() -> None:
     cited = {
         match
-        for folder in ("services", "shared", "tests", "bench", "devtools")
+        for folder in ("services", "shared", "tests", "bench", "devtools", "cli")
         for path in (ROOT / folder).rglob("*.py")
         if path != Path(__file__).resolve()
         for match in re.findall(r"docs/[a-z_]+\.md", path.read_text())
