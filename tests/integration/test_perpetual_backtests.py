@@ -20,23 +20,18 @@ from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
 from shared.market_data import load_candles_warmed
 from shared.settings import Settings
-from tests.support.market import insert_candles, random_walk
+from tests.support.market import BACKTEST_REQUEST, T0, insert_candles, random_walk
 from tests.support.services import running_engine, settled
 
 pytestmark = pytest.mark.integration
 
 Client = TestClient[web.Request, web.Application]
-T0 = 1_704_067_200_000
 HOUR = 3_600_000
 BARS = 1500
+# Two months of the hourly candles, long and short with a fifth of the equity as margin.
 BACKTEST: dict[str, Any] = {
-    "category": "linear",
-    "symbol": "BTCUSDT",
-    "interval": "60",
-    "start": "2024-01-01T00:00:00Z",
+    **BACKTEST_REQUEST,
     "end": "2024-03-01T00:00:00Z",
-    "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20}},
-    "fee_rate": 0.00055,
     "direction": "long_short",
     "position_size": 0.2,
     "warmup_bars": 0,
@@ -112,6 +107,19 @@ def same_metrics(got: dict[str, Any], expected: dict[str, Any]) -> bool:
     return True
 
 
+async def succeeded(
+    api: Client, settings: Settings, jobs: str, body: dict[str, Any], items: str = "trades"
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """POST the job, run an engine until it settles; the job and its trades (or results)."""
+    async with running_engine(settings):
+        resp = await api.post(f"/api/v1/{jobs}", json=body)
+        assert resp.status == 202, await resp.text()
+        done = await settled(api, resp.headers["Location"])
+    assert done["status"] == "succeeded", done["error"]
+    page = await api.get(f"{resp.headers['Location']}/{items}", params={"limit": 1000})
+    return done, (await page.json())["items"]
+
+
 async def error_field(resp: Any) -> str:
     assert resp.status == 422, await resp.text()
     return str((await resp.json())["error"]["details"][0]["field"])
@@ -120,12 +128,7 @@ async def error_field(resp: Any) -> str:
 async def test_a_leveraged_funded_backtest_through_the_queue(
     api: Client, pool: asyncpg.Pool, settings: Settings, perpetual: None
 ) -> None:
-    request = {**BACKTEST, "leverage": 20}
-    async with running_engine(settings):
-        resp = await api.post("/api/v1/backtests", json=request)
-        assert resp.status == 202, await resp.text()
-        done = await settled(api, resp.headers["Location"])
-    assert done["status"] == "succeeded", done["error"]
+    done, trades = await succeeded(api, settings, "backtests", {**BACKTEST, "leverage": 20})
     stored = done["request"]
     # The stored request holds the resolved values: the tier's maintenance margin rate.
     assert (stored["leverage"], stored["funding"], stored["maintenance_margin_rate"]) == (
@@ -138,9 +141,6 @@ async def test_a_leveraged_funded_backtest_through_the_queue(
         metrics["liquidations"] >= 1
         and done["exit_counts"]["liquidation"] == (metrics["liquidations"])
     )
-    trades = (
-        await (await api.get(f"{resp.headers['Location']}/trades", params={"limit": 1000})).json()
-    )["items"]
     assert metrics["funding_paid"] != 0.0
     assert sum(t["funding"] for t in trades) == pytest.approx(metrics["funding_paid"], rel=1e-9)
     expected = await core_result(pool, stored)
@@ -191,15 +191,8 @@ async def test_a_grid_over_leverage_equals_each_backtest(
     api: Client, pool: asyncpg.Pool, settings: Settings, perpetual: None
 ) -> None:
     grid = {"leverage": [1, 5, 20], "fast": [5, 8]}
-    body = {"kind": "grid", "backtest": BACKTEST, "param_grid": grid, "objective": "sharpe"}
-    async with running_engine(settings):
-        resp = await api.post("/api/v1/optimizations", json=body)
-        assert resp.status == 202, await resp.text()
-        done = await settled(api, resp.headers["Location"])
-    assert done["status"] == "succeeded", done["error"]
-    rows = (
-        await (await api.get(f"{resp.headers['Location']}/results", params={"limit": 100})).json()
-    )["items"]
+    body = {"kind": "grid", "backtest": BACKTEST, "param_grid": grid}
+    done, rows = await succeeded(api, settings, "optimizations", body, "results")
     assert len(rows) == 6
     stored = done["request"]["backtest"]
     for row in rows:

@@ -10,7 +10,13 @@ import pandas as pd  # type: ignore[import-untyped]
 import pytest
 from backtesting.test import EURUSD, GOOG
 
-from services.engine.core import AtrMultiple, BacktestConfig, ExecutionSettings, run_backtest
+from services.engine.core import (
+    AtrMultiple,
+    BacktestConfig,
+    ExecutionSettings,
+    Trades,
+    run_backtest,
+)
 from services.engine.core.backtest import Contract
 from tests.unit.test_engine_vectorbt import _candles
 
@@ -28,18 +34,8 @@ CASES = {
         direction="long_short", trailing_stop=0.015, take_profit=AtrMultiple(4.0), fee_rate=0.001
     ),
 }
-TRADE_FIELDS = (
-    "side",
-    "entry_time",
-    "entry_price",
-    "exit_time",
-    "exit_price",
-    "qty",
-    "pnl",
-    "returns",
-    "fees",
-    "exit_reason",
-)
+# Every trade column the kernel had before perpetuals (`funding` is new).
+TRADE_FIELDS = tuple(f.name for f in dataclasses.fields(Trades) if f.name != "funding")
 METRICS = (
     "final_equity",
     "total_return",
