@@ -267,6 +267,16 @@ def test_an_inverse_long_liquidation_and_bankruptcy_prices() -> None:
     assert trades.pnl[0] == pytest.approx(-1.0 / 1.0, rel=1e-12)  # the whole margin: 1 coin
 
 
+def test_an_inverse_long_at_1x_is_liquidated_near_half_its_entry() -> None:
+    # LP = 100 / (2 - 0.005) = 50.125..., BP = 50: there the whole coin margin is gone.
+    candles = hourly([(100,) * 4, (100,) * 4, (60, 60, 50.2, 55), (55, 55, 50.1, 52)])
+    settings: dict[str, Any] = {**INVERSE, "fee_rate": 0.0, "leverage": 1.0}
+    result = run(candles, [1, 1, 1, 1], maintenance_margin_rate=0.005, **settings)
+    assert (result.trades.exit_reason.tolist(), result.trades.exit_time[0]) == ([5], 3 * HOUR)
+    assert result.trades.exit_price[0] == pytest.approx(50.0)
+    assert result.metrics["final_equity"] == pytest.approx(0.0, abs=1e-12)
+
+
 def test_an_inverse_short_at_1x_is_never_liquidated() -> None:
     candles = hourly([(100,) * 4, (100,) * 4, (300, 400, 300, 400)])
     result = run(candles, [-1, -1, -1], **INVERSE, direction="short_only", leverage=1.0)

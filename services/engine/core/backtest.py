@@ -78,8 +78,9 @@ class ExecutionSettings:
 
     @property
     def liquidates(self) -> bool:
-        """Only a leveraged perpetual: at 1x a position is fully paid for, as on spot."""
-        return self.contract != "spot" and self.leverage > 1.0
+        """A linear contract above 1x (at 1x it is the spot simulation, bit for bit), and any
+        inverse one (an inverse long at 1x still goes bankrupt at half its entry price)."""
+        return self.contract == "inverse" or (self.contract == "linear" and self.leverage > 1.0)
 
 
 @dataclass(frozen=True)
