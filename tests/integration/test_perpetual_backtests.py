@@ -200,3 +200,22 @@ async def test_a_grid_over_leverage_equals_each_backtest(
         assert same_metrics(row["metrics"], dict(expected.metrics))
     by_leverage = {row["params"]["leverage"]: row["metrics"] for row in rows}
     assert by_leverage[1.0]["liquidations"] == 0 and by_leverage[20.0]["liquidations"] >= 1
+
+
+async def test_an_inverse_backtest_is_in_coin_through_the_queue(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await insert_candles(pool, "inverse", "BTCUSD", "60", random_walk(T0, BARS, "60", seed=3))
+    request = {**BACKTEST, "category": "inverse", "symbol": "BTCUSD", "initial_capital": 1.0}
+    done, trades = await succeeded(api, settings, "backtests", {**request, "leverage": 5})
+    expected = await core_result(pool, done["request"])
+    assert same_metrics(done["metrics"], dict(expected.metrics))
+    closed = [t for t in trades if t["exit_time"] is not None]
+    assert closed
+    for t in closed:
+        side = 1 if t["side"] == "long" else -1
+        gain = side * t["qty"] * (1 / t["entry_price"] - 1 / t["exit_price"])
+        assert t["pnl"] == pytest.approx(gain - t["fees"] - t["funding"], rel=1e-9, abs=1e-15)
+        assert t["return"] == pytest.approx(t["pnl"] / (t["qty"] / t["entry_price"]), rel=1e-12)
+    final = done["metrics"]["final_equity"]
+    assert final == pytest.approx(1.0 + sum(t["pnl"] for t in trades), rel=1e-9)
