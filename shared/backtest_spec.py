@@ -174,12 +174,17 @@ Stop = Annotated[
 ]
 MAX_ATR_PERIOD = 10_000
 PositionSize = Annotated[float, Field(gt=0, le=1, strict=True)]
+MAX_LEVERAGE = 100
+Leverage = Annotated[float, Field(ge=1, le=MAX_LEVERAGE, strict=True)]
+# Without a stored risk-limit tier, the maintenance margin rate of Bybit's lowest tier.
+DEFAULT_MAINTENANCE_MARGIN_RATE = 0.005
 # The backtest fields an optimization's param_grid may vary beside the strategy's parameters.
 EXECUTION_GRID_FIELDS: dict[str, TypeAdapter[Any]] = {
     "stop_loss": TypeAdapter(Stop),
     "take_profit": TypeAdapter(Stop),
     "trailing_stop": TypeAdapter(Stop),
     "position_size": TypeAdapter(PositionSize),
+    "leverage": TypeAdapter(Leverage),
 }
 
 
@@ -203,6 +208,25 @@ class BacktestSpec(SeriesRange):
     warmup_bars: Annotated[int, Field(ge=0, le=MAX_WARMUP_BARS, strict=True)] | Literal["auto"] = (
         "auto"
     )
+    # Perpetuals (linear, inverse); each comes back resolved: spot gets 1, false and the default.
+    leverage: Leverage = 1.0
+    funding: bool | None = None  # default: true for linear and inverse
+    maintenance_margin_rate: float | None = Field(default=None, ge=0, le=0.5, strict=True)
+
+    @model_validator(mode="after")
+    def _perpetual_defaults(self) -> Self:
+        if self.category == "spot":
+            if self.leverage != 1:
+                raise field_error(
+                    "BacktestSpec", "leverage", "spot allows leverage 1 only", self.leverage
+                )
+            if self.funding:
+                raise field_error("BacktestSpec", "funding", "spot has no funding", self.funding)
+        if self.funding is None:
+            object.__setattr__(self, "funding", self.category != "spot")
+        if self.maintenance_margin_rate is None:
+            object.__setattr__(self, "maintenance_margin_rate", DEFAULT_MAINTENANCE_MARGIN_RATE)
+        return self
 
     @property
     def uses_atr(self) -> bool:

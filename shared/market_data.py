@@ -143,6 +143,17 @@ async def load_fundings(
     return Fundings(np.array([r["t"] for r in rows], np.int64), np.array([r["rate"] for r in rows]))
 
 
+async def has_fundings(
+    db: DbExecutor, category: str, symbol: str, start: datetime, end: datetime
+) -> bool:
+    """At least one stored funding in [start, end]."""
+    return bool(
+        await db.fetchval(
+            f"SELECT EXISTS (SELECT 1 {_FUNDING_RANGE})", category, symbol, start, end
+        )
+    )
+
+
 @dataclass(frozen=True)
 class InstrumentLimits:
     """What a backtest's leverage and maintenance margin rate are checked against."""

@@ -24,8 +24,12 @@ class Metrics(BaseModel):
     avg_trade_return: float | None = Field(None, description="mean return of closed trades")
     exposure: float | None = Field(None, description="fraction of bars holding a position")
     fees_paid: float | None = Field(None, description="sum of all fees")
+    funding_paid: float | None = Field(
+        None, description="net funding paid (negative: received); 0 on spot"
+    )
+    liquidations: int | None = Field(None, description="trades closed by liquidation")
 
 
 METRIC_KEYS = tuple(Metrics.model_fields)
 MetricKey = Literal[METRIC_KEYS]  # type: ignore[valid-type]
-LOWER_IS_BETTER = frozenset({"max_drawdown"})
+LOWER_IS_BETTER = frozenset({"max_drawdown", "funding_paid", "liquidations"})

@@ -95,9 +95,10 @@ class OptimizationSpec(BaseModel):
         for name, given in self.param_grid.items():
             if name in EXECUTION_GRID_FIELDS:
                 expanded[name] = _execution_values(name, given)
+                spot = self.backtest.category == "spot"
+                if name == "leverage" and spot and any(v != 1 for v in expanded[name]):
+                    raise ParamError(f"param_grid.{name}", "spot allows leverage 1 only")
                 continue
-            if name == "leverage":
-                raise ParamError(f"param_grid.{name}", "leverage needs perpetual futures support")
             param = strategy.param(name)
             if param is None:
                 known = ", ".join([*(p.name for p in strategy.params), *EXECUTION_GRID_FIELDS])

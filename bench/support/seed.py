@@ -22,7 +22,8 @@ async def store_candles(dsn: str, series: Series, candles: Candles) -> None:
 def backtest_request(
     series: Series, candles: Candles, *, fast: int = 10, slow: int = 30
 ) -> dict[str, Any]:
-    """A POST /api/v1/backtests body: sma_cross over all of the stored candles."""
+    """A POST /api/v1/backtests body: sma_cross over all of the stored candles (candles only:
+    no funding is stored, so none is asked for)."""
     return {
         "category": series.category,
         "symbol": series.symbol,
@@ -30,4 +31,5 @@ def backtest_request(
         "start": iso_utc(int(candles.open_time[0])),
         "end": iso_utc(int(candles.open_time[-1])),
         "strategy": {"name": "sma_cross", "params": {"fast": fast, "slow": slow}},
+        "funding": False,
     }

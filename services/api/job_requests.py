@@ -1,11 +1,14 @@
-"""Checks of a backtest request that need the database: saved strategies and stored candles."""
+"""Checks of a backtest request that need the database: saved strategies, stored candles and
+a perpetual's limits and fundings."""
 
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from services.api.errors import Unprocessable
 from shared import market_data
-from shared.backtest_spec import BacktestSpec
+from shared.backtest_spec import BacktestSpec, Leverage
 from shared.db import DbExecutor
 from shared.repos import strategies as strategies_repo
 from shared.strategies import installed_strategies
@@ -66,3 +69,61 @@ async def stored_bars(db: DbExecutor, spec: BacktestSpec, prefix: str = "") -> i
     if count == 0:
         raise _no_candles(spec, prefix)
     return count
+
+
+# Without a stored funding interval, how far before `start` and after `end` a stored funding
+# still shows the range is covered (Bybit's most common interval).
+_DEFAULT_FUNDING_INTERVAL = timedelta(hours=8)
+
+
+async def prepared_backtest(db: DbExecutor, body: Any, at: tuple[str, ...] = ()) -> Any:
+    """The backtest body at `at` with its saved strategy written out and, for a perpetual
+    without `maintenance_margin_rate`, its instrument's lowest-risk tier's rate filled in, so
+    the stored request holds it."""
+    body = await with_saved_strategy(db, body, (*at, "strategy"))
+    backtest = body
+    for key in at:
+        backtest = backtest.get(key) if isinstance(backtest, dict) else None
+    if not isinstance(backtest, dict) or "maintenance_margin_rate" in backtest:
+        return body
+    category, symbol = backtest.get("category"), backtest.get("symbol")
+    if category not in ("linear", "inverse") or not isinstance(symbol, str):
+        return body
+    limits = await market_data.instrument_limits(db, category, symbol)
+    if limits is not None and limits.lowest_maintenance_margin is not None:
+        backtest["maintenance_margin_rate"] = limits.lowest_maintenance_margin
+    return body
+
+
+async def ensure_perpetual_limits(
+    db: DbExecutor,
+    spec: BacktestSpec,
+    prefix: str = "",
+    grid_leverage: Sequence[Leverage] = (),
+) -> None:
+    """Refuse a leverage above the instrument's stored maximum (the request's, or a value of
+    `param_grid.leverage`) and funding over a range without stored fundings."""
+    if spec.category == "spot":
+        return
+    limits = await market_data.instrument_limits(db, spec.category, spec.symbol)
+    if limits is not None and limits.max_leverage is not None:
+        ceiling = limits.max_leverage
+        beyond = f"above {spec.symbol}'s maximum leverage {ceiling:g}"
+        if spec.leverage > ceiling:
+            raise Unprocessable.for_field(f"{prefix}leverage", f"{spec.leverage:g} is {beyond}")
+        for i, value in enumerate(grid_leverage):
+            if value > ceiling:
+                raise Unprocessable.for_field(f"param_grid.leverage.{i}", f"{value:g} is {beyond}")
+    if not spec.funding:
+        return
+    interval = _DEFAULT_FUNDING_INTERVAL
+    if limits is not None and limits.funding_interval:
+        interval = timedelta(minutes=limits.funding_interval)
+    start, end = spec.start - interval, spec.end + interval
+    if not await market_data.has_fundings(db, spec.category, spec.symbol, start, end):
+        raise Unprocessable.for_field(
+            f"{prefix}funding",
+            f"no stored funding history for {spec.category} {spec.symbol} between "
+            f"{spec.start.isoformat()} and {spec.end.isoformat()}; backfill it (include "
+            '"funding") or send "funding": false',
+        )

@@ -29,6 +29,7 @@ TRADE_COLUMNS = (
     "return",
     "fees",
     "exit_reason",
+    "funding",
 )
 ExitReason = Literal["signal", "stop_loss", "trailing_stop", "take_profit", "liquidation", "end"]
 
@@ -73,6 +74,7 @@ class Trade(BaseModel):
     return_: float = Field(alias="return")  # `return` is a Python keyword
     fees: float
     exit_reason: ExitReason | None = None  # `end`: still open when the data ended
+    funding: float | None = None  # net funding paid, negative when received
 
 
 async def create_backtest(db: DbExecutor, request: dict[str, Any]) -> BacktestView:
@@ -148,7 +150,7 @@ async def trades_page(
 ) -> tuple[list[Trade], int]:
     rows = await db.fetch(
         """SELECT side, entry_time, entry_price, exit_time, exit_price, qty, pnl, return, fees,
-                  exit_reason
+                  exit_reason, funding
            FROM trades WHERE backtest_id = $1 ORDER BY seq LIMIT $2 OFFSET $3""",
         backtest_id,
         limit,

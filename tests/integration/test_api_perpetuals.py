@@ -32,7 +32,7 @@ def marked(candles: Candles) -> Candles:
 @pytest.fixture
 async def perpetual(pool: asyncpg.Pool) -> Candles:
     candles = random_walk(T0, 48, "60")
-    await insert_candles(pool, "linear", "BTCUSDT", "60", candles)
+    await insert_candles(pool, "linear", "BTCUSDT", "60", candles, fundings=False)
     await insert_candles(pool, "spot", "BTCUSDT", "60", candles)
     marks = marked(candles)
     series = Series("linear", "BTCUSDT", "60")

@@ -6,8 +6,12 @@ import asyncpg
 import numpy as np
 
 from services.ingest.kline_store import Series, store
+from services.ingest.perpetual_pages import Fundings
+from services.ingest.perpetual_store import store_fundings
 from shared.candles import Candles
 from shared.intervals import interval_ms
+
+FUNDING_INTERVAL_MS = 8 * 3_600_000
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 # A backtest over the first days of hourly BTCUSDT candles inserted from T0.
@@ -32,11 +36,28 @@ def random_walk(start_ms: int, n: int, interval: str, seed: int = 7) -> Candles:
     return Candles(times, open_, high, low, close, volume, volume * close)
 
 
+def zero_fundings(candles: Candles) -> Fundings:
+    """A funding every 8 h over the candles, at rate 0: a perpetual's history that books
+    nothing (a backtest's default `funding: true` needs one stored)."""
+    first = -(-int(candles.open_time[0]) // FUNDING_INTERVAL_MS) * FUNDING_INTERVAL_MS
+    times = np.arange(first, int(candles.open_time[-1]) + 1, FUNDING_INTERVAL_MS, dtype=np.int64)
+    return Fundings(times, np.zeros(times.size))
+
+
 async def insert_candles(
-    pool: asyncpg.Pool, category: str, symbol: str, interval: str, candles: Candles
+    pool: asyncpg.Pool,
+    category: str,
+    symbol: str,
+    interval: str,
+    candles: Candles,
+    fundings: bool = True,
 ) -> None:
+    """The candles; for linear and inverse also a zero-rate funding history unless told not."""
+    series = Series(category, symbol, interval)
     async with pool.acquire() as conn:
-        await store(conn, Series(category, symbol, interval), candles, [], [])
+        await store(conn, series, candles, [], [])
+        if fundings and category != "spot" and len(candles):
+            await store_fundings(conn, series, zero_fundings(candles), [])
 
 
 async def insert_hourly(pool: asyncpg.Pool) -> None:

@@ -5,7 +5,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.engine.core import BacktestConfig, ExecutionSettings, run_backtest
+from services.engine.core import (
+    BacktestConfig,
+    ExecutionSettings,
+    PerpMarket,
+    perp_market,
+    run_backtest,
+)
 from services.engine.optimization.in_pool import (
     SetResult,
     bars_between,
@@ -109,3 +115,71 @@ def test_test_window_is_warmed_up_and_chained_windows_compound() -> None:
     assert chained["final_equity"] == pytest.approx(10_000.0 * growth, rel=1e-12)
     assert chained["num_trades"] == sum(run.num_trades for run in runs)
     assert chained["exposure"] == pytest.approx(sum(r.bars_held for r in runs) / 600)
+
+
+def _perp_market(candles: Candles) -> PerpMarket:
+    """A mark 0.3% below the candles and a funding every 8 hours, alternating in sign."""
+    mark = Candles(
+        candles.open_time,
+        candles.open * 0.997,
+        candles.high * 0.997,
+        candles.low * 0.997,
+        candles.close * 0.997,
+        candles.volume,
+        candles.turnover,
+    )
+    times = candles.open_time[::8] + 1
+    rates = np.where(np.arange(times.size) % 2 == 0, 0.0004, -0.0002)
+    return perp_market(candles, "60", mark, times, rates)
+
+
+@pytest.mark.parametrize("contract", ["linear", "inverse"])
+def test_a_perpetual_grid_over_leverage_equals_single_backtests(contract: str) -> None:
+    candles = random_walk(T0, 1200, "60", seed=4)
+    market = _perp_market(candles)
+    execution: dict[str, Any] = {"direction": "long_short", "position_size": 0.5}
+    request = _request(**execution, category=contract, maintenance_margin_rate=0.01)
+    sets = [{**s, "leverage": lev} for s in SETS[:3] for lev in (1.0, 10.0, 40.0)]
+    results = evaluate_sets(candles, request, sets, 0, 50, market)
+    liquidations = 0
+    for result, params in zip(results, sets, strict=True):
+        config = _config(
+            {"fast": params["fast"], "slow": params["slow"]},
+            **execution,
+            contract=contract,
+            leverage=params["leverage"],
+            funding=True,
+            maintenance_margin_rate=0.01,
+        )
+        expected = run_backtest(candles, config, trade_from=50, market=market).metrics
+        assert result.metrics == expected
+        assert expected["funding_paid"] != 0.0
+        liquidations += int(expected["liquidations"] or 0)
+    assert liquidations > 0
+
+
+def test_a_perpetual_test_window_books_funding_and_chains_it() -> None:
+    candles = random_walk(T0, 900, "60", seed=2)
+    market = _perp_market(candles)
+    request = _request(direction="long_short", leverage=5)
+    params = {"fast": 5, "slow": 40}
+    runs = []
+    for test_from, test_to in [(300, 600), (600, 900)]:
+        metrics, run = run_test_window(
+            bars_between(candles, 0, test_to),
+            request,
+            params,
+            test_from,
+            market.between(0, test_to),
+        )
+        config = _config(
+            params, direction="long_short", contract="linear", leverage=5.0, funding=True
+        )
+        alone = run_backtest(candles, config, test_from, test_to, market=market)
+        assert metrics == alone.metrics and metrics["funding_paid"] != 0.0
+        runs.append(run)
+    chained = chained_metrics(runs, "60", 10_000.0)
+    scale = runs[0].equity[-1] / 10_000.0
+    assert chained["funding_paid"] == pytest.approx(
+        runs[0].funding_paid + runs[1].funding_paid * scale, rel=1e-12
+    )

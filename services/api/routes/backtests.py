@@ -15,7 +15,11 @@ from services.api.endpoints import (
 )
 from services.api.equity_stream import stream_equity
 from services.api.idempotency import accept_once
-from services.api.job_requests import ensure_candles, with_saved_strategy
+from services.api.job_requests import (
+    ensure_candles,
+    ensure_perpetual_limits,
+    prepared_backtest,
+)
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
 from shared.backtest_spec import BacktestSpec
@@ -46,10 +50,9 @@ class EquityPoint(BaseModel):
 
 async def create(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    spec = await read_body(
-        request, BacktestSpec, lambda body: with_saved_strategy(pool, body, ("strategy",))
-    )
+    spec = await read_body(request, BacktestSpec, lambda body: prepared_backtest(pool, body))
     await ensure_candles(pool, spec)
+    await ensure_perpetual_limits(pool, spec)
 
     async def insert(conn: DbConnection) -> UUID:
         return (await backtests_repo.create_backtest(conn, spec.model_dump(mode="json"))).id

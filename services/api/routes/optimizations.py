@@ -16,7 +16,7 @@ from services.api.endpoints import (
 )
 from services.api.errors import Unprocessable
 from services.api.idempotency import accept_once
-from services.api.job_requests import stored_bars, with_saved_strategy
+from services.api.job_requests import ensure_perpetual_limits, prepared_backtest, stored_bars
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
 from shared.db import DbConnection
@@ -44,9 +44,11 @@ async def create(request: web.Request) -> web.Response:
     spec = await read_body(
         request,
         OptimizationSpec,
-        lambda body: with_saved_strategy(pool, body, ("backtest", "strategy")),
+        lambda body: prepared_backtest(pool, body, ("backtest",)),
     )
     bars = await stored_bars(pool, spec.backtest, prefix="backtest.")
+    leverage = spec.grid.get("leverage", [])
+    await ensure_perpetual_limits(pool, spec.backtest, "backtest.", leverage)
     runs, skipped = spec.combinations()
     if not runs:
         raise Unprocessable.for_field(

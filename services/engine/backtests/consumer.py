@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from services.engine.backtests.in_pool import simulate
+from services.engine.perp_market_loading import load_perp_market
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.backtest_spec import BacktestSpec
@@ -49,10 +50,11 @@ class BacktestWorker:
                 spec.end,
                 spec.warmup_bars_asked,
             )
+            market = await load_perp_market(conn, spec, candles)
         warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
         if warmup == len(candles):
             raise JobRejected("no stored candles in the range")
-        output = await self.simulations.run(simulate, candles, request, warmup)
+        output = await self.simulations.run(simulate, candles, request, warmup, market)
         async with self.pool.acquire() as conn:
             stored = await backtests_repo.store_result(
                 conn,

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from services.engine.backtests.data_used import DataReport, data_used
-from services.engine.core import EXIT_REASONS, run_backtest
+from services.engine.core import EXIT_REASONS, PerpMarket, run_backtest
 from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
 from shared.timestamps import from_epoch_ms
@@ -31,11 +31,16 @@ def _time_or_none(ms: int) -> datetime | None:
     return from_epoch_ms(ms) if ms >= 0 else None
 
 
-def simulate(candles: Candles, request: dict[str, Any], warmup: int = 0) -> BacktestOutput:
+def simulate(
+    candles: Candles,
+    request: dict[str, Any],
+    warmup: int = 0,
+    market: PerpMarket | None = None,
+) -> BacktestOutput:
     """The backtest over `candles` but their first `warmup` bars, which only warm the
-    indicators."""
+    indicators; `market` a perpetual's mark price and funding on the same candles."""
     spec = BacktestSpec.model_validate(request)
-    result = run_backtest(candles, spec, trade_from=warmup)
+    result = run_backtest(candles, spec, trade_from=warmup, market=market)
     t = result.trades
     trades = [
         (
@@ -49,6 +54,7 @@ def simulate(candles: Candles, request: dict[str, Any], warmup: int = 0) -> Back
             float(t.returns[i]),
             float(t.fees[i]),
             EXIT_REASONS[int(t.exit_reason[i])],
+            float(t.funding[i]),
         )
         for i in range(len(t))
     ]

@@ -11,6 +11,8 @@ from services.engine.core.backtest import (
     Trades,
     contiguous_prices,
     core_stop,
+    kernel_returns,
+    perp_metrics,
     run_backtest,
     run_kernel,
     simulate_targets,
@@ -25,6 +27,7 @@ from services.engine.core.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
+from services.engine.core.perp_market import PerpMarket, perp_market
 from services.engine.core.plugin_targets import StrategyError
 from services.engine.core.signals import Direction, target_positions
 from services.engine.core.simulate import EXIT_REASONS, Kernel
@@ -40,6 +43,7 @@ __all__ = [
     "IndicatorCache",
     "Kernel",
     "Metric",
+    "PerpMarket",
     "StrategyError",
     "StrategyTargets",
     "Trades",
@@ -49,6 +53,9 @@ __all__ = [
     "contiguous_prices",
     "core_stop",
     "finite_or_none",
+    "kernel_returns",
+    "perp_market",
+    "perp_metrics",
     "run_backtest",
     "run_kernel",
     "sharpe_ratio",

@@ -7,7 +7,7 @@ Also the two halves an optimizer calls separately: targets from an `IndicatorCac
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -16,14 +16,23 @@ import polars as pl
 from services.engine.core import indicators
 from services.engine.core.indicator_cache import IndicatorCache
 from services.engine.core.metrics import Metric, compute_metrics
+from services.engine.core.perp_market import PerpMarket
 from services.engine.core.signals import Direction, Targets
-from services.engine.core.simulate import EXIT_REASONS, Kernel, simulate_kernel, trade_capacity
+from services.engine.core.simulate import (
+    EXIT_LIQUIDATION,
+    EXIT_REASONS,
+    Kernel,
+    simulate_kernel,
+    trade_capacity,
+    trade_returns,
+)
 from services.engine.core.strategy_targets import StrategyTargets
 from shared.backtest_spec import AtrStop, BacktestSpec
 from shared.candles import Candles
 from shared.strategies import StrategyEntry, strategy_entry
 
 Fill = Literal["next_open", "close"]
+Contract = Literal["spot", "linear", "inverse"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +60,27 @@ class ExecutionSettings:
     take_profit: Stop = None
     trailing_stop: Stop = None
     atr_period: int = 14
+    # Perpetuals: the category's contract, its leverage, whether funding is booked (needs a
+    # PerpMarket) and the maintenance margin rate of the liquidation price.
+    contract: Contract = "spot"
+    leverage: float = 1.0
+    funding: bool = False
+    maintenance_margin_rate: float = 0.005
 
     @property
     def uses_atr(self) -> bool:
         stops = (self.stop_loss, self.take_profit, self.trailing_stop)
         return any(isinstance(s, AtrMultiple) for s in stops)
+
+    @property
+    def inverse(self) -> bool:
+        return self.contract == "inverse"
+
+    @property
+    def liquidates(self) -> bool:
+        """A linear contract above 1x (at 1x it is the spot simulation, bit for bit), and any
+        inverse one (an inverse long at 1x still goes bankrupt at half its entry price)."""
+        return self.contract == "inverse" or (self.contract == "linear" and self.leverage > 1.0)
 
 
 @dataclass(frozen=True)
@@ -89,6 +114,10 @@ class BacktestConfig:
             take_profit=core_stop(spec.take_profit),
             trailing_stop=core_stop(spec.trailing_stop),
             atr_period=spec.atr_period,
+            contract=spec.category,
+            leverage=spec.leverage,
+            funding=bool(spec.funding),
+            maintenance_margin_rate=spec.maintenance_margin_rate or 0.0,
         )
         return cls(entry.name, spec.strategy.resolved_params, spec.interval, execution, entry)
 
@@ -107,6 +136,7 @@ class Trades:
     returns: npt.NDArray[np.float64]
     fees: npt.NDArray[np.float64]
     exit_reason: npt.NDArray[np.int8]  # index into EXIT_REASONS
+    funding: npt.NDArray[np.float64]  # net paid, negative when received
 
     def __len__(self) -> int:
         return int(self.side.size)
@@ -134,6 +164,7 @@ class Trades:
                 "return": self.returns,
                 "fees": self.fees,
                 "exit_reason": np.asarray(EXIT_REASONS)[self.exit_reason],
+                "funding": self.funding,
             },
             schema_overrides={"exit_time": pl.Int64},
         )
@@ -163,10 +194,22 @@ def contiguous_prices(candles: Candles, end: int | None = None) -> Prices:
 
 
 def run_kernel(
-    prices: Prices, targets: npt.NDArray[np.int8], trade_from: int, execution: ExecutionSettings
+    prices: Prices,
+    targets: npt.NDArray[np.int8],
+    trade_from: int,
+    execution: ExecutionSettings,
+    market: PerpMarket | None = None,
 ) -> Any:
-    """The compiled fill loop on contiguous (open, high, low, close) and int8 targets."""
-    _, high, low, close = prices
+    """The compiled fill loop on contiguous (open, high, low, close) and int8 targets, with
+    the perpetual's `market` over the same bars (none: the candles are the mark and no
+    funding is stored, so none is booked)."""
+    open_, high, low, close = prices
+    mark = (open_, high, low) if market is None else _mark_columns(market, close.size)
+    funding = (
+        market.funding_rate[: close.size]
+        if execution.funding and market is not None
+        else np.empty(0)
+    )
     atr = (
         indicators.atr(high, low, close, execution.atr_period)
         if execution.uses_atr
@@ -189,7 +232,36 @@ def run_kernel(
         _fraction(execution.trailing_stop),
         _atr_multiple(execution.trailing_stop),
         atr,
+        execution.inverse,
+        float(execution.leverage),
+        execution.liquidates,
+        float(execution.maintenance_margin_rate),
+        *mark,
+        np.ascontiguousarray(funding, np.float64),
     )
+
+
+def _mark_columns(market: PerpMarket, bars: int) -> tuple[FloatColumn, FloatColumn, FloatColumn]:
+    columns = (market.mark_open, market.mark_high, market.mark_low)
+    return tuple(np.ascontiguousarray(c[:bars], np.float64) for c in columns)  # type: ignore[return-value]
+
+
+def kernel_returns(kernel: Kernel, execution: ExecutionSettings) -> npt.NDArray[np.float64]:
+    """Each trade's `return` (in coin terms for inverse contracts)."""
+    return trade_returns(kernel.pnl, kernel.qty, kernel.entry_price, execution.inverse)
+
+
+class PerpMetrics(TypedDict):
+    funding_paid: float
+    liquidations: int
+
+
+def perp_metrics(kernel: Kernel) -> PerpMetrics:
+    """`funding_paid` and `liquidations`, from the trades."""
+    return {
+        "funding_paid": float(kernel.funding.sum()),
+        "liquidations": int(np.count_nonzero(kernel.exit_reason == EXIT_LIQUIDATION)),
+    }
 
 
 def core_stop(stop: float | AtrStop | None) -> Stop:
@@ -223,8 +295,10 @@ def simulate_targets(
     interval: str,
     trade_from: int = 0,
     trade_to: int | None = None,
+    market: PerpMarket | None = None,
 ) -> BacktestResult:
-    """Fills, equity and metrics for precomputed targets over bars [trade_from, trade_to).
+    """Fills, equity and metrics for precomputed targets over bars [trade_from, trade_to),
+    `market` the perpetual's mark price and funding on the same candles.
 
     Bars before `trade_from` only warmed the indicators: the run starts flat there with the
     initial capital. Bars from `trade_to` on are ignored, as if the data ended there, so
@@ -236,12 +310,15 @@ def simulate_targets(
         raise ValueError(f"trade_from {trade_from} and trade_to {end} must be within 0..{n}")
     if targets.shape != (n,):
         raise ValueError("one target per candle is needed")
+    if market is not None and len(market) != n:
+        raise ValueError("one mark price and funding rate per candle is needed")
 
     kernel = run_kernel(
         contiguous_prices(candles, end),
         np.ascontiguousarray(targets[:end], np.int8),
         trade_from,
         execution,
+        market,
     )
     open_time = candles.open_time
     still_open = kernel.exit_bar < 0
@@ -253,9 +330,10 @@ def simulate_targets(
         exit_price=kernel.exit_price,
         qty=kernel.qty,
         pnl=kernel.pnl,
-        returns=kernel.pnl / (kernel.qty * kernel.entry_price),
+        returns=kernel_returns(kernel, execution),
         fees=kernel.fees,
         exit_reason=kernel.exit_reason,
+        funding=kernel.funding,
     )
     closed = ~still_open
     time = open_time[trade_from:end]
@@ -269,6 +347,7 @@ def simulate_targets(
         num_trades=len(trades),
         fees_paid=float(trades.fees.sum()),
         bars_held=kernel.bars_held,
+        **perp_metrics(kernel),
     )
     return BacktestResult(time, kernel.equity, trades, metrics, stop_warnings(kernel, execution))
 
@@ -279,15 +358,17 @@ def run_backtest(
     trade_from: int = 0,
     trade_to: int | None = None,
     cache: IndicatorCache | None = None,
+    market: PerpMarket | None = None,
 ) -> BacktestResult:
     """Simulate a strategy over `candles`; pass `cache` to reuse a built-in's indicators.
 
-    `trade_from` / `trade_to` bound the traded bars, as in `simulate_targets`.
+    `trade_from` / `trade_to` bound the traded bars and `market` is the perpetual's, as in
+    `simulate_targets`.
     """
     config = BacktestConfig.from_spec(spec) if isinstance(spec, BacktestSpec) else spec
     strategy = StrategyTargets(config.strategy_entry(), candles, cache)
     targets = strategy(config.params, config.execution.direction)
     strategy.guard(config.params)
     return simulate_targets(
-        candles, targets, config.execution, config.interval, trade_from, trade_to
+        candles, targets, config.execution, config.interval, trade_from, trade_to, market
     )

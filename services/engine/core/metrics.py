@@ -82,6 +82,8 @@ def compute_metrics(
     num_trades: int,
     fees_paid: float,
     bars_held: int,
+    funding_paid: float = 0.0,
+    liquidations: int = 0,
 ) -> dict[str, Metric]:
     """Every metric of docs/simulation.md's table, keyed as there."""
     if equity.size == 0:
@@ -111,4 +113,6 @@ def compute_metrics(
         "avg_trade_return": finite_or_none(float(np.mean(closed_returns))) if closed else None,
         "exposure": bars_held / equity.size if equity.size else None,
         "fees_paid": finite_or_none(fees_paid),
+        "funding_paid": finite_or_none(funding_paid),
+        "liquidations": liquidations,
     }

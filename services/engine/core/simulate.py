@@ -4,6 +4,12 @@ One compiled pass over the bars implements docs/simulation.md's fill rules: fill
 next open or at the close, slippage, fees, sizing, reversals, shorts, stop loss, take
 profit and trailing stop (each a fraction of the price, or a multiple of the ATR known at the
 fill). Everything is per unit of account; quantities are fractional.
+
+Perpetuals (docs/simulation.md, "Perpetual futures"): sizing with leverage, funding booked
+before a bar's open fill, liquidation at the bankruptcy price checked against the mark price,
+and inverse contracts, whose quantity is in USD and whose account is in the base coin: a
+position of q contracts is worth -q/p coins at price p where a linear one is worth q * p, so
+one set of cash formulas serves both through `_value`.
 """
 
 from typing import NamedTuple
@@ -17,7 +23,8 @@ EXIT_STOP_LOSS = 1
 EXIT_TAKE_PROFIT = 2
 EXIT_STILL_OPEN = 3
 EXIT_TRAILING_STOP = 4
-EXIT_REASONS = ("signal", "stop_loss", "take_profit", "end", "trailing_stop")
+EXIT_LIQUIDATION = 5
+EXIT_REASONS = ("signal", "stop_loss", "take_profit", "end", "trailing_stop", "liquidation")
 
 
 class Kernel(NamedTuple):
@@ -34,8 +41,46 @@ class Kernel(NamedTuple):
     pnl: npt.NDArray[np.float64]
     fees: npt.NDArray[np.float64]
     exit_reason: npt.NDArray[np.int8]
+    funding: npt.NDArray[np.float64]  # net funding paid over the trade (negative: received)
     # Trades that asked for an ATR stop while no ATR was known at their fill (so had none).
     without_atr: int
+
+
+@njit(cache=True)
+def _value(inverse: bool, price: float) -> float:
+    """What one unit of quantity is worth at `price`, in the account's currency, up to a
+    constant: the price for spot and linear, -1/price (coins per USD contract) for inverse."""
+    return -1.0 / price if inverse else price
+
+
+@njit(cache=True)
+def _share_of_value(inverse: bool, rate: float, qty: float, price: float) -> float:
+    """`rate` of the position's value in the account's currency (a fee, a funding payment);
+    in the order the spot formula multiplies."""
+    return rate * qty / price if inverse else rate * qty * price
+
+
+@njit(cache=True)
+def _liquidation_prices(
+    inverse: bool, side: int, entry: float, leverage: float, mmr: float
+) -> tuple[float, float]:
+    """(liquidation price, bankruptcy price) of an isolated position; NaN: none."""
+    margin = 1.0 / leverage
+    if inverse:
+        if side > 0:
+            return entry / (1.0 + margin - mmr), entry / (1.0 + margin)
+        if margin >= 1.0:
+            return np.nan, np.nan  # a 1x inverse short can lose no more than its margin
+        return entry / (1.0 - margin + mmr), entry / (1.0 - margin)
+    if side > 0:
+        return entry * (1.0 - margin + mmr), entry * (1.0 - margin)
+    return entry * (1.0 + margin - mmr), entry * (1.0 + margin)
+
+
+@njit(cache=True)
+def _beyond(side: int, level: float, liquidation: float) -> bool:
+    """A stop level the liquidation would come before (never set)."""
+    return side * (liquidation - level) > 0.0
 
 
 @njit(cache=True)
@@ -78,9 +123,17 @@ def _stop_exit_price(
     bar_open: float,
     bar_high: float,
     bar_low: float,
+    liquidation_level: float,
+    bankruptcy_level: float,
+    mark_open: float,
+    mark_high: float,
+    mark_low: float,
 ) -> tuple[float, int]:
-    """(price, reason) of a stop hit in this bar, or (NaN, -1). NaN levels never hit."""
+    """(price, reason) of a stop or liquidation in this bar, or (NaN, -1), checked in
+    docs/simulation.md's order. NaN levels never hit."""
     if side > 0:
+        if mark_open <= liquidation_level:
+            return bankruptcy_level, EXIT_LIQUIDATION
         # A level the open is already past is hit first, at the open.
         if bar_open <= stop_level:
             return bar_open, stop_reason
@@ -88,15 +141,21 @@ def _stop_exit_price(
             return bar_open, EXIT_TAKE_PROFIT
         if bar_low <= stop_level:
             return stop_level, stop_reason
+        if mark_low <= liquidation_level:
+            return bankruptcy_level, EXIT_LIQUIDATION
         if bar_high >= take_profit_level:
             return take_profit_level, EXIT_TAKE_PROFIT
     else:
+        if mark_open >= liquidation_level:
+            return bankruptcy_level, EXIT_LIQUIDATION
         if bar_open >= stop_level:
             return bar_open, stop_reason
         if bar_open <= take_profit_level:
             return bar_open, EXIT_TAKE_PROFIT
         if bar_high >= stop_level:
             return stop_level, stop_reason
+        if mark_high >= liquidation_level:
+            return bankruptcy_level, EXIT_LIQUIDATION
         if bar_low <= take_profit_level:
             return take_profit_level, EXIT_TAKE_PROFIT
     return np.nan, -1
@@ -123,9 +182,20 @@ def simulate_kernel(
     trailing_stop: float,
     trailing_stop_atr: float,
     atr: npt.NDArray[np.float64],
+    inverse: bool,
+    leverage: float,
+    liquidates: bool,
+    maintenance_margin_rate: float,
+    mark_open: npt.NDArray[np.float64],
+    mark_high: npt.NDArray[np.float64],
+    mark_low: npt.NDArray[np.float64],
+    funding_rate: npt.NDArray[np.float64],
 ) -> Kernel:
     """Stops: `x` a fraction of the price, `x_atr` a multiple of `atr` at the fill (the
-    previous bar's for an open fill, the bar's own for a close fill); NaN: none."""
+    previous bar's for an open fill, the bar's own for a close fill); NaN: none.
+
+    `mark_*`: the mark price per bar (the candles themselves when none is stored);
+    `funding_rate`: the rates booked at each bar (summed), or empty for no funding."""
     n = bar_close.size
     equity = np.empty(n - trade_from)
     t_side = np.zeros(max_trades, np.int8)
@@ -137,6 +207,10 @@ def simulate_kernel(
     t_pnl = np.zeros(max_trades)
     t_fees = np.zeros(max_trades)
     t_reason = np.zeros(max_trades, np.int8)
+    t_funding = np.zeros(max_trades)
+    books_funding = funding_rate.size > 0
+    liquidation_level = np.nan
+    bankruptcy_level = np.nan
 
     cash = initial_capital
     side = 0  # current position: +1, -1 or 0
@@ -156,6 +230,11 @@ def simulate_kernel(
     bars_held = 0
 
     for t in range(trade_from, n):
+        # Funding falls on the position held coming into the bar, before its open fill.
+        if books_funding and side != 0 and funding_rate[t] != 0.0:
+            paid = side * _share_of_value(inverse, funding_rate[t], qty, mark_open[t])
+            cash -= paid
+            t_funding[trades - 1] += paid
         for phase in range(3):  # 0: the open, 1: inside the bar, 2: the close
             new_target = 0
             price = np.nan
@@ -170,6 +249,8 @@ def simulate_kernel(
                 if side == 0 or t < check_stops_from:
                     continue
                 trailing = _trailing_level(side, best, trailing_stop, trailing_distance)
+                if _beyond(side, trailing, liquidation_level):
+                    trailing = np.nan
                 stop_level, stop_reason = _nearer_stop(side, stop_loss_level, trailing)
                 price, reason = _stop_exit_price(
                     side,
@@ -179,6 +260,11 @@ def simulate_kernel(
                     bar_open[t],
                     bar_high[t],
                     bar_low[t],
+                    liquidation_level,
+                    bankruptcy_level,
+                    mark_open[t],
+                    mark_high[t],
+                    mark_low[t],
                 )
                 if reason < 0:
                     continue
@@ -198,25 +284,36 @@ def simulate_kernel(
 
             if side != 0 and side != new_target:
                 k = trades - 1
-                fill = price * (1.0 - slippage) if side > 0 else price * (1.0 + slippage)
-                fee = fee_rate * qty * fill
-                cash += side * qty * fill - fee
+                if reason == EXIT_LIQUIDATION:
+                    fill = price  # the bankruptcy price, no fee: the gap to LP is the fee
+                    fee = 0.0
+                else:
+                    fill = price * (1.0 - slippage) if side > 0 else price * (1.0 + slippage)
+                    fee = _share_of_value(inverse, fee_rate, qty, fill)
+                cash += side * qty * _value(inverse, fill) - fee
                 t_exit_bar[k] = t
                 t_exit_price[k] = fill
                 t_fees[k] += fee
-                t_pnl[k] = side * qty * (fill - t_entry_price[k]) - t_fees[k]
+                gain = side * qty * (_value(inverse, fill) - _value(inverse, t_entry_price[k]))
+                t_pnl[k] = gain - t_fees[k] - t_funding[k]
                 t_reason[k] = reason
                 side = 0
                 qty = 0.0
                 stop_loss_level = np.nan
                 take_profit_level = np.nan
                 trailing_distance = np.nan
+                liquidation_level = np.nan
+                bankruptcy_level = np.nan
             # A bankrupt account (possible after a losing short) opens nothing.
             if new_target != 0 and side == 0 and cash > 0.0:
                 fill = price * (1.0 + slippage) if new_target > 0 else price * (1.0 - slippage)
-                qty = cash * position_size / (fill * (1.0 + fee_rate))
-                fee = fee_rate * qty * fill
-                cash -= new_target * qty * fill + fee
+                # At leverage 1 the spot formula: 1.0 / 1.0 + fee_rate is 1.0 + fee_rate.
+                if inverse:
+                    qty = cash * position_size * fill / (1.0 / leverage + fee_rate)
+                else:
+                    qty = cash * position_size / (fill * (1.0 / leverage + fee_rate))
+                fee = _share_of_value(inverse, fee_rate, qty, fill)
+                cash -= new_target * qty * _value(inverse, fill) + fee
                 side = new_target
                 k = trades
                 trades += 1
@@ -234,11 +331,17 @@ def simulate_kernel(
                     side, take_profit, take_profit_atr, fill, atr_at_fill
                 )
                 trailing_distance = trailing_stop_atr * atr_at_fill
+                if liquidates:
+                    liquidation_level, bankruptcy_level = _liquidation_prices(
+                        inverse, side, fill, leverage, maintenance_margin_rate
+                    )
+                    if _beyond(side, stop_loss_level, liquidation_level):
+                        stop_loss_level = np.nan
                 best = fill
                 # Filled at an open, the rest of this bar can hit a stop; at a close it cannot.
                 check_stops_from = t if phase == 0 else t + 1
 
-        equity[t - trade_from] = cash + side * qty * bar_close[t]
+        equity[t - trade_from] = cash + side * qty * _value(inverse, bar_close[t])
         if side != 0:
             bars_held += 1
             # The trail follows bars that ended after the fill: an open fill's own bar, not a
@@ -249,7 +352,8 @@ def simulate_kernel(
     if side != 0:
         k = trades - 1
         t_exit_price[k] = bar_close[n - 1]
-        t_pnl[k] = side * qty * (bar_close[n - 1] - t_entry_price[k]) - t_fees[k]
+        gain = side * qty * (_value(inverse, bar_close[n - 1]) - _value(inverse, t_entry_price[k]))
+        t_pnl[k] = gain - t_fees[k] - t_funding[k]
         t_reason[k] = EXIT_STILL_OPEN
 
     return Kernel(
@@ -264,6 +368,7 @@ def simulate_kernel(
         t_pnl[:trades],
         t_fees[:trades],
         t_reason[:trades],
+        t_funding[:trades],
         without_atr,
     )
 
@@ -274,3 +379,13 @@ def trade_capacity(target: npt.NDArray[np.int8], trade_from: int) -> int:
     if window.size == 0:
         return 0
     return int(np.count_nonzero(window[1:] != window[:-1])) + int(window[0] != 0)
+
+
+def trade_returns(
+    pnl: npt.NDArray[np.float64],
+    qty: npt.NDArray[np.float64],
+    entry_price: npt.NDArray[np.float64],
+    inverse: bool,
+) -> npt.NDArray[np.float64]:
+    """Each trade's pnl over what it put in: quantity x entry (coins: quantity / entry)."""
+    return pnl / (qty / entry_price) if inverse else pnl / (qty * entry_price)

@@ -15,6 +15,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import ValidationError
 
+from services.engine.core import PerpMarket
 from services.engine.optimization import store
 from services.engine.optimization.in_pool import (
     CandlesKey,
@@ -26,6 +27,7 @@ from services.engine.optimization.in_pool import (
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
 from services.engine.optimization.store import ChunkWork
+from services.engine.perp_market_loading import load_perp_market
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.candles import Candles
@@ -45,7 +47,7 @@ R = TypeVar("R")
 class ChunkWorker:
     pool: asyncpg.Pool
     simulations: SimulationPool
-    _candles: tuple[CandlesKey, Candles] | None = field(default=None, repr=False)
+    _candles: tuple[CandlesKey, Candles, PerpMarket | None] | None = field(default=None, repr=False)
     # The parameter sets of the optimization last served: up to 100,000 to build.
     _sets: tuple[UUID, list[dict[str, ParamValue]]] | None = field(default=None, repr=False)
 
@@ -69,7 +71,7 @@ class ChunkWorker:
             spec = OptimizationSpec.model_validate(work.request)
         except ValidationError as exc:
             raise JobRejected(f"invalid request: {exc}") from None
-        key, candles = await self._load(work, spec)
+        key, candles, _ = await self._load(work, spec)
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
             results = await self._in_pool(
@@ -134,9 +136,13 @@ class ChunkWorker:
         try:
             return await self.simulations.run(function, HeldCandles(key), *args)
         except CandlesMissing:
-            return await self.simulations.run(function, HeldCandles(key, candles), *args)
+            assert self._candles is not None and self._candles[0] == key
+            held = HeldCandles(key, candles, self._candles[2])
+            return await self.simulations.run(function, held, *args)
 
-    async def _load(self, work: ChunkWork, spec: OptimizationSpec) -> tuple[CandlesKey, Candles]:
+    async def _load(
+        self, work: ChunkWork, spec: OptimizationSpec
+    ) -> tuple[CandlesKey, Candles, PerpMarket | None]:
         """The bars the optimization was planned on, after their warm-up."""
         b = spec.backtest
         end_ms = to_epoch_ms(work.data_end)
@@ -147,13 +153,14 @@ class ChunkWorker:
             candles = await market_data.load_candles_warmed(
                 conn, b.category, b.symbol, b.interval, b.start, work.data_end, work.warmup
             )
+            market = await load_perp_market(conn, b, candles)
         planned = work.warmup + work.bars
         if len(candles) != planned:
             raise JobRejected(
                 f"the range and its warm-up held {planned} candles when planned and"
                 f" {len(candles)} now"
             )
-        self._candles = (key, candles)
+        self._candles = (key, candles, market)
         return self._candles
 
     async def give_up(self, command: RunOptimizationChunk, error: str) -> None:

@@ -18,9 +18,11 @@ from typing import Any
 from services.engine.core import (
     BacktestConfig,
     Metric,
+    PerpMarket,
     StrategyTargets,
     contiguous_prices,
     core_stop,
+    kernel_returns,
     run_backtest,
     run_kernel,
 )
@@ -49,7 +51,7 @@ def best_result(results: list[SetResult], objective: str) -> SetResult:
 # which candles a chunk runs on.
 CandlesKey = tuple[str, str, str, int, int, int, int]
 _RANGES_HELD = 2  # per pool process: a year of minutes is about 29 MB
-_held: OrderedDict[CandlesKey, Candles] = OrderedDict()
+_held: OrderedDict[CandlesKey, tuple[Candles, PerpMarket | None]] = OrderedDict()
 
 
 class CandlesMissing(Exception):
@@ -58,18 +60,23 @@ class CandlesMissing(Exception):
 
 @dataclass(frozen=True)
 class HeldCandles:
-    """Candles by their key, with the candles themselves only when the process lacks them."""
+    """Candles by their key, with the candles themselves (and a perpetual's market on the
+    same bars) only when the process lacks them."""
 
     key: CandlesKey
     candles: Candles | None = None
+    market: PerpMarket | None = None
 
     def get(self) -> Candles:
+        return self.bars()[0]
+
+    def bars(self) -> tuple[Candles, PerpMarket | None]:
         if self.candles is not None:
-            _held[self.key] = self.candles
+            _held[self.key] = (self.candles, self.market)
             _held.move_to_end(self.key)
             while len(_held) > _RANGES_HELD:
                 _held.popitem(last=False)
-            return self.candles
+            return self.candles, self.market
         try:
             _held.move_to_end(self.key)
         except KeyError:
@@ -84,15 +91,25 @@ def bars_between(candles: Candles, start: int, stop: int) -> Candles:
     )
 
 
+# Grid fields the core takes as they are (the others are stops).
+_PLAIN_GRID_FIELDS = frozenset({"position_size", "leverage"})
+
+
+def market_between(market: PerpMarket | None, start: int, stop: int) -> PerpMarket | None:
+    return None if market is None else market.between(start, stop)
+
+
 def set_config(config: BacktestConfig, params: Params) -> BacktestConfig:
     """The config of one parameter set: its strategy's parameters, and the backtest fields
-    (stops, position size) the grid varies, in place of the request's."""
+    (stops, position size, leverage) the grid varies, in place of the request's."""
     fields = {k: v for k, v in params.items() if k in EXECUTION_GRID_FIELDS}
     strategy = {k: v for k, v in params.items() if k not in fields}
     execution = config.execution
     if fields:
         changed: dict[str, Any] = {
-            k: v if k == "position_size" else core_stop(EXECUTION_GRID_FIELDS[k].validate_python(v))
+            k: v
+            if k in _PLAIN_GRID_FIELDS
+            else core_stop(EXECUTION_GRID_FIELDS[k].validate_python(v))
             for k, v in fields.items()
         }
         execution = dataclasses.replace(execution, **changed)
@@ -110,6 +127,7 @@ def evaluate_sets(
     param_sets: Sequence[Params],
     first_index: int,
     warmup_loaded: int = 0,
+    market: PerpMarket | None = None,
 ) -> list[SetResult]:
     """Every set over `candles` but their first `warmup_loaded` bars, on which each set's
     indicators are warmed up as far as its `warmup_bars` takes; the metrics equal
@@ -127,14 +145,20 @@ def evaluate_sets(
     results: list[SetResult] = []
     for start, members in by_start.items():
         bars = bars_between(candles, start, len(candles)) if start else candles
+        bars_market = market_between(market, start, len(candles)) if start else market
         strategy = StrategyTargets(config.strategy_entry(), bars)
         prices = contiguous_prices(bars)
         for i in members:
             one = configs[i]
             targets = strategy(one.params, execution.direction)
-            kernel = run_kernel(prices, targets, warmup_loaded - start, one.execution)
+            kernel = run_kernel(prices, targets, warmup_loaded - start, one.execution, bars_market)
             metrics = sweep_metrics(
-                kernel, first_time, last_time, config.interval, execution.initial_capital
+                kernel,
+                first_time,
+                last_time,
+                config.interval,
+                execution.initial_capital,
+                kernel_returns(kernel, one.execution),
             )
             results.append(SetResult(first_index + i, dict(param_sets[i]), metrics))
     ranked = sorted(results, key=lambda r: r.index)
@@ -163,7 +187,8 @@ def run_grid_chunk(
     param_sets: Sequence[Params],
     first_index: int,
 ) -> list[SetResult]:
-    return evaluate_sets(source.get(), request, param_sets, first_index, warmup_loaded)
+    candles, market = source.bars()
+    return evaluate_sets(candles, request, param_sets, first_index, warmup_loaded, market)
 
 
 def run_train_chunk(
@@ -175,8 +200,12 @@ def run_train_chunk(
     objective: str,
 ) -> SetResult:
     """A walk-forward train chunk over bars [from, to) alone keeps only its best set."""
-    train = bars_between(source.get(), *bars)
-    return best_result(evaluate_sets(train, request, param_sets, first_index), objective)
+    candles, market = source.bars()
+    train = bars_between(candles, *bars)
+    results = evaluate_sets(
+        train, request, param_sets, first_index, market=market_between(market, *bars)
+    )
+    return best_result(results, objective)
 
 
 def run_test_chunk(
@@ -191,19 +220,28 @@ def run_test_chunk(
         spec.warmup_bars, spec.strategy.entry(), {**spec.strategy.resolved_params, **params}
     )
     first = max(0, test_from - warmup)
+    candles, market = source.bars()
     return run_test_window(
-        bars_between(source.get(), first, test_to), request, params, test_from - first
+        bars_between(candles, first, test_to),
+        request,
+        params,
+        test_from - first,
+        market_between(market, first, test_to),
     )
 
 
 def run_test_window(
-    candles: Candles, request: Mapping[str, Any], params: Params, test_from: int
+    candles: Candles,
+    request: Mapping[str, Any],
+    params: Params,
+    test_from: int,
+    market: PerpMarket | None = None,
 ) -> tuple[dict[str, Metric], TestRun]:
     """The chosen set over bars [test_from, len(candles)), its indicators warmed up on every
     bar before, starting flat with the initial capital."""
     base = backtest_config(request)
     config = set_config(base, {**base.params, **params})
-    result = run_backtest(candles, config, trade_from=test_from)
+    result = run_backtest(candles, config, trade_from=test_from, market=market)
     trades = result.trades
     closed = trades.closed
     run = TestRun(
@@ -214,5 +252,7 @@ def run_test_window(
         num_trades=len(trades),
         fees_paid=float(trades.fees.sum()),
         bars_held=round((result.metrics["exposure"] or 0.0) * result.equity.size),
+        funding_paid=float(trades.funding.sum()),
+        liquidations=int(result.metrics["liquidations"] or 0),
     )
     return result.metrics, run

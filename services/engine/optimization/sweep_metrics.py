@@ -19,6 +19,7 @@ from services.engine.core import (
     cagr,
     compute_metrics,
     finite_or_none,
+    perp_metrics,
     sharpe_ratio,
     sortino_ratio,
 )
@@ -75,11 +76,16 @@ def _max_drawdown(equity: FloatArray) -> float:
 
 
 def sweep_metrics(
-    kernel: Kernel, first_time: int, last_time: int, interval: str, initial_capital: float
+    kernel: Kernel,
+    first_time: int,
+    last_time: int,
+    interval: str,
+    initial_capital: float,
+    trade_returns: FloatArray,
 ) -> dict[str, Metric]:
-    """Every metric of one simulation over bars opening from `first_time` to `last_time`."""
+    """Every metric of one simulation over bars opening from `first_time` to `last_time`;
+    `trade_returns` its trades' (services.engine.core.kernel_returns)."""
     closed = kernel.exit_bar >= 0
-    trade_returns = kernel.pnl / (kernel.qty * kernel.entry_price)
     # The trade statistics come from the core itself (cheap: they only read the trades).
     metrics = compute_metrics(
         _NO_EQUITY,
@@ -91,6 +97,7 @@ def sweep_metrics(
         num_trades=int(kernel.side.size),
         fees_paid=float(kernel.fees.sum()),
         bars_held=kernel.bars_held,
+        **perp_metrics(kernel),
     )
     bars = kernel.equity.size
     if not bars:
@@ -124,6 +131,8 @@ class TestRun:
     num_trades: int
     fees_paid: float
     bars_held: int
+    funding_paid: float = 0.0
+    liquidations: int = 0
 
 
 def chained_metrics(
@@ -135,11 +144,12 @@ def chained_metrics(
     are scaled by the growth of the windows before it.
     """
     scale = 1.0
-    equity, pnl, fees = [], [], 0.0
+    equity, pnl, fees, funding = [], [], 0.0, 0.0
     for run in runs:
         equity.append(run.equity * scale)
         pnl.append(np.asarray(run.closed_pnl, np.float64) * scale)
         fees += run.fees_paid * scale
+        funding += run.funding_paid * scale
         if run.equity.size:
             scale *= float(run.equity[-1]) / initial_capital
     return compute_metrics(
@@ -152,4 +162,6 @@ def chained_metrics(
         num_trades=sum(run.num_trades for run in runs),
         fees_paid=fees,
         bars_held=sum(run.bars_held for run in runs),
+        funding_paid=funding,
+        liquidations=sum(run.liquidations for run in runs),
     )
