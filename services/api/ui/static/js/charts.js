@@ -10,7 +10,7 @@ const seconds = (iso) => Math.floor(Date.parse(iso) / 1000);
 // Candles loaded a window (one API page) at a time: earlier pages as the user pans left.
 export async function candleChart(el, loadPage, trades) {
   const chart = LightweightCharts.createChart(el, {
-    height: 420, timeScale: { timeVisible: true }, layout: { attributionLogo: true },
+    autoSize: true, timeScale: { timeVisible: true }, layout: { attributionLogo: true },
   });
   live.push(() => chart.remove());
   const series = chart.addCandlestickSeries();

@@ -456,9 +456,10 @@ export async function data(app) {
 
 // --- /strategies -------------------------------------------------------------------------
 const EXAMPLE_DEFINITION = {
-  params: { fast: { type: "int", default: 10, minimum: 2, maximum: 200 }, slow: { type: "int", default: 30, minimum: 3, maximum: 400 } },
-  entry_long: "crossover(sma(close, fast), sma(close, slow))",
-  exit_long: "crossunder(sma(close, fast), sma(close, slow))",
+  params: { fast: { type: "int", default: 10, minimum: 1, maximum: 500 }, slow: { type: "int", default: 30, minimum: 2, maximum: 2000 } },
+  rules: ["fast < slow"],
+  long_entry: "sma(close, fast) > sma(close, slow)",
+  short_entry: "sma(close, fast) < sma(close, slow)",
 };
 
 export async function strategies(app) {
