@@ -22,16 +22,8 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from aiohttp import web
 
 from shared.amqp import Topology, connect
-from shared.jobs import TERMINAL_STATUSES, JobKind
-from shared.messages import (
-    BackfillCompleted,
-    BackfillFailed,
-    BacktestCompleted,
-    BacktestFailed,
-    OptimizationCompleted,
-    OptimizationFailed,
-    message_type,
-)
+from shared.jobs import TERMINAL_STATUSES
+from shared.messages import EVENTS, Message, message_type
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +34,17 @@ _RETRY_SECONDS = 2.0
 # A job that ended this recently is still polled, so its end is told even without the broker.
 _RECENT_SECONDS = 30
 
+
+def _job_of(event: type[Message]) -> tuple[str, str, str]:
+    """What an event tells: the job kind, the field naming the job, the status it ended in.
+    Every job event names its job `<kind>_id`; a failure carries its `error`."""
+    (id_field,) = [name for name in event.model_fields if name.endswith("_id")]
+    status = "failed" if "error" in event.model_fields else "succeeded"
+    return id_field.removesuffix("_id"), id_field, status
+
+
 # The broker's job events: message type -> (job kind, the field naming the job, its status).
-_BROKER_EVENTS: dict[str, tuple[JobKind, str, str]] = {
-    message_type(BackfillCompleted): ("backfill", "backfill_id", "succeeded"),
-    message_type(BackfillFailed): ("backfill", "backfill_id", "failed"),
-    message_type(BacktestCompleted): ("backtest", "backtest_id", "succeeded"),
-    message_type(BacktestFailed): ("backtest", "backtest_id", "failed"),
-    message_type(OptimizationCompleted): ("optimization", "optimization_id", "succeeded"),
-    message_type(OptimizationFailed): ("optimization", "optimization_id", "failed"),
-}
+_BROKER_EVENTS = {message_type(event): _job_of(event) for event in EVENTS}
 
 _POLL_SQL = f"""
 SELECT 'backtest' AS kind, id, status, NULL::bigint AS done, NULL::bigint AS total, error
