@@ -112,5 +112,6 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
     docs.add_static(app)
     pages.add_routes(app)
+    app.on_shutdown.append(events.end_streams)
     app.cleanup_ctx.extend([_database, _broker, events.job_event_hub, _expire_idempotency_keys])
     return app

@@ -77,6 +77,16 @@ class JobEventHub:
         self._seq = 0
         self._last_state: OrderedDict[tuple[str, str], tuple[Any, ...]] = OrderedDict()
         self._wakeup = asyncio.Event()
+        self.closed = False
+
+    def close(self) -> None:
+        """The API is stopping: every stream ends now rather than hold the shutdown."""
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        wakeup, self._wakeup = self._wakeup, asyncio.Event()
+        wakeup.set()
 
     def event_id(self, event: JobEvent) -> str:
         return f"{self.epoch}-{event.seq}"
@@ -106,8 +116,7 @@ class JobEventHub:
         data = {"kind": kind, "id": job_id, "status": status, "progress": progress}
         data |= {"error": error, "source": source}
         self._events.append(JobEvent(self._seq, data))
-        wakeup, self._wakeup = self._wakeup, asyncio.Event()
-        wakeup.set()
+        self._wake()
 
     def after(self, last_event_id: str | None) -> list[JobEvent]:
         """The buffered events after `last_event_id`; all of them for an id we cannot place."""

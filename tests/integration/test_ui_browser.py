@@ -10,9 +10,10 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_playwright
 
+from services.api.app import create_app
 from shared.settings import Settings
 from tests.support.market import BACKTEST_REQUEST, insert_hourly
 from tests.support.services import running_engine, settled
@@ -122,7 +123,12 @@ async def test_a_backtest_run_from_the_form_finishes_live_and_every_page_loads(
         }
         created = await api.post("/api/v1/optimizations", json=grid)
         optimization = await settled(api, created.headers["Location"])
-    assert optimization["status"] == "succeeded"
+        plan = {"train_bars": 100, "test_bars": 50}
+        created = await api.post(
+            "/api/v1/optimizations", json={**grid, "kind": "walk_forward", "walk_forward": plan}
+        )
+        walk_forward = await settled(api, created.headers["Location"])
+    assert optimization["status"] == "succeeded" and walk_forward["status"] == "succeeded"
 
     await ui.open(f"/compare?ids={backtest_id},{other['id']}", "compare")
     compared = await page.inner_text("#compare-metrics")
@@ -131,6 +137,11 @@ async def test_a_backtest_run_from_the_form_finishes_live_and_every_page_loads(
     await ui.open(f"/optimizations/{optimization['id']}", "optimization")
     assert await page.locator("#heatmap td").count() == 4
     assert await page.locator("#opt-results tbody tr").count() == 4
+    await ui.open(f"/optimizations/{walk_forward['id']}", "walk-forward")
+    windows = walk_forward["walk_forward"]["windows"]
+    assert windows >= 2
+    assert await page.locator("#wf-windows tbody tr").count() == windows
+    await page.wait_for_selector("#wf-equity canvas")
     await ui.open("/", "home")
     recent = await page.inner_text("#recent-jobs")
     assert backtest_id[:8] in recent and optimization["id"][:8] in recent
@@ -163,6 +174,14 @@ async def test_a_422_shows_beside_the_field_it_names(
     await page.screenshot(path=str(ARTIFACTS / "backtests-422.png"), full_page=True)
     ui.take_refusals()
 
+    await ui.open("/data", "data-form")
+    await page.fill("#backfill-form input[name=start]", "2014-01-01T00:00:00Z")
+    await page.click("#backfill-form button")
+    early = page.locator("#backfill-form [data-error-for=start]")
+    await early.wait_for(timeout=WAIT_MS)
+    assert await early.evaluate("e => e.previousElementSibling.name") == "start"
+    ui.take_refusals()
+
     await ui.open("/strategies", "strategies-editor")
     broken = '{"params": {}, "long_entry": "close > smaa(close, 3)"}'
     await page.locator("#expression-form textarea").fill(broken)
@@ -174,6 +193,25 @@ async def test_a_422_shows_beside_the_field_it_names(
     assert await shown.evaluate("e => e.previousElementSibling.tagName") == "TEXTAREA"
     await page.screenshot(path=str(ARTIFACTS / "strategies-422.png"), full_page=True)
     ui.take_refusals()
+
+
+async def test_with_a_token_the_page_asks_once_and_sends_it(
+    settings: Settings, browser: Browser
+) -> None:
+    secured = settings.model_copy(update={"api_token": "s3cret"})
+    async with TestClient(TestServer(create_app(secured))) as api:
+        page = await browser.new_page()
+        base = str(api.make_url("")).rstrip("/")
+        await page.goto(f"{base}/backtests")
+        await page.wait_for_selector("#token-form:not([hidden])", timeout=WAIT_MS)
+        await page.fill("#token-input", "s3cret")
+        await page.click("#token-form button")
+        await page.wait_for_selector("#backtest-list table", timeout=WAIT_MS)
+        await page.wait_for_selector("#live.on", timeout=WAIT_MS)  # the stream sends it too
+        assert await page.evaluate("localStorage.getItem('backtester.api_token')") == "s3cret"
+        ui = Watched(page, base)
+        await ui.open("/strategies", "strategies-with-token")  # remembered: no form again
+        assert await page.locator("#token-form").is_hidden()
 
 
 async def test_the_report_opens_with_no_network(

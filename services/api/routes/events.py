@@ -30,17 +30,21 @@ async def events(request: web.Request) -> web.StreamResponse:
     # A new client starts from now (the pages read the current state first); one that
     # reconnects gets what it missed.
     cursor = request.headers.get("Last-Event-ID") or hub.latest_id()
-    while True:
-        pending = hub.after(cursor)
-        if pending:
-            for event in pending:
-                data = orjson.dumps(event.data).decode()
-                await response.write(
-                    f"id: {hub.event_id(event)}\nevent: job\ndata: {data}\n\n".encode()
-                )
-            cursor = hub.event_id(pending[-1])
-        elif not await hub.wait(KEEPALIVE_SECONDS):
-            await response.write(b": keepalive\n\n")
+    try:
+        while not hub.closed:
+            pending = hub.after(cursor)
+            if pending:
+                for event in pending:
+                    data = orjson.dumps(event.data).decode()
+                    block = f"id: {hub.event_id(event)}\nevent: job\ndata: {data}\n\n"
+                    await response.write(block.encode())
+                cursor = hub.event_id(pending[-1])
+            elif not await hub.wait(KEEPALIVE_SECONDS):
+                await response.write(b": keepalive\n\n")
+    except ConnectionError:  # the client went away
+        return response
+    await response.write_eof()
+    return response
 
 
 ENDPOINTS = [
@@ -54,6 +58,12 @@ ENDPOINTS = [
         operation_id="streamJobEvents",
     ),
 ]
+
+
+async def end_streams(app: web.Application) -> None:
+    """on_shutdown: open streams end, so stopping the API does not wait for its clients."""
+    if JOB_EVENTS in app:
+        app[JOB_EVENTS].close()
 
 
 async def job_event_hub(app: web.Application) -> AsyncIterator[None]:

@@ -69,6 +69,16 @@ function followRows(root) {
   });
 }
 
+// A job not listed yet (just submitted elsewhere): list again, once per job.
+function onNewJob(root, wanted, reload) {
+  const tried = new Set();
+  onJobEvent((e) => {
+    if (!wanted(e) || tried.has(e.id) || root.querySelector(`[data-job="${e.id}"]`)) return;
+    tried.add(e.id);
+    reload();
+  });
+}
+
 // Errors from the API beside the field they name (its `details`), else at the form's foot.
 function showErrors(form, error) {
   for (const el of form.querySelectorAll(".field-error, .form-error")) el.remove();
@@ -102,24 +112,28 @@ export async function home(app) {
   } catch (e) { ready.textContent = `readiness unknown: ${e.message}`; }
   const jobs = h("div", { id: "recent-jobs" });
   app.append(h("h2", { text: "Recent jobs" }), jobs);
-  const [bt, op, bf] = await Promise.all([
-    api("/api/v1/backtests?limit=10"), api("/api/v1/optimizations?limit=5"), api("/api/v1/backfills?limit=5"),
-  ]);
-  const rows = [
-    ...bt.items.map((j) => ({ kind: "backtest", href: `/backtests/${j.id}`, ...j })),
-    ...op.items.map((j) => ({ kind: "optimization", href: `/optimizations/${j.id}`, ...j })),
-    ...bf.items.map((j) => ({ kind: "backfill", href: "/data", ...j })),
-  ].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
-  const cols = [
-    { title: "kind", value: (j) => j.kind },
-    { title: "job", value: (j) => j.id, cell: (j) => h("td", {}, h("a", { href: j.href, text: j.id.slice(0, 8) })) },
-    { title: "status", value: (j) => j.status, cell: (j) => statusCell(j.status) },
-    { title: "created", value: (j) => when(j.created_at) },
-  ];
-  cols.rowAttrs = (tr, j) => tr.setAttribute("data-job", j.id);
-  jobs.append(table(cols, rows));
+  const load = async () => {
+    const [bt, op, bf] = await Promise.all([
+      api("/api/v1/backtests?limit=10"), api("/api/v1/optimizations?limit=5"), api("/api/v1/backfills?limit=5"),
+    ]);
+    const rows = [
+      ...bt.items.map((j) => ({ kind: "backtest", href: `/backtests/${j.id}`, ...j })),
+      ...op.items.map((j) => ({ kind: "optimization", href: `/optimizations/${j.id}`, ...j })),
+      ...bf.items.map((j) => ({ kind: "backfill", href: "/data", ...j })),
+    ].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+    const cols = [
+      { title: "kind", value: (j) => j.kind },
+      { title: "job", value: (j) => j.id, cell: (j) => h("td", {}, h("a", { href: j.href, text: j.id.slice(0, 8) })) },
+      { title: "status", value: (j) => j.status, cell: (j) => statusCell(j.status) },
+      { title: "created", value: (j) => when(j.created_at) },
+    ];
+    cols.rowAttrs = (tr, j) => tr.setAttribute("data-job", j.id);
+    jobs.innerHTML = "";
+    jobs.append(table(cols, rows));
+  };
+  await load();
   followRows(jobs);
-  onJobEvent((e) => { if (!jobs.querySelector(`[data-job="${e.id}"]`) && e.status === "queued") home.refresh?.(); });
+  onNewJob(jobs, () => true, load);
 }
 
 // --- /backtests --------------------------------------------------------------------------
@@ -170,7 +184,7 @@ export async function backtests(app) {
   });
   await load();
   followRows(list);
-  onJobEvent((e) => { if (e.kind === "backtest" && !list.querySelector(`[data-job="${e.id}"]`)) load(); });
+  onNewJob(list, (e) => e.kind === "backtest", load);
   app.append(h("h2", { text: "Run a backtest" }), await backtestForm());
 }
 
@@ -413,7 +427,14 @@ function drawWalkForward(body, view, windows) {
 export async function data(app) {
   app.append(h("h1", { text: "Data" }));
   const coverage = await api("/api/v1/symbols?limit=1000");
-  const cols = ["category", "symbol", "interval", "first", "last", "candles"].map((k) => ({ title: k, value: (s) => (k === "first" || k === "last" ? when(s[k] ?? s[`${k}_time`]) : s[k]) }));
+  const cols = [
+    { title: "series", value: (s) => `${s.category} ${s.symbol} ${s.interval}` },
+    { title: "first", value: (s) => when(s.first_open_time) },
+    { title: "last", value: (s) => when(s.last_open_time) },
+    { title: "candles", value: (s) => s.count },
+    { title: "mark price", value: (s) => (s.mark_price ? s.mark_price.count : null) },
+    { title: "fundings", value: (s) => (s.funding ? s.funding.count : null) },
+  ];
   cols.push({ title: "gaps", value: (s) => (s.gaps ? s.gaps.length : null) });
   app.append(h("h2", { text: "Stored coverage" }), h("div", { id: "coverage" }, table(cols, coverage.items)));
   const form = h("form", { class: "grid", id: "backfill-form", novalidate: true });
@@ -431,7 +452,8 @@ export async function data(app) {
       { title: "id", value: (b) => b.id.slice(0, 8) },
       { title: "series", value: (b) => `${b.category} ${b.symbol} ${b.interval}` },
       { title: "status", value: (b) => b.status, cell: (b) => statusCell(b.status) },
-      { title: "progress", value: (b) => b.progress, cell: (b) => h("td", {}, h("progress", { class: "bf-progress", max: b.progress?.pages_total || 1, value: b.progress?.pages_done || 0 })) },
+      { title: "progress", value: (b) => b.progress, cell: (b) => h("td", {}, h("progress", { class: "bf-progress", max: b.pages_total || 1, value: b.pages_done })) },
+      { title: "candles", value: (b) => b.rows },
       { title: "error", value: (b) => b.error },
     ];
     c.rowAttrs = (tr, b) => tr.setAttribute("data-job", b.id);
@@ -440,11 +462,9 @@ export async function data(app) {
   };
   await load();
   followRows(jobs);
+  onNewJob(jobs, (e) => e.kind === "backfill", load);
   onJobEvent((e) => {
-    if (e.kind !== "backfill") return;
-    const tr = jobs.querySelector(`[data-job="${e.id}"]`);
-    if (!tr) { load(); return; }
-    const bar = tr.querySelector(".bf-progress");
+    const bar = jobs.querySelector(`[data-job="${e.id}"] .bf-progress`);
     if (bar && e.progress) { bar.max = e.progress.total || 1; bar.value = e.progress.done; }
   });
   form.addEventListener("submit", async (e) => {
