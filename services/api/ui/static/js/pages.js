@@ -279,7 +279,7 @@ export async function backtest(app, id) {
     const first = Date.parse(r.start), last = Date.parse(r.end);
     await candleChart(candles, async (beforeSeconds) => {
       const end = beforeSeconds ? beforeSeconds * 1000 : last;
-      const start = Math.max(first, end - 1000 * step);
+      const start = Math.max(first, end - 999 * step);  // 1,000 bars even if end is included
       if (start >= end) return [];
       const page = await api(`/api/v1/klines${query({ category: r.category, symbol: r.symbol, interval: r.interval, start: new Date(start).toISOString(), end: new Date(end).toISOString(), limit: 1000 })}`);
       return page.items.map((c) => ({ time: Math.floor(Date.parse(c.open_time) / 1000), open: c.open, high: c.high, low: c.low, close: c.close }));
