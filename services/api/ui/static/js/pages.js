@@ -268,7 +268,11 @@ export async function backtest(app, id) {
     disposeCharts();
     if (view.status === "failed") { body.append(h("p", { class: "form-error", text: view.error })); return; }
     if (view.status !== "succeeded") { body.append(h("p", { class: "muted", text: "Waiting for the result…" })); return; }
-    const trades = (await api(`/api/v1/backtests/${id}/trades?limit=1000`)).items;
+    // The latest 1,000 trades: the candle chart opens on the run's last bars.
+    let page = await api(`/api/v1/backtests/${id}/trades?limit=1000`);
+    if (page.total > page.items.length) page = await api(`/api/v1/backtests/${id}/trades?limit=1000&offset=${page.total - 1000}`);
+    const trades = page.items;
+    const tradesTitle = page.total > trades.length ? `Trades (last ${trades.length} of ${page.total})` : `Trades (${trades.length})`;
     const candles = h("div", { class: "panel chart", id: "candles" });
     const equity = h("div", { class: "panel", id: "equity" });
     const dd = h("div", { class: "panel", id: "drawdown" });
@@ -291,7 +295,7 @@ export async function backtest(app, id) {
     lineChart(dd, "Drawdown", times, [{ label: "drawdown", color: PALETTE[1], fill: "rgba(198,40,40,.15)", values: drawdown(values) }], { height: 160 });
     const cols = ["side", "entry_time", "entry_price", "exit_time", "exit_price", "qty", "pnl", "return", "fees", "exit_reason"]
       .map((k) => ({ title: k.replace("_", " "), value: (t) => (k.endsWith("_time") ? when(t[k]) : t[k]) }));
-    body.append(h("h2", { text: `Trades (${trades.length})` }), table(cols, trades, { sortable: true }));
+    body.append(h("h2", { text: tradesTitle }), table(cols, trades, { sortable: true }));
   };
   await drawResult();
   onJobEvent(async (e) => {
