@@ -42,14 +42,26 @@ async def next_event(stream: ClientResponse, within: float = 60) -> dict[str, An
     return await asyncio.wait_for(read(), within)
 
 
+async def events_until(stream: ClientResponse, job_id: str, status: str) -> list[dict[str, Any]]:
+    """Every event of the stream (any job's) up to the first of `job_id` with `status`."""
+    seen: list[dict[str, Any]] = []
+    while not seen or (seen[-1]["id"], seen[-1]["status"]) != (job_id, status):
+        seen.append(await next_event(stream))
+    return seen
+
+
 async def events_of(stream: ClientResponse, job_id: str, until: str) -> list[dict[str, Any]]:
     """This job's events, up to the first with status `until` (others' are skipped)."""
-    seen: list[dict[str, Any]] = []
-    while not seen or seen[-1]["status"] != until:
-        event = await next_event(stream)
-        if event["id"] == job_id:
-            seen.append(event)
-    return seen
+    return [e for e in await events_until(stream, job_id, until) if e["id"] == job_id]
+
+
+async def insert_queued_backtest(pool: asyncpg.Pool) -> str:
+    """A row no worker will run (no message): only the database poll tells of it."""
+    job_id = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO backtests (id, request, symbol, strategy) VALUES ($1, '{}', 'X', 'y')", job_id
+    )
+    return str(job_id)
 
 
 async def test_a_backtests_status_changes_arrive_and_a_reconnect_resumes(
@@ -60,21 +72,25 @@ async def test_a_backtests_status_changes_arrive_and_a_reconnect_resumes(
         stream = await api.get("/api/v1/events")
         assert stream.status == 200
         assert stream.headers["Content-Type"].startswith("text/event-stream")
+        marker = await insert_queued_backtest(pool)
+        (told,) = await events_of(stream, marker, until="queued")
         created = await api.post("/api/v1/backtests", json=BACKTEST_REQUEST)
         job_id = (await created.json())["id"]
-        seen = await events_of(stream, job_id, until="succeeded")
+        after = await events_until(stream, job_id, "succeeded")
         stream.close()
+    seen = [e for e in after if e["id"] == job_id]
     assert all(e["event"] == "job" and e["kind"] == "backtest" for e in seen)
+    # Each state once, in order; a job quicker than the poll may be told only its end.
     statuses = [e["status"] for e in seen]
-    assert statuses[0] in ("queued", "running") and statuses[-1] == "succeeded"
-    assert len(set(statuses)) == len(statuses), "a state is told once"
-    # Ids increase; a reconnect from the first event gets every later one again, in order.
-    numbers = [int(e["event_id"].split("-")[1]) for e in seen]
-    assert numbers == sorted(numbers)
-    resumed = await api.get("/api/v1/events", headers={"Last-Event-ID": seen[0]["event_id"]})
-    replayed = await events_of(resumed, job_id, until="succeeded")
+    order = ["queued", "running", "succeeded"]
+    assert statuses == sorted(set(statuses), key=order.index) and statuses[-1] == "succeeded"
+    numbers = [int(e["event_id"].split("-")[1]) for e in [told, *after]]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    # Reconnecting from the marker's event replays exactly what came after it.
+    resumed = await api.get("/api/v1/events", headers={"Last-Event-ID": told["event_id"]})
+    replayed = await events_until(resumed, job_id, "succeeded")
     resumed.close()
-    assert [e["event_id"] for e in replayed] == [e["event_id"] for e in seen[1:]]
+    assert [e["event_id"] for e in replayed] == [e["event_id"] for e in after]
 
 
 async def test_a_job_event_published_on_the_broker_arrives(api: Client, settings: Settings) -> None:
@@ -110,17 +126,10 @@ async def test_a_job_event_published_on_the_broker_arrives(api: Client, settings
 
 async def test_an_unknown_last_event_id_replays_the_buffer(api: Client, pool: asyncpg.Pool) -> None:
     first = await api.get("/api/v1/events")
-    # A row inserted directly: the poll alone tells of it.
-    job_id = await pool.fetchval(
-        """INSERT INTO backtests (id, request, symbol, strategy) VALUES ($1, '{}', 'X', 'y')
-           RETURNING id""",
-        uuid.uuid4(),
-    )
-    told = await events_of(first, str(job_id), until="queued")
+    job_id = await insert_queued_backtest(pool)
+    told = await events_of(first, job_id, until="queued")
     first.close()
     assert told[0]["source"] == "database" and told[0]["progress"] is None
     again = await api.get("/api/v1/events", headers={"Last-Event-ID": "from-another-process-1"})
-    assert (await events_of(again, str(job_id), until="queued"))[0]["event_id"] == told[0][
-        "event_id"
-    ]
+    assert (await events_of(again, job_id, until="queued"))[0]["event_id"] == told[0]["event_id"]
     again.close()

@@ -69,6 +69,20 @@ function followRows(root) {
   });
 }
 
+// One job's events, listened to before its page reads it: those that arrive while the page is
+// still drawing are handed over once it is ready, so no change falls between read and listen.
+function jobEvents(id) {
+  const early = [];
+  let handler = null;
+  onJobEvent((e) => {
+    if (e.id !== id) return;
+    if (handler) handler(e); else early.push(e);
+  });
+  return (fn) => { handler = fn; early.splice(0).forEach(fn); };
+}
+
+const TERMINAL = ["succeeded", "failed", "cancelled"];
+
 // A job not listed yet (just submitted elsewhere): list again, once per job.
 function onNewJob(root, wanted, reload) {
   const tried = new Set();
@@ -258,6 +272,7 @@ function drawdown(values) {
 }
 
 export async function backtest(app, id) {
+  const follow = jobEvents(id);
   let view = await api(`/api/v1/backtests/${id}`);
   const title = h("h1", {}, `Backtest ${id.slice(0, 8)} `, h("span", { id: "bt-status", class: `status-${view.status}`, text: view.status }));
   const body = h("div", { id: "bt-body" });
@@ -298,12 +313,12 @@ export async function backtest(app, id) {
     body.append(h("h2", { text: tradesTitle }), table(cols, trades, { sortable: true }));
   };
   await drawResult();
-  onJobEvent(async (e) => {
-    if (e.id !== id) return;
+  follow(async (e) => {
+    if (TERMINAL.includes(view.status)) return;  // already drawn as it ended
     const status = document.getElementById("bt-status");
     status.textContent = e.status;
     status.className = `status-${e.status}`;
-    if (["succeeded", "failed", "cancelled"].includes(e.status)) {
+    if (TERMINAL.includes(e.status)) {
       view = await api(`/api/v1/backtests/${id}`);
       await drawResult();
     }
@@ -350,6 +365,7 @@ export async function optimizations(app) {
 }
 
 export async function optimization(app, id) {
+  const follow = jobEvents(id);
   let view = await api(`/api/v1/optimizations/${id}`);
   const bar = h("progress", { id: "opt-progress", max: view.progress.total || 1, value: view.progress.done });
   const status = h("span", { id: "opt-status", class: `status-${view.status}`, text: view.status });
@@ -369,12 +385,12 @@ export async function optimization(app, id) {
     if (paramNames.length >= 2 && metricNames.length) drawHeatmap(body, rows, paramNames, metricNames);
   };
   await drawResults();
-  onJobEvent(async (e) => {
-    if (e.id !== id) return;
+  follow(async (e) => {
+    if (TERMINAL.includes(view.status)) return;
     status.textContent = e.status;
     status.className = `status-${e.status}`;
     if (e.progress) { bar.max = e.progress.total || 1; bar.value = e.progress.done; bar.nextSibling.textContent = ` ${e.progress.done}/${e.progress.total}`; }
-    if (["succeeded", "failed", "cancelled"].includes(e.status)) { view = await api(`/api/v1/optimizations/${id}`); await drawResults(); }
+    if (TERMINAL.includes(e.status)) { view = await api(`/api/v1/optimizations/${id}`); await drawResults(); }
   });
 }
 
