@@ -3,19 +3,24 @@ job events and the database poll, and a stream reconnecting with Last-Event-ID r
 
 import asyncio
 import json
+import signal
+import time
 import uuid
 from typing import Any
 
 import aio_pika
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
+from devtools.launcher import free_port, wait_until_serving
 from shared.amqp import Topology
 from shared.messages import BacktestFailed
 from shared.settings import Settings
 from tests.support.market import BACKTEST_REQUEST, insert_hourly
+from tests.support.processes import service_process
 from tests.support.services import running_engine
 
 pytestmark = pytest.mark.integration
@@ -133,3 +138,24 @@ async def test_an_unknown_last_event_id_replays_the_buffer(api: Client, pool: as
     again = await api.get("/api/v1/events", headers={"Last-Event-ID": "from-another-process-1"})
     assert (await events_of(again, job_id, until="queued"))[0]["event_id"] == told[0]["event_id"]
     again.close()
+
+
+async def test_an_open_stream_does_not_hold_the_apis_shutdown(settings: Settings) -> None:
+    port = free_port()
+    served = settings.model_copy(update={"api_port": port, "log_level": "WARNING"})
+    url = f"http://127.0.0.1:{port}"
+    async with (
+        service_process("services.api", served) as proc,
+        aiohttp.ClientSession() as http,
+    ):
+        await wait_until_serving(f"{url}/api/v1/readyz", proc, within=60)
+        stream = await http.get(f"{url}/api/v1/events")
+        assert stream.status == 200
+        await stream.content.readline()  # the stream is open: `retry: ...`
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+        # aiohttp would wait 60 s for a handler still running; the stream ended instead.
+        assert time.monotonic() - started < 10
+        assert (await asyncio.wait_for(stream.content.read(), 10)).strip() == b""  # ended
+        assert proc.returncode == 0
