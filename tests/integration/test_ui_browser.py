@@ -191,6 +191,9 @@ async def test_a_422_shows_beside_the_field_it_names(
     assert await shown.get_attribute("data-error-for") == "definition.long_entry"
     assert "smaa" in await shown.inner_text()
     assert await shown.evaluate("e => e.previousElementSibling.tagName") == "TEXTAREA"
+    # And where in the expression: the editor selects the column the API names.
+    marked = "e => e.value.slice(e.selectionStart, e.selectionStart + 4)"
+    assert await page.locator("#expression-form textarea").evaluate(marked) == "smaa"
     await page.screenshot(path=str(ARTIFACTS / "strategies-422.png"), full_page=True)
     ui.take_refusals()
 

@@ -5,9 +5,13 @@ import { authHeaders } from "./api.js";
 const listeners = new Set();
 let started = false;
 
+export function startEvents() {
+  if (!started) { started = true; run(); }
+}
+
 export function onJobEvent(listener) {
   listeners.add(listener);
-  if (!started) { started = true; run(); }
+  startEvents();
   return () => listeners.delete(listener);
 }
 

@@ -1,5 +1,5 @@
 // The client-side router: every deep link serves index.html, this draws the page for the path.
-import { clearListeners } from "./events.js";
+import { clearListeners, startEvents } from "./events.js";
 import * as pages from "./pages.js";
 
 const ROUTES = [
@@ -52,4 +52,5 @@ document.addEventListener("click", (e) => {
 });
 window.addEventListener("popstate", draw);
 pages.setNavigate(navigate);
+startEvents();
 draw();

@@ -526,6 +526,24 @@ export async function strategies(app) {
     try {
       await api("/api/v1/strategies", { method: "POST", body: { name: form.name.value, description: form.description.value || null, definition } });
       navigate("/strategies");
-    } catch (err) { showErrors(form, err); }
+    } catch (err) {
+      showErrors(form, err);
+      markExpressionError(editor, err);
+    }
   });
+}
+
+// Select the spot an expression error names ("definition.long_entry ... (column 9)") in the
+// editor's JSON, so the user sees where it is, not only what.
+function markExpressionError(editor, error) {
+  const detail = (error.details || []).find((d) => /^definition\.\w+$/.test(d.field || ""));
+  if (!detail) return;
+  const key = detail.field.split(".")[1];
+  const column = Number((detail.message.match(/column (\d+)/) || [])[1] || 1);
+  const at = editor.value.search(new RegExp(`"${key}"\\s*:\\s*"`));
+  if (at < 0) return;
+  const start = editor.value.indexOf('"', editor.value.indexOf(":", at)) + column;
+  editor.focus();
+  editor.setSelectionRange(start, start + 1);
+  editor.dataset.errorAt = String(start);
 }
