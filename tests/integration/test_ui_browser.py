@@ -3,6 +3,7 @@ no console error and nothing from outside the API; a backtest run from the form 
 and shows its chart and metrics; a 422 shows beside its field; the report opens with no network.
 Screenshots of every page go to test-artifacts/ui/ for a reviewer."""
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,40 @@ async def test_the_report_opens_with_no_network(
     sharpe = view["metrics"]["sharpe"]
     assert f"{sharpe:.6g}" in await page.inner_text("#metrics")
     await page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+
+
+async def test_a_backfills_progress_moves_live_on_the_data_page(
+    api: Client, pool: asyncpg.Pool, browser: Browser
+) -> None:
+    # The ingest's writes, made by hand: a running backfill whose pages advance.
+    backfill_id = uuid.uuid4()
+    await pool.execute(
+        """INSERT INTO backfill_run (id, category, symbol, interval, start_time, end_time,
+                                     include, status, started_at)
+           VALUES ($1, 'spot', 'BTCUSDT', '60', '2024-01-01', '2024-02-01', '{}', 'running',
+                   now())""",
+        backfill_id,
+    )
+    await pool.execute(
+        """INSERT INTO backfill_progress (backfill_id, cursor_time, pages_total, pages_done)
+           VALUES ($1, '2024-01-01', 10, 1)""",
+        backfill_id,
+    )
+    ui = await watched(browser, api)
+    await ui.open("/data", "data-progress")
+    bar = ui.page.locator(f"[data-job='{backfill_id}'] .bf-progress")
+    assert await bar.evaluate("e => [e.value, e.max]") == [1, 10]
+    await pool.execute(
+        "UPDATE backfill_progress SET pages_done = 7 WHERE backfill_id = $1", backfill_id
+    )
+    await ui.page.wait_for_function(
+        f"document.querySelector(\"[data-job='{backfill_id}'] .bf-progress\").value === 7",
+        timeout=WAIT_MS,
+    )
+    await pool.execute(
+        "UPDATE backfill_run SET status = 'succeeded', finished_at = now() WHERE id = $1",
+        backfill_id,
+    )
+    status = ui.page.locator(f"[data-job='{backfill_id}'] .status")
+    await status.filter(has_text="succeeded").wait_for(timeout=WAIT_MS)
+    assert not ui.problems, ui.problems
