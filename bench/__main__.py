@@ -11,6 +11,7 @@ from bench.ingest import run as ingest
 from bench.jobs import run as jobs
 from bench.optimization import run as optimization
 from bench.strategies import run as strategies
+from bench.ui import run as ui
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ BENCHMARKS = {
         "sma_cross as an expression strategy against the built-in: one backtest and a grid",
         strategies.add_arguments,
         strategies.run,
+    ),
+    "ui": Benchmark(
+        "time to a drawn backtest page of 525,600 bars in headless Chromium; the report's size",
+        ui.add_arguments,
+        ui.run,
     ),
 }
 

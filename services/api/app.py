@@ -19,11 +19,14 @@ from services.api.routes import (
     backfills,
     backtests,
     docs,
+    events,
     health,
     market,
     optimizations,
+    reports,
     strategies,
 )
+from services.api.ui import pages
 from shared.amqp import Topology
 from shared.db import create_pool
 from shared.dependencies import wait_for
@@ -45,6 +48,8 @@ ENDPOINTS: list[Endpoint] = [
     *strategies.ENDPOINTS,
     *backtests.ENDPOINTS,
     *optimizations.ENDPOINTS,
+    *reports.ENDPOINTS,
+    *events.ENDPOINTS,
 ]
 
 
@@ -106,5 +111,7 @@ def create_app(settings: Settings) -> web.Application:
     for endpoint in ENDPOINTS:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
     docs.add_static(app)
-    app.cleanup_ctx.extend([_database, _broker, _expire_idempotency_keys])
+    pages.add_routes(app)
+    app.on_shutdown.append(events.end_streams)
+    app.cleanup_ctx.extend([_database, _broker, events.job_event_hub, _expire_idempotency_keys])
     return app

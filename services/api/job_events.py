@@ -1,0 +1,216 @@
+"""Job status and progress for the API's event stream: one hub per API process, fed by the job
+events the services publish to RabbitMQ and by one database poll a second (queued, running and
+progress are not published as events), whatever the number of clients.
+
+Each change of a job's state becomes one numbered event kept in a bounded ring buffer, so a
+client that reconnects with `Last-Event-ID` gets what it missed.
+"""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import asyncpg
+import orjson
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aiohttp import web
+
+from shared.amqp import Topology, connect
+from shared.jobs import TERMINAL_STATUSES
+from shared.messages import EVENTS, Message, message_type
+
+log = logging.getLogger(__name__)
+
+BUFFER_EVENTS = 1000
+POLL_SECONDS = 1.0
+_REMEMBERED_JOBS = 10_000
+_RETRY_SECONDS = 2.0
+# A job that ended this recently is still polled, so its end is told even without the broker.
+_RECENT_SECONDS = 30
+
+
+def _job_of(event: type[Message]) -> tuple[str, str, str]:
+    """What an event tells: the job kind, the field naming the job, the status it ended in.
+    Every job event names its job `<kind>_id`; a failure carries its `error`."""
+    (id_field,) = [name for name in event.model_fields if name.endswith("_id")]
+    status = "failed" if "error" in event.model_fields else "succeeded"
+    return id_field.removesuffix("_id"), id_field, status
+
+
+# The broker's job events: message type -> (job kind, the field naming the job, its status).
+_BROKER_EVENTS = {message_type(event): _job_of(event) for event in EVENTS}
+
+_POLL_SQL = f"""
+SELECT 'backtest' AS kind, id, status, NULL::bigint AS done, NULL::bigint AS total, error
+  FROM backtests
+ WHERE status IN ('queued', 'running') OR finished_at > now() - interval '{_RECENT_SECONDS} s'
+UNION ALL
+SELECT 'optimization', id, status, progress_done, progress_total, error
+  FROM optimizations
+ WHERE status IN ('queued', 'running') OR finished_at > now() - interval '{_RECENT_SECONDS} s'
+UNION ALL
+SELECT 'backfill', r.id, r.status, p.pages_done, p.pages_total, r.error
+  FROM backfill_run r LEFT JOIN backfill_progress p ON p.backfill_id = r.id
+ WHERE r.status IN ('queued', 'running') OR r.finished_at > now() - interval '{_RECENT_SECONDS} s'
+"""
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    seq: int
+    data: dict[str, Any]
+
+
+class JobEventHub:
+    """The ring buffer of job events and the wake-up of the streams waiting for the next."""
+
+    def __init__(self, capacity: int = BUFFER_EVENTS) -> None:
+        # Ids are `<epoch>-<seq>`: an id from before a restart is recognised and not trusted.
+        self.epoch = uuid.uuid4().hex[:8]
+        self._events: deque[JobEvent] = deque(maxlen=capacity)
+        self._seq = 0
+        self._last_state: OrderedDict[tuple[str, str], tuple[Any, ...]] = OrderedDict()
+        self._wakeup = asyncio.Event()
+        self.closed = False
+
+    def close(self) -> None:
+        """The API is stopping: every stream ends now rather than hold the shutdown."""
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        wakeup, self._wakeup = self._wakeup, asyncio.Event()
+        wakeup.set()
+
+    def event_id(self, event: JobEvent) -> str:
+        return f"{self.epoch}-{event.seq}"
+
+    def record(
+        self,
+        kind: str,
+        job_id: str,
+        status: str,
+        *,
+        done: int | None = None,
+        total: int | None = None,
+        error: str | None = None,
+        source: str,
+    ) -> None:
+        """One event if the job's state changed since it was last told, else nothing."""
+        key = (kind, job_id)
+        state: tuple[Any, ...] = (status,) if status in TERMINAL_STATUSES else (status, done, total)
+        if self._last_state.get(key) == state:
+            return
+        self._last_state[key] = state
+        self._last_state.move_to_end(key)
+        while len(self._last_state) > _REMEMBERED_JOBS:
+            self._last_state.popitem(last=False)
+        progress = None if total is None else {"done": done, "total": total}
+        self._seq += 1
+        data = {"kind": kind, "id": job_id, "status": status, "progress": progress}
+        data |= {"error": error, "source": source}
+        self._events.append(JobEvent(self._seq, data))
+        self._wake()
+
+    def after(self, last_event_id: str | None) -> list[JobEvent]:
+        """The buffered events after `last_event_id`; all of them for an id we cannot place."""
+        epoch, _, seq = (last_event_id or "").partition("-")
+        if epoch != self.epoch or not seq.isdigit():
+            return list(self._events)
+        return [event for event in self._events if event.seq > int(seq)]
+
+    def latest_id(self) -> str | None:
+        return self.event_id(self._events[-1]) if self._events else None
+
+    async def wait(self, seconds: float) -> bool:
+        """Until the next event is recorded (True), or `seconds` pass (False)."""
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+
+async def poll_jobs(hub: JobEventHub, pool: asyncpg.Pool) -> None:
+    """Once a second, every live or just-ended job's status and progress, for all clients."""
+    while True:
+        try:
+            for row in await pool.fetch(_POLL_SQL):
+                hub.record(
+                    row["kind"],
+                    str(row["id"]),
+                    row["status"],
+                    done=row["done"],
+                    total=row["total"],
+                    error=row["error"],
+                    source="database",
+                )
+        except Exception as exc:  # database away: the stream waits, the next poll catches up
+            log.warning("polling job states failed", extra={"error": repr(exc)})
+        await asyncio.sleep(POLL_SECONDS)
+
+
+def record_broker_event(hub: JobEventHub, message: AbstractIncomingMessage) -> None:
+    known = _BROKER_EVENTS.get(message.type or "")
+    if known is None:
+        return
+    kind, id_field, status = known
+    try:
+        body = orjson.loads(message.body)
+        job_id = str(uuid.UUID(str(body[id_field])))
+    except (orjson.JSONDecodeError, KeyError, ValueError, TypeError):
+        log.warning("unreadable job event", extra={"type": message.type})
+        return
+    hub.record(kind, job_id, status, error=body.get("error"), source="broker")
+
+
+async def consume_broker_events(hub: JobEventHub, url: str, topology: Topology) -> None:
+    """A queue of this process's own (exclusive, deleted with it) bound to the events exchange."""
+    connection: AbstractRobustConnection | None = None
+    try:
+        while connection is None:
+            try:
+                connection = await connect(url)
+            except Exception as exc:  # broker not there yet: the poll still tells the states
+                log.warning("event stream: broker unavailable", extra={"error": repr(exc)})
+                await asyncio.sleep(_RETRY_SECONDS)
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            topology.events, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, routing_key="#")
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            record_broker_event(hub, message)
+
+        await queue.consume(on_message, no_ack=True)
+        await asyncio.Future()  # consume until cancelled
+    finally:
+        if connection is not None:
+            await connection.close()
+
+
+async def running_hub(
+    hub: JobEventHub, pool: asyncpg.Pool, url: str, topology: Topology
+) -> AsyncIterator[None]:
+    """The hub's feeds, started and stopped with the API."""
+    tasks = [
+        asyncio.create_task(poll_jobs(hub, pool)),
+        asyncio.create_task(consume_broker_events(hub, url, topology)),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+JOB_EVENTS = web.AppKey("job_events", JobEventHub)
