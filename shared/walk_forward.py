@@ -2,6 +2,7 @@
 their bounds and the progress they make; pure, so the API (counting and refusing) and the
 engine (planning) agree."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -83,3 +84,15 @@ def progress_total(sets: int, windows: int | None) -> int:
     """Units of progress: one per parameter set run (on each train window), plus one per
     window's test run; `windows` None for a plain grid."""
     return sets if windows is None else windows * (sets + 1)
+
+
+def chain_scales(final_equities: Sequence[float | None], initial_capital: float) -> list[float]:
+    """The factor each test window's curve is scaled by when the windows are chained into one
+    curve: each window starts again from the initial capital, so window k is scaled by the
+    growth of the windows before it (a window with no bars leaves the growth as it was)."""
+    scales, scale = [], 1.0
+    for final in final_equities:
+        scales.append(scale)
+        if final is not None:
+            scale *= final / initial_capital
+    return scales

@@ -24,6 +24,7 @@ from services.engine.core import (
     sortino_ratio,
 )
 from shared.intervals import add_intervals
+from shared.walk_forward import chain_scales
 
 FloatArray = npt.NDArray[np.float64]
 TimeArray = npt.NDArray[np.int64]
@@ -143,15 +144,13 @@ def chained_metrics(
     Each window starts again from the initial capital, so window k's equity, profits and fees
     are scaled by the growth of the windows before it.
     """
-    scale = 1.0
+    finals = [float(run.equity[-1]) if run.equity.size else None for run in runs]
     equity, pnl, fees, funding = [], [], 0.0, 0.0
-    for run in runs:
+    for run, scale in zip(runs, chain_scales(finals, initial_capital), strict=True):
         equity.append(run.equity * scale)
         pnl.append(np.asarray(run.closed_pnl, np.float64) * scale)
         fees += run.fees_paid * scale
         funding += run.funding_paid * scale
-        if run.equity.size:
-            scale *= float(run.equity[-1]) / initial_capital
     return compute_metrics(
         np.concatenate(equity) if equity else _NO_EQUITY,
         np.concatenate([run.times for run in runs]) if runs else _NO_TIMES,
