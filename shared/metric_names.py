@@ -24,6 +24,9 @@ class Metrics(BaseModel):
     avg_trade_return: float | None = Field(None, description="mean return of closed trades")
     exposure: float | None = Field(None, description="fraction of bars holding a position")
     fees_paid: float | None = Field(None, description="sum of all fees")
+    psr: float | None = Field(
+        None, description="probabilistic Sharpe ratio against 0, from the per-bar returns"
+    )
 
 
 METRIC_KEYS = tuple(Metrics.model_fields)

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from services.engine.core.sharpe_inference import ReturnMoments, probabilistic_sharpe
 from shared.intervals import DAY_MS, add_intervals, interval_minutes
 
 Metric = float | int | None
@@ -111,4 +112,5 @@ def compute_metrics(
         "avg_trade_return": finite_or_none(float(np.mean(closed_returns))) if closed else None,
         "exposure": bars_held / equity.size if equity.size else None,
         "fees_paid": finite_or_none(fees_paid),
+        "psr": probabilistic_sharpe(ReturnMoments.of(returns)),
     }

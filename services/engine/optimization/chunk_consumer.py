@@ -72,17 +72,17 @@ class ChunkWorker:
         key, candles = await self._load(work, spec)
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
-            results = await self._in_pool(
+            results, statistics = await self._in_pool(
                 key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
             )
             async with self.pool.acquire() as conn:
-                return await record_grid(conn, work, results)
+                return await record_grid(conn, work, results, statistics)
         assert spec.walk_forward is not None and work.window is not None
         window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
         at = work.warmup  # the window's bar numbers count from the range's first bar
         if work.stage == "train":
             sets = self._param_sets(work, spec)
-            best = await self._in_pool(
+            best, statistics = await self._in_pool(
                 key,
                 candles,
                 run_train_chunk,
@@ -93,7 +93,7 @@ class ChunkWorker:
                 spec.objective,
             )
             async with self.pool.acquire() as conn:
-                return await record_train(conn, work, best)
+                return await record_train(conn, work, best, statistics)
         assert work.chosen is not None
         metrics, run = await self._in_pool(
             key,
@@ -113,6 +113,7 @@ class ChunkWorker:
             "params": work.chosen["params"],
             "train_metrics": work.chosen["metrics"],
             "test_metrics": metrics,
+            "robustness": work.chosen.get("robustness"),
         }
         async with self.pool.acquire() as conn:
             return await record_test(conn, work, row, metrics, run)

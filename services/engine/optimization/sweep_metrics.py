@@ -15,10 +15,12 @@ from numba import njit
 from services.engine.core import (
     Kernel,
     Metric,
+    ReturnMoments,
     bars_per_year,
     cagr,
     compute_metrics,
     finite_or_none,
+    probabilistic_sharpe,
     sharpe_ratio,
     sortino_ratio,
 )
@@ -74,10 +76,39 @@ def _max_drawdown(equity: FloatArray) -> float:
     return drawdown
 
 
+@njit(cache=True, error_model="numpy")
+def _block_sums(returns: FloatArray, blocks: int) -> tuple[FloatArray, FloatArray]:
+    """Per block of len // blocks bars, the sum and the sum of squares (as BlockSums.of)."""
+    length = returns.size // blocks
+    sums = np.zeros(blocks)
+    squares = np.zeros(blocks)
+    for b in range(blocks):
+        for i in range(b * length, (b + 1) * length):
+            sums[b] += returns[i]
+            squares[b] += returns[i] * returns[i]
+    return sums, squares
+
+
+@dataclass(frozen=True)
+class SetSweep:
+    """One set's metrics, and what the robustness figures need of its per-bar returns."""
+
+    metrics: dict[str, Metric]
+    moments: ReturnMoments | None
+    block_sums: FloatArray  # (blocks,): sum of the returns per block
+    block_squares: FloatArray  # (blocks,): sum of their squares
+
+
 def sweep_metrics(
-    kernel: Kernel, first_time: int, last_time: int, interval: str, initial_capital: float
-) -> dict[str, Metric]:
-    """Every metric of one simulation over bars opening from `first_time` to `last_time`."""
+    kernel: Kernel,
+    first_time: int,
+    last_time: int,
+    interval: str,
+    initial_capital: float,
+    blocks: int = 16,
+) -> SetSweep:
+    """Every metric of one simulation over bars opening from `first_time` to `last_time`,
+    with its returns' moments and block sums over `blocks` blocks."""
     closed = kernel.exit_bar >= 0
     trade_returns = kernel.pnl / (kernel.qty * kernel.entry_price)
     # The trade statistics come from the core itself (cheap: they only read the trades).
@@ -94,8 +125,10 @@ def sweep_metrics(
     )
     bars = kernel.equity.size
     if not bars:
-        return metrics
+        return SetSweep(metrics, None, np.zeros(blocks), np.zeros(blocks))
     returns = _per_bar_returns(kernel.equity, initial_capital)
+    moments = ReturnMoments.of(returns)
+    block_sums, block_squares = _block_sums(returns, blocks)
     drawdown = finite_or_none(_max_drawdown(kernel.equity))
     final = float(kernel.equity[-1])
     growth = cagr(final, initial_capital, add_intervals(last_time, interval, 1) - first_time)
@@ -109,8 +142,9 @@ def sweep_metrics(
         max_drawdown=drawdown,
         calmar=finite_or_none(growth / drawdown) if growth is not None and drawdown else None,
         exposure=kernel.bars_held / bars,
+        psr=probabilistic_sharpe(moments),
     )
-    return metrics
+    return SetSweep(metrics, moments, block_sums, block_squares)
 
 
 @dataclass(frozen=True)
