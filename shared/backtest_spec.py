@@ -183,6 +183,15 @@ EXECUTION_GRID_FIELDS: dict[str, TypeAdapter[Any]] = {
 }
 
 
+class MonteCarloRequest(BaseModel):
+    """Closed trades' returns resampled with replacement, `runs` times, from `seed`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    runs: int = Field(ge=100, le=100_000, strict=True)
+    seed: int = Field(ge=0, le=2**63 - 1, strict=True)
+
+
 class BacktestSpec(SeriesRange):
     """POST /backtests; the stored `request` is this model dumped, with defaults filled in."""
 
@@ -203,6 +212,7 @@ class BacktestSpec(SeriesRange):
     warmup_bars: Annotated[int, Field(ge=0, le=MAX_WARMUP_BARS, strict=True)] | Literal["auto"] = (
         "auto"
     )
+    monte_carlo: MonteCarloRequest | None = None
 
     @property
     def uses_atr(self) -> bool:

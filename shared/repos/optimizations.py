@@ -15,6 +15,7 @@ from shared.metric_names import Metrics
 from shared.optimization_spec import OptimizationKind
 from shared.outbox import add_to_outbox
 from shared.ranking import order_sql
+from shared.repos.backtests import Provenance
 
 
 class Progress(BaseModel):
@@ -73,7 +74,7 @@ class OptimizationView(BaseModel):
     best: ResultRow | None
     walk_forward: WalkForwardSummary | None
     robustness: Robustness | None = None  # a grid's; a walk-forward has one per window
-    provenance: dict[str, Any] | None = None
+    provenance: Provenance | None = None
     error: str | None
     created_at: datetime
     started_at: datetime | None

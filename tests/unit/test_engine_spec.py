@@ -111,6 +111,7 @@ def test_request_defaults_and_normalised_times() -> None:
         "trailing_stop": None,
         "atr_period": 14,
         "warmup_bars": "auto",
+        "monte_carlo": None,
     }
     assert BacktestSpec.model_validate(dumped) == spec
     naive = BacktestSpec.model_validate(REQUEST | {"start": "2024-01-01T02:00:00+02:00"})

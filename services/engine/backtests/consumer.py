@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from services.engine.backtests.in_pool import simulate
+from services.engine.provenance import differences
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.backtest_spec import BacktestSpec
@@ -54,6 +55,7 @@ class BacktestWorker:
             raise JobRejected("no stored candles in the range")
         output = await self.simulations.run(simulate, candles, request, warmup)
         async with self.pool.acquire() as conn:
+            original = await backtests_repo.rerun_source(conn, command.backtest_id)
             stored = await backtests_repo.store_result(
                 conn,
                 command.backtest_id,
@@ -64,6 +66,10 @@ class BacktestWorker:
                 data=output.data.data,
                 warnings=output.warnings,
                 exit_counts=output.exit_counts,
+                monte_carlo=output.monte_carlo,
+                provenance=output.provenance,
+                digests=output.digests,
+                differences=None if original is None else differences(original, output.digests),
             )
         if not stored:
             log.info(

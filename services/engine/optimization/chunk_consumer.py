@@ -6,6 +6,7 @@ candles of the range a worker last served stay in memory for its next chunk, her
 pool process (so a chunk sends the pool only its parameter sets).
 """
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from services.engine.optimization.in_pool import (
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
 from services.engine.optimization.store import ChunkWork
+from services.engine.provenance import provenance
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.candles import Candles
@@ -155,6 +157,9 @@ class ChunkWorker:
                 f" {len(candles)} now"
             )
         self._candles = (key, candles)
+        # What it ran on, once per optimization (the first worker to load its candles).
+        ran_on = await asyncio.to_thread(provenance, candles, b.strategy)
+        await store.record_provenance(self.pool, work.optimization_id, ran_on)
         return self._candles
 
     async def give_up(self, command: RunOptimizationChunk, error: str) -> None:

@@ -203,6 +203,17 @@ async def train_results(db: DbExecutor, optimization_id: UUID, window: int) -> l
     return [r["result"] for r in rows]
 
 
+async def record_provenance(
+    db: DbExecutor, optimization_id: UUID, provenance: dict[str, Any]
+) -> None:
+    """What the optimization ran on; the first worker's record stands (all load the same)."""
+    await db.execute(
+        "UPDATE optimizations SET provenance = $2 WHERE id = $1 AND provenance IS NULL",
+        optimization_id,
+        provenance,
+    )
+
+
 async def chunk_statistics(
     db: DbExecutor, optimization_id: UUID, window: int | None = None
 ) -> list[bytes]:
