@@ -77,7 +77,7 @@ def _max_drawdown(equity: FloatArray) -> float:
 
 
 @njit(cache=True, error_model="numpy")
-def _block_sums(returns: FloatArray, blocks: int) -> tuple[FloatArray, FloatArray]:
+def block_sums(returns: FloatArray, blocks: int) -> tuple[FloatArray, FloatArray]:
     """Per block of len // blocks bars, the sum and the sum of squares (as BlockSums.of)."""
     length = returns.size // blocks
     sums = np.zeros(blocks)
@@ -128,7 +128,7 @@ def sweep_metrics(
         return SetSweep(metrics, None, np.zeros(blocks), np.zeros(blocks))
     returns = _per_bar_returns(kernel.equity, initial_capital)
     moments = ReturnMoments.of(returns)
-    block_sums, block_squares = _block_sums(returns, blocks)
+    sums, squares = block_sums(returns, blocks)
     drawdown = finite_or_none(_max_drawdown(kernel.equity))
     final = float(kernel.equity[-1])
     growth = cagr(final, initial_capital, add_intervals(last_time, interval, 1) - first_time)
@@ -144,7 +144,7 @@ def sweep_metrics(
         exposure=kernel.bars_held / bars,
         psr=probabilistic_sharpe(moments),
     )
-    return SetSweep(metrics, moments, block_sums, block_squares)
+    return SetSweep(metrics, moments, sums, squares)
 
 
 @dataclass(frozen=True)
