@@ -59,9 +59,10 @@ def engine_version() -> str:
     return metadata.version("backtester")
 
 
-def provenance(candles: Candles, strategy: StrategyRef) -> dict[str, Any]:
+def provenance(candles: dict[str, Any], strategy: StrategyRef) -> dict[str, Any]:
+    """With the candles' `candles_provenance`."""
     return {
-        "candles": candles_provenance(candles),
+        "candles": candles,
         "strategy_sha256": strategy_sha256(strategy),
         "engine_version": engine_version(),
     }

@@ -10,7 +10,13 @@ import numpy.typing as npt
 
 from services.engine.backtests.data_used import DataReport, data_used
 from services.engine.core import EXIT_REASONS, Trades, resample_trades, run_backtest
-from services.engine.provenance import arrays_sha256, canonical_json, provenance, sha256_hex
+from services.engine.provenance import (
+    arrays_sha256,
+    candles_provenance,
+    canonical_json,
+    provenance,
+    sha256_hex,
+)
 from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
 from shared.timestamps import from_epoch_ms
@@ -67,7 +73,7 @@ def simulate(candles: Candles, request: dict[str, Any], warmup: int = 0) -> Back
         len(t),
     )
     metrics = dict(result.metrics)
-    ran_on = provenance(candles, spec.strategy)
+    ran_on = provenance(candles_provenance(candles), spec.strategy)
     digests = {
         "candles": ran_on["candles"]["sha256"],
         "metrics": sha256_hex(canonical_json(metrics)),

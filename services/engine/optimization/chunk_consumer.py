@@ -27,7 +27,7 @@ from services.engine.optimization.in_pool import (
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
 from services.engine.optimization.store import ChunkWork
-from services.engine.provenance import provenance
+from services.engine.provenance import candles_provenance, provenance
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.candles import Candles
@@ -48,6 +48,9 @@ class ChunkWorker:
     pool: asyncpg.Pool
     simulations: SimulationPool
     _candles: tuple[CandlesKey, Candles] | None = field(default=None, repr=False)
+    # The candles' digest, and the optimization whose provenance this worker last recorded.
+    _candles_digest: dict[str, Any] | None = field(default=None, repr=False)
+    _recorded: UUID | None = field(default=None, repr=False)
     # The parameter sets of the optimization last served: up to 100,000 to build.
     _sets: tuple[UUID, list[dict[str, ParamValue]]] | None = field(default=None, repr=False)
 
@@ -144,8 +147,19 @@ class ChunkWorker:
         b = spec.backtest
         end_ms = to_epoch_ms(work.data_end)
         key = (b.category, b.symbol, b.interval, b.start_ms, end_ms, work.bars, work.warmup)
-        if self._candles is not None and self._candles[0] == key:
-            return self._candles
+        if self._candles is None or self._candles[0] != key:
+            self._candles = (key, await self._load_candles(work, spec))
+            self._candles_digest = await asyncio.to_thread(candles_provenance, self._candles[1])
+        if self._recorded != work.optimization_id:
+            # What it ran on, once per optimization and worker (the first record stands).
+            assert self._candles_digest is not None
+            ran_on = provenance(self._candles_digest, b.strategy)
+            await store.record_provenance(self.pool, work.optimization_id, ran_on)
+            self._recorded = work.optimization_id
+        return self._candles
+
+    async def _load_candles(self, work: ChunkWork, spec: OptimizationSpec) -> Candles:
+        b = spec.backtest
         async with self.pool.acquire() as conn:
             candles = await market_data.load_candles_warmed(
                 conn, b.category, b.symbol, b.interval, b.start, work.data_end, work.warmup
@@ -156,11 +170,7 @@ class ChunkWorker:
                 f"the range and its warm-up held {planned} candles when planned and"
                 f" {len(candles)} now"
             )
-        self._candles = (key, candles)
-        # What it ran on, once per optimization (the first worker to load its candles).
-        ran_on = await asyncio.to_thread(provenance, candles, b.strategy)
-        await store.record_provenance(self.pool, work.optimization_id, ran_on)
-        return self._candles
+        return candles
 
     async def give_up(self, command: RunOptimizationChunk, error: str) -> None:
         async with self.pool.acquire() as conn:
