@@ -16,7 +16,9 @@ from scipy.special import ndtr, ndtri
 EULER_MASCHERONI = 0.5772156649
 
 
-@njit(cache=True, error_model="numpy")
+# reassoc: the sums may be vectorized (summed in another order: a few ulps, the same in every
+# caller, as backtests and grid sets call this one function).
+@njit(cache=True, error_model="numpy", fastmath={"reassoc"})
 def _central_moments(returns: npt.NDArray[np.float64]) -> tuple[float, float, float, float]:
     """The mean and the population central moments m2, m3, m4, in two compiled passes (the
     same numbers for a backtest and for a grid's set, without numpy's temporaries)."""
