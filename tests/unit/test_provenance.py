@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 import struct
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from services.engine.provenance import candles_provenance, differences, strategy
 from shared.backtest_spec import BacktestSpec
 from shared.strategies import STRATEGIES
 from shared.strategies.definitions import definition_of
+from shared.strategies.registry import strategies_with_plugins
 from tests.support.market import random_walk
 
 T0 = 1_704_067_200_000
@@ -54,6 +56,15 @@ def test_a_builtins_digest_is_of_its_definition_as_canonical_json() -> None:
     assert strategy_sha256(spec.strategy) == hashlib.sha256(canonical).hexdigest()
     other = BacktestSpec.model_validate({**REQUEST, "strategy": {"name": "ema_cross"}})
     assert strategy_sha256(other.strategy) != strategy_sha256(spec.strategy)
+
+
+def test_a_plugins_digest_is_its_files_sha256() -> None:
+    plugin_file = Path(__file__).parents[1] / "plugins" / "honest_momentum.py"
+    registry = strategies_with_plugins(str(plugin_file.parent))
+    request = {**REQUEST, "strategy": {"name": "honest_momentum"}}
+    spec = BacktestSpec.model_validate(request, context={"strategies": registry})
+    expected = hashlib.sha256(plugin_file.read_bytes()).hexdigest()
+    assert strategy_sha256(spec.strategy) == spec.strategy.sha256 == expected
 
 
 def test_differences_name_the_parts_that_differ_in_order() -> None:
