@@ -188,6 +188,15 @@ EXECUTION_GRID_FIELDS: dict[str, TypeAdapter[Any]] = {
 }
 
 
+class MonteCarloRequest(BaseModel):
+    """Closed trades' returns resampled with replacement, `runs` times, from `seed`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    runs: int = Field(ge=100, le=100_000, strict=True)
+    seed: int = Field(ge=0, le=2**63 - 1, strict=True)
+
+
 class BacktestSpec(SeriesRange):
     """POST /backtests; the stored `request` is this model dumped, with defaults filled in."""
 
@@ -208,6 +217,7 @@ class BacktestSpec(SeriesRange):
     warmup_bars: Annotated[int, Field(ge=0, le=MAX_WARMUP_BARS, strict=True)] | Literal["auto"] = (
         "auto"
     )
+    monte_carlo: MonteCarloRequest | None = None
     # Perpetuals (linear, inverse); each comes back resolved: spot gets 1, false and the default.
     leverage: Leverage = 1.0
     funding: bool | None = None  # default: true for linear and inverse

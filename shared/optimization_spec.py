@@ -4,7 +4,14 @@ import itertools
 import math
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
 from shared.metric_names import METRIC_KEYS
@@ -76,6 +83,20 @@ class OptimizationSpec(BaseModel):
     )
     objective: Objective = "sharpe"
     walk_forward: WalkForward | None = None
+    robustness_blocks: int = Field(
+        default=16,
+        ge=4,
+        le=20,
+        strict=True,
+        description="blocks of the per-bar returns for the probability of backtest overfitting",
+    )
+
+    @field_validator("robustness_blocks")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError("must be even: half the blocks are in sample")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

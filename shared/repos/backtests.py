@@ -44,6 +44,38 @@ class BacktestData(BaseModel):
     warmup_bars: int
 
 
+class Percentiles(BaseModel):
+    p5: float
+    p25: float
+    p50: float
+    p75: float
+    p95: float
+
+
+class MonteCarloView(BaseModel):
+    runs: int
+    seed: int
+    final_equity: Percentiles
+    max_drawdown: Percentiles
+    prob_loss: float = Field(description="fraction of runs ending below initial_capital")
+
+
+class CandlesProvenance(BaseModel):
+    count: int
+    first: datetime | None
+    last: datetime | None
+    sha256: str = Field(
+        description="over each candle in time order: little-endian int64 open_time, then "
+        "float64 open, high, low, close, volume, turnover"
+    )
+
+
+class Provenance(BaseModel):
+    candles: CandlesProvenance  # every candle the run read, its warm-up included
+    strategy_sha256: str
+    engine_version: str
+
+
 class BacktestView(BaseModel):
     id: UUID
     status: JobStatus
@@ -53,6 +85,14 @@ class BacktestView(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     # Trades per exit reason, e.g. {"signal": 12, "stop_loss": 3}.
     exit_counts: dict[ExitReason, int] | None = None
+    # Percentiles of final equity and drawdown over resampled trades, when asked for.
+    monte_carlo: MonteCarloView | None = None
+    provenance: Provenance | None = None
+    rerun_of: UUID | None = None
+    # A rerun's: true when candles, metrics, trades and equity are bit-identical to the
+    # backtest it reran; else false, and `differences` names what differed.
+    reproduced: bool | None = None
+    differences: list[str] | None = None
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -77,14 +117,18 @@ class Trade(BaseModel):
     funding: float | None = None  # net funding paid, negative when received
 
 
-async def create_backtest(db: DbExecutor, request: dict[str, Any]) -> BacktestView:
+async def create_backtest(
+    db: DbExecutor, request: dict[str, Any], rerun_of: UUID | None = None
+) -> BacktestView:
     """Insert the job and its RunBacktest message: one statement, so one transaction."""
     backtest_id = uuid4()
     row = await db.fetchrow(
         f"""WITH job AS (
-                INSERT INTO backtests (id, request, symbol, strategy) VALUES ($1, $2, $3, $4)
-                RETURNING id, status, request, metrics, data, warnings, exit_counts, error,
-                          created_at,
+                INSERT INTO backtests (id, request, symbol, strategy, rerun_of)
+                VALUES ($1, $2, $3, $4, $9)
+                RETURNING id, status, request, metrics, data, warnings, exit_counts,
+                          monte_carlo, provenance, rerun_of, reproduced, differences,
+                          error, created_at,
                           started_at, finished_at, NULL::float8 AS queued_seconds,
                           NULL::float8 AS run_seconds
             ), message AS ({outbox_insert(5)})
@@ -95,12 +139,14 @@ async def create_backtest(db: DbExecutor, request: dict[str, Any]) -> BacktestVi
         # An inline definition has no name: listed under "expression".
         request["strategy"].get("name", INLINE_NAME),
         *outbox_values(RunBacktest(backtest_id=backtest_id)),
+        rerun_of,
     )
     assert row is not None
     return BacktestView(**dict(row))
 
 
-_VIEW = """SELECT id, status, request, metrics, data, warnings, exit_counts, error, created_at,
+_VIEW = """SELECT id, status, request, metrics, data, warnings, exit_counts, monte_carlo,
+                  provenance, rerun_of, reproduced, differences, error, created_at,
                   started_at,
                   finished_at,
                   extract(epoch FROM started_at - created_at)::float8 AS queued_seconds,
@@ -207,10 +253,14 @@ async def store_result(
     data: dict[str, Any],
     warnings: list[str],
     exit_counts: dict[str, int],
+    monte_carlo: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
+    digests: dict[str, str] | None = None,
+    differences: list[str] | None = None,
 ) -> bool:
-    """Write metrics, trades and equity (and what data it used, with warnings) and mark it
-    succeeded, in one transaction; False if the backtest was cancelled or deleted meanwhile
-    (nothing is written then)."""
+    """Write metrics, trades and equity (and what data it used, with warnings; a rerun's
+    `differences` from the backtest it reran) and mark it succeeded, in one transaction;
+    False if the backtest was cancelled or deleted meanwhile (nothing is written then)."""
     async with conn.transaction():
         still_running = await conn.fetchval(
             "SELECT status = 'running' FROM backtests WHERE id = $1 FOR UPDATE", backtest_id
@@ -234,15 +284,33 @@ async def store_result(
         )
         await conn.execute(
             """UPDATE backtests SET status = 'succeeded', metrics = $2, data = $3, warnings = $4,
-                   exit_counts = $5, finished_at = now(), error = NULL WHERE id = $1""",
+                   exit_counts = $5, monte_carlo = $6, provenance = $7, digests = $8,
+                   differences = $9, reproduced = $10,
+                   finished_at = now(), error = NULL WHERE id = $1""",
             backtest_id,
             metrics,
             data,
             warnings,
             exit_counts,
+            monte_carlo,
+            provenance,
+            digests,
+            differences,
+            None if differences is None else not differences,
         )
         await add_to_outbox(conn, BacktestCompleted(backtest_id=backtest_id))
     return True
+
+
+async def rerun_source(db: DbExecutor, backtest_id: UUID) -> dict[str, str] | None:
+    """The digests of the backtest that `backtest_id` reruns; None when it is no rerun, or
+    the backtest it reran is gone or has no digests."""
+    digests: dict[str, str] | None = await db.fetchval(
+        """SELECT source.digests FROM backtests rerun
+           JOIN backtests source ON source.id = rerun.rerun_of WHERE rerun.id = $1""",
+        backtest_id,
+    )
+    return digests
 
 
 async def fail_backtest(conn: DbConnection, backtest_id: UUID, error: str) -> None:

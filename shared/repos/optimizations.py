@@ -15,6 +15,7 @@ from shared.metric_names import Metrics
 from shared.optimization_spec import OptimizationKind
 from shared.outbox import add_to_outbox
 from shared.ranking import order_sql
+from shared.repos.backtests import Provenance
 
 
 class Progress(BaseModel):
@@ -25,6 +26,17 @@ class Progress(BaseModel):
 def _absent_when_null() -> Any:
     # A grid row has no window fields and a window no `metrics`: omitted, not null.
     return Field(None, exclude_if=lambda value: value is None)
+
+
+class Robustness(BaseModel):
+    """How likely a grid's best set is luck (docs/simulation.md); null where undefined."""
+
+    trials: int = Field(description="parameter sets evaluated")
+    dsr: float | None = Field(None, description="deflated Sharpe ratio of the best set")
+    pbo: float | None = Field(None, description="probability of backtest overfitting (CSCV)")
+    prob_oos_loss: float | None = Field(
+        None, description="fraction of CSCV splits whose in-sample best loses out of sample"
+    )
 
 
 class ResultRow(BaseModel):
@@ -42,6 +54,7 @@ class ResultRow(BaseModel):
     test_end: datetime | None = _absent_when_null()
     train_metrics: Metrics | None = _absent_when_null()
     test_metrics: Metrics | None = _absent_when_null()
+    robustness: Robustness | None = _absent_when_null()  # a window's, for its train grid
 
 
 class WalkForwardSummary(BaseModel):
@@ -60,6 +73,8 @@ class OptimizationView(BaseModel):
     skipped: int
     best: ResultRow | None
     walk_forward: WalkForwardSummary | None
+    robustness: Robustness | None = None  # a grid's; a walk-forward has one per window
+    provenance: Provenance | None = None
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -86,7 +101,8 @@ async def create_optimization(
 
 
 _VIEW = """SELECT id, status, kind, request, progress_done, progress_total, skipped, best,
-                  walk_forward, error, created_at, started_at, finished_at
+                  walk_forward, robustness, provenance, error, created_at, started_at,
+                  finished_at
            FROM optimizations"""
 
 
@@ -170,6 +186,18 @@ async def best_row(
     return row
 
 
+async def best_position(
+    db: DbExecutor, optimization_id: UUID, kind: str, objective: str
+) -> int | None:
+    """The grid position of the top row by `objective` (the row `best_row` answers)."""
+    position: int | None = await db.fetchval(
+        f"""SELECT position FROM optimization_results WHERE optimization_id = $1
+            ORDER BY {_order_sql(kind, objective)} LIMIT 1""",
+        optimization_id,
+    )
+    return position
+
+
 async def last_window_row(db: DbExecutor, optimization_id: UUID) -> dict[str, Any] | None:
     """A walk-forward's row of its last window."""
     row: dict[str, Any] | None = await db.fetchval(
@@ -185,14 +213,17 @@ async def finish_optimization(
     optimization_id: UUID,
     best: dict[str, Any] | None,
     walk_forward: dict[str, Any] | None,
+    *,
+    robustness: dict[str, Any] | None = None,
 ) -> None:
     """Mark it succeeded; call inside the transaction that recorded its last result."""
     await conn.execute(
         """UPDATE optimizations SET status = 'succeeded', best = $2, walk_forward = $3,
-               finished_at = now(), error = NULL WHERE id = $1""",
+               robustness = $4, finished_at = now(), error = NULL WHERE id = $1""",
         optimization_id,
         best,
         walk_forward,
+        robustness,
     )
     await add_to_outbox(conn, OptimizationCompleted(optimization_id=optimization_id))
 

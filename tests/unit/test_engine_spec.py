@@ -114,6 +114,7 @@ def test_request_defaults_and_normalised_times() -> None:
         "leverage": 1.0,
         "funding": True,
         "maintenance_margin_rate": 0.005,
+        "monte_carlo": None,
     }
     assert BacktestSpec.model_validate(dumped) == spec
     naive = BacktestSpec.model_validate(REQUEST | {"start": "2024-01-01T02:00:00+02:00"})

@@ -58,7 +58,7 @@ def test_a_grid_chunk_from_held_candles_equals_single_backtests() -> None:
     candles = random_walk(T0, 800, "60", seed=2)
     HeldCandles(_key("GRID"), candles).get()
     sets = [{"fast": 5, "slow": 20}, {"fast": 10, "slow": 40}]
-    results = run_grid_chunk(HeldCandles(_key("GRID")), 0, REQUEST, sets, 3)
+    results, _ = run_grid_chunk(HeldCandles(_key("GRID")), 0, REQUEST, sets, 3)
     config = BacktestConfig.from_spec(BacktestSpec.model_validate(REQUEST["backtest"]))
     for offset, result in enumerate(results):
         assert result.index == 3 + offset
@@ -104,7 +104,7 @@ def test_each_set_warms_up_on_its_own_share_of_the_bars_before_the_range() -> No
     request = {**REQUEST, "backtest": {**REQUEST["backtest"], "strategy": {"name": "ema_cross"}}}
     sets = [{"fast": 5, "slow": 20}, {"fast": 5, "slow": 200}, {"fast": 12, "slow": 30}]
     loaded = 500  # the 600 bars that slow 200 asks for are not all there
-    results = run_grid_chunk(HeldCandles(_key("WARM"), candles), loaded, request, sets, 0)
+    results, _ = run_grid_chunk(HeldCandles(_key("WARM"), candles), loaded, request, sets, 0)
     config = BacktestConfig.from_spec(BacktestSpec.model_validate(request["backtest"]))
     assert [r.index for r in results] == [0, 1, 2]
     for params, result in zip(sets, results, strict=True):

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.endpoints import (
     Endpoint,
+    accepted,
     cancel_or_delete,
     existing,
     json_response,
@@ -14,6 +15,7 @@ from services.api.endpoints import (
     read_query,
 )
 from services.api.equity_stream import stream_equity
+from services.api.errors import Conflict
 from services.api.idempotency import accept_once
 from services.api.job_requests import (
     ensure_candles,
@@ -92,6 +94,17 @@ async def equity(request: web.Request) -> web.StreamResponse:
     return await stream_equity(request, request.app[POOL], view.id, query.points)
 
 
+async def rerun(request: web.Request) -> web.Response:
+    """The same stored request again, as a new backtest that says whether it reproduced."""
+    original = await _existing(request)
+    if original.status != "succeeded":
+        raise Conflict(f"only a succeeded backtest can be rerun; this one is {original.status}")
+    view = await backtests_repo.create_backtest(
+        request.app[POOL], original.request, rerun_of=original.id
+    )
+    return accepted(view, f"/api/v1/backtests/{view.id}")
+
+
 async def delete(request: web.Request) -> web.Response:
     return await cancel_or_delete(request, "backtests", "backtest", backtests_repo.get_backtest)
 
@@ -146,6 +159,16 @@ ENDPOINTS = [
         query=EquityQuery,
         response=Page[EquityPoint],
         errors=(404, 422),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/backtests/{id}/rerun",
+        rerun,
+        "Run the same request again as a new backtest that says whether it reproduced",
+        "backtests",
+        response=BacktestView,
+        status=202,
+        errors=(404, 409),
     ),
     Endpoint(
         "DELETE",

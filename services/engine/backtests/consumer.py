@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from services.engine.backtests.in_pool import simulate
 from services.engine.perp_market_loading import load_perp_market
+from services.engine.provenance import differences
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.backtest_spec import BacktestSpec
@@ -56,6 +57,7 @@ class BacktestWorker:
             raise JobRejected("no stored candles in the range")
         output = await self.simulations.run(simulate, candles, request, warmup, market)
         async with self.pool.acquire() as conn:
+            original = await backtests_repo.rerun_source(conn, command.backtest_id)
             stored = await backtests_repo.store_result(
                 conn,
                 command.backtest_id,
@@ -66,6 +68,10 @@ class BacktestWorker:
                 data=output.data.data,
                 warnings=output.warnings,
                 exit_counts=output.exit_counts,
+                monte_carlo=output.monte_carlo,
+                provenance=output.provenance,
+                digests=output.digests,
+                differences=None if original is None else differences(original, output.digests),
             )
         if not stored:
             log.info(

@@ -1,5 +1,6 @@
 """What runs in the engine's process pool: one backtest, from plain inputs to plain outputs."""
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -8,7 +9,14 @@ import numpy as np
 import numpy.typing as npt
 
 from services.engine.backtests.data_used import DataReport, data_used
-from services.engine.core import EXIT_REASONS, PerpMarket, run_backtest
+from services.engine.core import EXIT_REASONS, PerpMarket, Trades, resample_trades, run_backtest
+from services.engine.provenance import (
+    arrays_sha256,
+    candles_provenance,
+    canonical_json,
+    provenance,
+    sha256_hex,
+)
 from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
 from shared.timestamps import from_epoch_ms
@@ -25,6 +33,9 @@ class BacktestOutput:
     data: DataReport
     exit_counts: dict[str, int]
     warnings: list[str]  # what the data and the stops say about the run
+    monte_carlo: dict[str, Any] | None
+    provenance: dict[str, Any]
+    digests: dict[str, str]  # sha256 of each part a rerun compares (provenance.COMPARED)
 
 
 def _time_or_none(ms: int) -> datetime | None:
@@ -67,15 +78,34 @@ def simulate(
         spec.interval,
         len(t),
     )
+    metrics = dict(result.metrics)
+    ran_on = provenance(candles_provenance(candles), spec.strategy)
+    digests = {
+        "candles": ran_on["candles"]["sha256"],
+        "metrics": sha256_hex(canonical_json(metrics)),
+        "trades": arrays_sha256(*(getattr(t, f.name) for f in dataclasses.fields(t))),
+        "equity": arrays_sha256(result.time, result.equity),
+    }
     return BacktestOutput(
-        dict(result.metrics),
+        metrics,
         trades,
         result.time,
         result.equity,
         data,
         t.exit_counts(),
         [*data.warnings, *result.warnings],
+        _monte_carlo(spec, t),
+        ran_on,
+        digests,
     )
+
+
+def _monte_carlo(spec: BacktestSpec, trades: Trades) -> dict[str, Any] | None:
+    if spec.monte_carlo is None:
+        return None
+    returns = trades.returns[trades.closed]
+    asked = spec.monte_carlo
+    return resample_trades(returns, spec.initial_capital, asked.runs, asked.seed).as_json()
 
 
 def warm_up() -> None:

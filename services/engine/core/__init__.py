@@ -17,6 +17,11 @@ from services.engine.core.backtest import (
     run_kernel,
     simulate_targets,
 )
+from services.engine.core.backtest_overfitting import (
+    BlockSums,
+    Overfitting,
+    probability_of_overfitting,
+)
 from services.engine.core.indicator_cache import IndicatorCache
 from services.engine.core.metrics import (
     Metric,
@@ -27,8 +32,14 @@ from services.engine.core.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
+from services.engine.core.monte_carlo import MonteCarlo, resample_trades
 from services.engine.core.perp_market import PerpMarket, perp_market
 from services.engine.core.plugin_targets import StrategyError
+from services.engine.core.sharpe_inference import (
+    ReturnMoments,
+    deflated_sharpe,
+    probabilistic_sharpe,
+)
 from services.engine.core.signals import Direction, target_positions
 from services.engine.core.simulate import EXIT_REASONS, Kernel
 from services.engine.core.strategy_targets import StrategyTargets
@@ -38,12 +49,16 @@ __all__ = [
     "AtrMultiple",
     "BacktestConfig",
     "BacktestResult",
+    "BlockSums",
     "Direction",
     "ExecutionSettings",
     "IndicatorCache",
     "Kernel",
     "Metric",
+    "MonteCarlo",
+    "Overfitting",
     "PerpMarket",
+    "ReturnMoments",
     "StrategyError",
     "StrategyTargets",
     "Trades",
@@ -52,10 +67,14 @@ __all__ = [
     "compute_metrics",
     "contiguous_prices",
     "core_stop",
+    "deflated_sharpe",
     "finite_or_none",
     "kernel_returns",
     "perp_market",
     "perp_metrics",
+    "probabilistic_sharpe",
+    "probability_of_overfitting",
+    "resample_trades",
     "run_backtest",
     "run_kernel",
     "sharpe_ratio",

@@ -15,8 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
-# Combinations evaluated at once: bounds the temporary arrays to this many x sets.
+# Combinations evaluated at once: at most this many, and at most CELLS_PER_BATCH / sets, so
+# the temporary (combinations x sets) arrays stay a few MB however large the grid.
 COMBINATIONS_PER_BATCH = 1024
+CELLS_PER_BATCH = 1024 * 400
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ def probability_of_overfitting(sums: BlockSums) -> Overfitting | None:
     total_sum, total_squares = sums.sums.sum(axis=1), sums.squares.sum(axis=1)
     overfit = losses = combinations = 0
     chosen = itertools.combinations(range(blocks), half)
-    while batch := list(itertools.islice(chosen, COMBINATIONS_PER_BATCH)):
+    per_batch = max(1, min(COMBINATIONS_PER_BATCH, CELLS_PER_BATCH // sets))
+    while batch := list(itertools.islice(chosen, per_batch)):
         in_sample = np.zeros((len(batch), blocks))
         in_sample[np.repeat(np.arange(len(batch)), half), np.asarray(batch).ravel()] = 1.0
         is_sum, is_squares = in_sample @ sums.sums.T, in_sample @ sums.squares.T

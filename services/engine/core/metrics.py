@@ -5,6 +5,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from services.engine.core.sharpe_inference import ReturnMoments, probabilistic_sharpe
 from shared.intervals import DAY_MS, add_intervals, interval_minutes
 
 Metric = float | int | None
@@ -115,4 +116,5 @@ def compute_metrics(
         "fees_paid": finite_or_none(fees_paid),
         "funding_paid": finite_or_none(funding_paid),
         "liquidations": liquidations,
+        "psr": probabilistic_sharpe(ReturnMoments.of(returns)),
     }

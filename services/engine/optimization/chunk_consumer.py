@@ -6,6 +6,7 @@ candles of the range a worker last served stay in memory for its next chunk, her
 pool process (so a chunk sends the pool only its parameter sets).
 """
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from services.engine.optimization.in_pool import (
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
 from services.engine.optimization.store import ChunkWork
 from services.engine.perp_market_loading import load_perp_market
+from services.engine.provenance import candles_provenance, provenance
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.candles import Candles
@@ -48,6 +50,9 @@ class ChunkWorker:
     pool: asyncpg.Pool
     simulations: SimulationPool
     _candles: tuple[CandlesKey, Candles, PerpMarket | None] | None = field(default=None, repr=False)
+    # The candles' digest, and the optimization whose provenance this worker last recorded.
+    _candles_digest: dict[str, Any] | None = field(default=None, repr=False)
+    _recorded: UUID | None = field(default=None, repr=False)
     # The parameter sets of the optimization last served: up to 100,000 to build.
     _sets: tuple[UUID, list[dict[str, ParamValue]]] | None = field(default=None, repr=False)
 
@@ -74,17 +79,17 @@ class ChunkWorker:
         key, candles, _ = await self._load(work, spec)
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
-            results = await self._in_pool(
+            results, statistics = await self._in_pool(
                 key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
             )
             async with self.pool.acquire() as conn:
-                return await record_grid(conn, work, results)
+                return await record_grid(conn, work, results, statistics)
         assert spec.walk_forward is not None and work.window is not None
         window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
         at = work.warmup  # the window's bar numbers count from the range's first bar
         if work.stage == "train":
             sets = self._param_sets(work, spec)
-            best = await self._in_pool(
+            best, statistics = await self._in_pool(
                 key,
                 candles,
                 run_train_chunk,
@@ -95,7 +100,7 @@ class ChunkWorker:
                 spec.objective,
             )
             async with self.pool.acquire() as conn:
-                return await record_train(conn, work, best)
+                return await record_train(conn, work, best, statistics)
         assert work.chosen is not None
         metrics, run = await self._in_pool(
             key,
@@ -115,6 +120,7 @@ class ChunkWorker:
             "params": work.chosen["params"],
             "train_metrics": work.chosen["metrics"],
             "test_metrics": metrics,
+            "robustness": work.chosen.get("robustness"),
         }
         async with self.pool.acquire() as conn:
             return await record_test(conn, work, row, metrics, run)
@@ -147,8 +153,21 @@ class ChunkWorker:
         b = spec.backtest
         end_ms = to_epoch_ms(work.data_end)
         key = (b.category, b.symbol, b.interval, b.start_ms, end_ms, work.bars, work.warmup)
-        if self._candles is not None and self._candles[0] == key:
-            return self._candles
+        if self._candles is None or self._candles[0] != key:
+            self._candles = (key, *await self._load_candles(work, spec))
+            self._candles_digest = await asyncio.to_thread(candles_provenance, self._candles[1])
+        if self._recorded != work.optimization_id:
+            # What it ran on, once per optimization and worker (the first record stands).
+            assert self._candles_digest is not None
+            ran_on = provenance(self._candles_digest, b.strategy)
+            await store.record_provenance(self.pool, work.optimization_id, ran_on)
+            self._recorded = work.optimization_id
+        return self._candles
+
+    async def _load_candles(
+        self, work: ChunkWork, spec: OptimizationSpec
+    ) -> tuple[Candles, PerpMarket | None]:
+        b = spec.backtest
         async with self.pool.acquire() as conn:
             candles = await market_data.load_candles_warmed(
                 conn, b.category, b.symbol, b.interval, b.start, work.data_end, work.warmup
@@ -160,8 +179,7 @@ class ChunkWorker:
                 f"the range and its warm-up held {planned} candles when planned and"
                 f" {len(candles)} now"
             )
-        self._candles = (key, candles, market)
-        return self._candles
+        return candles, market
 
     async def give_up(self, command: RunOptimizationChunk, error: str) -> None:
         async with self.pool.acquire() as conn:

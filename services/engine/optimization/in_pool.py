@@ -12,13 +12,17 @@ it raises `CandlesMissing`.
 import dataclasses
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from services.engine.core import (
     BacktestConfig,
     Metric,
     PerpMarket,
+    ReturnMoments,
     StrategyTargets,
     contiguous_prices,
     core_stop,
@@ -26,6 +30,7 @@ from services.engine.core import (
     run_backtest,
     run_kernel,
 )
+from services.engine.optimization.robustness import DEFAULT_BLOCKS, SetStatistics
 from services.engine.optimization.sweep_metrics import TestRun, sweep_metrics
 from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
 from shared.candles import PRICE_FIELDS, Candles
@@ -34,6 +39,7 @@ from shared.strategies import ParamValue
 from shared.warmup import warmup_bars
 
 Params = Mapping[str, ParamValue]
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,25 @@ class SetResult:
     index: int  # position in the request's combinations(): ties go to the earlier set
     params: dict[str, ParamValue]
     metrics: dict[str, Metric]
+    # What the robustness figures need of its per-bar returns (see robustness.py).
+    moments: ReturnMoments | None = None
+    block_sums: FloatArray = field(default_factory=lambda: np.zeros(0))
+    block_squares: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+
+def set_statistics(results: list[SetResult], bars: int, blocks: int) -> SetStatistics:
+    """The robustness statistics of consecutive sets evaluated on `bars` bars."""
+    return SetStatistics.of(
+        results[0].index if results else 0,
+        [r.moments for r in results],
+        np.asarray([r.block_sums for r in results], np.float64).reshape(-1, blocks),
+        np.asarray([r.block_squares for r in results], np.float64).reshape(-1, blocks),
+        bars // blocks,
+    )
+
+
+def robustness_blocks(request: Mapping[str, Any]) -> int:
+    return int(request.get("robustness_blocks", DEFAULT_BLOCKS))
 
 
 def best_result(results: list[SetResult], objective: str) -> SetResult:
@@ -152,15 +177,25 @@ def evaluate_sets(
             one = configs[i]
             targets = strategy(one.params, execution.direction)
             kernel = run_kernel(prices, targets, warmup_loaded - start, one.execution, bars_market)
-            metrics = sweep_metrics(
+            sweep = sweep_metrics(
                 kernel,
                 first_time,
                 last_time,
                 config.interval,
                 execution.initial_capital,
                 kernel_returns(kernel, one.execution),
+                robustness_blocks(request),
             )
-            results.append(SetResult(first_index + i, dict(param_sets[i]), metrics))
+            results.append(
+                SetResult(
+                    first_index + i,
+                    dict(param_sets[i]),
+                    sweep.metrics,
+                    sweep.moments,
+                    sweep.block_sums,
+                    sweep.block_squares,
+                )
+            )
     ranked = sorted(results, key=lambda r: r.index)
     _guard_plugin(config, candles, ranked, str(request.get("objective", "sharpe")))
     return ranked
@@ -186,9 +221,11 @@ def run_grid_chunk(
     request: Mapping[str, Any],
     param_sets: Sequence[Params],
     first_index: int,
-) -> list[SetResult]:
+) -> tuple[list[SetResult], SetStatistics]:
     candles, market = source.bars()
-    return evaluate_sets(candles, request, param_sets, first_index, warmup_loaded, market)
+    results = evaluate_sets(candles, request, param_sets, first_index, warmup_loaded, market)
+    bars = len(candles) - warmup_loaded
+    return results, set_statistics(results, bars, robustness_blocks(request))
 
 
 def run_train_chunk(
@@ -198,14 +235,16 @@ def run_train_chunk(
     param_sets: Sequence[Params],
     first_index: int,
     objective: str,
-) -> SetResult:
-    """A walk-forward train chunk over bars [from, to) alone keeps only its best set."""
+) -> tuple[SetResult, SetStatistics]:
+    """A walk-forward train chunk over bars [from, to) alone keeps only its best set, and
+    every set's robustness statistics."""
     candles, market = source.bars()
     train = bars_between(candles, *bars)
     results = evaluate_sets(
         train, request, param_sets, first_index, market=market_between(market, *bars)
     )
-    return best_result(results, objective)
+    statistics = set_statistics(results, len(train), robustness_blocks(request))
+    return best_result(results, objective), statistics
 
 
 def run_test_chunk(

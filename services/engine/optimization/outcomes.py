@@ -4,12 +4,14 @@ Each `record_*` is one transaction (see store); it returns False when nothing
 was written because the optimization stopped running or the chunk was done already.
 """
 
+import asyncio
 import json
 from typing import Any
 
 from services.engine.core import Metric
 from services.engine.optimization import store
 from services.engine.optimization.in_pool import SetResult, backtest_config
+from services.engine.optimization.robustness import SetStatistics, robustness
 from services.engine.optimization.store import ChunkWork
 from services.engine.optimization.sweep_metrics import TestRun, chained_metrics
 from shared.db import DbConnection
@@ -26,7 +28,19 @@ def window_key(window: int) -> str:
     return f"{window:06d}"
 
 
-async def record_grid(conn: DbConnection, work: ChunkWork, results: list[SetResult]) -> bool:
+async def _robustness(
+    conn: DbConnection, work: ChunkWork, best_index: int | None, window: int | None = None
+) -> dict[str, Any]:
+    """The grid's (or window's train grid's) robustness, combined off the event loop."""
+    parts = await store.chunk_statistics(conn, work.optimization_id, window)
+    return await asyncio.to_thread(
+        lambda: robustness([SetStatistics.from_bytes(p) for p in parts], best_index)
+    )
+
+
+async def record_grid(
+    conn: DbConnection, work: ChunkWork, results: list[SetResult], statistics: SetStatistics
+) -> bool:
     async with conn.transaction():
         if not await store.lock_for_outcome(conn, work):
             return False
@@ -35,22 +49,26 @@ async def record_grid(conn: DbConnection, work: ChunkWork, results: list[SetResu
             for r in results
         ]
         await store.insert_rows(conn, work.optimization_id, rows)
-        await store.mark_done(conn, work, len(results))
+        await store.mark_done(conn, work, len(results), statistics=statistics.to_bytes())
         await _finish_if_last(conn, work)
     return True
 
 
-async def record_train(conn: DbConnection, work: ChunkWork, best: SetResult) -> bool:
+async def record_train(
+    conn: DbConnection, work: ChunkWork, best: SetResult, statistics: SetStatistics
+) -> bool:
     assert work.window is not None
     async with conn.transaction():
         if not await store.lock_for_outcome(conn, work):
             return False
         chosen = {"index": best.index, "params": best.params, "metrics": best.metrics}
-        await store.mark_done(conn, work, work.set_to - work.set_from, result=chosen)
+        units = work.set_to - work.set_from
+        await store.mark_done(conn, work, units, result=chosen, statistics=statistics.to_bytes())
         if not await store.chunks_left(conn, work.optimization_id, work.window):
             candidates = await store.train_results(conn, work.optimization_id, work.window)
             objective = work.request["objective"]
             winner = best_of(candidates, objective, lambda c: c["metrics"], lambda c: c["index"])
+            winner["robustness"] = await _robustness(conn, work, winner["index"], work.window)
             await store.release_test(conn, work.optimization_id, work.window, winner)
     return True
 
@@ -88,10 +106,15 @@ async def _finish_if_last(conn: DbConnection, work: ChunkWork) -> None:
         return
     request = work.request
     if request["kind"] == "grid":
-        best = await optimizations_repo.best_row(
-            conn, work.optimization_id, "grid", request["objective"]
+        objective = request["objective"]
+        best = await optimizations_repo.best_row(conn, work.optimization_id, "grid", objective)
+        position = await optimizations_repo.best_position(
+            conn, work.optimization_id, "grid", objective
         )
-        await optimizations_repo.finish_optimization(conn, work.optimization_id, best, None)
+        figures = await _robustness(conn, work, position)
+        await optimizations_repo.finish_optimization(
+            conn, work.optimization_id, best, None, robustness=figures
+        )
         return
     outcomes = await store.test_outcomes(conn, work.optimization_id)
     runs = [

@@ -159,16 +159,19 @@ async def mark_done(
     units: int,
     result: dict[str, Any] | None = None,
     curve: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None,
+    statistics: bytes | None = None,
 ) -> None:
     times, equity = curve if curve is not None else (None, None)
     await conn.execute(
-        """UPDATE optimization_chunks SET status = 'done', result = $3, times = $4, equity = $5
+        """UPDATE optimization_chunks SET status = 'done', result = $3, times = $4, equity = $5,
+               statistics = $6
            WHERE optimization_id = $1 AND chunk = $2""",
         work.optimization_id,
         work.chunk,
         result,
         None if times is None else times.astype("<i8").tobytes(),
         None if equity is None else equity.astype("<f8").tobytes(),
+        statistics,
     )
     await conn.execute(
         "UPDATE optimizations SET progress_done = progress_done + $2 WHERE id = $1",
@@ -198,6 +201,32 @@ async def train_results(db: DbExecutor, optimization_id: UUID, window: int) -> l
         window,
     )
     return [r["result"] for r in rows]
+
+
+async def record_provenance(
+    db: DbExecutor, optimization_id: UUID, provenance: dict[str, Any]
+) -> None:
+    """What the optimization ran on; the first worker's record stands (all load the same)."""
+    await db.execute(
+        "UPDATE optimizations SET provenance = $2 WHERE id = $1 AND provenance IS NULL",
+        optimization_id,
+        provenance,
+    )
+
+
+async def chunk_statistics(
+    db: DbExecutor, optimization_id: UUID, window: int | None = None
+) -> list[bytes]:
+    """The per-set statistics of a grid's chunks (of one window's training, if given)."""
+    rows = await db.fetch(
+        """SELECT statistics FROM optimization_chunks
+           WHERE optimization_id = $1 AND statistics IS NOT NULL
+             AND ($2::int IS NULL OR (window_index = $2 AND stage = 'train'))
+           ORDER BY set_from""",
+        optimization_id,
+        window,
+    )
+    return [r["statistics"] for r in rows]
 
 
 async def release_test(

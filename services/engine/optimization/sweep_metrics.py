@@ -15,11 +15,13 @@ from numba import njit
 from services.engine.core import (
     Kernel,
     Metric,
+    ReturnMoments,
     bars_per_year,
     cagr,
     compute_metrics,
     finite_or_none,
     perp_metrics,
+    probabilistic_sharpe,
     sharpe_ratio,
     sortino_ratio,
 )
@@ -76,6 +78,34 @@ def _max_drawdown(equity: FloatArray) -> float:
     return drawdown
 
 
+@njit(cache=True, error_model="numpy", fastmath={"reassoc"})
+def block_sums(returns: FloatArray, blocks: int) -> tuple[FloatArray, FloatArray]:
+    """Per block of len // blocks bars, the sum and the sum of squares (as BlockSums.of, to
+    rounding: reassoc lets the compiler vectorize the sums)."""
+    length = returns.size // blocks
+    sums = np.zeros(blocks)
+    squares = np.zeros(blocks)
+    for b in range(blocks):
+        total = square = 0.0
+        for i in range(b * length, (b + 1) * length):
+            value = returns[i]
+            total += value
+            square += value * value
+        sums[b] = total
+        squares[b] = square
+    return sums, squares
+
+
+@dataclass(frozen=True)
+class SetSweep:
+    """One set's metrics, and what the robustness figures need of its per-bar returns."""
+
+    metrics: dict[str, Metric]
+    moments: ReturnMoments | None
+    block_sums: FloatArray  # (blocks,): sum of the returns per block
+    block_squares: FloatArray  # (blocks,): sum of their squares
+
+
 def sweep_metrics(
     kernel: Kernel,
     first_time: int,
@@ -83,9 +113,11 @@ def sweep_metrics(
     interval: str,
     initial_capital: float,
     trade_returns: FloatArray,
-) -> dict[str, Metric]:
-    """Every metric of one simulation over bars opening from `first_time` to `last_time`;
-    `trade_returns` its trades' (services.engine.core.kernel_returns)."""
+    blocks: int = 16,
+) -> SetSweep:
+    """Every metric of one simulation over bars opening from `first_time` to `last_time`
+    (`trade_returns` its trades', services.engine.core.kernel_returns), with its returns'
+    moments and block sums over `blocks` blocks."""
     closed = kernel.exit_bar >= 0
     # The trade statistics come from the core itself (cheap: they only read the trades).
     metrics = compute_metrics(
@@ -102,8 +134,10 @@ def sweep_metrics(
     )
     bars = kernel.equity.size
     if not bars:
-        return metrics
+        return SetSweep(metrics, None, np.zeros(blocks), np.zeros(blocks))
     returns = _per_bar_returns(kernel.equity, initial_capital)
+    moments = ReturnMoments.of(returns)
+    sums, squares = block_sums(returns, blocks)
     drawdown = finite_or_none(_max_drawdown(kernel.equity))
     final = float(kernel.equity[-1])
     growth = cagr(final, initial_capital, add_intervals(last_time, interval, 1) - first_time)
@@ -117,8 +151,9 @@ def sweep_metrics(
         max_drawdown=drawdown,
         calmar=finite_or_none(growth / drawdown) if growth is not None and drawdown else None,
         exposure=kernel.bars_held / bars,
+        psr=probabilistic_sharpe(moments),
     )
-    return metrics
+    return SetSweep(metrics, moments, sums, squares)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""`python -m bench robustness`: `run` measures, `report` writes bench/results/robustness.*."""

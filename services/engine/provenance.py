@@ -1,0 +1,81 @@
+"""What a result ran on, as digests anyone can recompute, and which parts of two runs differ.
+
+Candles: sha256 over each candle in time order as little-endian int64 open_time then float64
+open, high, low, close, volume, turnover (48 bytes a candle). Strategy: the plugin file's
+sha256, or the sha256 of the resolved definition as canonical JSON (keys sorted, no spaces).
+Pure; runs in the pool beside the simulation, or off the event loop.
+"""
+
+import hashlib
+import json
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from shared.backtest_spec import StrategyRef
+from shared.candles import PRICE_FIELDS, Candles
+from shared.strategies.definitions import definition_of
+from shared.timestamps import iso_utc
+
+# The parts of a backtest a rerun compares, in the order `differences` names them.
+COMPARED = ("candles", "metrics", "trades", "equity")
+_CANDLE = np.dtype([("open_time", "<i8"), *((f, "<f8") for f in PRICE_FIELDS)])
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def candles_provenance(candles: Candles) -> dict[str, Any]:
+    """{count, first, last, sha256} of the candles, oldest first."""
+    packed = np.empty(len(candles), _CANDLE)
+    packed["open_time"] = candles.open_time
+    for name in PRICE_FIELDS:
+        packed[name] = getattr(candles, name)
+    count = len(candles)
+    return {
+        "count": count,
+        "first": iso_utc(int(candles.open_time[0])) if count else None,
+        "last": iso_utc(int(candles.open_time[-1])) if count else None,
+        "sha256": sha256_hex(packed.tobytes()),
+    }
+
+
+def strategy_sha256(strategy: StrategyRef) -> str:
+    entry = strategy.entry()
+    if entry.plugin is not None:
+        return entry.plugin.sha256
+    definition = strategy.definition or definition_of(entry).as_json()
+    return sha256_hex(canonical_json(definition))
+
+
+def engine_version() -> str:
+    return metadata.version("backtester")
+
+
+def provenance(candles: dict[str, Any], strategy: StrategyRef) -> dict[str, Any]:
+    """With the candles' `candles_provenance`."""
+    return {
+        "candles": candles,
+        "strategy_sha256": strategy_sha256(strategy),
+        "engine_version": engine_version(),
+    }
+
+
+def arrays_sha256(*arrays: npt.NDArray[Any]) -> str:
+    """Of the arrays' bytes (little-endian), one after the other."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes())
+    return digest.hexdigest()
+
+
+def differences(original: dict[str, str], rerun: dict[str, str]) -> list[str]:
+    """The compared parts whose digests differ (bit-identical runs: none)."""
+    return [part for part in COMPARED if original.get(part) != rerun.get(part)]
