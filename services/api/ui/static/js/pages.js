@@ -432,15 +432,14 @@ function drawWalkForward(body, view, windows) {
   cols.push({ title: "test sharpe", value: (w) => w.test_metrics?.sharpe });
   body.append(h("h2", { text: "Walk-forward windows" }), h("div", { id: "wf-windows" }, table(cols, windows, { sortable: true })));
   if (view.walk_forward?.test_metrics) body.append(h("h2", { text: "Out-of-sample metrics" }), metricsGrid(view.walk_forward.test_metrics));
-  // The stitched out-of-sample curve: each test window's return compounded, window after window.
-  const done = windows.filter((w) => w.test_metrics && w.test_end).sort((a, b) => (a.test_end < b.test_end ? -1 : 1));
-  if (!done.length) return;
-  let equity = 1;
-  const times = [Date.parse(done[0].test_start) / 1000], values = [1];
-  for (const w of done) { equity *= 1 + (w.test_metrics.total_return || 0); times.push(Date.parse(w.test_end) / 1000); values.push(equity); }
+  // The stitched out-of-sample curve, bar by bar, as the engine chained the test windows.
   const el = h("div", { class: "panel", id: "wf-equity" });
-  body.append(h("h2", { text: "Stitched out-of-sample equity (growth of 1)" }), el);
-  lineChart(el, "Out-of-sample equity", times, [{ label: "out of sample", color: PALETTE[2], values }]);
+  body.append(h("h2", { text: "Stitched out-of-sample equity" }), el);
+  api(`/api/v1/optimizations/${view.id}/equity?points=2000`).then((curve) => {
+    if (!curve.items.length) { el.append(h("p", { text: "no test window has run yet" })); return; }
+    const times = curve.items.map((p) => Date.parse(p.time) / 1000);
+    lineChart(el, "Out-of-sample equity", times, [{ label: "out of sample", color: PALETTE[2], values: curve.items.map((p) => p.equity) }]);
+  });
 }
 
 // --- /data -------------------------------------------------------------------------------
