@@ -262,6 +262,29 @@ function metricsGrid(metrics) {
     Object.entries(metrics || {}).map(([k, v]) => h("div", {}, h("span", { class: "muted", text: k }), h("b", { text: fmt(v) }))));
 }
 
+// How likely a result is luck, and what it ran on: shown wherever a result is.
+function researchPanels(view) {
+  const parts = [];
+  if (view.exit_counts) parts.push(h("h2", { text: "Why trades ended" }), metricsGrid(view.exit_counts));
+  if (view.warnings?.length) parts.push(h("h2", { text: "Warnings" }), h("ul", { id: "warnings" }, view.warnings.map((w) => h("li", { text: w }))));
+  if (view.robustness) parts.push(h("h2", { text: "Robustness" }), h("div", { id: "robustness" }, metricsGrid(view.robustness)));
+  const mc = view.monte_carlo;
+  if (mc) {
+    const cols = [{ title: "", value: (r) => r.name }, ...["p5", "p25", "p50", "p75", "p95"].map((k) => ({ title: k, value: (r) => r[k] }))];
+    parts.push(h("h2", { text: `Monte Carlo (${mc.runs} runs, seed ${mc.seed}; probability of a loss ${fmt(mc.prob_loss)})` }),
+      h("div", { id: "monte-carlo" }, table(cols, [{ name: "final equity", ...mc.final_equity }, { name: "max drawdown", ...mc.max_drawdown }])));
+  }
+  const p = view.provenance;
+  if (p) {
+    parts.push(h("h2", { text: "Provenance" }), h("div", { id: "provenance" }, metricsGrid({
+      candles: p.candles?.count, first: p.candles?.first, last: p.candles?.last, "candles sha256": p.candles?.sha256,
+      "strategy sha256": p.strategy_sha256, engine: p.engine_version,
+      ...(view.rerun_of ? { "rerun of": view.rerun_of, reproduced: view.reproduced } : {}),
+    })));
+  }
+  return parts;
+}
+
 async function equityOf(id, points = 2000) {
   return (await api(`/api/v1/backtests/${id}/equity?points=${points}`)).items;
 }
@@ -291,7 +314,7 @@ export async function backtest(app, id) {
     const candles = h("div", { class: "panel chart", id: "candles" });
     const equity = h("div", { class: "panel", id: "equity" });
     const dd = h("div", { class: "panel", id: "drawdown" });
-    body.append(h("h2", { text: "Metrics" }), metricsGrid(view.metrics), h("h2", { text: "Price and trades" }), candles,
+    body.append(h("h2", { text: "Metrics" }), metricsGrid(view.metrics), ...researchPanels(view), h("h2", { text: "Price and trades" }), candles,
       h("h2", { text: "Equity and drawdown" }), equity, dd);
     const r = view.request;
     const step = intervalMs(r.interval);
@@ -381,7 +404,7 @@ export async function optimization(app, id) {
     const paramNames = [...new Set(rows.flatMap((r) => Object.keys(r.params)))];
     const metricNames = [...new Set(rows.flatMap((r) => Object.keys(r.metrics || {})))];
     const cols = [...paramNames.map((p) => ({ title: p, value: (r) => r.params[p] })), ...metricNames.map((m) => ({ title: m, value: (r) => r.metrics?.[m] }))];
-    body.append(h("h2", { text: `Results (${rows.length})` }), h("div", { id: "opt-results" }, table(cols, rows, { sortable: true })));
+    body.append(...researchPanels(view), h("h2", { text: `Results (${rows.length})` }), h("div", { id: "opt-results" }, table(cols, rows, { sortable: true })));
     if (paramNames.length >= 2 && metricNames.length) drawHeatmap(body, rows, paramNames, metricNames);
   };
   await drawResults();
@@ -430,6 +453,8 @@ function drawWalkForward(body, view, windows) {
   cols.push({ title: "params", value: (w) => JSON.stringify(w.params) });
   cols.push({ title: "test return", value: (w) => w.test_metrics?.total_return });
   cols.push({ title: "test sharpe", value: (w) => w.test_metrics?.sharpe });
+  cols.push({ title: "train pbo", value: (w) => w.robustness?.pbo });
+  cols.push({ title: "train dsr", value: (w) => w.robustness?.dsr });
   body.append(h("h2", { text: "Walk-forward windows" }), h("div", { id: "wf-windows" }, table(cols, windows, { sortable: true })));
   if (view.walk_forward?.test_metrics) body.append(h("h2", { text: "Out-of-sample metrics" }), metricsGrid(view.walk_forward.test_metrics));
   // The stitched out-of-sample curve, bar by bar, as the engine chained the test windows.
