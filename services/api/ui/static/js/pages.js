@@ -417,6 +417,9 @@ export async function optimization(app, id) {
   });
 }
 
+// As shared/metric_names.py LOWER_IS_BETTER: the metrics where less is better.
+const LOWER_IS_BETTER = ["max_drawdown", "funding_paid", "liquidations"];
+
 function drawHeatmap(body, rows, paramNames, metricNames) {
   const pick = (name, options, value) => h("select", { name }, options.map((o) => h("option", { value: o, text: o, selected: o === value })));
   const x = pick("x", paramNames, paramNames[0]), y = pick("y", paramNames, paramNames[1]);
@@ -426,9 +429,12 @@ function drawHeatmap(body, rows, paramNames, metricNames) {
     const xs = [...new Set(rows.map((r) => r.params[x.value]))].sort((a, b) => a - b);
     const ys = [...new Set(rows.map((r) => r.params[y.value]))].sort((a, b) => a - b);
     const cell = new Map();
-    for (const r of rows) {  // the best value over the other parameters
+    // The best value over the other parameters, best as the ranking has it (and so greener).
+    const lower = LOWER_IS_BETTER.includes(m.value);
+    const better = (a, b) => (lower ? a < b : a > b);
+    for (const r of rows) {
       const k = `${r.params[x.value]}|${r.params[y.value]}`, v = r.metrics?.[m.value];
-      if (v != null && (!cell.has(k) || v > cell.get(k))) cell.set(k, v);
+      if (v != null && (!cell.has(k) || better(v, cell.get(k)))) cell.set(k, v);
     }
     const values = [...cell.values()];
     const lo = Math.min(...values), hi = Math.max(...values);
@@ -436,7 +442,8 @@ function drawHeatmap(body, rows, paramNames, metricNames) {
     for (const yv of ys) {
       t.append(h("tr", {}, h("th", { text: yv }), xs.map((xv) => {
         const v = cell.get(`${xv}|${yv}`);
-        const f = v == null || hi === lo ? 0.5 : (v - lo) / (hi - lo);
+        const share = v == null || hi === lo ? 0.5 : (v - lo) / (hi - lo);
+        const f = lower ? 1 - share : share;
         return h("td", { style: v == null ? "" : `background: hsl(${f * 120}, 65%, 70%)`, title: v ?? "", text: v == null ? "" : fmt(v) });
       })));
     }
