@@ -12,11 +12,23 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.repos.backtests import equity_length, equity_slice
 from shared.timestamps import iso_utc
 
 SLICE_POINTS = 32_768
+
+
+class EquityQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    points: int | None = Field(default=None, ge=2, le=1_000_000)
+
+
+class EquityPoint(BaseModel):
+    time: str
+    equity: float
 
 
 def kept_points(total: int, points: int | None) -> npt.NDArray[np.int64] | None:

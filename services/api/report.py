@@ -58,6 +58,42 @@ def _cell(value: Any) -> str:
     return f"<td>{html.escape('' if value is None else str(value))}</td>"
 
 
+def _pairs(rows: dict[str, Any], table_id: str) -> str:
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th>{_cell(v)}</tr>" for k, v in rows.items())
+    return f'<table id="{table_id}">{cells}</table>'
+
+
+def _research_sections(view: BacktestView) -> str:
+    """Why trades ended, the warnings, the Monte Carlo percentiles and the provenance."""
+    parts = []
+    if view.exit_counts:
+        counts: dict[str, Any] = {str(k): v for k, v in view.exit_counts.items()}
+        parts.append("<h2>Why trades ended</h2>" + _pairs(counts, "exit-counts"))
+    if view.warnings:
+        items = "".join(f"<li>{html.escape(w)}</li>" for w in view.warnings)
+        parts.append(f'<h2>Warnings</h2><ul id="warnings">{items}</ul>')
+    if view.monte_carlo is not None:
+        mc = view.monte_carlo.model_dump()
+        head = "".join(f"<th>{k}</th>" for k in ("", "p5", "p25", "p50", "p75", "p95"))
+        rows = "".join(
+            f"<tr><th>{name}</th>"
+            + "".join(_cell(mc[key][p]) for p in ("p5", "p25", "p50", "p75", "p95"))
+            + "</tr>"
+            for name, key in (("final equity", "final_equity"), ("max drawdown", "max_drawdown"))
+        )
+        parts.append(
+            f"<h2>Monte Carlo ({mc['runs']} runs, seed {mc['seed']}; probability of a loss "
+            f'{mc["prob_loss"]:.4g})</h2><table id="monte-carlo"><tr>{head}</tr>{rows}</table>'
+        )
+    if view.provenance is not None:
+        made = view.provenance.model_dump(mode="json")
+        candles = made.get("candles") or {}
+        flat = {f"candles {k}": v for k, v in candles.items()}
+        flat.update({k: v for k, v in made.items() if k != "candles"})
+        parts.append("<h2>Provenance</h2>" + _pairs(flat, "provenance"))
+    return "\n".join(parts)
+
+
 def render_report(
     view: BacktestView,
     times: npt.NDArray[np.int64],
@@ -78,6 +114,7 @@ def render_report(
         "<tr>" + "".join(_cell(getattr(t, c, None)) for c in columns) + "</tr>" for t in trades
     )
     shown = f"first {len(trades)} of {total_trades}" if total_trades > len(trades) else "all"
+    research = _research_sections(view)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Backtest report: {html.escape(title)}</title>
 <style>
@@ -90,6 +127,7 @@ text-align: left; }} td.num {{ text-align: right; }} svg {{ max-width: 100%; hei
 to {html.escape(str(request.get("end")))}; parameters
 <code>{html.escape(str(strategy.get("params", {})))}</code>.</p>
 <h2>Metrics</h2><table id="metrics">{metrics}</table>
+{research}
 <h2>Equity and drawdown</h2>
 <div id="equity">{svg_line(times, values, "Equity", "#1565c0")}</div>
 <div id="drawdown">{svg_line(times, drawdown(values), "Drawdown", "#c62828")}</div>

@@ -5,6 +5,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db import DbConnection, DbExecutor
@@ -232,3 +234,18 @@ async def fail_optimization(conn: DbConnection, optimization_id: UUID, error: st
     """Mark it failed with `error` unless it has settled already."""
     event = OptimizationFailed(optimization_id=optimization_id, error=error)
     await fail_job(conn, "optimizations", optimization_id, error, event)
+
+
+async def test_outcomes(
+    db: DbExecutor, optimization_id: UUID
+) -> list[tuple[dict[str, Any], npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
+    """Each window's test result with its times and equity, in window order."""
+    rows = await db.fetch(
+        """SELECT result, times, equity FROM optimization_chunks
+           WHERE optimization_id = $1 AND stage = 'test' ORDER BY window_index""",
+        optimization_id,
+    )
+    return [
+        (r["result"], np.frombuffer(r["times"], "<i8"), np.frombuffer(r["equity"], "<f8"))
+        for r in rows
+    ]

@@ -289,3 +289,34 @@ async def test_a_backfills_progress_moves_live_on_the_data_page(
     status = ui.page.locator(f"[data-job='{backfill_id}'] .status")
     await status.filter(has_text="succeeded").wait_for(timeout=WAIT_MS)
     assert not ui.problems, ui.problems
+
+
+async def test_research_figures_show_on_the_pages_and_in_the_report(
+    api: Client, settings: Settings, pool: asyncpg.Pool, browser: Browser
+) -> None:
+    await insert_hourly(pool)
+    request = {**BACKTEST_REQUEST, "monte_carlo": {"runs": 200, "seed": 3}}
+    grid = {
+        "kind": "grid",
+        "backtest": BACKTEST_REQUEST,
+        "param_grid": {"fast": [3, 5, 8]},
+        "robustness_blocks": 4,
+    }
+    async with running_engine(settings):
+        created = await api.post("/api/v1/backtests", json=request)
+        view = await settled(api, created.headers["Location"])
+        optimized = await api.post("/api/v1/optimizations", json=grid)
+        optimization = await settled(api, optimized.headers["Location"])
+    assert view["status"] == optimization["status"] == "succeeded"
+    ui = await watched(browser, api)
+    await ui.open(f"/backtests/{view['id']}", "backtest-research")
+    await ui.page.wait_for_selector("#monte-carlo table", timeout=WAIT_MS)
+    shown = await ui.page.inner_text("#provenance")
+    assert view["provenance"]["candles"]["sha256"] in shown
+    p50 = view["monte_carlo"]["final_equity"]["p50"]
+    assert f"{p50:.4g}"[:4] in await ui.page.inner_text("#monte-carlo")
+    await ui.open(f"/optimizations/{optimization['id']}", "optimization-research")
+    await ui.page.wait_for_selector("#robustness", timeout=WAIT_MS)
+    assert "pbo" in await ui.page.inner_text("#robustness")
+    report = await (await api.get(f"/api/v1/backtests/{view['id']}/report")).text()
+    assert 'id="monte-carlo"' in report and view["provenance"]["candles"]["sha256"] in report

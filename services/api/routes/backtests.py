@@ -3,7 +3,7 @@
 from uuid import UUID
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from services.api.endpoints import (
     Endpoint,
@@ -14,7 +14,7 @@ from services.api.endpoints import (
     read_body,
     read_query,
 )
-from services.api.equity_stream import stream_equity
+from services.api.equity_stream import EquityPoint, EquityQuery, stream_equity
 from services.api.errors import Conflict
 from services.api.idempotency import accept_once
 from services.api.job_requests import (
@@ -37,17 +37,6 @@ class BacktestFilter(JobFilter):
         description="a metric key: best first (max_drawdown lowest first), null last; "
         "without it, newest first",
     )
-
-
-class EquityQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    points: int | None = Field(default=None, ge=2, le=1_000_000)
-
-
-class EquityPoint(BaseModel):
-    time: str
-    equity: float
 
 
 async def create(request: web.Request) -> web.Response:

@@ -3,6 +3,7 @@
 from typing import Literal
 from uuid import UUID
 
+import numpy as np
 from aiohttp import web
 from pydantic import ConfigDict
 
@@ -14,7 +15,8 @@ from services.api.endpoints import (
     read_body,
     read_query,
 )
-from services.api.errors import Unprocessable
+from services.api.equity_stream import EquityPoint, EquityQuery, kept_points
+from services.api.errors import NotFound, Unprocessable
 from services.api.idempotency import accept_once
 from services.api.job_requests import ensure_perpetual_limits, prepared_backtest, stored_bars
 from services.api.keys import POOL
@@ -24,7 +26,13 @@ from shared.metric_names import METRIC_KEYS
 from shared.optimization_spec import OptimizationKind, OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
 from shared.repos.optimizations import OptimizationView, ResultRow
-from shared.walk_forward import WalkForwardRejected, checked_window_count, progress_total
+from shared.timestamps import iso_utc
+from shared.walk_forward import (
+    WalkForwardRejected,
+    chain_scales,
+    checked_window_count,
+    progress_total,
+)
 
 OrderBy = Literal[(*METRIC_KEYS, "window")]  # type: ignore[valid-type]
 
@@ -105,6 +113,33 @@ async def results(request: web.Request) -> web.Response:
     return json_response({"items": items, "total": total})
 
 
+async def out_of_sample_equity(request: web.Request) -> web.Response:
+    """A walk-forward's test windows chained into one equity curve (each window scaled by the
+    growth of the windows before it), full or downsampled to at most `points`."""
+    query = read_query(request, EquityQuery)
+    view = await _existing(request)
+    if view.kind != "walk_forward":
+        raise NotFound("only a walk-forward optimization has an out-of-sample curve")
+    outcomes = await optimizations_repo.test_outcomes(request.app[POOL], view.id)
+    capital = float(view.request["backtest"]["initial_capital"])
+    finals = [float(equity[-1]) if equity.size else None for _, _, equity in outcomes]
+    scales = chain_scales(finals, capital)
+    times = np.concatenate([t for _, t, _ in outcomes]) if outcomes else np.empty(0, np.int64)
+    values = (
+        np.concatenate([e * k for (_, _, e), k in zip(outcomes, scales, strict=True)])
+        if outcomes
+        else np.empty(0)
+    )
+    kept = kept_points(times.size, query.points)
+    if kept is not None:
+        times, values = times[kept], values[kept]
+    items = [
+        EquityPoint(time=iso_utc(int(t)), equity=float(v))
+        for t, v in zip(times, values, strict=True)
+    ]
+    return json_response(Page[EquityPoint](items=items, total=len(items)))
+
+
 async def delete(request: web.Request) -> web.Response:
     return await cancel_or_delete(
         request, "optimizations", "optimization", optimizations_repo.get_optimization
@@ -151,6 +186,17 @@ ENDPOINTS = [
         query=ResultsQuery,
         response=Page[ResultRow],
         errors=(404, 422),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/optimizations/{id}/equity",
+        out_of_sample_equity,
+        "A walk-forward's out-of-sample equity: the test windows chained into one curve",
+        "optimizations",
+        query=EquityQuery,
+        response=Page[EquityPoint],
+        errors=(404, 422),
+        operation_id="getOptimizationOutOfSampleEquity",
     ),
     Endpoint(
         "DELETE",

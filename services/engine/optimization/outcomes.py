@@ -116,7 +116,7 @@ async def _finish_if_last(conn: DbConnection, work: ChunkWork) -> None:
             conn, work.optimization_id, best, None, robustness=figures
         )
         return
-    outcomes = await store.test_outcomes(conn, work.optimization_id)
+    outcomes = await optimizations_repo.test_outcomes(conn, work.optimization_id)
     runs = [
         TestRun(
             times,

@@ -242,18 +242,3 @@ async def release_test(
         chosen,
     )
     await add_to_outbox(conn, RunOptimizationChunk(optimization_id=optimization_id, chunk=chunk))
-
-
-async def test_outcomes(
-    db: DbExecutor, optimization_id: UUID
-) -> list[tuple[dict[str, Any], npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
-    """Each window's test result with its times and equity, in window order."""
-    rows = await db.fetch(
-        """SELECT result, times, equity FROM optimization_chunks
-           WHERE optimization_id = $1 AND stage = 'test' ORDER BY window_index""",
-        optimization_id,
-    )
-    return [
-        (r["result"], np.frombuffer(r["times"], "<i8"), np.frombuffer(r["equity"], "<f8"))
-        for r in rows
-    ]

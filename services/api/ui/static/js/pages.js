@@ -262,6 +262,29 @@ function metricsGrid(metrics) {
     Object.entries(metrics || {}).map(([k, v]) => h("div", {}, h("span", { class: "muted", text: k }), h("b", { text: fmt(v) }))));
 }
 
+// How likely a result is luck, and what it ran on: shown wherever a result is.
+function researchPanels(view) {
+  const parts = [];
+  if (view.exit_counts) parts.push(h("h2", { text: "Why trades ended" }), metricsGrid(view.exit_counts));
+  if (view.warnings?.length) parts.push(h("h2", { text: "Warnings" }), h("ul", { id: "warnings" }, view.warnings.map((w) => h("li", { text: w }))));
+  if (view.robustness) parts.push(h("h2", { text: "Robustness" }), h("div", { id: "robustness" }, metricsGrid(view.robustness)));
+  const mc = view.monte_carlo;
+  if (mc) {
+    const cols = [{ title: "", value: (r) => r.name }, ...["p5", "p25", "p50", "p75", "p95"].map((k) => ({ title: k, value: (r) => r[k] }))];
+    parts.push(h("h2", { text: `Monte Carlo (${mc.runs} runs, seed ${mc.seed}; probability of a loss ${fmt(mc.prob_loss)})` }),
+      h("div", { id: "monte-carlo" }, table(cols, [{ name: "final equity", ...mc.final_equity }, { name: "max drawdown", ...mc.max_drawdown }])));
+  }
+  const p = view.provenance;
+  if (p) {
+    parts.push(h("h2", { text: "Provenance" }), h("div", { id: "provenance" }, metricsGrid({
+      candles: p.candles?.count, first: p.candles?.first, last: p.candles?.last, "candles sha256": p.candles?.sha256,
+      "strategy sha256": p.strategy_sha256, engine: p.engine_version,
+      ...(view.rerun_of ? { "rerun of": view.rerun_of, reproduced: view.reproduced } : {}),
+    })));
+  }
+  return parts;
+}
+
 async function equityOf(id, points = 2000) {
   return (await api(`/api/v1/backtests/${id}/equity?points=${points}`)).items;
 }
@@ -291,7 +314,7 @@ export async function backtest(app, id) {
     const candles = h("div", { class: "panel chart", id: "candles" });
     const equity = h("div", { class: "panel", id: "equity" });
     const dd = h("div", { class: "panel", id: "drawdown" });
-    body.append(h("h2", { text: "Metrics" }), metricsGrid(view.metrics), h("h2", { text: "Price and trades" }), candles,
+    body.append(h("h2", { text: "Metrics" }), metricsGrid(view.metrics), ...researchPanels(view), h("h2", { text: "Price and trades" }), candles,
       h("h2", { text: "Equity and drawdown" }), equity, dd);
     const r = view.request;
     const step = intervalMs(r.interval);
@@ -381,7 +404,7 @@ export async function optimization(app, id) {
     const paramNames = [...new Set(rows.flatMap((r) => Object.keys(r.params)))];
     const metricNames = [...new Set(rows.flatMap((r) => Object.keys(r.metrics || {})))];
     const cols = [...paramNames.map((p) => ({ title: p, value: (r) => r.params[p] })), ...metricNames.map((m) => ({ title: m, value: (r) => r.metrics?.[m] }))];
-    body.append(h("h2", { text: `Results (${rows.length})` }), h("div", { id: "opt-results" }, table(cols, rows, { sortable: true })));
+    body.append(...researchPanels(view), h("h2", { text: `Results (${rows.length})` }), h("div", { id: "opt-results" }, table(cols, rows, { sortable: true })));
     if (paramNames.length >= 2 && metricNames.length) drawHeatmap(body, rows, paramNames, metricNames);
   };
   await drawResults();
@@ -394,6 +417,9 @@ export async function optimization(app, id) {
   });
 }
 
+// As shared/metric_names.py LOWER_IS_BETTER: the metrics where less is better.
+const LOWER_IS_BETTER = ["max_drawdown", "funding_paid", "liquidations"];
+
 function drawHeatmap(body, rows, paramNames, metricNames) {
   const pick = (name, options, value) => h("select", { name }, options.map((o) => h("option", { value: o, text: o, selected: o === value })));
   const x = pick("x", paramNames, paramNames[0]), y = pick("y", paramNames, paramNames[1]);
@@ -403,9 +429,12 @@ function drawHeatmap(body, rows, paramNames, metricNames) {
     const xs = [...new Set(rows.map((r) => r.params[x.value]))].sort((a, b) => a - b);
     const ys = [...new Set(rows.map((r) => r.params[y.value]))].sort((a, b) => a - b);
     const cell = new Map();
-    for (const r of rows) {  // the best value over the other parameters
+    // The best value over the other parameters, best as the ranking has it (and so greener).
+    const lower = LOWER_IS_BETTER.includes(m.value);
+    const better = (a, b) => (lower ? a < b : a > b);
+    for (const r of rows) {
       const k = `${r.params[x.value]}|${r.params[y.value]}`, v = r.metrics?.[m.value];
-      if (v != null && (!cell.has(k) || v > cell.get(k))) cell.set(k, v);
+      if (v != null && (!cell.has(k) || better(v, cell.get(k)))) cell.set(k, v);
     }
     const values = [...cell.values()];
     const lo = Math.min(...values), hi = Math.max(...values);
@@ -413,7 +442,8 @@ function drawHeatmap(body, rows, paramNames, metricNames) {
     for (const yv of ys) {
       t.append(h("tr", {}, h("th", { text: yv }), xs.map((xv) => {
         const v = cell.get(`${xv}|${yv}`);
-        const f = v == null || hi === lo ? 0.5 : (v - lo) / (hi - lo);
+        const share = v == null || hi === lo ? 0.5 : (v - lo) / (hi - lo);
+        const f = lower ? 1 - share : share;
         return h("td", { style: v == null ? "" : `background: hsl(${f * 120}, 65%, 70%)`, title: v ?? "", text: v == null ? "" : fmt(v) });
       })));
     }
@@ -430,17 +460,18 @@ function drawWalkForward(body, view, windows) {
   cols.push({ title: "params", value: (w) => JSON.stringify(w.params) });
   cols.push({ title: "test return", value: (w) => w.test_metrics?.total_return });
   cols.push({ title: "test sharpe", value: (w) => w.test_metrics?.sharpe });
+  cols.push({ title: "train pbo", value: (w) => w.robustness?.pbo });
+  cols.push({ title: "train dsr", value: (w) => w.robustness?.dsr });
   body.append(h("h2", { text: "Walk-forward windows" }), h("div", { id: "wf-windows" }, table(cols, windows, { sortable: true })));
   if (view.walk_forward?.test_metrics) body.append(h("h2", { text: "Out-of-sample metrics" }), metricsGrid(view.walk_forward.test_metrics));
-  // The stitched out-of-sample curve: each test window's return compounded, window after window.
-  const done = windows.filter((w) => w.test_metrics && w.test_end).sort((a, b) => (a.test_end < b.test_end ? -1 : 1));
-  if (!done.length) return;
-  let equity = 1;
-  const times = [Date.parse(done[0].test_start) / 1000], values = [1];
-  for (const w of done) { equity *= 1 + (w.test_metrics.total_return || 0); times.push(Date.parse(w.test_end) / 1000); values.push(equity); }
+  // The stitched out-of-sample curve, bar by bar, as the engine chained the test windows.
   const el = h("div", { class: "panel", id: "wf-equity" });
-  body.append(h("h2", { text: "Stitched out-of-sample equity (growth of 1)" }), el);
-  lineChart(el, "Out-of-sample equity", times, [{ label: "out of sample", color: PALETTE[2], values }]);
+  body.append(h("h2", { text: "Stitched out-of-sample equity" }), el);
+  api(`/api/v1/optimizations/${view.id}/equity?points=2000`).then((curve) => {
+    if (!curve.items.length) { el.append(h("p", { text: "no test window has run yet" })); return; }
+    const times = curve.items.map((p) => Date.parse(p.time) / 1000);
+    lineChart(el, "Out-of-sample equity", times, [{ label: "out of sample", color: PALETTE[2], values: curve.items.map((p) => p.equity) }]);
+  });
 }
 
 // --- /data -------------------------------------------------------------------------------
