@@ -16,7 +16,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_pla
 
 from services.api.app import create_app
 from shared.settings import Settings
-from tests.support.market import BACKTEST_REQUEST, insert_hourly
+from tests.support.market import BACKTEST_REQUEST, T0, insert_candles, insert_hourly, random_walk
 from tests.support.services import running_engine, settled
 
 pytestmark = pytest.mark.integration
@@ -320,3 +320,28 @@ async def test_research_figures_show_on_the_pages_and_in_the_report(
     assert "pbo" in await ui.page.inner_text("#robustness")
     report = await (await api.get(f"/api/v1/backtests/{view['id']}/report")).text()
     assert 'id="monte-carlo"' in report and view["provenance"]["candles"]["sha256"] in report
+
+
+async def test_every_trade_of_a_long_run_marks_the_candles(
+    api: Client, settings: Settings, pool: asyncpg.Pool, browser: Browser
+) -> None:
+    minutes = random_walk(T0, 12_000, "1", seed=5)
+    await insert_candles(pool, "linear", "BTCUSDT", "1", minutes)
+    request = {
+        **BACKTEST_REQUEST,
+        "interval": "1",
+        "end": "2024-01-09T07:59:00Z",
+        "strategy": {"name": "sma_cross", "params": {"fast": 2, "slow": 3}},
+        "direction": "long_short",
+    }
+    async with running_engine(settings):
+        created = await api.post("/api/v1/backtests", json=request)
+        view = await settled(api, created.headers["Location"])
+    assert view["status"] == "succeeded", view["error"]
+    total = (await (await api.get(f"/api/v1/backtests/{view['id']}/trades")).json())["total"]
+    assert total > 1000
+    ui = await watched(browser, api)
+    await ui.open(f"/backtests/{view['id']}", "backtest-many-trades")
+    await ui.page.wait_for_selector("#candles[data-marked-trades]", timeout=WAIT_MS)
+    marked = await ui.page.get_attribute("#candles", "data-marked-trades")
+    assert marked == str(total)

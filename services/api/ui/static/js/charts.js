@@ -26,6 +26,7 @@ export async function candleChart(el, loadPage, trades) {
       color: "#555", shape: "circle", text: t.exit_reason || "exit" });
   }
   markers.sort((a, b) => a.time - b.time);
+  el.dataset.markedTrades = String(trades.length);
   async function more() {
     if (loading || exhausted) return;
     loading = true;

@@ -285,6 +285,17 @@ function researchPanels(view) {
   return parts;
 }
 
+const MARKED_TRADES = 50_000;
+
+async function tradesOf(id) {
+  const first = await api(`/api/v1/backtests/${id}/trades?limit=1000`);
+  if (first.total <= first.items.length) return first;
+  const offsets = [];
+  for (let o = Math.max(0, first.total - MARKED_TRADES); o < first.total; o += 1000) offsets.push(o);
+  const pages = await Promise.all(offsets.map((o) => api(`/api/v1/backtests/${id}/trades?limit=1000&offset=${o}`)));
+  return { total: first.total, items: pages.flatMap((p) => p.items) };
+}
+
 async function equityOf(id, points = 2000) {
   return (await api(`/api/v1/backtests/${id}/equity?points=${points}`)).items;
 }
@@ -306,11 +317,11 @@ export async function backtest(app, id) {
     disposeCharts();
     if (view.status === "failed") { body.append(h("p", { class: "form-error", text: view.error })); return; }
     if (view.status !== "succeeded") { body.append(h("p", { class: "muted", text: "Waiting for the result…" })); return; }
-    // The latest 1,000 trades: the candle chart opens on the run's last bars.
-    let page = await api(`/api/v1/backtests/${id}/trades?limit=1000`);
-    if (page.total > page.items.length) page = await api(`/api/v1/backtests/${id}/trades?limit=1000&offset=${page.total - 1000}`);
-    const trades = page.items;
-    const tradesTitle = page.total > trades.length ? `Trades (last ${trades.length} of ${page.total})` : `Trades (${trades.length})`;
+    // Every trade marks the candles (pages of 1,000 read at once, up to MARKED_TRADES); the
+    // table lists the latest 1,000, where the candle chart opens.
+    const marked = await tradesOf(id);
+    const trades = marked.items.slice(-1000);
+    const tradesTitle = marked.total > trades.length ? `Trades (last ${trades.length} of ${marked.total})` : `Trades (${trades.length})`;
     const candles = h("div", { class: "panel chart", id: "candles" });
     const equity = h("div", { class: "panel", id: "equity" });
     const dd = h("div", { class: "panel", id: "drawdown" });
@@ -325,7 +336,7 @@ export async function backtest(app, id) {
       if (start >= end) return [];
       const page = await api(`/api/v1/klines${query({ category: r.category, symbol: r.symbol, interval: r.interval, start: new Date(start).toISOString(), end: new Date(end).toISOString(), limit: 1000 })}`);
       return page.items.map((c) => ({ time: Math.floor(Date.parse(c.open_time) / 1000), open: c.open, high: c.high, low: c.low, close: c.close }));
-    }, trades);
+    }, marked.items);
     const points = await equityOf(id);
     const times = points.map((p) => Date.parse(p.time) / 1000);
     const values = points.map((p) => p.equity);
