@@ -136,7 +136,8 @@ async def test_a_backtest_run_from_the_form_finishes_live_and_every_page_loads(
     assert backtest_id[:8] in compared and other["id"][:8] in compared
     await page.wait_for_selector("#compare-equity canvas")
     await ui.open(f"/optimizations/{optimization['id']}", "optimization")
-    assert await page.locator("#heatmap td").count() == 4
+    await page.wait_for_selector("#heatmap canvas")
+    assert await page.get_attribute("#heatmap", "data-cells") == "4"
     assert await page.locator("#opt-results tbody tr").count() == 4
     await ui.open(f"/optimizations/{walk_forward['id']}", "walk-forward")
     windows = walk_forward["walk_forward"]["windows"]

@@ -1,4 +1,4 @@
-// Charts: lightweight-charts for candles with trade markers, uPlot for lines.
+// Charts: lightweight-charts for candles with trade markers, uPlot for lines, ECharts for heatmaps.
 const live = [];
 
 export function disposeCharts() {
@@ -58,3 +58,32 @@ export function lineChart(el, title, times, seriesList, { height = 260 } = {}) {
 }
 
 export const PALETTE = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f"];
+
+// A heatmap of one metric over two parameters: `cells` maps "x|y" to a value; greener is
+// better (`lower`: the lower value is better).
+export function heatmapChart(el, xName, yName, xs, ys, cells, lower) {
+  const data = [];
+  xs.forEach((x, i) => ys.forEach((y, j) => {
+    const v = cells.get(`${x}|${y}`);
+    if (v != null) data.push([i, j, v]);
+  }));
+  el.dataset.cells = String(data.length);
+  const values = data.map((d) => d[2]);
+  const chart = echarts.init(el, null, { renderer: "canvas", height: 60 + 28 * ys.length });
+  live.push(() => { if (!chart.isDisposed()) chart.dispose(); });
+  const colors = ["#c62828", "#fdd835", "#2e7d32"];
+  chart.setOption({
+    animation: false,
+    tooltip: { formatter: (p) => `${xName} ${xs[p.value[0]]}, ${yName} ${ys[p.value[1]]}: ${p.value[2]}` },
+    grid: { left: 70, right: 20, top: 10, bottom: 60 },
+    xAxis: { type: "category", data: xs.map(String), name: xName, nameLocation: "middle", nameGap: 28 },
+    yAxis: { type: "category", data: ys.map(String), name: yName },
+    visualMap: {
+      min: Math.min(...values), max: Math.max(...values), calculable: true, orient: "horizontal",
+      left: "center", bottom: 0, inRange: { color: lower ? [...colors].reverse() : colors },
+    },
+    series: [{ type: "heatmap", data, label: { show: xs.length * ys.length <= 400, fontSize: 10,
+      formatter: (p) => Number(p.value[2]).toPrecision(3) } }],
+  });
+  return chart;
+}

@@ -1,6 +1,6 @@
 // The pages. Each draws into `app` from the REST API and follows the event stream.
 import { api, ApiError, query } from "./api.js";
-import { candleChart, disposeCharts, lineChart, PALETTE } from "./charts.js";
+import { candleChart, disposeCharts, heatmapChart, lineChart, PALETTE } from "./charts.js";
 import { onJobEvent } from "./events.js";
 
 export { disposeCharts };
@@ -435,7 +435,9 @@ function drawHeatmap(body, rows, paramNames, metricNames) {
   const pick = (name, options, value) => h("select", { name }, options.map((o) => h("option", { value: o, text: o, selected: o === value })));
   const x = pick("x", paramNames, paramNames[0]), y = pick("y", paramNames, paramNames[1]);
   const m = pick("metric", metricNames, metricNames.includes("sharpe") ? "sharpe" : metricNames[0]);
-  const grid = h("div", { id: "heatmap" });
+  const grid = h("div", { id: "heatmap", class: "panel" });
+  let heatmap = null;
+  const disposeHeatmap = () => { if (heatmap && !heatmap.isDisposed()) heatmap.dispose(); heatmap = null; };
   const draw = () => {
     const xs = [...new Set(rows.map((r) => r.params[x.value]))].sort((a, b) => a - b);
     const ys = [...new Set(rows.map((r) => r.params[y.value]))].sort((a, b) => a - b);
@@ -447,19 +449,9 @@ function drawHeatmap(body, rows, paramNames, metricNames) {
       const k = `${r.params[x.value]}|${r.params[y.value]}`, v = r.metrics?.[m.value];
       if (v != null && (!cell.has(k) || better(v, cell.get(k)))) cell.set(k, v);
     }
-    const values = [...cell.values()];
-    const lo = Math.min(...values), hi = Math.max(...values);
-    const t = h("table", { class: "heatmap" }, h("tr", {}, h("th", { text: `${y.value} \\ ${x.value}` }), xs.map((v) => h("th", { text: v }))));
-    for (const yv of ys) {
-      t.append(h("tr", {}, h("th", { text: yv }), xs.map((xv) => {
-        const v = cell.get(`${xv}|${yv}`);
-        const share = v == null || hi === lo ? 0.5 : (v - lo) / (hi - lo);
-        const f = lower ? 1 - share : share;
-        return h("td", { style: v == null ? "" : `background: hsl(${f * 120}, 65%, 70%)`, title: v ?? "", text: v == null ? "" : fmt(v) });
-      })));
-    }
+    disposeHeatmap();
     grid.innerHTML = "";
-    grid.append(t);
+    heatmap = heatmapChart(grid, x.value, y.value, xs, ys, cell, lower);
   };
   for (const s of [x, y, m]) s.addEventListener("change", draw);
   body.append(h("h2", { text: "Heatmap" }), h("p", {}, "x ", x, " y ", y, " metric ", m), grid);
