@@ -26,18 +26,12 @@ from bench.support.report_files import report_path
 from bench.support.synthetic import random_walk
 from bench.support.timing import best_seconds
 from bench.support.vectorbt_sma_cross import sma_cross_portfolio
-from services.engine.core import (
-    AtrMultiple,
-    BacktestConfig,
-    ExecutionSettings,
-    IndicatorCache,
-    PerpMarket,
-    perp_market,
-    run_backtest,
-    simulate_targets,
-    target_positions,
-)
-from shared.candles import Candles
+from domain.backtest import run_backtest, simulate_targets
+from domain.execution.settings import AtrMultiple, BacktestConfig, ExecutionSettings
+from domain.market.candles import Candles
+from domain.market.perp_market import PerpMarket, perp_market
+from domain.targets.indicator_cache import IndicatorCache
+from domain.targets.signals import target_positions
 
 BARS = 525_600
 FAST, SLOW = 10, 30

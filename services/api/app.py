@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from domain.strategies import install_strategies
 from services.api.broker_link import BrokerLink
 from services.api.endpoints import Endpoint
 from services.api.errors import error_middleware
@@ -33,7 +34,6 @@ from shared.dependencies import wait_for
 from shared.migrate import migrate
 from shared.repos.idempotency import delete_expired_keys
 from shared.settings import Settings
-from shared.strategies import install_strategies
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from domain.market.intervals import iso_utc
 from services.engine.backtests.data_used import data_used
-from shared.timestamps import iso_utc
 
 T0 = 1_704_067_200_000
 HOUR = 3_600_000

@@ -8,7 +8,7 @@ import pytest
 from backtesting.test import EURUSD
 from scipy import stats
 
-from services.engine.core.backtest_overfitting import BlockSums, probability_of_overfitting
+from domain.research.backtest_overfitting import BlockSums, probability_of_overfitting
 
 
 def slow_cscv(returns: np.ndarray, blocks: int) -> tuple[float, float]:

@@ -7,7 +7,7 @@ import pandas as pd  # type: ignore[import-untyped]
 import pytest
 from backtesting.test import EURUSD, GOOG
 
-from services.engine.core import indicators
+from domain import indicators
 
 RTOL = 1e-9
 CLOSES = {

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from services.engine.core import Metric, bars_per_year, compute_metrics
-from shared.metric_names import METRIC_KEYS
+from domain.metrics.names import METRIC_KEYS
+from domain.metrics.performance import Metric, bars_per_year, compute_metrics
 
 DAY = 86_400_000
 

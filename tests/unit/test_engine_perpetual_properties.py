@@ -8,8 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from services.engine.core import ExecutionSettings, PerpMarket, perp_market, simulate_targets
-from shared.candles import Candles
+from domain.backtest import simulate_targets
+from domain.execution.settings import ExecutionSettings
+from domain.market.candles import Candles
+from domain.market.perp_market import PerpMarket, perp_market
 from tests.unit.test_engine_properties import SETTINGS, executions, market, moves
 
 volatile_moves = arrays(np.float64, st.integers(30, 120), elements=st.floats(-0.06, 0.06))

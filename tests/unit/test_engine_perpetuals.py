@@ -8,15 +8,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from services.engine.core import (
-    BacktestResult,
-    ExecutionSettings,
-    PerpMarket,
-    perp_market,
-    simulate_targets,
-)
-from services.engine.core.perp_market import funding_bars
-from shared.candles import Candles
+from domain.backtest import BacktestResult, simulate_targets
+from domain.execution.settings import ExecutionSettings
+from domain.market.candles import Candles
+from domain.market.perp_market import PerpMarket, funding_bars, perp_market
 from tests.unit.test_engine_simulation import bars
 
 HOUR = 3_600_000

@@ -5,16 +5,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from services.engine.core import (
-    BacktestConfig,
-    ExecutionSettings,
-    IndicatorCache,
-    run_backtest,
-    simulate_targets,
-    target_positions,
-)
-from shared.candles import Candles
-from shared.strategies import STRATEGIES, ParamSpec, StrategyEntry
+from domain.backtest import run_backtest, simulate_targets
+from domain.execution.settings import BacktestConfig, ExecutionSettings
+from domain.market.candles import Candles
+from domain.strategies import STRATEGIES, ParamSpec, StrategyEntry
+from domain.targets.indicator_cache import IndicatorCache
+from domain.targets.signals import target_positions
 
 
 def _small(param: ParamSpec) -> st.SearchStrategy[int | float]:

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 from backtesting.test import EURUSD, GOOG
 
-from services.engine.core import Direction, IndicatorCache, indicators, target_positions
-from shared.candles import Candles
+from domain import indicators
+from domain.execution.settings import Direction
+from domain.market.candles import Candles
+from domain.targets.indicator_cache import IndicatorCache
+from domain.targets.signals import target_positions
 
 DIRECTIONS: list[Direction] = ["long_only", "short_only", "long_short"]
 

@@ -6,8 +6,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.engine.core import BacktestResult, ExecutionSettings, simulate_targets
-from shared.candles import Candles
+from domain.backtest import BacktestResult, simulate_targets
+from domain.execution.settings import ExecutionSettings
+from domain.market.candles import Candles
 
 MINUTE = 60_000
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from services.engine.core import BacktestConfig, run_backtest
+from domain.backtest import run_backtest
+from domain.market.candles import Candles
+from domain.strategies import STRATEGIES, ParamError, broken_rule, resolve_params
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
-from shared.strategies import STRATEGIES, ParamError, broken_rule, resolve_params
 
 REQUEST = {
     "category": "linear",
@@ -130,7 +130,7 @@ def test_saved_strategy_by_id() -> None:
         "id": "6f1c1b7e-6a7e-4c3e-9a4f-1d2e3f4a5b6c"
     }
     with pytest.raises(ValueError, match="resolve"):
-        BacktestConfig.from_spec(spec)
+        spec.config()
 
 
 @pytest.mark.parametrize(
@@ -192,6 +192,6 @@ def test_a_spec_runs() -> None:
     spec = BacktestSpec.model_validate(
         REQUEST | {"strategy": {"name": "sma_cross", "params": {"fast": 2, "slow": 5}}}
     )
-    result = run_backtest(candles, spec)
+    result = run_backtest(candles, spec.config())
     assert result.equity.shape == (n,)
     assert result.metrics["num_trades"] == len(result.trades) > 0

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.engine.core import AtrMultiple, indicators
+from domain import indicators
+from domain.execution.settings import AtrMultiple
 from tests.unit.test_engine_simulation import MINUTE, bars, run
 
 # Entry at 100 at bar 1's open in every case (target 1 from bar 0).

@@ -31,14 +31,11 @@ import pytest
 import vectorbt as vbt
 from backtesting.test import EURUSD, GOOG
 
-from services.engine.core import (
-    BacktestConfig,
-    ExecutionSettings,
-    IndicatorCache,
-    run_backtest,
-    target_positions,
-)
-from shared.candles import Candles
+from domain.backtest import run_backtest
+from domain.execution.settings import BacktestConfig, ExecutionSettings
+from domain.market.candles import Candles
+from domain.targets.indicator_cache import IndicatorCache
+from domain.targets.signals import target_positions
 
 RTOL = 1e-9
 DATASETS = {"EURUSD": (EURUSD, "60", "1h"), "GOOG": (GOOG, "D", "1D")}

@@ -11,17 +11,14 @@ import numpy as np
 import pytest
 from backtesting.test import EURUSD, GOOG
 
-from services.engine.core import (
-    Direction,
-    ExecutionSettings,
-    IndicatorCache,
-    simulate_targets,
-    target_positions,
-)
-from services.engine.core.expression_rules import PositionRules, RuleEvaluator
-from shared.candles import Candles
-from shared.strategies import BUILTIN_STRATEGIES
-from shared.strategies.definitions import Definition, definition_of
+from domain.backtest import simulate_targets
+from domain.execution.settings import Direction, ExecutionSettings
+from domain.market.candles import Candles
+from domain.strategies import BUILTIN_STRATEGIES
+from domain.strategies.definitions import Definition, definition_of
+from domain.targets.expression_rules import PositionRules, RuleEvaluator
+from domain.targets.indicator_cache import IndicatorCache
+from domain.targets.signals import target_positions
 
 DIRECTIONS: list[Direction] = ["long_only", "short_only", "long_short"]
 

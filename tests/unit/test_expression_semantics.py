@@ -10,9 +10,9 @@ from backtesting.test import GOOG
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.engine.core.expression_rules import PositionRules, RuleEvaluator, _positions
-from shared.candles import Candles
-from shared.strategies.expressions import Comparison, Node, Scope, parse_rule
+from domain.market.candles import Candles
+from domain.strategies.expressions import Comparison, Node, Scope, parse_rule
+from domain.targets.expression_rules import PositionRules, RuleEvaluator, _positions
 
 N = 400
 _frame = GOOG.iloc[:N]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.strategies.definitions import parse_definition
-from shared.strategies.expressions import (
+from domain.strategies.definitions import parse_definition
+from domain.strategies.expressions import (
     Call,
     Comparison,
     ExpressionError,

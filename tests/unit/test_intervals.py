@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.intervals import (
+from domain.market.intervals import (
     INTERVALS,
     add_intervals,
     ceil_open_time,

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from services.engine.core import ExecutionSettings, simulate_targets
-from services.engine.core.monte_carlo import resample_trades
+from domain.backtest import simulate_targets
+from domain.execution.settings import ExecutionSettings
+from domain.research.monte_carlo import resample_trades
 from tests.unit.test_engine_simulation import bars
 
 RETURNS = np.array([0.05, -0.02, 0.031, -0.04, 0.012, 0.0, 0.07, -0.015])

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.engine.core import BacktestConfig, run_backtest
+from domain.backtest import run_backtest
+from domain.market.candles import Candles
 from services.engine.optimization.in_pool import (
     CandlesMissing,
     HeldCandles,
@@ -16,7 +17,6 @@ from services.engine.optimization.in_pool import (
     run_test_chunk,
 )
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
 from tests.support.market import random_walk
 
 T0 = 1_704_067_200_000
@@ -59,7 +59,7 @@ def test_a_grid_chunk_from_held_candles_equals_single_backtests() -> None:
     HeldCandles(_key("GRID"), candles).get()
     sets = [{"fast": 5, "slow": 20}, {"fast": 10, "slow": 40}]
     results, _ = run_grid_chunk(HeldCandles(_key("GRID")), 0, REQUEST, sets, 3)
-    config = BacktestConfig.from_spec(BacktestSpec.model_validate(REQUEST["backtest"]))
+    config = BacktestSpec.model_validate(REQUEST["backtest"]).config()
     for offset, result in enumerate(results):
         assert result.index == 3 + offset
         expected = run_backtest(candles, dataclasses.replace(config, params=sets[offset]))
@@ -79,7 +79,7 @@ def test_a_test_window_reads_only_its_warm_up_before_it() -> None:
         HeldCandles(_key("TEST"), poisoned), (test_from, test_to), REQUEST, params
     )
     warmup = 3 * 20
-    config = BacktestConfig.from_spec(BacktestSpec.model_validate(REQUEST["backtest"]))
+    config = BacktestSpec.model_validate(REQUEST["backtest"]).config()
     expected = run_backtest(
         bars_between(candles, test_from - warmup, test_to),
         dataclasses.replace(config, params=params),
@@ -94,7 +94,7 @@ def test_a_first_window_warms_up_on_what_there_is() -> None:
     candles: Candles = random_walk(T0, 400, "60", seed=6)
     params = {"fast": 5, "slow": 200}  # asks 600 bars of warm-up; 300 are there
     metrics, _ = run_test_chunk(HeldCandles(_key("FIRST"), candles), (300, 400), REQUEST, params)
-    config = BacktestConfig.from_spec(BacktestSpec.model_validate(REQUEST["backtest"]))
+    config = BacktestSpec.model_validate(REQUEST["backtest"]).config()
     expected = run_backtest(candles, dataclasses.replace(config, params=params), trade_from=300)
     assert metrics == pytest.approx(expected.metrics, rel=1e-12)
 
@@ -105,7 +105,7 @@ def test_each_set_warms_up_on_its_own_share_of_the_bars_before_the_range() -> No
     sets = [{"fast": 5, "slow": 20}, {"fast": 5, "slow": 200}, {"fast": 12, "slow": 30}]
     loaded = 500  # the 600 bars that slow 200 asks for are not all there
     results, _ = run_grid_chunk(HeldCandles(_key("WARM"), candles), loaded, request, sets, 0)
-    config = BacktestConfig.from_spec(BacktestSpec.model_validate(request["backtest"]))
+    config = BacktestSpec.model_validate(request["backtest"]).config()
     assert [r.index for r in results] == [0, 1, 2]
     for params, result in zip(sets, results, strict=True):
         warmup = min(3 * params["slow"], loaded)

@@ -5,13 +5,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.engine.core import (
-    BacktestConfig,
-    ExecutionSettings,
-    PerpMarket,
-    perp_market,
-    run_backtest,
-)
+from domain.backtest import run_backtest
+from domain.execution.settings import BacktestConfig, ExecutionSettings
+from domain.market.candles import Candles
+from domain.market.perp_market import PerpMarket, perp_market
+from domain.metrics.sweep import chained_metrics
 from services.engine.optimization.in_pool import (
     SetResult,
     bars_between,
@@ -19,8 +17,6 @@ from services.engine.optimization.in_pool import (
     evaluate_sets,
     run_test_window,
 )
-from services.engine.optimization.sweep_metrics import chained_metrics
-from shared.candles import Candles
 from tests.support.market import random_walk
 
 T0 = 1_704_067_200_000

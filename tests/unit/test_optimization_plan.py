@@ -3,11 +3,10 @@
 import pytest
 from pydantic import ValidationError
 
-from services.engine.optimization.plan import grid_chunks, walk_forward_chunks
-from shared.walk_forward import (
+from domain.optimization.plan import grid_chunks, walk_forward_chunks
+from domain.optimization.walk_forward import (
     MAX_SET_WINDOWS,
     MAX_WINDOWS,
-    WalkForward,
     WalkForwardRejected,
     Window,
     checked_window_count,
@@ -15,6 +14,7 @@ from shared.walk_forward import (
     walk_forward_windows,
     window_count,
 )
+from shared.walk_forward import WalkForward
 
 
 def test_rolling_windows_on_a_known_case() -> None:

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from domain.market.candles import Candles
 from services.ingest.kline_pages import parse_kline_rows
 from services.ingest.perpetual_pages import (
     FUNDING_PAGE_LIMIT,
@@ -11,7 +12,6 @@ from services.ingest.perpetual_pages import (
     parse_risk_tiers,
 )
 from shared import candle_copy
-from shared.candles import Candles
 
 HOUR = 3_600_000
 T0 = 1_735_689_600_000

@@ -10,14 +10,8 @@ import pandas as pd  # type: ignore[import-untyped]
 import pytest
 from backtesting.test import EURUSD, GOOG
 
-from services.engine.core import (
-    AtrMultiple,
-    BacktestConfig,
-    ExecutionSettings,
-    Trades,
-    run_backtest,
-)
-from services.engine.core.backtest import Contract
+from domain.backtest import Trades, run_backtest
+from domain.execution.settings import AtrMultiple, BacktestConfig, Contract, ExecutionSettings
 from tests.unit.test_engine_vectorbt import _candles
 
 GOLDEN = np.load(Path(__file__).parent / "data" / "pre_perps_kernel.npz")

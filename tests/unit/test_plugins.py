@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from backtesting.test import GOOG
 
-from services.engine.core.plugin_targets import (
+from domain.market.candles import Candles
+from domain.strategies.plugins import load_plugins
+from domain.targets.plugin_targets import (
     StrategyError,
     look_ahead_violation,
     plugin_targets,
     raw_plugin_targets,
 )
-from shared.candles import Candles
-from shared.strategies.plugins import load_plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_PLUGINS = ROOT / "tests" / "plugins"

@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from domain.research.monte_carlo import resample_trades
+from domain.strategies import STRATEGIES
+from domain.strategies.definitions import definition_of
+from domain.strategies.registry import strategies_with_plugins
 from services.engine.backtests.in_pool import simulate
-from services.engine.core import resample_trades
 from services.engine.provenance import candles_provenance, differences, strategy_sha256
 from shared.backtest_spec import BacktestSpec
-from shared.strategies import STRATEGIES
-from shared.strategies.definitions import definition_of
-from shared.strategies.registry import strategies_with_plugins
 from tests.support.market import random_walk
 
 T0 = 1_704_067_200_000

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from shared.ranking import best_of, order_sql, ranking_key
-from shared.strategies import strategy_entry
-from shared.warmup import MAX_AUTO_WARMUP_BARS, auto_warmup_bars, warmup_bars
+from domain.optimization.ranking import best_of, order_sql, ranking_key
+from domain.strategies import strategy_entry
+from domain.strategies.warmup import MAX_AUTO_WARMUP_BARS, auto_warmup_bars, warmup_bars
 
 
 def test_higher_is_better_but_drawdown_nulls_last_ties_to_the_earlier() -> None:

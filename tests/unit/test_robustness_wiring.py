@@ -10,23 +10,17 @@ import pytest
 from pydantic import ValidationError
 from scipy import stats
 
-from services.engine.core import (
-    BacktestConfig,
-    BlockSums,
-    ReturnMoments,
-    deflated_sharpe,
-    probabilistic_sharpe,
-    probability_of_overfitting,
-    run_backtest,
-)
-from services.engine.core.metrics import per_bar_returns
+from domain.backtest import run_backtest
+from domain.metrics.performance import per_bar_returns
+from domain.research.backtest_overfitting import BlockSums, probability_of_overfitting
+from domain.research.robustness import SetStatistics, robustness
+from domain.research.sharpe_inference import ReturnMoments, deflated_sharpe, probabilistic_sharpe
 from services.engine.optimization.in_pool import (
     HeldCandles,
     bars_between,
     run_grid_chunk,
     run_train_chunk,
 )
-from services.engine.optimization.robustness import SetStatistics, robustness
 from shared.backtest_spec import BacktestSpec
 from shared.optimization_spec import OptimizationSpec
 from tests.support.market import random_walk
@@ -51,14 +45,14 @@ SETS = [{"fast": f, "slow": s} for f in (3, 5, 8) for s in (20, 30, 50)]
 
 
 def _returns_of(candles: Any, params: dict[str, Any]) -> np.ndarray:
-    config = BacktestConfig.from_spec(BacktestSpec.model_validate(REQUEST["backtest"]))
+    config = BacktestSpec.model_validate(REQUEST["backtest"]).config()
     result = run_backtest(candles, dataclasses.replace(config, params=params))
     return per_bar_returns(result.equity, config.execution.initial_capital)
 
 
 def test_a_backtests_psr_is_the_probabilistic_sharpe_of_its_per_bar_returns() -> None:
     candles = random_walk(T0, BARS, "60", seed=3)
-    config = BacktestConfig.from_spec(BacktestSpec.model_validate(REQUEST["backtest"]))
+    config = BacktestSpec.model_validate(REQUEST["backtest"]).config()
     result = run_backtest(candles, dataclasses.replace(config, params={"fast": 5, "slow": 30}))
     returns = per_bar_returns(result.equity, config.execution.initial_capital)
     assert result.metrics["psr"] == probabilistic_sharpe(ReturnMoments.of(returns))
@@ -72,7 +66,7 @@ def test_a_backtests_psr_is_the_probabilistic_sharpe_of_its_per_bar_returns() ->
 
 def test_psr_is_null_without_variance() -> None:
     candles = random_walk(T0, 200, "60", seed=3)
-    config = BacktestConfig.from_spec(BacktestSpec.model_validate(REQUEST["backtest"]))
+    config = BacktestSpec.model_validate(REQUEST["backtest"]).config()
     # A slow SMA longer than the data never trades: equity is flat.
     result = run_backtest(candles, dataclasses.replace(config, params={"fast": 5, "slow": 500}))
     assert result.metrics["psr"] is None

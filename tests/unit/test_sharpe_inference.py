@@ -7,7 +7,7 @@ import pytest
 from backtesting.test import GOOG
 from scipy import stats
 
-from services.engine.core.sharpe_inference import (
+from domain.research.sharpe_inference import (
     ReturnMoments,
     deflated_sharpe,
     expected_maximum_sharpe,

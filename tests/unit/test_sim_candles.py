@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from domain.market.intervals import DAY_MS, MINUTE_MS, add_intervals, floor_open_time
 from services.bybit_sim.candles import CANDLE_DTYPE, CandleBook
 from services.bybit_sim.settings import SimSettings
-from shared.intervals import DAY_MS, MINUTE_MS, add_intervals, floor_open_time
 from shared.timestamps import parse_epoch_ms
 
 HOUR_MS = 60 * MINUTE_MS

@@ -5,12 +5,12 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from domain.market.intervals import DAY_MS, MINUTE_MS, add_intervals
 from services.bybit_sim.candles import CandleBook
 from services.bybit_sim.funding import funding_page, funding_rates
 from services.bybit_sim.instruments import make_instrument
 from services.bybit_sim.risk_limits import risk_tiers
 from services.bybit_sim.settings import SimSettings
-from shared.intervals import DAY_MS, MINUTE_MS, add_intervals
 from shared.timestamps import parse_epoch_ms
 
 T0 = parse_epoch_ms("2024-01-01T00:00Z")

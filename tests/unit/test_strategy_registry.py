@@ -6,9 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from services.engine.core import IndicatorCache, target_positions
-from shared.candles import Candles
-from shared.strategies import BUILTIN_STRATEGIES, STRATEGIES, ParamError, StrategyRegistry
+from domain.market.candles import Candles
+from domain.strategies import BUILTIN_STRATEGIES, STRATEGIES, ParamError, StrategyRegistry
+from domain.targets.indicator_cache import IndicatorCache
+from domain.targets.signals import target_positions
 
 
 def _walk(n: int = 300) -> Candles:
@@ -60,9 +61,9 @@ def test_names_are_unique_and_unknown_ones_name_the_choices() -> None:
 
 def _import_engine_with_builtins(change: str) -> subprocess.CompletedProcess[str]:
     script = (
-        "import dataclasses, shared.strategies as s\n"
+        "import dataclasses, domain.strategies as s\n"
         f"s.BUILTIN_STRATEGIES = {change}\n"
-        "import services.engine.core\n"
+        "import domain.targets.builtin_targets\n"
     )
     return subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False

@@ -9,10 +9,11 @@ import pytest
 from backtesting.test import GOOG
 from pydantic import ValidationError
 
-from services.engine.core import StrategyError, run_backtest
+from domain.backtest import run_backtest
+from domain.market.candles import Candles
+from domain.strategies import BUILTIN_STRATEGIES, STRATEGIES, strategies_with_plugins
+from domain.targets.plugin_targets import StrategyError
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
-from shared.strategies import BUILTIN_STRATEGIES, STRATEGIES, strategies_with_plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 WITH_PLUGINS = strategies_with_plugins(
@@ -60,7 +61,7 @@ def test_an_inline_definition_runs_like_the_builtin_it_spells_out():
     assert inline.strategy.params == {"fast": 7, "slow": 30}
     stored = inline.model_dump(mode="json")["strategy"]["definition"]
     assert stored["long_exit"] is None and stored["params"]["fast"]["default"] == 10
-    ours, theirs = run_backtest(CANDLES, inline), run_backtest(CANDLES, builtin)
+    ours, theirs = run_backtest(CANDLES, inline.config()), run_backtest(CANDLES, builtin.config())
     assert ours.metrics == theirs.metrics and ours.metrics["num_trades"]
     np.testing.assert_array_equal(ours.equity, theirs.equity)
     # The stored request validates again to the same strategy (what the engine does).
@@ -125,10 +126,10 @@ def test_a_plugin_is_known_only_where_it_is_loaded_and_is_recorded_with_its_file
 
 
 def test_every_plugin_backtest_is_guarded_against_look_ahead():
-    honest = run_backtest(CANDLES, spec({"name": "honest_momentum"}, WITH_PLUGINS))
+    honest = run_backtest(CANDLES, spec({"name": "honest_momentum"}, WITH_PLUGINS).config())
     assert honest.metrics["num_trades"]
     with pytest.raises(StrategyError, match=r"^look-ahead: the target at bar"):
-        run_backtest(CANDLES, spec({"name": "peeks_ahead"}, WITH_PLUGINS))
+        run_backtest(CANDLES, spec({"name": "peeks_ahead"}, WITH_PLUGINS).config())
 
 
 def test_the_builtins_registry_is_left_alone():

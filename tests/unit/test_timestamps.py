@@ -4,8 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from domain.market.intervals import iso_utc
 from services.bybit_sim.settings import SimSettings
-from shared.timestamps import iso_utc, parse_epoch_ms, parse_utc
+from shared.timestamps import parse_epoch_ms, parse_utc
 
 JAN_1 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 

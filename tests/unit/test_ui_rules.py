@@ -4,7 +4,7 @@ import json
 import re
 from pathlib import Path
 
-from shared.metric_names import LOWER_IS_BETTER
+from domain.metrics.names import LOWER_IS_BETTER
 
 PAGES = Path(__file__).resolve().parents[2] / "services/api/ui/static/js/pages.js"
 

@@ -8,8 +8,8 @@ are those of its definition in the expression language); a plugin gives its own
 
 from collections.abc import Mapping
 
-from shared.strategies import ParamValue, StrategyEntry
-from shared.strategies.definitions import definition_of, longest_window
+from domain.strategies import ParamValue, StrategyEntry
+from domain.strategies.definitions import definition_of, longest_window
 
 MAX_AUTO_WARMUP_BARS = 10_000
 WINDOWS_OF_WARMUP = 3

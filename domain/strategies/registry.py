@@ -8,10 +8,10 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from shared.strategies.builtin import BUILTIN_STRATEGIES
-from shared.strategies.entry import StrategyEntry
-from shared.strategies.params import ParamError, ParamRule, ParamValue
-from shared.strategies.plugins import Plugin, load_plugins
+from domain.strategies.builtin import BUILTIN_STRATEGIES
+from domain.strategies.entry import StrategyEntry
+from domain.strategies.params import ParamError, ParamRule, ParamValue
+from domain.strategies.plugins import Plugin, load_plugins
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from services.engine.core import (
-    BlockSums,
-    ReturnMoments,
-    deflated_sharpe,
-    probability_of_overfitting,
-)
+from domain.research.backtest_overfitting import BlockSums, probability_of_overfitting
+from domain.research.sharpe_inference import ReturnMoments, deflated_sharpe
 
 FloatArray = npt.NDArray[np.float64]
 DEFAULT_BLOCKS = 16

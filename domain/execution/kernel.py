@@ -18,13 +18,14 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-EXIT_SIGNAL = 0
-EXIT_STOP_LOSS = 1
-EXIT_TAKE_PROFIT = 2
-EXIT_STILL_OPEN = 3
-EXIT_TRAILING_STOP = 4
-EXIT_LIQUIDATION = 5
-EXIT_REASONS = ("signal", "stop_loss", "take_profit", "end", "trailing_stop", "liquidation")
+from domain.execution.settings import (
+    EXIT_LIQUIDATION,
+    EXIT_SIGNAL,
+    EXIT_STILL_OPEN,
+    EXIT_STOP_LOSS,
+    EXIT_TAKE_PROFIT,
+    EXIT_TRAILING_STOP,
+)
 
 
 class Kernel(NamedTuple):

@@ -1,13 +1,13 @@
 """The built-in strategies: what each one does, its parameters, its rules, and its position
 rules in the expression language.
 
-Their targets are computed by the engine (services/engine/core/builtin_targets.py), which
+Their targets are computed by the engine (domain/targets/builtin_targets.py), which
 binds one function to each entry here by name when it is imported; the position rules say
 the same in the users' language, and tests hold the two to identical targets.
 """
 
-from shared.strategies.entry import StrategyEntry
-from shared.strategies.params import LessThanRule, ParamSpec
+from domain.strategies.entry import StrategyEntry
+from domain.strategies.params import LessThanRule, ParamSpec
 
 MAX_PERIOD = 10_000
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from shared.strategies.entry import StrategyEntry
-from shared.strategies.expressions import (
+from domain.strategies.entry import StrategyEntry
+from domain.strategies.expressions import (
     FUNCTIONS,
     RESERVED_NAMES,
     Call,
@@ -26,7 +26,7 @@ from shared.strategies.expressions import (
     window_value,
     windows_text,
 )
-from shared.strategies.params import ParamSpec
+from domain.strategies.params import ParamSpec
 
 PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,29}")
 # Backtest fields an optimization's param_grid may vary beside a strategy's parameters.

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.walk_forward import Window
+from domain.optimization.walk_forward import Window
 
 Stage = Literal["grid", "train", "test"]
 

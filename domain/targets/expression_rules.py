@@ -16,11 +16,11 @@ import numpy.typing as npt
 import polars as pl
 from numba import njit
 
-from services.engine.core import indicators
-from services.engine.core.signals import Direction, Targets
-from shared.candles import Candles
-from shared.strategies.definitions import Definition
-from shared.strategies.expressions import (
+from domain import indicators
+from domain.execution.settings import Direction
+from domain.market.candles import Candles
+from domain.strategies.definitions import Definition
+from domain.strategies.expressions import (
     Arithmetic,
     Call,
     Comparison,
@@ -34,6 +34,7 @@ from shared.strategies.expressions import (
     Series,
     window_value,
 )
+from domain.targets.signals import Targets
 
 FloatArray = npt.NDArray[np.float64]
 Value = FloatArray | float  # a series, or a constant (NaN when missing)

@@ -4,15 +4,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from shared.strategies.params import ParamError, ParamRule, ParamSpec, ParamValue
+from domain.strategies.params import ParamError, ParamRule, ParamSpec, ParamValue
 
 if TYPE_CHECKING:
-    from shared.strategies.plugins import Plugin
+    from domain.strategies.plugins import Plugin
 
 # How the engine gets an entry's targets: `builtin` from its own function bound to the
-# entry's name (services/engine/core/builtin_targets.py), `expression` from its position
-# rules (services/engine/core/expression_rules.py), `plugin` from the plugin file's
-# `targets` (services/engine/core/plugin_targets.py).
+# entry's name (domain/targets/builtin_targets.py), `expression` from its position
+# rules (domain/targets/expression_rules.py), `plugin` from the plugin file's
+# `targets` (domain/targets/plugin_targets.py).
 StrategyKind = Literal["builtin", "expression", "plugin"]
 POSITION_RULES = ("long_entry", "long_exit", "short_entry", "short_exit")
 

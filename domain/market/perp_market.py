@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from shared.candles import Candles
-from shared.intervals import floor_open_time
+from domain.market.candles import Candles
+from domain.market.intervals import floor_open_time
 
 FloatColumn = npt.NDArray[np.float64]
 

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from services.engine.core.sharpe_inference import ReturnMoments, probabilistic_sharpe
-from shared.intervals import DAY_MS, add_intervals, interval_minutes
+from domain.market.intervals import DAY_MS, add_intervals, interval_minutes
+from domain.research.sharpe_inference import ReturnMoments, probabilistic_sharpe
 
 Metric = float | int | None
 FloatArray = npt.NDArray[np.float64]

@@ -86,3 +86,12 @@ def open_times(start_ms: int, end_ms: int, interval: str) -> npt.NDArray[np.int6
         times.append(t)
         t = add_intervals(t, interval, 1)
     return np.array(times, dtype=np.int64)
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def iso_utc(ms: int) -> str:
+    """Epoch ms as ISO-8601 UTC with a Z, as every response writes times."""
+    return from_epoch_ms(ms).isoformat().replace("+00:00", "Z")

@@ -17,10 +17,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from shared.strategies.definitions import ParsedRule, param_spec
-from shared.strategies.entry import StrategyEntry
-from shared.strategies.expressions import ExpressionError, Scope, parse_rule
-from shared.strategies.params import ParamSpec
+from domain.strategies.definitions import ParsedRule, param_spec
+from domain.strategies.entry import StrategyEntry
+from domain.strategies.expressions import ExpressionError, Scope, parse_rule
+from domain.strategies.params import ParamSpec
 
 log = logging.getLogger(__name__)
 

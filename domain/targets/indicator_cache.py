@@ -6,8 +6,8 @@ An optimizer builds one cache per series and evaluates every parameter set again
 import numpy as np
 import numpy.typing as npt
 
-from services.engine.core import indicators
-from shared.candles import Candles
+from domain import indicators
+from domain.market.candles import Candles
 
 FloatArray = npt.NDArray[np.float64]
 

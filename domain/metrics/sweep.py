@@ -12,21 +12,20 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from services.engine.core import (
-    Kernel,
+from domain.backtest import perp_metrics
+from domain.execution.kernel import Kernel
+from domain.market.intervals import add_intervals
+from domain.metrics.performance import (
     Metric,
-    ReturnMoments,
     bars_per_year,
     cagr,
     compute_metrics,
     finite_or_none,
-    perp_metrics,
-    probabilistic_sharpe,
     sharpe_ratio,
     sortino_ratio,
 )
-from shared.intervals import add_intervals
-from shared.walk_forward import chain_scales
+from domain.optimization.walk_forward import chain_scales
+from domain.research.sharpe_inference import ReturnMoments, probabilistic_sharpe
 
 FloatArray = npt.NDArray[np.float64]
 TimeArray = npt.NDArray[np.int64]

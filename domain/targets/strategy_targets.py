@@ -7,18 +7,15 @@ sub-expressions. A plugin's own code runs on every call, and is guarded against 
 
 from collections.abc import Mapping
 
-from services.engine.core.builtin_targets import Params, Targets
-from services.engine.core.expression_rules import PositionRules, RuleEvaluator
-from services.engine.core.indicator_cache import IndicatorCache
-from services.engine.core.plugin_targets import (
-    StrategyError,
-    look_ahead_violation,
-    raw_plugin_targets,
-)
-from services.engine.core.signals import Direction, allow_direction, target_positions
-from shared.candles import Candles
-from shared.strategies import StrategyEntry
-from shared.strategies.definitions import definition_of
+from domain.execution.settings import Direction
+from domain.market.candles import Candles
+from domain.strategies import StrategyEntry
+from domain.strategies.definitions import definition_of
+from domain.targets.builtin_targets import Params, Targets
+from domain.targets.expression_rules import PositionRules, RuleEvaluator
+from domain.targets.indicator_cache import IndicatorCache
+from domain.targets.plugin_targets import StrategyError, look_ahead_violation, raw_plugin_targets
+from domain.targets.signals import allow_direction, target_positions
 
 
 class StrategyTargets:

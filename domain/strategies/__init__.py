@@ -1,9 +1,9 @@
 """The strategy registry: declared once, read by the API to validate and by the engine to run."""
 
-from shared.strategies.builtin import BUILTIN_STRATEGIES
-from shared.strategies.entry import StrategyEntry, StrategyKind
-from shared.strategies.params import LessThanRule, ParamError, ParamRule, ParamSpec, ParamValue
-from shared.strategies.registry import (
+from domain.strategies.builtin import BUILTIN_STRATEGIES
+from domain.strategies.entry import StrategyEntry, StrategyKind
+from domain.strategies.params import LessThanRule, ParamError, ParamRule, ParamSpec, ParamValue
+from domain.strategies.registry import (
     STRATEGIES,
     StrategyRegistry,
     broken_rule,

@@ -6,7 +6,7 @@ with `ranking_key`; SQL orders with `order_sql`, built from the same pieces."""
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
-from shared.metric_names import LOWER_IS_BETTER, METRIC_KEYS
+from domain.metrics.names import LOWER_IS_BETTER, METRIC_KEYS
 
 T = TypeVar("T")
 

@@ -10,8 +10,8 @@ from types import MappingProxyType
 import numpy as np
 import numpy.typing as npt
 
-from services.engine.core.indicator_cache import IndicatorCache
-from shared.strategies import BUILTIN_STRATEGIES
+from domain.strategies import BUILTIN_STRATEGIES
+from domain.targets.indicator_cache import IndicatorCache
 
 Targets = npt.NDArray[np.int8]
 BoolArray = npt.NDArray[np.bool_]

@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from services.engine.core.signals import Direction, Targets, allow_direction
-from shared.candles import PRICE_FIELDS, Candles
-from shared.strategies.plugins import Plugin, describe_error
-from shared.timestamps import iso_utc
+from domain.execution.settings import Direction
+from domain.market.candles import PRICE_FIELDS, Candles
+from domain.market.intervals import iso_utc
+from domain.strategies.plugins import Plugin, describe_error
+from domain.targets.signals import Targets, allow_direction
 
 # The bars before these fractions of the range are the cut runs of the look-ahead guard.
 LOOK_AHEAD_CUTS = (0.25, 0.5, 0.75)

@@ -3,15 +3,12 @@
 Targets are int8 in {+1, 0, -1}, decided from data up to each bar's close; warm-up is flat.
 """
 
-from typing import Literal
-
 import numpy as np
 
-from services.engine.core.builtin_targets import BUILTIN_TARGETS, Params, Targets
-from services.engine.core.indicator_cache import IndicatorCache
-from shared.strategies import strategy_entry
-
-Direction = Literal["long_only", "short_only", "long_short"]
+from domain.execution.settings import Direction
+from domain.strategies import strategy_entry
+from domain.targets.builtin_targets import BUILTIN_TARGETS, Params, Targets
+from domain.targets.indicator_cache import IndicatorCache
 
 __all__ = ["Direction", "Params", "Targets", "allow_direction", "target_positions"]
 

@@ -5,121 +5,29 @@ Also the two halves an optimizer calls separately: targets from an `IndicatorCac
 """
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from services.engine.core import indicators
-from services.engine.core.indicator_cache import IndicatorCache
-from services.engine.core.metrics import Metric, compute_metrics
-from services.engine.core.perp_market import PerpMarket
-from services.engine.core.signals import Direction, Targets
-from services.engine.core.simulate import (
+from domain import indicators
+from domain.execution.kernel import Kernel, simulate_kernel, trade_capacity, trade_returns
+from domain.execution.settings import (
     EXIT_LIQUIDATION,
     EXIT_REASONS,
-    Kernel,
-    simulate_kernel,
-    trade_capacity,
-    trade_returns,
+    AtrMultiple,
+    BacktestConfig,
+    ExecutionSettings,
+    Stop,
 )
-from services.engine.core.strategy_targets import StrategyTargets
-from shared.backtest_spec import AtrStop, BacktestSpec
-from shared.candles import Candles
-from shared.strategies import StrategyEntry, strategy_entry
-
-Fill = Literal["next_open", "close"]
-Contract = Literal["spot", "linear", "inverse"]
-
-
-@dataclass(frozen=True)
-class AtrMultiple:
-    """A stop k * ATR(atr_period) away from the fill, that ATR taken as known at the fill."""
-
-    k: float
-
-
-# A stop as a fraction of the fill price, as a multiple of the ATR, or none.
-Stop = float | AtrMultiple | None
-
-
-@dataclass(frozen=True)
-class ExecutionSettings:
-    """How targets become fills; the defaults of docs/api.md."""
-
-    initial_capital: float = 10_000.0
-    fee_rate: float = 0.00055
-    slippage_bps: float = 0.0
-    direction: Direction = "long_only"
-    fill: Fill = "next_open"
-    position_size: float = 1.0
-    stop_loss: Stop = None
-    take_profit: Stop = None
-    trailing_stop: Stop = None
-    atr_period: int = 14
-    # Perpetuals: the category's contract, its leverage, whether funding is booked (needs a
-    # PerpMarket) and the maintenance margin rate of the liquidation price.
-    contract: Contract = "spot"
-    leverage: float = 1.0
-    funding: bool = False
-    maintenance_margin_rate: float = 0.005
-
-    @property
-    def uses_atr(self) -> bool:
-        stops = (self.stop_loss, self.take_profit, self.trailing_stop)
-        return any(isinstance(s, AtrMultiple) for s in stops)
-
-    @property
-    def inverse(self) -> bool:
-        return self.contract == "inverse"
-
-    @property
-    def liquidates(self) -> bool:
-        """A linear contract above 1x (at 1x it is the spot simulation, bit for bit), and any
-        inverse one (an inverse long at 1x still goes bankrupt at half its entry price)."""
-        return self.contract == "inverse" or (self.contract == "linear" and self.leverage > 1.0)
-
-
-@dataclass(frozen=True)
-class BacktestConfig:
-    """What the core needs of a request: a strategy with complete params.
-
-    `entry` is the strategy as the request resolved it; without one, `strategy` names a
-    built-in.
-    """
-
-    strategy: str
-    params: Mapping[str, int | float]
-    interval: str
-    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
-    entry: StrategyEntry | None = None
-
-    def strategy_entry(self) -> StrategyEntry:
-        return self.entry if self.entry is not None else strategy_entry(self.strategy)
-
-    @classmethod
-    def from_spec(cls, spec: BacktestSpec) -> "BacktestConfig":
-        entry = spec.strategy.entry()
-        execution = ExecutionSettings(
-            initial_capital=spec.initial_capital,
-            fee_rate=spec.fee_rate,
-            slippage_bps=spec.slippage_bps,
-            direction=spec.direction,
-            fill=spec.fill,
-            position_size=spec.position_size,
-            stop_loss=core_stop(spec.stop_loss),
-            take_profit=core_stop(spec.take_profit),
-            trailing_stop=core_stop(spec.trailing_stop),
-            atr_period=spec.atr_period,
-            contract=spec.category,
-            leverage=spec.leverage,
-            funding=bool(spec.funding),
-            maintenance_margin_rate=spec.maintenance_margin_rate or 0.0,
-        )
-        return cls(entry.name, spec.strategy.resolved_params, spec.interval, execution, entry)
+from domain.market.candles import Candles
+from domain.market.perp_market import PerpMarket
+from domain.metrics.performance import Metric, compute_metrics
+from domain.targets.indicator_cache import IndicatorCache
+from domain.targets.signals import Targets
+from domain.targets.strategy_targets import StrategyTargets
 
 
 @dataclass(frozen=True)
@@ -264,11 +172,6 @@ def perp_metrics(kernel: Kernel) -> PerpMetrics:
     }
 
 
-def core_stop(stop: float | AtrStop | None) -> Stop:
-    """A request's stop as the kernel takes it."""
-    return AtrMultiple(stop.atr) if isinstance(stop, AtrStop) else stop
-
-
 def _fraction(stop: Stop) -> float:
     return float(stop) if isinstance(stop, float | int) else math.nan
 
@@ -354,7 +257,7 @@ def simulate_targets(
 
 def run_backtest(
     candles: Candles,
-    spec: BacktestSpec | BacktestConfig,
+    config: BacktestConfig,
     trade_from: int = 0,
     trade_to: int | None = None,
     cache: IndicatorCache | None = None,
@@ -365,7 +268,6 @@ def run_backtest(
     `trade_from` / `trade_to` bound the traded bars and `market` is the perpetual's, as in
     `simulate_targets`.
     """
-    config = BacktestConfig.from_spec(spec) if isinstance(spec, BacktestSpec) else spec
     strategy = StrategyTargets(config.strategy_entry(), candles, cache)
     targets = strategy(config.params, config.execution.direction)
     strategy.guard(config.params)
