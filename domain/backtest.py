@@ -13,12 +13,12 @@ import numpy.typing as npt
 import polars as pl
 
 from domain import indicators
+from domain.execution.config import BacktestConfig
 from domain.execution.kernel import Kernel, simulate_kernel, trade_capacity, trade_returns
 from domain.execution.settings import (
     EXIT_LIQUIDATION,
     EXIT_REASONS,
     AtrMultiple,
-    BacktestConfig,
     ExecutionSettings,
     Stop,
 )

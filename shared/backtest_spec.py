@@ -1,7 +1,7 @@
 """The backtest request of docs/api.md, validated the same way by the API and the engine."""
 
 import math
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, cast
 from uuid import UUID
 
 from pydantic import (
@@ -20,9 +20,10 @@ from pydantic import (
     model_validator,
 )
 
+from domain.execution.config import BacktestConfig
 from domain.execution.settings import (
+    GRIDABLE_FIELDS,
     AtrMultiple,
-    BacktestConfig,
     Direction,
     ExecutionSettings,
     Fill,
@@ -184,14 +185,6 @@ MAX_LEVERAGE = 100
 Leverage = Annotated[float, Field(ge=1, le=MAX_LEVERAGE, strict=True)]
 # The execution model's defaults, written once in the domain.
 DEFAULTS = ExecutionSettings()
-# The backtest fields an optimization's param_grid may vary beside the strategy's parameters.
-EXECUTION_GRID_FIELDS: dict[str, TypeAdapter[Any]] = {
-    "stop_loss": TypeAdapter(Stop),
-    "take_profit": TypeAdapter(Stop),
-    "trailing_stop": TypeAdapter(Stop),
-    "position_size": TypeAdapter(PositionSize),
-    "leverage": TypeAdapter(Leverage),
-}
 
 
 def core_stop(stop: float | AtrStop | None) -> DomainStop:
@@ -294,3 +287,15 @@ class BacktestSpec(SeriesRange):
         if not math.isfinite(value):
             raise ValueError("must be finite")
         return value
+
+
+def _field_adapter(name: str) -> TypeAdapter[Any]:
+    """A validator of one BacktestSpec field's values, with the field's own constraints."""
+    info = BacktestSpec.model_fields[name]
+    return TypeAdapter(cast(Any, Annotated[info.annotation, *info.metadata]))
+
+
+# The backtest fields an optimization's param_grid may vary, each validated as in a backtest.
+EXECUTION_GRID_FIELDS: dict[str, TypeAdapter[Any]] = {
+    name: _field_adapter(name) for name in GRIDABLE_FIELDS
+}

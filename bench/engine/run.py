@@ -27,7 +27,8 @@ from bench.support.synthetic import random_walk
 from bench.support.timing import best_seconds
 from bench.support.vectorbt_sma_cross import sma_cross_portfolio
 from domain.backtest import run_backtest, simulate_targets
-from domain.execution.settings import AtrMultiple, BacktestConfig, ExecutionSettings
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import AtrMultiple, ExecutionSettings
 from domain.market.candles import Candles
 from domain.market.perp_market import PerpMarket, perp_market
 from domain.targets.indicator_cache import IndicatorCache

@@ -18,7 +18,8 @@ from bench.support.report_files import report_path
 from bench.support.timing import best_seconds
 from bench.support.vectorbt_sma_cross import sma_cross_portfolio
 from domain.backtest import contiguous_prices, run_backtest, run_kernel
-from domain.execution.settings import BacktestConfig, ExecutionSettings
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import ExecutionSettings
 from domain.market.candles import Candles
 from domain.strategies import StrategyEntry, strategy_entry
 from domain.strategies.definitions import definition_of

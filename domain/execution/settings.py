@@ -2,11 +2,8 @@
 kind of stop is written here once; the request models (shared/backtest_spec.py) take their
 defaults from `ExecutionSettings`, and the kernel reads these settings."""
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
-
-from domain.strategies import StrategyEntry, strategy_entry
 
 Direction = Literal["long_only", "short_only", "long_short"]
 
@@ -19,6 +16,11 @@ EXIT_TRAILING_STOP = 4
 EXIT_LIQUIDATION = 5
 EXIT_REASONS = ("signal", "stop_loss", "take_profit", "end", "trailing_stop", "liquidation")
 ExitReason = Literal[EXIT_REASONS]  # type: ignore[valid-type]
+
+# The settings an optimization's param_grid may vary beside a strategy's parameters (so no
+# strategy parameter may take these names); the stops among them may be ATR multiples.
+GRIDABLE_STOPS = ("stop_loss", "take_profit", "trailing_stop")
+GRIDABLE_FIELDS = (*GRIDABLE_STOPS, "position_size", "leverage")
 Fill = Literal["next_open", "close"]
 Contract = Literal["spot", "linear", "inverse"]
 
@@ -69,21 +71,3 @@ class ExecutionSettings:
         """A linear contract above 1x (at 1x it is the spot simulation, bit for bit), and any
         inverse one (an inverse long at 1x still goes bankrupt at half its entry price)."""
         return self.contract == "inverse" or (self.contract == "linear" and self.leverage > 1.0)
-
-
-@dataclass(frozen=True)
-class BacktestConfig:
-    """What the core needs of a request: a strategy with complete params.
-
-    `entry` is the strategy as the request resolved it; without one, `strategy` names a
-    built-in.
-    """
-
-    strategy: str
-    params: Mapping[str, int | float]
-    interval: str
-    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
-    entry: StrategyEntry | None = None
-
-    def strategy_entry(self) -> StrategyEntry:
-        return self.entry if self.entry is not None else strategy_entry(self.strategy)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from domain.execution.settings import GRIDABLE_FIELDS
 from domain.strategies.entry import StrategyEntry
 from domain.strategies.expressions import (
     FUNCTIONS,
@@ -29,10 +30,6 @@ from domain.strategies.expressions import (
 from domain.strategies.params import ParamSpec
 
 PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,29}")
-# Backtest fields an optimization's param_grid may vary beside a strategy's parameters.
-RESERVED_PARAM_NAMES = frozenset(
-    {"stop_loss", "take_profit", "trailing_stop", "position_size", "leverage"}
-)
 RULE_FIELDS = ("long_entry", "long_exit", "short_entry", "short_exit")
 DEFINITION_FIELDS = frozenset({"params", "rules", "description", *RULE_FIELDS})
 MAX_PARAMS = 20
@@ -219,7 +216,7 @@ def param_spec(name: str, raw: Any, prefix: str = "params") -> ParamSpec:
     field = f"{prefix}.{name}"
     if not PARAM_NAME.fullmatch(name):
         raise ExpressionError(field, "a parameter name matches [a-z][a-z0-9_]{0,29}")
-    if name in RESERVED_NAMES or name in RESERVED_PARAM_NAMES:
+    if name in RESERVED_NAMES or name in GRIDABLE_FIELDS:
         raise ExpressionError(field, f"{name!r} is reserved; choose another name")
     if not isinstance(raw, Mapping):
         raise ExpressionError(field, "must be an object with type, default, minimum, maximum")

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from domain.backtest import run_backtest
-from domain.execution.settings import BacktestConfig
+from domain.execution.config import BacktestConfig
 from domain.market.candles import Candles
 from domain.market.intervals import iso_utc
 from services.engine.optimization.in_pool import bars_between

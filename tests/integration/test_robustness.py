@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from domain.backtest import run_backtest
-from domain.execution.settings import BacktestConfig
+from domain.execution.config import BacktestConfig
 from domain.market.candles import Candles
 from domain.metrics.performance import per_bar_returns
 from domain.research.backtest_overfitting import BlockSums, probability_of_overfitting

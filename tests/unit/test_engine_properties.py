@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from domain.backtest import run_backtest, simulate_targets
-from domain.execution.settings import BacktestConfig, ExecutionSettings
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import ExecutionSettings
 from domain.market.candles import Candles
 from domain.strategies import STRATEGIES, ParamSpec, StrategyEntry
 from domain.targets.indicator_cache import IndicatorCache

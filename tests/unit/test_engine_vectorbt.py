@@ -32,7 +32,8 @@ import vectorbt as vbt
 from backtesting.test import EURUSD, GOOG
 
 from domain.backtest import run_backtest
-from domain.execution.settings import BacktestConfig, ExecutionSettings
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import ExecutionSettings
 from domain.market.candles import Candles
 from domain.targets.indicator_cache import IndicatorCache
 from domain.targets.signals import target_positions

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from domain.backtest import run_backtest
-from domain.execution.settings import BacktestConfig, ExecutionSettings
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import ExecutionSettings
 from domain.market.candles import Candles
 from domain.market.perp_market import PerpMarket, perp_market
 from domain.metrics.sweep import chained_metrics

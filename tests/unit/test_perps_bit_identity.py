@@ -11,7 +11,8 @@ import pytest
 from backtesting.test import EURUSD, GOOG
 
 from domain.backtest import Trades, run_backtest
-from domain.execution.settings import AtrMultiple, BacktestConfig, Contract, ExecutionSettings
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import AtrMultiple, Contract, ExecutionSettings
 from tests.unit.test_engine_vectorbt import _candles
 
 GOLDEN = np.load(Path(__file__).parent / "data" / "pre_perps_kernel.npz")

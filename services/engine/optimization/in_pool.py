@@ -19,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from domain.backtest import contiguous_prices, kernel_returns, run_backtest, run_kernel
-from domain.execution.settings import BacktestConfig
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import GRIDABLE_STOPS
 from domain.market.candles import PRICE_FIELDS, Candles
 from domain.market.perp_market import PerpMarket
 from domain.metrics.performance import Metric
@@ -110,10 +111,6 @@ def bars_between(candles: Candles, start: int, stop: int) -> Candles:
     )
 
 
-# Grid fields the core takes as they are (the others are stops).
-_PLAIN_GRID_FIELDS = frozenset({"position_size", "leverage"})
-
-
 def market_between(market: PerpMarket | None, start: int, stop: int) -> PerpMarket | None:
     return None if market is None else market.between(start, stop)
 
@@ -127,7 +124,7 @@ def set_config(config: BacktestConfig, params: Params) -> BacktestConfig:
     if fields:
         changed: dict[str, Any] = {
             k: v
-            if k in _PLAIN_GRID_FIELDS
+            if k not in GRIDABLE_STOPS
             else core_stop(EXECUTION_GRID_FIELDS[k].validate_python(v))
             for k, v in fields.items()
         }
