@@ -17,7 +17,7 @@ from domain.targets.plugin_targets import (
     raw_plugin_targets,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 TEST_PLUGINS = ROOT / "tests" / "plugins"
 EXAMPLES = ROOT / "examples" / "strategies"
 

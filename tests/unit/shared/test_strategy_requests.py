@@ -15,7 +15,7 @@ from domain.strategies import BUILTIN_STRATEGIES, STRATEGIES, strategies_with_pl
 from domain.targets.plugin_targets import StrategyError
 from shared.backtest_spec import BacktestSpec
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 WITH_PLUGINS = strategies_with_plugins(
     f"{ROOT / 'tests' / 'plugins'}:{ROOT / 'examples' / 'strategies'}"
 )

@@ -2,11 +2,11 @@
 
 import json
 import re
-from pathlib import Path
 
 from domain.metrics.names import LOWER_IS_BETTER
+from tests.support.paths import ROOT
 
-PAGES = Path(__file__).resolve().parents[2] / "services/api/ui/static/js/pages.js"
+PAGES = ROOT / "services/api/ui/static/js/pages.js"
 
 
 def test_the_heatmap_ranks_metrics_the_way_the_platform_does() -> None:

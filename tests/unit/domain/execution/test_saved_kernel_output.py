@@ -3,7 +3,6 @@ what the kernel gave before perpetuals (tests/unit/data/pre_perps_kernel.npz, wr
 kernel, commit 1279c02, on the `backtesting` package's EURUSD and GOOG samples)."""
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
@@ -13,9 +12,10 @@ from backtesting.test import EURUSD, GOOG
 from domain.backtest import Trades, run_backtest
 from domain.execution.config import BacktestConfig
 from domain.execution.settings import AtrMultiple, Contract, ExecutionSettings
-from tests.unit.test_engine_vectorbt import _candles
+from tests.support.paths import UNIT_DATA
+from tests.unit.domain.execution.test_against_vectorbt import _candles
 
-GOLDEN = np.load(Path(__file__).parent / "data" / "pre_perps_kernel.npz")
+GOLDEN = np.load(UNIT_DATA / "pre_perps_kernel.npz")
 CASES = {
     "plain": ExecutionSettings(),
     "short_close": ExecutionSettings(direction="long_short", fill="close", slippage_bps=3.0),

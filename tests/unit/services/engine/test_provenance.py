@@ -5,7 +5,6 @@ import dataclasses
 import hashlib
 import json
 import struct
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from services.engine.backtests.in_pool import simulate
 from services.engine.provenance import candles_provenance, differences, strategy_sha256
 from shared.backtest_spec import BacktestSpec
 from tests.support.market import random_walk
+from tests.support.paths import TEST_PLUGINS
 
 T0 = 1_704_067_200_000
 REQUEST: dict[str, Any] = {
@@ -59,7 +59,7 @@ def test_a_builtins_digest_is_of_its_definition_as_canonical_json() -> None:
 
 
 def test_a_plugins_digest_is_its_files_sha256() -> None:
-    plugin_file = Path(__file__).parents[1] / "plugins" / "honest_momentum.py"
+    plugin_file = TEST_PLUGINS / "honest_momentum.py"
     registry = strategies_with_plugins(str(plugin_file.parent))
     request = {**REQUEST, "strategy": {"name": "honest_momentum"}}
     spec = BacktestSpec.model_validate(request, context={"strategies": registry})
