@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 
 from services.api.endpoints import Handler
-from shared.jobs import JOB_TABLES
+from shared.outbox import unpublished_count
+from shared.repos import jobs as jobs_repo
 
 # Scrapes within this long of the last one reuse its counts: the aggregate queries behind them
 # are the one part of a scrape that costs the database anything.
@@ -53,14 +54,8 @@ class ApiMetrics:
             self._refreshed_at = self._clock()
 
     async def _count(self, pool: asyncpg.Pool) -> None:
-        counts = [
-            (kind, row["status"], row["n"])
-            for kind, table in JOB_TABLES.items()
-            for row in await pool.fetch(
-                f"SELECT status, count(*) AS n FROM {table} GROUP BY status"
-            )
-        ]
-        backlog = await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        counts = await jobs_repo.job_counts(pool)
+        backlog = await unpublished_count(pool)
         self.jobs.clear()
         for kind, status, n in counts:
             self.jobs.labels(kind, status).set(n)
