@@ -31,6 +31,16 @@ class Metrics(BaseModel):
     psr: float | None = Field(
         None, description="probabilistic Sharpe ratio against 0, from the per-bar returns"
     )
+    avg_bars_held: float | None = Field(
+        None, description="mean bars_held of closed trades (bar closes in the position)"
+    )
+    long_trades: int | None = Field(None, description="closed long trades")
+    short_trades: int | None = Field(None, description="closed short trades")
+    long_pnl: float | None = Field(None, description="sum of closed long trades' pnl")
+    short_pnl: float | None = Field(None, description="sum of closed short trades' pnl")
+    benchmark_return: float | None = Field(
+        None, description="buy and hold: the last bar's close / the first bar's open - 1"
+    )
 
 
 METRIC_KEYS = tuple(Metrics.model_fields)

@@ -71,6 +71,10 @@ class OptimizationView(BaseModel):
     status: JobStatus
     kind: OptimizationKind
     request: dict[str, Any]
+    strategy_name: str = Field(
+        description="the built-in, plugin or saved strategy's name, or an inline definition's "
+        "`name`, else `expression`; what the `strategy` filter matches"
+    )
     progress: Progress
     skipped: int
     best: ResultRow | None
@@ -102,7 +106,13 @@ async def create_optimization(
     return optimization_id
 
 
-_VIEW = """SELECT id, status, kind, request, progress_done, progress_total, skipped, best,
+# shared.backtest_spec.strategy_name, in SQL: so the list's `strategy` filter matches it.
+_STRATEGY_NAME = """coalesce(request->'backtest'->'strategy'->>'saved_as',
+                             request->'backtest'->'strategy'->>'name',
+                             request->'backtest'->'strategy'->'definition'->>'name',
+                             'expression')"""
+_VIEW = f"""SELECT id, status, kind, request, {_STRATEGY_NAME} AS strategy_name,
+                  progress_done, progress_total, skipped, best,
                   walk_forward, robustness, provenance, error, created_at, started_at,
                   finished_at
            FROM optimizations"""
@@ -130,9 +140,9 @@ async def list_optimizations(
     offset: int,
 ) -> tuple[list[OptimizationView], int]:
     """Newest first."""
-    where = """($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
+    where = f"""($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
                AND ($3::text IS NULL OR request->'backtest'->>'symbol' = $3)
-               AND ($4::text IS NULL OR request->'backtest'->'strategy'->>'name' = $4)"""
+               AND ($4::text IS NULL OR {_STRATEGY_NAME} = $4)"""
     rows = await db.fetch(
         f"""{_VIEW} WHERE {where} ORDER BY created_at DESC, id LIMIT $5 OFFSET $6""",
         status,

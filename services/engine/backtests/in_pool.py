@@ -17,7 +17,7 @@ from services.engine.provenance import (
     provenance,
     sha256_hex,
 )
-from shared.backtest_spec import BacktestSpec
+from shared.backtest_spec import BacktestSpec, request_warnings
 from shared.candles import Candles
 from shared.timestamps import from_epoch_ms
 
@@ -93,7 +93,7 @@ def simulate(
         result.equity,
         data,
         t.exit_counts(),
-        [*data.warnings, *result.warnings],
+        [*request_warnings(request), *data.warnings, *result.warnings],
         _monte_carlo(spec, t),
         ran_on,
         digests,
