@@ -1,6 +1,7 @@
 """What runs in the engine's process pool: one backtest, from plain inputs to plain outputs."""
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,14 @@ import numpy as np
 import numpy.typing as npt
 
 from services.engine.backtests.data_used import DataReport, data_used
-from services.engine.core import EXIT_REASONS, PerpMarket, Trades, resample_trades, run_backtest
+from services.engine.core import (
+    ENTRY_ORDERS,
+    EXIT_REASONS,
+    BacktestResult,
+    PerpMarket,
+    resample_trades,
+    run_backtest,
+)
 from services.engine.provenance import (
     arrays_sha256,
     candles_provenance,
@@ -53,6 +61,7 @@ def simulate(
     spec = BacktestSpec.model_validate(request)
     result = run_backtest(candles, spec, trade_from=warmup, market=market)
     t = result.trades
+    d = result.details
     trades = [
         (
             "long" if t.side[i] > 0 else "short",
@@ -66,6 +75,11 @@ def simulate(
             float(t.fees[i]),
             EXIT_REASONS[int(t.exit_reason[i])],
             float(t.funding[i]),
+            _finite_or_none(float(d.equity_return[i])),
+            float(d.mae[i]),
+            float(d.mfe[i]),
+            int(d.bars_held[i]),
+            ENTRY_ORDERS[int(d.entry_order[i])],
         )
         for i in range(len(t))
     ]
@@ -94,16 +108,21 @@ def simulate(
         data,
         t.exit_counts(),
         [*request_warnings(request), *data.warnings, *result.warnings],
-        _monte_carlo(spec, t),
+        _monte_carlo(spec, result),
         ran_on,
         digests,
     )
 
 
-def _monte_carlo(spec: BacktestSpec, trades: Trades) -> dict[str, Any] | None:
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _monte_carlo(spec: BacktestSpec, result: BacktestResult) -> dict[str, Any] | None:
+    """Closed trades' returns on equity resampled: leverage and position size count."""
     if spec.monte_carlo is None:
         return None
-    returns = trades.returns[trades.closed]
+    returns = result.details.equity_return[result.trades.closed]
     asked = spec.monte_carlo
     return resample_trades(returns, spec.initial_capital, asked.runs, asked.seed).as_json()
 

@@ -9,6 +9,7 @@ from services.engine.core.backtest import (
     BacktestResult,
     ExecutionSettings,
     Trades,
+    benchmark,
     contiguous_prices,
     core_stop,
     kernel_returns,
@@ -26,6 +27,7 @@ from services.engine.core.indicator_cache import IndicatorCache
 from services.engine.core.metrics import (
     Metric,
     bars_per_year,
+    buy_and_hold_return,
     cagr,
     compute_metrics,
     finite_or_none,
@@ -43,8 +45,15 @@ from services.engine.core.sharpe_inference import (
 from services.engine.core.signals import Direction, target_positions
 from services.engine.core.simulate import EXIT_REASONS, Kernel
 from services.engine.core.strategy_targets import StrategyTargets
+from services.engine.core.trade_details import (
+    ENTRY_ORDERS,
+    TradeDetails,
+    bars_held,
+    kernel_places,
+)
 
 __all__ = [
+    "ENTRY_ORDERS",
     "EXIT_REASONS",
     "AtrMultiple",
     "BacktestConfig",
@@ -61,14 +70,19 @@ __all__ = [
     "ReturnMoments",
     "StrategyError",
     "StrategyTargets",
+    "TradeDetails",
     "Trades",
+    "bars_held",
     "bars_per_year",
+    "benchmark",
+    "buy_and_hold_return",
     "cagr",
     "compute_metrics",
     "contiguous_prices",
     "core_stop",
     "deflated_sharpe",
     "finite_or_none",
+    "kernel_places",
     "kernel_returns",
     "perp_market",
     "perp_metrics",

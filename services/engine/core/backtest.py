@@ -15,7 +15,7 @@ import polars as pl
 
 from services.engine.core import indicators
 from services.engine.core.indicator_cache import IndicatorCache
-from services.engine.core.metrics import Metric, compute_metrics
+from services.engine.core.metrics import Metric, buy_and_hold_return, compute_metrics
 from services.engine.core.perp_market import PerpMarket
 from services.engine.core.signals import Direction, Targets
 from services.engine.core.simulate import (
@@ -27,6 +27,7 @@ from services.engine.core.simulate import (
     trade_returns,
 )
 from services.engine.core.strategy_targets import StrategyTargets
+from services.engine.core.trade_details import TradeDetails, trade_details
 from shared.backtest_spec import AtrStop, BacktestSpec
 from shared.candles import Candles
 from shared.strategies import StrategyEntry, strategy_entry
@@ -179,6 +180,7 @@ class BacktestResult:
     equity: npt.NDArray[np.float64]  # marked at each bar's close, aligned with `time`
     trades: Trades
     metrics: dict[str, Metric]
+    details: TradeDetails  # per trade, aligned with `trades`
     warnings: tuple[str, ...] = ()
 
 
@@ -313,8 +315,9 @@ def simulate_targets(
     if market is not None and len(market) != n:
         raise ValueError("one mark price and funding rate per candle is needed")
 
+    prices = contiguous_prices(candles, end)
     kernel = run_kernel(
-        contiguous_prices(candles, end),
+        prices,
         np.ascontiguousarray(targets[:end], np.int8),
         trade_from,
         execution,
@@ -336,6 +339,9 @@ def simulate_targets(
         funding=kernel.funding,
     )
     closed = ~still_open
+    details = trade_details(
+        kernel, prices, execution.fill == "close", float(execution.slippage_bps) / 10_000
+    )
     time = open_time[trade_from:end]
     metrics = compute_metrics(
         kernel.equity,
@@ -348,8 +354,20 @@ def simulate_targets(
         fees_paid=float(trades.fees.sum()),
         bars_held=kernel.bars_held,
         **perp_metrics(kernel),
+        closed_sides=trades.side[closed],
+        closed_bars_held=details.bars_held[closed],
+        benchmark_return=benchmark(prices, trade_from),
     )
-    return BacktestResult(time, kernel.equity, trades, metrics, stop_warnings(kernel, execution))
+    warnings = stop_warnings(kernel, execution)
+    return BacktestResult(time, kernel.equity, trades, metrics, details, warnings)
+
+
+def benchmark(prices: Prices, trade_from: int) -> float | None:
+    """Buy and hold over the traded bars of `prices` (cut where trading ends)."""
+    open_, _, _, close = prices
+    if close.size <= trade_from:
+        return None
+    return buy_and_hold_return(open_[trade_from], close[-1])
 
 
 def run_backtest(
