@@ -228,3 +228,24 @@ async def test_the_equity_page_answers_each_point_s_drawdown(
     sampled = await (await api.get(f"{location}/equity", params={"points": 50})).json()
     by_time = {p["time"]: p["drawdown"] for p in full["items"]}
     assert all(p["drawdown"] == by_time[p["time"]] for p in sampled["items"])
+
+
+async def test_the_report_is_titled_by_the_strategy_name_and_draws_the_whole_curve_s_drawdown(
+    api: Client, pool: asyncpg.Pool, hourly: None
+) -> None:
+    definition = {k: v for k, v in DEFINITION.items() if k != "name"}
+    created = await _created(api, {**BACKTEST_REQUEST, "strategy": {"definition": definition}})
+    times = T0 + HOUR * np.arange(5_000, dtype=np.int64)
+    values = np.full(5_000, 5_000.0)
+    values[2_500] = 9_000.0  # a one-point peak the chart's 1,500 points leave out
+    await pool.execute(
+        "INSERT INTO equity VALUES ($1, $2, $3, $4)",
+        created["id"],
+        len(times),
+        times.astype("<i8").tobytes(),
+        values.astype("<f8").tobytes(),
+    )
+    page = await (await api.get(f"/api/v1/backtests/{created['id']}/report")).text()
+    assert "Backtest report: BTCUSDT 60 expression</h1>" in page  # it said "None"
+    # The drawdown's lowest label is the fall from the 9,000 peak: 1 - 5,000 / 9,000.
+    assert "-0.4444" in page.split('id="drawdown"')[1]
