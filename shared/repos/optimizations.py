@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.backtest_spec import request_warnings
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
 from shared.jobs import JobStatus
@@ -80,6 +81,9 @@ class OptimizationView(BaseModel):
     best: ResultRow | None
     walk_forward: WalkForwardSummary | None
     robustness: Robustness | None = None  # a grid's; a walk-forward has one per window
+    warnings: list[str] = Field(
+        default_factory=list, description="what the request accepted may still have wrong"
+    )
     provenance: Provenance | None = None
     error: str | None
     created_at: datetime
@@ -121,6 +125,7 @@ _VIEW = f"""SELECT id, status, kind, request, {_STRATEGY_NAME} AS strategy_name,
 def _view(row: asyncpg.Record) -> OptimizationView:
     data = dict(row)
     data["progress"] = Progress(done=data.pop("progress_done"), total=data.pop("progress_total"))
+    data.setdefault("warnings", request_warnings(data["request"].get("backtest") or {}))
     return OptimizationView(**data)
 
 

@@ -66,6 +66,13 @@ async def test_a_fee_rate_typed_in_percent_is_accepted_with_a_warning(
     assert "fee_rate 0.055" in created["warnings"][0] and "0.00055" in created["warnings"][0]
     plain = await _created(api, {**BACKTEST_REQUEST, "fee_rate": 0.001})
     assert plain["warnings"] == []
+    grid = {
+        "kind": "grid",
+        "backtest": {**BACKTEST_REQUEST, "fee_rate": 0.055},
+        "param_grid": {"fast": [5, 10]},
+    }
+    optimization = await _created(api, grid, "/api/v1/optimizations")
+    assert optimization["warnings"] == created["warnings"]
 
 
 async def test_every_job_answers_its_strategy_name_and_the_filter_matches_it(
