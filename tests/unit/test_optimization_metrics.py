@@ -12,6 +12,7 @@ from services.engine.core import (
     perp_market,
     run_backtest,
 )
+from services.engine.optimization import sweep_metrics
 from services.engine.optimization.in_pool import (
     SetResult,
     bars_between,
@@ -114,15 +115,22 @@ def test_test_window_is_warmed_up_and_chained_windows_compound() -> None:
     growth = np.prod([run.equity[-1] / 10_000.0 for run in runs])
     assert chained["final_equity"] == pytest.approx(10_000.0 * growth, rel=1e-12)
     for total in ("num_trades", "long_trades", "short_trades", "liquidations"):
-        assert chained[total] == sum(run.metrics[total] for run in runs), total
+        assert chained[total] == sum(_number(run, total) for run in runs), total
     for total in ("fees_paid", "long_pnl", "short_pnl"):
-        assert chained[total] == pytest.approx(sum(run.metrics[total] for run in runs)), total
-    closed = [run.metrics["long_trades"] + run.metrics["short_trades"] for run in runs]
-    held = sum(run.metrics["avg_bars_held"] * n for run, n in zip(runs, closed, strict=True))
+        assert chained[total] == pytest.approx(sum(_number(run, total) for run in runs)), total
+    closed = [_number(run, "long_trades") + _number(run, "short_trades") for run in runs]
+    held = sum(_number(run, "avg_bars_held") * n for run, n in zip(runs, closed, strict=True))
     assert chained["avg_bars_held"] == pytest.approx(held / sum(closed))
     growth = [candles.close[b - 1] / candles.open[a] for a, b in windows]
     assert chained["benchmark_return"] == pytest.approx(np.prod(growth) - 1, rel=1e-12)
     assert chained["exposure"] == pytest.approx(sum(r.bars_held for r in runs) / 600)
+
+
+def _number(run: sweep_metrics.TestRun, key: str) -> float:
+    """A window's metric that must be defined."""
+    value = run.metrics[key]
+    assert value is not None, key
+    return value
 
 
 def _perp_market(candles: Candles) -> PerpMarket:
@@ -189,6 +197,6 @@ def test_a_perpetual_test_window_books_funding_and_chains_it() -> None:
     chained = chained_metrics(runs, "60", 10_000.0)
     # The stitched curve's funding is what its windows paid (issue 20: it said 0.0).
     assert chained["funding_paid"] == pytest.approx(
-        runs[0].metrics["funding_paid"] + runs[1].metrics["funding_paid"], rel=1e-12
+        _number(runs[0], "funding_paid") + _number(runs[1], "funding_paid"), rel=1e-12
     )
     assert chained["funding_paid"] != 0.0

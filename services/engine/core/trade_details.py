@@ -86,7 +86,8 @@ def fill_places(
 
 def bars_held(places: FillPlaces) -> IntArray:
     """Bar closes after the entry fill and at or before the exit fill."""
-    return np.maximum(places.last_bar - places.first_bar + 1, 0).astype(np.int64)
+    held: IntArray = np.maximum(places.last_bar - places.first_bar + 1, 0).astype(np.int64)
+    return held
 
 
 @njit(cache=True)
