@@ -24,7 +24,8 @@ from domain.execution.settings import (
 )
 from domain.market.candles import Candles
 from domain.market.perp_market import PerpMarket
-from domain.metrics.performance import Metric, compute_metrics
+from domain.metrics.performance import Metric, buy_and_hold_return, compute_metrics
+from domain.metrics.trade_details import TradeDetails, trade_details
 from domain.targets.indicator_cache import IndicatorCache
 from domain.targets.signals import Targets
 from domain.targets.strategy_targets import StrategyTargets
@@ -87,6 +88,7 @@ class BacktestResult:
     equity: npt.NDArray[np.float64]  # marked at each bar's close, aligned with `time`
     trades: Trades
     metrics: dict[str, Metric]
+    details: TradeDetails  # per trade, aligned with `trades`
     warnings: tuple[str, ...] = ()
 
 
@@ -216,8 +218,9 @@ def simulate_targets(
     if market is not None and len(market) != n:
         raise ValueError("one mark price and funding rate per candle is needed")
 
+    prices = contiguous_prices(candles, end)
     kernel = run_kernel(
-        contiguous_prices(candles, end),
+        prices,
         np.ascontiguousarray(targets[:end], np.int8),
         trade_from,
         execution,
@@ -239,6 +242,9 @@ def simulate_targets(
         funding=kernel.funding,
     )
     closed = ~still_open
+    details = trade_details(
+        kernel, prices, execution.fill == "close", float(execution.slippage_bps) / 10_000
+    )
     time = open_time[trade_from:end]
     metrics = compute_metrics(
         kernel.equity,
@@ -251,8 +257,20 @@ def simulate_targets(
         fees_paid=float(trades.fees.sum()),
         bars_held=kernel.bars_held,
         **perp_metrics(kernel),
+        closed_sides=trades.side[closed],
+        closed_bars_held=details.bars_held[closed],
+        benchmark_return=benchmark(prices, trade_from),
     )
-    return BacktestResult(time, kernel.equity, trades, metrics, stop_warnings(kernel, execution))
+    warnings = stop_warnings(kernel, execution)
+    return BacktestResult(time, kernel.equity, trades, metrics, details, warnings)
+
+
+def benchmark(prices: Prices, trade_from: int) -> float | None:
+    """Buy and hold over the traded bars of `prices` (cut where trading ends)."""
+    open_, _, _, close = prices
+    if close.size <= trade_from:
+        return None
+    return buy_and_hold_return(open_[trade_from], close[-1])
 
 
 def run_backtest(

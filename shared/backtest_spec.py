@@ -1,6 +1,7 @@
 """The backtest request of docs/api.md, validated the same way by the API and the engine."""
 
 import math
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Self, cast
 from uuid import UUID
 
@@ -65,6 +66,11 @@ class StrategyRef(BaseModel):
     params: dict[str, Any] | None = None
     id: UUID | None = None
     sha256: str | None = None
+    saved_as: str | None = Field(
+        default=None,
+        max_length=100,
+        description="the saved strategy this was written out from (set by the API); a label",
+    )
 
     _entry: StrategyEntry | None = PrivateAttr(default=None)
 
@@ -134,6 +140,36 @@ class StrategyRef(BaseModel):
         if self.params is None:
             raise ValueError("a saved strategy must be resolved to a name and params first")
         return dict(self.params)
+
+
+def strategy_name(strategy: Mapping[str, Any]) -> str:
+    """What a job is listed and filtered under (`strategy_name`), from its request's strategy
+    as stored: the saved strategy's name, the built-in or plugin's, an inline definition's
+    optional `name`, else "expression"."""
+    definition = strategy.get("definition")
+    label = definition.get("name") if isinstance(definition, Mapping) else None
+    name = strategy.get("saved_as") or strategy.get("name") or label or INLINE_NAME
+    return str(name)
+
+
+# Bybit's fee rates (VIP 0, perpetuals): a fee at or above SUSPICIOUS_FEE_RATE is more likely a
+# percentage typed as a fraction (0.055 for 5.5 bps) than a fee anyone pays.
+BYBIT_FEE_RATES = {"fee_rate": 0.00055, "maker_fee_rate": 0.0002}
+SUSPICIOUS_FEE_RATE = 0.005
+
+
+def request_warnings(request: Mapping[str, Any]) -> list[str]:
+    """What a backtest request accepted may still have wrong: a fee rate likely meant in
+    percent."""
+    warnings = []
+    for field, bybit in BYBIT_FEE_RATES.items():
+        value = request.get(field)
+        if isinstance(value, int | float) and value >= SUSPICIOUS_FEE_RATE:
+            warnings.append(
+                f"{field} {value:g} is {value:.2%} of each fill; Bybit's is {bybit:g} "
+                f"({bybit * 10_000:g} bps): fee rates are fractions, not percentages"
+            )
+    return warnings
 
 
 def strategies_in(info: ValidationInfo) -> StrategyRegistry:

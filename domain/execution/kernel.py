@@ -45,6 +45,8 @@ class Kernel(NamedTuple):
     funding: npt.NDArray[np.float64]  # net funding paid over the trade (negative: received)
     # Trades that asked for an ATR stop while no ATR was known at their fill (so had none).
     without_atr: int
+    # The account's equity just before each entry fill (flat then, so its cash).
+    entry_equity: npt.NDArray[np.float64]
 
 
 @njit(cache=True)
@@ -209,6 +211,7 @@ def simulate_kernel(
     t_fees = np.zeros(max_trades)
     t_reason = np.zeros(max_trades, np.int8)
     t_funding = np.zeros(max_trades)
+    t_entry_equity = np.zeros(max_trades)
     books_funding = funding_rate.size > 0
     liquidation_level = np.nan
     bankruptcy_level = np.nan
@@ -314,6 +317,7 @@ def simulate_kernel(
                 else:
                     qty = cash * position_size / (fill * (1.0 / leverage + fee_rate))
                 fee = _share_of_value(inverse, fee_rate, qty, fill)
+                entry_equity = cash  # flat here: the equity is the cash
                 cash -= new_target * qty * _value(inverse, fill) + fee
                 side = new_target
                 k = trades
@@ -321,6 +325,7 @@ def simulate_kernel(
                 t_side[k] = side
                 t_entry_bar[k] = t
                 t_entry_price[k] = fill
+                t_entry_equity[k] = entry_equity
                 t_qty[k] = qty
                 t_fees[k] = fee
                 known_at = t - 1 if phase == 0 else t
@@ -371,6 +376,7 @@ def simulate_kernel(
         t_reason[:trades],
         t_funding[:trades],
         without_atr,
+        t_entry_equity[:trades],
     )
 
 

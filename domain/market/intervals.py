@@ -12,6 +12,22 @@ Interval = Literal["1", "3", "5", "15", "30", "60", "120", "240", "360", "720", 
 CATEGORIES: tuple[str, ...] = get_args(Category)
 INTERVALS: tuple[str, ...] = get_args(Interval)
 
+# Names traders type for Bybit's intervals ("M" stays the month: "1m" is a minute).
+INTERVAL_ALIASES = {
+    "1m": "1",
+    "3m": "3",
+    "5m": "5",
+    "15m": "15",
+    "30m": "30",
+    "1h": "60",
+    "2h": "120",
+    "4h": "240",
+    "6h": "360",
+    "12h": "720",
+    "1d": "D",
+    "1w": "W",
+}
+
 MINUTE_MS = 60_000
 DAY_MS = 1440 * MINUTE_MS
 WEEK_MS = 7 * DAY_MS

@@ -23,6 +23,12 @@ METRICS: dict[str, tuple[MetricKind, str]] = {
     "funding_paid": ("float", "net funding paid (negative: received); 0 on spot"),
     "liquidations": ("int", "trades closed by liquidation"),
     "psr": ("float", "probabilistic Sharpe ratio against 0, from the per-bar returns"),
+    "avg_bars_held": ("float", "mean bars_held of closed trades (bar closes in the position)"),
+    "long_trades": ("int", "closed long trades"),
+    "short_trades": ("int", "closed short trades"),
+    "long_pnl": ("float", "sum of closed long trades' pnl"),
+    "short_pnl": ("float", "sum of closed short trades' pnl"),
+    "benchmark_return": ("float", "buy and hold: the last bar's close / the first bar's open - 1"),
 }
 
 METRIC_KEYS = tuple(METRICS)

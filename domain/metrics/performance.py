@@ -73,6 +73,32 @@ def cagr(final: float, initial: float, elapsed_ms: int) -> float | None:
         return None
 
 
+def buy_and_hold_return(first_open: float, last_close: float) -> float | None:
+    """`benchmark_return`: bought at the first bar's open, marked at the last bar's close."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return finite_or_none(float(np.float64(last_close) / np.float64(first_open) - 1.0))
+
+
+def side_metrics(
+    closed_pnl: FloatArray,
+    closed_sides: npt.NDArray[np.int8] | None,
+    closed_bars_held: npt.NDArray[np.int64] | None,
+) -> dict[str, Metric]:
+    """The closed trades by side, and how long they were held on average; None without the
+    trades' sides or holding times."""
+    if closed_sides is None or closed_bars_held is None:
+        keys = ("avg_bars_held", "long_trades", "short_trades", "long_pnl", "short_pnl")
+        return dict.fromkeys(keys)
+    longs = closed_sides > 0
+    return {
+        "avg_bars_held": float(np.mean(closed_bars_held)) if closed_bars_held.size else None,
+        "long_trades": int(np.count_nonzero(longs)),
+        "short_trades": int(np.count_nonzero(~longs)),
+        "long_pnl": finite_or_none(float(closed_pnl[longs].sum())),
+        "short_pnl": finite_or_none(float(closed_pnl[~longs].sum())),
+    }
+
+
 def compute_metrics(
     equity: FloatArray,
     open_time: npt.NDArray[np.int64],
@@ -85,6 +111,9 @@ def compute_metrics(
     bars_held: int,
     funding_paid: float = 0.0,
     liquidations: int = 0,
+    closed_sides: npt.NDArray[np.int8] | None = None,
+    closed_bars_held: npt.NDArray[np.int64] | None = None,
+    benchmark_return: float | None = None,
 ) -> dict[str, Metric]:
     """Every metric of docs/simulation.md's table, keyed as there."""
     if equity.size == 0:
@@ -117,4 +146,6 @@ def compute_metrics(
         "funding_paid": finite_or_none(funding_paid),
         "liquidations": liquidations,
         "psr": probabilistic_sharpe(ReturnMoments.of(returns)),
+        **side_metrics(closed_pnl, closed_sides, closed_bars_held),
+        "benchmark_return": benchmark_return,
     }

@@ -6,6 +6,7 @@ grid's scale (hundreds of sets over a year of minutes) those would cost more tha
 simulation itself.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,10 +114,14 @@ def sweep_metrics(
     initial_capital: float,
     trade_returns: FloatArray,
     blocks: int = 16,
+    *,
+    trade_bars_held: npt.NDArray[np.int64],
+    benchmark_return: float | None,
 ) -> SetSweep:
     """Every metric of one simulation over bars opening from `first_time` to `last_time`
-    (`trade_returns` its trades', services.engine.core.kernel_returns), with its returns'
-    moments and block sums over `blocks` blocks."""
+    (`trade_returns` and `trade_bars_held` its trades', services.engine.core.kernel_returns
+    and bars_held; `benchmark_return` its bars' buy and hold), with its returns' moments and
+    block sums over `blocks` blocks."""
     closed = kernel.exit_bar >= 0
     # The trade statistics come from the core itself (cheap: they only read the trades).
     metrics = compute_metrics(
@@ -130,6 +135,9 @@ def sweep_metrics(
         fees_paid=float(kernel.fees.sum()),
         bars_held=kernel.bars_held,
         **perp_metrics(kernel),
+        closed_sides=kernel.side[closed],
+        closed_bars_held=trade_bars_held[closed],
+        benchmark_return=benchmark_return,
     )
     bars = kernel.equity.size
     if not bars:
@@ -157,17 +165,62 @@ def sweep_metrics(
 
 @dataclass(frozen=True)
 class TestRun:
-    """One walk-forward test window's simulation, as kept until the windows are chained."""
+    """One walk-forward test window's simulation, as kept until the windows are chained:
+    its curve, its closed trades' pnl and returns, the bars that ended holding a position,
+    and its own metrics."""
 
     times: TimeArray
     equity: FloatArray
     closed_pnl: list[float]
     closed_returns: list[float]
-    num_trades: int
-    fees_paid: float
     bars_held: int
-    funding_paid: float = 0.0
-    liquidations: int = 0
+    metrics: Mapping[str, Metric]
+
+
+# Counts and sums over trades: the chained curve's are the windows' totals.
+_WINDOW_TOTALS = (
+    "num_trades",
+    "fees_paid",
+    "funding_paid",
+    "liquidations",
+    "long_trades",
+    "short_trades",
+    "long_pnl",
+    "short_pnl",
+)
+
+
+def _total(runs: list[TestRun], key: str) -> Metric:
+    """The windows' sum of a count or sum (a window without it, stored before it existed,
+    leaves it undefined)."""
+    values = [run.metrics.get(key) for run in runs]
+    if any(v is None for v in values):
+        return None
+    return sum(v for v in values if v is not None)
+
+
+def _avg_bars_held(runs: list[TestRun]) -> Metric:
+    """The mean over every window's closed trades."""
+    held = closed = 0.0
+    for run in runs:
+        longs, shorts = run.metrics.get("long_trades"), run.metrics.get("short_trades")
+        if longs is None or shorts is None:
+            return None
+        average = run.metrics.get("avg_bars_held")
+        closed += longs + shorts
+        held += (average or 0.0) * (longs + shorts)
+    return held / closed if closed else None
+
+
+def _chained_benchmark(runs: list[TestRun]) -> Metric:
+    """Buy and hold over each test window, chained as the windows' equity is."""
+    growth = 1.0
+    for run in runs:
+        window = run.metrics.get("benchmark_return")
+        if window is None:
+            return None
+        growth *= 1.0 + window
+    return finite_or_none(growth - 1.0) if runs else None
 
 
 def chained_metrics(
@@ -175,26 +228,29 @@ def chained_metrics(
 ) -> dict[str, Metric]:
     """Metrics of the test windows' returns chained into one equity curve.
 
-    Each window starts again from the initial capital, so window k's equity, profits and fees
-    are scaled by the growth of the windows before it.
+    Each window starts again from the initial capital, so window k's equity and profits are
+    scaled by the growth of the windows before it; counts and sums over trades (`num_trades`,
+    `fees_paid`, `funding_paid`, `liquidations`, the long and short ones) are the windows'
+    totals, `avg_bars_held` the mean over all their closed trades and `benchmark_return` the
+    windows' buy and hold chained.
     """
     finals = [float(run.equity[-1]) if run.equity.size else None for run in runs]
-    equity, pnl, fees, funding = [], [], 0.0, 0.0
+    equity, pnl = [], []
     for run, scale in zip(runs, chain_scales(finals, initial_capital), strict=True):
         equity.append(run.equity * scale)
         pnl.append(np.asarray(run.closed_pnl, np.float64) * scale)
-        fees += run.fees_paid * scale
-        funding += run.funding_paid * scale
-    return compute_metrics(
+    metrics = compute_metrics(
         np.concatenate(equity) if equity else _NO_EQUITY,
         np.concatenate([run.times for run in runs]) if runs else _NO_TIMES,
         interval,
         initial_capital,
         closed_pnl=np.concatenate(pnl) if pnl else _NO_EQUITY,
         closed_returns=np.asarray([r for run in runs for r in run.closed_returns], np.float64),
-        num_trades=sum(run.num_trades for run in runs),
-        fees_paid=fees,
+        num_trades=0,
+        fees_paid=0.0,
         bars_held=sum(run.bars_held for run in runs),
-        funding_paid=funding,
-        liquidations=sum(run.liquidations for run in runs),
     )
+    metrics.update({key: _total(runs, key) for key in _WINDOW_TOTALS})
+    metrics["avg_bars_held"] = _avg_bars_held(runs)
+    metrics["benchmark_return"] = _chained_benchmark(runs)
+    return metrics

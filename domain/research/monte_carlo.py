@@ -1,5 +1,7 @@
-"""Monte Carlo of a backtest's trades: closed trades' returns resampled with replacement, each
-run compounding from the initial capital, to show the spread luck alone could give."""
+"""Monte Carlo of a backtest's trades: closed trades' returns on equity (each trade's pnl over
+the account's equity just before its entry, so leverage and position size count) resampled
+with replacement, each run compounding from the initial capital, to show the spread luck
+alone could give."""
 
 from dataclasses import dataclass
 

@@ -30,8 +30,10 @@ from domain.strategies.expressions import (
 from domain.strategies.params import ParamSpec
 
 PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,29}")
+# An inline definition's optional label, shown as its job's `strategy_name`.
+DEFINITION_NAME = re.compile(r"[a-z][a-z0-9_]{0,49}")
 RULE_FIELDS = ("long_entry", "long_exit", "short_entry", "short_exit")
-DEFINITION_FIELDS = frozenset({"params", "rules", "description", *RULE_FIELDS})
+DEFINITION_FIELDS = frozenset({"name", "params", "rules", "description", *RULE_FIELDS})
 MAX_PARAMS = 20
 MAX_RULES = 20
 INT64_MAX = 2**63 - 1
@@ -68,6 +70,7 @@ class Definition:
     short_entry: ParsedRule | None
     short_exit: ParsedRule | None
     description: str = ""
+    name: str | None = None  # a label; what runs does not depend on it
 
     def entry(self, name: str) -> StrategyEntry:
         """This definition as a registry entry of kind `expression`."""
@@ -85,8 +88,10 @@ class Definition:
         }
 
     def as_json(self) -> dict[str, Any]:
-        """The definition as a client would write it, defaults spelled out."""
+        """The definition as a client would write it, defaults spelled out (`name` only when
+        given, so an unnamed definition's JSON, and its sha256, stay as they were)."""
         return {
+            **({"name": self.name} if self.name is not None else {}),
             "description": self.description,
             "params": {p.name: _param_json(p) for p in self.params},
             "rules": [r.text for r in self.rules],
@@ -109,6 +114,9 @@ def parse_definition(raw: Any) -> Definition:
     if unknown:
         allowed = ", ".join(sorted(DEFINITION_FIELDS))
         raise ExpressionError(unknown[0], f"unknown field; allowed: {allowed}")
+    label = raw.get("name")
+    if label is not None and (not isinstance(label, str) or not DEFINITION_NAME.fullmatch(label)):
+        raise ExpressionError("name", "a strategy name matches [a-z][a-z0-9_]{0,49}")
     params = _params(raw.get("params", {}))
     description = raw.get("description") or ""
     if not isinstance(description, str) or len(description) > 500:
@@ -136,7 +144,7 @@ def parse_definition(raw: Any) -> Definition:
         )
     if position["long_entry"] is None and position["short_entry"] is None:
         raise ExpressionError("long_entry", "give at least one of long_entry and short_entry")
-    definition = Definition(params, rules, description=description, **position)
+    definition = Definition(params, rules, description=description, name=label, **position)
     defaults = {p.name: p.default for p in params}
     broken = first_broken_rule(definition, defaults)
     if broken is not None:

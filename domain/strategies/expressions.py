@@ -150,6 +150,17 @@ class Scope:
         return ", ".join(names) if names else "none"
 
 
+def _syntax_error(exc: SyntaxError, stripped: str, lead: int) -> str:
+    """Where the parser broke, as a column of the text as written. Python reports an
+    expression that ends too early (`close > sma(close, n) and`) at offset 0: its column is
+    just past the end."""
+    offset = exc.offset or 0
+    if 1 <= offset <= len(stripped):
+        return f"syntax error at column {offset + lead}: {exc.msg}"
+    column = lead + len(stripped) + 1
+    return f"syntax error at column {column} (the end): the rule stops before it is complete"
+
+
 def parse_rule(text: object, field: str, scope: Scope) -> Node:
     """`text` as a boolean rule over `scope`, or ExpressionError saying what and where."""
     if not isinstance(text, str):
@@ -164,8 +175,7 @@ def parse_rule(text: object, field: str, scope: Scope) -> Node:
             warnings.simplefilter("ignore")  # e.g. "invalid decimal literal" on `1and`
             tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        column = (exc.offset or 1) + lead
-        raise ExpressionError(field, f"syntax error at column {column}: {exc.msg}") from None
+        raise ExpressionError(field, _syntax_error(exc, text.strip(), lead)) from None
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError(field, "is nested too deeply") from None
     count = sum(1 for _ in ast.walk(tree)) - 1  # the Expression wrapper is not a node

@@ -52,7 +52,8 @@ def strategy_sha256(strategy: StrategyRef) -> str:
     if entry.plugin is not None:
         return entry.plugin.sha256
     definition = strategy.definition or definition_of(entry).as_json()
-    return sha256_hex(canonical_json(definition))
+    # An inline definition's `name` is a label: the same rules hash the same, named or not.
+    return sha256_hex(canonical_json({k: v for k, v in definition.items() if k != "name"}))
 
 
 def engine_version() -> str:

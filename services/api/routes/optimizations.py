@@ -5,7 +5,7 @@ from uuid import UUID
 
 import numpy as np
 from aiohttp import web
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from domain.market.intervals import iso_utc
 from domain.metrics.names import METRIC_KEYS
@@ -23,7 +23,7 @@ from services.api.endpoints import (
     read_body,
     read_query,
 )
-from services.api.equity_stream import EquityPoint, EquityQuery, kept_points
+from services.api.equity_stream import EquityPoint, EquityQuery, drawdowns, kept_points
 from services.api.errors import NotFound, Unprocessable
 from services.api.idempotency import accept_once
 from services.api.job_requests import ensure_perpetual_limits, prepared_backtest, stored_bars
@@ -40,7 +40,11 @@ OrderBy = Literal[(*METRIC_KEYS, "window")]  # type: ignore[valid-type]
 class ResultsQuery(PageQuery):
     model_config = ConfigDict(extra="forbid")
 
-    order_by: OrderBy = "sharpe"
+    order_by: OrderBy | None = Field(
+        default=None,
+        description="a metric key (best first; walk-forward windows by their test metrics) or "
+        "`window`; default: the optimization's objective",
+    )
 
 
 class OptimizationFilter(JobFilter):
@@ -106,7 +110,7 @@ async def results(request: web.Request) -> web.Response:
         request.app[POOL],
         view.id,
         view.kind,
-        query.order_by,
+        query.order_by or view.request.get("objective", "sharpe"),
         limit=query.limit,
         offset=query.offset,
     )
@@ -130,12 +134,13 @@ async def out_of_sample_equity(request: web.Request) -> web.Response:
         if outcomes
         else np.empty(0)
     )
+    falls, _ = drawdowns(values)
     kept = kept_points(times.size, query.points)
     if kept is not None:
-        times, values = times[kept], values[kept]
+        times, values, falls = times[kept], values[kept], falls[kept]
     items = [
-        EquityPoint(time=iso_utc(int(t)), equity=float(v))
-        for t, v in zip(times, values, strict=True)
+        EquityPoint(time=iso_utc(int(t)), equity=float(v), drawdown=float(d))
+        for t, v, d in zip(times, values, falls, strict=True)
     ]
     return json_response(Page[EquityPoint](items=items, total=len(items)))
 

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from domain.backtest import contiguous_prices, kernel_returns, run_backtest, run_kernel
+from domain.backtest import benchmark, contiguous_prices, kernel_returns, run_backtest, run_kernel
 from domain.execution.config import BacktestConfig
 from domain.execution.settings import GRIDABLE_STOPS
 from domain.market.candles import PRICE_FIELDS, Candles
 from domain.market.perp_market import PerpMarket
 from domain.metrics.performance import Metric
 from domain.metrics.sweep import TestRun, sweep_metrics
+from domain.metrics.trade_details import bars_held, kernel_places
 from domain.optimization.ranking import best_of
 from domain.research.robustness import DEFAULT_BLOCKS, SetStatistics
 from domain.research.sharpe_inference import ReturnMoments
@@ -158,6 +159,8 @@ def evaluate_sets(
         warm = min(warmup_bars(spec.warmup_bars, one.strategy_entry(), one.params), warmup_loaded)
         by_start.setdefault(warmup_loaded - warm, []).append(i)
     first_time, last_time = int(candles.open_time[warmup_loaded]), int(candles.open_time[-1])
+    # Not gridable: the same for every set.
+    fill_at_close, slippage = execution.fill == "close", float(execution.slippage_bps) / 10_000
     results: list[SetResult] = []
     for start, members in by_start.items():
         bars = bars_between(candles, start, len(candles)) if start else candles
@@ -167,7 +170,9 @@ def evaluate_sets(
         for i in members:
             one = configs[i]
             targets = strategy(one.params, execution.direction)
-            kernel = run_kernel(prices, targets, warmup_loaded - start, one.execution, bars_market)
+            trade_from = warmup_loaded - start
+            kernel = run_kernel(prices, targets, trade_from, one.execution, bars_market)
+            places = kernel_places(kernel, len(bars) - 1, fill_at_close, slippage)
             sweep = sweep_metrics(
                 kernel,
                 first_time,
@@ -176,6 +181,8 @@ def evaluate_sets(
                 execution.initial_capital,
                 kernel_returns(kernel, one.execution),
                 robustness_blocks(request),
+                trade_bars_held=bars_held(places),
+                benchmark_return=benchmark(prices, trade_from),
             )
             results.append(
                 SetResult(
@@ -279,10 +286,7 @@ def run_test_window(
         equity=result.equity,
         closed_pnl=trades.pnl[closed].tolist(),
         closed_returns=trades.returns[closed].tolist(),
-        num_trades=len(trades),
-        fees_paid=float(trades.fees.sum()),
         bars_held=round((result.metrics["exposure"] or 0.0) * result.equity.size),
-        funding_paid=float(trades.funding.sum()),
-        liquidations=int(result.metrics["liquidations"] or 0),
+        metrics=result.metrics,
     )
     return result.metrics, run

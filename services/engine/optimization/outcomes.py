@@ -92,8 +92,6 @@ async def record_test(
             "metrics": metrics,
             "closed_pnl": run.closed_pnl,
             "closed_returns": run.closed_returns,
-            "num_trades": run.num_trades,
-            "fees_paid": run.fees_paid,
             "bars_held": run.bars_held,
         }
         await store.mark_done(conn, work, 1, result=kept, curve=(run.times, run.equity))
@@ -123,9 +121,8 @@ async def _finish_if_last(conn: DbConnection, work: ChunkWork) -> None:
             equity,
             kept["closed_pnl"],
             kept["closed_returns"],
-            kept["num_trades"],
-            kept["fees_paid"],
             kept["bars_held"],
+            kept["metrics"],
         )
         for kept, times, equity in outcomes
     ]

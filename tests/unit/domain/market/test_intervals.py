@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.market.intervals import (
+    INTERVAL_ALIASES,
     INTERVALS,
     add_intervals,
     ceil_open_time,
@@ -10,6 +11,7 @@ from domain.market.intervals import (
     interval_minutes,
     open_times,
 )
+from shared.series_range import bybit_interval
 from shared.streams import StreamSpec, parse_streams
 
 
@@ -62,3 +64,33 @@ def test_stream_specs_parse_and_reject_bad_items() -> None:
     for bad in ("linear:BTCUSDT", "futures:BTCUSDT:1", "linear:BTCUSDT:2", "linear:btcusdt:1"):
         with pytest.raises(ValueError, match="INGEST_STREAMS"):
             parse_streams(bad)
+
+
+@pytest.mark.parametrize(
+    ("sent", "bybit"),
+    [
+        ("1m", "1"),
+        ("3m", "3"),
+        ("5m", "5"),
+        ("15m", "15"),
+        ("30m", "30"),
+        ("1h", "60"),
+        ("1H", "60"),
+        ("2h", "120"),
+        ("4h", "240"),
+        ("6h", "360"),
+        ("12h", "720"),
+        ("1d", "D"),
+        ("1D", "D"),
+        ("1w", "W"),
+        (60, "60"),
+        ("60", "60"),
+        ("D", "D"),
+        ("M", "M"),
+        ("1M", "1M"),  # not a minute: refused by the model, never taken as "1"
+        ("m", "m"),
+    ],
+)
+def test_interval_aliases_become_bybit_s_intervals(sent: object, bybit: str) -> None:
+    assert bybit_interval(sent) == bybit
+    assert set(INTERVAL_ALIASES.values()) <= set(INTERVALS)

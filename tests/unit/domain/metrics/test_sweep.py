@@ -10,6 +10,7 @@ from domain.execution.config import BacktestConfig
 from domain.execution.settings import ExecutionSettings
 from domain.market.candles import Candles
 from domain.market.perp_market import PerpMarket, perp_market
+from domain.metrics import sweep as sweep_metrics
 from domain.metrics.sweep import chained_metrics
 from services.engine.optimization.in_pool import (
     SetResult,
@@ -110,8 +111,23 @@ def test_test_window_is_warmed_up_and_chained_windows_compound() -> None:
     chained = chained_metrics(runs, "60", 10_000.0)
     growth = np.prod([run.equity[-1] / 10_000.0 for run in runs])
     assert chained["final_equity"] == pytest.approx(10_000.0 * growth, rel=1e-12)
-    assert chained["num_trades"] == sum(run.num_trades for run in runs)
+    for total in ("num_trades", "long_trades", "short_trades", "liquidations"):
+        assert chained[total] == sum(_number(run, total) for run in runs), total
+    for total in ("fees_paid", "long_pnl", "short_pnl"):
+        assert chained[total] == pytest.approx(sum(_number(run, total) for run in runs)), total
+    closed = [_number(run, "long_trades") + _number(run, "short_trades") for run in runs]
+    held = sum(_number(run, "avg_bars_held") * n for run, n in zip(runs, closed, strict=True))
+    assert chained["avg_bars_held"] == pytest.approx(held / sum(closed))
+    growth = [candles.close[b - 1] / candles.open[a] for a, b in windows]
+    assert chained["benchmark_return"] == pytest.approx(np.prod(growth) - 1, rel=1e-12)
     assert chained["exposure"] == pytest.approx(sum(r.bars_held for r in runs) / 600)
+
+
+def _number(run: sweep_metrics.TestRun, key: str) -> float:
+    """A window's metric that must be defined."""
+    value = run.metrics[key]
+    assert value is not None, key
+    return value
 
 
 def _perp_market(candles: Candles) -> PerpMarket:
@@ -176,7 +192,8 @@ def test_a_perpetual_test_window_books_funding_and_chains_it() -> None:
         assert metrics == alone.metrics and metrics["funding_paid"] != 0.0
         runs.append(run)
     chained = chained_metrics(runs, "60", 10_000.0)
-    scale = runs[0].equity[-1] / 10_000.0
+    # The stitched curve's funding is what its windows paid (issue 20: it said 0.0).
     assert chained["funding_paid"] == pytest.approx(
-        runs[0].funding_paid + runs[1].funding_paid * scale, rel=1e-12
+        _number(runs[0], "funding_paid") + _number(runs[1], "funding_paid"), rel=1e-12
     )
+    assert chained["funding_paid"] != 0.0

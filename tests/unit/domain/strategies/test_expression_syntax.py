@@ -89,6 +89,15 @@ def test_column_of_a_refused_name():
     assert "syntax error at column 9" in refused("close > )")
 
 
+def test_an_incomplete_rule_is_refused_where_it_stops_not_at_column_1():
+    # Issue 20: `close > sma(close, n) and` said "syntax error at column 1".
+    text = "close > sma(close, 20) and"
+    assert f"syntax error at column {len(text) + 1} (the end)" in refused(text)
+    assert "syntax error at column 29 (the end)" in refused("  close > sma(close, 20) and ")
+    assert "syntax error at column 8 (the end)" in refused("close >")
+    assert "syntax error at column 9: '(' was never closed" in refused("close > (sma(close, 3)")
+
+
 def test_limits_on_length_and_nodes():
     assert "longer than 2000 characters" in refused("close > 1 and " * 200 + "close > 1")
     assert "nodes; at most 200" in refused(" and ".join(["close > open"] * 60))

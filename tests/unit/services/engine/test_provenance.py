@@ -78,7 +78,8 @@ def test_a_backtest_in_the_pool_is_bit_identical_run_again_and_its_monte_carlo_b
     request = {**REQUEST, "monte_carlo": {"runs": 500, "seed": 3}}
     first, again = simulate(candles, request), simulate(candles, request)
     assert first.digests == again.digests and first.monte_carlo == again.monte_carlo
-    closed = np.asarray([t[7] for t in first.trades if t[3] is not None])
+    # Each closed trade's return on equity (TRADE_COLUMNS' equity_return, after funding).
+    closed = np.asarray([t[11] for t in first.trades if t[3] is not None])
     assert closed.size > 5
     assert first.monte_carlo == resample_trades(closed, 10_000.0, 500, 3).as_json()
     assert simulate(candles, {**request, "monte_carlo": None}).monte_carlo is None
