@@ -28,7 +28,7 @@ from shared.strategies import (
     StrategyRegistry,
     installed_strategies,
 )
-from shared.strategies.definitions import parse_definition
+from shared.strategies.definitions import check_market, definition_of, parse_definition
 from shared.strategies.expressions import ExpressionError
 from shared.validation import field_error
 from shared.warmup import MAX_AUTO_WARMUP_BARS, WINDOWS_OF_WARMUP, warmup_bars
@@ -236,7 +236,21 @@ class BacktestSpec(SeriesRange):
             object.__setattr__(self, "funding", self.category != "spot")
         if self.maintenance_margin_rate is None:
             object.__setattr__(self, "maintenance_margin_rate", DEFAULT_MAINTENANCE_MARGIN_RATE)
+        self._check_rules_fit_market()
         return self
+
+    def _check_rules_fit_market(self) -> None:
+        """An expression strategy's rules use only series this request has and `htf`
+        intervals longer than its own (a saved strategy is checked once resolved)."""
+        entry = self.strategy._entry
+        if entry is None or not entry.position_rules or entry.kind != "expression":
+            return
+        try:
+            check_market(definition_of(entry), self.interval, self.category, bool(self.funding))
+        except ExpressionError as exc:
+            raise field_error(
+                "BacktestSpec", f"strategy.definition.{exc.field}", exc.message, None
+            ) from None
 
     @property
     def uses_atr(self) -> bool:
@@ -248,7 +262,7 @@ class BacktestSpec(SeriesRange):
         """`warmup_bars` as a number of bars (after a saved strategy is resolved); "auto" also
         warms the ATR of ATR stops."""
         strategy = warmup_bars(
-            self.warmup_bars, self.strategy.entry(), self.strategy.resolved_params
+            self.warmup_bars, self.strategy.entry(), self.strategy.resolved_params, self.interval
         )
         if self.warmup_bars != "auto" or not self.uses_atr:
             return strategy

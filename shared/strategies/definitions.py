@@ -16,6 +16,7 @@ from shared.strategies.entry import StrategyEntry
 from shared.strategies.expressions import (
     FUNCTIONS,
     FUNDING_SERIES,
+    MAX_WINDOW,
     PERP_SERIES,
     RESERVED_NAMES,
     Call,
@@ -29,7 +30,6 @@ from shared.strategies.expressions import (
     holds_for,
     nodes,
     parse_rule,
-    MAX_WINDOW,
     window_value,
 )
 from shared.strategies.params import ParamSpec
@@ -211,14 +211,13 @@ def check_windows(definition: Definition, params: Mapping[str, float]) -> None:
                     what = "shift" if kind == "k" else "window"
                     raise ExpressionError(
                         field,
-                        f"the {what} of {call.function} (column {call.column}) must be an "
-                        f"integer in {minimum}..{MAX_WINDOW} at parameters {dict(params)}",
+                        f"the {what} of {call.function} must be an integer in "
+                        f"{minimum}..{MAX_WINDOW} at parameters {dict(params)} "
+                        f"(column {call.column})",
                     )
 
 
-def check_market(
-    definition: Definition, interval: str, category: str, funding: bool
-) -> None:
+def check_market(definition: Definition, interval: str, category: str, funding: bool) -> None:
     """ExpressionError at the rule that the request's market cannot serve: a perpetual's
     series on spot (or `funding_rate` with funding off), an `htf` interval that is not a
     longer multiple of the request's."""
@@ -239,8 +238,8 @@ def check_market(
                 if not is_longer_multiple(longer.value, interval):
                     raise ExpressionError(
                         field,
-                        f'the interval "{longer.value}" of htf (column {part.column}) must be '
-                        f'longer than the request\'s "{interval}" and a multiple of it',
+                        f'the interval "{longer.value}" of htf must be longer than the '
+                        f'request\'s "{interval}" and a multiple of it (column {part.column})',
                     )
 
 

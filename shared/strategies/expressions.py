@@ -180,17 +180,7 @@ class Call:
 
 
 Node = (
-    Number
-    | Truth
-    | Text
-    | Series
-    | Param
-    | Negate
-    | Arithmetic
-    | Comparison
-    | Logical
-    | Not
-    | Call
+    Number | Truth | Text | Series | Param | Negate | Arithmetic | Comparison | Logical | Not | Call
 )
 
 _ARITHMETIC: dict[type[ast.operator], Literal["+", "-", "*", "/"]] = {
@@ -433,7 +423,8 @@ def kind_of(node: Node) -> Kind:
     if isinstance(node, Call):
         function = FUNCTIONS[node.function]
         if function.returns == "same":
-            return kind_of(next(a for a, k in zip(node.args, function.args) if k == "v"))
+            values = [a for a, k in zip(node.args, function.args, strict=True) if k == "v"]
+            return kind_of(values[0])
         return function.returns
     return "number"
 
@@ -523,9 +514,7 @@ def constant_value(node: Node, params: Mapping[str, float]) -> float | None:
         if node.op == "/":
             quotient = None if right == 0 else left / right
             return quotient if quotient is None or math.isfinite(quotient) else None
-        value = (
-            left + right if node.op == "+" else left - right if node.op == "-" else left * right
-        )
+        value = left + right if node.op == "+" else left - right if node.op == "-" else left * right
         return value if math.isfinite(value) else None
     if isinstance(node, Call) and node.function in ROUNDING:
         inner = constant_value(node.args[0], params)
