@@ -413,8 +413,13 @@ class _Reader:
 
     def _expect(self, source: ast.expr, node: Node, kind: Kind) -> None:
         if kind_of(node) != kind:
-            wanted = "a number or series" if kind == "number" else "a condition"
-            raise self.fail(source, f"expected {wanted} here")
+            if kind == "number":
+                raise self.fail(
+                    source,
+                    "expected a number or series here; if_else(condition, 1, 0) makes a "
+                    "number of a condition",
+                )
+            raise self.fail(source, "expected a condition here")
 
 
 def kind_of(node: Node) -> Kind:
