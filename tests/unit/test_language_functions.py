@@ -22,7 +22,7 @@ _o, _h, _l, _c, _v = (
 START = int(datetime(2024, 2, 26, 21, tzinfo=UTC).timestamp() * 1000)
 TIMES = START + np.arange(N, dtype=np.int64) * 3_600_000
 CANDLES = Candles(TIMES, _o, _h, _l, _c, _v, np.zeros(N))
-O, H, L, C, V = (list(map(float, a)) for a in (_o, _h, _l, _c, _v))
+OPEN, H, L, C, V = (list(map(float, a)) for a in (_o, _h, _l, _c, _v))
 Floats = Sequence[float]
 NAN = math.nan
 
@@ -125,7 +125,7 @@ REFERENCES: dict[str, Callable[[], Floats]] = {
     "supertrend(10, 3)": lambda: pine_supertrend(3.0, 10),
     "supertrend(7, 1.5)": lambda: pine_supertrend(1.5, 7),
     "if_else(close > open, high, low)": lambda: [
-        h if c > o else lo for o, h, lo, c in zip(O, H, L, C, strict=True)
+        h if c > o else lo for o, h, lo, c in zip(OPEN, H, L, C, strict=True)
     ],
     "floor(close / 7)": lambda: [math.floor(c / 7) for c in C],
     "ceil(close / 7)": lambda: [math.ceil(c / 7) for c in C],
