@@ -37,6 +37,7 @@ from services.engine.core.signals import Direction, Targets
 from shared.candles import Candles
 from shared.strategies.definitions import Definition
 from shared.strategies.expressions import (
+    FUNCTIONS,
     FUNDING_SERIES,
     MARK_SERIES,
     TIME_SERIES,
@@ -259,7 +260,7 @@ class RuleEvaluator:
             width = self._series(self.number(Call("stdev", args[:2])))
             sign = 1.0 if name == "bb_upper" else -1.0
             return arithmetic("+", middle, arithmetic("*", width, sign * k))
-        return per_finite_run(WINDOWED[name], values, window(args[1], 1))
+        return per_finite_run(WINDOWED[name], values, window(args[1], FUNCTIONS[name].min_window))
 
     def _longer_bars(self, node: Call) -> "tuple[LongerBars, RuleEvaluator]":
         longer = node.args[1]
