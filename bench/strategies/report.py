@@ -27,21 +27,26 @@ def _row(row: dict[str, Any]) -> list[str]:
 def targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     seconds = {(r["strategy"], r["run"] == "one backtest"): r["seconds"] for r in rows}
     backtest_ratio = seconds[("expression", True)] / seconds[("built-in", True)]
-    grid_ratio = seconds[("built-in", False)] / seconds[("expression", False)]
-    return [
+    checks = [
         {
             "target": "expression backtest time / built-in's",
             "measured": round(backtest_ratio, 2),
             "needed": f"<= {BACKTEST_TIME_LIMIT:g}",
             "met": backtest_ratio <= BACKTEST_TIME_LIMIT,
-        },
-        {
-            "target": "expression grid rate / built-in grid's",
-            "measured": round(grid_ratio, 2),
-            "needed": f">= {GRID_RATE_NEEDED:g}",
-            "met": grid_ratio >= GRID_RATE_NEEDED,
-        },
+        }
     ]
+    grids = [r["strategy"] for r in rows if r["run"] != "one backtest"]
+    for kind in (k for k in grids if k.startswith("expression")):
+        grid_ratio = seconds[("built-in", False)] / seconds[(kind, False)]
+        checks.append(
+            {
+                "target": f"{kind} grid rate / built-in grid's",
+                "measured": round(grid_ratio, 2),
+                "needed": f">= {GRID_RATE_NEEDED:g}",
+                "met": grid_ratio >= GRID_RATE_NEEDED,
+            }
+        )
+    return checks
 
 
 def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
@@ -58,5 +63,8 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         "",
         "- One backtest: best of a few runs after the kernels are compiled; the grid: one run,"
         " a fresh indicator cache or expression evaluator included, as a chunk has.",
+        "- `expression + htf|adx|supertrend`: the sma_cross grid, long while the filter holds"
+        ' and short while it does not; the filters are `htf(close > ema(close, 50), "60")`,'
+        " `adx(14) > 20` and `supertrend(10, 3) > 0`, each computed once per grid.",
     ]
     return write_report(path, "Strategies benchmark", body, {"rows": list(rows), "targets": checks})

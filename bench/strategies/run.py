@@ -4,7 +4,8 @@ One backtest on a year of 1-minute bars (525,600): the built-in, the same rules 
 expression definition, and vectorbt, in one run. Then the 20x20 grid of `sma_cross`
 parameter sets on the same bars, both ways, each through one `StrategyTargets` (the
 built-in's indicator cache, the expression's shared sub-expressions) and the fill kernel:
-bar-evaluations per second and their ratio.
+bar-evaluations per second and their ratio. The same grid again for `sma_cross` filtered by
+a 1-hour trend (`htf`), by ADX and by Supertrend, as expression strategies.
 """
 
 import argparse
@@ -27,7 +28,7 @@ from services.engine.core import (
 )
 from shared.candles import Candles
 from shared.strategies import StrategyEntry, strategy_entry
-from shared.strategies.definitions import definition_of
+from shared.strategies.definitions import definition_of, parse_definition
 
 BARS = 525_600
 FAST, SLOW = 10, 30
@@ -35,6 +36,30 @@ FEE_RATE = 0.00055
 CASH = 10_000.0
 GRID_FAST = list(range(5, 105, 5))  # 20 values
 GRID_SLOW = list(range(110, 510, 20))  # 20 values
+
+
+# sma_cross with a filter that is the same for every parameter set (computed once per grid).
+FILTERS = {
+    "expression + htf": 'htf(close > ema(close, 50), "60")',
+    "expression + adx": "adx(14) > 20",
+    "expression + supertrend": "supertrend(10, 3) > 0",
+}
+
+
+def filtered_entries() -> dict[str, StrategyEntry]:
+    """sma_cross long while its filter holds, short while it does not."""
+    builtin = definition_of(strategy_entry("sma_cross")).as_json()
+    return {
+        kind: parse_definition(
+            {
+                "params": builtin["params"],
+                "rules": builtin["rules"],
+                "long_entry": f"sma(close, fast) > sma(close, slow) and {rule}",
+                "short_entry": f"sma(close, fast) < sma(close, slow) and not {rule}",
+            }
+        ).entry(kind.replace(" + ", "_"))
+        for kind, rule in FILTERS.items()
+    }
 
 
 def sma_cross_entries() -> dict[str, StrategyEntry]:
@@ -71,7 +96,7 @@ def _grid(candles: Candles, entry: StrategyEntry) -> Callable[[], float]:
 
     def run() -> float:
         # A fresh StrategyTargets per run, as a chunk builds one: its cache counts in the time.
-        strategy = StrategyTargets(entry, candles)
+        strategy = StrategyTargets(entry, candles, interval="1")
         total = 0.0
         for params in sets:
             kernel = run_kernel(prices, strategy(params, "long_only"), 0, execution)
@@ -103,7 +128,7 @@ def run_strategies_bench(bars: int = BARS, repeats: int = 3) -> list[dict[str, A
     vectorbt()
     rows.append(_row("vectorbt", "one backtest", bars, best_seconds(vectorbt, repeats)))
     sets = len(GRID_FAST) * len(GRID_SLOW)
-    for kind, entry in entries.items():
+    for kind, entry in {**entries, **filtered_entries()}.items():
         grid = _grid(candles, entry)
         rows.append(_row(kind, f"{sets}-set grid", bars * sets, best_seconds(grid, 1)))
     return rows

@@ -146,9 +146,8 @@ def test_each_function_matches_its_definition(expression: str) -> None:
 
 def test_round_halves_away_from_zero() -> None:
     values = [0.5, 1.5, 2.5, -0.5, -2.5, 0.49999999999999994]
-    candles = Candles(
-        np.arange(6, dtype=np.int64), *(np.array(values) for _ in range(4)), np.ones(6), np.ones(6)
-    )
+    x = np.array(values)
+    candles = Candles(np.arange(6, dtype=np.int64), x, x, x, x, np.ones(6), np.ones(6))
     node = parse_rule("round(close) > 0", "long_entry", Scope({}))
     assert isinstance(node, Comparison)
     got = RuleEvaluator(candles).number(node.left)

@@ -2,7 +2,9 @@
 series; the `size` rule from signal bar to quantity."""
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,11 +32,10 @@ _frame = GOOG.iloc[:N]
 # Hourly bars from Friday 2024-02-23 21:00 UTC: partial first 4-hour bar, day, week, month.
 START = int(datetime(2024, 2, 23, 21, tzinfo=UTC).timestamp() * 1000)
 TIMES = START + np.arange(N, dtype=np.int64) * 3_600_000
-CANDLES = Candles(
-    TIMES,
-    *(_frame[k].to_numpy(np.float64) for k in ("Open", "High", "Low", "Close", "Volume")),
-    np.arange(N, dtype=np.float64),
+_o, _h, _l, _c, _v = (
+    _frame[k].to_numpy(np.float64) for k in ("Open", "High", "Low", "Close", "Volume")
 )
+CANDLES = Candles(TIMES, _o, _h, _l, _c, _v, np.arange(N, dtype=np.float64))
 
 
 def number(expression: str, candles: Candles = CANDLES) -> np.ndarray:
@@ -142,7 +143,7 @@ def test_funding_rate_is_the_rate_in_force_at_each_bars_end() -> None:
     market = perp_market(CANDLES, "60", Candles.empty(), times, rates)
     node = parse_rule("funding_rate > -1", "x", Scope({}))
     assert isinstance(node, Comparison)
-    got = RuleEvaluator(CANDLES, "60", market).number(node.left)
+    got = np.asarray(RuleEvaluator(CANDLES, "60", market).number(node.left))
     for t in range(0, N, 7):
         end = int(TIMES[t]) + hours
         known = [r for s, r in zip(times, rates, strict=True) if s <= end]
@@ -191,7 +192,7 @@ def test_sized_entries_skip_bars_without_a_size(bars: list[tuple[int, float]]) -
     assert (acted.tolist(), entry.tolist()) == slow_sized_entries(targets, sizes)
 
 
-def _backtest(definition: dict[str, object], **execution: object) -> object:
+def _backtest(definition: Mapping[str, object], **execution: object) -> Any:
     parsed = parse_definition(definition)
     config = BacktestConfig(
         "expression",
@@ -213,15 +214,15 @@ def test_a_size_of_one_changes_nothing_and_half_halves_the_first_quantity() -> N
     plain = _backtest(RULES, fee_rate=0.0)
     one = _backtest({**RULES, "size": "1"}, fee_rate=0.0)
     half = _backtest({**RULES, "size": "0.5"}, fee_rate=0.0)
-    assert one.trades.qty.tobytes() == plain.trades.qty.tobytes()  # type: ignore[attr-defined]
-    assert one.equity.tobytes() == plain.equity.tobytes()  # type: ignore[attr-defined]
-    assert half.trades.qty[0] == plain.trades.qty[0] * 0.5  # type: ignore[attr-defined]
+    assert one.trades.qty.tobytes() == plain.trades.qty.tobytes()
+    assert one.equity.tobytes() == plain.equity.tobytes()
+    assert half.trades.qty[0] == plain.trades.qty[0] * 0.5
 
 
 def test_the_size_is_read_at_the_signal_bar_and_a_zero_skips_the_bar() -> None:
     rules = {**RULES, "size": "if_else(hour >= 12, hour / 24, 0)"}
     result = _backtest(rules, fee_rate=0.0)
-    trades = result.trades  # type: ignore[attr-defined]
+    trades = result.trades
     assert len(trades) > 5
     cash = 10_000.0
     for i in range(len(trades)):
@@ -234,4 +235,4 @@ def test_the_size_is_read_at_the_signal_bar_and_a_zero_skips_the_bar() -> None:
 
 def test_volatility_targeting_of_the_contract_runs() -> None:
     result = _backtest({**RULES, "size": "min(1, 0.01 / stdev(roc(close, 1), 30))"})
-    assert len(result.trades) > 0  # type: ignore[attr-defined]
+    assert len(result.trades) > 0

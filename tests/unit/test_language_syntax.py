@@ -20,6 +20,7 @@ from shared.strategies.expressions import (
     FUNCTIONS,
     SERIES,
     ExpressionError,
+    Kind,
     Scope,
     Truth,
     kind_of,
@@ -164,17 +165,22 @@ def test_a_long_htf_warms_up_in_the_requests_bars() -> None:
 # Fuzzing: random text from the new grammar's pieces, and random well-formed rules.
 ALPHABET = string.ascii_letters + string.digits + " ()+-*/<>=!.,_'\"[]:@~%&|^#\\\n\t"
 FRAGMENTS = st.sampled_from(
-    [*SERIES, *(f"{name}(" for name in FUNCTIONS), "true", "False", '"240"', "'D'", '"7"']
-    + ["n", "k", ">", "<=", " and ", " or ", "not ", "(", ")", ",", "1", "0.5", "-", "*", "/"]
+    [
+        *SERIES,
+        *(f"{name}(" for name in FUNCTIONS),
+        *("true", "False", '"240"', "'D'", '"7"', "n", "k", ">", "<=", " and ", " or "),
+        *("not ", "(", ")", ",", "1", "0.5", "-", "*", "/"),
+    ]
 )
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.text(ALPHABET, max_size=200), st.lists(FRAGMENTS, max_size=60).map("".join)))
 def test_fuzzed_rules_give_only_expression_errors(text: str) -> None:
-    for kind in ("boolean", "number"):
+    kinds: tuple[Kind, ...] = ("boolean", "number")
+    for kind in kinds:
         try:
-            parse_rule(text, "long_entry", SCOPE, kind)  # type: ignore[arg-type]
+            parse_rule(text, "long_entry", SCOPE, kind)
         except ExpressionError as exc:
             assert exc.field == "long_entry" and exc.message
 
@@ -185,9 +191,11 @@ INTERVALS = st.sampled_from(['"120"', '"240"', '"D"'])
 
 def _numbers(inner: bool) -> Any:
     leaves = st.sampled_from(
-        ["close", "open", "volume", "hour", "weekday", "day", "month", "funding_rate", "1.5"]
-        + ["mark_close", "obv()", "adx(5)", "cci(4)", "mfi(3)", "natr(3)", "vwap(3)"]
-        + ["supertrend(3, k)", "stoch_k(5, 2)", "stoch_d(5, 2, 2)", "willr(4)", "plus_di(3)"]
+        [
+            *("close", "open", "volume", "hour", "weekday", "day", "month", "funding_rate"),
+            *("1.5", "mark_close", "obv()", "adx(5)", "cci(4)", "mfi(3)", "natr(3)", "vwap(3)"),
+            *("supertrend(3, k)", "stoch_k(5, 2)", "stoch_d(5, 2, 2)", "willr(4)", "plus_di(3)"),
+        ]
     )
 
     def extend(children: Any) -> Any:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import talib
 from backtesting.test import EURUSD, GOOG
+from talib._ta_lib import MA_Type
 
 from services.engine.core import IndicatorCache
 from services.engine.core.expression_rules import RuleEvaluator
@@ -16,6 +17,7 @@ from shared.candles import Candles
 from shared.strategies.expressions import Comparison, Scope, parse_rule
 
 RTOL = 1e-9
+SMA = MA_Type.SMA
 
 
 def _candles(frame: Any) -> Candles:
@@ -65,9 +67,9 @@ REFERENCES: dict[str, Callable[[C], np.ndarray]] = {
     "mfi(2)": lambda c: talib.MFI(c.high, c.low, c.close, c.volume, 2),
     "natr(14)": lambda c: talib.NATR(c.high, c.low, c.close, 14),
     "obv()": lambda c: talib.OBV(c.close, c.volume),
-    "stoch_k(14, 3)": lambda c: talib.STOCH(c.high, c.low, c.close, 14, 3, 0, 1, 0)[0],
-    "stoch_d(14, 3, 3)": lambda c: talib.STOCH(c.high, c.low, c.close, 14, 3, 0, 3, 0)[1],
-    "stoch_d(9, 1, 5)": lambda c: talib.STOCH(c.high, c.low, c.close, 9, 1, 0, 5, 0)[1],
+    "stoch_k(14, 3)": lambda c: talib.STOCH(c.high, c.low, c.close, 14, 3, SMA, 1, SMA)[0],
+    "stoch_d(14, 3, 3)": lambda c: talib.STOCH(c.high, c.low, c.close, 14, 3, SMA, 3, SMA)[1],
+    "stoch_d(9, 1, 5)": lambda c: talib.STOCH(c.high, c.low, c.close, 9, 1, SMA, 5, SMA)[1],
     "macd(close, 12, 26)": lambda c: talib.MACD(c.close, 12, 26, 1)[0],
     "macd_signal(close, 12, 26, 9)": lambda c: talib.MACD(c.close, 12, 26, 9)[1],
     "macd(close, 5, 35)": lambda c: talib.MACD(c.close, 5, 35, 1)[0],

@@ -19,7 +19,8 @@ _close = 100 + np.cumsum(_rng.normal(0, 1, N))
 CANDLES = Candles(TIMES, _close, _close + 1, _close - 1, _close, np.ones(N), _close)
 FUNDING_TIMES = TIMES[::8]
 RATES = np.where(np.arange(FUNDING_TIMES.size) % 3 == 0, -1e-4, 1e-4)
-MARK = Candles(TIMES[:100], *(np.full(100, 7.0) for _ in range(4)), np.ones(100), np.ones(100))
+_seven = np.full(100, 7.0)
+MARK = Candles(TIMES[:100], _seven, _seven, _seven, _seven, np.ones(100), np.ones(100))
 MARKET = perp_market(CANDLES, "60", MARK, FUNDING_TIMES, RATES)
 
 CARRY = """

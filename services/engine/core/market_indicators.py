@@ -93,7 +93,8 @@ def directional(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(+DI, -DI, ADX) of Wilder: TA-Lib's `PLUS_DI`, `MINUS_DI` (from bar n) and `ADX`
     (from bar 2n - 1)."""
-    return _directional(*_contiguous(high, low, close), period)
+    h, low_, c = _contiguous(high, low, close)
+    return _directional(h, low_, c, period)
 
 
 @njit(cache=True)
@@ -125,7 +126,8 @@ def _cci(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> F
 def cci(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> FloatArray:
     """Commodity channel index: (typical - its mean) / (0.015 x mean absolute deviation);
     TA-Lib's `CCI`."""
-    return _cci(*_contiguous(high, low, close), period)
+    h, low_, c = _contiguous(high, low, close)
+    return _cci(h, low_, c, period)
 
 
 def willr(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> FloatArray:
@@ -185,7 +187,8 @@ def mfi(
 ) -> FloatArray:
     """Money flow index: 100 x rising typical-price flow / all flow over n bars, 0 in a
     window without flow; TA-Lib's `MFI`."""
-    return _mfi(*_contiguous(high, low, close, volume), period)
+    h, low_, c, v = _contiguous(high, low, close, volume)
+    return _mfi(h, low_, c, v, period)
 
 
 def natr(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> FloatArray:
@@ -214,7 +217,8 @@ def _obv(close: FloatArray, volume: FloatArray) -> FloatArray:
 
 def obv(close: FloatArray, volume: FloatArray) -> FloatArray:
     """On-balance volume from the first bar's volume on; TA-Lib's `OBV`."""
-    return _obv(*_contiguous(close, volume))
+    c, v = _contiguous(close, volume)
+    return _obv(c, v)
 
 
 def fast_stochastic(
