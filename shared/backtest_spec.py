@@ -242,8 +242,11 @@ class BacktestSpec(SeriesRange):
     def _check_rules_fit_market(self) -> None:
         """An expression strategy's rules use only series this request has and `htf`
         intervals longer than its own (a saved strategy is checked once resolved)."""
-        entry = self.strategy._entry
-        if entry is None or not entry.position_rules or entry.kind != "expression":
+        try:
+            entry = self.strategy.entry()
+        except ValueError:
+            return  # a saved strategy, checked once the API has written it out
+        if entry.kind != "expression":
             return
         try:
             check_market(definition_of(entry), self.interval, self.category, bool(self.funding))

@@ -280,8 +280,8 @@ def _missing_where(condition: pl.Series, missing: npt.NDArray[np.bool_]) -> pl.S
 
 
 def _holds(condition: pl.Series) -> npt.NDArray[np.bool_]:
-    """Where a rule holds: an unknown counts as false (null-safe equality with true)."""
-    return condition.eq_missing(True).to_numpy()
+    """Where a rule holds: an unknown counts as false."""
+    return condition.fill_null(False).to_numpy()
 
 
 def fill_params(node: Node, params: Params) -> Node:
