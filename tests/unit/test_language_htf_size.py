@@ -160,10 +160,12 @@ def test_funding_rate_is_the_rate_in_force_at_each_bars_end() -> None:
         assert (column == getattr(CANDLES, name.removeprefix("mark_"))).all()
 
 
-def slow_sized_entries(targets: list[int], sizes: list[float]) -> tuple[list[int], list[float]]:
-    acted, entry = [], []
+def slow_sized_entries(
+    targets: list[int], sizes: list[float], trade_from: int
+) -> tuple[list[int], list[float]]:
+    acted, entry = list(targets[:trade_from]), [0.0] * trade_from
     held = 0
-    for want, size in zip(targets, sizes, strict=True):
+    for want, size in zip(targets[trade_from:], sizes[trade_from:], strict=True):
         share = 0.0
         if want == 0:
             held = 0
@@ -183,13 +185,17 @@ def slow_sized_entries(targets: list[int], sizes: list[float]) -> tuple[list[int
         st.tuples(st.sampled_from([-1, 0, 1]), st.sampled_from([0.0, 0.25, 1.0])),
         min_size=1,
         max_size=60,
-    )
+    ),
+    st.integers(0, 10),
 )
-def test_sized_entries_skip_bars_without_a_size(bars: list[tuple[int, float]]) -> None:
+def test_sized_entries_skip_bars_without_a_size(
+    bars: list[tuple[int, float]], trade_from: int
+) -> None:
     targets = [t for t, _ in bars]
     sizes = [s for _, s in bars]
-    acted, entry = sized_entries(np.array(targets, np.int8), np.array(sizes))
-    assert (acted.tolist(), entry.tolist()) == slow_sized_entries(targets, sizes)
+    trade_from = min(trade_from, len(bars))
+    acted, entry = sized_entries(np.array(targets, np.int8), np.array(sizes), trade_from)
+    assert (acted.tolist(), entry.tolist()) == slow_sized_entries(targets, sizes, trade_from)
 
 
 def _backtest(definition: Mapping[str, object], **execution: object) -> Any:
@@ -231,6 +237,25 @@ def test_the_size_is_read_at_the_signal_bar_and_a_zero_skips_the_bar() -> None:
         assert hour >= 12
         assert trades.qty[i] == pytest.approx(cash * (hour / 24) / trades.entry_price[i], rel=1e-12)
         cash += trades.pnl[i]
+
+
+def test_a_target_held_from_the_warm_up_enters_at_the_first_traded_bar_with_its_size() -> None:
+    parsed = parse_definition({**RULES, "size": "if_else(hour >= 12, 0.5, 0.25)"})
+    config = BacktestConfig(
+        "expression",
+        {},
+        "60",
+        ExecutionSettings(direction="long_short", fee_rate=0.0),
+        parsed.entry("expression"),
+    )
+    for trade_from in (40, 41, 300, 777):
+        result = run_backtest(CANDLES, config, trade_from=trade_from)
+        trades = result.trades
+        assert (trades.qty > 0).all()
+        hour = datetime.fromtimestamp(int(TIMES[trade_from]) / 1000, UTC).hour
+        if trades.entry_time[0] == TIMES[trade_from + 1]:  # held into the first traded bar
+            share = 0.5 if hour >= 12 else 0.25
+            assert trades.qty[0] == pytest.approx(10_000 * share / trades.entry_price[0])
 
 
 def test_volatility_targeting_of_the_contract_runs() -> None:

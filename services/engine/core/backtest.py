@@ -377,7 +377,7 @@ def run_backtest(
     strategy = StrategyTargets(
         config.strategy_entry(), candles, cache, interval=config.interval, market=market
     )
-    targets, entry_size = strategy.sized(config.params, config.execution.direction)
+    targets, entry_size = strategy.sized(config.params, config.execution.direction, trade_from)
     strategy.guard(config.params)
     return simulate_targets(
         candles,

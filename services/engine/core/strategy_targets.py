@@ -60,14 +60,17 @@ class StrategyTargets:
             return self._evaluator.targets(self._rules, params, direction)
         return allow_direction(self.plugin_targets(self.candles, params), direction)
 
-    def sized(self, params: Params, direction: Direction) -> tuple[Targets, FloatArray | None]:
-        """The targets the fill kernel acts on and each entry's size at its signal bar (None
-        without a `size` rule: every entry takes all of `position_size`)."""
+    def sized(
+        self, params: Params, direction: Direction, trade_from: int = 0
+    ) -> tuple[Targets, FloatArray | None]:
+        """The targets the fill kernel acts on when it trades from bar `trade_from`, and each
+        entry's size at its signal bar (None without a `size` rule: every entry takes all of
+        `position_size`)."""
         targets = self(params, direction)
         if self._evaluator is None:
             return targets, None
         sizes = self._evaluator.sizes(self._rules, params)
-        return (targets, None) if sizes is None else sized_entries(targets, sizes)
+        return (targets, None) if sizes is None else sized_entries(targets, sizes, trade_from)
 
     def plugin_targets(self, candles: Candles, params: Mapping[str, int | float]) -> Targets:
         if self.entry.plugin is None:

@@ -180,10 +180,9 @@ def evaluate_sets(
         prices = contiguous_prices(bars)
         for i in members:
             one = configs[i]
-            targets, entry_size = strategy.sized(one.params, execution.direction)
-            kernel = run_kernel(
-                prices, targets, warmup_loaded - start, one.execution, bars_market, entry_size
-            )
+            trade_from = warmup_loaded - start
+            targets, entry_size = strategy.sized(one.params, execution.direction, trade_from)
+            kernel = run_kernel(prices, targets, trade_from, one.execution, bars_market, entry_size)
             sweep = sweep_metrics(
                 kernel,
                 first_time,
