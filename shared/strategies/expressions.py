@@ -561,6 +561,3 @@ def window_value(node: Node, params: Mapping[str, float], minimum: int) -> int |
         return None
     return int(value)
 
-
-def windows_text(minimum: int) -> str:
-    return f"{minimum}..{MAX_WINDOW}"
