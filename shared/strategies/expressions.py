@@ -560,4 +560,3 @@ def window_value(node: Node, params: Mapping[str, float], minimum: int) -> int |
     if value is None or not value.is_integer() or not minimum <= value <= MAX_WINDOW:
         return None
     return int(value)
-
