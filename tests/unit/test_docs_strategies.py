@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.engine.core import perp_market, run_backtest
+from domain.backtest import run_backtest
+from domain.market.candles import Candles
+from domain.market.perp_market import perp_market
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "strategies.md"
 

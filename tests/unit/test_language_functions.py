@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from backtesting.test import GOOG
 
-from services.engine.core.expression_rules import RuleEvaluator, fill_params
-from shared.candles import Candles
-from shared.strategies.expressions import Comparison, Scope, parse_rule
+from domain.market.candles import Candles
+from domain.strategies.expressions import Comparison, Scope, parse_rule
+from domain.targets.expression_rules import RuleEvaluator, fill_params
 
 N = 600
 _frame = GOOG.iloc[:N]

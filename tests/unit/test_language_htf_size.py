@@ -9,23 +9,21 @@ from typing import Any
 import numpy as np
 import pytest
 from backtesting.test import GOOG
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import ExecutionSettings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.engine.core import (
-    BacktestConfig,
-    ExecutionSettings,
-    perp_market,
-    run_backtest,
-)
+from domain.backtest import run_backtest
+from domain.market.candles import Candles
+from domain.market.intervals import close_time, floor_open_time
+from domain.market.perp_market import perp_market
+from domain.strategies.definitions import parse_definition
+from domain.strategies.expressions import Comparison, Scope, parse_rule
+from domain.targets.expression_rules import PositionRules, RuleEvaluator
+from domain.targets.plugin_targets import look_ahead_violation
 from services.engine.core.entry_sizes import sized_entries
-from services.engine.core.expression_rules import PositionRules, RuleEvaluator
 from services.engine.core.higher_timeframe import aggregate, bucket_open_times
-from services.engine.core.plugin_targets import look_ahead_violation
-from shared.candles import Candles
-from shared.intervals import close_time, floor_open_time
-from shared.strategies.definitions import parse_definition
-from shared.strategies.expressions import Comparison, Scope, parse_rule
 
 N = 1500
 _frame = GOOG.iloc[:N]

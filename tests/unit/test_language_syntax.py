@@ -11,12 +11,10 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.engine.core import perp_market
-from services.engine.core.expression_rules import RuleEvaluator, fill_params
-from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
-from shared.strategies.definitions import check_windows, parse_definition
-from shared.strategies.expressions import (
+from domain.market.candles import Candles
+from domain.market.perp_market import perp_market
+from domain.strategies.definitions import check_windows, parse_definition
+from domain.strategies.expressions import (
     FUNCTIONS,
     SERIES,
     ExpressionError,
@@ -26,6 +24,8 @@ from shared.strategies.expressions import (
     kind_of,
     parse_rule,
 )
+from domain.targets.expression_rules import RuleEvaluator, fill_params
+from shared.backtest_spec import BacktestSpec
 
 SCOPE = Scope({"n": "int", "k": "float"})
 ACCEPTED = [

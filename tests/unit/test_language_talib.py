@@ -11,10 +11,10 @@ import talib
 from backtesting.test import EURUSD, GOOG
 from talib._ta_lib import MA_Type
 
-from services.engine.core import IndicatorCache
-from services.engine.core.expression_rules import RuleEvaluator
-from shared.candles import Candles
-from shared.strategies.expressions import Comparison, Scope, parse_rule
+from domain.market.candles import Candles
+from domain.strategies.expressions import Comparison, Scope, parse_rule
+from domain.targets.expression_rules import RuleEvaluator
+from domain.targets.indicator_cache import IndicatorCache
 
 RTOL = 1e-9
 SMA = MA_Type.SMA

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from services.engine.core import StrategyTargets, perp_market
-from services.engine.core.plugin_targets import candles_frame
-from shared.candles import Candles
-from shared.strategies.plugins import load_plugins
+from domain.market.candles import Candles
+from domain.market.perp_market import perp_market
+from domain.strategies.plugins import load_plugins
+from domain.targets.plugin_targets import candles_frame
+from domain.targets.strategy_targets import StrategyTargets
 
 N = 200
 HOUR = 3_600_000
