@@ -109,10 +109,12 @@ def run_kernel(
     trade_from: int,
     execution: ExecutionSettings,
     market: PerpMarket | None = None,
+    entry_size: FloatColumn | None = None,
 ) -> Any:
     """The compiled fill loop on contiguous (open, high, low, close) and int8 targets, with
     the perpetual's `market` over the same bars (none: the candles are the mark and no
-    funding is stored, so none is booked)."""
+    funding is stored, so none is booked) and each entry's share of `position_size` at its
+    signal bar (none: all of it)."""
     open_, high, low, close = prices
     mark = (open_, high, low) if market is None else _mark_columns(market, close.size)
     funding = (
@@ -148,6 +150,9 @@ def run_kernel(
         float(execution.maintenance_margin_rate),
         *mark,
         np.ascontiguousarray(funding, np.float64),
+        np.empty(0)
+        if entry_size is None
+        else np.ascontiguousarray(entry_size[: close.size], np.float64),
     )
 
 
@@ -201,9 +206,11 @@ def simulate_targets(
     trade_from: int = 0,
     trade_to: int | None = None,
     market: PerpMarket | None = None,
+    entry_size: FloatColumn | None = None,
 ) -> BacktestResult:
     """Fills, equity and metrics for precomputed targets over bars [trade_from, trade_to),
-    `market` the perpetual's mark price and funding on the same candles.
+    `market` the perpetual's mark price and funding on the same candles, `entry_size` each
+    entry's share of `position_size` at its signal bar (from a `size` rule).
 
     Bars before `trade_from` only warmed the indicators: the run starts flat there with the
     initial capital. Bars from `trade_to` on are ignored, as if the data ended there, so
@@ -225,6 +232,7 @@ def simulate_targets(
         trade_from,
         execution,
         market,
+        entry_size,
     )
     open_time = candles.open_time
     still_open = kernel.exit_bar < 0
@@ -286,9 +294,18 @@ def run_backtest(
     `trade_from` / `trade_to` bound the traded bars and `market` is the perpetual's, as in
     `simulate_targets`.
     """
-    strategy = StrategyTargets(config.strategy_entry(), candles, cache)
-    targets = strategy(config.params, config.execution.direction)
+    strategy = StrategyTargets(
+        config.strategy_entry(), candles, cache, interval=config.interval, market=market
+    )
+    targets, entry_size = strategy.sized(config.params, config.execution.direction, trade_from)
     strategy.guard(config.params)
     return simulate_targets(
-        candles, targets, config.execution, config.interval, trade_from, trade_to, market
+        candles,
+        targets,
+        config.execution,
+        config.interval,
+        trade_from,
+        trade_to,
+        market,
+        entry_size,
     )

@@ -22,7 +22,7 @@ def _compensated_add(total: float, compensation: float, x: float) -> tuple[float
 
 
 @njit(cache=True)
-def _rolling_mean(values: FloatArray, window: int) -> FloatArray:
+def _rolling_total(values: FloatArray, window: int, divisor: float) -> FloatArray:
     # A compensated running sum: O(n) without the drift of a plain cumsum.
     out = np.full(values.size, np.nan)
     total = 0.0
@@ -32,25 +32,39 @@ def _rolling_mean(values: FloatArray, window: int) -> FloatArray:
         if i >= window:
             total, compensation = _compensated_add(total, compensation, -values[i - window])
         if i >= window - 1:
-            out[i] = (total + compensation) / window
+            out[i] = (total + compensation) / divisor
     return out
 
 
 def sma(values: FloatArray, window: int) -> FloatArray:
     """Plain mean of the last `window` values."""
-    return _rolling_mean(np.ascontiguousarray(values, np.float64), window)
+    return _rolling_total(np.ascontiguousarray(values, np.float64), window, float(window))
+
+
+def rolling_sum(values: FloatArray, window: int) -> FloatArray:
+    """Sum of the last `window` values (compensated, so it does not drift)."""
+    return _rolling_total(np.ascontiguousarray(values, np.float64), window, 1.0)
 
 
 @njit(cache=True)
-def _seeded_smoothing(values: FloatArray, window: int, alpha: float) -> FloatArray:
+def _seeded_smoothing(values: FloatArray, window: int, alpha: float, step_form: bool) -> FloatArray:
     """out_t = alpha·x_t + (1 - alpha)·out_{t-1}, seeded with the mean of the first `window`
-    values after any leading NaNs."""
+    values after any leading NaNs. `step_form` computes it as TA-Lib's EMA does,
+    out_{t-1} + (x_t - out_{t-1})·alpha, after a seed summed in order."""
     out = np.full(values.size, np.nan)
     first = 0
     while first < values.size and np.isnan(values[first]):
         first += 1
     seed_end = first + window - 1
     if seed_end >= values.size:
+        return out
+    if step_form:
+        total = 0.0
+        for i in range(first, seed_end + 1):
+            total += values[i]
+        out[seed_end] = total / window
+        for i in range(seed_end + 1, values.size):
+            out[i] = (values[i] - out[i - 1]) * alpha + out[i - 1]
         return out
     out[seed_end] = values[first : seed_end + 1].mean()
     for i in range(seed_end + 1, values.size):
@@ -61,14 +75,17 @@ def _seeded_smoothing(values: FloatArray, window: int, alpha: float) -> FloatArr
 def ema(values: FloatArray, window: int) -> FloatArray:
     """Recursive mean with alpha 2/(n+1), seeded with the SMA of the first n valid values.
 
-    Leading NaNs (e.g. a MACD line during its warm-up) are skipped, as TA-Lib does.
+    Leading NaNs (e.g. a MACD line during its warm-up) are skipped, and the recursion is
+    TA-Lib's `EMA` step (so a MACD line near zero equals TA-Lib's to rounding).
     """
-    return _seeded_smoothing(np.ascontiguousarray(values, np.float64), window, 2.0 / (window + 1.0))
+    return _seeded_smoothing(
+        np.ascontiguousarray(values, np.float64), window, 2.0 / (window + 1.0), True
+    )
 
 
 def rma(values: FloatArray, window: int) -> FloatArray:
     """Wilder's smoothing: alpha 1/n, seeded with the mean of the first n valid values."""
-    return _seeded_smoothing(np.ascontiguousarray(values, np.float64), window, 1.0 / window)
+    return _seeded_smoothing(np.ascontiguousarray(values, np.float64), window, 1.0 / window, False)
 
 
 @njit(cache=True)
@@ -166,13 +183,26 @@ def donchian(high: FloatArray, low: FloatArray, window: int) -> tuple[FloatArray
     return upper, lower
 
 
-def macd(close: FloatArray, fast: int, slow: int, signal: int) -> tuple[FloatArray, FloatArray]:
-    """(MACD line, signal line): EMA(fast) - EMA(slow), and the EMA of that line.
+def ema_starting(values: FloatArray, window: int, start: int) -> FloatArray:
+    """The EMA of `values` whose first value is at `start` valid values in (start >= window):
+    seeded with the mean of the `window` valid values ending there."""
+    x = np.array(values, np.float64)
+    first = int(np.argmax(~np.isnan(x))) if (~np.isnan(x)).any() else x.size
+    x[first : first + start - window] = np.nan
+    return ema(x, window)
 
-    Each EMA is seeded on its own first valid values (unlike TA-Lib's MACD, which starts
-    the fast EMA where the slow one starts).
-    """
-    line = ema(close, fast) - ema(close, slow)
+
+def macd_line(close: FloatArray, fast: int, slow: int) -> FloatArray:
+    """EMA(fast) - EMA(slow), seeded as TA-Lib seeds them: the shorter EMA starts where the
+    longer does (seeded with the mean of the values ending there), so the line starts at the
+    longer window's first value, equal to TA-Lib's `MACD` macd output."""
+    start = max(fast, slow)
+    return ema_starting(close, fast, start) - ema_starting(close, slow, start)
+
+
+def macd(close: FloatArray, fast: int, slow: int, signal: int) -> tuple[FloatArray, FloatArray]:
+    """(MACD line, signal line): `macd_line`, and the EMA of that line (TA-Lib's seeding)."""
+    line = macd_line(close, fast, slow)
     return line, ema(line, signal)
 
 
@@ -194,3 +224,51 @@ def atr(high: FloatArray, low: FloatArray, close: FloatArray, window: int) -> Fl
 def rolling_extreme(values: FloatArray, window: int, take_max: bool) -> FloatArray:
     """Max (or min) of each trailing window of `window` values, the current one included."""
     return _rolling_extreme(np.ascontiguousarray(values, np.float64), window, take_max)
+
+
+@njit(cache=True)
+def _wma(values: FloatArray, window: int) -> FloatArray:
+    # TA-Lib's WMA loop: a running weighted sum and a running plain sum.
+    n = values.size
+    out = np.full(n, np.nan)
+    if window > n:
+        return out
+    divider = float(window * (window + 1) // 2)
+    period_sub = 0.0
+    period_sum = 0.0
+    for i in range(window - 1):
+        period_sub += values[i]
+        period_sum += values[i] * (i + 1)
+    trailing = 0.0
+    for i in range(window - 1, n):
+        x = values[i]
+        period_sub += x
+        period_sub -= trailing
+        period_sum += x * window
+        trailing = values[i - window + 1]
+        out[i] = period_sum / divider
+        period_sum -= period_sub
+    return out
+
+
+def wma(values: FloatArray, window: int) -> FloatArray:
+    """Linearly weighted mean of the last `window` values (weights 1..n, newest heaviest),
+    computed as TA-Lib's `WMA`."""
+    return _wma(np.ascontiguousarray(values, np.float64), window)
+
+
+@njit(cache=True)
+def _percent_rank(values: FloatArray, window: int) -> FloatArray:
+    out = np.full(values.size, np.nan)
+    for t in range(window, values.size):
+        below = 0
+        for j in range(t - window, t):
+            if values[j] < values[t]:
+                below += 1
+        out[t] = below / window
+    return out
+
+
+def percent_rank(values: FloatArray, window: int) -> FloatArray:
+    """The share of the `window` values before each one that are strictly below it."""
+    return _percent_rank(np.ascontiguousarray(values, np.float64), window)

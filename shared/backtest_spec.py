@@ -37,7 +37,7 @@ from domain.strategies import (
     StrategyRegistry,
     installed_strategies,
 )
-from domain.strategies.definitions import parse_definition
+from domain.strategies.definitions import check_market, definition_of, parse_definition
 from domain.strategies.expressions import ExpressionError
 from domain.strategies.warmup import MAX_AUTO_WARMUP_BARS, WINDOWS_OF_WARMUP, warmup_bars
 from shared.series_range import SeriesRange
@@ -276,6 +276,7 @@ class BacktestSpec(SeriesRange):
             object.__setattr__(self, "funding", self.category != "spot")
         if self.maintenance_margin_rate is None:
             object.__setattr__(self, "maintenance_margin_rate", DEFAULTS.maintenance_margin_rate)
+        self._check_rules_fit_market()
         return self
 
     def config(self) -> BacktestConfig:
@@ -301,6 +302,22 @@ class BacktestSpec(SeriesRange):
             entry.name, self.strategy.resolved_params, self.interval, execution, entry
         )
 
+    def _check_rules_fit_market(self) -> None:
+        """An expression strategy's rules use only series this request has and `htf`
+        intervals longer than its own (a saved strategy is checked once resolved)."""
+        try:
+            entry = self.strategy.entry()
+        except ValueError:
+            return  # a saved strategy, checked once the API has written it out
+        if entry.kind != "expression":
+            return
+        try:
+            check_market(definition_of(entry), self.interval, self.category, bool(self.funding))
+        except ExpressionError as exc:
+            raise field_error(
+                "BacktestSpec", f"strategy.definition.{exc.field}", exc.message, None
+            ) from None
+
     @property
     def uses_atr(self) -> bool:
         stops = (self.stop_loss, self.take_profit, self.trailing_stop)
@@ -311,7 +328,7 @@ class BacktestSpec(SeriesRange):
         """`warmup_bars` as a number of bars (after a saved strategy is resolved); "auto" also
         warms the ATR of ATR stops."""
         strategy = warmup_bars(
-            self.warmup_bars, self.strategy.entry(), self.strategy.resolved_params
+            self.warmup_bars, self.strategy.entry(), self.strategy.resolved_params, self.interval
         )
         if self.warmup_bars != "auto" or not self.uses_atr:
             return strategy

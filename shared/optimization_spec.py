@@ -4,14 +4,7 @@ import itertools
 import math
 from typing import Any, Literal, Self
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.metrics.names import METRIC_KEYS
 from domain.strategies import ParamError, ParamValue

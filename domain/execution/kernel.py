@@ -193,12 +193,15 @@ def simulate_kernel(
     mark_high: npt.NDArray[np.float64],
     mark_low: npt.NDArray[np.float64],
     funding_rate: npt.NDArray[np.float64],
+    entry_size: npt.NDArray[np.float64],
 ) -> Kernel:
     """Stops: `x` a fraction of the price, `x_atr` a multiple of `atr` at the fill (the
     previous bar's for an open fill, the bar's own for a close fill); NaN: none.
 
     `mark_*`: the mark price per bar (the candles themselves when none is stored);
-    `funding_rate`: the rates booked at each bar (summed), or empty for no funding."""
+    `funding_rate`: the rates booked at each bar (summed), or empty for no funding;
+    `entry_size`: per signal bar, the share of `position_size` an entry signalled there
+    takes (the `size` rule), or empty for all of it."""
     n = bar_close.size
     equity = np.empty(n - trade_from)
     t_side = np.zeros(max_trades, np.int8)
@@ -311,11 +314,14 @@ def simulate_kernel(
             # A bankrupt account (possible after a losing short) opens nothing.
             if new_target != 0 and side == 0 and cash > 0.0:
                 fill = price * (1.0 + slippage) if new_target > 0 else price * (1.0 - slippage)
+                stake = position_size
+                if entry_size.size > 0:
+                    stake = position_size * entry_size[t - 1 if phase == 0 else t]
                 # At leverage 1 the spot formula: 1.0 / 1.0 + fee_rate is 1.0 + fee_rate.
                 if inverse:
-                    qty = cash * position_size * fill / (1.0 / leverage + fee_rate)
+                    qty = cash * stake * fill / (1.0 / leverage + fee_rate)
                 else:
-                    qty = cash * position_size / (fill * (1.0 / leverage + fee_rate))
+                    qty = cash * stake / (fill * (1.0 / leverage + fee_rate))
                 fee = _share_of_value(inverse, fee_rate, qty, fill)
                 entry_equity = cash  # flat here: the equity is the cash
                 cash -= new_target * qty * _value(inverse, fill) + fee

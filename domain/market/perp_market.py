@@ -1,15 +1,20 @@
 """A perpetual's market beside its candles, one value per candle: the mark price and the
-funding rates booked at each bar (docs/simulation.md, "Perpetual futures")."""
+funding rates booked at each bar (docs/simulation.md, "Perpetual futures"), and the rate in
+force at each bar's end that rules read as `funding_rate`."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from domain.market.candles import Candles
-from domain.market.intervals import floor_open_time
+from domain.market.intervals import close_time, floor_open_time, interval_ms
 
 FloatColumn = npt.NDArray[np.float64]
+
+
+def _none() -> FloatColumn:
+    return np.empty(0, np.float64)
 
 
 @dataclass(frozen=True)
@@ -18,9 +23,22 @@ class PerpMarket:
     mark_high: FloatColumn
     mark_low: FloatColumn
     funding_rate: FloatColumn  # the sum of the rates whose funding time this bar books
+    # The mark-price close (empty: not given, the candles' close stands in).
+    mark_close: FloatColumn = field(default_factory=_none)
+    # The rate of the latest funding time at or before each bar's end, NaN before the first
+    # (empty: not given, so missing throughout).
+    funding_in_force: FloatColumn = field(default_factory=_none)
 
     def __len__(self) -> int:
         return int(self.mark_open.size)
+
+    def mark_close_or(self, close: FloatColumn) -> FloatColumn:
+        return self.mark_close if self.mark_close.size else np.asarray(close, np.float64)
+
+    def funding_in_force_or_missing(self) -> FloatColumn:
+        if self.funding_in_force.size:
+            return self.funding_in_force
+        return np.full(len(self), np.nan)
 
     def between(self, start: int, stop: int) -> "PerpMarket":
         """Bars [start, stop), as views."""
@@ -29,6 +47,8 @@ class PerpMarket:
             self.mark_high[start:stop],
             self.mark_low[start:stop],
             self.funding_rate[start:stop],
+            self.mark_close[start:stop],
+            self.funding_in_force[start:stop],
         )
 
 
@@ -43,6 +63,25 @@ def funding_bars(
     bars = np.searchsorted(open_time, containing, side="left")
     bars[containing < open_time[0]] = open_time.size
     return bars
+
+
+def funding_in_force(
+    open_time: npt.NDArray[np.int64],
+    interval: str,
+    funding_time: npt.NDArray[np.int64],
+    funding_rate: FloatColumn,
+) -> FloatColumn:
+    """Per bar, the rate of the latest funding time at or before the bar's end (open_time +
+    interval); NaN before the first funding time given."""
+    order = np.argsort(funding_time, kind="stable")
+    times = np.asarray(funding_time, np.int64)[order]
+    rates = np.asarray(funding_rate, np.float64)[order]
+    if interval == "M":
+        ends = np.array([close_time(int(t), interval) for t in open_time], np.int64)
+    else:
+        ends = np.asarray(open_time, np.int64) + interval_ms(interval)
+    latest = np.searchsorted(times, ends, side="right") - 1
+    return np.where(latest >= 0, rates[np.maximum(latest, 0)] if rates.size else np.nan, np.nan)
 
 
 def perp_market(
@@ -73,4 +112,6 @@ def perp_market(
         aligned(candles.high, mark.high),
         aligned(candles.low, mark.low),
         rates,
+        mark_close=aligned(candles.close, mark.close),
+        funding_in_force=funding_in_force(candles.open_time, interval, funding_time, funding_rate),
     )

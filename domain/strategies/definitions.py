@@ -12,20 +12,26 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from domain.execution.settings import GRIDABLE_FIELDS
+from domain.market.intervals import interval_minutes
 from domain.strategies.entry import StrategyEntry
 from domain.strategies.expressions import (
     FUNCTIONS,
+    FUNDING_SERIES,
+    MAX_WINDOW,
+    PERP_SERIES,
     RESERVED_NAMES,
     Call,
     ExpressionError,
     Node,
     Param,
     Scope,
+    Series,
+    Text,
+    children,
     holds_for,
     nodes,
     parse_rule,
     window_value,
-    windows_text,
 )
 from domain.strategies.params import ParamSpec
 
@@ -33,7 +39,9 @@ PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,29}")
 # An inline definition's optional label, shown as its job's `strategy_name`.
 DEFINITION_NAME = re.compile(r"[a-z][a-z0-9_]{0,49}")
 RULE_FIELDS = ("long_entry", "long_exit", "short_entry", "short_exit")
-DEFINITION_FIELDS = frozenset({"name", "params", "rules", "description", *RULE_FIELDS})
+# The optional numeric rule: each entry's size as a fraction of `position_size`.
+SIZE_FIELD = "size"
+DEFINITION_FIELDS = frozenset({"name", "params", "rules", "description", SIZE_FIELD, *RULE_FIELDS})
 MAX_PARAMS = 20
 MAX_RULES = 20
 INT64_MAX = 2**63 - 1
@@ -71,20 +79,25 @@ class Definition:
     short_exit: ParsedRule | None
     description: str = ""
     name: str | None = None  # a label; what runs does not depend on it
+    size: ParsedRule | None = None
 
     def entry(self, name: str) -> StrategyEntry:
         """This definition as a registry entry of kind `expression`."""
         position = {
-            field: rule.text for field in RULE_FIELDS if (rule := getattr(self, field)) is not None
+            field: rule.text
+            for field in (*RULE_FIELDS, SIZE_FIELD)
+            if (rule := getattr(self, field)) is not None
         }
         return StrategyEntry(
             "expression", name, self.description, self.params, self.rules, position
         )
 
     def rule_nodes(self) -> dict[str, Node]:
-        """The position rules present, by field name."""
+        """The position rules present and the size rule if given, by field name."""
         return {
-            name: rule.node for name in RULE_FIELDS if (rule := getattr(self, name)) is not None
+            name: rule.node
+            for name in (*RULE_FIELDS, SIZE_FIELD)
+            if (rule := getattr(self, name)) is not None
         }
 
     def as_json(self) -> dict[str, Any]:
@@ -100,6 +113,8 @@ class Definition:
                 for name in RULE_FIELDS
                 for rule in [getattr(self, name)]
             },
+            # Only when given, so a definition without one keeps its canonical form.
+            **({SIZE_FIELD: self.size.text} if self.size is not None else {}),
         }
 
     def canonical_json(self) -> str:
@@ -144,7 +159,15 @@ def parse_definition(raw: Any) -> Definition:
         )
     if position["long_entry"] is None and position["short_entry"] is None:
         raise ExpressionError("long_entry", "give at least one of long_entry and short_entry")
-    definition = Definition(params, rules, description=description, name=label, **position)
+    size_text = raw.get(SIZE_FIELD)
+    size = (
+        None
+        if size_text is None
+        else ParsedRule(size_text, parse_rule(size_text, SIZE_FIELD, series_scope, "number"))
+    )
+    definition = Definition(
+        params, rules, description=description, name=label, size=size, **position
+    )
     defaults = {p.name: p.default for p in params}
     broken = first_broken_rule(definition, defaults)
     if broken is not None:
@@ -186,28 +209,82 @@ def check_windows(definition: Definition, params: Mapping[str, float]) -> None:
     """ExpressionError at the rule whose window or shift is out of range at these parameters."""
     for field, node in definition.rule_nodes().items():
         for call in (n for n in nodes(node) if isinstance(n, Call)):
-            kinds = FUNCTIONS[call.function].args
-            for arg, kind in zip(call.args, kinds, strict=True):
-                if kind == "x":
+            function = FUNCTIONS[call.function]
+            for arg, kind in zip(call.args, function.args, strict=True):
+                if kind not in ("n", "k"):
                     continue
-                minimum = 0 if kind == "k" else 1
+                minimum = 0 if kind == "k" else function.min_window
                 if window_value(arg, params, minimum) is None:
                     what = "shift" if kind == "k" else "window"
                     raise ExpressionError(
                         field,
                         f"the {what} of {call.function} must be an integer in "
-                        f"{windows_text(minimum)} at parameters {dict(params)}",
+                        f"{minimum}..{MAX_WINDOW} at parameters {dict(params)} "
+                        f"(column {call.column})",
                     )
 
 
-def longest_window(definition: Definition, params: Mapping[str, float]) -> int:
-    """The longest window or shift of any rule at these parameters (0 with none)."""
+def check_market(definition: Definition, interval: str, category: str, funding: bool) -> None:
+    """ExpressionError at the rule that the request's market cannot serve: a perpetual's
+    series on spot (or `funding_rate` with funding off), an `htf` interval that is not a
+    longer multiple of the request's."""
+    for field, node in definition.rule_nodes().items():
+        for part in nodes(node):
+            if isinstance(part, Series) and part.name in PERP_SERIES:
+                if category == "spot":
+                    raise ExpressionError(
+                        field, f"{part.name} exists for perpetuals (linear, inverse), not spot"
+                    )
+                if part.name == FUNDING_SERIES and not funding:
+                    raise ExpressionError(
+                        field, 'funding_rate needs "funding": true; this request has none'
+                    )
+            if isinstance(part, Call) and part.function == "htf":
+                longer = part.args[1]
+                assert isinstance(longer, Text)
+                if not is_longer_multiple(longer.value, interval):
+                    raise ExpressionError(
+                        field,
+                        f'the interval "{longer.value}" of htf must be longer than the '
+                        f'request\'s "{interval}" and a multiple of it (column {part.column})',
+                    )
+
+
+def is_longer_multiple(longer: str, interval: str) -> bool:
+    """Whether every `longer` bar is made of whole `interval` bars, and is longer."""
+    if longer == interval:
+        return False
+    if longer == "M":
+        return interval != "W"
+    minutes, base = interval_minutes(longer), interval_minutes(interval)
+    return interval != "M" and minutes > base and minutes % base == 0
+
+
+def longest_window(
+    definition: Definition, params: Mapping[str, float], interval: str | None = None
+) -> int:
+    """The longest window or shift of any rule at these parameters (0 with none), in bars of
+    `interval`: one inside `htf` counts its longer bars (with no interval given, as bars)."""
     longest = 0
     for node in definition.rule_nodes().values():
-        for call in (n for n in nodes(node) if isinstance(n, Call)):
-            for arg, kind in zip(call.args, FUNCTIONS[call.function].args, strict=True):
-                if kind != "x":
-                    longest = max(longest, window_value(arg, params, 0) or 0)
+        longest = max(longest, _longest_in(node, params, interval, 1))
+    return longest
+
+
+def _longest_in(node: Node, params: Mapping[str, float], interval: str | None, scale: int) -> int:
+    longest = 0
+    if isinstance(node, Call):
+        function = FUNCTIONS[node.function]
+        if node.function == "htf" and interval is not None:
+            longer = node.args[1]
+            assert isinstance(longer, Text)
+            ratio = interval_minutes(longer.value) / interval_minutes(interval)
+            return _longest_in(node.args[0], params, interval, scale * max(1, math.ceil(ratio)))
+        for arg, kind in zip(node.args, function.args, strict=True):
+            if kind in ("n", "k"):
+                longest = max(longest, (window_value(arg, params, 0) or 0) * scale)
+    for child in children(node):
+        longest = max(longest, _longest_in(child, params, interval, scale))
     return longest
 
 

@@ -10,26 +10,43 @@ import ast
 import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from domain.market.intervals import INTERVALS
 
 MAX_RULE_CHARS = 2_000
 MAX_RULE_NODES = 200
 MAX_WINDOW = 10_000
 
-SERIES = ("open", "high", "low", "close", "volume", "turnover")
+CANDLE_SERIES = ("open", "high", "low", "close", "volume", "turnover")
+# Of each bar's open_time in UTC.
+TIME_SERIES = ("hour", "minute", "weekday", "day", "month")
+# Perpetuals only: the funding rate in force and the mark-price candle.
+FUNDING_SERIES = "funding_rate"
+MARK_SERIES = ("mark_open", "mark_high", "mark_low", "mark_close")
+PERP_SERIES = (FUNDING_SERIES, *MARK_SERIES)
+SERIES = (*CANDLE_SERIES, *TIME_SERIES, *PERP_SERIES)
+CONSTANTS = {"true": True, "false": False, "True": True, "False": False}
 
 Kind = Literal["number", "boolean"]
-# An argument of a function: a series or number (x), a window 1..MAX_WINDOW (n), or a shift
-# 0..MAX_WINDOW (k); windows and shifts are constant integers: literals and int parameters.
-ArgKind = Literal["x", "n", "k"]
+# An argument of a function: a series or number (x); a condition (b); either, the same kind
+# as the other such argument (v); a window 1..MAX_WINDOW (n) or a shift 0..MAX_WINDOW (k),
+# constant integers (literals, int parameters, arithmetic of them, or floor/ceil/round of
+# any constant); any constant number (c); a Bybit interval as a string (i).
+ArgKind = Literal["x", "b", "v", "n", "k", "c", "i"]
+# What a function gives: a number, a condition, or the kind of its `v` arguments.
+Returns = Literal["number", "boolean", "same"]
 
 
 @dataclass(frozen=True)
 class Function:
     args: tuple[ArgKind, ...]
-    returns: Kind = "number"
+    returns: Returns = "number"
+    min_window: int = 1  # the least value each `n` argument may take
 
+
+ROUNDING = ("floor", "ceil", "round")
 
 FUNCTIONS: dict[str, Function] = {
     "sma": Function(("x", "n")),
@@ -52,9 +69,35 @@ FUNCTIONS: dict[str, Function] = {
     "max": Function(("x", "x")),
     "log": Function(("x",)),
     "sqrt": Function(("x",)),
+    "if_else": Function(("b", "v", "v"), "same"),
+    "floor": Function(("x",)),
+    "ceil": Function(("x",)),
+    "round": Function(("x",)),
+    "htf": Function(("v", "i"), "same"),
+    "sum": Function(("x", "n")),
+    "wma": Function(("x", "n")),
+    "hma": Function(("x", "n"), min_window=4),
+    "zscore": Function(("x", "n")),
+    "percent_rank": Function(("x", "n")),
+    "vwap": Function(("n",)),
+    "bb_upper": Function(("x", "n", "c")),
+    "bb_lower": Function(("x", "n", "c")),
+    "adx": Function(("n",)),
+    "plus_di": Function(("n",)),
+    "minus_di": Function(("n",)),
+    "cci": Function(("n",)),
+    "willr": Function(("n",)),
+    "mfi": Function(("n",)),
+    "natr": Function(("n",)),
+    "obv": Function(()),
+    "stoch_k": Function(("n", "n")),
+    "stoch_d": Function(("n", "n", "n")),
+    "supertrend": Function(("n", "c")),
 }
 
-RESERVED_NAMES = frozenset(SERIES) | frozenset(FUNCTIONS) | {"and", "or", "not"}
+RESERVED_NAMES = (
+    frozenset(SERIES) | frozenset(FUNCTIONS) | frozenset(CONSTANTS) | {"and", "or", "not"}
+)
 
 
 class ExpressionError(ValueError):
@@ -69,6 +112,20 @@ class ExpressionError(ValueError):
 @dataclass(frozen=True)
 class Number:
     value: float
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The constant `true` or `false`."""
+
+    value: bool
+
+
+@dataclass(frozen=True)
+class Text:
+    """A string: only an interval argument of `htf`."""
+
+    value: str
 
 
 @dataclass(frozen=True)
@@ -118,9 +175,13 @@ class Not:
 class Call:
     function: str
     args: tuple["Node", ...]
+    # Where the call stands in its rule (1-based), for messages; not part of its identity.
+    column: int = field(default=0, compare=False, hash=False)
 
 
-Node = Number | Series | Param | Negate | Arithmetic | Comparison | Logical | Not | Call
+Node = (
+    Number | Truth | Text | Series | Param | Negate | Arithmetic | Comparison | Logical | Not | Call
+)
 
 _ARITHMETIC: dict[type[ast.operator], Literal["+", "-", "*", "/"]] = {
     ast.Add: "+",
@@ -146,8 +207,8 @@ class Scope:
     allow_series: bool = True
 
     def names_text(self) -> str:
-        names = [*self.params, *(SERIES if self.allow_series else ())]
-        return ", ".join(names) if names else "none"
+        names = [*self.params, *(SERIES if self.allow_series else ()), "true", "false"]
+        return ", ".join(names)
 
 
 def _syntax_error(exc: SyntaxError, stripped: str, lead: int) -> str:
@@ -161,8 +222,9 @@ def _syntax_error(exc: SyntaxError, stripped: str, lead: int) -> str:
     return f"syntax error at column {column} (the end): the rule stops before it is complete"
 
 
-def parse_rule(text: object, field: str, scope: Scope) -> Node:
-    """`text` as a boolean rule over `scope`, or ExpressionError saying what and where."""
+def parse_rule(text: object, field: str, scope: Scope, kind: Kind = "boolean") -> Node:
+    """`text` as a rule of `kind` (a condition, or a number such as `size`) over `scope`, or
+    ExpressionError saying what and where."""
     if not isinstance(text, str):
         raise ExpressionError(field, "must be a string holding an expression")
     if len(text) > MAX_RULE_CHARS:
@@ -182,7 +244,9 @@ def parse_rule(text: object, field: str, scope: Scope) -> Node:
     if count > MAX_RULE_NODES:
         raise ExpressionError(field, f"has {count} nodes; at most {MAX_RULE_NODES} are allowed")
     node = _Reader(field, scope, lead).read(tree.body)
-    if kind_of(node) != "boolean":
+    if kind_of(node) != kind:
+        if kind == "number":
+            raise ExpressionError(field, "must be a number or series, not a condition")
         raise ExpressionError(field, "must be a condition (a comparison, crosses_*, and/or/not)")
     return node
 
@@ -219,7 +283,9 @@ class _Reader:
     def _constant(self, at: ast.expr) -> Node:
         assert isinstance(at, ast.Constant)
         value = at.value
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool):
+            return Truth(value)
+        if not isinstance(value, int | float):
             raise self.fail(at, f"{_describe(at)} is not allowed; only numbers are")
         if isinstance(value, int) and abs(value) > 2**63 - 1:
             raise self.fail(at, "number is too large")
@@ -233,6 +299,8 @@ class _Reader:
             return Param(at.id)
         if self.scope.allow_series and at.id in SERIES:
             return Series(at.id)
+        if at.id in CONSTANTS:
+            return Truth(CONSTANTS[at.id])
         if at.id in FUNCTIONS:
             raise self.fail(at, f"{at.id} is a function; call it as {at.id}(...)")
         raise self.fail(at, f"unknown name {at.id!r}; known: {self.scope.names_text()}")
@@ -295,21 +363,50 @@ class _Reader:
             raise self.fail(at, f"{name} takes positional arguments only")
         if len(at.args) != len(function.args):
             raise self.fail(at, f"{name} takes {len(function.args)} arguments, not {len(at.args)}")
-        args = []
+        args: list[Node] = []
         for source, arg_kind in zip(at.args, function.args, strict=True):
             if isinstance(source, ast.Starred):
                 raise self.fail(source, "* arguments are not allowed")
-            arg = self.read(source)
-            self._expect(source, arg, "number")
-            if arg_kind != "x" and not self._constant_integer(arg):
-                what = "a shift" if arg_kind == "k" else "a window"
+            args.append(self._argument(name, source, arg_kind))
+        same = [a for a, k in zip(args, function.args, strict=True) if k == "v"]
+        if len({kind_of(a) for a in same}) > 1:
+            raise self.fail(at, f"the values of {name} must both be numbers or both conditions")
+        if name == "htf" and any(
+            isinstance(n, Call) and n.function == "htf" for n in nodes(args[0])
+        ):
+            raise self.fail(at, "htf inside htf is not allowed")
+        return Call(name, tuple(args), column=at.col_offset + 1 + self.lead)
+
+    def _argument(self, name: str, source: ast.expr, arg_kind: ArgKind) -> Node:
+        if arg_kind == "i":
+            if not isinstance(source, ast.Constant) or source.value not in INTERVALS:
                 raise self.fail(
                     source,
-                    f"{what} of {name} must be a constant integer: a literal, an int "
-                    "parameter, or arithmetic of them",
+                    f"the interval of {name} must be a Bybit interval in quotes: "
+                    + ", ".join(f'"{i}"' for i in INTERVALS),
                 )
-            args.append(arg)
-        return Call(name, tuple(args))
+            return Text(str(source.value))
+        arg = self.read(source)
+        if arg_kind == "b":
+            self._expect(source, arg, "boolean")
+            return arg
+        if arg_kind == "v":
+            return arg
+        self._expect(source, arg, "number")
+        if arg_kind == "c" and not is_constant(arg, self.scope.params):
+            raise self.fail(
+                source,
+                f"the factor of {name} must be a constant: a number, a parameter, or "
+                "arithmetic of them",
+            )
+        if arg_kind in ("n", "k") and not self._constant_integer(arg):
+            what = "a shift" if arg_kind == "k" else "a window"
+            raise self.fail(
+                source,
+                f"{what} of {name} must be a constant integer: a literal, an int "
+                "parameter, arithmetic of them, or floor/ceil/round of a constant",
+            )
+        return arg
 
     def _constant_integer(self, node: Node) -> bool:
         if isinstance(node, Number):
@@ -320,20 +417,60 @@ class _Reader:
             return self._constant_integer(node.operand)
         if isinstance(node, Arithmetic):
             return self._constant_integer(node.left) and self._constant_integer(node.right)
+        if isinstance(node, Call) and node.function in ROUNDING:
+            return is_constant(node.args[0], self.scope.params)
         return False
 
     def _expect(self, source: ast.expr, node: Node, kind: Kind) -> None:
         if kind_of(node) != kind:
-            wanted = "a number or series" if kind == "number" else "a condition"
-            raise self.fail(source, f"expected {wanted} here")
+            if kind == "number":
+                raise self.fail(
+                    source,
+                    "expected a number or series here; if_else(condition, 1, 0) makes a "
+                    "number of a condition",
+                )
+            raise self.fail(source, "expected a condition here")
 
 
 def kind_of(node: Node) -> Kind:
-    if isinstance(node, Comparison | Logical | Not):
+    if isinstance(node, Comparison | Logical | Not | Truth):
         return "boolean"
     if isinstance(node, Call):
-        return FUNCTIONS[node.function].returns
+        function = FUNCTIONS[node.function]
+        if function.returns == "same":
+            values = [a for a, k in zip(node.args, function.args, strict=True) if k == "v"]
+            return kind_of(values[0])
+        return function.returns
     return "number"
+
+
+def is_constant(node: Node, params: Mapping[str, object]) -> bool:
+    """Numbers and parameters, arithmetic of them and floor/ceil/round of that: a value
+    known before any candle."""
+    if isinstance(node, Number):
+        return True
+    if isinstance(node, Param):
+        return node.name in params
+    if isinstance(node, Negate):
+        return is_constant(node.operand, params)
+    if isinstance(node, Arithmetic):
+        return is_constant(node.left, params) and is_constant(node.right, params)
+    if isinstance(node, Call) and node.function in ROUNDING:
+        return is_constant(node.args[0], params)
+    return False
+
+
+def round_half_away(value: float) -> float:
+    """`round` of the language: halves away from zero (Python's round takes them to even)."""
+    whole = math.trunc(value)
+    return float(whole + (math.copysign(1, value) if abs(value - whole) >= 0.5 else 0))
+
+
+_ROUNDERS: dict[str, Callable[[float], float]] = {
+    "floor": lambda v: float(math.floor(v)),
+    "ceil": lambda v: float(math.ceil(v)),
+    "round": round_half_away,
+}
 
 
 def _describe(at: ast.AST) -> str:
@@ -353,19 +490,23 @@ def _operator(op: ast.operator) -> str:
     return symbols.get(type(op), type(op).__name__)
 
 
+def children(node: Node) -> tuple[Node, ...]:
+    """The nodes right below `node`."""
+    if isinstance(node, Negate | Not):
+        return (node.operand,)
+    if isinstance(node, Arithmetic | Comparison):
+        return (node.left, node.right)
+    if isinstance(node, Logical):
+        return node.operands
+    if isinstance(node, Call):
+        return node.args
+    return ()
+
+
 def nodes(node: Node) -> Iterator[Node]:
     """`node` and every node below it, parents first."""
     yield node
-    children: tuple[Node, ...] = ()
-    if isinstance(node, Negate | Not):
-        children = (node.operand,)
-    elif isinstance(node, Arithmetic | Comparison):
-        children = (node.left, node.right)
-    elif isinstance(node, Logical):
-        children = node.operands
-    elif isinstance(node, Call):
-        children = node.args
-    for child in children:
+    for child in children(node):
         yield from nodes(child)
 
 
@@ -386,8 +527,13 @@ def constant_value(node: Node, params: Mapping[str, float]) -> float | None:
         if left is None or right is None:
             return None
         if node.op == "/":
-            return None if right == 0 else left / right
-        return left + right if node.op == "+" else left - right if node.op == "-" else left * right
+            quotient = None if right == 0 else left / right
+            return quotient if quotient is None or math.isfinite(quotient) else None
+        value = left + right if node.op == "+" else left - right if node.op == "-" else left * right
+        return value if math.isfinite(value) else None
+    if isinstance(node, Call) and node.function in ROUNDING:
+        inner = constant_value(node.args[0], params)
+        return None if inner is None else _ROUNDERS[node.function](inner)
     return None
 
 
@@ -403,6 +549,8 @@ def holds_for(rule: Node, params: Mapping[str, float]) -> bool:
         return all(results) if rule.op == "and" else any(results)
     if isinstance(rule, Not):
         return not holds_for(rule.operand, params)
+    if isinstance(rule, Truth):
+        return rule.value
     return False
 
 
@@ -422,7 +570,3 @@ def window_value(node: Node, params: Mapping[str, float], minimum: int) -> int |
     if value is None or not value.is_integer() or not minimum <= value <= MAX_WINDOW:
         return None
     return int(value)
-
-
-def windows_text(minimum: int) -> str:
-    return f"{minimum}..{MAX_WINDOW}"

@@ -5,11 +5,12 @@ indicators as the built-ins (so a built-in and its definition agree to the bit);
 are polars Boolean series, whose nulls give the language's three-valued logic. Every
 sub-expression is computed once per distinct form with its parameters filled in, so the
 parameter sets of an optimization chunk share e.g. `sma(close, fast)` for each `fast`.
+`htf(x, interval)` evaluates x by a second evaluator over the longer bars (one per
+interval, kept), then spreads it over the bars that may see it.
 """
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,8 +20,13 @@ from numba import njit
 from domain import indicators
 from domain.execution.settings import Direction
 from domain.market.candles import Candles
+from domain.market.perp_market import PerpMarket
 from domain.strategies.definitions import Definition
 from domain.strategies.expressions import (
+    FUNCTIONS,
+    FUNDING_SERIES,
+    MARK_SERIES,
+    TIME_SERIES,
     Arithmetic,
     Call,
     Comparison,
@@ -32,23 +38,39 @@ from domain.strategies.expressions import (
     Number,
     Param,
     Series,
-    window_value,
+    Text,
+    Truth,
+    constant_value,
 )
+from domain.targets.expression_functions import (
+    CANDLE_FUNCTIONS,
+    ELEMENTWISE,
+    WINDOWED,
+    FloatArray,
+    Value,
+    arithmetic,
+    finite,
+    per_finite_run,
+    shift,
+    time_series,
+    window,
+)
+from domain.targets.higher_timeframe import LongerBars, aggregate
 from domain.targets.signals import Targets
 
-FloatArray = npt.NDArray[np.float64]
-Value = FloatArray | float  # a series, or a constant (NaN when missing)
 Params = Mapping[str, int | float]
 
 
 @dataclass(frozen=True)
 class PositionRules:
-    """The four rules of a definition; an absent exit is "the entry no longer holds"."""
+    """The four rules of a definition; an absent exit is "the entry no longer holds". `size`:
+    the numeric rule of each entry's size, if given."""
 
     long_entry: Node | None
     long_exit: Node | None
     short_entry: Node | None
     short_exit: Node | None
+    size: Node | None = None
 
     @classmethod
     def of(cls, definition: Definition) -> "PositionRules":
@@ -58,17 +80,27 @@ class PositionRules:
             nodes.get("long_exit"),
             nodes.get("short_entry"),
             nodes.get("short_exit"),
+            nodes.get("size"),
         )
 
 
 class RuleEvaluator:
-    """Evaluates rule nodes over one candle series, reusing every sub-expression it computed."""
+    """Evaluates rule nodes over one candle series, reusing every sub-expression it computed.
 
-    def __init__(self, candles: Candles) -> None:
+    `interval` is the candles' (for `htf`); `market` a perpetual's mark price and funding on
+    the same candles (for `mark_*` and `funding_rate`).
+    """
+
+    def __init__(
+        self, candles: Candles, interval: str | None = None, market: PerpMarket | None = None
+    ) -> None:
         self.candles = candles
+        self.interval = interval
+        self.market = market
         self.size = len(candles)
         self._numbers: dict[Node, Value] = {}
         self._conditions: dict[Node, pl.Series] = {}
+        self._longer: dict[str, tuple[LongerBars, RuleEvaluator]] = {}
 
     def targets(self, rules: PositionRules, params: Params, direction: Direction) -> Targets:
         """The target position per bar for one parameter set."""
@@ -77,6 +109,13 @@ class RuleEvaluator:
         long_exit = self._exit(rules.long_exit, long_entry, params)
         short_exit = self._exit(rules.short_exit, short_entry, params)
         return _positions(long_entry, long_exit, short_entry, short_exit)
+
+    def sizes(self, rules: PositionRules, params: Params) -> FloatArray | None:
+        """The size rule per bar clipped to [0, 1] (missing: 0), or None without one."""
+        if rules.size is None:
+            return None
+        value = self._series(self.number(fill_params(rules.size, params)))
+        return np.clip(np.nan_to_num(value, nan=0.0), 0.0, 1.0)
 
     def _rule(self, rule: Node | None, params: Params, allowed: bool) -> npt.NDArray[np.bool_]:
         if rule is None or not allowed:
@@ -99,6 +138,21 @@ class RuleEvaluator:
         return cached
 
     def _compute_condition(self, node: Node) -> pl.Series:
+        if isinstance(node, Truth):
+            return pl.Series(np.full(self.size, node.value), dtype=pl.Boolean)
+        if isinstance(node, Call) and node.function == "if_else":
+            chosen, when_true, when_false = (self.condition(a) for a in node.args)
+            picked = pl.select(
+                pl.when(chosen).then(when_true).otherwise(when_false).alias("v")
+            ).to_series()
+            return _missing_where(picked, chosen.is_null().to_numpy())
+        if isinstance(node, Call) and node.function == "htf":
+            longer, evaluator = self._longer_bars(node)
+            values = evaluator.condition(node.args[0])
+            if values.len() == 0:
+                return pl.Series([None] * self.size, dtype=pl.Boolean)
+            spread = values.gather(np.maximum(longer.seen, 0))
+            return _missing_where(spread, longer.seen < 0)
         if isinstance(node, Comparison):
             return self._compare(node.op, self.number(node.left), self.number(node.right))
         if isinstance(node, Logical):
@@ -136,51 +190,99 @@ class RuleEvaluator:
         if isinstance(node, Number):
             return node.value
         if isinstance(node, Series):
-            return np.asarray(getattr(self.candles, node.name), np.float64)
+            return self._series_of(node.name)
         cached = self._numbers.get(node)
         if cached is None:
             cached = self._compute_number(node)
             self._numbers[node] = cached
         return cached
 
+    def _series_of(self, name: str) -> FloatArray:
+        if name in TIME_SERIES:
+            return time_series(self.candles.open_time, name)
+        if name == FUNDING_SERIES or name in MARK_SERIES:
+            if self.market is None:
+                # The API refuses these on spot; this is a guard.
+                raise ValueError(f"{name} needs a perpetual's market")
+            if name == FUNDING_SERIES:
+                return self.market.funding_in_force_or_missing()
+            if name == "mark_close":
+                return self.market.mark_close_or(self.candles.close)
+            return np.asarray(getattr(self.market, name), np.float64)
+        return np.asarray(getattr(self.candles, name), np.float64)
+
     def _compute_number(self, node: Node) -> Value:
         if isinstance(node, Negate):
-            return _finite(-_array_or_float(self.number(node.operand)))
+            return finite(-_array_or_float(self.number(node.operand)))
         if isinstance(node, Arithmetic):
-            return _arithmetic(node.op, self.number(node.left), self.number(node.right))
+            return arithmetic(node.op, self.number(node.left), self.number(node.right))
         if isinstance(node, Call):
             return self._call(node)
         raise TypeError(f"not a number: {node!r}")
 
-    def _call(self, node: Node) -> Value:
-        assert isinstance(node, Call)
+    def _call(self, node: Call) -> Value:
         name, args = node.function, node.args
         if name == "macd":
             x, fast, slow = args
-            return self.number(Arithmetic("-", Call("ema", (x, fast)), Call("ema", (x, slow))))
+            fast_n, slow_n = window(fast, 1), window(slow, 1)
+            return per_finite_run(
+                lambda v, _: indicators.macd_line(v, fast_n, slow_n),
+                self._series(self.number(x)),
+                1,
+            )
         if name == "macd_signal":
             x, fast, slow, signal = args
             return self.number(Call("ema", (Call("macd", (x, fast, slow)), signal)))
-        if name == "atr":
-            window = _window(args[0], 1)
-            c = self.candles
-            return indicators.atr(c.high, c.low, c.close, window)
-        if name in _ELEMENTWISE:
-            return _ELEMENTWISE[name](*(self.number(a) for a in args))
+        if name == "if_else":
+            chosen = self.condition(args[0])
+            when_true, when_false = (self._series(self.number(a)) for a in args[1:])
+            picked = np.where(_holds(chosen), when_true, when_false)
+            return np.where(chosen.is_null().to_numpy(), np.nan, picked)
+        if name == "htf":
+            longer, evaluator = self._longer_bars(node)
+            value = evaluator.number(args[0])
+            return value if isinstance(value, float) else longer.spread(value)
+        if name in CANDLE_FUNCTIONS:
+            constants = [_constant(a) for a in args]
+            return CANDLE_FUNCTIONS[name](self.candles, *constants)
+        if name in ELEMENTWISE:
+            return ELEMENTWISE[name](*(self.number(a) for a in args))
         values = self._series(self.number(args[0]))
         if name in ("shift", "change", "roc"):
-            shifted = _shift(values, _window(args[1], 0))
+            shifted = shift(values, window(args[1], 0))
             if name == "shift":
                 return shifted
             if name == "change":
-                return _arithmetic("-", values, shifted)
-            return _arithmetic("-", _arithmetic("/", values, shifted), 1.0)
-        return _per_finite_run(_WINDOWED[name], values, _window(args[1], 1))
+                return arithmetic("-", values, shifted)
+            return arithmetic("-", arithmetic("/", values, shifted), 1.0)
+        if name in ("bb_upper", "bb_lower"):
+            k = _constant(args[2])
+            middle = self._series(self.number(Call("sma", args[:2])))
+            width = self._series(self.number(Call("stdev", args[:2])))
+            sign = 1.0 if name == "bb_upper" else -1.0
+            return arithmetic("+", middle, arithmetic("*", width, sign * k))
+        return per_finite_run(WINDOWED[name], values, window(args[1], FUNCTIONS[name].min_window))
+
+    def _longer_bars(self, node: Call) -> "tuple[LongerBars, RuleEvaluator]":
+        longer = node.args[1]
+        assert isinstance(longer, Text)
+        if longer.value not in self._longer:
+            if self.interval is None:
+                raise ValueError("htf needs the candles' interval")
+            bars = aggregate(self.candles, self.market, self.interval, longer.value)
+            evaluator = RuleEvaluator(bars.candles, longer.value, bars.market)
+            self._longer[longer.value] = (bars, evaluator)
+        return self._longer[longer.value]
+
+
+def _missing_where(condition: pl.Series, missing: npt.NDArray[np.bool_]) -> pl.Series:
+    where = np.flatnonzero(missing)
+    return condition.scatter(where, None) if where.size else condition
 
 
 def _holds(condition: pl.Series) -> npt.NDArray[np.bool_]:
-    """Where a rule holds: an unknown counts as false (null-safe equality with true)."""
-    return condition.eq_missing(True).to_numpy()
+    """Where a rule holds: an unknown counts as false."""
+    return condition.fill_null(False).to_numpy()
 
 
 def fill_params(node: Node, params: Params) -> Node:
@@ -202,104 +304,17 @@ def fill_params(node: Node, params: Params) -> Node:
     return node
 
 
-def _window(node: Node, minimum: int) -> int:
-    value = window_value(node, {}, minimum)
+def _constant(node: Node) -> float:
+    """A constant argument with its parameters filled in."""
+    value = constant_value(node, {})
     if value is None:
-        # The API checks windows at every parameter set it accepts; this is a guard.
-        raise ValueError(f"window out of range: {node!r}")
+        raise ValueError(f"not a constant: {node!r}")
     return value
 
 
 def _array_or_float(value: Value) -> Value:
     return value if isinstance(value, float) else np.asarray(value)
 
-
-def _finite(value: Value) -> Value:
-    """Infinities (an overflow) are missing values too."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else float("nan")
-    return np.where(np.isfinite(value), value, np.nan)
-
-
-def _arithmetic(op: str, left: Value, right: Value) -> Value:
-    with np.errstate(all="ignore"):
-        if op == "+":
-            result = np.add(left, right)
-        elif op == "-":
-            result = np.subtract(left, right)
-        elif op == "*":
-            result = np.multiply(left, right)
-        else:
-            result = np.divide(left, right)
-            result = np.where(np.equal(right, 0.0), np.nan, result)
-    if np.ndim(result) == 0:
-        return _finite(float(result))
-    return _finite(np.asarray(result, np.float64))
-
-
-def _shift(x: FloatArray, k: int) -> FloatArray:
-    if k == 0:
-        return x
-    out = np.full(x.size, np.nan)
-    out[k:] = x[:-k]
-    return out
-
-
-def _per_finite_run(
-    function: Callable[[FloatArray, int], FloatArray], x: FloatArray, window: int
-) -> FloatArray:
-    """`function` applied to each stretch of x without missing values: a window never spans
-    a missing value, and after one each function starts over as at the first bar."""
-    missing = np.isnan(x)
-    if not missing.any():
-        return function(x, window)
-    out = np.full(x.size, np.nan)
-    edges = np.flatnonzero(np.diff(np.concatenate(([True], missing, [True])).astype(np.int8)))
-    for start, stop in zip(edges[::2], edges[1::2], strict=True):
-        out[start:stop] = function(np.ascontiguousarray(x[start:stop]), window)
-    return out
-
-
-def _stdev(x: FloatArray, window: int) -> FloatArray:
-    return indicators.rolling_population_std(x, indicators.sma(x, window), window)
-
-
-_WINDOWED: dict[str, Callable[[FloatArray, int], FloatArray]] = {
-    "sma": indicators.sma,
-    "ema": indicators.ema,
-    "rma": indicators.rma,
-    "rsi": indicators.rsi,
-    "stdev": _stdev,
-    "highest": lambda x, n: indicators.rolling_extreme(x, n, take_max=True),
-    "lowest": lambda x, n: indicators.rolling_extreme(x, n, take_max=False),
-}
-
-
-def _log(x: Value) -> Value:
-    with np.errstate(all="ignore"):
-        return _finite(np.where(np.greater(x, 0.0), np.log(np.maximum(x, 1e-300)), np.nan))
-
-
-def _sqrt(x: Value) -> Value:
-    with np.errstate(all="ignore"):
-        return _finite(np.where(np.greater_equal(x, 0.0), np.sqrt(np.abs(x)), np.nan))
-
-
-def _scalar_or_array(function: Callable[..., Any]) -> Callable[..., Value]:
-    def apply(*values: Value) -> Value:
-        result = function(*values)
-        return float(result) if np.ndim(result) == 0 else np.asarray(result, np.float64)
-
-    return apply
-
-
-_ELEMENTWISE: dict[str, Callable[..., Value]] = {
-    "abs": _scalar_or_array(np.abs),
-    "min": _scalar_or_array(np.minimum),
-    "max": _scalar_or_array(np.maximum),
-    "log": _scalar_or_array(_log),
-    "sqrt": _scalar_or_array(_sqrt),
-}
 
 _CROSSINGS: dict[str, tuple[ComparisonOp, ComparisonOp]] = {
     "crosses_above": (">", "<="),

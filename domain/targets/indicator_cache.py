@@ -21,6 +21,7 @@ class IndicatorCache:
         self._rsi: dict[int, FloatArray] = {}
         self._std: dict[int, FloatArray] = {}
         self._donchian: dict[int, tuple[FloatArray, FloatArray]] = {}
+        self._macd_line: dict[tuple[int, int], FloatArray] = {}
         self._macd_signal: dict[tuple[int, int, int], FloatArray] = {}
 
     def sma(self, window: int) -> FloatArray:
@@ -54,7 +55,9 @@ class IndicatorCache:
         return self._donchian[window]
 
     def macd(self, fast: int, slow: int, signal: int) -> tuple[FloatArray, FloatArray]:
-        line = self.ema(fast) - self.ema(slow)
+        if (fast, slow) not in self._macd_line:
+            self._macd_line[fast, slow] = indicators.macd_line(self.close, fast, slow)
+        line = self._macd_line[fast, slow]
         key = (fast, slow, signal)
         if key not in self._macd_signal:
             self._macd_signal[key] = indicators.ema(line, signal)

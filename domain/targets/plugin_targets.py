@@ -10,6 +10,7 @@ import polars as pl
 from domain.execution.settings import Direction
 from domain.market.candles import PRICE_FIELDS, Candles
 from domain.market.intervals import iso_utc
+from domain.market.perp_market import PerpMarket
 from domain.strategies.plugins import Plugin, describe_error
 from domain.targets.signals import Targets, allow_direction
 
@@ -21,29 +22,47 @@ class StrategyError(Exception):
     """User code failed; the message is the job's reason."""
 
 
-def candles_frame(candles: Candles) -> pl.DataFrame:
-    """The candles as plugins see them: open_time Int64 (epoch ms), prices Float64."""
+def candles_frame(candles: Candles, market: PerpMarket | None = None) -> pl.DataFrame:
+    """The candles as plugins see them: open_time Int64 (epoch ms), prices Float64; for a
+    perpetual also mark_open..mark_close and funding_rate (the rate in force, as rules read
+    it; null before the first)."""
     columns: dict[str, Any] = {"open_time": pl.Series(candles.open_time, dtype=pl.Int64)}
     for name in PRICE_FIELDS:
         columns[name] = pl.Series(getattr(candles, name), dtype=pl.Float64)
+    if market is not None:
+        columns["mark_open"] = pl.Series(market.mark_open, dtype=pl.Float64)
+        columns["mark_high"] = pl.Series(market.mark_high, dtype=pl.Float64)
+        columns["mark_low"] = pl.Series(market.mark_low, dtype=pl.Float64)
+        columns["mark_close"] = pl.Series(market.mark_close_or(candles.close), dtype=pl.Float64)
+        rates = market.funding_in_force_or_missing()
+        columns["funding_rate"] = pl.Series(rates, dtype=pl.Float64, nan_to_null=True)
     return pl.DataFrame(columns)
 
 
-def raw_plugin_targets(plugin: Plugin, candles: Candles, params: Mapping[str, Any]) -> Targets:
+def raw_plugin_targets(
+    plugin: Plugin,
+    candles: Candles,
+    params: Mapping[str, Any],
+    market: PerpMarket | None = None,
+) -> Targets:
     """The plugin's targets before `direction`, checked; StrategyError on any failure."""
     if plugin.targets is None:
         raise StrategyError(f"strategy {plugin.name} is unavailable: {plugin.error}")
     try:
-        answer = plugin.targets(candles_frame(candles), dict(params))
+        answer = plugin.targets(candles_frame(candles, market), dict(params))
     except BaseException as exc:
         raise StrategyError(f"strategy error: {describe_error(exc, plugin.path)}") from None
     return _checked(answer, len(candles), plugin.path.name)
 
 
 def plugin_targets(
-    plugin: Plugin, candles: Candles, params: Mapping[str, Any], direction: Direction
+    plugin: Plugin,
+    candles: Candles,
+    params: Mapping[str, Any],
+    direction: Direction,
+    market: PerpMarket | None = None,
 ) -> Targets:
-    return allow_direction(raw_plugin_targets(plugin, candles, params), direction)
+    return allow_direction(raw_plugin_targets(plugin, candles, params, market), direction)
 
 
 def _checked(answer: Any, size: int, file_name: str) -> Targets:

@@ -9,9 +9,11 @@ from collections.abc import Mapping
 
 from domain.execution.settings import Direction
 from domain.market.candles import Candles
+from domain.market.perp_market import PerpMarket
 from domain.strategies import StrategyEntry
 from domain.strategies.definitions import definition_of
 from domain.targets.builtin_targets import Params, Targets
+from domain.targets.entry_sizes import FloatArray, sized_entries
 from domain.targets.expression_rules import PositionRules, RuleEvaluator
 from domain.targets.indicator_cache import IndicatorCache
 from domain.targets.plugin_targets import StrategyError, look_ahead_violation, raw_plugin_targets
@@ -19,11 +21,20 @@ from domain.targets.signals import allow_direction, target_positions
 
 
 class StrategyTargets:
+    """`interval`: the candles' (an expression's `htf` needs it); `market`: a perpetual's
+    mark price and funding on the same candles (its series in rules and plugins' frames)."""
+
     def __init__(
-        self, entry: StrategyEntry, candles: Candles, cache: IndicatorCache | None = None
+        self,
+        entry: StrategyEntry,
+        candles: Candles,
+        cache: IndicatorCache | None = None,
+        interval: str | None = None,
+        market: PerpMarket | None = None,
     ) -> None:
         self.entry = entry
         self.candles = candles
+        self.market = market
         self._cache: IndicatorCache | None = None
         self._evaluator: RuleEvaluator | None = None
         if entry.kind == "builtin":
@@ -32,7 +43,7 @@ class StrategyTargets:
             self._cache = cache or IndicatorCache(candles)
         elif entry.kind == "expression":
             self._rules = PositionRules.of(definition_of(entry))
-            self._evaluator = RuleEvaluator(candles)
+            self._evaluator = RuleEvaluator(candles, interval, market)
 
     @property
     def indicator_cache(self) -> IndicatorCache | None:
@@ -46,10 +57,24 @@ class StrategyTargets:
             return self._evaluator.targets(self._rules, params, direction)
         return allow_direction(self.plugin_targets(self.candles, params), direction)
 
+    def sized(
+        self, params: Params, direction: Direction, trade_from: int = 0
+    ) -> tuple[Targets, FloatArray | None]:
+        """The targets the fill kernel acts on when it trades from bar `trade_from`, and each
+        entry's size at its signal bar (None without a `size` rule: every entry takes all of
+        `position_size`)."""
+        targets = self(params, direction)
+        if self._evaluator is None:
+            return targets, None
+        sizes = self._evaluator.sizes(self._rules, params)
+        return (targets, None) if sizes is None else sized_entries(targets, sizes, trade_from)
+
     def plugin_targets(self, candles: Candles, params: Mapping[str, int | float]) -> Targets:
         if self.entry.plugin is None:
             raise ValueError(f"{self.entry.name} is not a plugin")
-        return raw_plugin_targets(self.entry.plugin, candles, params)
+        bars = len(candles)
+        market = None if self.market is None else self.market.between(0, bars)
+        return raw_plugin_targets(self.entry.plugin, candles, params, market)
 
     def guard(self, params: Params) -> None:
         """For a plugin: StrategyError `look-ahead: ...` when a decision used later bars."""

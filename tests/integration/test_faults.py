@@ -29,13 +29,7 @@ from services.engine.service import run_engine
 from shared.amqp import Publisher, Topology, connect
 from shared.consumer import OWN_FAILURE_BACKOFF
 from shared.jobs import TERMINAL_STATUSES
-from shared.messages import (
-    COMMANDS,
-    Message,
-    RunBacktest,
-    RunOptimizationChunk,
-    StartOptimization,
-)
+from shared.messages import COMMANDS, Message, RunBacktest, RunOptimizationChunk, StartOptimization
 from shared.repos.backfills import BackfillSpec
 from shared.settings import Settings
 from tests.support.ingest import queue_backfill, wait_for_backfill

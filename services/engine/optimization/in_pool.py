@@ -156,7 +156,10 @@ def evaluate_sets(
     by_start: dict[int, list[int]] = {}
     configs = [set_config(config, params) for params in param_sets]
     for i, one in enumerate(configs):
-        warm = min(warmup_bars(spec.warmup_bars, one.strategy_entry(), one.params), warmup_loaded)
+        warm = min(
+            warmup_bars(spec.warmup_bars, one.strategy_entry(), one.params, spec.interval),
+            warmup_loaded,
+        )
         by_start.setdefault(warmup_loaded - warm, []).append(i)
     first_time, last_time = int(candles.open_time[warmup_loaded]), int(candles.open_time[-1])
     # Not gridable: the same for every set.
@@ -165,13 +168,15 @@ def evaluate_sets(
     for start, members in by_start.items():
         bars = bars_between(candles, start, len(candles)) if start else candles
         bars_market = market_between(market, start, len(candles)) if start else market
-        strategy = StrategyTargets(config.strategy_entry(), bars)
+        strategy = StrategyTargets(
+            config.strategy_entry(), bars, interval=config.interval, market=bars_market
+        )
         prices = contiguous_prices(bars)
         for i in members:
             one = configs[i]
-            targets = strategy(one.params, execution.direction)
             trade_from = warmup_loaded - start
-            kernel = run_kernel(prices, targets, trade_from, one.execution, bars_market)
+            targets, entry_size = strategy.sized(one.params, execution.direction, trade_from)
+            kernel = run_kernel(prices, targets, trade_from, one.execution, bars_market, entry_size)
             places = kernel_places(kernel, len(bars) - 1, fill_at_close, slippage)
             sweep = sweep_metrics(
                 kernel,
@@ -195,19 +200,23 @@ def evaluate_sets(
                 )
             )
     ranked = sorted(results, key=lambda r: r.index)
-    _guard_plugin(config, candles, ranked, str(request.get("objective", "sharpe")))
+    _guard_plugin(config, candles, ranked, str(request.get("objective", "sharpe")), market)
     return ranked
 
 
 def _guard_plugin(
-    config: BacktestConfig, candles: Candles, results: list[SetResult], objective: str
+    config: BacktestConfig,
+    candles: Candles,
+    results: list[SetResult],
+    objective: str,
+    market: PerpMarket | None = None,
 ) -> None:
     """A plugin's first and best set of the chunk pass the look-ahead guard (so do the
     optimization's first and best, which are some chunk's); StrategyError otherwise."""
     entry = config.strategy_entry()
     if entry.plugin is None or not results:
         return
-    strategy = StrategyTargets(entry, candles)
+    strategy = StrategyTargets(entry, candles, interval=config.interval, market=market)
     best = best_result(results, objective)
     for result in {id(r): r for r in (results[0], best)}.values():
         strategy.guard(set_config(config, result.params).params)
@@ -254,7 +263,10 @@ def run_test_chunk(
     test_from, test_to = bars
     spec = BacktestSpec.model_validate(request["backtest"])
     warmup = warmup_bars(
-        spec.warmup_bars, spec.strategy.entry(), {**spec.strategy.resolved_params, **params}
+        spec.warmup_bars,
+        spec.strategy.entry(),
+        {**spec.strategy.resolved_params, **params},
+        spec.interval,
     )
     first = max(0, test_from - warmup)
     candles, market = source.bars()

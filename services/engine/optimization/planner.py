@@ -54,7 +54,9 @@ async def _stored_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRan
     assert row is not None
     sets, _ = spec.combinations()
     entry = b.strategy.entry()
-    asked = max((warmup_bars(b.warmup_bars, entry, params) for params in sets), default=0)
+    asked = max(
+        (warmup_bars(b.warmup_bars, entry, params, b.interval) for params in sets), default=0
+    )
     warmup = await market_data.bars_before(conn, b.category, b.symbol, b.interval, b.start, asked)
     return StoredRange(int(row["bars"]), row["data_end"], warmup)
 

@@ -136,7 +136,9 @@ def test_donchian_window_longer_than_data() -> None:
 def test_macd_line_and_signal() -> None:
     x = CLOSES["GOOG"]
     line, signal = indicators.macd(x, 12, 26, 9)
-    expected_line = np.array(ref_ema(list(x), 12)) - np.array(ref_ema(list(x), 26))
+    # TA-Lib's seeding: the fast EMA starts with the slow one, at bar 25.
+    late_fast = [np.nan] * 25 + ref_ema(list(x[14:]), 12)[11:]
+    expected_line = np.array(late_fast) - np.array(ref_ema(list(x), 26))
     close(line, list(expected_line))
     close(signal, ref_ema(list(expected_line), 9))
     # The signal is seeded with the mean of the first 9 defined MACD values.

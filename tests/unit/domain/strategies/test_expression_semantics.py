@@ -78,7 +78,10 @@ def shifted(x: Floats, k: int) -> list[float]:
 
 
 def slow_macd(fast: int, slow: int) -> list[float]:
-    fast_line = slow_smoothing(CLOSE, fast, 2 / (fast + 1))
+    """TA-Lib's seeding: the fast EMA starts where the slow one does (bar slow - 1), seeded
+    with the mean of the `fast` values ending there."""
+    late = [math.nan] * (slow - fast) + CLOSE[slow - fast :]
+    fast_line = slow_smoothing(late, fast, 2 / (fast + 1))
     slow_line = slow_smoothing(CLOSE, slow, 2 / (slow + 1))
     return [a - b for a, b in zip(fast_line, slow_line, strict=True)]
 
@@ -95,22 +98,8 @@ REFERENCES: dict[str, Callable[[], Sequence[float]]] = {
     "change(close, 2)": lambda: [a - b for a, b in zip(CLOSE, shifted(CLOSE, 2), strict=True)],
     "roc(close, 2)": lambda: [a / b - 1 for a, b in zip(CLOSE, shifted(CLOSE, 2), strict=True)],
     "atr(14)": lambda: slow_atr(14),
-    "macd(close, 5, 13)": lambda: [
-        a - b
-        for a, b in zip(
-            slow_smoothing(CLOSE, 5, 2 / 6), slow_smoothing(CLOSE, 13, 2 / 14), strict=True
-        )
-    ],
-    "macd_signal(close, 5, 13, 4)": lambda: slow_smoothing(
-        [
-            a - b
-            for a, b in zip(
-                slow_smoothing(CLOSE, 5, 2 / 6), slow_smoothing(CLOSE, 13, 2 / 14), strict=True
-            )
-        ],
-        4,
-        2 / 5,
-    ),
+    "macd(close, 5, 13)": lambda: slow_macd(5, 13),
+    "macd_signal(close, 5, 13, 4)": lambda: slow_smoothing(slow_macd(5, 13), 4, 2 / 5),
     "sma(rsi(close, 5), 3)": lambda: [math.nan] * 5 + slow_sma(slow_rsi(CLOSE, 5)[5:], 3),
     "abs(open - close)": lambda: list(np.abs(CANDLES.open - CLOSE)),
     "min(open, close) - max(open, close)": lambda: list(
