@@ -79,8 +79,8 @@ def formatted(key: str, value: Any) -> str:
 
 
 def percent(value: float) -> str:
-    """0.0123 as `1.23 %`, -0.96634 as `-96.63 %`."""
-    return _signed(f"{abs(value) * 100:,.2f} %", value)
+    """0.0123 as `1.23%`, -0.96634 as `-96.63%`."""
+    return _signed(f"{abs(value) * 100:,.2f}%", value)
 
 
 def money(value: float) -> str:
@@ -110,4 +110,4 @@ def plain(value: Any) -> str:
 
 
 def _signed(text: str, value: float) -> str:
-    return MINUS + text if value < 0 and text.strip("0.,% ") else text
+    return MINUS + text if value < 0 and text.strip("0.,%") else text

@@ -57,7 +57,12 @@ def request_schemas() -> dict[str, Schema]:
 def request_fields(kind: str, computed: frozenset[str] = frozenset()) -> list[RequestField]:
     """The fields of a `kind` request (backfill, backtest, optimization) that options set;
     those named in `computed` are never required (the command fills them in)."""
-    return list(_walk(request_schemas()[kind], (), True, computed))
+    return fields_of(request_schemas()[kind], computed)
+
+
+def fields_of(schema: Schema, computed: frozenset[str] = frozenset()) -> list[RequestField]:
+    """The fields of a request of this (inlined) schema."""
+    return list(_walk(schema, (), True, computed))
 
 
 def enum_of(kind: str, name: str) -> list[Any]:

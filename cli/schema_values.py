@@ -75,6 +75,8 @@ def parse(schema: Schema, text: str) -> Any:
         except ValueError as exc:
             raise Unparsable(f"not JSON: {exc}") from None
     options = members(schema)
+    if len(options) == 1 and not is_object(schema) and not is_array(schema):
+        return scalar(schema, text)
     objects = [m for m in options if is_object(m) and not is_map(m)]
     head, sep, rest = text.partition(":")
     for member in objects:
@@ -85,28 +87,36 @@ def parse(schema: Schema, text: str) -> Any:
         props = member.get("properties") or {}
         if tag is None and sep and list(props) == [head]:
             return {head: parse(props[head], rest)}
-    for member in options:
-        if not is_object(member) and not is_array(member):
-            try:
-                return scalar(member, text)
-            except Unparsable:
-                continue
+    # Scalars: an exact fit first (`24` is an integer before it is a string), then a string
+    # outside an enum's values, left for the API to judge (it may take aliases: `1h`).
+    for strict in (True, False):
+        for member in options:
+            if not is_object(member) and not is_array(member):
+                try:
+                    return scalar(member, text, strict)
+                except Unparsable:
+                    continue
+    reasons = []
     for member in objects:
         if tag_of(member) is None:
             try:
                 return _positional(member, text.split(":"), skip=None)
-            except Unparsable:
-                continue
+            except Unparsable as exc:
+                reasons.append(str(exc))
     for member in options:
         if is_array(member):
             if text == "none":
                 return []
             return [parse(member.get("items") or {}, item) for item in _items(text)]
-    raise Unparsable(f"expected {describe(schema)}")
+    because = f" ({'; '.join(reasons)})" if reasons else ""
+    raise Unparsable(f"expected {describe(schema)}{because}")
 
 
-def scalar(schema: Schema, text: str) -> Any:
-    """A number, string, boolean, constant or null."""
+def scalar(schema: Schema, text: str, strict: bool = False) -> Any:
+    """A number, string, boolean, constant or null; a string outside its enum's values only
+    when not `strict`."""
+    if strict and "enum" in schema and text not in [str(value) for value in schema["enum"]]:
+        raise Unparsable(f"expected one of {', '.join(str(v) for v in schema['enum'])}")
     if "const" in schema:
         if text == str(schema["const"]):
             return schema["const"]
@@ -192,7 +202,10 @@ def _positional(member: Schema, parts: list[str], skip: str | None) -> dict[str,
         if not order:
             raise Unparsable(f"too many values: {':'.join(parts)}")
         name = order.pop(0)
-        value[name] = parse(props[name], part)
+        try:
+            value[name] = parse(props[name], part)
+        except Unparsable as exc:
+            raise Unparsable(f"{name}: {exc}") from None
     required = [name for name in member.get("required", []) if name != skip]
     missing = [name for name in required if name not in value]
     if missing:

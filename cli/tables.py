@@ -39,9 +39,13 @@ def strategy_name(job: dict[str, Any]) -> str:
     return str(strategy.get("name") or definition.get("name") or "expression")
 
 
-def _strategy_label(job: dict[str, Any], strategy: dict[str, Any]) -> str:
-    params = ", ".join(f"{k}={cell(v)}" for k, v in (strategy.get("params") or {}).items())
-    return f"{strategy_name(job)}({params})"
+def _strategy_label(
+    job: dict[str, Any], strategy: dict[str, Any], varied: frozenset[str] = frozenset()
+) -> str:
+    """`sma_cross(fast=10, slow=30)`; the parameters an optimization varies left out."""
+    params = strategy.get("params") or {}
+    shown = ", ".join(f"{k}={cell(v)}" for k, v in params.items() if k not in varied)
+    return f"{strategy_name(job)}({shown})"
 
 
 def _symbols(request: dict[str, Any]) -> str:
@@ -68,12 +72,14 @@ def setup_line(request: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def setup_rows(job: dict[str, Any], request: dict[str, Any]) -> list[tuple[str, Any]]:
+def setup_rows(
+    job: dict[str, Any], request: dict[str, Any], varied: frozenset[str] = frozenset()
+) -> list[tuple[str, Any]]:
     """A backtest request as the rows a trader checks first, then every other setting that
-    differs from the API's default."""
+    differs from the API's default (`varied`: the names an optimization varies)."""
     stops = [stop_text(name, request[name]) for name in STOPS if request.get(name) is not None]
     rows: list[tuple[str, Any]] = [
-        ("strategy", _strategy_label(job, request.get("strategy") or {})),
+        ("strategy", _strategy_label(job, request.get("strategy") or {}, varied)),
         ("symbols" if request.get("symbols") else "symbol", _symbols(request)),
         ("market", f"{request.get('category')} {request.get('interval')}"),
         ("range", f"{request.get('start')} .. {request.get('end')}"),
@@ -96,7 +102,7 @@ def setup_rows(job: dict[str, Any], request: dict[str, Any]) -> list[tuple[str, 
 def _setting(name: str, value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={_setting(k, v)}" for k, v in value.items())
-    return formatted(name, value)
+    return cell(value) if isinstance(value, int) else formatted(name, value)
 
 
 def backfill_summary(job: dict[str, Any]) -> Table:
@@ -166,8 +172,8 @@ def optimization_summary(job: dict[str, Any]) -> Table:
     best = job.get("best") or {}
     rows: list[tuple[str, Any]] = [("id", job["id"]), ("status", job["status"])]
     rows.append(("kind", job["kind"]))
-    rows += setup_rows(job, request["backtest"])
     space = request.get("param_grid") or request.get("param_space") or {}
+    rows += setup_rows(job, request["backtest"], frozenset(space))
     rows += [
         ("param_space" if request.get("param_space") else "param_grid", _grid_label(space)),
         ("objective", request.get("objective")),
@@ -198,7 +204,7 @@ def robustness_table(robustness: dict[str, Any], title: str = "robustness") -> T
 
 
 def out_of_sample_table(walk_forward: dict[str, Any]) -> Table:
-    title = f"out of sample: {walk_forward.get('windows')} test windows chained"
+    title = f"out of sample ({walk_forward.get('windows')} windows)"
     return metrics_table(walk_forward.get("test_metrics") or {}, title)
 
 
