@@ -52,7 +52,8 @@ MONEY_KEYS = frozenset(
         "equity",
     }
 )
-PRICE_KEYS = frozenset({"entry_price", "exit_price", "open", "high", "low", "close"})
+# Prices and quantities: as many significant digits as a price has.
+PRICE_KEYS = frozenset({"entry_price", "exit_price", "qty", "open", "high", "low", "close"})
 RATIO_KEYS = frozenset({"sharpe", "sortino", "calmar", "profit_factor", "avg_bars_held"})
 MINUS = "-"
 

@@ -261,7 +261,7 @@ def jobs_table(kind: str, jobs: list[dict[str, Any]], total: int) -> Table:
                 _series(job),
                 span,
                 cell(job.get("rows")),
-                cell(job["created_at"]),
+                _time(job["created_at"]),
             )
     else:
         table = Table(
@@ -276,11 +276,17 @@ def jobs_table(kind: str, jobs: list[dict[str, Any]], total: int) -> Table:
                 _series(request),
                 setup_line(request),
                 _result(kind, job),
-                cell(job["created_at"]),
+                _time(job["created_at"]),
             )
     table.title_justify = "left"
     table.columns[0].no_wrap = True
     return table
+
+
+def _time(text: Any) -> str:
+    """An ISO-8601 UTC time to the second: `2026-12-07T08:33:26Z`."""
+    shown = str(text)
+    return shown[:19] + "Z" if len(shown) > 20 and shown[10:11] == "T" else shown
 
 
 def _result(kind: str, job: dict[str, Any]) -> str:
@@ -291,12 +297,17 @@ def _result(kind: str, job: dict[str, Any]) -> str:
         keys = ("total_return", "sharpe", "max_drawdown")
         return ", ".join(f"{k} {formatted(k, metrics.get(k))}" for k in keys)
     objective = job["request"].get("objective") or "sharpe"
-    best = job.get("best") or {}
-    metrics = best.get("test_metrics") or best.get("metrics") or {}
     head = f"{job['kind']} by {objective}"
-    if not metrics:
+    out_of_sample = (job.get("walk_forward") or {}).get("test_metrics")
+    if out_of_sample:
+        keys = dict.fromkeys((objective, "total_return"))
+        shown = ", ".join(f"{k} {formatted(k, out_of_sample.get(k))}" for k in keys)
+        return f"{head}: out of sample {shown}"
+    best = job.get("best") or {}
+    if not best.get("metrics"):
         return head
-    return f"{head}: best {formatted(objective, metrics.get(objective))} {cell(best.get('params'))}"
+    value = formatted(objective, best["metrics"].get(objective))
+    return f"{head}: best {value} {cell(best.get('params'))}"
 
 
 def compare_table(jobs: list[tuple[str, dict[str, Any]]]) -> Table:
