@@ -110,6 +110,9 @@ def rerun(api: ApiClient, /, job_id: str, **given: Any) -> None:
     """Run a succeeded backtest's stored request again, as a new backtest that says whether it
     reproduced bit for bit."""
     submission = _submission(given)
+    kind, _ = locate(api, job_id)
+    if kind != "backtest":
+        raise click.UsageError(f"only a backtest can be rerun; {job_id} is a {kind}")
     _submit(api, "backtest", path_of("backtest", job_id) + "/rerun", {}, submission)
 
 
