@@ -35,7 +35,7 @@ STRATEGY_OPTIONS = [
 ]
 
 
-class SchemaText(click.ParamType):
+class SchemaText(click.ParamType[Any]):
     """Option text read as the value its field's schema describes (cli/schema_values.py)."""
 
     def __init__(self, schema: Schema) -> None:
@@ -51,7 +51,7 @@ class SchemaText(click.ParamType):
             self.fail(f"{value!r}: {exc}", param, ctx)
 
 
-class MapEntry(click.ParamType):
+class MapEntry(click.ParamType[Any]):
     """`NAME=VALUE`: one entry of a map field (`--grid fast=5,10,20`)."""
 
     def __init__(self, schema: Schema) -> None:

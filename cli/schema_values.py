@@ -182,7 +182,7 @@ def describe(schema: Schema) -> str:
         elif member.get("format") == "date-time":
             shapes.append("TIME")
         else:
-            shapes.append(_SCALAR_NAMES.get(member.get("type"), "VALUE"))
+            shapes.append(_SCALAR_NAMES.get(str(member.get("type")), "VALUE"))
     return "|".join(dict.fromkeys(shapes)) or "VALUE"
 
 

@@ -300,8 +300,8 @@ def _result(kind: str, job: dict[str, Any]) -> str:
     head = f"{job['kind']} by {objective}"
     out_of_sample = (job.get("walk_forward") or {}).get("test_metrics")
     if out_of_sample:
-        keys = dict.fromkeys((objective, "total_return"))
-        shown = ", ".join(f"{k} {formatted(k, out_of_sample.get(k))}" for k in keys)
+        names = dict.fromkeys((objective, "total_return"))
+        shown = ", ".join(f"{k} {formatted(k, out_of_sample.get(k))}" for k in names)
         return f"{head}: out of sample {shown}"
     best = job.get("best") or {}
     if not best.get("metrics"):

@@ -5,7 +5,6 @@ and the options build requests the API's own schemas accept."""
 from typing import Any
 
 import click
-import jsonschema
 import pytest
 
 from cli import job_commands
@@ -146,12 +145,13 @@ def _body(kind: str, *args: str) -> dict[str, Any]:
     return body
 
 
-def _valid(kind: str, body: dict[str, Any]) -> None:
-    """The body validates against the API's own schema for it (the OpenAPI components)."""
+def _valid(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The body as the API's own model for it reads it (raises if the model refuses it)."""
     path = cli_request_schema.JOB_ROUTES[kind]
-    content = DOCUMENT["paths"][path]["post"]["requestBody"]["content"]["application/json"]
-    schema = {**content["schema"], "components": DOCUMENT["components"]}
-    jsonschema.validate(body, schema)
+    [model] = [ep.body for ep in ENDPOINTS if ep.path == path and ep.method == "POST"]
+    assert model is not None
+    read: dict[str, Any] = model.model_validate(body).model_dump(mode="json")
+    return read
 
 
 def test_a_backtest_with_every_kind_of_option() -> None:
@@ -180,8 +180,10 @@ def test_a_backtest_with_every_kind_of_option() -> None:
         "direction": "long_short",
         "fee_rate": 0.001,
     }
-    # The API's schema (the date-time strings aside) takes it.
-    _valid("backtest", {**body, "end": "2024-06-30T00:00:00Z", "start": "2024-01-01T00:00:00Z"})
+    # The API's model takes it, times as ISO-8601 or epoch milliseconds.
+    read = _valid("backtest", body)
+    assert read["end"] == "2024-06-30T00:00:00Z" and read["leverage"] == 10
+    assert read["stop_loss"] == {"atr": 2} and read["monte_carlo"] == {"runs": 2000, "seed": 7}
     # Only what was given is sent.
     assert _body("backtest", *SERIES, "--strategy", "x") == {
         **{k: body[k] for k in ("category", "symbol", "interval", "start", "end")},
@@ -215,8 +217,8 @@ def test_an_optimization_nests_the_backtest_and_its_sections() -> None:
     assert body["walk_forward"] == {"train_bars": 300, "test_bars": 100, "anchored": False}
     assert body["robustness_blocks"] == 8 and body["objective"] == "calmar"
     assert "kind" not in body and job_commands.default_kind(body) == "walk_forward"
-    backtest = {**body["backtest"], "start": "2024-01-01T00:00:00Z", "end": "2024-06-30T00:00:00Z"}
-    _valid("optimization", {**body, "kind": "walk_forward", "backtest": backtest})
+    read = _valid("optimization", {**body, "kind": "walk_forward"})
+    assert read["backtest"]["leverage"] == 3 and read["walk_forward"]["train_bars"] == 300
     assert job_commands.default_kind({"param_grid": {}}) == "grid"
 
 

@@ -62,7 +62,7 @@ def test_numbers_as_a_trader_reads_them() -> None:
     assert formatted("anything", {"atr": 2}) == '{"atr":2}'
 
 
-BACKTEST = {
+BACKTEST: dict[str, Any] = {
     "id": "5b1e0c2a-0000-4000-8000-000000000001",
     "status": "succeeded",
     "strategy_name": "donchian_rsi",
