@@ -60,6 +60,8 @@ def _backtest_tables(api: ApiClient, job: dict[str, Any]) -> list[RenderableType
     shown: list[RenderableType] = [tables.backtest_summary(job)]
     if job["status"] == "succeeded":
         shown.append(tables.metrics_table(job.get("metrics") or {}))
+        if job.get("per_symbol"):
+            shown.append(tables.per_symbol_table(job["per_symbol"]))
         if job.get("monte_carlo"):
             shown.append(tables.monte_carlo_table(job["monte_carlo"]))
         trades = api.get(path_of("backtest", job["id"]) + "/trades", limit=TRADE_ROWS)

@@ -136,6 +136,15 @@ def metrics_table(metrics: dict[str, Any], title: str = "metrics") -> Table:
     return table
 
 
+def per_symbol_table(per_symbol: dict[str, dict[str, Any]]) -> Table:
+    """A portfolio's results by symbol (`per_symbol`)."""
+    columns = list(dict.fromkeys(key for values in per_symbol.values() for key in values))
+    table = Table("symbol", *columns, title="per symbol", title_justify="left")
+    for symbol, values in per_symbol.items():
+        table.add_row(symbol, *(formatted(key, values.get(key)) for key in columns))
+    return table
+
+
 PERCENTILES = ("p5", "p25", "p50", "p75", "p95")
 
 

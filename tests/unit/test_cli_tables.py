@@ -157,3 +157,21 @@ def test_monthly_returns_as_a_year_by_month_grid() -> None:
     assert "10.00%" in row_2024 and "-5.00%" in row_2024
     weekly = rendered(tables.returns_table("week", [{"period": "2025-W01", "return": 0.01}]))
     assert "2025-W01" in weekly and "1.00%" in weekly
+
+
+def test_a_portfolio_by_symbol() -> None:
+    per_symbol = {
+        "BTCUSDT": {"num_trades": 3, "pnl": 1234.5, "exposure": 0.25, "win_rate": None},
+        "ETHUSDT": {"num_trades": 1, "pnl": -10.0, "exposure": 0.1, "win_rate": 1.0},
+    }
+    text = rendered(tables.per_symbol_table(per_symbol))
+    btc = next(line for line in text.splitlines() if "BTCUSDT" in line)
+    eth = next(line for line in text.splitlines() if "ETHUSDT" in line)
+    assert [c.strip() for c in btc.split("│")[1:-1]] == ["BTCUSDT", "3", "1,234.50", "25.00%", "-"]
+    assert [c.strip() for c in eth.split("│")[1:-1]] == [
+        "ETHUSDT",
+        "1",
+        "-10.00",
+        "10.00%",
+        "100.00%",
+    ]
