@@ -3,6 +3,7 @@
 sent, so every default is the API's; a field the API adds gets its option when the schema
 file is regenerated."""
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -114,9 +115,8 @@ def _help(schema: Schema) -> str:
     described = "default" in parts[0].lower()
     if schema.get("default") not in (None, []) and not described:
         default = schema["default"]
-        parts.append(
-            f"default {default if not isinstance(default, bool) else str(default).lower()}"
-        )
+        shown = default if isinstance(default, str) else json.dumps(default)
+        parts.append(f"default {shown}")
     return "; ".join(part for part in parts if part)
 
 
