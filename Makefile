@@ -52,7 +52,13 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-bench: install
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: install $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 # The command line's options come from the API's request schemas: after a request field is

@@ -13,9 +13,9 @@ from pydantic import (
     model_validator,
 )
 
+from domain.metrics.names import METRIC_KEYS
+from domain.strategies import ParamError, ParamValue
 from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
-from shared.metric_names import METRIC_KEYS
-from shared.strategies import ParamError, ParamValue
 from shared.validation import error_message, field_error
 from shared.walk_forward import WalkForward
 

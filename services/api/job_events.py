@@ -24,6 +24,7 @@ from aiohttp import web
 from shared.amqp import Topology, connect
 from shared.jobs import TERMINAL_STATUSES
 from shared.messages import EVENTS, Message, message_type
+from shared.repos import jobs as jobs_repo
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,6 @@ BUFFER_EVENTS = 1000
 POLL_SECONDS = 1.0
 _REMEMBERED_JOBS = 10_000
 _RETRY_SECONDS = 2.0
-# A job that ended this recently is still polled, so its end is told even without the broker.
-_RECENT_SECONDS = 30
 
 
 def _job_of(event: type[Message]) -> tuple[str, str, str]:
@@ -45,20 +44,6 @@ def _job_of(event: type[Message]) -> tuple[str, str, str]:
 
 # The broker's job events: message type -> (job kind, the field naming the job, its status).
 _BROKER_EVENTS = {message_type(event): _job_of(event) for event in EVENTS}
-
-_POLL_SQL = f"""
-SELECT 'backtest' AS kind, id, status, NULL::bigint AS done, NULL::bigint AS total, error
-  FROM backtests
- WHERE status IN ('queued', 'running') OR finished_at > now() - interval '{_RECENT_SECONDS} s'
-UNION ALL
-SELECT 'optimization', id, status, progress_done, progress_total, error
-  FROM optimizations
- WHERE status IN ('queued', 'running') OR finished_at > now() - interval '{_RECENT_SECONDS} s'
-UNION ALL
-SELECT 'backfill', r.id, r.status, p.pages_done, p.pages_total, r.error
-  FROM backfill_run r LEFT JOIN backfill_progress p ON p.backfill_id = r.id
- WHERE r.status IN ('queued', 'running') OR r.finished_at > now() - interval '{_RECENT_SECONDS} s'
-"""
 
 
 @dataclass(frozen=True)
@@ -141,7 +126,7 @@ async def poll_jobs(hub: JobEventHub, pool: asyncpg.Pool) -> None:
     """Once a second, every live or just-ended job's status and progress, for all clients."""
     while True:
         try:
-            for row in await pool.fetch(_POLL_SQL):
+            for row in await jobs_repo.live_and_recent_jobs(pool):
                 hub.record(
                     row["kind"],
                     str(row["id"]),

@@ -8,12 +8,14 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.execution.settings import ExitReason
+from domain.metrics.names import LOWER_IS_BETTER
 from shared.backtest_spec import INLINE_NAME
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
 from shared.jobs import JobStatus
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
-from shared.metric_names import LOWER_IS_BETTER, Metrics
+from shared.metric_names import Metrics
 from shared.outbox import add_to_outbox, outbox_insert, outbox_values
 
 TRADE_COLUMNS = (
@@ -31,7 +33,6 @@ TRADE_COLUMNS = (
     "exit_reason",
     "funding",
 )
-ExitReason = Literal["signal", "stop_loss", "trailing_stop", "take_profit", "liquidation", "end"]
 
 
 class BacktestData(BaseModel):

@@ -1,10 +1,11 @@
-"""SQL that every job table shares: a DELETE cancels a live job, or deletes a settled one."""
+"""SQL that every job table shares: a DELETE cancels a live job, or deletes a settled one; the
+live jobs' states for the event stream; the counts by status for /metrics."""
 
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from shared.db import DbConnection
-from shared.jobs import TERMINAL_STATUSES, JobTable
+from shared.db import DbConnection, DbExecutor
+from shared.jobs import JOB_TABLES, TERMINAL_STATUSES, JobKind, JobTable
 
 
 async def cancel_or_delete(
@@ -25,3 +26,35 @@ async def cancel_or_delete(
             job_id,
         )
         return "cancelled"
+
+
+# A job that ended this recently is still polled, so its end is told even without the broker.
+_RECENT_SECONDS = 30
+_LIVE_AND_RECENT_SQL = f"""
+SELECT 'backtest' AS kind, id, status, NULL::bigint AS done, NULL::bigint AS total, error
+  FROM backtests
+ WHERE status IN ('queued', 'running') OR finished_at > now() - interval '{_RECENT_SECONDS} s'
+UNION ALL
+SELECT 'optimization', id, status, progress_done, progress_total, error
+  FROM optimizations
+ WHERE status IN ('queued', 'running') OR finished_at > now() - interval '{_RECENT_SECONDS} s'
+UNION ALL
+SELECT 'backfill', r.id, r.status, p.pages_done, p.pages_total, r.error
+  FROM backfill_run r LEFT JOIN backfill_progress p ON p.backfill_id = r.id
+ WHERE r.status IN ('queued', 'running') OR r.finished_at > now() - interval '{_RECENT_SECONDS} s'
+"""
+
+
+async def live_and_recent_jobs(db: DbExecutor) -> list[Any]:
+    """Every queued or running job, and those that ended within the last seconds: kind, id,
+    status, progress (done, total) and error."""
+    return list(await db.fetch(_LIVE_AND_RECENT_SQL))
+
+
+async def job_counts(db: DbExecutor) -> list[tuple[JobKind, str, int]]:
+    """(kind, status, count) over every job table."""
+    return [
+        (kind, row["status"], row["n"])
+        for kind, table in JOB_TABLES.items()
+        for row in await db.fetch(f"SELECT status, count(*) AS n FROM {table} GROUP BY status")
+    ]

@@ -8,8 +8,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from domain.backtest import Trades, run_backtest
+from domain.execution.settings import EXIT_REASONS
+from domain.market.candles import Candles
+from domain.market.intervals import from_epoch_ms
+from domain.market.perp_market import PerpMarket
+from domain.research.monte_carlo import resample_trades
 from services.engine.backtests.data_used import DataReport, data_used
-from services.engine.core import EXIT_REASONS, PerpMarket, Trades, resample_trades, run_backtest
 from services.engine.provenance import (
     arrays_sha256,
     candles_provenance,
@@ -18,8 +23,6 @@ from services.engine.provenance import (
     sha256_hex,
 )
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
-from shared.timestamps import from_epoch_ms
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ def simulate(
     """The backtest over `candles` but their first `warmup` bars, which only warm the
     indicators; `market` a perpetual's mark price and funding on the same candles."""
     spec = BacktestSpec.model_validate(request)
-    result = run_backtest(candles, spec, trade_from=warmup, market=market)
+    result = run_backtest(candles, spec.config(), trade_from=warmup, market=market)
     t = result.trades
     trades = [
         (

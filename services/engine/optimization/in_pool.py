@@ -18,25 +18,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from services.engine.core import (
-    BacktestConfig,
-    Metric,
-    PerpMarket,
-    ReturnMoments,
-    StrategyTargets,
-    contiguous_prices,
-    core_stop,
-    kernel_returns,
-    run_backtest,
-    run_kernel,
-)
-from services.engine.optimization.robustness import DEFAULT_BLOCKS, SetStatistics
-from services.engine.optimization.sweep_metrics import TestRun, sweep_metrics
-from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
-from shared.candles import PRICE_FIELDS, Candles
-from shared.ranking import best_of
-from shared.strategies import ParamValue
-from shared.warmup import warmup_bars
+from domain.backtest import contiguous_prices, kernel_returns, run_backtest, run_kernel
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import GRIDABLE_STOPS
+from domain.market.candles import PRICE_FIELDS, Candles
+from domain.market.perp_market import PerpMarket
+from domain.metrics.performance import Metric
+from domain.metrics.sweep import TestRun, sweep_metrics
+from domain.optimization.ranking import best_of
+from domain.research.robustness import DEFAULT_BLOCKS, SetStatistics
+from domain.research.sharpe_inference import ReturnMoments
+from domain.strategies import ParamValue
+from domain.strategies.warmup import warmup_bars
+from domain.targets.strategy_targets import StrategyTargets
+from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec, core_stop
 
 Params = Mapping[str, ParamValue]
 FloatArray = npt.NDArray[np.float64]
@@ -116,10 +111,6 @@ def bars_between(candles: Candles, start: int, stop: int) -> Candles:
     )
 
 
-# Grid fields the core takes as they are (the others are stops).
-_PLAIN_GRID_FIELDS = frozenset({"position_size", "leverage"})
-
-
 def market_between(market: PerpMarket | None, start: int, stop: int) -> PerpMarket | None:
     return None if market is None else market.between(start, stop)
 
@@ -133,7 +124,7 @@ def set_config(config: BacktestConfig, params: Params) -> BacktestConfig:
     if fields:
         changed: dict[str, Any] = {
             k: v
-            if k in _PLAIN_GRID_FIELDS
+            if k not in GRIDABLE_STOPS
             else core_stop(EXECUTION_GRID_FIELDS[k].validate_python(v))
             for k, v in fields.items()
         }
@@ -143,7 +134,7 @@ def set_config(config: BacktestConfig, params: Params) -> BacktestConfig:
 
 def backtest_config(request: Mapping[str, Any]) -> BacktestConfig:
     """The core's config of an optimization request's `backtest`."""
-    return BacktestConfig.from_spec(BacktestSpec.model_validate(request["backtest"]))
+    return BacktestSpec.model_validate(request["backtest"]).config()
 
 
 def evaluate_sets(
@@ -158,7 +149,7 @@ def evaluate_sets(
     indicators are warmed up as far as its `warmup_bars` takes; the metrics equal
     run_backtest's on the same bars (to rounding)."""
     spec = BacktestSpec.model_validate(request["backtest"])
-    config = BacktestConfig.from_spec(spec)
+    config = spec.config()
     execution = config.execution
     # Sets warmed on as many bars share one indicator cache (one per distinct warm-up).
     by_start: dict[int, list[int]] = {}
