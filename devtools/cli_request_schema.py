@@ -1,7 +1,7 @@
 """Writes cli/request_schema.json: the request bodies of the job-creating routes, as the API's
 OpenAPI document gives them, with every `$ref` inlined. The command line builds its options from
 that file (it may not import the services), so a request field added to the API gets its option
-when the file is regenerated: `make cli-schema` (tests/unit/test_cli_request_schema.py fails
+when the file is regenerated: `make cli-schema` (tests/unit/cli/test_request_schema.py fails
 while the committed file is stale)."""
 
 import json

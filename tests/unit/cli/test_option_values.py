@@ -1,5 +1,5 @@
 """The command line's strategy options: parameters, saved ids, definition files (the request
-fields' option text: test_cli_schema_values.py)."""
+fields' option text: test_schema_values.py)."""
 
 import json
 from pathlib import Path
