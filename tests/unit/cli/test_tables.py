@@ -160,7 +160,7 @@ def test_monthly_returns_as_a_year_by_month_grid() -> None:
 
 
 def test_a_portfolio_by_symbol() -> None:
-    per_symbol = {
+    per_symbol: dict[str, dict[str, Any]] = {
         "BTCUSDT": {"num_trades": 3, "pnl": 1234.5, "exposure": 0.25, "win_rate": None},
         "ETHUSDT": {"num_trades": 1, "pnl": -10.0, "exposure": 0.1, "win_rate": 1.0},
     }
