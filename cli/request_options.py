@@ -13,7 +13,15 @@ import click
 
 from cli import option_values
 from cli.request_schema import ALIASES, NEGATIONS, RequestField
-from cli.schema_values import Schema, Unparsable, describe, is_array, is_boolean, is_map, parse
+from cli.schema_values import (
+    Schema,
+    Unparsable,
+    describe,
+    is_array,
+    is_boolean,
+    map_member,
+    parse,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,8 +91,8 @@ def _option(field: RequestField) -> Callable[[F], F]:
         negative = "--" + NEGATIONS.get(field.name, "no-" + field.name).replace("_", "-")
         flag = f"{field.option}/{negative}"
         return click.option(flag, field.dest, default=None, help=help_text)
-    if is_map(schema):
-        entry = MapEntry(schema["additionalProperties"])
+    if (mapping := map_member(schema)) is not None:
+        entry = MapEntry(mapping["additionalProperties"])
         return click.option(
             *names,
             field.dest,
@@ -130,7 +138,7 @@ def request_body(
         value = given.pop(field.dest)
         if value is None or value == ():
             continue
-        if is_map(field.schema):
+        if map_member(field.schema) is not None:
             value = dict(value)
         elif isinstance(value, tuple):  # a repeatable list option: its lists joined
             value = [

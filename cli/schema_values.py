@@ -52,6 +52,12 @@ def is_map(schema: Schema) -> bool:
     )
 
 
+def map_member(schema: Schema) -> Schema | None:
+    """The map a field holds (`dict[...]`, or `dict[...] | None`), if it holds one."""
+    maps = [member for member in members(schema) if is_map(member)]
+    return maps[0] if len(maps) == 1 else None
+
+
 def nullable(schema: Schema) -> bool:
     return any(member.get("type") == "null" for member in members(schema))
 

@@ -181,24 +181,48 @@ def optimization_summary(job: dict[str, Any]) -> Table:
     best = job.get("best") or {}
     rows: list[tuple[str, Any]] = [("id", job["id"]), ("status", job["status"])]
     rows.append(("kind", job["kind"]))
-    space = request.get("param_grid") or request.get("param_space") or {}
-    rows += setup_rows(job, request["backtest"], frozenset(space))
+    varied = {**(request.get("param_grid") or {}), **(request.get("param_space") or {})}
+    rows += setup_rows(job, request["backtest"], frozenset(varied))
     rows += [
-        ("param_space" if request.get("param_space") else "param_grid", _grid_label(space)),
+        (name, _grid_label(request[name]))
+        for name in ("param_grid", "param_space", "search")
+        if request.get(name)
+    ]
+    rows += [
         ("objective", request.get("objective")),
         ("progress", f"{progress.get('done')}/{progress.get('total')}"),
         ("skipped", job.get("skipped")),
         ("best params", best.get("params")),
+        *_search_rows(job.get("search")),
         ("error", job.get("error")),
     ]
     rows += [("warning", warning) for warning in job.get("warnings") or []]
     return _fields("optimization", rows)
 
 
+def _search_rows(search: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """A Bayesian search's asks, and which parameters mattered most."""
+    if not search:
+        return []
+    rows: list[tuple[str, Any]] = []
+    if "trials" in search:
+        breaks = search.get("rule_breaks")
+        asked = f" ({breaks} rule breaks asked)" if breaks is not None else ""
+        rows.append(("trials", f"{search['trials']}{asked}"))
+    importance = search.get("importance") or {}
+    if importance:
+        rows.append(("importance", ", ".join(f"{n} {percent(v)}" for n, v in importance.items())))
+    return rows
+
+
 def _grid_label(param_grid: dict[str, Any]) -> str:
     """Each parameter's values, a long list as its first and last."""
 
     def values(given: Any) -> str:
+        if isinstance(given, dict) and "low" in given:  # a Bayesian search's range
+            step = f" step {cell(given['step'])}" if given.get("step") is not None else ""
+            log = " log" if given.get("log") else ""
+            return f"{cell(given['low'])}..{cell(given['high'])}{step}{log}"
         if isinstance(given, list) and len(given) > 6:
             return f"{cell(given[0])}..{cell(given[-1])} ({len(given)} values)"
         return cell(given)
@@ -246,11 +270,13 @@ def results_table(rows: list[dict[str, Any]], objective: str, total: int) -> Tab
     else:
         title = f"top {len(rows)} of {total} by {objective}"
         others = [k for k in ("total_return", "max_drawdown", "num_trades") if k != objective]
-        table = Table("rank", "params", objective, *others)
+        trials = any(row.get("trial") is not None for row in rows)  # a Bayesian search's
+        table = Table("rank", *(["trial"] if trials else []), "params", objective, *others)
         for rank, row in enumerate(rows, 1):
             metrics = row.get("metrics") or {}
             table.add_row(
                 str(rank),
+                *([cell(row.get("trial"))] if trials else []),
                 cell(row["params"]),
                 *(formatted(k, metrics.get(k)) for k in (objective, *others)),
             )

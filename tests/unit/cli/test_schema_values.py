@@ -80,7 +80,7 @@ class FutureRequest(Strict):
     monte_carlo: MonteCarlo | None = None
     funding: bool | None = None
     portfolio: Portfolio | None = None
-    param_space: dict[str, SpaceRange | list[Any]] = {}
+    param_space: dict[str, SpaceRange | list[Any]] | None = None
     search: Search | None = None
 
 
@@ -117,7 +117,7 @@ def test_each_shape_of_the_syntax() -> None:
     rebalance = _field("portfolio")["anyOf"][0]["properties"]["rebalance"]
     assert parse(rebalance, "W") == {"every": "W"}
     assert parse(rebalance, "24") == {"every": 24}
-    space = _field("param_space")["additionalProperties"]
+    space = _field("param_space")["anyOf"][0]["additionalProperties"]
     assert parse(space, "2:50") == {"low": 2, "high": 50}
     assert parse(space, "0.5:4:0.1") == {"low": 0.5, "high": 4, "step": 0.1}
     assert parse(space, "0.01:0.2:log") == {"low": 0.01, "high": 0.2, "log": True}

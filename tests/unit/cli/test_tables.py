@@ -175,3 +175,39 @@ def test_a_portfolio_by_symbol() -> None:
         "10.00%",
         "100.00%",
     ]
+
+
+def test_a_bayesian_search_shows_its_space_trials_and_importance() -> None:
+    job = {
+        "id": "0b6f6c8e-6a1f-4c4e-9d6e-1f2a3b4c5d6e",
+        "status": "succeeded",
+        "kind": "bayes",
+        "strategy_name": "sma_cross",
+        "request": {
+            "backtest": {
+                "category": "linear",
+                "symbol": "BTCUSDT",
+                "interval": "60",
+                "strategy": {"name": "sma_cross", "params": {"fast": 10, "slow": 30}},
+            },
+            "param_space": {
+                "fast": {"low": 2, "high": 15, "step": None, "log": False},
+                "slow": [20, 40],
+                "trailing_stop": {"low": 0.01, "high": 0.2, "step": None, "log": True},
+            },
+            "search": {"trials": 12, "batch": 4, "sampler": "random", "seed": 1},
+            "objective": "sharpe",
+        },
+        "progress": {"done": 12, "total": 12},
+        "search": {"trials": 12, "rule_breaks": 3, "importance": {"fast": 0.75, "slow": 0.25}},
+    }
+    text = rendered(tables.optimization_summary(job))
+    assert "fast=2..15; slow=[20,40]; trailing_stop=0.01..0.2 log" in text
+    assert "trials=12; batch=4; sampler=random; seed=1" in text
+    assert "12 (3 rule breaks asked)" in text
+    assert "fast 75.00%, slow 25.00%" in text
+    assert "sma_cross()" in text  # the varied parameters are the space's
+    rows = [{"trial": 7, "params": {"fast": 3}, "metrics": {"sharpe": 1.5}}]
+    top = rendered(tables.results_table(rows, "sharpe", 12))
+    line = next(line for line in top.splitlines() if line.startswith("│ 1 "))
+    assert [c.strip() for c in line.split("│")[1:4]] == ["1", "7", '{"fast":3}']
