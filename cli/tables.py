@@ -99,9 +99,14 @@ def setup_rows(
     return rows
 
 
+_TAGS = ("type", "method")  # an object's kind, shown first: `limit: offset=0.10%, ...`
+
+
 def _setting(name: str, value: Any) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_setting(k, v)}" for k, v in value.items())
+        tag = next((value[t] for t in _TAGS if isinstance(value.get(t), str)), None)
+        rest = ", ".join(f"{k}={_setting(k, v)}" for k, v in value.items() if k not in _TAGS)
+        return f"{tag}: {rest}" if tag and rest else tag or rest
     return cell(value) if isinstance(value, int) else formatted(name, value)
 
 

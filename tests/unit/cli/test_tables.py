@@ -83,6 +83,8 @@ BACKTEST: dict[str, Any] = {
         "trailing_stop": {"atr": 3},
         "warmup_bars": "auto",
         "monte_carlo": {"runs": 2000, "seed": 7},
+        "sizing": {"risk": 0.01, "method": "risk"},
+        "entry_order": {"offset": 0.001, "type": "limit", "valid_bars": 3},
     },
     "metrics": {"total_return": -0.96634, "sharpe": -1.5, "max_drawdown": 0.97},
     "monte_carlo": {
@@ -107,6 +109,8 @@ def test_a_backtest_shows_its_setup_and_monte_carlo() -> None:
         "50.00%",
         "stop_loss 2.00%, trailing_stop 3 ATR",
         "runs=2000, seed=7",  # a setting that differs from the API's default
+        "risk: risk=1.00%",
+        "limit: offset=0.10%, valid_bars=3",
     ):
         assert shown in text, shown
     assert "fee_rate" not in text and "warmup_bars" not in text  # the defaults
