@@ -172,11 +172,11 @@ def describe(schema: Schema) -> str:
             tag = tag_of(member)
             props = [n for n in member.get("properties") or {} if tag is None or n != tag[0]]
             if tag is not None:
-                shapes.append(":".join([str(tag[1]), *(p.upper() for p in props)]))
+                shapes.append(str(tag[1]) + _parts(member, props, leading=True))
             elif len(props) == 1 and has_scalar:
                 shapes.append(f"{props[0]}:{props[0].upper()}")
             else:
-                shapes.append(":".join(p.upper() for p in props))
+                shapes.append(_parts(member, props, leading=False))
         elif is_array(member):
             shapes.append(f"{describe(member.get('items') or {})},...")
         elif "const" in member:
@@ -190,6 +190,21 @@ def describe(schema: Schema) -> str:
         else:
             shapes.append(_SCALAR_NAMES.get(str(member.get("type")), "VALUE"))
     return "|".join(dict.fromkeys(shapes)) or "VALUE"
+
+
+def _parts(member: Schema, props: list[str], leading: bool) -> str:
+    """`LOW:HIGH[:STEP][:log]`: the required members, then the optional ones in brackets, a
+    boolean by its name."""
+    required = set(member.get("required", []))
+    text = ""
+    for name in props:
+        boolean = is_boolean(member["properties"][name])
+        part = name if boolean else name.upper()
+        if name in required and not boolean:
+            text += f":{part}" if text or leading else part
+        else:
+            text += f"[:{part}]"
+    return text
 
 
 _SCALAR_NAMES = {"integer": "INT", "number": "NUMBER", "string": "TEXT", "boolean": "true|false"}

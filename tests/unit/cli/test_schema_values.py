@@ -134,9 +134,11 @@ def test_text_that_fits_no_shape_says_what_would() -> None:
         parse(_field("monte_carlo"), "2000")
     with pytest.raises(Unparsable, match="too many values"):
         parse(_field("monte_carlo"), "1:2:3")
-    assert describe(_field("entry_order")) == "market|limit:OFFSET:VALID_BARS"
+    assert describe(_field("entry_order")) == "market|limit[:OFFSET][:VALID_BARS]"
     assert describe(_field("sizing")) == "fraction|risk:RISK"
     assert describe(_field("monte_carlo")) == "RUNS:SEED"
+    space = _field("param_space")["anyOf"][0]["additionalProperties"]
+    assert describe(space) == "LOW:HIGH[:STEP][:log]|VALUE,..."
 
 
 def test_fields_a_later_request_adds_get_options_that_the_model_accepts() -> None:
