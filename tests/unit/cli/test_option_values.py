@@ -1,4 +1,5 @@
-"""The command line's option text to request JSON: parameters, stops, grids, times."""
+"""The command line's strategy options: parameters, saved ids, definition files (the request
+fields' option text: test_schema_values.py)."""
 
 import json
 from pathlib import Path
@@ -7,7 +8,7 @@ import click
 import pytest
 
 from cli import option_values
-from cli.request_options import backtest_request, strategy_ref
+from cli.request_options import strategy_ref
 
 
 def test_parameters_are_json_values_and_anything_else_a_string() -> None:
@@ -20,71 +21,6 @@ def test_parameters_are_json_values_and_anything_else_a_string() -> None:
     }
     with pytest.raises(click.BadParameter, match="NAME=VALUE"):
         option_values.params(("10",))
-
-
-def test_a_stop_is_a_fraction_or_atr_multiples() -> None:
-    assert option_values.stop("0.05") == 0.05
-    assert option_values.stop("atr:2") == {"atr": 2}
-    assert option_values.stop("ATR:1.5") == {"atr": 1.5}
-    for bad in ("atr:", "atr:x", "five", "true"):
-        with pytest.raises(click.BadParameter):
-            option_values.stop(bad)
-
-
-def test_a_grid_entry_is_a_list_or_a_range() -> None:
-    assert option_values.grid_entry("fast=5,10,20") == ("fast", [5, 10, 20])
-    assert option_values.grid_entry("slow=30:100:10") == (
-        "slow",
-        {"start": 30, "stop": 100, "step": 10},
-    )
-    assert option_values.grid_entry("k=1.5:2.5:0.5") == (
-        "k",
-        {"start": 1.5, "stop": 2.5, "step": 0.5},
-    )
-    assert option_values.grid_entry("trailing_stop=0.02, atr:2") == (
-        "trailing_stop",
-        [0.02, {"atr": 2}],
-    )
-    with pytest.raises(click.BadParameter):
-        option_values.grid_entry("slow=30:x:10")
-
-
-def test_only_what_was_given_is_sent() -> None:
-    given = {
-        "category": "linear",
-        "symbol": "BTCUSDT",
-        "interval": "60",
-        "start": "2024-01-01",
-        "end": "1719705600000",
-        "strategy": "sma_cross",
-        "definition": None,
-        "params": ("fast=10",),
-        "initial_capital": None,
-        "fee_rate": 0.001,
-        "slippage_bps": None,
-        "direction": None,
-        "fill": "close",
-        "position_size": None,
-        "stop_loss": None,
-        "take_profit": "0.1",
-        "trailing_stop": "atr:3",
-        "atr_period": None,
-        "warmup_bars": "auto",
-    }
-    assert backtest_request(given) == {
-        "category": "linear",
-        "symbol": "BTCUSDT",
-        "interval": "60",
-        "start": "2024-01-01",
-        "end": 1719705600000,
-        "strategy": {"name": "sma_cross", "params": {"fast": 10}},
-        "fee_rate": 0.001,
-        "fill": "close",
-        "take_profit": 0.1,
-        "trailing_stop": {"atr": 3},
-        "warmup_bars": "auto",
-    }
-    assert given == {}
 
 
 def test_a_strategy_is_a_name_a_saved_id_or_a_definition(tmp_path: Path) -> None:
