@@ -24,7 +24,7 @@ from domain.execution.settings import (
 )
 from domain.market.candles import Candles
 from domain.market.perp_market import PerpMarket
-from domain.metrics.performance import Metric, buy_and_hold_return, compute_metrics
+from domain.metrics.performance import Metric, buy_and_hold_return, compute_metrics, span_of
 from domain.metrics.trade_details import TradeDetails, trade_details
 from domain.targets.indicator_cache import IndicatorCache
 from domain.targets.signals import Targets
@@ -256,7 +256,7 @@ def simulate_targets(
     time = open_time[trade_from:end]
     metrics = compute_metrics(
         kernel.equity,
-        time,
+        span_of(time),
         interval,
         execution.initial_capital,
         closed_pnl=trades.pnl[closed],

@@ -4,12 +4,15 @@ import math
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from domain.market.intervals import DAY_MS, add_intervals, interval_minutes
 from domain.research.sharpe_inference import ReturnMoments, probabilistic_sharpe
 
 Metric = float | int | None
 FloatArray = npt.NDArray[np.float64]
+# The open times of a curve's first and last bars; None for a curve without bars.
+Span = tuple[int, int] | None
 
 YEAR_MS = 365 * DAY_MS
 
@@ -25,14 +28,20 @@ def finite_or_none(value: float | None) -> float | None:
     return float(value)
 
 
+@njit(cache=True, error_model="numpy")
 def per_bar_returns(equity: FloatArray, initial_capital: float) -> FloatArray:
-    """r_t = equity_t / equity_{t-1} - 1, with equity_{-1} = initial capital."""
-    previous = np.empty_like(equity)
+    """r_t = equity_t / equity_{t-1} - 1, with equity_{-1} = initial capital (one compiled pass:
+    at a grid's scale numpy's temporaries would cost more than the simulation)."""
+    returns = np.empty(equity.size)
     if equity.size:
-        previous[0] = initial_capital
-        previous[1:] = equity[:-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return equity / previous - 1.0
+        returns[0] = equity[0] / initial_capital - 1.0
+    for i in range(1, equity.size):
+        returns[i] = equity[i] / equity[i - 1] - 1.0
+    return returns
+
+
+def span_of(open_time: npt.NDArray[np.int64]) -> Span:
+    return (int(open_time[0]), int(open_time[-1])) if open_time.size else None
 
 
 def sharpe_ratio(returns: FloatArray, periods_per_year: float) -> float | None:
@@ -55,11 +64,37 @@ def sortino_ratio(returns: FloatArray, periods_per_year: float) -> float | None:
 
 def max_drawdown(equity: FloatArray) -> float | None:
     """max over t of 1 - equity_t / max(equity_0..t), as a positive fraction."""
-    if equity.size == 0:
-        return None
-    peaks = np.maximum.accumulate(equity)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return finite_or_none(float(np.max(1.0 - equity / peaks)))
+    return finite_or_none(_max_drawdown(equity)) if equity.size else None
+
+
+@njit(cache=True, error_model="numpy")
+def _max_drawdown(equity: FloatArray) -> float:
+    """While the running peak is positive, the deepest fall below it is at the lowest equity
+    before the next peak, so one division per peak replaces one per bar; the exact same
+    quotient comes out, division being monotonic. A peak at or below zero (a blown-up
+    account) takes the per-bar route."""
+    drawdown = -np.inf
+    peak = -np.inf
+    trough = np.inf
+    for i in range(equity.size):
+        value = equity[i]
+        if value != value:
+            return np.nan
+        if value > peak:
+            if peak > 0.0:
+                drawdown = max(drawdown, 1.0 - trough / peak)
+            peak = value
+            trough = value
+        elif value < trough:
+            trough = value
+        if peak <= 0.0:
+            fall = 1.0 - value / peak
+            if fall != fall:
+                return np.nan
+            drawdown = max(drawdown, fall)
+    if peak > 0.0:
+        drawdown = max(drawdown, 1.0 - trough / peak)
+    return drawdown
 
 
 def cagr(final: float, initial: float, elapsed_ms: int) -> float | None:
@@ -101,7 +136,7 @@ def side_metrics(
 
 def compute_metrics(
     equity: FloatArray,
-    open_time: npt.NDArray[np.int64],
+    span: Span,
     interval: str,
     initial_capital: float,
     closed_pnl: FloatArray,
@@ -114,15 +149,22 @@ def compute_metrics(
     closed_sides: npt.NDArray[np.int8] | None = None,
     closed_bars_held: npt.NDArray[np.int64] | None = None,
     benchmark_return: float | None = None,
+    returns: FloatArray | None = None,
+    moments: ReturnMoments | None = None,
 ) -> dict[str, Metric]:
-    """Every metric of docs/simulation.md's table, keyed as there."""
-    if equity.size == 0:
-        final = initial_capital
+    """Every metric of docs/simulation.md's table, keyed as there: the one assembly that a
+    backtest, an optimization's sets and the chained walk-forward windows all use. `returns`
+    and `moments` may be given when the caller already has them."""
+    if equity.size == 0 or span is None:
+        final = initial_capital if equity.size == 0 else float(equity[-1])
         elapsed_ms = 0
     else:
         final = float(equity[-1])
-        elapsed_ms = add_intervals(int(open_time[-1]), interval, 1) - int(open_time[0])
-    returns = per_bar_returns(equity, initial_capital)
+        elapsed_ms = add_intervals(span[1], interval, 1) - span[0]
+    if returns is None:
+        returns = per_bar_returns(equity, initial_capital)
+    if moments is None:
+        moments = ReturnMoments.of(returns)
     periods = bars_per_year(interval)
     growth = cagr(final, initial_capital, elapsed_ms)
     drawdown = max_drawdown(equity)
@@ -145,7 +187,7 @@ def compute_metrics(
         "fees_paid": finite_or_none(fees_paid),
         "funding_paid": finite_or_none(funding_paid),
         "liquidations": liquidations,
-        "psr": probabilistic_sharpe(ReturnMoments.of(returns)),
+        "psr": probabilistic_sharpe(moments),
         **side_metrics(closed_pnl, closed_sides, closed_bars_held),
         "benchmark_return": benchmark_return,
     }

@@ -1,9 +1,7 @@
 """Metrics at optimization speed, and the walk-forward test windows chained into one curve.
 
-`sweep_metrics` gives exactly what `compute_metrics` gives for the same kernel output, with
-the per-bar returns and the drawdown in compiled passes instead of numpy's temporaries: at a
-grid's scale (hundreds of sets over a year of minutes) those would cost more than the
-simulation itself.
+`sweep_metrics` is `compute_metrics` on one set's kernel output, with what the robustness
+figures need of its per-bar returns (their moments and block sums) computed once beside.
 """
 
 from collections.abc import Mapping
@@ -15,67 +13,21 @@ from numba import njit
 
 from domain.backtest import perp_metrics
 from domain.execution.kernel import Kernel
-from domain.market.intervals import add_intervals
 from domain.metrics.performance import (
     Metric,
-    bars_per_year,
-    cagr,
     compute_metrics,
     finite_or_none,
-    sharpe_ratio,
-    sortino_ratio,
+    per_bar_returns,
+    span_of,
 )
 from domain.optimization.walk_forward import chain_scales
-from domain.research.sharpe_inference import ReturnMoments, probabilistic_sharpe
+from domain.research.sharpe_inference import ReturnMoments
 
 FloatArray = npt.NDArray[np.float64]
 TimeArray = npt.NDArray[np.int64]
 
 _NO_EQUITY: FloatArray = np.empty(0)
 _NO_TIMES: TimeArray = np.empty(0, np.int64)
-
-
-@njit(cache=True, error_model="numpy")
-def _per_bar_returns(equity: FloatArray, initial: float) -> FloatArray:
-    # The same divisions as the core's per_bar_returns (so the same values), in one pass
-    # that the compiler vectorizes, without the core's temporary array.
-    returns = np.empty(equity.size)
-    if equity.size:
-        returns[0] = equity[0] / initial - 1.0
-    for i in range(1, equity.size):
-        returns[i] = equity[i] / equity[i - 1] - 1.0
-    return returns
-
-
-@njit(cache=True, error_model="numpy")
-def _max_drawdown(equity: FloatArray) -> float:
-    """max over t of 1 - equity_t / max(equity_0..t), as the core computes it.
-
-    While the running peak is positive, the deepest fall below it is at the lowest equity
-    before the next peak, so one division per peak replaces one per bar; the exact same
-    quotient comes out, division being monotonic. A peak at or below zero (a blown-up
-    account) takes the per-bar route.
-    """
-    drawdown = -np.inf
-    peak = -np.inf
-    trough = np.inf
-    for i in range(equity.size):
-        value = equity[i]
-        if value > peak:
-            if peak > 0.0:
-                drawdown = max(drawdown, 1.0 - trough / peak)
-            peak = value
-            trough = value
-        elif value < trough:
-            trough = value
-        if peak <= 0.0:
-            fall = 1.0 - value / peak
-            if fall != fall:
-                return np.nan
-            drawdown = max(drawdown, fall)
-    if peak > 0.0:
-        drawdown = max(drawdown, 1.0 - trough / peak)
-    return drawdown
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc"})
@@ -123,10 +75,11 @@ def sweep_metrics(
     and bars_held; `benchmark_return` its bars' buy and hold), with its returns' moments and
     block sums over `blocks` blocks."""
     closed = kernel.exit_bar >= 0
-    # The trade statistics come from the core itself (cheap: they only read the trades).
+    returns = per_bar_returns(kernel.equity, initial_capital)
+    moments = ReturnMoments.of(returns)
     metrics = compute_metrics(
-        _NO_EQUITY,
-        _NO_TIMES,
+        kernel.equity,
+        (first_time, last_time),
         interval,
         initial_capital,
         closed_pnl=kernel.pnl[closed],
@@ -138,28 +91,12 @@ def sweep_metrics(
         closed_sides=kernel.side[closed],
         closed_bars_held=trade_bars_held[closed],
         benchmark_return=benchmark_return,
+        returns=returns,
+        moments=moments,
     )
-    bars = kernel.equity.size
-    if not bars:
+    if not kernel.equity.size:
         return SetSweep(metrics, None, np.zeros(blocks), np.zeros(blocks))
-    returns = _per_bar_returns(kernel.equity, initial_capital)
-    moments = ReturnMoments.of(returns)
     sums, squares = block_sums(returns, blocks)
-    drawdown = finite_or_none(_max_drawdown(kernel.equity))
-    final = float(kernel.equity[-1])
-    growth = cagr(final, initial_capital, add_intervals(last_time, interval, 1) - first_time)
-    periods = bars_per_year(interval)
-    metrics.update(
-        final_equity=finite_or_none(final),
-        total_return=finite_or_none(final / initial_capital - 1.0),
-        cagr=growth,
-        sharpe=sharpe_ratio(returns, periods),
-        sortino=sortino_ratio(returns, periods),
-        max_drawdown=drawdown,
-        calmar=finite_or_none(growth / drawdown) if growth is not None and drawdown else None,
-        exposure=kernel.bars_held / bars,
-        psr=probabilistic_sharpe(moments),
-    )
     return SetSweep(metrics, moments, sums, squares)
 
 
@@ -241,7 +178,7 @@ def chained_metrics(
         pnl.append(np.asarray(run.closed_pnl, np.float64) * scale)
     metrics = compute_metrics(
         np.concatenate(equity) if equity else _NO_EQUITY,
-        np.concatenate([run.times for run in runs]) if runs else _NO_TIMES,
+        span_of(np.concatenate([run.times for run in runs]) if runs else _NO_TIMES),
         interval,
         initial_capital,
         closed_pnl=np.concatenate(pnl) if pnl else _NO_EQUITY,

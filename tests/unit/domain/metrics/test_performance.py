@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from domain.metrics.names import METRIC_KEYS
-from domain.metrics.performance import Metric, bars_per_year, compute_metrics
+from domain.metrics.performance import Metric, bars_per_year, compute_metrics, span_of
 
 DAY = 86_400_000
 
@@ -29,7 +29,7 @@ def metrics(
         open_time = np.array(times, np.int64)
     return compute_metrics(
         values,
-        open_time,
+        span_of(open_time),
         interval,
         10_000.0,
         closed_pnl=np.array(pnl, np.float64),
