@@ -6,7 +6,7 @@ from pathlib import Path
 
 from shared.metric_names import LOWER_IS_BETTER
 
-PAGES = Path(__file__).resolve().parents[2] / "services/api/ui/static/js/pages.js"
+PAGES = Path(__file__).resolve().parents[2] / "services/api/ui/static/js/pages/optimization.js"
 
 
 def test_the_heatmap_ranks_metrics_the_way_the_platform_does() -> None:
