@@ -128,8 +128,8 @@ export function heatmapChart(el, x, y, cells, { lower = false, metric = "value" 
       formatter: (p) =>
         `${x.name} ${xText[p.value[0]]}${y.name ? `, ${y.name} ${yText[p.value[1]]}` : ""}: ${formatValue(metric, p.value[2])}`,
     },
-    grid: { left: 90, right: 20, top: 10, bottom: 70 },
-    xAxis: { type: "category", data: xText, name: x.name, nameLocation: "middle", nameGap: 28 },
+    grid: { left: 90, right: 20, top: 10, bottom: 80 },
+    xAxis: { type: "category", data: xText, name: x.name, nameLocation: "middle", nameGap: 24 },
     yAxis: { type: "category", data: yText, name: y.name },
     visualMap: {
       min: values.length ? Math.min(...values) : 0,

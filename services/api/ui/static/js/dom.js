@@ -20,7 +20,7 @@ export const when = (iso) => (iso ? iso.replace("T", " ").replace(/(:00)?(\.\d+)
 export const statusCell = (s) => h("td", { class: `status status-${s}`, text: s });
 
 // A long value (a hash, an id) shown short, whole in its title, with a button that copies it.
-export function copyable(value, shown = 12) {
+export function copyable(value, shown = 10) {
   const text = String(value ?? "—");
   const button = h("button", { type: "button", class: "copy", title: `copy ${text}`, text: "copy" });
   button.addEventListener("click", () => navigator.clipboard?.writeText(text));

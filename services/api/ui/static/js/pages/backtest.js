@@ -6,7 +6,7 @@ import { candleChart, disposeCharts, lineChart, PALETTE, scatterChart } from "..
 import { h, jobEvents, metricsGrid, TERMINAL, table, when } from "../dom.js";
 import { formatValue, jobTitle, setupWords } from "../format.js";
 import { navigate } from "../nav.js";
-import { metricHints, openapi } from "../schema.js";
+import { metricHints, openapi, requestSchema } from "../schema.js";
 import { requestTable, researchPanels } from "./research.js";
 
 const INTERVAL_MINUTES = { D: 1440, W: 10080, M: 43200 };
@@ -178,7 +178,12 @@ export async function backtest(app, id) {
     if (view.status !== "succeeded") {
       body.append(
         h("p", { class: "muted", text: "Waiting for the result…" }),
-        h("details", {}, h("summary", { text: "Request" }), requestTable(r)),
+        h(
+          "details",
+          {},
+          h("summary", { text: "Request" }),
+          requestTable(r, Object.keys(requestSchema(doc, "/api/v1/backtests").properties)),
+        ),
       );
       return;
     }
@@ -283,7 +288,7 @@ export async function backtest(app, id) {
       h("p", { class: "muted", text: "Click a trade to centre the chart on it." }),
       table(cols, shownTrades, { sortable: true, pageSize: 50, id: "trades" }),
       h("h2", { text: "Request" }),
-      requestTable(r),
+      requestTable(r, Object.keys(requestSchema(doc, "/api/v1/backtests").properties)),
     );
   };
   await drawResult();

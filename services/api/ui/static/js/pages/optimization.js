@@ -6,7 +6,7 @@ import { api } from "../api.js";
 import { disposeCharts, heatmapChart, lineChart, PALETTE } from "../charts.js";
 import { h, jobEvents, metricsGrid, TERMINAL, table, when } from "../dom.js";
 import { formatParams, jobTitle, setupWords } from "../format.js";
-import { metricHints, openapi } from "../schema.js";
+import { metricHints, openapi, requestSchema } from "../schema.js";
 import { requestTable, researchPanels } from "./research.js";
 
 // As shared/metric_names.py LOWER_IS_BETTER: the metrics where less is better.
@@ -59,7 +59,13 @@ export async function optimization(app, id) {
     const rows = (await api(`/api/v1/optimizations/${id}/results?limit=1000`)).items;
     if (view.kind === "walk_forward") drawWalkForward(body, view, rows, objective, hints);
     else drawSearch(body, view, rows, objective, hints);
-    body.append(h("h2", { text: "Request" }), requestTable(view.request));
+    body.append(
+      h("h2", { text: "Request" }),
+      requestTable(view.request, [
+        ...Object.keys(requestSchema(doc, "/api/v1/backtests").properties),
+        ...Object.keys(requestSchema(doc, "/api/v1/optimizations").properties),
+      ]),
+    );
   };
   await drawResults();
   follow(async (e) => {

@@ -94,7 +94,7 @@ export function researchPanels(view, hints = {}) {
 
 // A request, flattened to readable rows: "strategy" -> "sma_cross", "parameters" ->
 // "fast 10, slow 30", "stop loss" -> "2.00 %", nested objects as "runs 1,000, seed 7".
-export function requestRows(request) {
+export function requestRows(request, order = []) {
   const rows = [];
   const visit = (obj, prefix) => {
     for (const [k, v] of Object.entries(obj || {})) {
@@ -102,32 +102,38 @@ export function requestRows(request) {
       if (k === "strategy" && v && typeof v === "object") {
         rows.push({
           key: "strategy",
+          at: k,
           label: "strategy",
           text: v.name || v.definition?.name || (v.definition ? "expression" : formatValue("id", v.id)),
         });
-        if (v.params) rows.push({ key: "params", label: "parameters", text: formatParams(v.params) });
+        if (v.params) rows.push({ key: "params", at: k, label: "parameters", text: formatParams(v.params) });
         if (v.definition) {
           for (const rule of ["long_entry", "long_exit", "short_entry", "short_exit", "size"]) {
             if (v.definition[rule])
-              rows.push({ key: rule, label: rule.replaceAll("_", " "), text: v.definition[rule] });
+              rows.push({ key: rule, at: k, label: rule.replaceAll("_", " "), text: v.definition[rule] });
           }
         }
-        if (v.sha256) rows.push({ key: "sha256", label: "plugin sha256", text: v.sha256 });
+        if (v.sha256) rows.push({ key: "sha256", at: k, label: "plugin sha256", text: v.sha256 });
       } else if (k === "backtest" && v && typeof v === "object") {
         visit(v, "");
       } else {
-        rows.push({ key: k, label: name.replaceAll("_", " "), text: formatValue(k, v) });
+        rows.push({ key: k, at: k, label: name.replaceAll("_", " "), text: formatValue(k, v) });
       }
     }
   };
   visit(request, "");
-  return rows;
+  const rank = (r) => (order.includes(r.at) ? order.indexOf(r.at) : order.length);
+  return rows
+    .map((r, i) => [r, i])
+    .sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1])
+    .map(([r]) => r);
 }
 
-export function requestTable(request, id = "request") {
+// `order`: the request schema's property names, so the rows follow the form's order.
+export function requestTable(request, order = [], id = "request") {
   const cols = [
     { title: "setting", value: (r) => r.label },
     { title: "value", value: (r) => r.text, cell: (r) => h("td", { class: "wrap", text: r.text }) },
   ];
-  return h("div", { id, class: "request" }, table(cols, requestRows(request)));
+  return h("div", { id, class: "request" }, table(cols, requestRows(request, order)));
 }
