@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from services.api.report_format import human, job_title, request_rows, setup_words
+from shared.backtest_spec import BacktestSpec
 from shared.repos.backtests import BacktestView, Trade
 
 CHART_POINTS = 1500
@@ -88,9 +89,10 @@ def _cell(key: str, value: Any) -> str:
     return f"<td{css}>{html.escape(human(key, value))}</td>"
 
 
-def _pairs(rows: dict[str, Any], table_id: str) -> str:
+def _pairs(rows: dict[str, Any], table_id: str, as_key: str | None = None) -> str:
+    """A two-column table; each value formatted by its key, or all by `as_key`."""
     cells = "".join(
-        f"<tr><th>{html.escape(str(k).replace('_', ' '))}</th>{_cell(str(k), v)}</tr>"
+        f"<tr><th>{html.escape(str(k).replace('_', ' '))}</th>{_cell(as_key or str(k), v)}</tr>"
         for k, v in rows.items()
     )
     return f'<table id="{table_id}">{cells}</table>'
@@ -101,7 +103,7 @@ def _research_sections(view: BacktestView) -> str:
     parts = []
     if view.exit_counts:
         counts: dict[str, Any] = {str(k): v for k, v in view.exit_counts.items()}
-        parts.append("<h2>Why trades ended</h2>" + _pairs(counts, "exit-counts"))
+        parts.append("<h2>Why trades ended</h2>" + _pairs(counts, "exit-counts", "count"))
     if view.warnings:
         items = "".join(f"<li>{html.escape(w)}</li>" for w in view.warnings)
         parts.append(f'<h2>Warnings</h2><ul id="warnings">{items}</ul>')
@@ -192,7 +194,7 @@ def render_report(
     research = _research_sections(view)
     settings = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-        for k, v in request_rows(request)
+        for k, v in request_rows(request, list(BacktestSpec.model_fields))
     )
     period = f"{human('start', request.get('start'))} to {human('end', request.get('end'))}"
     return f"""<!doctype html>

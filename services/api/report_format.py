@@ -136,11 +136,14 @@ def job_title(strategy_name: str | None, request: dict[str, Any]) -> str:
     )
 
 
-def request_rows(request: dict[str, Any]) -> list[tuple[str, str]]:
-    """The request as (setting, value) rows: the strategy's name and parameters, its rules for
-    an expression, every other field in the human format."""
+def request_rows(request: dict[str, Any], order: list[str]) -> list[tuple[str, str]]:
+    """The request as (setting, value) rows in the order of `order` (the request model's
+    fields; others after them): the strategy's name and parameters, its rules for an
+    expression, every other field in the human format."""
     rows: list[tuple[str, str]] = []
-    for key, value in request.items():
+    known = [k for k in order if k in request] + [k for k in request if k not in order]
+    for key in known:
+        value = request[key]
         if key == "strategy" and isinstance(value, dict):
             definition = value.get("definition") or {}
             name = value.get("name") or definition.get("name") or "expression"

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.integration
 __all__ = ["browser"]  # the fixture, shared with test_ui_browser
 
 Client = TestClient[web.Request, web.Application]
+TIMES = "\u00d7"  # the times sign, as in "3x" leverage and "2 x ATR"
 FORBIDDEN = re.compile(r"\b(undefined|None|null|NaN)\b|\[object Object\]")
 # Four-hour candles over a year: months enough for a year x month table.
 REQUEST: dict[str, Any] = {
@@ -58,10 +59,12 @@ async def looks_right(ui: Watched, where: str) -> str:
     """The page's text, after checking it prints no placeholder and fits the window."""
     text = await ui.page.inner_text("body")
     found = FORBIDDEN.search(text)
-    assert found is None, (where, found.group(0), text[max(0, found.start() - 80) : found.end() + 80])
-    widths = await ui.page.evaluate(
-        "[document.documentElement.scrollWidth, window.innerWidth]"
+    assert found is None, (
+        where,
+        found.group(0),
+        text[max(0, found.start() - 80) : found.end() + 80],
     )
+    widths = await ui.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], (where, widths)
     return text
 
@@ -224,7 +227,7 @@ async def test_a_trader_reads_the_pages_and_the_report(
     title = await page.inner_text("#bt-title")
     assert "sma_cross" in title and "ETHUSDT" in title and "4h" in title
     setup = await page.inner_text("#bt-setup")
-    assert "3×" in setup and "long & short" in setup and "SL 2.00 × ATR" in setup
+    assert f"3{TIMES}" in setup and "long & short" in setup and f"SL 2.00 {TIMES} ATR" in setup
     total_return = view["metrics"]["total_return"]
     shown_return = await page.inner_text("#metrics [data-metric=total_return] b")
     assert shown_return == percent(total_return)
@@ -284,12 +287,14 @@ async def test_a_trader_reads_the_pages_and_the_report(
     assert await page.get_attribute("#heatmap", "data-x") == "fast"
     assert await page.get_attribute("#heatmap", "data-y") in {"slow", "stop_loss"}
     assert await page.get_attribute("#heatmap", "data-cells") == "6"
-    assert "2.00 × ATR" in text and "5.00 %" in text
+    assert f"2.00 {TIMES} ATR" in text and "5.00 %" in text
     rows = (await (await api.get(f"/api/v1/optimizations/{optimization['id']}/results")).json())[
         "items"
     ]
     best_calmar = max(r["metrics"]["calmar"] for r in rows if r["metrics"]["calmar"] is not None)
-    first_calmar = await page.locator("#opt-results tbody tr").first.locator("td").nth(3).inner_text()
+    first_calmar = (
+        await page.locator("#opt-results tbody tr").first.locator("td").nth(3).inner_text()
+    )
     assert first_calmar == f"{best_calmar:,.2f}".replace("-", "\u2212") or abs(best_calmar) < 1
     assert await page.locator("#opt-results tbody tr").count() == len(rows) == 12
 
@@ -305,7 +310,7 @@ async def test_a_trader_reads_the_pages_and_the_report(
     for path in ("/", "/backtests", "/optimizations"):
         await ui.open(path, f"trader-{path.strip('/') or 'home'}")
         text = await looks_right(ui, path)
-        assert "sma_cross" in text and "ETHUSDT" in text and "3×" in text, path
+        assert "sma_cross" in text and "ETHUSDT" in text and f"3{TIMES}" in text, path
         assert path == "/optimizations" or "%" in text
     assert not ui.problems, ui.problems
 
@@ -317,7 +322,7 @@ async def test_a_trader_reads_the_pages_and_the_report(
     await page.goto((ARTIFACTS / "trader-report.html").as_uri())
     text = await page.inner_text("body")
     assert FORBIDDEN.search(text) is None, FORBIDDEN.search(text)
-    assert "sma_cross · ETHUSDT · 4h" in text and "3× · long & short" in text
+    assert "sma_cross · ETHUSDT · 4h" in text and f"3{TIMES} · long & short" in text
     headings = await page.eval_on_selector_all("#trades th", "ths => ths.map(t => t.textContent)")
     assert {"return", "funding", "fees", "pnl"} <= set(headings)
     blank = await page.eval_on_selector_all(

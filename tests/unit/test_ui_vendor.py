@@ -1,4 +1,5 @@
-"""The UI's vendored libraries (charts, the YAML parser) are the npm packages' files, unchanged (manifest sums)."""
+"""The UI's vendored libraries (charts, the YAML parser) are the npm packages' files,
+unchanged (manifest sums)."""
 
 import hashlib
 import json

@@ -189,7 +189,8 @@ export function row(label, input, hint = null) {
 }
 
 // A metric grid: label above a human-formatted value, the metric's meaning in its title.
-export function metricsGrid(metrics, { id = null, labels = {}, hints = {} } = {}) {
+// `as`: one format for every value (e.g. "count"), else each by its own key.
+export function metricsGrid(metrics, { id = null, labels = {}, hints = {}, as = null } = {}) {
   return h(
     "div",
     { class: "metrics", id },
@@ -200,7 +201,7 @@ export function metricsGrid(metrics, { id = null, labels = {}, hints = {} } = {}
           "div",
           { "data-metric": k, title: hints[k] || null },
           h("span", { class: "muted", text: labels[k] || k.replaceAll("_", " ") }),
-          h("b", { text: formatValue(k, v) }),
+          h("b", { text: formatValue(as || k, v) }),
         ),
       ),
   );

@@ -63,7 +63,10 @@ export function provenancePanel(view) {
 export function researchPanels(view, hints = {}) {
   const parts = [];
   if (view.exit_counts)
-    parts.push(h("h2", { text: "Why trades ended" }), metricsGrid(view.exit_counts, { id: "exit-counts" }));
+    parts.push(
+      h("h2", { text: "Why trades ended" }),
+      metricsGrid(view.exit_counts, { id: "exit-counts", as: "count" }),
+    );
   if (view.warnings?.length)
     parts.push(
       h("h2", { text: "Warnings" }),
