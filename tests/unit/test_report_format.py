@@ -3,6 +3,7 @@ against slow obvious computations."""
 
 import datetime as dt
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -84,3 +85,24 @@ def test_the_digest_gives_the_drawdown_and_month_ends_of_every_point_slice_by_sl
         == ["2024-01", "2024-02", "2024-03", "2024-04"]
     )
     assert [r for _, r in got] == pytest.approx([r for _, r in expected], rel=1e-12)
+
+
+def test_a_plugins_own_indicators_are_drawn_on_the_pane_their_values_fit() -> None:
+    from pathlib import Path
+
+    from services.api.indicator_series import plugin_indicators
+    from shared.strategies.plugins import Plugin
+    from tests.support.market import T0, random_walk
+
+    candles = random_walk(T0, 50, "60")
+
+    def indicators(frame: Any, params: dict[str, Any]) -> dict[str, Any]:
+        close = frame["close"]
+        return {"mid": close.rolling_mean(params["n"]), "spread": frame["high"] - frame["low"]}
+
+    plugin = Plugin("p", Path("p.py"), "0" * 64, indicators=indicators)
+    lines = {line.name: line for line in plugin_indicators(plugin, candles, {"n": 3})}
+    assert lines["mid"].pane == "price" and lines["spread"].pane == "lower"
+    expected = [sum(candles.close[i - 2 : i + 1]) / 3 for i in range(2, 50)]
+    assert lines["mid"].values[2:].tolist() == pytest.approx(expected, rel=1e-12)
+    assert np.isnan(lines["mid"].values[:2]).all()

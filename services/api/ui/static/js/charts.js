@@ -10,8 +10,13 @@ export function disposeCharts() {
 
 const seconds = (iso) => Math.floor(Date.parse(iso) / 1000);
 
+const LINE_COLORS = ["#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#558b2f"];
+
 // Candles loaded a window (one API page) at a time: earlier pages as the user pans left.
-export async function candleChart(el, loadPage, trades) {
+// `loadLines(fromSeconds, toSeconds)` answers the strategy's indicators over the same bars
+// ({times, items: [{name, pane, values}]}): price-scaled lines on the candles, the others in a
+// band below them, each on its own scale.
+export async function candleChart(el, loadPage, trades, loadLines = null) {
   const chart = LightweightCharts.createChart(el, {
     autoSize: true,
     timeScale: { timeVisible: true },
@@ -43,11 +48,46 @@ export async function candleChart(el, loadPage, trades) {
   }
   markers.sort((a, b) => a.time - b.time);
   el.dataset.markedTrades = String(trades.length);
+  const lines = new Map();
+  async function addLines(from, to) {
+    if (!loadLines) return;
+    const got = await loadLines(from, to);
+    const times = got.times.map(seconds);
+    for (const item of got.items) {
+      let line = lines.get(item.name);
+      if (!line) {
+        const lower = item.pane === "lower";
+        const drawn = chart.addLineSeries({
+          color: LINE_COLORS[lines.size % LINE_COLORS.length],
+          lineWidth: 1.5,
+          title: item.name,
+          priceScaleId: lower ? `lower-${lines.size}` : "right",
+          lastValueVisible: false,
+          priceLineVisible: false,
+        });
+        if (lower) {
+          drawn.priceScale().applyOptions({ scaleMargins: { top: 0.78, bottom: 0.02 } });
+          series.priceScale().applyOptions({ scaleMargins: { top: 0.05, bottom: 0.28 } });
+        }
+        line = { drawn, data: [], pane: item.pane };
+        lines.set(item.name, line);
+      }
+      const first = line.data.length ? line.data[0].time : Number.POSITIVE_INFINITY;
+      const fresh = [];
+      item.values.forEach((v, j) => {
+        if (v != null && times[j] < first) fresh.push({ time: times[j], value: v });
+      });
+      line.data = fresh.concat(line.data);
+      line.drawn.setData(line.data);
+    }
+    el.dataset.indicators = [...lines].map(([name, l]) => `${l.pane}:${name}`).join("|");
+  }
   async function more() {
     if (loading || exhausted) return;
     loading = true;
     const page = await loadPage(bars.length ? bars[0].time : null);
     const fresh = page.filter((b) => !bars.length || b.time < bars[0].time);
+    if (fresh.length) await addLines(fresh[0].time, fresh[fresh.length - 1].time);
     if (!fresh.length) exhausted = true;
     bars = fresh.concat(bars);
     series.setData(bars);

@@ -232,6 +232,14 @@ export async function backtest(app, id) {
         }));
       },
       chartTrades,
+      (from, to) => {
+        const q = {
+          start: new Date(from * 1000).toISOString(),
+          end: new Date(to * 1000).toISOString(),
+          symbol,
+        };
+        return api(`/api/v1/backtests/${id}/indicators${query(q)}`);
+      },
     );
     const points = await equityOf(id);
     const times = points.map((p) => Date.parse(p.time) / 1000);

@@ -1,0 +1,108 @@
+"""GET /api/v1/backtests/{id}/indicators: the series the backtest's strategy looked at, for
+the chart, over a window of the backtest's range (computed over the whole range with its
+warm-up, so each value is the one the strategy saw)."""
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.api.endpoints import Endpoint, existing, json_response, read_query
+from services.api.indicator_series import Indicator, expression_indicators, plugin_indicators
+from services.api.keys import POOL
+from shared import market_data
+from shared.candles import Candles
+from shared.repos import backtests as backtests_repo
+from shared.series_range import Symbol
+from shared.strategies import ParamError, installed_strategies
+from shared.strategies.definitions import definition_of, parse_definition
+from shared.timestamps import UtcTime
+
+log = logging.getLogger(__name__)
+MAX_POINTS = 5_000
+
+
+class IndicatorQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: UtcTime | None = Field(default=None, description="default: the backtest's start")
+    end: UtcTime | None = Field(default=None, description="default: the backtest's end")
+    symbol: Symbol | None = Field(
+        default=None, description="a portfolio's symbol (default: the first)"
+    )
+
+
+class IndicatorLine(BaseModel):
+    name: str = Field(description="the call as the language writes it, e.g. sma(close, 10)")
+    pane: Literal["price", "lower"] = Field(description="price: on the candles; lower: below them")
+    values: list[float | None] = Field(description="one per time; null where missing")
+
+
+class IndicatorsView(BaseModel):
+    times: list[datetime] = Field(description=f"the bars' open times (at most {MAX_POINTS})")
+    items: list[IndicatorLine]
+
+
+def strategy_lines(strategy: dict[str, Any], candles: Candles) -> list[Indicator]:
+    """The indicators of a stored (resolved) strategy: an expression's or a built-in's calls,
+    a plugin's own `indicators`; none for a strategy no longer installed or a plugin that fails."""
+    params = strategy.get("params") or {}
+    if strategy.get("definition") is not None:
+        return expression_indicators(candles, parse_definition(strategy["definition"]), params)
+    try:
+        entry = installed_strategies().entry(strategy.get("name"), field="strategy.name")
+    except ParamError:
+        return []
+    if entry.plugin is None:
+        return expression_indicators(candles, definition_of(entry), params)
+    try:
+        return plugin_indicators(entry.plugin, candles, params)
+    except Exception:  # user code: the chart goes without its lines
+        log.exception("indicators of plugin %s failed", entry.name)
+        return []
+
+
+async def indicators(request: web.Request) -> web.Response:
+    view = await existing(request, "backtest", backtests_repo.get_backtest)
+    query = read_query(request, IndicatorQuery)
+    r = view.request
+    symbol = query.symbol or r.get("symbol") or (r.get("symbols") or [""])[0]
+    start, end = datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"])
+    warmup = view.data.warmup_bars if view.data else 0
+    async with request.app[POOL].acquire() as conn:
+        candles = await market_data.load_candles_warmed(
+            conn, r["category"], symbol, r["interval"], start, end, warmup
+        )
+    lines = await asyncio.to_thread(strategy_lines, r["strategy"], candles)
+    lo = max(start, query.start or start).timestamp() * 1000
+    hi = min(end, query.end or end).timestamp() * 1000
+    shown = np.flatnonzero((candles.open_time >= lo) & (candles.open_time <= hi))[-MAX_POINTS:]
+    times = candles.open_time[shown].astype("datetime64[ms]").astype(datetime).tolist()
+    items = [
+        IndicatorLine(
+            name=line.name,
+            pane=line.pane,
+            values=[v if np.isfinite(v) else None for v in line.values[shown].tolist()],
+        )
+        for line in lines
+    ]
+    return json_response(IndicatorsView(times=times, items=items))
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/api/v1/backtests/{id}/indicators",
+        indicators,
+        "The series the backtest's strategy looked at (its indicators), for the chart",
+        "backtests",
+        query=IndicatorQuery,
+        response=IndicatorsView,
+        errors=(404, 422),
+        operation_id="listBacktestIndicators",
+    ),
+]
