@@ -235,6 +235,12 @@ async def test_a_trader_reads_the_pages_and_the_report(
     assert final == f"{view['metrics']['final_equity']:,.2f}"
     assert "Monte Carlo: 200 runs" in text
 
+    # The strategy's indicators drawn: both averages on the candles.
+    await page.wait_for_selector("#candles[data-indicators]", timeout=WAIT_MS)
+    drawn = (await page.get_attribute("#candles", "data-indicators") or "").split("|")
+    assert drawn == ["price:sma(close, 5)", "price:sma(close, 20)"]
+    await page.screenshot(path=str(ARTIFACTS / "trader-backtest-top.png"))
+
     # Monthly returns: a year x month table, each cell the equity curve's month over month.
     points = (await (await api.get(f"/api/v1/backtests/{view['id']}/equity")).json())["items"]
     expected = monthly_returns(points, 10_000.0)
@@ -284,6 +290,7 @@ async def test_a_trader_reads_the_pages_and_the_report(
         "[...document.querySelectorAll('#heatmap, #opt-results')].map(e => e.id)"
     )
     assert order == ["heatmap", "opt-results"]
+    await page.screenshot(path=str(ARTIFACTS / "trader-optimization-top.png"))
     assert await page.get_attribute("#heatmap", "data-x") == "fast"
     assert await page.get_attribute("#heatmap", "data-y") in {"slow", "stop_loss"}
     assert await page.get_attribute("#heatmap", "data-cells") == "6"
@@ -337,3 +344,26 @@ async def test_a_trader_reads_the_pages_and_the_report(
     first_month = next(iter(expected.items()))
     assert report_months[1][1] == percent(first_month[1])
     await page.screenshot(path=str(ARTIFACTS / "trader-report.png"), full_page=True)
+
+
+async def test_the_strategy_editor_takes_yaml(api: Client, browser: Browser) -> None:
+    ui = await trader_page(browser, api)
+    await ui.open("/strategies", "trader-strategies")
+    await looks_right(ui, "/strategies")
+    form = ui.page.locator("#expression-form")
+    await form.locator("input[name=name]").fill("yaml_breakout")
+    await form.locator("textarea").fill(
+        "params:\n"
+        "  period: {type: int, default: 20, minimum: 2, maximum: 200}\n"
+        "long_entry: close > highest(shift(high, 1), period)\n"
+        "long_exit: close < lowest(shift(low, 1), period)\n"
+    )
+    await form.locator("button").click()
+    await ui.page.locator("#strategy-list", has_text="yaml_breakout").wait_for(timeout=WAIT_MS)
+    listed = await (await api.get("/api/v1/strategies")).json()
+    saved = next(s for s in listed["items"] if s["name"] == "yaml_breakout")
+    assert saved["kind"] == "expression"
+    assert saved["definition"]["long_entry"] == "close > highest(shift(high, 1), period)"
+    await ui.open("/strategies", "trader-strategies")
+    await looks_right(ui, "/strategies")
+    assert not ui.problems, ui.problems
