@@ -319,6 +319,26 @@ async def test_a_trader_reads_the_pages_and_the_report(
         text = await looks_right(ui, path)
         assert "sma_cross" in text and "ETHUSDT" in text and f"3{TIMES}" in text, path
         assert path == "/optimizations" or "%" in text
+    # The optimization list filters by the kinds and statuses of the API's own schema.
+    await page.select_option("#optimization-filters select[name=kind]", "walk_forward")
+    await page.click("#optimization-filters button")
+    await (
+        page.locator("#optimization-list tbody tr")
+        .nth(1)
+        .wait_for(state="detached", timeout=WAIT_MS)
+    )
+    assert await page.locator("#optimization-list tbody tr").count() == 1
+    assert "walk_forward" in await page.inner_text("#optimization-list tbody")
+    kinds = await page.eval_on_selector_all(
+        "#optimization-filters select[name=kind] option", "os => os.map(o => o.value)"
+    )
+    schema = (await (await api.get("/api/v1/openapi.json")).json())["components"]["schemas"]
+    assert kinds[1:] == schema["OptimizationView"]["properties"]["kind"]["enum"]
+    # Choosing a walk-forward opens its windows in the form.
+    form = page.locator("#run-optimization")
+    assert await form.locator("input[name='walk_forward.train_bars']").is_hidden()
+    await form.locator("select[name=kind]").select_option("walk_forward")
+    await form.locator("input[name='walk_forward.train_bars']").wait_for(timeout=WAIT_MS)
     assert not ui.problems, ui.problems
 
     # The report: the same content, no placeholders, the request as a table, funding.

@@ -233,6 +233,10 @@ function objectField(ctx, s, path, name, { nullable, initial }) {
     inner.hidden = !on.checked;
   };
   on.addEventListener("change", toggle);
+  set.switchOn = () => {
+    on.checked = true;
+    toggle();
+  };
   toggle();
   return {
     nodes: [set],

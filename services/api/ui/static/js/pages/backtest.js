@@ -275,6 +275,17 @@ export async function backtest(app, id) {
         { xName: "MAE", yName: "MFE" },
       );
     }
+    if (view.per_symbol) {
+      const keys = [...new Set(Object.values(view.per_symbol).flatMap((v) => Object.keys(v || {})))];
+      const cols = [
+        { title: "symbol", value: ([s]) => s },
+        ...keys.map((k) => ({ title: k.replaceAll("_", " "), key: k, value: ([, v]) => v?.[k] })),
+      ];
+      body.append(
+        h("h2", { text: "Per symbol" }),
+        table(cols, Object.entries(view.per_symbol), { id: "per-symbol" }),
+      );
+    }
     body.append(...researchPanels(view, hints));
     const shownTrades = trades.slice(-1000);
     const title =
