@@ -5,7 +5,7 @@
 // fieldsets that are switched on, unions as a choice of variant, free-form values as JSON.
 import { ApiError, api } from "./api.js";
 import { h, showErrors } from "./dom.js";
-import { PERCENT_KEYS } from "./format.js";
+import { intervalName, PERCENT_KEYS } from "./format.js";
 import { openapi, requestSchema, resolve } from "./schema.js";
 
 // A value a control cannot read; shown beside its field like an API 422.
@@ -31,6 +31,10 @@ const HINTS = {
 };
 
 const labelOf = (name) => name.replaceAll("_", " ");
+// An enum value as a select shows it: Bybit's intervals with their usual names ("60 (1h)").
+const INTERVAL_FIELDS = new Set(["interval", "fill_detail", "every"]);
+const optionText = (name, v) =>
+  INTERVAL_FIELDS.has(name) && intervalName(v) !== String(v) ? `${v} (${intervalName(v)})` : String(v);
 
 function variantsOf(doc, schema) {
   const base = resolve(doc, schema) || {};
@@ -116,7 +120,9 @@ function single(ctx, s, path, name, { nullable, initial, required }) {
       "select",
       common,
       blank ? h("option", { value: "", text: nullable && initial === null ? "none" : "default" }) : null,
-      s.enum.map((v) => h("option", { value: String(v), text: String(v), selected: v === initial })),
+      s.enum.map((v) =>
+        h("option", { value: String(v), text: optionText(name, v), selected: v === initial }),
+      ),
     );
     return {
       nodes: labelled(path, name, select, hint),
