@@ -6,6 +6,7 @@ optimization page leads with its heatmap over the two most varied parameters and
 objective, walk-forward windows run in time order, a trade clicked centres the chart, monthly
 returns match the equity curve, and the report has the same content."""
 
+import json
 import re
 from collections import defaultdict
 from datetime import datetime
@@ -386,4 +387,79 @@ async def test_the_strategy_editor_takes_yaml(api: Client, browser: Browser) -> 
     assert saved["definition"]["long_entry"] == "close > highest(shift(high, 1), period)"
     await ui.open("/strategies", "trader-strategies")
     await looks_right(ui, "/strategies")
+    assert not ui.problems, ui.problems
+
+
+# Request shapes other fields take (orders, sizing, portfolios, intrabar detail, time stops):
+# the form builder gives each a control and reads back the JSON the API expects.
+SHAPES_SCRIPT = """async () => {
+  const { buildField } = await import("/ui/js/forms.js");
+  const ref = (name) => ({ $ref: `#/components/schemas/${name}` });
+  const orNull = (s) => ({ anyOf: [s, { type: "null" }], default: null });
+  const doc = { components: { schemas: {
+    Limit: { type: "object", required: ["type"], properties: {
+      type: { const: "limit", type: "string" }, offset: { type: "number", default: 0 },
+      valid_bars: { type: "integer", default: 1 } } },
+    Fraction: { type: "object", properties: { method: { const: "fraction", type: "string" } } },
+    Risk: { type: "object", properties: { method: { const: "risk", type: "string" },
+      risk: { type: "number" } } },
+    Rebalance: { type: "object", properties: { every: { anyOf: [
+      { enum: ["D", "W", "M"], type: "string" }, { type: "integer", minimum: 1 }] } } },
+    Portfolio: { type: "object", properties: {
+      max_positions: { anyOf: [{ type: "integer" }, { type: "null" }], default: null },
+      rank: { anyOf: [{ type: "string" }, { type: "null" }], default: null },
+      rebalance: { anyOf: [ref("Rebalance"), { type: "null" }], default: null } } },
+  } } };
+  const props = {
+    entry_order: { anyOf: [{ const: "market", type: "string" }, ref("Limit")], default: "market" },
+    sizing: { oneOf: [ref("Fraction"), ref("Risk")], default: { method: "fraction" },
+      discriminator: { propertyName: "method" } },
+    symbols: orNull({ type: "array", items: { type: "string" } }),
+    portfolio: { anyOf: [ref("Portfolio"), { type: "null" }], default: null },
+    fill_detail: orNull({ enum: ["1", "3"], type: "string" }),
+    max_bars_in_trade: orNull({ type: "integer", minimum: 1 }),
+  };
+  const ctx = { doc, custom: {}, initial: {} };
+  const form = document.createElement("form");
+  document.body.append(form);
+  const fields = Object.entries(props).map(([k, p]) => {
+    const field = buildField(ctx, p, k, k, false);
+    form.append(...field.nodes);
+    return [k, field];
+  });
+  const read = () => JSON.stringify(Object.fromEntries(fields.map(([k, f]) => [k, f.read()])));
+  const set = (name, value) => {
+    const el = form.querySelector(`[name='${name}']`);
+    el.value = value;
+    el.dispatchEvent(new Event("change", { bubbles: true }));
+  };
+  const before = read();
+  set("entry_order:kind", "1"); set("entry_order.offset", "0.001");
+  set("entry_order.valid_bars", "3");
+  set("sizing:kind", "1"); set("sizing.risk", "0.01");
+  set("symbols", "BTCUSDT, ETHUSDT");
+  form.querySelector("[name='portfolio:on']").click();
+  set("portfolio.max_positions", "2"); set("portfolio.rank", "roc(close, 24)");
+  form.querySelector("[name='portfolio.rebalance:on']").click();
+  set("portfolio.rebalance.every:kind", "0"); set("portfolio.rebalance.every", "W");
+  set("fill_detail", "1"); set("max_bars_in_trade", "48");
+  return [before, read()];
+}"""
+
+
+async def test_the_form_builder_reads_the_shapes_of_fields_to_come(
+    api: Client, browser: Browser
+) -> None:
+    ui = await trader_page(browser, api)
+    await ui.open("/backtests", "trader-backtest-form")
+    before, after = await ui.page.evaluate(SHAPES_SCRIPT)
+    assert json.loads(before) == {"entry_order": "market", "sizing": {"method": "fraction"}}
+    assert json.loads(after) == {
+        "entry_order": {"type": "limit", "offset": 0.001, "valid_bars": 3},
+        "sizing": {"method": "risk", "risk": 0.01},
+        "symbols": ["BTCUSDT", "ETHUSDT"],
+        "portfolio": {"max_positions": 2, "rank": "roc(close, 24)", "rebalance": {"every": "W"}},
+        "fill_detail": "1",
+        "max_bars_in_trade": 48,
+    }
     assert not ui.problems, ui.problems
