@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Route
 
 from shared.settings import Settings
 from tests.integration.test_ui_browser import ARTIFACTS, WAIT_MS, Watched, browser
@@ -462,4 +462,66 @@ async def test_the_form_builder_reads_the_shapes_of_fields_to_come(
         "fill_detail": "1",
         "max_bars_in_trade": 48,
     }
+    assert not ui.problems, ui.problems
+
+
+async def test_fields_other_issues_add_are_drawn_when_the_api_answers_them(
+    api: Client, settings: Settings, pool: asyncpg.Pool, browser: Browser
+) -> None:
+    """strategy_name, trade mae/mfe/bars_held/equity_return, new metrics, GET .../returns and
+    the equity's drawdown: answered here by rewriting the API's answers in the browser."""
+    await insert_year(pool)
+    async with running_engine(settings):
+        created = await api.post("/api/v1/backtests", json={**REQUEST, "monte_carlo": None})
+        view = await settled(api, created.headers["Location"])
+    assert view["status"] == "succeeded", view["error"]
+    ui = await trader_page(browser, api)
+    page = ui.page
+    months = [{"period": "2024-01", "return": 0.1}, {"period": "2024-02", "return": -0.05}]
+
+    async def rewrite(route: Route) -> None:
+        url = route.request.url
+        if url.endswith("/returns?period=month&limit=1000"):
+            await route.fulfill(json={"items": months, "total": len(months)})
+            return
+        answer = await route.fetch()
+        body = await answer.json()
+        if url.endswith("/openapi.json"):
+            body["paths"]["/api/v1/backtests/{id}/returns"] = {"get": {}}
+        elif "/trades" in url:
+            for i, trade in enumerate(body["items"]):
+                trade.update(mae=0.01 * (i % 5), mfe=0.02 * (i % 3), bars_held=i + 1)
+                trade["equity_return"] = trade["return"] * 3
+        elif url.endswith(view["id"]):
+            body["strategy_name"] = "donchian_rsi"
+            body["metrics"].update(avg_bars_held=12.5, long_trades=7, benchmark_return=0.253)
+        await route.fulfill(response=answer, json=body)
+
+    await page.route("**/api/v1/**", rewrite)
+    await ui.open(f"/backtests/{view['id']}", "trader-backtest-new-fields")
+    await page.wait_for_selector("#monthly-returns table", timeout=WAIT_MS)
+    await page.wait_for_selector("#mae-mfe canvas", timeout=WAIT_MS)
+    await looks_right(ui, "backtest with new fields")
+    assert (await page.inner_text("#bt-title")).startswith("donchian_rsi · ETHUSDT · 4h")
+    total = (await (await api.get(f"/api/v1/backtests/{view['id']}/trades")).json())["total"]
+    closed = total - (1 if view["exit_counts"].get("end") else 0)
+    assert await page.get_attribute("#mae-mfe", "data-points") == str(closed)
+    headings = await page.eval_on_selector_all("#trades th", "ths => ths.map(t => t.textContent)")
+    assert {"MAE", "MFE", "bars held", "on equity"} <= set(headings)
+    shown = await page.inner_text("#metrics [data-metric=benchmark_return] b")
+    assert shown == "25.3 %"
+    assert await page.inner_text("#metrics [data-metric=avg_bars_held] b") == "12.50"
+    row = await page.eval_on_selector_all(
+        "#monthly-returns tbody tr",
+        "rows => rows.map(r => [...r.children].map(c => c.textContent))",
+    )
+    assert row[0][:3] == ["2024", "10.0 %", "\u22125.00 %"] and row[0][13] == "4.50 %"
+    # The drawdown the equity endpoint answers is the one drawn (negative under the axis).
+    drawn = await page.evaluate(
+        """import("/ui/js/pages/backtest.js").then((m) => [
+             m.drawdownOf([{ equity: 5, drawdown: 0.2 }, { equity: 6, drawdown: 0 }]),
+             m.drawdownOf([{ equity: 10 }, { equity: 8 }, { equity: 12 }])])"""
+    )
+    assert drawn[0] == [-0.2, 0] and drawn[1] == pytest.approx([0, -0.2, 0], abs=1e-15)
+    await page.unroute_all(behavior="ignoreErrors")
     assert not ui.problems, ui.problems

@@ -33,7 +33,7 @@ export async function equityOf(id, points = 2000) {
 // equity endpoint answers it (exact under downsampling), else from the points themselves.
 export function drawdownOf(points) {
   if (points.length && typeof points[0].drawdown === "number")
-    return points.map((p) => -Math.abs(p.drawdown));
+    return points.map((p) => (p.drawdown ? -Math.abs(p.drawdown) : 0));
   let peak = Number.NEGATIVE_INFINITY;
   return points.map((p) => {
     peak = Math.max(peak, p.equity);
@@ -260,7 +260,13 @@ export async function backtest(app, id) {
         key: "drawdown",
       },
     );
-    body.append(h("h2", { text: "Monthly returns" }), monthlyTable(await monthlyReturns(doc, view)));
+    // Drawn when read, so a long curve's months never hold up the rest of the page.
+    const monthly = h("div", { id: "monthly", class: "muted", text: "reading…" });
+    body.append(h("h2", { text: "Monthly returns" }), monthly);
+    monthlyReturns(doc, view).then((items) => {
+      monthly.className = "";
+      monthly.replaceChildren(monthlyTable(items));
+    });
     const closed = trades.filter(
       (t) => t.exit_time && typeof t.mae === "number" && typeof t.mfe === "number",
     );
