@@ -250,8 +250,12 @@ async def test_the_report_opens_with_no_network(
     assert await page.locator("#drawdown svg polyline").count() == 1
     trades = (await (await api.get(f"/api/v1/backtests/{view['id']}/trades")).json())["total"]
     assert await page.locator("#trades tr").count() == trades + 1
-    sharpe = view["metrics"]["sharpe"]
-    assert f"{sharpe:.6g}" in await page.inner_text("#metrics")
+    # Human formats: the Sharpe ratio with its decimals, the return as a percentage.
+    sharpe, total_return = view["metrics"]["sharpe"], view["metrics"]["total_return"]
+    shown = await page.inner_text("#metrics")
+    digits = 3 if abs(sharpe) < 1 else 2
+    assert f"sharpe\t{sharpe:.{digits}f}".replace("-", "\u2212") in shown
+    assert f"total return\t{total_return * 100:.2f} %".replace("-", "\u2212") in shown
     await page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
 
 

@@ -5,6 +5,14 @@ import { formatValue, intervalName, setupWords, strategyName, symbolsOf } from "
 
 const link = (href, text) => h("a", { href, text });
 
+// An optimization's result by its objective: the best set's, or a walk-forward's chained
+// out-of-sample value.
+function outcome(job) {
+  const key = job.request?.objective || "sharpe";
+  if (job.walk_forward?.test_metrics) return job.walk_forward.test_metrics[key];
+  return job.best?.metrics?.[key];
+}
+
 export function jobColumns(kind) {
   const href = (j) =>
     kind === "backfill" ? "/data" : `/${kind === "optimization" ? "optimizations" : "backtests"}/${j.id}`;
@@ -31,11 +39,12 @@ export function jobColumns(kind) {
       { title: "kind", value: (j) => j.kind },
       { title: "objective", value: (j) => j.request?.objective },
       {
-        title: "best",
-        value: (j) => j.best?.metrics?.[j.request?.objective] ?? j.best?.test_metrics?.[j.request?.objective],
+        title: "result",
+        hint: "the best set's objective; for a walk-forward, the chained out-of-sample value",
+        value: (j) => outcome(j),
         cell: (j) => {
           const key = j.request?.objective;
-          const v = j.best?.metrics?.[key] ?? j.best?.test_metrics?.[key];
+          const v = outcome(j);
           return h("td", { class: "num", text: v == null ? "—" : `${formatValue(key, v)}` });
         },
       },
@@ -85,10 +94,11 @@ export function recentRow(kind, job) {
   let result = null;
   if (kind === "backtest" && job.metrics) {
     result = `return ${formatValue("total_return", job.metrics.total_return)}, Sharpe ${formatValue("sharpe", job.metrics.sharpe)}`;
-  } else if (kind === "optimization" && job.best) {
+  } else if (kind === "optimization" && outcome(job) != null) {
     const key = job.request?.objective || "sharpe";
-    const v = job.best.metrics?.[key] ?? job.best.test_metrics?.[key];
-    result = `best ${key.replaceAll("_", " ")} ${formatValue(key, v)}`;
+    const where = job.walk_forward ? "out of sample" : "best";
+    result = `${where} ${key.replaceAll("_", " ")} ${formatValue(key, outcome(job))}`;
   }
-  return { kind, href: `/${kind}s/${job.id}`, label, result, ...job };
+  const shown = kind === "optimization" ? `${(job.kind || "").replace("_", "-")} search` : kind;
+  return { ...job, kind: shown, href: `/${kind}s/${job.id}`, label, result };
 }
