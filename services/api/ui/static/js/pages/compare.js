@@ -2,7 +2,7 @@
 import { api } from "../api.js";
 import { lineChart, PALETTE } from "../charts.js";
 import { h, table } from "../dom.js";
-import { formatValue, jobTitle, setupWords } from "../format.js";
+import { formatParams, formatValue, jobTitle, setupWords } from "../format.js";
 import { equityOf } from "./backtest.js";
 
 export async function compare(app) {
@@ -26,7 +26,11 @@ export async function compare(app) {
   const setup = h(
     "div",
     { class: "muted" },
-    views.map((v) => h("div", { text: `${heading(v)}: ${setupWords(v.request) || "—"}` })),
+    views.map((v) =>
+      h("div", {
+        text: `${heading(v)}: ${formatParams(v.request?.strategy?.params)} · ${setupWords(v.request) || "—"}`,
+      }),
+    ),
   );
   app.append(setup, h("div", { id: "compare-metrics" }, table(cols, keys)));
   const curves = await Promise.all(views.map((v) => (v.status === "succeeded" ? equityOf(v.id, 1000) : [])));

@@ -17,7 +17,7 @@ export async function data(app) {
     { title: "gaps", key: "count", value: (s) => (s.gaps ? s.gaps.length : null) },
   ];
   app.append(h("h2", { text: "Stored coverage" }), h("div", { id: "coverage" }, table(cols, coverage.items)));
-  const form = h("form", { class: "grid", id: "backfill-form", novalidate: true });
+  const form = h("form", { class: "grid narrow", id: "backfill-form", novalidate: true });
   const input = (name, value) => h("input", { name, value, "data-field": name });
   form.append(
     ...row(

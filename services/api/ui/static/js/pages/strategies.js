@@ -18,6 +18,13 @@ const paramText = (p) => {
   return `${p.name} = ${p.default}${bounds}`;
 };
 
+// What a strategy does: its description, else an expression's entry rule, else a plugin's error.
+const describe = (s) =>
+  s.description ||
+  (s.definition?.long_entry ? `long when ${s.definition.long_entry}` : null) ||
+  s.error ||
+  "—";
+
 // The editor's text as a definition: JSON when it parses as JSON, else YAML.
 export function parseDefinition(text) {
   try {
@@ -53,12 +60,12 @@ export async function strategies(app) {
     },
     {
       title: "description",
-      value: (s) => s.description || s.error,
-      cell: (s) => h("td", { class: "wrap", text: s.description || s.error || "—" }),
+      value: (s) => describe(s),
+      cell: (s) => h("td", { class: "wrap", text: describe(s) }),
     },
   ];
   app.append(h("div", { id: "strategy-list" }, table(cols, list.items)));
-  const form = h("form", { class: "grid", id: "expression-form", novalidate: true });
+  const form = h("form", { class: "grid narrow", id: "expression-form", novalidate: true });
   const editor = h("textarea", { name: "definition", "data-field": "definition", spellcheck: "false" });
   editor.value = EXAMPLE_DEFINITION;
   form.append(
