@@ -4,10 +4,13 @@ warm-up, so each value is the one the strategy saw)."""
 
 import asyncio
 import logging
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
 import numpy as np
+import numpy.typing as npt
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +27,12 @@ from shared.timestamps import UtcTime
 
 log = logging.getLogger(__name__)
 MAX_POINTS = 5_000
+# The chart asks a page of bars at a time: a finished backtest's series are computed once and
+# kept for the next pages (the few most recent backtests; a result never changes).
+_KEPT = 4
+_computed: OrderedDict[tuple[UUID, str], tuple[npt.NDArray[np.int64], list[Indicator]]] = (
+    OrderedDict()
+)
 
 
 class IndicatorQuery(BaseModel):
@@ -72,16 +81,26 @@ async def indicators(request: web.Request) -> web.Response:
     r = view.request
     symbol = query.symbol or r.get("symbol") or (r.get("symbols") or [""])[0]
     start, end = datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"])
-    warmup = view.data.warmup_bars if view.data else 0
-    async with request.app[POOL].acquire() as conn:
-        candles = await market_data.load_candles_warmed(
-            conn, r["category"], symbol, r["interval"], start, end, warmup
-        )
-    lines = await asyncio.to_thread(strategy_lines, r["strategy"], candles)
+    key = (view.id, symbol)
+    if key in _computed:
+        _computed.move_to_end(key)
+        open_time, lines = _computed[key]
+    else:
+        warmup = view.data.warmup_bars if view.data else 0
+        async with request.app[POOL].acquire() as conn:
+            candles = await market_data.load_candles_warmed(
+                conn, r["category"], symbol, r["interval"], start, end, warmup
+            )
+        lines = await asyncio.to_thread(strategy_lines, r["strategy"], candles)
+        open_time = candles.open_time
+        if view.status == "succeeded":
+            _computed[key] = (open_time, lines)
+            while len(_computed) > _KEPT:
+                _computed.popitem(last=False)
     lo = max(start, query.start or start).timestamp() * 1000
     hi = min(end, query.end or end).timestamp() * 1000
-    shown = np.flatnonzero((candles.open_time >= lo) & (candles.open_time <= hi))[-MAX_POINTS:]
-    times = candles.open_time[shown].astype("datetime64[ms]").astype(datetime).tolist()
+    shown = np.flatnonzero((open_time >= lo) & (open_time <= hi))[-MAX_POINTS:]
+    times = open_time[shown].astype("datetime64[ms]").astype(datetime).tolist()
     items = [
         IndicatorLine(
             name=line.name,

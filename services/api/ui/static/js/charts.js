@@ -49,6 +49,7 @@ export async function candleChart(el, loadPage, trades, loadLines = null) {
   markers.sort((a, b) => a.time - b.time);
   el.dataset.markedTrades = String(trades.length);
   const lines = new Map();
+  let pendingLines = Promise.resolve();
   async function addLines(from, to) {
     if (!loadLines) return;
     const got = await loadLines(from, to);
@@ -87,7 +88,11 @@ export async function candleChart(el, loadPage, trades, loadLines = null) {
     loading = true;
     const page = await loadPage(bars.length ? bars[0].time : null);
     const fresh = page.filter((b) => !bars.length || b.time < bars[0].time);
-    if (fresh.length) await addLines(fresh[0].time, fresh[fresh.length - 1].time);
+    // The lines follow the candles page by page, in order, without holding up the candles.
+    if (fresh.length) {
+      const [from, to] = [fresh[0].time, fresh[fresh.length - 1].time];
+      pendingLines = pendingLines.then(() => addLines(from, to)).catch(() => {});
+    }
     if (!fresh.length) exhausted = true;
     bars = fresh.concat(bars);
     series.setData(bars);
