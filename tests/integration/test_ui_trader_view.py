@@ -320,6 +320,12 @@ async def test_a_trader_reads_the_pages_and_the_report(
         text = await looks_right(ui, path)
         assert "sma_cross" in text and "ETHUSDT" in text and f"3{TIMES}" in text, path
         assert path == "/optimizations" or "%" in text
+    await ui.open("/data", "trader-data")
+    assert "linear ETHUSDT 4h" in await looks_right(ui, "/data")
+    await ui.open(f"/compare?ids={view['id']}", "trader-compare")
+    assert "sma_cross · ETHUSDT · 4h" in await looks_right(ui, "/compare")
+    await ui.open("/optimizations", "trader-optimizations")
+
     # The optimization list filters by the kinds and statuses of the API's own schema.
     await page.select_option("#optimization-filters select[name=kind]", "walk_forward")
     await page.click("#optimization-filters button")

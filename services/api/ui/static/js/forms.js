@@ -481,11 +481,17 @@ export async function schemaForm({
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      const created = await api(path, { method: "POST", body: form.readRequest() });
+      const created = await api(path, { method: "POST", body: transform(form.readRequest()) });
       onCreated(created);
     } catch (err) {
       showErrors(form, err);
     }
   });
   return form;
+}
+
+// A portfolio's `symbols` stand instead of the single `symbol` the form starts with.
+export function symbolsReplaceSymbol(backtest) {
+  if (backtest && Array.isArray(backtest.symbols) && backtest.symbols.length) delete backtest.symbol;
+  return backtest;
 }

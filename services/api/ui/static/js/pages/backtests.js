@@ -2,7 +2,7 @@
 // one, built from the backtest request's schema.
 import { api, query } from "../api.js";
 import { followRows, h, onNewJob, showErrors, table } from "../dom.js";
-import { schemaForm, strategyControl } from "../forms.js";
+import { schemaForm, strategyControl, symbolsReplaceSymbol } from "../forms.js";
 import { navigate } from "../nav.js";
 import { enumOf, openapi } from "../schema.js";
 import { jobColumns } from "./jobs.js";
@@ -88,6 +88,7 @@ export async function backtests(app) {
     initial: BACKTEST_START,
     submit: "Run backtest",
     onCreated: (created) => navigate(`/backtests/${created.id}`),
+    transform: symbolsReplaceSymbol,
   });
   app.append(h("h2", { text: "Run a backtest" }), form);
 }

@@ -2,7 +2,7 @@
 // built from the optimization request's schema (the backtest inside it included).
 import { api, query } from "../api.js";
 import { followRows, h, onNewJob, showErrors, table } from "../dom.js";
-import { gridControl, schemaForm, spaceControl, strategyControl } from "../forms.js";
+import { gridControl, schemaForm, spaceControl, strategyControl, symbolsReplaceSymbol } from "../forms.js";
 import { navigate } from "../nav.js";
 import { enumOf, openapi } from "../schema.js";
 import { BACKTEST_START } from "./backtests.js";
@@ -56,6 +56,10 @@ export async function optimizations(app) {
       search: (f) => kind(f) === "bayes",
     },
     onCreated: (created) => navigate(`/optimizations/${created.id}`),
+    transform: (body) => {
+      symbolsReplaceSymbol(body.backtest);
+      return body;
+    },
   });
   // A walk-forward needs its windows: choosing that kind opens them.
   form.querySelector("[name=kind]")?.addEventListener("change", (e) => {
