@@ -427,7 +427,8 @@ function rangesControl(kind) {
 export const gridControl = rangesControl("grid");
 export const spaceControl = rangesControl("space");
 
-// A whole request form: `path` is the POST route whose body schema it follows.
+// A whole request form: `path` is the POST route whose body schema it follows;
+// `transform(body)`: a last change before sending (a portfolio's symbols replace the symbol).
 export async function schemaForm({
   id,
   path,
@@ -436,6 +437,7 @@ export async function schemaForm({
   submit,
   visibility = {},
   onCreated,
+  transform = (body) => body,
 }) {
   const [doc, strategies] = await Promise.all([openapi(), api("/api/v1/strategies")]);
   const schema = requestSchema(doc, path);
