@@ -1,7 +1,7 @@
 // How likely a result is luck and what it ran on, shown wherever a result is: why trades
 // ended, warnings, robustness, the Monte Carlo percentiles, provenance (hashes with a copy
 // button), and the request as a readable table.
-import { copyable, h, metricsGrid, table } from "../dom.js";
+import { copyable, h, metricsGrid, table, when } from "../dom.js";
 import { formatParams, formatValue } from "../format.js";
 
 const PERCENTILES = ["p5", "p25", "p50", "p75", "p95"];
@@ -36,14 +36,8 @@ export function provenancePanel(view) {
       "div",
       { class: "metrics", id: "provenance" },
       item("candles", formatValue("count", p.candles?.count)),
-      item(
-        "first candle",
-        formatValue("time", p.candles?.first?.replace("T", " ").replace(/(:00)?(\.\d+)?(Z|\+00:00)$/, "")),
-      ),
-      item(
-        "last candle",
-        formatValue("time", p.candles?.last?.replace("T", " ").replace(/(:00)?(\.\d+)?(Z|\+00:00)$/, "")),
-      ),
+      item("first candle", when(p.candles?.first)),
+      item("last candle", when(p.candles?.last)),
       item("candles sha256", copyable(p.candles?.sha256)),
       item("strategy sha256", copyable(p.strategy_sha256)),
       item("engine", formatValue("engine", p.engine_version)),
