@@ -477,6 +477,7 @@ async def test_fields_other_issues_add_are_drawn_when_the_api_answers_them(
     """strategy_name, trade mae/mfe/bars_held/equity_return, new metrics, GET .../returns and
     the equity's drawdown: answered here by rewriting the API's answers in the browser."""
     await insert_year(pool)
+    await insert_candles(pool, "linear", "BTCUSDT", "240", random_walk(T0, 2200, "240", seed=8))
     async with running_engine(settings):
         created = await api.post("/api/v1/backtests", json={**REQUEST, "monte_carlo": None})
         view = await settled(api, created.headers["Location"])
@@ -497,9 +498,11 @@ async def test_fields_other_issues_add_are_drawn_when_the_api_answers_them(
         elif "/trades" in url:
             for i, trade in enumerate(body["items"]):
                 trade.update(mae=0.01 * (i % 5), mfe=0.02 * (i % 3), bars_held=i + 1)
+                trade["symbol"] = "BTCUSDT" if i == 0 else "ETHUSDT"
                 trade["equity_return"] = trade["return"] * 3
         elif url.endswith(view["id"]):
             body["strategy_name"] = "donchian_rsi"
+            body["request"]["symbols"] = ["ETHUSDT", "BTCUSDT"]  # a portfolio's
             body["metrics"].update(avg_bars_held=12.5, long_trades=7, benchmark_return=0.253)
         await route.fulfill(response=answer, json=body)
 
@@ -508,12 +511,29 @@ async def test_fields_other_issues_add_are_drawn_when_the_api_answers_them(
     await page.wait_for_selector("#monthly-returns table", timeout=WAIT_MS)
     await page.wait_for_selector("#mae-mfe canvas", timeout=WAIT_MS)
     await looks_right(ui, "backtest with new fields")
-    assert (await page.inner_text("#bt-title")).startswith("donchian_rsi · ETHUSDT · 4h")
+    assert (await page.inner_text("#bt-title")).startswith("donchian_rsi · ETHUSDT, BTCUSDT · 4h")
+    # A portfolio's chart shows the symbol picked, and a trade's own when it is clicked.
+    charted: list[str] = []
+    page.on("request", lambda r: charted.append(r.url) if "/klines?" in r.url else None)
+    assert await page.eval_on_selector_all(
+        "#chart-symbol option", "os => os.map(o => o.value)"
+    ) == [
+        "ETHUSDT",
+        "BTCUSDT",
+    ]
+    await page.select_option("#chart-symbol", "BTCUSDT")
+    await page.wait_for_selector("#candles[data-symbol=BTCUSDT] canvas", timeout=WAIT_MS)
+    await page.wait_for_selector("#candles[data-symbol=BTCUSDT][data-indicators]", timeout=WAIT_MS)
+    assert charted and all("symbol=BTCUSDT" in url for url in charted)
+    await page.select_option("#chart-symbol", "ETHUSDT")
+    await page.wait_for_selector("#candles[data-symbol=ETHUSDT] canvas", timeout=WAIT_MS)
+    await page.locator("#trades tbody tr").first.click()  # the BTCUSDT trade
+    await page.wait_for_selector("#candles[data-symbol=BTCUSDT][data-centre]", timeout=WAIT_MS)
     total = (await (await api.get(f"/api/v1/backtests/{view['id']}/trades")).json())["total"]
     closed = total - (1 if view["exit_counts"].get("end") else 0)
     assert await page.get_attribute("#mae-mfe", "data-points") == str(closed)
     headings = await page.eval_on_selector_all("#trades th", "ths => ths.map(t => t.textContent)")
-    assert {"MAE", "MFE", "bars held", "on equity"} <= set(headings)
+    assert {"MAE", "MFE", "bars held", "on equity", "symbol"} <= set(headings)
     shown = await page.inner_text("#metrics [data-metric=benchmark_return] b")
     assert shown == "25.3 %"
     assert await page.inner_text("#metrics [data-metric=avg_bars_held] b") == "12.50"

@@ -22,7 +22,12 @@ export async function candleChart(el, loadPage, trades, loadLines = null) {
     timeScale: { timeVisible: true },
     layout: { attributionLogo: true },
   });
-  live.push(() => chart.remove());
+  let removed = false;
+  const remove = () => {
+    if (!removed) chart.remove();
+    removed = true;
+  };
+  live.push(remove);
   const series = chart.addCandlestickSeries();
   let bars = [];
   let loading = false;
@@ -118,7 +123,7 @@ export async function candleChart(el, loadPage, trades, loadLines = null) {
     el.dataset.centre = String(middle);
     chart.timeScale().setVisibleRange({ from: middle - half, to: middle + half });
   };
-  return { chart, centreOn };
+  return { chart, centreOn, remove };
 }
 
 // Lines over time; `key` names what the values are, for their format (equity, drawdown, ...).

@@ -204,13 +204,25 @@ export async function backtest(app, id) {
     const step = intervalMs(r.interval);
     const first = Date.parse(r.start);
     const last = Date.parse(r.end);
-    const symbol = r.symbol || (r.symbols || [])[0];
-    const chartTrades = r.symbols
-      ? marked.items.filter((t) => !t.symbol || t.symbol === symbol)
-      : marked.items;
-    const price = await candleChart(
-      candles,
-      async (beforeSeconds) => {
+    // A portfolio's chart shows one symbol at a time, picked above it.
+    const symbols = r.symbols?.length ? r.symbols : [r.symbol];
+    const pick =
+      symbols.length > 1
+        ? h(
+            "select",
+            { id: "chart-symbol" },
+            symbols.map((s) => h("option", { value: s, text: s })),
+          )
+        : null;
+    if (pick) candles.before(h("p", {}, h("label", {}, "symbol ", pick)));
+    let price = null;
+    const drawPrice = async (symbol) => {
+      if (price) price.remove();
+      candles.innerHTML = "";
+      for (const key of Object.keys(candles.dataset)) delete candles.dataset[key];
+      candles.dataset.symbol = symbol;
+      if (pick) pick.value = symbol;
+      const loadPage = async (beforeSeconds) => {
         const end = beforeSeconds ? beforeSeconds * 1000 : last;
         const start = Math.max(first, end - 999 * step); // 1,000 bars even if end is included
         if (start >= end) return [];
@@ -230,17 +242,20 @@ export async function backtest(app, id) {
           low: c.low,
           close: c.close,
         }));
-      },
-      chartTrades,
-      (from, to) => {
+      };
+      const loadLines = (from, to) => {
         const q = {
           start: new Date(from * 1000).toISOString(),
           end: new Date(to * 1000).toISOString(),
           symbol,
         };
         return api(`/api/v1/backtests/${id}/indicators${query(q)}`);
-      },
-    );
+      };
+      const shown = marked.items.filter((t) => !t.symbol || t.symbol === symbol);
+      price = await candleChart(candles, loadPage, shown, loadLines);
+    };
+    pick?.addEventListener("change", () => drawPrice(pick.value));
+    await drawPrice(symbols[0]);
     const points = await equityOf(id);
     const times = points.map((p) => Date.parse(p.time) / 1000);
     lineChart(
@@ -301,9 +316,10 @@ export async function backtest(app, id) {
     const cols = tradeColumns(shownTrades);
     cols.rowAttrs = (tr, t) => {
       tr.classList.add("trade");
-      tr.addEventListener("click", () => {
+      tr.addEventListener("click", async () => {
         for (const el of body.querySelectorAll("tr.picked")) el.classList.remove("picked");
         tr.classList.add("picked");
+        if (t.symbol && t.symbol !== candles.dataset.symbol) await drawPrice(t.symbol);
         price.centreOn(seconds(t.entry_time), seconds(t.exit_time || r.end));
         candles.scrollIntoView({ block: "center" });
       });
