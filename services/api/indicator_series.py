@@ -4,6 +4,7 @@ parameters filled in, evaluated by the engine's own rule evaluator (so the line 
 value the strategy saw), or a plugin's `indicators(candles, params)`. Price-scaled series go on
 the candles; the others (oscillators, volume) in a pane below."""
 
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -14,7 +15,8 @@ import numpy.typing as npt
 from services.engine.core.expression_rules import RuleEvaluator, fill_params
 from services.engine.core.plugin_targets import candles_frame
 from shared.candles import Candles
-from shared.strategies.definitions import Definition
+from shared.strategies import ParamError, installed_strategies
+from shared.strategies.definitions import Definition, definition_of, parse_definition
 from shared.strategies.expressions import (
     Arithmetic,
     Call,
@@ -28,6 +30,8 @@ from shared.strategies.expressions import (
     Series,
 )
 from shared.strategies.plugins import Plugin
+
+log = logging.getLogger(__name__)
 
 Pane = Literal["price", "lower"]
 # Functions whose value is on the scale of their input series (a moving average of a price
@@ -129,3 +133,22 @@ def plugin_indicators(
         inside = finite.size > 0 and low * 0.5 <= finite.min() and finite.max() <= high * 2
         out.append(Indicator(str(name), "price" if inside else "lower", values))
     return out
+
+
+def strategy_lines(strategy: dict[str, Any], candles: Candles) -> list[Indicator]:
+    """The indicators of a stored (resolved) strategy: an expression's or a built-in's calls,
+    a plugin's own `indicators`; none for a strategy no longer installed or a plugin that fails."""
+    params = strategy.get("params") or {}
+    if strategy.get("definition") is not None:
+        return expression_indicators(candles, parse_definition(strategy["definition"]), params)
+    try:
+        entry = installed_strategies().entry(strategy.get("name"), field="strategy.name")
+    except ParamError:
+        return []
+    if entry.plugin is None:
+        return expression_indicators(candles, definition_of(entry), params)
+    try:
+        return plugin_indicators(entry.plugin, candles, params)
+    except Exception:  # user code: the chart goes without its lines
+        log.exception("indicators of plugin %s failed", entry.name)
+        return []

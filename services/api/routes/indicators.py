@@ -3,10 +3,9 @@ the chart, over a window of the backtest's range (computed over the whole range 
 warm-up, so each value is the one the strategy saw)."""
 
 import asyncio
-import logging
 from collections import OrderedDict
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 import numpy as np
@@ -15,22 +14,20 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.endpoints import Endpoint, existing, json_response, read_query
-from services.api.indicator_series import Indicator, expression_indicators, plugin_indicators
 from services.api.keys import POOL
 from shared import market_data
-from shared.candles import Candles
 from shared.repos import backtests as backtests_repo
 from shared.series_range import Symbol
-from shared.strategies import ParamError, installed_strategies
-from shared.strategies.definitions import definition_of, parse_definition
 from shared.timestamps import UtcTime
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from services.api.indicator_series import Indicator
+
 MAX_POINTS = 5_000
 # The chart asks a page of bars at a time: a finished backtest's series are computed once and
 # kept for the next pages (the few most recent backtests; a result never changes).
 _KEPT = 4
-_computed: OrderedDict[tuple[UUID, str], tuple[npt.NDArray[np.int64], list[Indicator]]] = (
+_computed: OrderedDict[tuple[UUID, str], tuple[npt.NDArray[np.int64], list["Indicator"]]] = (
     OrderedDict()
 )
 
@@ -56,25 +53,6 @@ class IndicatorsView(BaseModel):
     items: list[IndicatorLine]
 
 
-def strategy_lines(strategy: dict[str, Any], candles: Candles) -> list[Indicator]:
-    """The indicators of a stored (resolved) strategy: an expression's or a built-in's calls,
-    a plugin's own `indicators`; none for a strategy no longer installed or a plugin that fails."""
-    params = strategy.get("params") or {}
-    if strategy.get("definition") is not None:
-        return expression_indicators(candles, parse_definition(strategy["definition"]), params)
-    try:
-        entry = installed_strategies().entry(strategy.get("name"), field="strategy.name")
-    except ParamError:
-        return []
-    if entry.plugin is None:
-        return expression_indicators(candles, definition_of(entry), params)
-    try:
-        return plugin_indicators(entry.plugin, candles, params)
-    except Exception:  # user code: the chart goes without its lines
-        log.exception("indicators of plugin %s failed", entry.name)
-        return []
-
-
 async def indicators(request: web.Request) -> web.Response:
     view = await existing(request, "backtest", backtests_repo.get_backtest)
     query = read_query(request, IndicatorQuery)
@@ -91,6 +69,10 @@ async def indicators(request: web.Request) -> web.Response:
             candles = await market_data.load_candles_warmed(
                 conn, r["category"], symbol, r["interval"], start, end, warmup
             )
+        # Imported on the first request, not at start: the API validates requests without
+        # loading the engine's numeric core (numba); only this chart endpoint evaluates it.
+        from services.api.indicator_series import strategy_lines
+
         lines = await asyncio.to_thread(strategy_lines, r["strategy"], candles)
         open_time = candles.open_time
         if view.status == "succeeded":
