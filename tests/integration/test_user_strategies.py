@@ -227,14 +227,15 @@ async def test_a_plugins_indicators_are_drawn_from_its_own_function(
         "entry level": "price",
         "atr": "lower",
     }
-    query = {k: RANGE[k] for k in ("category", "symbol", "interval", "start", "end")}
+    query = {k: str(RANGE[k]) for k in ("category", "symbol", "interval", "start", "end")}
     bars: list[dict[str, Any]] = []
     for offset in (0, 1000):
         page = {**query, "limit": "1000", "offset": str(offset)}
         bars += (await (await api.get("/api/v1/klines", params=page)).json())["items"]
     assert len(bars) == len(answer["times"]) == len(lines["atr"]["values"]) > 1000
     assert view["data"]["warmup_bars"] == 0  # the range starts at the first stored candle
-    atr = slow_atr(*([b[k] for b in bars] for k in ("high", "low", "close")), 10)
+    high, low, close = ([b[k] for b in bars] for k in ("high", "low", "close"))
+    atr = slow_atr(high, low, close, 10)
     for got, want in zip(lines["atr"]["values"], atr, strict=True):
         assert (got is None) == (want is None)
         assert got is None or got == pytest.approx(want, rel=1e-9)
