@@ -12,12 +12,10 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from services.engine.core.expression_rules import RuleEvaluator, fill_params
-from services.engine.core.plugin_targets import candles_frame
-from shared.candles import Candles
-from shared.strategies import ParamError, installed_strategies
-from shared.strategies.definitions import Definition, definition_of, parse_definition
-from shared.strategies.expressions import (
+from domain.market.candles import Candles
+from domain.strategies import ParamError, installed_strategies
+from domain.strategies.definitions import Definition, definition_of, parse_definition
+from domain.strategies.expressions import (
     Arithmetic,
     Call,
     Comparison,
@@ -29,7 +27,9 @@ from shared.strategies.expressions import (
     Param,
     Series,
 )
-from shared.strategies.plugins import Plugin
+from domain.strategies.plugins import Plugin
+from domain.targets.expression_rules import RuleEvaluator, fill_params
+from domain.targets.plugin_targets import candles_frame
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ def _top(module: str) -> str:
 
 
 def test_the_rules_see_imports() -> None:
-    assert ("shared/backtest_spec.py", "shared.strategies") in _imports("shared")
-    assert ("services/engine/core/indicators.py", "numba") in _imports("services/engine/core")
+    assert ("shared/backtest_spec.py", "domain.strategies") in _imports("shared")
+    assert ("domain/indicators.py", "numba") in _imports("services/engine/core")
 
 
 def test_shared_imports_no_service_and_no_tooling() -> None:
@@ -47,8 +47,8 @@ def test_shared_imports_no_service_and_no_tooling() -> None:
 # pure numeric core (what the strategy saw, not a copy), imported by the API only when that
 # endpoint is first asked, so the API still starts without the engine (test_strategy_registry).
 CORE_FOR_THE_CHART = {
-    ("services/api/indicator_series.py", "services.engine.core.expression_rules"),
-    ("services/api/indicator_series.py", "services.engine.core.plugin_targets"),
+    ("services/api/indicator_series.py", "domain.targets.expression_rules"),
+    ("services/api/indicator_series.py", "domain.targets.plugin_targets"),
 }
 
 

@@ -90,8 +90,8 @@ def test_the_digest_gives_the_drawdown_and_month_ends_of_every_point_slice_by_sl
 def test_a_plugins_own_indicators_are_drawn_on_the_pane_their_values_fit() -> None:
     from pathlib import Path
 
+    from domain.strategies.plugins import Plugin
     from services.api.indicator_series import plugin_indicators
-    from shared.strategies.plugins import Plugin
     from tests.support.market import T0, random_walk
 
     candles = random_walk(T0, 50, "60")
