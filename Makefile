@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: install migrate demo up status down compose-tool browser-tool test lint bench cli-schema clean
+.PHONY: install migrate demo up status down compose-tool browser-tool ui-tools test lint bench cli-schema clean
 
 install: $(STAMP)
 
@@ -44,10 +44,20 @@ browser-tool:
 	@test -x /usr/bin/chromium || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The web UI's JavaScript formatter and linter (Biome), pinned in package.json and
+# package-lock.json, installed exactly as locked (npm ci; the npm registry is the only network).
+UI_STAMP := node_modules/.installed
+ui-tools: $(UI_STAMP)
+
+$(UI_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $(UI_STAMP)
+
 test: install compose-tool browser-tool
 	$(BIN)/python -m pytest -p no:cacheprovider -q
 
-lint: install
+lint: install ui-tools
+	node_modules/.bin/biome ci services/api/ui/static/js
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
@@ -67,4 +77,4 @@ cli-schema: install
 	$(BIN)/python -m devtools.cli_request_schema
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache node_modules

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 PLUGIN_NAME = re.compile(r"[a-z][a-z0-9_]{0,49}")
 TargetsFunction = Callable[[Any, dict[str, Any]], Any]
+# `indicators(candles, params)`: {name: series of the candles' length}, drawn on the chart.
+IndicatorsFunction = Callable[[Any, dict[str, Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Plugin:
     targets: TargetsFunction | None = field(default=None, compare=False, repr=False)
     warmup_bars: int | Callable[[dict[str, Any]], int] | None = field(default=None, compare=False)
     error: str | None = None
+    indicators: IndicatorsFunction | None = field(default=None, compare=False, repr=False)
 
     def entry(self) -> StrategyEntry:
         """This plugin as a registry entry of kind `plugin`."""
@@ -141,7 +144,12 @@ def _checked(module: ModuleType, name: str, path: Path, digest: str) -> Plugin:
         and (isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0)
     ):
         raise ExpressionError("WARMUP_BARS", "must be an integer >= 0 or a function of params")
-    plugin = Plugin(name, path, digest, description, params, rules, targets, warmup)
+    indicators = getattr(module, "indicators", None)
+    if indicators is not None and not callable(indicators):
+        raise ExpressionError("indicators", "must be a function indicators(candles, params)")
+    plugin = Plugin(
+        name, path, digest, description, params, rules, targets, warmup, indicators=indicators
+    )
     defaults = {p.name: p.default for p in params}
     broken = next((r for r in rules if not r.holds(defaults)), None)
     if broken is not None:

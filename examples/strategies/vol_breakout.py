@@ -20,20 +20,34 @@ def WARMUP_BARS(params: dict[str, Any]) -> int:
     return 3 * int(params["period"])
 
 
-def targets(candles: pl.DataFrame, params: dict[str, Any]) -> pl.Series:
+def _atr(params: dict[str, Any]) -> pl.Expr:
+    """Wilder's smoothing of the true range."""
     previous_close = pl.col("close").shift(1)
     true_range = pl.max_horizontal(
         pl.col("high") - pl.col("low"),
         (pl.col("high") - previous_close).abs(),
         (pl.col("low") - previous_close).abs(),
     )
-    # Wilder's smoothing of the true range, as of the bar before (decided at each close).
-    atr = true_range.ewm_mean(
+    return true_range.ewm_mean(
         alpha=1 / params["period"], adjust=False, min_samples=params["period"]
     )
-    frame = candles.with_columns(atr=atr.shift(1), previous_close=previous_close)
+
+
+def targets(candles: pl.DataFrame, params: dict[str, Any]) -> pl.Series:
+    previous_close = pl.col("close").shift(1)
+    # The ATR as of the bar before (decided at each close).
+    frame = candles.with_columns(atr=_atr(params).shift(1), previous_close=previous_close)
     enter = pl.col("close") > pl.col("previous_close") + params["k"] * pl.col("atr")
     leave = pl.col("close") < pl.col("previous_close")
     # 1 from an entry bar until the next exit bar: carry the last event forward.
     event = pl.when(enter).then(1).when(leave).then(0).otherwise(None)
     return frame.select(event.forward_fill().fill_null(0).alias("target")).to_series()
+
+
+def indicators(candles: pl.DataFrame, params: dict[str, Any]) -> dict[str, pl.Series]:
+    """What the chart draws: the level a close must pass to enter (on the candles) and the ATR
+    (in a pane below), one value per candle."""
+    frame = candles.select(
+        level=pl.col("close").shift(1) + params["k"] * _atr(params).shift(1), atr=_atr(params)
+    )
+    return {"entry level": frame["level"], "atr": frame["atr"]}

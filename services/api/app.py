@@ -22,6 +22,7 @@ from services.api.routes import (
     docs,
     events,
     health,
+    indicators,
     market,
     optimizations,
     reports,
@@ -49,6 +50,7 @@ ENDPOINTS: list[Endpoint] = [
     *backtests.ENDPOINTS,
     *optimizations.ENDPOINTS,
     *reports.ENDPOINTS,
+    *indicators.ENDPOINTS,
     *events.ENDPOINTS,
 ]
 

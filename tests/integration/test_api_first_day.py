@@ -253,6 +253,6 @@ async def test_the_report_is_titled_by_the_strategy_name_and_draws_the_whole_cur
         values.astype("<f8").tobytes(),
     )
     page = await (await api.get(f"/api/v1/backtests/{created['id']}/report")).text()
-    assert "Backtest report: BTCUSDT 60 expression</h1>" in page  # it said "None"
-    # The drawdown's lowest label is the fall from the 9,000 peak: 1 - 5,000 / 9,000.
-    assert "-0.4444" in page.split('id="drawdown"')[1]
+    assert "<title>Backtest report: expression · BTCUSDT · 1h</title>" in page  # it said "None"
+    # The drawdown's lowest label (in %) is the fall from the 9,000 peak: 1 - 5,000 / 9,000.
+    assert ">-44.4444</text>" in page.split('id="drawdown"')[1]

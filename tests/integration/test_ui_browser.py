@@ -108,7 +108,7 @@ async def test_a_backtest_run_from_the_form_finishes_live_and_every_page_loads(
             "fast": 5,
             "slow": 20,
         }
-        assert "sharpe" in metrics and "num_trades" in metrics
+        assert "sharpe" in metrics and "num trades" in metrics
         trades = (await (await api.get(f"/api/v1/backtests/{backtest_id}/trades")).json())["total"]
         assert f"Trades ({trades})" in await page.inner_text("#bt-body")
         await page.screenshot(path=str(ARTIFACTS / "backtest.png"), full_page=True)
@@ -250,8 +250,12 @@ async def test_the_report_opens_with_no_network(
     assert await page.locator("#drawdown svg polyline").count() == 1
     trades = (await (await api.get(f"/api/v1/backtests/{view['id']}/trades")).json())["total"]
     assert await page.locator("#trades tr").count() == trades + 1
-    sharpe = view["metrics"]["sharpe"]
-    assert f"{sharpe:.6g}" in await page.inner_text("#metrics")
+    # Human formats: the Sharpe ratio with its decimals, the return as a percentage.
+    sharpe, total_return = view["metrics"]["sharpe"], view["metrics"]["total_return"]
+    shown = await page.inner_text("#metrics")
+    digits = 3 if abs(sharpe) < 1 else 2
+    assert f"sharpe\t{sharpe:.{digits}f}".replace("-", "\u2212") in shown
+    assert f"total return\t{total_return * 100:.2f} %".replace("-", "\u2212") in shown
     await page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
 
 
@@ -312,10 +316,11 @@ async def test_research_figures_show_on_the_pages_and_in_the_report(
     ui = await watched(browser, api)
     await ui.open(f"/backtests/{view['id']}", "backtest-research")
     await ui.page.wait_for_selector("#monte-carlo table", timeout=WAIT_MS)
-    shown = await ui.page.inner_text("#provenance")
-    assert view["provenance"]["candles"]["sha256"] in shown
+    # A hash is shown short, whole in its title, beside a copy button.
+    shown = await ui.page.inner_html("#provenance")
+    assert f'title="{view["provenance"]["candles"]["sha256"]}"' in shown
     p50 = view["monte_carlo"]["final_equity"]["p50"]
-    assert f"{p50:.4g}"[:4] in await ui.page.inner_text("#monte-carlo")
+    assert f"{p50:,.2f}" in await ui.page.inner_text("#monte-carlo")
     await ui.open(f"/optimizations/{optimization['id']}", "optimization-research")
     await ui.page.wait_for_selector("#robustness", timeout=WAIT_MS)
     assert "pbo" in await ui.page.inner_text("#robustness")

@@ -194,3 +194,53 @@ async def test_grids_and_walk_forward_take_expression_and_plugin_strategies(
     assert expressed["body"]["best"] == builtin["body"]["best"]
     assert [r["metrics"] for r in expressed["rows"]] == [r["metrics"] for r in builtin["rows"]]
     assert plugin["body"]["walk_forward"]["windows"] >= 3
+
+
+def slow_atr(high: list[float], low: list[float], close: list[float], n: int) -> list[float | None]:
+    """Wilder's ATR as polars' ewm_mean(alpha=1/n, adjust=False) gives it: the true range
+    smoothed from the first bar on, missing before n values."""
+    out: list[float | None] = []
+    average = 0.0
+    for i in range(len(close)):
+        if i == 0:
+            true_range = high[0] - low[0]
+            average = true_range
+        else:
+            previous = close[i - 1]
+            true_range = max(high[i] - low[i], abs(high[i] - previous), abs(low[i] - previous))
+            average = average + (true_range - average) / n
+        out.append(average if i + 1 >= n else None)
+    return out
+
+
+@pytest.mark.usefixtures("candles")
+async def test_a_plugins_indicators_are_drawn_from_its_own_function(
+    api: Client, plugin_settings: Settings
+) -> None:
+    params = {"period": 10, "k": 1.5}
+    async with running_engine(plugin_settings):
+        view = await backtest(api, {"name": "vol_breakout", "params": params})
+    assert view["status"] == "succeeded", view["error"]
+    answer = await (await api.get(f"/api/v1/backtests/{view['id']}/indicators")).json()
+    lines = {line["name"]: line for line in answer["items"]}
+    assert {n: line["pane"] for n, line in lines.items()} == {
+        "entry level": "price",
+        "atr": "lower",
+    }
+    query = {k: str(RANGE[k]) for k in ("category", "symbol", "interval", "start", "end")}
+    bars: list[dict[str, Any]] = []
+    for offset in (0, 1000):
+        page = {**query, "limit": "1000", "offset": str(offset)}
+        bars += (await (await api.get("/api/v1/klines", params=page)).json())["items"]
+    assert len(bars) == len(answer["times"]) == len(lines["atr"]["values"]) > 1000
+    assert view["data"]["warmup_bars"] == 0  # the range starts at the first stored candle
+    high, low, close = ([b[k] for b in bars] for k in ("high", "low", "close"))
+    atr = slow_atr(high, low, close, 10)
+    for got, want in zip(lines["atr"]["values"], atr, strict=True):
+        assert (got is None) == (want is None)
+        assert got is None or got == pytest.approx(want, rel=1e-9)
+    closes = [b["close"] for b in bars]
+    for i, got in enumerate(lines["entry level"]["values"]):
+        before = atr[i - 1] if i else None
+        assert (got is None) == (before is None)
+        assert got is None or got == pytest.approx(closes[i - 1] + 1.5 * (before or 0), rel=1e-9)

@@ -6,7 +6,7 @@ import re
 from domain.metrics.names import LOWER_IS_BETTER
 from tests.support.paths import ROOT
 
-PAGES = ROOT / "services/api/ui/static/js/pages.js"
+PAGES = ROOT / "services/api/ui/static/js/pages/optimization.js"
 
 
 def test_the_heatmap_ranks_metrics_the_way_the_platform_does() -> None:

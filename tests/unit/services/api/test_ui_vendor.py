@@ -1,4 +1,5 @@
-"""The UI's vendored chart libraries are the npm packages' files, unchanged (manifest sums)."""
+"""The UI's vendored libraries (charts, the YAML parser) are the npm packages' files,
+unchanged (manifest sums)."""
 
 import hashlib
 import json
@@ -16,12 +17,13 @@ def test_every_vendored_file_matches_its_recorded_sha256_and_version() -> None:
     assert on_disk == set(files), "a vendored file is missing from the manifest or the folder"
     for name, entry in files.items():
         assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == entry["sha256"], name
-        assert entry["package"] in {"lightweight-charts", "uplot", "echarts"}
+        assert entry["package"] in {"lightweight-charts", "uplot", "echarts", "js-yaml"}
         assert entry["version"].count(".") == 2
     assert {(e["package"], e["version"]) for e in files.values()} == {
         ("lightweight-charts", "4.2.3"),
         ("uplot", "1.6.31"),
         ("echarts", "5.6.0"),
+        ("js-yaml", "4.1.0"),
     }
 
 
@@ -32,6 +34,7 @@ def test_the_page_loads_only_files_that_ship_with_the_project() -> None:
         "vendor/lightweight-charts.standalone.production.js",
         "vendor/uPlot.iife.min.js",
         "vendor/echarts.min.js",
+        "vendor/js-yaml.min.js",
     ):
         assert f"/ui/{src}" in page and (STATIC_DIR / src).is_file()
 
@@ -40,3 +43,4 @@ def test_the_licenses_ship_beside_the_libraries() -> None:
     assert "Apache License" in Path(VENDOR / "LICENSE.lightweight-charts").read_text()
     assert "MIT" in Path(VENDOR / "LICENSE.uplot").read_text()
     assert "Apache License" in Path(VENDOR / "LICENSE.echarts").read_text()
+    assert "MIT License" in Path(VENDOR / "LICENSE.js-yaml").read_text()

@@ -1,7 +1,9 @@
 // Requests to the API with the token the user gave once (kept in localStorage).
 const TOKEN_KEY = "backtester.api_token";
 
-export function token() { return localStorage.getItem(TOKEN_KEY) || ""; }
+export function token() {
+  return localStorage.getItem(TOKEN_KEY) || "";
+}
 
 export function askForToken() {
   const form = document.getElementById("token-form");
@@ -19,7 +21,7 @@ export function authHeaders() {
 
 export class ApiError extends Error {
   constructor(status, body) {
-    const error = (body && body.error) || {};
+    const error = body?.error || {};
     super(error.message || `HTTP ${status}`);
     this.status = status;
     this.details = error.details || [];
@@ -30,7 +32,9 @@ export async function api(path, { method = "GET", body } = {}) {
   const headers = authHeaders();
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;

@@ -6,7 +6,10 @@ const listeners = new Set();
 let started = false;
 
 export function startEvents() {
-  if (!started) { started = true; run(); }
+  if (!started) {
+    started = true;
+    run();
+  }
 }
 
 export function onJobEvent(listener) {
@@ -15,7 +18,9 @@ export function onJobEvent(listener) {
   return () => listeners.delete(listener);
 }
 
-export function clearListeners() { listeners.clear(); }
+export function clearListeners() {
+  listeners.clear();
+}
 
 function setLive(on) {
   const el = document.getElementById("live");
@@ -38,11 +43,11 @@ async function run() {
         const { value, done } = await reader.read();
         if (done) break;
         buffer += value;
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
+        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          let id = null, data = null;
+          let id = null,
+            data = null;
           for (const line of block.split("\n")) {
             if (line.startsWith("id: ")) id = line.slice(4);
             else if (line.startsWith("data: ")) data = line.slice(6);
@@ -54,7 +59,7 @@ async function run() {
           }
         }
       }
-    } catch (e) {
+    } catch (_e) {
       // dropped or refused: try again shortly, from the last event seen
     }
     setLive(false);

@@ -1,23 +1,34 @@
 // The client-side router: every deep link serves index.html, this draws the page for the path.
+// Each page is a module of its own under pages/.
+import { disposeCharts } from "./charts.js";
 import { clearListeners, startEvents } from "./events.js";
-import * as pages from "./pages.js";
+import { setNavigate } from "./nav.js";
+import { backtest } from "./pages/backtest.js";
+import { backtests } from "./pages/backtests.js";
+import { compare } from "./pages/compare.js";
+import { data } from "./pages/data.js";
+import { home } from "./pages/home.js";
+import { optimization } from "./pages/optimization.js";
+import { optimizations } from "./pages/optimizations.js";
+import { strategies } from "./pages/strategies.js";
 
 const ROUTES = [
-  [/^\/$/, pages.home],
-  [/^\/data$/, pages.data],
-  [/^\/strategies$/, pages.strategies],
-  [/^\/backtests$/, pages.backtests],
-  [/^\/backtests\/([0-9a-f-]{36})$/, pages.backtest],
-  [/^\/compare$/, pages.compare],
-  [/^\/optimizations$/, pages.optimizations],
-  [/^\/optimizations\/([0-9a-f-]{36})$/, pages.optimization],
+  [/^\/$/, home],
+  [/^\/data$/, data],
+  [/^\/strategies$/, strategies],
+  [/^\/backtests$/, backtests],
+  [/^\/backtests\/([0-9a-f-]{36})$/, backtest],
+  [/^\/compare$/, compare],
+  [/^\/optimizations$/, optimizations],
+  [/^\/optimizations\/([0-9a-f-]{36})$/, optimization],
 ];
 
 async function draw() {
   clearListeners();
-  pages.disposeCharts();
+  disposeCharts();
   const app = document.getElementById("app");
   app.innerHTML = "";
+  delete app.dataset.ready;
   const path = location.pathname;
   for (const [pattern, page] of ROUTES) {
     const match = path.match(pattern);
@@ -51,6 +62,6 @@ document.addEventListener("click", (e) => {
   navigate(url.pathname + url.search);
 });
 window.addEventListener("popstate", draw);
-pages.setNavigate(navigate);
+setNavigate(navigate);
 startEvents();
 draw();
