@@ -22,6 +22,8 @@ from services.engine.core.simulate import (
     EXIT_LIQUIDATION,
     EXIT_REASONS,
     Kernel,
+    KernelBars,
+    KernelSettings,
     simulate_kernel,
     trade_capacity,
     trade_returns,
@@ -215,29 +217,38 @@ def run_kernel(
         if execution.uses_atr
         else np.empty(0)
     )
-    return simulate_kernel(
+    bars = KernelBars(
         *prices,
         targets,
-        trade_from,
-        execution.fill == "close",
-        float(execution.initial_capital),
-        float(execution.fee_rate),
-        float(execution.slippage_bps) / 10_000,
-        float(execution.position_size),
-        _fraction(execution.stop_loss),
-        _fraction(execution.take_profit),
-        trade_capacity(targets, trade_from),
-        _atr_multiple(execution.stop_loss),
-        _atr_multiple(execution.take_profit),
-        _fraction(execution.trailing_stop),
-        _atr_multiple(execution.trailing_stop),
-        atr,
-        execution.inverse,
-        float(execution.leverage),
-        execution.liquidates,
-        float(execution.maintenance_margin_rate),
+        np.ascontiguousarray(atr, np.float64),
         *mark,
         np.ascontiguousarray(funding, np.float64),
+    )
+    return simulate_kernel(bars, kernel_settings(execution, targets, trade_from))
+
+
+def kernel_settings(
+    execution: ExecutionSettings, targets: npt.NDArray[np.int8], trade_from: int
+) -> KernelSettings:
+    """The kernel's record of `execution` for these targets."""
+    return KernelSettings(
+        trade_from=trade_from,
+        max_trades=trade_capacity(targets, trade_from),
+        fill_at_close=execution.fill == "close",
+        initial_capital=float(execution.initial_capital),
+        fee_rate=float(execution.fee_rate),
+        slippage=float(execution.slippage_bps) / 10_000,
+        position_size=float(execution.position_size),
+        stop_loss=_fraction(execution.stop_loss),
+        take_profit=_fraction(execution.take_profit),
+        trailing_stop=_fraction(execution.trailing_stop),
+        stop_loss_atr=_atr_multiple(execution.stop_loss),
+        take_profit_atr=_atr_multiple(execution.take_profit),
+        trailing_stop_atr=_atr_multiple(execution.trailing_stop),
+        inverse=execution.inverse,
+        leverage=float(execution.leverage),
+        liquidates=execution.liquidates,
+        maintenance_margin_rate=float(execution.maintenance_margin_rate),
     )
 
 

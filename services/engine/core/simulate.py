@@ -161,41 +161,81 @@ def _stop_exit_price(
     return np.nan, -1
 
 
-@njit(cache=True)
-def simulate_kernel(
-    bar_open: npt.NDArray[np.float64],
-    bar_high: npt.NDArray[np.float64],
-    bar_low: npt.NDArray[np.float64],
-    bar_close: npt.NDArray[np.float64],
-    target: npt.NDArray[np.int8],
-    trade_from: int,
-    fill_at_close: bool,
-    initial_capital: float,
-    fee_rate: float,
-    slippage: float,
-    position_size: float,
-    stop_loss: float,
-    take_profit: float,
-    max_trades: int,
-    stop_loss_atr: float,
-    take_profit_atr: float,
-    trailing_stop: float,
-    trailing_stop_atr: float,
-    atr: npt.NDArray[np.float64],
-    inverse: bool,
-    leverage: float,
-    liquidates: bool,
-    maintenance_margin_rate: float,
-    mark_open: npt.NDArray[np.float64],
-    mark_high: npt.NDArray[np.float64],
-    mark_low: npt.NDArray[np.float64],
-    funding_rate: npt.NDArray[np.float64],
-) -> Kernel:
-    """Stops: `x` a fraction of the price, `x_atr` a multiple of `atr` at the fill (the
-    previous bar's for an open fill, the bar's own for a close fill); NaN: none.
+class KernelSettings(NamedTuple):
+    """The kernel's scalar settings, one typed record (numba compiles it as a tuple): a new
+    setting is one field here and one read in the kernel.
 
-    `mark_*`: the mark price per bar (the candles themselves when none is stored);
-    `funding_rate`: the rates booked at each bar (summed), or empty for no funding."""
+    Stops: `x` a fraction of the price, `x_atr` a multiple of the ATR at the fill; NaN: none.
+    """
+
+    trade_from: int  # bars before it only warmed the indicators
+    max_trades: int  # the capacity of the trade arrays
+    fill_at_close: bool
+    initial_capital: float
+    fee_rate: float
+    slippage: float  # a fraction: slippage_bps / 10^4
+    position_size: float
+    stop_loss: float
+    take_profit: float
+    trailing_stop: float
+    stop_loss_atr: float
+    take_profit_atr: float
+    trailing_stop_atr: float
+    inverse: bool
+    leverage: float
+    liquidates: bool
+    maintenance_margin_rate: float
+
+
+class KernelBars(NamedTuple):
+    """The kernel's per-bar inputs, named arrays of one length (`atr` and `funding_rate` may
+    be empty: not used). A new per-bar input is one more field."""
+
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    target: npt.NDArray[np.int8]
+    # ATR(atr_period) per bar, known at its close; empty without ATR stops.
+    atr: npt.NDArray[np.float64]
+    # The mark price per bar (the candles themselves when none is stored).
+    mark_open: npt.NDArray[np.float64]
+    mark_high: npt.NDArray[np.float64]
+    mark_low: npt.NDArray[np.float64]
+    # The funding rates booked at each bar (summed); empty for no funding.
+    funding_rate: npt.NDArray[np.float64]
+
+
+@njit(cache=True)
+def simulate_kernel(bars: KernelBars, settings: KernelSettings) -> Kernel:
+    """Fills, trades and equity of `bars.target` under `settings`; ATR stops use the ATR
+    known at the fill (the previous bar's for an open fill, the bar's own for a close fill)."""
+    bar_open = bars.open
+    bar_high = bars.high
+    bar_low = bars.low
+    bar_close = bars.close
+    target = bars.target
+    atr = bars.atr
+    mark_open = bars.mark_open
+    mark_high = bars.mark_high
+    mark_low = bars.mark_low
+    funding_rate = bars.funding_rate
+    trade_from = settings.trade_from
+    max_trades = settings.max_trades
+    fill_at_close = settings.fill_at_close
+    fee_rate = settings.fee_rate
+    slippage = settings.slippage
+    position_size = settings.position_size
+    stop_loss = settings.stop_loss
+    take_profit = settings.take_profit
+    trailing_stop = settings.trailing_stop
+    stop_loss_atr = settings.stop_loss_atr
+    take_profit_atr = settings.take_profit_atr
+    trailing_stop_atr = settings.trailing_stop_atr
+    inverse = settings.inverse
+    leverage = settings.leverage
+    liquidates = settings.liquidates
+    maintenance_margin_rate = settings.maintenance_margin_rate
     n = bar_close.size
     equity = np.empty(n - trade_from)
     t_side = np.zeros(max_trades, np.int8)
@@ -212,7 +252,7 @@ def simulate_kernel(
     liquidation_level = np.nan
     bankruptcy_level = np.nan
 
-    cash = initial_capital
+    cash = settings.initial_capital
     side = 0  # current position: +1, -1 or 0
     qty = 0.0
     trades = 0  # index of the next trade; the open one is trades - 1
