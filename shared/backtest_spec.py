@@ -20,7 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from shared.series_range import SeriesRange
+from shared.intervals import detail_divides
+from shared.series_range import IntervalText, SeriesRange
 from shared.strategies import (
     ParamError,
     ParamValue,
@@ -178,6 +179,8 @@ MAX_LEVERAGE = 100
 Leverage = Annotated[float, Field(ge=1, le=MAX_LEVERAGE, strict=True)]
 # Without a stored risk-limit tier, the maintenance margin rate of Bybit's lowest tier.
 DEFAULT_MAINTENANCE_MARGIN_RATE = 0.005
+# A time stop: a position held through this many bar closes exits; null: none.
+MaxBarsInTrade = Annotated[int | None, Field(ge=1, strict=True)]
 # The backtest fields an optimization's param_grid may vary beside the strategy's parameters.
 EXECUTION_GRID_FIELDS: dict[str, TypeAdapter[Any]] = {
     "stop_loss": TypeAdapter(Stop),
@@ -185,7 +188,42 @@ EXECUTION_GRID_FIELDS: dict[str, TypeAdapter[Any]] = {
     "trailing_stop": TypeAdapter(Stop),
     "position_size": TypeAdapter(PositionSize),
     "leverage": TypeAdapter(Leverage),
+    "max_bars_in_trade": TypeAdapter(MaxBarsInTrade),
 }
+# Bybit's maker fee, which a limit order's fill pays.
+DEFAULT_MAKER_FEE_RATE = 0.0002
+
+
+class LimitOrder(BaseModel):
+    """An entry by limit order at the signal bar's close x (1 -/+ `offset`), working over the
+    next `valid_bars` bars (docs/simulation.md, "Orders, sizing and intrabar fills")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    type: Literal["limit"]
+    offset: float = Field(default=0.0, ge=0, le=0.2)
+    valid_bars: int = Field(default=1, ge=1, le=1000, strict=True)
+
+
+class FractionSizing(BaseModel):
+    """Entries of `position_size` of the equity."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: Literal["fraction"]
+
+
+class RiskSizing(BaseModel):
+    """Entries that lose `risk` of the equity if the stop loss fills at its level, capped at
+    the `fraction` quantity."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    method: Literal["risk"]
+    risk: float = Field(gt=0, le=0.2)
+
+
+Sizing = Annotated[FractionSizing | RiskSizing, Field(discriminator="method")]
 
 
 class MonteCarloRequest(BaseModel):
@@ -222,6 +260,30 @@ class BacktestSpec(SeriesRange):
     leverage: Leverage = 1.0
     funding: bool | None = None  # default: true for linear and inverse
     maintenance_margin_rate: float | None = Field(default=None, ge=0, le=0.5, strict=True)
+    # Orders, sizing and intrabar fills (docs/simulation.md).
+    entry_order: Literal["market"] | LimitOrder = "market"
+    maker_fee_rate: float = Field(default=DEFAULT_MAKER_FEE_RATE, ge=0, le=0.1, strict=True)
+    max_bars_in_trade: MaxBarsInTrade = None
+    sizing: Sizing = Field(default_factory=lambda: FractionSizing(method="fraction"))
+    fill_detail: IntervalText | None = None
+
+    @model_validator(mode="after")
+    def _orders_and_detail(self) -> Self:
+        if isinstance(self.sizing, RiskSizing) and self.stop_loss is None:
+            raise field_error(
+                "BacktestSpec",
+                "sizing",
+                "risk sizing needs a stop_loss (a fraction or an ATR multiple)",
+                self.sizing.model_dump(),
+            )
+        if self.fill_detail is not None and not detail_divides(self.fill_detail, self.interval):
+            raise field_error(
+                "BacktestSpec",
+                "fill_detail",
+                f"must be a shorter interval that divides the interval {self.interval}",
+                self.fill_detail,
+            )
+        return self
 
     @model_validator(mode="after")
     def _perpetual_defaults(self) -> Self:

@@ -15,6 +15,8 @@ def _interval_text(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+# An interval as requests give it (Bybit's string, or an integer number of minutes).
+IntervalText = Annotated[Interval, BeforeValidator(_interval_text)]
 Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,30}$")]
 
 
@@ -28,7 +30,7 @@ def check_ordered(model: BaseModel, start: datetime, end: datetime) -> None:
 class SeriesRange(BaseModel):
     category: Category
     symbol: Symbol
-    interval: Annotated[Interval, BeforeValidator(_interval_text)]
+    interval: IntervalText
     start: UtcTime
     end: UtcTime
 

@@ -31,7 +31,14 @@ from shared.strategies.params import ParamSpec
 PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,29}")
 # Backtest fields an optimization's param_grid may vary beside a strategy's parameters.
 RESERVED_PARAM_NAMES = frozenset(
-    {"stop_loss", "take_profit", "trailing_stop", "position_size", "leverage"}
+    {
+        "stop_loss",
+        "take_profit",
+        "trailing_stop",
+        "position_size",
+        "leverage",
+        "max_bars_in_trade",
+    }
 )
 RULE_FIELDS = ("long_entry", "long_exit", "short_entry", "short_exit")
 DEFINITION_FIELDS = frozenset({"params", "rules", "description", *RULE_FIELDS})

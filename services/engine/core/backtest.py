@@ -15,6 +15,7 @@ import polars as pl
 
 from services.engine.core import indicators
 from services.engine.core.indicator_cache import IndicatorCache
+from services.engine.core.fill_detail import FillDetail, lay_out_detail
 from services.engine.core.metrics import Metric, compute_metrics
 from services.engine.core.perp_market import PerpMarket
 from services.engine.core.signals import Direction, Targets
@@ -23,14 +24,17 @@ from services.engine.core.simulate import (
     EXIT_REASONS,
     Kernel,
     KernelBars,
+    KernelDetail,
     KernelSettings,
+    no_detail,
     simulate_kernel,
     trade_capacity,
     trade_returns,
 )
 from services.engine.core.strategy_targets import StrategyTargets
-from shared.backtest_spec import AtrStop, BacktestSpec
+from shared.backtest_spec import AtrStop, BacktestSpec, LimitOrder, RiskSizing
 from shared.candles import Candles
+from shared.intervals import interval_label
 from shared.strategies import StrategyEntry, strategy_entry
 
 Fill = Literal["next_open", "close"]
@@ -46,6 +50,15 @@ class AtrMultiple:
 
 # A stop as a fraction of the fill price, as a multiple of the ATR, or none.
 Stop = float | AtrMultiple | None
+
+
+@dataclass(frozen=True)
+class LimitEntry:
+    """Entries by limit order at the signal bar's close x (1 -/+ offset), working
+    `valid_bars` bars."""
+
+    offset: float = 0.0
+    valid_bars: int = 1
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,14 @@ class ExecutionSettings:
     leverage: float = 1.0
     funding: bool = False
     maintenance_margin_rate: float = 0.005
+    # Orders and sizing: limit entries (None: market), the maker fee of their fills, the time
+    # stop (None: none), sizing by risk (the fraction of equity lost at the stop; None: by
+    # `position_size`), and the interval of the detail candles given beside the bars.
+    entry_order: LimitEntry | None = None
+    maker_fee_rate: float = 0.0002
+    max_bars_in_trade: int | None = None
+    risk: float | None = None
+    fill_detail: str | None = None
 
     @property
     def uses_atr(self) -> bool:
@@ -120,6 +141,11 @@ class BacktestConfig:
             leverage=spec.leverage,
             funding=bool(spec.funding),
             maintenance_margin_rate=spec.maintenance_margin_rate or 0.0,
+            entry_order=core_entry_order(spec.entry_order),
+            maker_fee_rate=spec.maker_fee_rate,
+            max_bars_in_trade=spec.max_bars_in_trade,
+            risk=spec.sizing.risk if isinstance(spec.sizing, RiskSizing) else None,
+            fill_detail=spec.fill_detail,
         )
         return cls(entry.name, spec.strategy.resolved_params, spec.interval, execution, entry)
 
@@ -201,17 +227,17 @@ def run_kernel(
     trade_from: int,
     execution: ExecutionSettings,
     market: PerpMarket | None = None,
+    detail: KernelDetail | None = None,
 ) -> Any:
     """The compiled fill loop on contiguous (open, high, low, close) and int8 targets, with
     the perpetual's `market` over the same bars (none: the candles are the mark and no
-    funding is stored, so none is booked)."""
+    funding is stored, so none is booked) and the `fill_detail` candles laid out for them
+    (see `fill_detail.lay_out_detail`; none: every bar is checked alone)."""
     open_, high, low, close = prices
     mark = (open_, high, low) if market is None else _mark_columns(market, close.size)
-    funding = (
-        market.funding_rate[: close.size]
-        if execution.funding and market is not None
-        else np.empty(0)
-    )
+    books_funding = execution.funding and market is not None
+    funding_at_open = market.funding_rate[: close.size] if books_funding else np.empty(0)
+    funding_inside = market.funding_inside[: close.size] if books_funding else np.empty(0)
     atr = (
         indicators.atr(high, low, close, execution.atr_period)
         if execution.uses_atr
@@ -222,15 +248,18 @@ def run_kernel(
         targets,
         np.ascontiguousarray(atr, np.float64),
         *mark,
-        np.ascontiguousarray(funding, np.float64),
+        np.ascontiguousarray(funding_at_open, np.float64),
+        np.ascontiguousarray(funding_inside, np.float64),
     )
-    return simulate_kernel(bars, kernel_settings(execution, targets, trade_from))
+    settings = kernel_settings(execution, targets, trade_from)
+    return simulate_kernel(bars, no_detail() if detail is None else detail, settings)
 
 
 def kernel_settings(
     execution: ExecutionSettings, targets: npt.NDArray[np.int8], trade_from: int
 ) -> KernelSettings:
     """The kernel's record of `execution` for these targets."""
+    limit = execution.entry_order
     return KernelSettings(
         trade_from=trade_from,
         max_trades=trade_capacity(targets, trade_from),
@@ -249,6 +278,12 @@ def kernel_settings(
         leverage=float(execution.leverage),
         liquidates=execution.liquidates,
         maintenance_margin_rate=float(execution.maintenance_margin_rate),
+        limit_entries=limit is not None,
+        limit_offset=0.0 if limit is None else float(limit.offset),
+        limit_valid_bars=1 if limit is None else int(limit.valid_bars),
+        maker_fee_rate=float(execution.maker_fee_rate),
+        max_bars_in_trade=int(execution.max_bars_in_trade or 0),
+        risk=math.nan if execution.risk is None else float(execution.risk),
     )
 
 
@@ -265,14 +300,24 @@ def kernel_returns(kernel: Kernel, execution: ExecutionSettings) -> npt.NDArray[
 class PerpMetrics(TypedDict):
     funding_paid: float
     liquidations: int
+    unfilled_orders: int
 
 
 def perp_metrics(kernel: Kernel) -> PerpMetrics:
-    """`funding_paid` and `liquidations`, from the trades."""
+    """`funding_paid` and `liquidations`, from the trades, and `unfilled_orders`: the
+    metrics the kernel counts beside the equity curve."""
     return {
         "funding_paid": float(kernel.funding.sum()),
         "liquidations": int(np.count_nonzero(kernel.exit_reason == EXIT_LIQUIDATION)),
+        "unfilled_orders": int(kernel.unfilled_orders),
     }
+
+
+def core_entry_order(order: str | LimitOrder) -> LimitEntry | None:
+    """A request's `entry_order` as the core takes it (None: market)."""
+    if isinstance(order, LimitOrder):
+        return LimitEntry(order.offset, order.valid_bars)
+    return None
 
 
 def core_stop(stop: float | AtrStop | None) -> Stop:
@@ -293,9 +338,21 @@ def stop_warnings(kernel: Kernel, execution: ExecutionSettings) -> tuple[str, ..
     if kernel.without_atr == 0:
         return ()
     trades = "trade" if kernel.without_atr == 1 else "trades"
+    sized = " (sized at the position_size cap)" if execution.risk is not None else ""
     return (
         f"{kernel.without_atr} {trades} had no ATR({execution.atr_period}) yet at the fill, "
-        "so no ATR stop",
+        f"so no ATR stop{sized}",
+    )
+
+
+def detail_warnings(bars_without: int, execution: ExecutionSettings) -> tuple[str, ...]:
+    """How many traded bars `fill_detail` could not resolve."""
+    if bars_without == 0 or execution.fill_detail is None:
+        return ()
+    bars = "bar" if bars_without == 1 else "bars"
+    return (
+        f"{bars_without} {bars} without {interval_label(execution.fill_detail)} detail; "
+        "checked on the bar alone",
     )
 
 
@@ -307,9 +364,11 @@ def simulate_targets(
     trade_from: int = 0,
     trade_to: int | None = None,
     market: PerpMarket | None = None,
+    detail: FillDetail | None = None,
 ) -> BacktestResult:
     """Fills, equity and metrics for precomputed targets over bars [trade_from, trade_to),
-    `market` the perpetual's mark price and funding on the same candles.
+    `market` the perpetual's mark price and funding on the same candles, `detail` the
+    `fill_detail` candles over them.
 
     Bars before `trade_from` only warmed the indicators: the run starts flat there with the
     initial capital. Bars from `trade_to` on are ignored, as if the data ended there, so
@@ -324,12 +383,14 @@ def simulate_targets(
     if market is not None and len(market) != n:
         raise ValueError("one mark price and funding rate per candle is needed")
 
+    laid_out = lay_out_detail(candles, interval, detail, market, execution.funding)
     kernel = run_kernel(
         contiguous_prices(candles, end),
         np.ascontiguousarray(targets[:end], np.int8),
         trade_from,
         execution,
         market,
+        laid_out.kernel,
     )
     open_time = candles.open_time
     still_open = kernel.exit_bar < 0
@@ -360,7 +421,10 @@ def simulate_targets(
         bars_held=kernel.bars_held,
         **perp_metrics(kernel),
     )
-    return BacktestResult(time, kernel.equity, trades, metrics, stop_warnings(kernel, execution))
+    warnings = stop_warnings(kernel, execution)
+    if detail is not None:
+        warnings += detail_warnings(laid_out.bars_without(trade_from, end), execution)
+    return BacktestResult(time, kernel.equity, trades, metrics, warnings)
 
 
 def run_backtest(
@@ -370,16 +434,17 @@ def run_backtest(
     trade_to: int | None = None,
     cache: IndicatorCache | None = None,
     market: PerpMarket | None = None,
+    detail: FillDetail | None = None,
 ) -> BacktestResult:
     """Simulate a strategy over `candles`; pass `cache` to reuse a built-in's indicators.
 
-    `trade_from` / `trade_to` bound the traded bars and `market` is the perpetual's, as in
-    `simulate_targets`.
+    `trade_from` / `trade_to` bound the traded bars, `market` is the perpetual's and
+    `detail` the `fill_detail` candles, as in `simulate_targets`.
     """
     config = BacktestConfig.from_spec(spec) if isinstance(spec, BacktestSpec) else spec
     strategy = StrategyTargets(config.strategy_entry(), candles, cache)
     targets = strategy(config.params, config.execution.direction)
     strategy.guard(config.params)
     return simulate_targets(
-        candles, targets, config.execution, config.interval, trade_from, trade_to, market
+        candles, targets, config.execution, config.interval, trade_from, trade_to, market, detail
     )

@@ -85,6 +85,7 @@ def compute_metrics(
     bars_held: int,
     funding_paid: float = 0.0,
     liquidations: int = 0,
+    unfilled_orders: int = 0,
 ) -> dict[str, Metric]:
     """Every metric of docs/simulation.md's table, keyed as there."""
     if equity.size == 0:
@@ -116,5 +117,6 @@ def compute_metrics(
         "fees_paid": finite_or_none(fees_paid),
         "funding_paid": finite_or_none(funding_paid),
         "liquidations": liquidations,
+        "unfilled_orders": unfilled_orders,
         "psr": probabilistic_sharpe(ReturnMoments.of(returns)),
     }

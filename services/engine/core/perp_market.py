@@ -1,5 +1,7 @@
 """A perpetual's market beside its candles, one value per candle: the mark price and the
-funding rates booked at each bar (docs/simulation.md, "Perpetual futures")."""
+funding rates booked at each bar, at its open time or inside it (docs/simulation.md,
+"Perpetual futures"); and the funding times themselves, which `fill_detail` places on the
+detail candles."""
 
 from dataclasses import dataclass
 
@@ -17,18 +19,29 @@ class PerpMarket:
     mark_open: FloatColumn  # the mark-price candle's, or the candle's own where none is stored
     mark_high: FloatColumn
     mark_low: FloatColumn
-    funding_rate: FloatColumn  # the sum of the rates whose funding time this bar books
+    # The sum of the rates this bar books at its open time: a funding time at its open, or
+    # in a gap of the data before it (paid by the position coming into the bar).
+    funding_rate: FloatColumn
+    # The sum of the rates whose funding time is strictly inside the bar (paid by the
+    # position after the fills at its open, before those inside it or at its close).
+    funding_inside: FloatColumn
+    # Every funding time of the range (epoch ms, ascending) and its rate.
+    funding_times: npt.NDArray[np.int64]
+    funding_rates: FloatColumn
 
     def __len__(self) -> int:
         return int(self.mark_open.size)
 
     def between(self, start: int, stop: int) -> "PerpMarket":
-        """Bars [start, stop), as views."""
+        """Bars [start, stop), as views (the funding times stay whole)."""
         return PerpMarket(
             self.mark_open[start:stop],
             self.mark_high[start:stop],
             self.mark_low[start:stop],
             self.funding_rate[start:stop],
+            self.funding_inside[start:stop],
+            self.funding_times,
+            self.funding_rates,
         )
 
 
@@ -54,6 +67,29 @@ def perp_market(
 ) -> PerpMarket:
     """The mark price aligned to `candles` by open time (the candle itself where the mark is
     missing) and the funding rates summed on the bars that book them."""
+    rates = np.asarray(funding_rate, np.float64)
+    bars = funding_bars(candles.open_time, interval, funding_time)
+    booked = bars < len(candles)
+    inside = np.zeros(funding_time.size, np.bool_)
+    inside[booked] = funding_time[booked] > candles.open_time[bars[booked]]
+    at_open = np.zeros(len(candles))
+    np.add.at(at_open, bars[booked & ~inside], rates[booked & ~inside])
+    within = np.zeros(len(candles))
+    np.add.at(within, bars[inside], rates[inside])
+    return PerpMarket(
+        *aligned_mark(candles, mark),
+        at_open,
+        within,
+        np.asarray(funding_time, np.int64),
+        rates,
+    )
+
+
+def aligned_mark(candles: Candles, mark: Candles | None) -> tuple[FloatColumn, ...]:
+    """(open, high, low) of the mark-price candles aligned to `candles` by open time, the
+    candle's own where no mark-price candle is stored."""
+    if mark is None:
+        mark = Candles.empty()
     where = np.searchsorted(mark.open_time, candles.open_time)
     found = where < mark.open_time.size
     found[found] = mark.open_time[where[found]] == candles.open_time[found]
@@ -64,13 +100,8 @@ def perp_market(
         column[found] = marked[at]
         return column
 
-    rates = np.zeros(len(candles))
-    bars = funding_bars(candles.open_time, interval, funding_time)
-    booked = bars < len(candles)
-    np.add.at(rates, bars[booked], np.asarray(funding_rate, np.float64)[booked])
-    return PerpMarket(
+    return (
         aligned(candles.open, mark.open),
         aligned(candles.high, mark.high),
         aligned(candles.low, mark.low),
-        rates,
     )

@@ -293,5 +293,6 @@ def run_test_window(
         bars_held=round((result.metrics["exposure"] or 0.0) * result.equity.size),
         funding_paid=float(trades.funding.sum()),
         liquidations=int(result.metrics["liquidations"] or 0),
+        unfilled_orders=int(result.metrics["unfilled_orders"] or 0),
     )
     return result.metrics, run

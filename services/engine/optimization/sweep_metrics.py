@@ -169,6 +169,7 @@ class TestRun:
     bars_held: int
     funding_paid: float = 0.0
     liquidations: int = 0
+    unfilled_orders: int = 0
 
 
 def chained_metrics(
@@ -198,4 +199,5 @@ def chained_metrics(
         bars_held=sum(run.bars_held for run in runs),
         funding_paid=funding,
         liquidations=sum(run.liquidations for run in runs),
+        unfilled_orders=sum(run.unfilled_orders for run in runs),
     )
