@@ -115,6 +115,11 @@ def test_request_defaults_and_normalised_times() -> None:
         "funding": True,
         "maintenance_margin_rate": 0.005,
         "monte_carlo": None,
+        "entry_order": "market",
+        "maker_fee_rate": 0.0002,
+        "max_bars_in_trade": None,
+        "sizing": {"method": "fraction"},
+        "fill_detail": None,
     }
     assert BacktestSpec.model_validate(dumped) == spec
     naive = BacktestSpec.model_validate(REQUEST | {"start": "2024-01-01T02:00:00+02:00"})
