@@ -14,8 +14,8 @@ import numpy.typing as npt
 import polars as pl
 
 from services.engine.core import indicators
-from services.engine.core.indicator_cache import IndicatorCache
 from services.engine.core.fill_detail import FillDetail, lay_out_detail
+from services.engine.core.indicator_cache import IndicatorCache
 from services.engine.core.metrics import Metric, compute_metrics
 from services.engine.core.perp_market import PerpMarket
 from services.engine.core.signals import Direction, Targets
