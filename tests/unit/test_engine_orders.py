@@ -241,8 +241,9 @@ def test_daily_bars_charge_the_days_fundings_to_the_position_entered_at_its_open
     old_rule = qty * 0.0001 * 3 * 101
     assert trade["funding"] != pytest.approx(old_rule)
     # With 8-hour detail, each funding's mark is the open of its own 8-hour candle, and a
-    # stop located in day 2's first 8 hours leaves day 2's later fundings unpaid.
-    eights = [(100, 100, 100, 100)] * 3 + [
+    # stop located in day 2's second 8 hours (at their end, 16:00) leaves day 2's 16:00
+    # funding unpaid.
+    eights: list[tuple[float, float, float, float]] = [(100, 100, 100, 100)] * 3 + [
         (100, 101, 99, 101),
         (101, 102, 100, 101.5),
         (101.5, 102, 101, 101),
@@ -321,14 +322,16 @@ def test_backtesting_py_spread_and_commission() -> None:
 
     class BuyThenClose(Strategy):  # type: ignore[misc]
         def init(self) -> None:
-            pass
+            self.done = False
 
         def next(self) -> None:
+            if self.done:
+                return
             if not self.position:
                 self.buy()
             else:
                 self.position.close()
-                self.next = lambda: None
+                self.done = True
 
     data = GOOG.iloc[:20]
     stats = Backtest(data, BuyThenClose, cash=10_000, spread=0.01, commission=0.01).run()

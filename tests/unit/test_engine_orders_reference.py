@@ -23,7 +23,7 @@ QUARTER = HOUR // 4
 
 def _walk(rng: np.random.Generator, count: int, start: float) -> list[tuple[float, ...]]:
     """`count` 15-minute candles (open, high, low, close) of a random walk."""
-    rows = []
+    rows: list[tuple[float, ...]] = []
     price = start
     for _ in range(count):
         open_ = price * math.exp(rng.normal(0, 0.002))
@@ -47,26 +47,43 @@ def _market(seed: int, bars: int) -> tuple[list[ref.Bar], Candles, Candles]:
         rows = quarters[4 * i : 4 * i + 4]
         time = int(hour) * HOUR
         kept = rng.random() > 0.15
-        detail = [
+        quarter_candles = [
             ref.Candle(time + k * QUARTER, time + (k + 1) * QUARTER, *row[:3])
             for k, row in enumerate(rows)
         ]
         high = max(r[1] for r in rows)
         low = min(r[2] for r in rows)
         ref_bars.append(
-            ref.Bar(time, time + HOUR, rows[0][0], high, low, rows[-1][3], detail if kept else [])
+            ref.Bar(
+                time,
+                time + HOUR,
+                rows[0][0],
+                high,
+                low,
+                rows[-1][3],
+                quarter_candles if kept else [],
+            )
         )
         stored = range(4) if kept else sorted(rng.choice(4, size=rng.integers(0, 4), replace=False))
         detail_rows += [(time + k * QUARTER, rows[k]) for k in stored]
     candles = Candles(
         np.array([b.time for b in ref_bars], np.int64),
-        *(np.array([getattr(b, f) for b in ref_bars]) for f in ("open", "high", "low", "close")),
+        np.array([b.open for b in ref_bars]),
+        np.array([b.high for b in ref_bars]),
+        np.array([b.low for b in ref_bars]),
+        np.array([b.close for b in ref_bars]),
         np.ones(bars),
         np.ones(bars),
     )
     d = np.array([row for _, row in detail_rows]).reshape(-1, 4)
     detail = Candles(
-        np.array([t for t, _ in detail_rows], np.int64), *d.T, np.ones(len(d)), np.ones(len(d))
+        np.array([t for t, _ in detail_rows], np.int64),
+        d[:, 0].copy(),
+        d[:, 1].copy(),
+        d[:, 2].copy(),
+        d[:, 3].copy(),
+        np.ones(len(d)),
+        np.ones(len(d)),
     )
     return ref_bars, candles, detail
 

@@ -9,7 +9,14 @@ import numpy as np
 import numpy.typing as npt
 
 from services.engine.backtests.data_used import DataReport, data_used
-from services.engine.core import EXIT_REASONS, PerpMarket, Trades, resample_trades, run_backtest
+from services.engine.core import (
+    EXIT_REASONS,
+    FillDetail,
+    PerpMarket,
+    Trades,
+    resample_trades,
+    run_backtest,
+)
 from services.engine.provenance import (
     arrays_sha256,
     candles_provenance,
@@ -47,11 +54,13 @@ def simulate(
     request: dict[str, Any],
     warmup: int = 0,
     market: PerpMarket | None = None,
+    detail: FillDetail | None = None,
 ) -> BacktestOutput:
     """The backtest over `candles` but their first `warmup` bars, which only warm the
-    indicators; `market` a perpetual's mark price and funding on the same candles."""
+    indicators; `market` a perpetual's mark price and funding on the same candles, `detail`
+    the `fill_detail` candles inside them."""
     spec = BacktestSpec.model_validate(request)
-    result = run_backtest(candles, spec, trade_from=warmup, market=market)
+    result = run_backtest(candles, spec, trade_from=warmup, market=market, detail=detail)
     t = result.trades
     trades = [
         (

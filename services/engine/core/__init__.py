@@ -8,6 +8,7 @@ from services.engine.core.backtest import (
     BacktestConfig,
     BacktestResult,
     ExecutionSettings,
+    LimitEntry,
     Trades,
     contiguous_prices,
     core_stop,
@@ -22,6 +23,7 @@ from services.engine.core.backtest_overfitting import (
     Overfitting,
     probability_of_overfitting,
 )
+from services.engine.core.fill_detail import FillDetail, lay_out_detail
 from services.engine.core.indicator_cache import IndicatorCache
 from services.engine.core.metrics import (
     Metric,
@@ -52,8 +54,10 @@ __all__ = [
     "BlockSums",
     "Direction",
     "ExecutionSettings",
+    "FillDetail",
     "IndicatorCache",
     "Kernel",
+    "LimitEntry",
     "Metric",
     "MonteCarlo",
     "Overfitting",
@@ -70,6 +74,7 @@ __all__ = [
     "deflated_sharpe",
     "finite_or_none",
     "kernel_returns",
+    "lay_out_detail",
     "perp_market",
     "perp_metrics",
     "probabilistic_sharpe",

@@ -235,9 +235,10 @@ def run_kernel(
     (see `fill_detail.lay_out_detail`; none: every bar is checked alone)."""
     open_, high, low, close = prices
     mark = (open_, high, low) if market is None else _mark_columns(market, close.size)
-    books_funding = execution.funding and market is not None
-    funding_at_open = market.funding_rate[: close.size] if books_funding else np.empty(0)
-    funding_inside = market.funding_inside[: close.size] if books_funding else np.empty(0)
+    funding_at_open = funding_inside = np.empty(0)
+    if execution.funding and market is not None:
+        funding_at_open = market.funding_rate[: close.size]
+        funding_inside = market.funding_inside[: close.size]
     atr = (
         indicators.atr(high, low, close, execution.atr_period)
         if execution.uses_atr

@@ -85,7 +85,9 @@ def perp_market(
     )
 
 
-def aligned_mark(candles: Candles, mark: Candles | None) -> tuple[FloatColumn, ...]:
+def aligned_mark(
+    candles: Candles, mark: Candles | None
+) -> tuple[FloatColumn, FloatColumn, FloatColumn]:
     """(open, high, low) of the mark-price candles aligned to `candles` by open time, the
     candle's own where no mark-price candle is stored."""
     if mark is None:
