@@ -7,11 +7,13 @@ from uuid import UUID
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
     PlainValidator,
     PrivateAttr,
     SerializerFunctionWrapHandler,
+    Tag,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -226,6 +228,17 @@ class RiskSizing(BaseModel):
 Sizing = Annotated[FractionSizing | RiskSizing, Field(discriminator="method")]
 
 
+def _order_kind(value: Any) -> str:
+    return "market" if isinstance(value, str) else "limit"
+
+
+# "market", or a limit order (its errors named `entry_order.limit.<field>`).
+EntryOrder = Annotated[
+    Annotated[Literal["market"], Tag("market")] | Annotated[LimitOrder, Tag("limit")],
+    Discriminator(_order_kind),
+]
+
+
 class MonteCarloRequest(BaseModel):
     """Closed trades' returns resampled with replacement, `runs` times, from `seed`."""
 
@@ -261,7 +274,7 @@ class BacktestSpec(SeriesRange):
     funding: bool | None = None  # default: true for linear and inverse
     maintenance_margin_rate: float | None = Field(default=None, ge=0, le=0.5, strict=True)
     # Orders, sizing and intrabar fills (docs/simulation.md).
-    entry_order: Literal["market"] | LimitOrder = "market"
+    entry_order: EntryOrder = "market"
     maker_fee_rate: float = Field(default=DEFAULT_MAKER_FEE_RATE, ge=0, le=0.1, strict=True)
     max_bars_in_trade: MaxBarsInTrade = None
     sizing: Sizing = Field(default_factory=lambda: FractionSizing(method="fraction"))

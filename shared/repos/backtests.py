@@ -31,7 +31,9 @@ TRADE_COLUMNS = (
     "exit_reason",
     "funding",
 )
-ExitReason = Literal["signal", "stop_loss", "trailing_stop", "take_profit", "liquidation", "end"]
+ExitReason = Literal[
+    "signal", "stop_loss", "trailing_stop", "take_profit", "liquidation", "time_stop", "end"
+]
 
 
 class BacktestData(BaseModel):
