@@ -28,6 +28,9 @@ class Metrics(BaseModel):
         None, description="net funding paid (negative: received); 0 on spot"
     )
     liquidations: int | None = Field(None, description="trades closed by liquidation")
+    unfilled_orders: int | None = Field(
+        None, description="limit entry orders cancelled unfilled (target changed or expired)"
+    )
     psr: float | None = Field(
         None, description="probabilistic Sharpe ratio against 0, from the per-bar returns"
     )
