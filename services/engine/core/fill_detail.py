@@ -48,13 +48,29 @@ def _slices(
         ends = np.array([close_time(int(t), interval) for t in open_time], np.int64)
     else:
         ends = open_time + interval_ms(interval)
-    times = detail.candles.open_time
-    first = np.searchsorted(times, open_time, side="left").astype(np.int64)
-    stop = np.searchsorted(times, ends, side="left").astype(np.int64)
+    first, stop = _positions(
+        detail.candles.open_time, interval_ms(detail.interval), open_time, ends
+    )
     expected = (ends - open_time) // interval_ms(detail.interval)
     missing = (stop - first) != expected
     stop[missing] = first[missing]
     return first, stop, missing
+
+
+def _positions(
+    times: npt.NDArray[np.int64],
+    step: int,
+    starts: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Where each [start, end) begins and ends in the sorted `times`: by arithmetic when the
+    times are a regular grid of `step` (no candle missing), else by binary search."""
+    if times.size and int(times[-1] - times[0]) == (times.size - 1) * step:
+        at = (np.clip(starts, times[0], times[-1] + step) - times[0] + step - 1) // step
+        to = (np.clip(ends, times[0], times[-1] + step) - times[0] + step - 1) // step
+        return at.astype(np.int64), to.astype(np.int64)
+    first = np.searchsorted(times, starts, side="left").astype(np.int64)
+    return first, np.searchsorted(times, ends, side="left").astype(np.int64)
 
 
 def lay_out_detail(

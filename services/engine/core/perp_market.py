@@ -90,8 +90,8 @@ def aligned_mark(
 ) -> tuple[FloatColumn, FloatColumn, FloatColumn]:
     """(open, high, low) of the mark-price candles aligned to `candles` by open time, the
     candle's own where no mark-price candle is stored."""
-    if mark is None:
-        mark = Candles.empty()
+    if mark is None or len(mark) == 0:
+        return candles.open, candles.high, candles.low
     where = np.searchsorted(mark.open_time, candles.open_time)
     found = where < mark.open_time.size
     found[found] = mark.open_time[where[found]] == candles.open_time[found]

@@ -273,7 +273,10 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                 check_bar = t  # filled at an open, the rest of this bar can hit a stop
                 check_candle = -1
 
-        # Inside the bar, candle by candle: its detail candles, or the bar itself.
+        # Inside the bar, candle by candle: its detail candles, or the bar itself. Flat with no
+        # working order, nothing can happen inside a bar: it is skipped.
+        if side == 0 and (limit_side == 0 or t < limit_from):
+            stop = first
         for c in range(first, stop):
             if has_detail:
                 c_open, c_high, c_low = detail.open[c], detail.high[c], detail.low[c]
