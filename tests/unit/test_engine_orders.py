@@ -348,3 +348,15 @@ def test_backtesting_py_spread_and_commission() -> None:
     assert round(result.equity[2], 2) == 9685.31
     exit_slippage = size * data["Open"].iloc[3] * 0.01 * (1 - 0.01)
     assert round(result.equity[3], 2) == round(9749.3342 - exit_slippage, 2)
+
+
+def test_fee_rates_far_above_bybits_are_accepted_with_a_warning() -> None:
+    candles = bars([(100, 100, 100, 100)] * 3)
+    limit = LimitEntry(offset=0.0, valid_bars=1)
+    high = run(candles, [1, 1, 1], entry_order=limit, maker_fee_rate=0.01, fee_rate=0.006)
+    assert high.warnings == (
+        "fee_rate 0.006 is far above Bybit's (0.00055 taker); a fraction, not %",
+        "maker_fee_rate 0.01 is far above Bybit's (0.0002 maker); a fraction, not %",
+    )
+    # The maker fee is only said where limit orders pay it.
+    assert run(candles, [1, 1, 1], maker_fee_rate=0.01).warnings == ()

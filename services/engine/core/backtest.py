@@ -346,6 +346,22 @@ def stop_warnings(kernel: Kernel, execution: ExecutionSettings) -> tuple[str, ..
     )
 
 
+# Bybit's fees; a rate from this one up is more likely a percentage typed as a fraction.
+HIGH_FEE_RATE = 0.005
+
+
+def fee_warnings(execution: ExecutionSettings) -> tuple[str, ...]:
+    """A fee rate far above Bybit's (0.00055 taker, 0.0002 maker) is allowed, and said."""
+    found = []
+    for name, rate, bybit in (
+        ("fee_rate", execution.fee_rate, "0.00055 taker"),
+        ("maker_fee_rate", execution.maker_fee_rate, "0.0002 maker"),
+    ):
+        if rate >= HIGH_FEE_RATE and (name == "fee_rate" or execution.entry_order is not None):
+            found.append(f"{name} {rate:g} is far above Bybit's ({bybit}); a fraction, not %")
+    return tuple(found)
+
+
 def detail_warnings(bars_without: int, execution: ExecutionSettings) -> tuple[str, ...]:
     """How many traded bars `fill_detail` could not resolve."""
     if bars_without == 0 or execution.fill_detail is None:
@@ -422,7 +438,7 @@ def simulate_targets(
         bars_held=kernel.bars_held,
         **perp_metrics(kernel),
     )
-    warnings = stop_warnings(kernel, execution)
+    warnings = stop_warnings(kernel, execution) + fee_warnings(execution)
     if detail is not None:
         warnings += detail_warnings(laid_out.bars_without(trade_from, end), execution)
     return BacktestResult(time, kernel.equity, trades, metrics, warnings)
