@@ -240,16 +240,15 @@ def test_daily_bars_charge_the_days_fundings_to_the_position_entered_at_its_open
     assert trade["funding"] == pytest.approx(expected, rel=1e-12)
     old_rule = qty * 0.0001 * 3 * 101
     assert trade["funding"] != pytest.approx(old_rule)
-    # With 8-hour detail, each funding's mark is the open of its own 8-hour candle, and a
-    # stop located in day 2's second 8 hours (at their end, 16:00) leaves day 2's 16:00
-    # funding unpaid.
-    eights: list[tuple[float, float, float, float]] = [(100, 100, 100, 100)] * 3 + [
-        (100, 101, 99, 101),
-        (101, 102, 100, 101.5),
-        (101.5, 102, 101, 101),
-    ]
-    eights += [(101, 103, 101, 102), (102, 102, 96, 97), (97, 98, 96.5, 97.5)]
-    detail = Candles(np.arange(9, dtype=np.int64) * 8 * HOUR, *_prices(bars(eights)))
+    # With 4-hour detail, each funding's mark is the open of its own 4-hour candle, and a
+    # stop located in day 2's 12:00-16:00 candle (filled at its end, 16:00) pays day 2's
+    # 08:00 funding but not its 16:00 one.
+    fours: list[tuple[float, float, float, float]] = [(100, 100, 100, 100)] * 6
+    fours += [(100, 101, 99, 100.5), (100.5, 101, 99.5, 101), (101, 102, 100, 101.2)]
+    fours += [(101.2, 101.5, 100.5, 101.5), (101.5, 102, 101, 101.2), (101.2, 101.5, 101, 101)]
+    fours += [(101, 103, 101, 102), (102, 102.5, 101.5, 102), (102, 102, 101, 101.5)]
+    fours += [(101.5, 101.5, 96, 97), (97, 98, 96.5, 97.5), (97.5, 97.8, 97, 97.5)]
+    detail = Candles(np.arange(18, dtype=np.int64) * 4 * HOUR, *_prices(bars(fours)))
     days = Candles(
         days.open_time,
         days.open,
@@ -267,7 +266,7 @@ def test_daily_bars_charge_the_days_fundings_to_the_position_entered_at_its_open
         funding=True,
         position_size=0.5,
         stop_loss=0.03,
-        fill_detail="480",
+        fill_detail="240",
     )
     result = simulate_targets(
         days,
@@ -275,11 +274,11 @@ def test_daily_bars_charge_the_days_fundings_to_the_position_entered_at_its_open
         stopped,
         "D",
         market=market,
-        detail=FillDetail("480", detail),
+        detail=FillDetail("240", detail),
     )
     trade = result.trades.records()[0]
     assert trade["exit_reason"] == "stop_loss"
-    assert trade["exit_price"] == pytest.approx(97.0)  # in day 2's second 8 hours
+    assert trade["exit_price"] == pytest.approx(97.0)  # in day 2's 12:00-16:00 candle
     # Paid: day 1 08:00 (mark 101), 16:00 (101.5), day 2 00:00 (101), 08:00 (102).
     assert trade["funding"] == pytest.approx(qty * 0.0001 * (101 + 101.5 + 101 + 102), rel=1e-12)
 
