@@ -292,11 +292,11 @@ def run_engine_bench(bars: int = BARS, repeats: int = 3) -> list[dict[str, Any]]
 
     full = rows[0]["seconds"]
     simulation_only = next(r["seconds"] for r in rows if r["engine"] == "ours: simulation only")
-    seconds = {r["engine"]: r["seconds"] for r in rows}
+    timed = {r["engine"]: r["seconds"] for r in rows}
     for row in rows:
         reference = simulation_only if "simulation only" in row["engine"] else full
         if row.get("against") is not None:
-            reference = seconds.get(row.pop("against"), row["seconds"])
+            reference = timed.get(row.pop("against"), row["seconds"])
         row["times_slower_than_ours"] = round(row["seconds"] / reference, 2)
     return rows
 

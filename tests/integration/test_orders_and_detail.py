@@ -208,3 +208,82 @@ async def test_a_grid_of_bad_time_stops_and_a_missing_detail_are_refused(
     body = {"kind": "grid", "backtest": eth, "param_grid": {"fast": [3]}}
     resp = await api.post("/api/v1/optimizations", json=body)
     assert await error_field(resp) == "backtest.fill_detail"
+
+
+DAY = 24 * HOUR
+DAYS = 10
+
+
+@pytest.fixture
+async def daily(pool: asyncpg.Pool) -> tuple[Candles, Candles]:
+    """Ten days of SOLUSDT: 4-hour candles, the days they make, fundings every 8 hours."""
+    rows: list[tuple[float, float, float, float]] = []
+    for day in range(DAYS):
+        for k in range(6):
+            open_ = 100 + day + 0.1 * k
+            rows.append((open_, open_ + 0.3, open_ - 0.3, open_ + 0.1))
+    prices = np.array(rows)
+    n = len(rows)
+    fours = Candles(
+        T0 + 4 * HOUR * np.arange(n, dtype=np.int64),
+        prices[:, 0].copy(),
+        prices[:, 1].copy(),
+        prices[:, 2].copy(),
+        prices[:, 3].copy(),
+        np.ones(n),
+        prices[:, 3].copy(),
+    )
+    shape = (DAYS, 6)
+    days = Candles(
+        T0 + DAY * np.arange(DAYS, dtype=np.int64),
+        fours.open[::6].copy(),
+        fours.high.reshape(shape).max(axis=1),
+        fours.low.reshape(shape).min(axis=1),
+        fours.close[5::6].copy(),
+        np.full(DAYS, 6.0),
+        fours.turnover.reshape(shape).sum(axis=1),
+    )
+    await insert_candles(pool, "linear", "SOLUSDT", "D", days, fundings=False)
+    await insert_candles(pool, "linear", "SOLUSDT", "240", fours, fundings=False)
+    times = T0 + 8 * HOUR * np.arange(3 * DAYS, dtype=np.int64)
+    async with pool.acquire() as conn:
+        series = Series("linear", "SOLUSDT", "D")
+        await store_fundings(conn, series, Fundings(times, np.full(times.size, 0.0001)), [])
+    return days, fours
+
+
+async def test_daily_funding_at_its_exact_time_through_the_queue(
+    api: Client, pool: asyncpg.Pool, settings: Settings, daily: tuple[Candles, Candles]
+) -> None:
+    """Long from day 1's open at 10x: it pays day 1's 08:00 and 16:00 fundings and all three
+    of every later day, at the day's mark open, or with 4-hour detail at the open of the
+    4-hour candle containing each; the old rule would have charged it two fewer."""
+    days, fours = daily
+    request = {
+        "category": "linear",
+        "symbol": "SOLUSDT",
+        "interval": "D",
+        "start": "2024-01-01T00:00:00Z",
+        "end": "2024-01-10T00:00:00Z",
+        "strategy": {"definition": {"params": {}, "long_entry": "close > 0"}, "params": {}},
+        "warmup_bars": 0,
+        "leverage": 10.0,
+        "position_size": 0.5,
+    }
+    qty = 10_000 * 0.5 / (days.open[1] * (0.1 + 0.00055))
+    rate = 0.0001
+    for detail in (None, "240"):
+        body = {**request, "fill_detail": detail}
+        done, trades = await succeeded(api, settings, "backtests", body, "trades")
+        assert len(trades) == 1 and trades[0]["qty"] == pytest.approx(qty, rel=1e-12)
+        if detail is None:
+            marks = [days.open[1]] * 2 + [days.open[d] for d in range(2, DAYS) for _ in range(3)]
+        else:
+            # 00:00, 08:00 and 16:00 open the 1st, 3rd and 5th 4-hour candle of a day.
+            marks = [fours.open[6 + 2], fours.open[6 + 4]]
+            marks += [fours.open[6 * d + k] for d in range(2, DAYS) for k in (0, 2, 4)]
+        assert trades[0]["funding"] == pytest.approx(qty * rate * sum(marks), rel=1e-12)
+        old_rule = qty * rate * sum(3 * days.open[d] for d in range(2, DAYS))
+        assert trades[0]["funding"] > old_rule
+        expected = await core_result(pool, body)
+        same_metrics(done["metrics"], expected.metrics)
