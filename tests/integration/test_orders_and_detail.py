@@ -169,6 +169,11 @@ async def test_a_grid_over_max_bars_in_trade_and_a_walk_forward_with_detail(
     }
     done, windows = await succeeded(api, settings, "optimizations", walk, "results")
     assert done["walk_forward"]["windows"] == len(windows) > 0
+    # Counts are the windows' totals.
+    chained = done["walk_forward"]["test_metrics"]
+    for count in ("unfilled_orders", "liquidations", "num_trades"):
+        assert chained[count] == sum(w["test_metrics"][count] for w in windows), count
+    assert sum(w["test_metrics"]["unfilled_orders"] for w in windows) > 0
 
 
 async def error_field(resp: Any) -> str:

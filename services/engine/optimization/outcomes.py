@@ -95,6 +95,9 @@ async def record_test(
             "num_trades": run.num_trades,
             "fees_paid": run.fees_paid,
             "bars_held": run.bars_held,
+            "funding_paid": run.funding_paid,
+            "liquidations": run.liquidations,
+            "unfilled_orders": run.unfilled_orders,
         }
         await store.mark_done(conn, work, 1, result=kept, curve=(run.times, run.equity))
         await _finish_if_last(conn, work)
@@ -126,6 +129,10 @@ async def _finish_if_last(conn: DbConnection, work: ChunkWork) -> None:
             kept["num_trades"],
             kept["fees_paid"],
             kept["bars_held"],
+            # Kept since these totals were added (windows stored before count nothing).
+            kept.get("funding_paid", 0.0),
+            kept.get("liquidations", 0),
+            kept.get("unfilled_orders", 0),
         )
         for kept, times, equity in outcomes
     ]
