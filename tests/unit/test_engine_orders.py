@@ -10,6 +10,7 @@ from backtesting import Backtest, Strategy
 from backtesting.test import GOOG
 
 from services.engine.core import (
+    AtrMultiple,
     BacktestResult,
     ExecutionSettings,
     perp_market,
@@ -359,3 +360,12 @@ def test_fee_rates_far_above_bybits_are_accepted_with_a_warning() -> None:
     )
     # The maker fee is only said where limit orders pay it.
     assert run(candles, [1, 1, 1], maker_fee_rate=0.01).warnings == ()
+
+
+def test_risk_sizing_with_a_stop_at_the_fill_enters_at_the_cap() -> None:
+    # Flat prices: ATR 0, so a 2 x ATR stop sits at the fill; no division by zero.
+    candles = bars([(100, 100, 100, 100)] * 20)
+    targets = [0] * 10 + [1] * 10
+    result = run(candles, targets, stop_loss=AtrMultiple(2.0), risk=0.01, atr_period=3)
+    assert result.warnings == ()  # the ATR was known: 0
+    assert result.trades.qty[0] == pytest.approx(100.0, rel=1e-15)

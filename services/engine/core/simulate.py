@@ -159,7 +159,8 @@ def _open_trade(
     if not np.isnan(s.risk) and not np.isnan(stop_loss_level):
         # What loses `risk` of the equity at the stop's level, capped at the fraction's.
         at_risk = abs(value(inverse, fill) - value(inverse, stop_loss_level))
-        qty = min(qty, s.risk * cash / at_risk)
+        if at_risk > 0.0:  # a stop at the fill itself (an ATR of 0) risks all: the cap
+            qty = min(qty, s.risk * cash / at_risk)
     fee = share_of_value(inverse, fee_rate, qty, fill)
     cash -= side * qty * value(inverse, fill) + fee
     book.side[k] = side
