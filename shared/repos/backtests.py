@@ -30,6 +30,7 @@ TRADE_COLUMNS = (
     "fees",
     "exit_reason",
     "funding",
+    "entry_order",
 )
 ExitReason = Literal[
     "signal", "stop_loss", "trailing_stop", "take_profit", "liquidation", "time_stop", "end"
@@ -117,6 +118,7 @@ class Trade(BaseModel):
     fees: float
     exit_reason: ExitReason | None = None  # `end`: still open when the data ended
     funding: float | None = None  # net funding paid, negative when received
+    entry_order: Literal["market", "limit"] | None = None  # null: stored before orders
 
 
 async def create_backtest(
@@ -198,7 +200,7 @@ async def trades_page(
 ) -> tuple[list[Trade], int]:
     rows = await db.fetch(
         """SELECT side, entry_time, entry_price, exit_time, exit_price, qty, pnl, return, fees,
-                  exit_reason, funding
+                  exit_reason, funding, entry_order
            FROM trades WHERE backtest_id = $1 ORDER BY seq LIMIT $2 OFFSET $3""",
         backtest_id,
         limit,

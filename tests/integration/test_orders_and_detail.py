@@ -145,6 +145,7 @@ async def test_a_limit_entry_detail_backtest_through_the_queue(
     )
     reasons = {t["exit_reason"] for t in trades}
     assert {"time_stop", "stop_loss"} <= reasons
+    assert {t["entry_order"] for t in trades} == {"limit"}
     assert done["metrics"]["unfilled_orders"] > 0
     assert "1 bar without 1-minute detail; checked on the bar alone" in done["warnings"]
     # The minutes changed something: the same request on the bars alone differs.
@@ -281,6 +282,7 @@ async def test_daily_funding_at_its_exact_time_through_the_queue(
         body = {**request, "fill_detail": detail}
         done, trades = await succeeded(api, settings, "backtests", body, "trades")
         assert len(trades) == 1 and trades[0]["qty"] == pytest.approx(qty, rel=1e-12)
+        assert trades[0]["entry_order"] == "market"
         if detail is None:
             marks = [days.open[1]] * 2 + [days.open[d] for d in range(2, DAYS) for _ in range(3)]
         else:

@@ -62,6 +62,7 @@ def simulate(
     spec = BacktestSpec.model_validate(request)
     result = run_backtest(candles, spec, trade_from=warmup, market=market, detail=detail)
     t = result.trades
+    entry_order = "market" if spec.entry_order == "market" else "limit"
     trades = [
         (
             "long" if t.side[i] > 0 else "short",
@@ -75,6 +76,7 @@ def simulate(
             float(t.fees[i]),
             EXIT_REASONS[int(t.exit_reason[i])],
             float(t.funding[i]),
+            entry_order,
         )
         for i in range(len(t))
     ]
