@@ -13,11 +13,15 @@ from services.engine.core import (
     AtrMultiple,
     BacktestResult,
     ExecutionSettings,
+    contiguous_prices,
+    lay_out_detail,
     perp_market,
+    run_kernel,
     simulate_targets,
 )
 from services.engine.core.backtest import LimitEntry
 from services.engine.core.fill_detail import FillDetail
+from services.engine.core.kernel_records import AT_CLOSE, AT_OPEN, INSIDE
 from shared.candles import Candles
 from tests.unit.test_engine_simulation import MINUTE, bars
 from tests.unit.test_engine_vectorbt import _candles
@@ -369,3 +373,27 @@ def test_risk_sizing_with_a_stop_at_the_fill_enters_at_the_cap() -> None:
     result = run(candles, targets, stop_loss=AtrMultiple(2.0), risk=0.01, atr_period=3)
     assert result.warnings == ()  # the ATR was known: 0
     assert result.trades.qty[0] == pytest.approx(100.0, rel=1e-15)
+
+
+def test_the_kernel_says_where_in_its_bar_each_fill_happened() -> None:
+    """AT_OPEN, INSIDE or AT_CLOSE, and the detail candle that located it (what a trade's
+    excursions need)."""
+    flat = [(100.0, 100.0, 100.0, 100.0)] * 4
+    hour = [(100, 102.5, 99.5, 102), (102, 102.2, 100, 100.5), (100.5, 100.6, 97, 97.5)]
+    hourly, detail = _hourly_with_quarters([*flat, *hour, (97.5, 99, 97.2, 98), *flat])
+    execution = ExecutionSettings(fee_rate=0.0, stop_loss=0.02, take_profit=0.02)
+    laid_out = lay_out_detail(hourly, "60", FillDetail("15", detail), None, False)
+    targets = np.array([1, 1, 1], np.int8)
+    kernel = run_kernel(contiguous_prices(hourly), targets, 0, execution, None, laid_out.kernel)
+    assert (kernel.entry_at[0], kernel.entry_candle[0]) == (AT_OPEN, -1)
+    assert (kernel.exit_at[0], kernel.exit_candle[0]) == (INSIDE, 4)  # hour 1's first quarter
+    # A limit filled inside a bar, stopped in the rest of it; then one at a close, still open.
+    candles = bars([(100, 100, 100, 100), (100, 100.5, 97.9, 98.5), (98.5, 99, 98, 98.8)])
+    limit = ExecutionSettings(
+        fee_rate=0.0, stop_loss=0.01, entry_order=LimitEntry(offset=0.01, valid_bars=1)
+    )
+    kernel = run_kernel(contiguous_prices(candles), np.array([1, 1, 1], np.int8), 0, limit)
+    assert (kernel.entry_at[0], kernel.exit_at[0]) == (INSIDE, INSIDE)
+    close = ExecutionSettings(fee_rate=0.0, fill="close")
+    kernel = run_kernel(contiguous_prices(candles), np.array([0, 1, 1], np.int8), 0, close)
+    assert (kernel.entry_at[0], kernel.exit_at[0]) == (AT_CLOSE, -1)

@@ -11,6 +11,12 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
+# Where in its bar a fill happened: at its open (or its detail candle's), inside it (timed at
+# the end of the bar, or of the detail candle), or at its close.
+AT_OPEN = 0
+INSIDE = 1
+AT_CLOSE = 2
+
 
 class Kernel(NamedTuple):
     """The kernel's raw output; trade arrays are already cut to the number of trades."""
@@ -31,6 +37,13 @@ class Kernel(NamedTuple):
     without_atr: int
     # Limit orders cancelled unfilled (by a change of target or by expiry).
     unfilled_orders: int
+    # Where each fill happened in its bar (AT_OPEN, INSIDE, AT_CLOSE; exit -1 while open) and
+    # in which detail candle (a global index into KernelDetail's candles; -1: located by the
+    # bar alone): what the excursions of a trade (mae, mfe) need to know of its fills.
+    entry_at: npt.NDArray[np.int8]
+    entry_candle: npt.NDArray[np.int64]
+    exit_at: npt.NDArray[np.int8]
+    exit_candle: npt.NDArray[np.int64]
 
 
 class KernelSettings(NamedTuple):

@@ -40,6 +40,9 @@ from services.engine.core.fill_levels import (
     value,
 )
 from services.engine.core.kernel_records import (
+    AT_CLOSE,
+    AT_OPEN,
+    INSIDE,
     FloatArray,
     Kernel,
     KernelBars,
@@ -72,6 +75,10 @@ class TradeBook(NamedTuple):
     fees: FloatArray
     reason: npt.NDArray[np.int8]
     funding: FloatArray
+    entry_at: npt.NDArray[np.int8]  # AT_OPEN, INSIDE or AT_CLOSE
+    entry_candle: npt.NDArray[np.int64]  # the detail candle of the fill; -1: the bar's
+    exit_at: npt.NDArray[np.int8]  # -1 while still open
+    exit_candle: npt.NDArray[np.int64]
 
 
 @njit(cache=True)
@@ -87,6 +94,10 @@ def _trade_book(capacity: int) -> TradeBook:
         np.zeros(capacity),
         np.zeros(capacity, np.int8),
         np.zeros(capacity),
+        np.zeros(capacity, np.int8),
+        np.full(capacity, -1, np.int64),
+        np.full(capacity, -1, np.int8),
+        np.full(capacity, -1, np.int64),
     )
 
 
@@ -99,9 +110,12 @@ def _close_trade(
     price: float,
     reason: int,
     t: int,
+    at: int,
+    candle: int,
     settings: KernelSettings,
 ) -> float:
-    """Book trade k's exit at `price` (before slippage) in bar t; the cash it brings."""
+    """Book trade k's exit at `price` (before slippage) in bar t, `at` its open, inside it
+    or at its close (in detail candle `candle`, or -1); the cash it brings."""
     inverse = settings.inverse
     if reason == EXIT_LIQUIDATION:
         fill = price  # the bankruptcy price, no fee: the gap to LP is the fee
@@ -116,6 +130,8 @@ def _close_trade(
     gain = side * qty * (value(inverse, fill) - value(inverse, book.entry_price[k]))
     book.pnl[k] = gain - book.fees[k] - book.funding[k]
     book.reason[k] = reason
+    book.exit_at[k] = at
+    book.exit_candle[k] = candle
     return side * qty * value(inverse, fill) - fee
 
 
@@ -131,13 +147,16 @@ def _open_trade(
     side: int,
     price: float,
     t: int,
+    at: int,
+    candle: int,
     atr_at_fill: float,
     cash: float,
     fee_rate: float,
     settings: KernelSettings,
 ) -> Entry:
-    """Book trade k's entry of `side` at `price` (before slippage) in bar t, sized from
-    `cash` (the equity, as the account is flat) and paying `fee_rate`."""
+    """Book trade k's entry of `side` at `price` (before slippage) in bar t (`at` and
+    `candle` as for `_close_trade`), sized from `cash` (the equity, as the account is flat)
+    and paying `fee_rate`."""
     s = settings
     inverse = s.inverse
     fill = price * (1.0 + s.slippage) if side > 0 else price * (1.0 - s.slippage)
@@ -168,6 +187,8 @@ def _open_trade(
     book.entry_price[k] = fill
     book.qty[k] = qty
     book.fees[k] = fee
+    book.entry_at[k] = at
+    book.entry_candle[k] = candle
     return (
         cash,
         qty,
@@ -250,18 +271,32 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
         if time_exit_due:
             time_exit_due = False
             if side != 0:
-                cash += _close_trade(book, trades - 1, side, qty, bar_open[t], EXIT_TIME_STOP, t, s)
+                cash += _close_trade(
+                    book, trades - 1, side, qty, bar_open[t], EXIT_TIME_STOP, t, AT_OPEN, -1, s
+                )
                 side = 0
         if has_pending:
             has_pending = False
             if side != 0 and side != pending:
-                cash += _close_trade(book, trades - 1, side, qty, bar_open[t], EXIT_SIGNAL, t, s)
+                cash += _close_trade(
+                    book, trades - 1, side, qty, bar_open[t], EXIT_SIGNAL, t, AT_OPEN, -1, s
+                )
                 side = 0
             # A bankrupt account (possible after a losing short) opens nothing.
             if not limits and pending != 0 and side == 0 and cash > 0.0:
                 atr_at_fill = _atr_at(bars.atr, t - 1, uses_atr)
                 entry = _open_trade(
-                    book, trades, pending, bar_open[t], t, atr_at_fill, cash, s.fee_rate, s
+                    book,
+                    trades,
+                    pending,
+                    bar_open[t],
+                    t,
+                    AT_OPEN,
+                    -1,
+                    atr_at_fill,
+                    cash,
+                    s.fee_rate,
+                    s,
                 )
                 cash, qty, stop_loss_level, take_profit_level, trailing_distance = entry[:5]
                 liquidation_level, bankruptcy_level = entry[5], entry[6]
@@ -279,6 +314,7 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
         if side == 0 and (limit_side == 0 or t < limit_from):
             stop = first
         for c in range(first, stop):
+            located = c if has_detail else -1  # where a fill inside the bar is
             if has_detail:
                 c_open, c_high, c_low = detail.open[c], detail.high[c], detail.low[c]
                 m_open, m_high, m_low = detail.mark_open[c], detail.mark_high[c], detail.mark_low[c]
@@ -304,7 +340,17 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
             if limit_at_open:
                 atr_at_fill = _atr_at(bars.atr, t - 1, uses_atr)
                 entry = _open_trade(
-                    book, trades, limit_side, c_open, t, atr_at_fill, cash, s.maker_fee_rate, s
+                    book,
+                    trades,
+                    limit_side,
+                    c_open,
+                    t,
+                    AT_OPEN,
+                    located,
+                    atr_at_fill,
+                    cash,
+                    s.maker_fee_rate,
+                    s,
                 )
                 cash, qty, stop_loss_level, take_profit_level, trailing_distance = entry[:5]
                 liquidation_level, bankruptcy_level = entry[5], entry[6]
@@ -341,19 +387,33 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                     m_low,
                 )
                 if reason >= 0 and at_open:
-                    cash += _close_trade(book, trades - 1, side, qty, price, reason, t, s)
+                    cash += _close_trade(
+                        book, trades - 1, side, qty, price, reason, t, AT_OPEN, located, s
+                    )
                     side = 0
             if side != 0 and inside_rate != 0.0:
                 paid = side * share_of_value(inverse, inside_rate, qty, m_open)
                 cash -= paid
                 book.funding[trades - 1] += paid
             if reason >= 0 and not at_open:
-                cash += _close_trade(book, trades - 1, side, qty, price, reason, t, s)
+                cash += _close_trade(
+                    book, trades - 1, side, qty, price, reason, t, INSIDE, located, s
+                )
                 side = 0
             if limit_inside:
                 atr_at_fill = _atr_at(bars.atr, t - 1, uses_atr)
                 entry = _open_trade(
-                    book, trades, limit_side, limit_price, t, atr_at_fill, cash, s.maker_fee_rate, s
+                    book,
+                    trades,
+                    limit_side,
+                    limit_price,
+                    t,
+                    INSIDE,
+                    located,
+                    atr_at_fill,
+                    cash,
+                    s.maker_fee_rate,
+                    s,
                 )
                 cash, qty, stop_loss_level, take_profit_level, trailing_distance = entry[:5]
                 liquidation_level, bankruptcy_level = entry[5], entry[6]
@@ -392,7 +452,9 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                         m_low,
                     )
                     if reason >= 0:
-                        cash += _close_trade(book, trades - 1, side, qty, price, reason, t, s)
+                        cash += _close_trade(
+                            book, trades - 1, side, qty, price, reason, t, INSIDE, -1, s
+                        )
                         side = 0
             # The trail follows detail candles that ended after the fill.
             if (
@@ -411,7 +473,7 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
         if s.max_bars_in_trade > 0 and side != 0 and closes_held >= s.max_bars_in_trade:
             if s.fill_at_close:
                 cash += _close_trade(
-                    book, trades - 1, side, qty, bar_close[t], EXIT_TIME_STOP, t, s
+                    book, trades - 1, side, qty, bar_close[t], EXIT_TIME_STOP, t, AT_CLOSE, -1, s
                 )
                 side = 0
             elif t + 1 < n:
@@ -429,13 +491,23 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
             else:
                 if side != 0 and side != prev_target:
                     cash += _close_trade(
-                        book, trades - 1, side, qty, bar_close[t], EXIT_SIGNAL, t, s
+                        book, trades - 1, side, qty, bar_close[t], EXIT_SIGNAL, t, AT_CLOSE, -1, s
                     )
                     side = 0
                 if not limits and prev_target != 0 and side == 0 and cash > 0.0:
                     atr_at_fill = _atr_at(bars.atr, t, uses_atr)
                     entry = _open_trade(
-                        book, trades, prev_target, bar_close[t], t, atr_at_fill, cash, s.fee_rate, s
+                        book,
+                        trades,
+                        prev_target,
+                        bar_close[t],
+                        t,
+                        AT_CLOSE,
+                        -1,
+                        atr_at_fill,
+                        cash,
+                        s.fee_rate,
+                        s,
                     )
                     cash, qty, stop_loss_level, take_profit_level, trailing_distance = entry[:5]
                     liquidation_level, bankruptcy_level = entry[5], entry[6]
@@ -484,6 +556,10 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
         book.funding[:trades],
         without_atr,
         unfilled,
+        book.entry_at[:trades],
+        book.entry_candle[:trades],
+        book.exit_at[:trades],
+        book.exit_candle[:trades],
     )
 
 
