@@ -8,15 +8,13 @@ the same year; limit entries and time stops at most 1.2x the backtest without th
 from collections.abc import Callable
 from typing import Any
 
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import ExecutionSettings
+
 from bench.support.timing import best_seconds
-from services.engine.core import (
-    BacktestConfig,
-    ExecutionSettings,
-    FillDetail,
-    LimitEntry,
-    run_backtest,
-)
-from shared.candles import Candles
+from domain.backtest import LimitEntry, run_backtest
+from domain.execution.fill_detail import FillDetail
+from domain.market.candles import Candles
 
 FAST, SLOW = 10, 30
 FEE_RATE = 0.00055

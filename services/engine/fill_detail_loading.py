@@ -1,12 +1,11 @@
 """Loading a backtest's `fill_detail` candles beside its bars (engine side, asyncpg)."""
 
-from services.engine.core import FillDetail
+from domain.execution.fill_detail import FillDetail
+from domain.market.candles import Candles
+from domain.market.intervals import close_time, from_epoch_ms
 from shared import market_data
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
 from shared.db import DbConnection
-from shared.intervals import close_time
-from shared.timestamps import from_epoch_ms
 
 
 async def load_fill_detail(
