@@ -16,7 +16,7 @@ from domain.backtest import LimitEntry, simulate_targets
 from domain.execution.fill_detail import FillDetail
 from domain.market.candles import Candles
 from domain.market.perp_market import perp_market
-from tests.unit import orders_reference as ref
+from tests.support import orders_reference as ref
 
 HOUR = 3_600_000
 QUARTER = HOUR // 4
