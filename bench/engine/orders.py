@@ -12,7 +12,8 @@ from domain.execution.config import BacktestConfig
 from domain.execution.settings import ExecutionSettings
 
 from bench.support.timing import best_seconds
-from domain.backtest import LimitEntry, run_backtest
+from domain.execution.settings import LimitEntry
+from domain.backtest import run_backtest
 from domain.execution.fill_detail import FillDetail
 from domain.market.candles import Candles
 

@@ -10,13 +10,8 @@ from backtesting import Backtest, Strategy
 from backtesting.test import GOOG
 from domain.execution.settings import AtrMultiple, ExecutionSettings
 
-from domain.backtest import (
-    BacktestResult,
-    LimitEntry,
-    contiguous_prices,
-    run_kernel,
-    simulate_targets,
-)
+from domain.backtest import BacktestResult, contiguous_prices, run_kernel, simulate_targets
+from domain.execution.settings import LimitEntry
 from domain.execution.fill_detail import FillDetail, lay_out_detail
 from domain.execution.kernel_records import AT_CLOSE, AT_OPEN, INSIDE
 from domain.market.candles import Candles

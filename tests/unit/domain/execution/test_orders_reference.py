@@ -12,7 +12,8 @@ from domain.execution.settings import ExecutionSettings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.backtest import LimitEntry, simulate_targets
+from domain.execution.settings import LimitEntry
+from domain.backtest import simulate_targets
 from domain.execution.fill_detail import FillDetail
 from domain.market.candles import Candles
 from domain.market.perp_market import perp_market
