@@ -14,7 +14,17 @@ import polars as pl
 
 from domain import indicators
 from domain.execution.config import BacktestConfig
-from domain.execution.kernel import Kernel, simulate_kernel, trade_capacity, trade_returns
+from domain.execution.fill_detail import FillDetail, lay_out_detail
+from domain.execution.kernel import (
+    Kernel,
+    KernelBars,
+    KernelDetail,
+    KernelSettings,
+    no_detail,
+    simulate_kernel,
+    trade_capacity,
+    trade_returns,
+)
 from domain.execution.settings import (
     EXIT_LIQUIDATION,
     EXIT_REASONS,
@@ -23,6 +33,7 @@ from domain.execution.settings import (
     Stop,
 )
 from domain.market.candles import Candles
+from domain.market.intervals import interval_label
 from domain.market.perp_market import PerpMarket
 from domain.metrics.performance import Metric, buy_and_hold_return, compute_metrics, span_of
 from domain.metrics.trade_details import TradeDetails, trade_details
@@ -109,50 +120,69 @@ def run_kernel(
     trade_from: int,
     execution: ExecutionSettings,
     market: PerpMarket | None = None,
+    detail: KernelDetail | None = None,
     entry_size: FloatColumn | None = None,
 ) -> Any:
     """The compiled fill loop on contiguous (open, high, low, close) and int8 targets, with
     the perpetual's `market` over the same bars (none: the candles are the mark and no
-    funding is stored, so none is booked) and each entry's share of `position_size` at its
-    signal bar (none: all of it)."""
+    funding is stored, so none is booked), the `fill_detail` candles laid out for them
+    (see `fill_detail.lay_out_detail`; none: every bar is checked alone) and each entry's
+    share of `position_size` at its signal bar (none: all of it)."""
     open_, high, low, close = prices
     mark = (open_, high, low) if market is None else _mark_columns(market, close.size)
-    funding = (
-        market.funding_rate[: close.size]
-        if execution.funding and market is not None
-        else np.empty(0)
-    )
+    funding_at_open = funding_inside = np.empty(0)
+    if execution.funding and market is not None:
+        funding_at_open = market.funding_rate[: close.size]
+        funding_inside = market.funding_inside[: close.size]
     atr = (
         indicators.atr(high, low, close, execution.atr_period)
         if execution.uses_atr
         else np.empty(0)
     )
-    return simulate_kernel(
+    bars = KernelBars(
         *prices,
         targets,
-        trade_from,
-        execution.fill == "close",
-        float(execution.initial_capital),
-        float(execution.fee_rate),
-        float(execution.slippage_bps) / 10_000,
-        float(execution.position_size),
-        _fraction(execution.stop_loss),
-        _fraction(execution.take_profit),
-        trade_capacity(targets, trade_from),
-        _atr_multiple(execution.stop_loss),
-        _atr_multiple(execution.take_profit),
-        _fraction(execution.trailing_stop),
-        _atr_multiple(execution.trailing_stop),
-        atr,
-        execution.inverse,
-        float(execution.leverage),
-        execution.liquidates,
-        float(execution.maintenance_margin_rate),
+        np.ascontiguousarray(atr, np.float64),
         *mark,
-        np.ascontiguousarray(funding, np.float64),
+        np.ascontiguousarray(funding_at_open, np.float64),
+        np.ascontiguousarray(funding_inside, np.float64),
         np.empty(0)
         if entry_size is None
         else np.ascontiguousarray(entry_size[: close.size], np.float64),
+    )
+    settings = kernel_settings(execution, targets, trade_from)
+    return simulate_kernel(bars, no_detail() if detail is None else detail, settings)
+
+
+def kernel_settings(
+    execution: ExecutionSettings, targets: npt.NDArray[np.int8], trade_from: int
+) -> KernelSettings:
+    """The kernel's record of `execution` for these targets."""
+    limit = execution.entry_order
+    return KernelSettings(
+        trade_from=trade_from,
+        max_trades=trade_capacity(targets, trade_from),
+        fill_at_close=execution.fill == "close",
+        initial_capital=float(execution.initial_capital),
+        fee_rate=float(execution.fee_rate),
+        slippage=float(execution.slippage_bps) / 10_000,
+        position_size=float(execution.position_size),
+        stop_loss=_fraction(execution.stop_loss),
+        take_profit=_fraction(execution.take_profit),
+        trailing_stop=_fraction(execution.trailing_stop),
+        stop_loss_atr=_atr_multiple(execution.stop_loss),
+        take_profit_atr=_atr_multiple(execution.take_profit),
+        trailing_stop_atr=_atr_multiple(execution.trailing_stop),
+        inverse=execution.inverse,
+        leverage=float(execution.leverage),
+        liquidates=execution.liquidates,
+        maintenance_margin_rate=float(execution.maintenance_margin_rate),
+        limit_entries=limit is not None,
+        limit_offset=0.0 if limit is None else float(limit.offset),
+        limit_valid_bars=1 if limit is None else int(limit.valid_bars),
+        maker_fee_rate=float(execution.maker_fee_rate),
+        max_bars_in_trade=int(execution.max_bars_in_trade or 0),
+        risk=math.nan if execution.risk is None else float(execution.risk),
     )
 
 
@@ -169,13 +199,16 @@ def kernel_returns(kernel: Kernel, execution: ExecutionSettings) -> npt.NDArray[
 class PerpMetrics(TypedDict):
     funding_paid: float
     liquidations: int
+    unfilled_orders: int
 
 
 def perp_metrics(kernel: Kernel) -> PerpMetrics:
-    """`funding_paid` and `liquidations`, from the trades."""
+    """`funding_paid` and `liquidations`, from the trades, and `unfilled_orders`: the
+    metrics the kernel counts beside the equity curve."""
     return {
         "funding_paid": float(kernel.funding.sum()),
         "liquidations": int(np.count_nonzero(kernel.exit_reason == EXIT_LIQUIDATION)),
+        "unfilled_orders": int(kernel.unfilled_orders),
     }
 
 
@@ -192,9 +225,21 @@ def stop_warnings(kernel: Kernel, execution: ExecutionSettings) -> tuple[str, ..
     if kernel.without_atr == 0:
         return ()
     trades = "trade" if kernel.without_atr == 1 else "trades"
+    sized = " (sized at the position_size cap)" if execution.risk is not None else ""
     return (
         f"{kernel.without_atr} {trades} had no ATR({execution.atr_period}) yet at the fill, "
-        "so no ATR stop",
+        f"so no ATR stop{sized}",
+    )
+
+
+def detail_warnings(bars_without: int, execution: ExecutionSettings) -> tuple[str, ...]:
+    """How many traded bars `fill_detail` could not resolve."""
+    if bars_without == 0 or execution.fill_detail is None:
+        return ()
+    bars = "bar" if bars_without == 1 else "bars"
+    return (
+        f"{bars_without} {bars} without {interval_label(execution.fill_detail)} detail; "
+        "checked on the bar alone",
     )
 
 
@@ -206,11 +251,13 @@ def simulate_targets(
     trade_from: int = 0,
     trade_to: int | None = None,
     market: PerpMarket | None = None,
+    detail: FillDetail | None = None,
     entry_size: FloatColumn | None = None,
 ) -> BacktestResult:
     """Fills, equity and metrics for precomputed targets over bars [trade_from, trade_to),
-    `market` the perpetual's mark price and funding on the same candles, `entry_size` each
-    entry's share of `position_size` at its signal bar (from a `size` rule).
+    `market` the perpetual's mark price and funding on the same candles, `detail` the
+    `fill_detail` candles over them, `entry_size` each entry's share of `position_size` at
+    its signal bar (from a `size` rule).
 
     Bars before `trade_from` only warmed the indicators: the run starts flat there with the
     initial capital. Bars from `trade_to` on are ignored, as if the data ended there, so
@@ -226,12 +273,14 @@ def simulate_targets(
         raise ValueError("one mark price and funding rate per candle is needed")
 
     prices = contiguous_prices(candles, end)
+    laid_out = lay_out_detail(candles, interval, detail, market, execution.funding)
     kernel = run_kernel(
         prices,
         np.ascontiguousarray(targets[:end], np.int8),
         trade_from,
         execution,
         market,
+        laid_out.kernel,
         entry_size,
     )
     open_time = candles.open_time
@@ -270,6 +319,8 @@ def simulate_targets(
         benchmark_return=benchmark(prices, trade_from),
     )
     warnings = stop_warnings(kernel, execution)
+    if detail is not None:
+        warnings += detail_warnings(laid_out.bars_without(trade_from, end), execution)
     return BacktestResult(time, kernel.equity, trades, metrics, details, warnings)
 
 
@@ -288,11 +339,12 @@ def run_backtest(
     trade_to: int | None = None,
     cache: IndicatorCache | None = None,
     market: PerpMarket | None = None,
+    detail: FillDetail | None = None,
 ) -> BacktestResult:
     """Simulate a strategy over `candles`; pass `cache` to reuse a built-in's indicators.
 
-    `trade_from` / `trade_to` bound the traded bars and `market` is the perpetual's, as in
-    `simulate_targets`.
+    `trade_from` / `trade_to` bound the traded bars, `market` is the perpetual's and
+    `detail` the `fill_detail` candles, as in `simulate_targets`.
     """
     strategy = StrategyTargets(
         config.strategy_entry(), candles, cache, interval=config.interval, market=market
@@ -307,5 +359,6 @@ def run_backtest(
         trade_from,
         trade_to,
         market,
+        detail,
         entry_size,
     )

@@ -8,11 +8,13 @@ from uuid import UUID
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
     PlainValidator,
     PrivateAttr,
     SerializerFunctionWrapHandler,
+    Tag,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -28,8 +30,10 @@ from domain.execution.settings import (
     Direction,
     ExecutionSettings,
     Fill,
+    LimitEntry,
 )
 from domain.execution.settings import Stop as DomainStop
+from domain.market.intervals import detail_divides
 from domain.strategies import (
     ParamError,
     ParamValue,
@@ -40,7 +44,7 @@ from domain.strategies import (
 from domain.strategies.definitions import check_market, definition_of, parse_definition
 from domain.strategies.expressions import ExpressionError
 from domain.strategies.warmup import MAX_AUTO_WARMUP_BARS, WINDOWS_OF_WARMUP, warmup_bars
-from shared.series_range import SeriesRange
+from shared.series_range import IntervalText, SeriesRange
 from shared.validation import field_error
 
 MAX_WARMUP_BARS = 10_000_000
@@ -228,6 +232,60 @@ def core_stop(stop: float | AtrStop | None) -> DomainStop:
     return AtrMultiple(stop.atr) if isinstance(stop, AtrStop) else stop
 
 
+# A time stop: a position held through this many bar closes exits; null: none.
+MaxBarsInTrade = Annotated[int | None, Field(ge=1, strict=True)]
+
+
+class LimitOrder(BaseModel):
+    """An entry by limit order at the signal bar's close x (1 -/+ `offset`), working over the
+    next `valid_bars` bars (docs/simulation.md, "Orders, sizing and intrabar fills")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    type: Literal["limit"]
+    offset: float = Field(default=0.0, ge=0, le=0.2)
+    valid_bars: int = Field(default=1, ge=1, le=1000, strict=True)
+
+
+class FractionSizing(BaseModel):
+    """Entries of `position_size` of the equity."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: Literal["fraction"]
+
+
+class RiskSizing(BaseModel):
+    """Entries that lose `risk` of the equity if the stop loss fills at its level, capped at
+    the `fraction` quantity."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    method: Literal["risk"]
+    risk: float = Field(gt=0, le=0.2)
+
+
+Sizing = Annotated[FractionSizing | RiskSizing, Field(discriminator="method")]
+
+
+def _order_kind(value: Any) -> str:
+    return "market" if isinstance(value, str) else "limit"
+
+
+# "market", or a limit order (its errors named `entry_order.limit.<field>`).
+EntryOrder = Annotated[
+    Annotated[Literal["market"], Tag("market")] | Annotated[LimitOrder, Tag("limit")],
+    Discriminator(_order_kind),
+]
+
+
+def core_entry_order(order: str | LimitOrder) -> LimitEntry | None:
+    """A request's `entry_order` as the domain takes it (None: market)."""
+    if isinstance(order, LimitOrder):
+        return LimitEntry(order.offset, order.valid_bars)
+    return None
+
+
 class MonteCarloRequest(BaseModel):
     """Closed trades' returns resampled with replacement, `runs` times, from `seed`."""
 
@@ -262,6 +320,30 @@ class BacktestSpec(SeriesRange):
     leverage: Leverage = DEFAULTS.leverage
     funding: bool | None = None  # default: true for linear and inverse
     maintenance_margin_rate: float | None = Field(default=None, ge=0, le=0.5, strict=True)
+    # Orders, sizing and intrabar fills (docs/simulation.md).
+    entry_order: EntryOrder = "market"
+    maker_fee_rate: float = Field(default=DEFAULTS.maker_fee_rate, ge=0, le=0.1, strict=True)
+    max_bars_in_trade: MaxBarsInTrade = None
+    sizing: Sizing = Field(default_factory=lambda: FractionSizing(method="fraction"))
+    fill_detail: IntervalText | None = None
+
+    @model_validator(mode="after")
+    def _orders_and_detail(self) -> Self:
+        if isinstance(self.sizing, RiskSizing) and self.stop_loss is None:
+            raise field_error(
+                "BacktestSpec",
+                "sizing",
+                "risk sizing needs a stop_loss (a fraction or an ATR multiple)",
+                self.sizing.model_dump(),
+            )
+        if self.fill_detail is not None and not detail_divides(self.fill_detail, self.interval):
+            raise field_error(
+                "BacktestSpec",
+                "fill_detail",
+                f"must be a shorter interval that divides the interval {self.interval}",
+                self.fill_detail,
+            )
+        return self
 
     @model_validator(mode="after")
     def _perpetual_defaults(self) -> Self:
@@ -297,6 +379,11 @@ class BacktestSpec(SeriesRange):
             leverage=self.leverage,
             funding=bool(self.funding),
             maintenance_margin_rate=self.maintenance_margin_rate or 0.0,
+            entry_order=core_entry_order(self.entry_order),
+            maker_fee_rate=self.maker_fee_rate,
+            max_bars_in_trade=self.max_bars_in_trade,
+            risk=self.sizing.risk if isinstance(self.sizing, RiskSizing) else None,
+            fill_detail=self.fill_detail,
         )
         return BacktestConfig(
             entry.name, self.strategy.resolved_params, self.interval, execution, entry

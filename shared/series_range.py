@@ -27,6 +27,8 @@ def upper_case(value: Any) -> Any:
 
 
 Symbol = Annotated[str, BeforeValidator(upper_case), Field(pattern=r"^[A-Z0-9]{2,30}$")]
+# An interval as requests give it: Bybit's string, an alias (`1h`) or a number of minutes.
+IntervalText = Annotated[Interval, BeforeValidator(bybit_interval)]
 
 
 def check_ordered(model: BaseModel, start: datetime, end: datetime) -> None:
@@ -39,7 +41,7 @@ def check_ordered(model: BaseModel, start: datetime, end: datetime) -> None:
 class SeriesRange(BaseModel):
     category: Category
     symbol: Symbol
-    interval: Annotated[Interval, BeforeValidator(bybit_interval)]
+    interval: IntervalText
     start: UtcTime
     end: UtcTime
 

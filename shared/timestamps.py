@@ -39,7 +39,10 @@ def _epoch_ms_or_iso(value: Any) -> Any:
 
 
 def to_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before datetime's first UTC time
+        raise ValueError("out of range in UTC") from None
 
 
 UtcTime = Annotated[datetime, BeforeValidator(_epoch_ms_or_iso), AfterValidator(to_utc)]

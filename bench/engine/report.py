@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.engine.orders import cost_targets
 from bench.support.report_files import markdown_table, met, write_report
 
 BACKTESTING_PY_TARGET = 100.0  # times faster than backtesting.py
@@ -74,16 +75,35 @@ def targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def cost_checks(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The orders and detail targets: each at most so many times its comparison's cost."""
+    ratio = {r["engine"]: r["times_slower_than_ours"] for r in rows}
+    if "ours: time stop" not in ratio:
+        return []
+    return [
+        {
+            "target": name,
+            "times_faster": 1 / measured,
+            "needed": f"<= {limit:g}x the cost",
+            "met": measured <= limit,
+            "cost": measured,
+        }
+        for name, measured, limit in cost_targets(ratio)
+    ]
+
+
 def target_lines(checks: Sequence[dict[str, Any]]) -> list[str]:
     return [
-        f"- {c['target']}: ours {c['times_faster']:g}x faster (needs {c['needed']}):"
+        f"- {c['target']}: {c['cost']:g}x: {met(c['met'])}"
+        if "cost" in c
+        else f"- {c['target']}: ours {c['times_faster']:g}x faster (needs {c['needed']}):"
         f" {met(c['met'])}"
         for c in checks
     ]
 
 
 def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
-    checks = targets(rows)
+    checks = targets(rows) + cost_checks(rows)
     body = [
         table(rows),
         "",

@@ -22,6 +22,7 @@ import pandas as pd  # type: ignore[import-untyped]
 
 from bench.engine import peers
 from bench.engine import report as engine_report
+from bench.engine.orders import order_rows
 from bench.support.report_files import report_path
 from bench.support.synthetic import random_walk
 from bench.support.timing import best_seconds
@@ -217,6 +218,11 @@ def run_engine_bench(bars: int = BARS, repeats: int = 3) -> list[dict[str, Any]]
         )
     )
 
+    # Orders and intrabar detail (each with the row it is compared with).
+    for order in order_rows(candles, repeats):
+        row = _row(order["name"], order["bars"], order["seconds"], 0.0, order["note"])
+        rows.append(row | {"against": order["against"]})
+
     vbt_run = _vectorbt(candles)
     vbt_run()  # vectorbt's JIT warm-up
     rows.append(
@@ -243,8 +249,11 @@ def run_engine_bench(bars: int = BARS, repeats: int = 3) -> list[dict[str, Any]]
     full = rows[0]["seconds"]
     simulation_only = next(r["seconds"] for r in rows if r["engine"] == "ours: simulation only")
     floor = next(r["seconds"] for r in rows if r["engine"] == HAND_LOOP)
+    timed = {r["engine"]: r["seconds"] for r in rows}
     for row in rows:
         reference = simulation_only if "simulation only" in row["engine"] else full
+        if row.get("against") is not None:
+            reference = timed.get(row.pop("against"), row["seconds"])
         row["times_slower_than_ours"] = round(row["seconds"] / reference, 2)
         row["times_the_floor"] = round(row["seconds"] / floor, 2)
     return rows

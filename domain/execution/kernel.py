@@ -1,15 +1,21 @@
 """The path-dependent part: target positions in, fills, trades and marked equity out.
 
 One compiled pass over the bars implements docs/simulation.md's fill rules: fills at the
-next open or at the close, slippage, fees, sizing, reversals, shorts, stop loss, take
-profit and trailing stop (each a fraction of the price, or a multiple of the ATR known at the
-fill). Everything is per unit of account; quantities are fractional.
+next open or at the close, slippage, fees, sizing (a fraction of equity, or by risk to the
+stop), reversals, shorts, stop loss, take profit, trailing stop (each a fraction of the
+price, or a multiple of the ATR known at the fill), limit entries and time stops. Everything
+is per unit of account; quantities are fractional.
 
-Perpetuals (docs/simulation.md, "Perpetual futures"): sizing with leverage, funding booked
-before a bar's open fill, liquidation at the bankruptcy price checked against the mark price,
-and inverse contracts, whose quantity is in USD and whose account is in the base coin: a
-position of q contracts is worth -q/p coins at price p where a linear one is worth q * p, so
-one set of cash formulas serves both through `_value`.
+Inside a bar the kernel walks candles: the bar itself, or with `fill_detail` its detail
+candles in time order (`KernelDetail`), each checked by the same rules, so detail is an input
+of the one loop, not a second simulator. A bar without full detail is walked as one candle.
+
+Perpetuals (docs/simulation.md, "Perpetual futures"): sizing with leverage, funding booked at
+its time between the fills (before the fills at an open that is its time, after the fills
+before it), liquidation at the bankruptcy price checked against the mark price, and inverse
+contracts, whose quantity is in USD and whose account is in the base coin: a position of q
+contracts is worth -q/p coins at price p where a linear one is worth q * p, so one set of
+cash formulas serves both through `fill_levels.value`.
 """
 
 from typing import NamedTuple
@@ -18,371 +24,561 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from domain.execution.fill_levels import (
+    beyond,
+    liquidation_prices,
+    nearer_stop,
+    share_of_value,
+    stop_exit,
+    stop_level,
+    trailing_level,
+    value,
+)
+from domain.execution.kernel_records import (
+    AT_CLOSE,
+    AT_OPEN,
+    INSIDE,
+    FloatArray,
+    Kernel,
+    KernelBars,
+    KernelDetail,
+    KernelSettings,
+    no_detail,
+)
 from domain.execution.settings import (
     EXIT_LIQUIDATION,
+    EXIT_REASONS,
     EXIT_SIGNAL,
     EXIT_STILL_OPEN,
-    EXIT_STOP_LOSS,
-    EXIT_TAKE_PROFIT,
-    EXIT_TRAILING_STOP,
+    EXIT_TIME_STOP,
 )
 
+__all__ = [
+    "EXIT_LIQUIDATION",
+    "EXIT_REASONS",
+    "Kernel",
+    "KernelBars",
+    "KernelDetail",
+    "KernelSettings",
+    "no_detail",
+]
 
-class Kernel(NamedTuple):
-    """The kernel's raw output; trade arrays are already cut to the number of trades."""
 
-    equity: npt.NDArray[np.float64]  # one per bar from trade_from, marked at the close
-    bars_held: int  # bars that ended holding a position
-    side: npt.NDArray[np.int8]  # +1 long, -1 short
+class TradeBook(NamedTuple):
+    """The trade columns the kernel fills in place, `max_trades` long."""
+
+    side: npt.NDArray[np.int8]
     entry_bar: npt.NDArray[np.int64]
-    entry_price: npt.NDArray[np.float64]
-    exit_bar: npt.NDArray[np.int64]  # -1 while still open at the end
-    exit_price: npt.NDArray[np.float64]  # the last close for a trade still open
-    qty: npt.NDArray[np.float64]
-    pnl: npt.NDArray[np.float64]
-    fees: npt.NDArray[np.float64]
-    exit_reason: npt.NDArray[np.int8]
-    funding: npt.NDArray[np.float64]  # net funding paid over the trade (negative: received)
-    # Trades that asked for an ATR stop while no ATR was known at their fill (so had none).
-    without_atr: int
-    # The account's equity just before each entry fill (flat then, so its cash).
-    entry_equity: npt.NDArray[np.float64]
+    entry_price: FloatArray
+    exit_bar: npt.NDArray[np.int64]
+    exit_price: FloatArray
+    qty: FloatArray
+    pnl: FloatArray
+    fees: FloatArray
+    reason: npt.NDArray[np.int8]
+    funding: FloatArray
+    entry_at: npt.NDArray[np.int8]  # AT_OPEN, INSIDE or AT_CLOSE
+    entry_candle: npt.NDArray[np.int64]  # the detail candle of the fill; -1: the bar's
+    exit_at: npt.NDArray[np.int8]  # -1 while still open
+    exit_candle: npt.NDArray[np.int64]
+    entry_equity: FloatArray  # the equity just before the entry fill (flat: the cash)
 
 
 @njit(cache=True)
-def _value(inverse: bool, price: float) -> float:
-    """What one unit of quantity is worth at `price`, in the account's currency, up to a
-    constant: the price for spot and linear, -1/price (coins per USD contract) for inverse."""
-    return -1.0 / price if inverse else price
+def _trade_book(capacity: int) -> TradeBook:
+    return TradeBook(
+        np.zeros(capacity, np.int8),
+        np.zeros(capacity, np.int64),
+        np.zeros(capacity),
+        np.full(capacity, -1, np.int64),
+        np.zeros(capacity),
+        np.zeros(capacity),
+        np.zeros(capacity),
+        np.zeros(capacity),
+        np.zeros(capacity, np.int8),
+        np.zeros(capacity),
+        np.zeros(capacity, np.int8),
+        np.full(capacity, -1, np.int64),
+        np.full(capacity, -1, np.int8),
+        np.full(capacity, -1, np.int64),
+        np.zeros(capacity),
+    )
 
 
 @njit(cache=True)
-def _share_of_value(inverse: bool, rate: float, qty: float, price: float) -> float:
-    """`rate` of the position's value in the account's currency (a fee, a funding payment);
-    in the order the spot formula multiplies."""
-    return rate * qty / price if inverse else rate * qty * price
-
-
-@njit(cache=True)
-def _liquidation_prices(
-    inverse: bool, side: int, entry: float, leverage: float, mmr: float
-) -> tuple[float, float]:
-    """(liquidation price, bankruptcy price) of an isolated position; NaN: none."""
-    margin = 1.0 / leverage
-    if inverse:
-        if side > 0:
-            return entry / (1.0 + margin - mmr), entry / (1.0 + margin)
-        if margin >= 1.0:
-            return np.nan, np.nan  # a 1x inverse short can lose no more than its margin
-        return entry / (1.0 - margin + mmr), entry / (1.0 - margin)
-    if side > 0:
-        return entry * (1.0 - margin + mmr), entry * (1.0 - margin)
-    return entry * (1.0 + margin - mmr), entry * (1.0 + margin)
-
-
-@njit(cache=True)
-def _beyond(side: int, level: float, liquidation: float) -> bool:
-    """A stop level the liquidation would come before (never set)."""
-    return side * (liquidation - level) > 0.0
-
-
-@njit(cache=True)
-def _stop_level(
-    direction: int, fraction: float, atr_multiple: float, fill: float, atr_at_fill: float
-) -> float:
-    """A level `direction` (+1 above, -1 below) of the fill: by a fraction of the price, or
-    by k ATRs; NaN: no such stop."""
-    if not np.isnan(fraction):
-        return fill * (1.0 + direction * fraction)
-    return fill + direction * atr_multiple * atr_at_fill
-
-
-@njit(cache=True)
-def _trailing_level(
-    side: int, best: float, trailing_fraction: float, trailing_distance: float
-) -> float:
-    """The trailing stop's level from the best price since the fill; NaN: none."""
-    if not np.isnan(trailing_fraction):
-        return best * (1.0 - side * trailing_fraction)
-    return best - side * trailing_distance
-
-
-@njit(cache=True)
-def _nearer_stop(side: int, stop_loss_level: float, trailing_level: float) -> tuple[float, int]:
-    """The stop level that applies (the one nearer the price) and its exit reason."""
-    if np.isnan(trailing_level):
-        return stop_loss_level, EXIT_STOP_LOSS
-    if np.isnan(stop_loss_level) or side * (trailing_level - stop_loss_level) > 0.0:
-        return trailing_level, EXIT_TRAILING_STOP
-    return stop_loss_level, EXIT_STOP_LOSS
-
-
-@njit(cache=True)
-def _stop_exit_price(
+def _close_trade(
+    book: TradeBook,
+    k: int,
     side: int,
-    stop_level: float,
-    stop_reason: int,
-    take_profit_level: float,
-    bar_open: float,
-    bar_high: float,
-    bar_low: float,
-    liquidation_level: float,
-    bankruptcy_level: float,
-    mark_open: float,
-    mark_high: float,
-    mark_low: float,
-) -> tuple[float, int]:
-    """(price, reason) of a stop or liquidation in this bar, or (NaN, -1), checked in
-    docs/simulation.md's order. NaN levels never hit."""
-    if side > 0:
-        if mark_open <= liquidation_level:
-            return bankruptcy_level, EXIT_LIQUIDATION
-        # A level the open is already past is hit first, at the open.
-        if bar_open <= stop_level:
-            return bar_open, stop_reason
-        if bar_open >= take_profit_level:
-            return bar_open, EXIT_TAKE_PROFIT
-        if bar_low <= stop_level:
-            return stop_level, stop_reason
-        if mark_low <= liquidation_level:
-            return bankruptcy_level, EXIT_LIQUIDATION
-        if bar_high >= take_profit_level:
-            return take_profit_level, EXIT_TAKE_PROFIT
+    qty: float,
+    price: float,
+    reason: int,
+    t: int,
+    at: int,
+    candle: int,
+    settings: KernelSettings,
+) -> float:
+    """Book trade k's exit at `price` (before slippage) in bar t, `at` its open, inside it
+    or at its close (in detail candle `candle`, or -1); the cash it brings."""
+    inverse = settings.inverse
+    if reason == EXIT_LIQUIDATION:
+        fill = price  # the bankruptcy price, no fee: the gap to LP is the fee
+        fee = 0.0
     else:
-        if mark_open >= liquidation_level:
-            return bankruptcy_level, EXIT_LIQUIDATION
-        if bar_open >= stop_level:
-            return bar_open, stop_reason
-        if bar_open <= take_profit_level:
-            return bar_open, EXIT_TAKE_PROFIT
-        if bar_high >= stop_level:
-            return stop_level, stop_reason
-        if mark_high >= liquidation_level:
-            return bankruptcy_level, EXIT_LIQUIDATION
-        if bar_low <= take_profit_level:
-            return take_profit_level, EXIT_TAKE_PROFIT
-    return np.nan, -1
+        slippage = settings.slippage
+        fill = price * (1.0 - slippage) if side > 0 else price * (1.0 + slippage)
+        fee = share_of_value(inverse, settings.fee_rate, qty, fill)
+    book.exit_bar[k] = t
+    book.exit_price[k] = fill
+    book.fees[k] += fee
+    gain = side * qty * (value(inverse, fill) - value(inverse, book.entry_price[k]))
+    book.pnl[k] = gain - book.fees[k] - book.funding[k]
+    book.reason[k] = reason
+    book.exit_at[k] = at
+    book.exit_candle[k] = candle
+    return side * qty * value(inverse, fill) - fee
+
+
+# What an entry leaves: cash, quantity, stop loss, take profit, trailing ATR distance,
+# liquidation and bankruptcy prices.
+Entry = tuple[float, float, float, float, float, float, float]
 
 
 @njit(cache=True)
-def simulate_kernel(
-    bar_open: npt.NDArray[np.float64],
-    bar_high: npt.NDArray[np.float64],
-    bar_low: npt.NDArray[np.float64],
-    bar_close: npt.NDArray[np.float64],
-    target: npt.NDArray[np.int8],
-    trade_from: int,
-    fill_at_close: bool,
-    initial_capital: float,
+def _open_trade(
+    book: TradeBook,
+    k: int,
+    side: int,
+    price: float,
+    t: int,
+    at: int,
+    candle: int,
+    atr_at_fill: float,
+    cash: float,
     fee_rate: float,
-    slippage: float,
-    position_size: float,
-    stop_loss: float,
-    take_profit: float,
-    max_trades: int,
-    stop_loss_atr: float,
-    take_profit_atr: float,
-    trailing_stop: float,
-    trailing_stop_atr: float,
-    atr: npt.NDArray[np.float64],
-    inverse: bool,
-    leverage: float,
-    liquidates: bool,
-    maintenance_margin_rate: float,
-    mark_open: npt.NDArray[np.float64],
-    mark_high: npt.NDArray[np.float64],
-    mark_low: npt.NDArray[np.float64],
-    funding_rate: npt.NDArray[np.float64],
-    entry_size: npt.NDArray[np.float64],
-) -> Kernel:
-    """Stops: `x` a fraction of the price, `x_atr` a multiple of `atr` at the fill (the
-    previous bar's for an open fill, the bar's own for a close fill); NaN: none.
-
-    `mark_*`: the mark price per bar (the candles themselves when none is stored);
-    `funding_rate`: the rates booked at each bar (summed), or empty for no funding;
-    `entry_size`: per signal bar, the share of `position_size` an entry signalled there
-    takes (the `size` rule), or empty for all of it."""
-    n = bar_close.size
-    equity = np.empty(n - trade_from)
-    t_side = np.zeros(max_trades, np.int8)
-    t_entry_bar = np.zeros(max_trades, np.int64)
-    t_entry_price = np.zeros(max_trades)
-    t_exit_bar = np.full(max_trades, -1, np.int64)
-    t_exit_price = np.zeros(max_trades)
-    t_qty = np.zeros(max_trades)
-    t_pnl = np.zeros(max_trades)
-    t_fees = np.zeros(max_trades)
-    t_reason = np.zeros(max_trades, np.int8)
-    t_funding = np.zeros(max_trades)
-    t_entry_equity = np.zeros(max_trades)
-    books_funding = funding_rate.size > 0
+    size: float,
+    settings: KernelSettings,
+) -> Entry:
+    """Book trade k's entry of `side` at `price` (before slippage) in bar t (`at` and
+    `candle` as for `_close_trade`), sized from `cash` (the equity, as the account is flat)
+    times `size` (the `size` rule's share at the signal bar, 1 without one) and paying
+    `fee_rate`."""
+    s = settings
+    inverse = s.inverse
+    stake = s.position_size * size
+    fill = price * (1.0 + s.slippage) if side > 0 else price * (1.0 - s.slippage)
+    stop_loss_level = stop_level(-side, s.stop_loss, s.stop_loss_atr, fill, atr_at_fill)
+    take_profit_level = stop_level(side, s.take_profit, s.take_profit_atr, fill, atr_at_fill)
     liquidation_level = np.nan
     bankruptcy_level = np.nan
+    if s.liquidates:
+        liquidation_level, bankruptcy_level = liquidation_prices(
+            inverse, side, fill, s.leverage, s.maintenance_margin_rate
+        )
+        if beyond(side, stop_loss_level, liquidation_level):
+            stop_loss_level = np.nan
+    # At leverage 1 the spot formula: 1.0 / 1.0 + fee_rate is 1.0 + fee_rate.
+    if inverse:
+        qty = cash * stake * fill / (1.0 / s.leverage + fee_rate)
+    else:
+        qty = cash * stake / (fill * (1.0 / s.leverage + fee_rate))
+    if not np.isnan(s.risk) and not np.isnan(stop_loss_level):
+        # What loses `risk` of the equity at the stop's level, capped at the fraction's.
+        at_risk = abs(value(inverse, fill) - value(inverse, stop_loss_level))
+        if at_risk > 0.0:  # a stop at the fill itself (an ATR of 0) risks all: the cap
+            qty = min(qty, s.risk * cash / at_risk)
+    fee = share_of_value(inverse, fee_rate, qty, fill)
+    book.entry_equity[k] = cash
+    cash -= side * qty * value(inverse, fill) + fee
+    book.side[k] = side
+    book.entry_bar[k] = t
+    book.entry_price[k] = fill
+    book.qty[k] = qty
+    book.fees[k] = fee
+    book.entry_at[k] = at
+    book.entry_candle[k] = candle
+    return (
+        cash,
+        qty,
+        stop_loss_level,
+        take_profit_level,
+        s.trailing_stop_atr * atr_at_fill,
+        liquidation_level,
+        bankruptcy_level,
+    )
 
-    cash = initial_capital
+
+@njit(cache=True)
+def _size_at(entry_size: FloatArray, signal_bar: int) -> float:
+    """The `size` rule's share of `position_size` for an entry signalled at `signal_bar`."""
+    return entry_size[signal_bar] if entry_size.size > 0 else 1.0
+
+
+@njit(cache=True)
+def _atr_at(atr: FloatArray, known_at: int, uses_atr: bool) -> float:
+    """The ATR known at a fill: that of bar `known_at`; NaN without ATR stops or before one."""
+    return atr[known_at] if uses_atr and known_at >= 0 else np.nan
+
+
+@njit(cache=True)
+def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSettings) -> Kernel:
+    """Fills, trades and equity of `bars.target` under `settings`; ATR stops use the ATR
+    known at the fill (the previous bar's for an open or limit fill, the bar's own for a
+    close fill)."""
+    s = settings
+    bar_open = bars.open
+    bar_high = bars.high
+    bar_low = bars.low
+    bar_close = bars.close
+    target = bars.target
+    inverse = s.inverse
+    n = bar_close.size
+    equity = np.empty(n - s.trade_from)
+    book = _trade_book(s.max_trades)
+    books_funding = bars.funding_at_open.size > 0
+    uses_detail = detail.first.size > 0
+    uses_atr = not (np.isnan(s.stop_loss_atr) and np.isnan(s.take_profit_atr))
+    uses_atr = uses_atr or not np.isnan(s.trailing_stop_atr)
+    limits = s.limit_entries
+
+    cash = s.initial_capital
     side = 0  # current position: +1, -1 or 0
     qty = 0.0
     trades = 0  # index of the next trade; the open one is trades - 1
     stop_loss_level = np.nan
     take_profit_level = np.nan
     trailing_distance = np.nan  # a fixed ATR distance; a fractional trail uses the fraction
+    liquidation_level = np.nan
+    bankruptcy_level = np.nan
     best = np.nan  # highest (long) or lowest (short) price since the fill, for the trail
-    uses_atr = not (np.isnan(stop_loss_atr) and np.isnan(take_profit_atr))
-    uses_atr = uses_atr or not np.isnan(trailing_stop_atr)
     without_atr = 0
-    check_stops_from = n
+    # Stops are checked from bar `check_bar`, within it from candle `check_candle` (a detail
+    # candle's index; -1: the whole bar).
+    check_bar = n
+    check_candle = -1
     prev_target = 0
-    pending = 0
+    pending = 0  # a change of target at the last close, to fill at this open
     has_pending = False
     bars_held = 0
+    closes_held = 0  # bar closes since the open position's fill, for the time stop
+    time_exit_due = False
+    limit_side = 0  # a working limit order: its side, price and bars [limit_from, limit_until]
+    limit_price = np.nan
+    limit_from = 0
+    limit_until = -1
+    unfilled = 0
 
-    for t in range(trade_from, n):
-        # Funding falls on the position held coming into the bar, before its open fill.
-        if books_funding and side != 0 and funding_rate[t] != 0.0:
-            paid = side * _share_of_value(inverse, funding_rate[t], qty, mark_open[t])
-            cash -= paid
-            t_funding[trades - 1] += paid
-        for phase in range(3):  # 0: the open, 1: inside the bar, 2: the close
-            new_target = 0
-            price = np.nan
-            reason = EXIT_SIGNAL
-            if phase == 0:
-                if not has_pending:
-                    continue
-                has_pending = False
-                new_target = pending
-                price = bar_open[t]
-            elif phase == 1:
-                if side == 0 or t < check_stops_from:
-                    continue
-                trailing = _trailing_level(side, best, trailing_stop, trailing_distance)
-                if _beyond(side, trailing, liquidation_level):
-                    trailing = np.nan
-                stop_level, stop_reason = _nearer_stop(side, stop_loss_level, trailing)
-                price, reason = _stop_exit_price(
-                    side,
-                    stop_level,
-                    stop_reason,
-                    take_profit_level,
-                    bar_open[t],
-                    bar_high[t],
-                    bar_low[t],
-                    liquidation_level,
-                    bankruptcy_level,
-                    mark_open[t],
-                    mark_high[t],
-                    mark_low[t],
+    for t in range(s.trade_from, n):
+        has_detail = uses_detail and detail.stop[t] > detail.first[t]
+        first = detail.first[t] if has_detail else 0
+        stop = detail.stop[t] if has_detail else 1
+        # Funding at the bar's open time is paid by the position coming into the bar.
+        if books_funding and side != 0:
+            rate = detail.funding_at_open[first] if has_detail else bars.funding_at_open[t]
+            if rate != 0.0:
+                mark = detail.mark_open[first] if has_detail else bars.mark_open[t]
+                paid = side * share_of_value(inverse, rate, qty, mark)
+                cash -= paid
+                book.funding[trades - 1] += paid
+
+        # The open: a time stop that came due at the last close, then its change of target.
+        if time_exit_due:
+            time_exit_due = False
+            if side != 0:
+                cash += _close_trade(
+                    book, trades - 1, side, qty, bar_open[t], EXIT_TIME_STOP, t, AT_OPEN, -1, s
                 )
-                if reason < 0:
-                    continue
-                new_target = 0  # the target itself is unchanged: no re-entry until it changes
-            else:
-                if target[t] == prev_target:
-                    continue
-                prev_target = target[t]
-                if not fill_at_close:
-                    # No change on the last bar is filled after the data ends.
-                    if t + 1 < n:
-                        pending = prev_target
-                        has_pending = True
-                    continue
-                new_target = prev_target
-                price = bar_close[t]
-
-            if side != 0 and side != new_target:
-                k = trades - 1
-                if reason == EXIT_LIQUIDATION:
-                    fill = price  # the bankruptcy price, no fee: the gap to LP is the fee
-                    fee = 0.0
-                else:
-                    fill = price * (1.0 - slippage) if side > 0 else price * (1.0 + slippage)
-                    fee = _share_of_value(inverse, fee_rate, qty, fill)
-                cash += side * qty * _value(inverse, fill) - fee
-                t_exit_bar[k] = t
-                t_exit_price[k] = fill
-                t_fees[k] += fee
-                gain = side * qty * (_value(inverse, fill) - _value(inverse, t_entry_price[k]))
-                t_pnl[k] = gain - t_fees[k] - t_funding[k]
-                t_reason[k] = reason
                 side = 0
-                qty = 0.0
-                stop_loss_level = np.nan
-                take_profit_level = np.nan
-                trailing_distance = np.nan
-                liquidation_level = np.nan
-                bankruptcy_level = np.nan
+        if has_pending:
+            has_pending = False
+            if side != 0 and side != pending:
+                cash += _close_trade(
+                    book, trades - 1, side, qty, bar_open[t], EXIT_SIGNAL, t, AT_OPEN, -1, s
+                )
+                side = 0
             # A bankrupt account (possible after a losing short) opens nothing.
-            if new_target != 0 and side == 0 and cash > 0.0:
-                fill = price * (1.0 + slippage) if new_target > 0 else price * (1.0 - slippage)
-                stake = position_size
-                if entry_size.size > 0:
-                    stake = position_size * entry_size[t - 1 if phase == 0 else t]
-                # At leverage 1 the spot formula: 1.0 / 1.0 + fee_rate is 1.0 + fee_rate.
-                if inverse:
-                    qty = cash * stake * fill / (1.0 / leverage + fee_rate)
-                else:
-                    qty = cash * stake / (fill * (1.0 / leverage + fee_rate))
-                fee = _share_of_value(inverse, fee_rate, qty, fill)
-                entry_equity = cash  # flat here: the equity is the cash
-                cash -= new_target * qty * _value(inverse, fill) + fee
-                side = new_target
-                k = trades
-                trades += 1
-                t_side[k] = side
-                t_entry_bar[k] = t
-                t_entry_price[k] = fill
-                t_entry_equity[k] = entry_equity
-                t_qty[k] = qty
-                t_fees[k] = fee
-                known_at = t - 1 if phase == 0 else t
-                atr_at_fill = atr[known_at] if uses_atr and known_at >= 0 else np.nan
+            if not limits and pending != 0 and side == 0 and cash > 0.0:
+                atr_at_fill = _atr_at(bars.atr, t - 1, uses_atr)
+                entry = _open_trade(
+                    book,
+                    trades,
+                    pending,
+                    bar_open[t],
+                    t,
+                    AT_OPEN,
+                    -1,
+                    atr_at_fill,
+                    cash,
+                    s.fee_rate,
+                    _size_at(bars.entry_size, t - 1),
+                    s,
+                )
+                cash, qty, stop_loss_level, take_profit_level, trailing_distance = entry[:5]
+                liquidation_level, bankruptcy_level = entry[5], entry[6]
                 if uses_atr and np.isnan(atr_at_fill):
                     without_atr += 1
-                stop_loss_level = _stop_level(-side, stop_loss, stop_loss_atr, fill, atr_at_fill)
-                take_profit_level = _stop_level(
-                    side, take_profit, take_profit_atr, fill, atr_at_fill
-                )
-                trailing_distance = trailing_stop_atr * atr_at_fill
-                if liquidates:
-                    liquidation_level, bankruptcy_level = _liquidation_prices(
-                        inverse, side, fill, leverage, maintenance_margin_rate
-                    )
-                    if _beyond(side, stop_loss_level, liquidation_level):
-                        stop_loss_level = np.nan
-                best = fill
-                # Filled at an open, the rest of this bar can hit a stop; at a close it cannot.
-                check_stops_from = t if phase == 0 else t + 1
+                side = pending
+                trades += 1
+                best = book.entry_price[trades - 1]
+                closes_held = 0
+                check_bar = t  # filled at an open, the rest of this bar can hit a stop
+                check_candle = -1
 
-        equity[t - trade_from] = cash + side * qty * _value(inverse, bar_close[t])
+        # Inside the bar, candle by candle: its detail candles, or the bar itself. Flat with no
+        # working order, nothing can happen inside a bar: it is skipped.
+        if side == 0 and (limit_side == 0 or t < limit_from):
+            stop = first
+        for c in range(first, stop):
+            located = c if has_detail else -1  # where a fill inside the bar is
+            if has_detail:
+                c_open, c_high, c_low = detail.open[c], detail.high[c], detail.low[c]
+                m_open, m_high, m_low = detail.mark_open[c], detail.mark_high[c], detail.mark_low[c]
+                at_open_rate = detail.funding_at_open[c] if books_funding and c > first else 0.0
+                inside_rate = detail.funding_inside[c] if books_funding else 0.0
+            else:
+                c_open, c_high, c_low = bar_open[t], bar_high[t], bar_low[t]
+                m_open, m_high, m_low = bars.mark_open[t], bars.mark_high[t], bars.mark_low[t]
+                at_open_rate = 0.0
+                inside_rate = bars.funding_inside[t] if books_funding else 0.0
+            if side != 0 and at_open_rate != 0.0:
+                paid = side * share_of_value(inverse, at_open_rate, qty, m_open)
+                cash -= paid
+                book.funding[trades - 1] += paid
+            # A working limit order: at the candle's open when that is already better.
+            limit_at_open = False
+            limit_inside = False
+            if limit_side != 0 and side == 0 and t >= limit_from and cash > 0.0:
+                if limit_side * (limit_price - c_open) >= 0.0:
+                    limit_at_open = True
+                elif limit_side * (limit_price - (c_low if limit_side > 0 else c_high)) >= 0.0:
+                    limit_inside = True
+            if limit_at_open:
+                atr_at_fill = _atr_at(bars.atr, t - 1, uses_atr)
+                entry = _open_trade(
+                    book,
+                    trades,
+                    limit_side,
+                    c_open,
+                    t,
+                    AT_OPEN,
+                    located,
+                    atr_at_fill,
+                    cash,
+                    s.maker_fee_rate,
+                    _size_at(bars.entry_size, limit_from - 1),
+                    s,
+                )
+                cash, qty, stop_loss_level, take_profit_level, trailing_distance = entry[:5]
+                liquidation_level, bankruptcy_level = entry[5], entry[6]
+                if uses_atr and np.isnan(atr_at_fill):
+                    without_atr += 1
+                side = limit_side
+                trades += 1
+                best = book.entry_price[trades - 1]
+                closes_held = 0
+                check_bar = t  # at an open: this candle on
+                check_candle = c if has_detail else -1
+                limit_side = 0
+            # Stops: at the candle's open, then (after a funding time inside it) inside it.
+            reason = -1
+            price = np.nan
+            at_open = False
+            if side != 0 and (t > check_bar or (t == check_bar and c >= check_candle)):
+                trailing = trailing_level(side, best, s.trailing_stop, trailing_distance)
+                if beyond(side, trailing, liquidation_level):
+                    trailing = np.nan
+                level, level_reason = nearer_stop(side, stop_loss_level, trailing)
+                price, reason, at_open = stop_exit(
+                    side,
+                    level,
+                    level_reason,
+                    take_profit_level,
+                    c_open,
+                    c_high,
+                    c_low,
+                    liquidation_level,
+                    bankruptcy_level,
+                    m_open,
+                    m_high,
+                    m_low,
+                )
+                if reason >= 0 and at_open:
+                    cash += _close_trade(
+                        book, trades - 1, side, qty, price, reason, t, AT_OPEN, located, s
+                    )
+                    side = 0
+            if side != 0 and inside_rate != 0.0:
+                paid = side * share_of_value(inverse, inside_rate, qty, m_open)
+                cash -= paid
+                book.funding[trades - 1] += paid
+            if reason >= 0 and not at_open:
+                cash += _close_trade(
+                    book, trades - 1, side, qty, price, reason, t, INSIDE, located, s
+                )
+                side = 0
+            if limit_inside:
+                atr_at_fill = _atr_at(bars.atr, t - 1, uses_atr)
+                entry = _open_trade(
+                    book,
+                    trades,
+                    limit_side,
+                    limit_price,
+                    t,
+                    INSIDE,
+                    located,
+                    atr_at_fill,
+                    cash,
+                    s.maker_fee_rate,
+                    _size_at(bars.entry_size, limit_from - 1),
+                    s,
+                )
+                cash, qty, stop_loss_level, take_profit_level, trailing_distance = entry[:5]
+                liquidation_level, bankruptcy_level = entry[5], entry[6]
+                if uses_atr and np.isnan(atr_at_fill):
+                    without_atr += 1
+                side = limit_side
+                trades += 1
+                fill = book.entry_price[trades - 1]
+                best = fill
+                closes_held = 0
+                limit_side = 0
+                if has_detail:
+                    check_bar = t  # from the next detail candle on
+                    check_candle = c + 1
+                else:
+                    check_bar = t + 1
+                    check_candle = -1
+                    # The rest of the bar came after the fill: its low (a long; a short's
+                    # high) against the stop loss, a trail from the fill and the liquidation.
+                    trailing = trailing_level(side, best, s.trailing_stop, trailing_distance)
+                    if beyond(side, trailing, liquidation_level):
+                        trailing = np.nan
+                    level, level_reason = nearer_stop(side, stop_loss_level, trailing)
+                    price, reason, at_open = stop_exit(
+                        side,
+                        level,
+                        level_reason,
+                        np.nan,
+                        fill,
+                        fill if side > 0 else c_high,
+                        c_low if side > 0 else fill,
+                        liquidation_level,
+                        bankruptcy_level,
+                        np.nan,
+                        m_high,
+                        m_low,
+                    )
+                    if reason >= 0:
+                        cash += _close_trade(
+                            book, trades - 1, side, qty, price, reason, t, INSIDE, -1, s
+                        )
+                        side = 0
+            # The trail follows detail candles that ended after the fill.
+            if (
+                has_detail
+                and side != 0
+                and (t > check_bar or (t == check_bar and c >= check_candle))
+            ):
+                best = max(best, c_high) if side > 0 else min(best, c_low)
+
+        # The close.
+        if side != 0:
+            closes_held += 1
+        if limit_side != 0 and t >= limit_until:
+            limit_side = 0  # expired
+            unfilled += 1
+        if s.max_bars_in_trade > 0 and side != 0 and closes_held >= s.max_bars_in_trade:
+            if s.fill_at_close:
+                cash += _close_trade(
+                    book, trades - 1, side, qty, bar_close[t], EXIT_TIME_STOP, t, AT_CLOSE, -1, s
+                )
+                side = 0
+            elif t + 1 < n:
+                time_exit_due = True
+        if target[t] != prev_target:
+            prev_target = target[t]
+            if limit_side != 0:
+                limit_side = 0  # cancelled by the change of target
+                unfilled += 1
+            if not s.fill_at_close:
+                # No change on the last bar is filled after the data ends.
+                if t + 1 < n:
+                    pending = prev_target
+                    has_pending = True
+            else:
+                if side != 0 and side != prev_target:
+                    cash += _close_trade(
+                        book, trades - 1, side, qty, bar_close[t], EXIT_SIGNAL, t, AT_CLOSE, -1, s
+                    )
+                    side = 0
+                if not limits and prev_target != 0 and side == 0 and cash > 0.0:
+                    atr_at_fill = _atr_at(bars.atr, t, uses_atr)
+                    entry = _open_trade(
+                        book,
+                        trades,
+                        prev_target,
+                        bar_close[t],
+                        t,
+                        AT_CLOSE,
+                        -1,
+                        atr_at_fill,
+                        cash,
+                        s.fee_rate,
+                        _size_at(bars.entry_size, t),
+                        s,
+                    )
+                    cash, qty, stop_loss_level, take_profit_level, trailing_distance = entry[:5]
+                    liquidation_level, bankruptcy_level = entry[5], entry[6]
+                    if uses_atr and np.isnan(atr_at_fill):
+                        without_atr += 1
+                    side = prev_target
+                    trades += 1
+                    best = book.entry_price[trades - 1]
+                    closes_held = 0
+                    check_bar = t + 1  # filled at a close, stops are checked from the next bar
+                    check_candle = -1
+            if limits and prev_target != 0 and side != prev_target and t + 1 < n:
+                limit_side = prev_target
+                offset = s.limit_offset
+                limit_price = bar_close[t] * (1.0 - offset if limit_side > 0 else 1.0 + offset)
+                limit_from = t + 1
+                limit_until = t + s.limit_valid_bars
+
+        equity[t - s.trade_from] = cash + side * qty * value(inverse, bar_close[t])
         if side != 0:
             bars_held += 1
             # The trail follows bars that ended after the fill: an open fill's own bar, not a
-            # close fill's.
-            if t >= check_stops_from:
+            # close fill's (with detail, it followed the detail candles).
+            if t >= check_bar and not has_detail:
                 best = max(best, bar_high[t]) if side > 0 else min(best, bar_low[t])
 
     if side != 0:
         k = trades - 1
-        t_exit_price[k] = bar_close[n - 1]
-        gain = side * qty * (_value(inverse, bar_close[n - 1]) - _value(inverse, t_entry_price[k]))
-        t_pnl[k] = gain - t_fees[k] - t_funding[k]
-        t_reason[k] = EXIT_STILL_OPEN
+        book.exit_price[k] = bar_close[n - 1]
+        gain = side * qty * (value(inverse, bar_close[n - 1]) - value(inverse, book.entry_price[k]))
+        book.pnl[k] = gain - book.fees[k] - book.funding[k]
+        book.reason[k] = EXIT_STILL_OPEN
 
     return Kernel(
         equity,
         bars_held,
-        t_side[:trades],
-        t_entry_bar[:trades],
-        t_entry_price[:trades],
-        t_exit_bar[:trades],
-        t_exit_price[:trades],
-        t_qty[:trades],
-        t_pnl[:trades],
-        t_fees[:trades],
-        t_reason[:trades],
-        t_funding[:trades],
+        book.side[:trades],
+        book.entry_bar[:trades],
+        book.entry_price[:trades],
+        book.exit_bar[:trades],
+        book.exit_price[:trades],
+        book.qty[:trades],
+        book.pnl[:trades],
+        book.fees[:trades],
+        book.reason[:trades],
+        book.funding[:trades],
         without_atr,
-        t_entry_equity[:trades],
+        unfilled,
+        book.entry_at[:trades],
+        book.entry_candle[:trades],
+        book.exit_at[:trades],
+        book.exit_candle[:trades],
+        book.entry_equity[:trades],
     )
 
 

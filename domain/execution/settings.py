@@ -14,13 +14,22 @@ EXIT_TAKE_PROFIT = 2
 EXIT_STILL_OPEN = 3
 EXIT_TRAILING_STOP = 4
 EXIT_LIQUIDATION = 5
-EXIT_REASONS = ("signal", "stop_loss", "take_profit", "end", "trailing_stop", "liquidation")
+EXIT_TIME_STOP = 6
+EXIT_REASONS = (
+    "signal",
+    "stop_loss",
+    "take_profit",
+    "end",
+    "trailing_stop",
+    "liquidation",
+    "time_stop",
+)
 ExitReason = Literal[EXIT_REASONS]  # type: ignore[valid-type]
 
 # The settings an optimization's param_grid may vary beside a strategy's parameters (so no
 # strategy parameter may take these names); the stops among them may be ATR multiples.
 GRIDABLE_STOPS = ("stop_loss", "take_profit", "trailing_stop")
-GRIDABLE_FIELDS = (*GRIDABLE_STOPS, "position_size", "leverage")
+GRIDABLE_FIELDS = (*GRIDABLE_STOPS, "position_size", "leverage", "max_bars_in_trade")
 Fill = Literal["next_open", "close"]
 Contract = Literal["spot", "linear", "inverse"]
 
@@ -34,6 +43,15 @@ class AtrMultiple:
 
 # A stop as a fraction of the fill price, as a multiple of the ATR, or none.
 Stop = float | AtrMultiple | None
+
+
+@dataclass(frozen=True)
+class LimitEntry:
+    """Entries by limit order at the signal bar's close x (1 -/+ offset), working
+    `valid_bars` bars."""
+
+    offset: float = 0.0
+    valid_bars: int = 1
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,14 @@ class ExecutionSettings:
     leverage: float = 1.0
     funding: bool = False
     maintenance_margin_rate: float = 0.005
+    # Orders and sizing: limit entries (None: market), the maker fee of their fills, the time
+    # stop (None: none), sizing by risk (the fraction of equity lost at the stop; None: by
+    # `position_size`), and the interval of the detail candles given beside the bars.
+    entry_order: LimitEntry | None = None
+    maker_fee_rate: float = 0.0002
+    max_bars_in_trade: int | None = None
+    risk: float | None = None
+    fill_detail: str | None = None
 
     @property
     def uses_atr(self) -> bool:

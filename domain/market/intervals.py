@@ -46,6 +46,23 @@ def interval_ms(interval: str) -> int:
     return int(interval) * MINUTE_MS
 
 
+def detail_divides(detail: str, interval: str) -> bool:
+    """Whether every candle of `interval` is a whole number of `detail` candles, more than
+    one: "1" under "60", "60" under "D", "D" under "W" and "M" (a month is whole days)."""
+    if interval == "M":
+        return detail != "M" and DAY_MS % interval_ms(detail) == 0
+    if detail == "M":
+        return False
+    shorter = interval_ms(detail) < interval_ms(interval)
+    return shorter and interval_ms(interval) % interval_ms(detail) == 0
+
+
+def interval_label(interval: str) -> str:
+    """How a sentence names a candle's length: "1-minute", "daily", "weekly", "monthly"."""
+    named = {"D": "daily", "W": "weekly", "M": "monthly"}
+    return named.get(interval, f"{interval}-minute")
+
+
 def interval_minutes(interval: str) -> float:
     """Nominal minutes per candle, as docs/simulation.md counts bars per year (M: 365 days / 12)."""
     if interval == "M":

@@ -22,7 +22,15 @@ class PerpMarket:
     mark_open: FloatColumn  # the mark-price candle's, or the candle's own where none is stored
     mark_high: FloatColumn
     mark_low: FloatColumn
-    funding_rate: FloatColumn  # the sum of the rates whose funding time this bar books
+    # The sum of the rates this bar books at its open time: a funding time at its open, or
+    # in a gap of the data before it (paid by the position coming into the bar).
+    funding_rate: FloatColumn
+    # The sum of the rates whose funding time is strictly inside the bar (paid by the
+    # position after the fills at its open, before those inside it or at its close).
+    funding_inside: FloatColumn
+    # Every funding time of the range (epoch ms, ascending) and its rate.
+    funding_times: npt.NDArray[np.int64]
+    funding_rates: FloatColumn
     # The mark-price close (empty: not given, the candles' close stands in).
     mark_close: FloatColumn = field(default_factory=_none)
     # The rate of the latest funding time at or before each bar's end, NaN before the first
@@ -41,12 +49,15 @@ class PerpMarket:
         return np.full(len(self), np.nan)
 
     def between(self, start: int, stop: int) -> "PerpMarket":
-        """Bars [start, stop), as views."""
+        """Bars [start, stop), as views (the funding times stay whole)."""
         return PerpMarket(
             self.mark_open[start:stop],
             self.mark_high[start:stop],
             self.mark_low[start:stop],
             self.funding_rate[start:stop],
+            self.funding_inside[start:stop],
+            self.funding_times,
+            self.funding_rates,
             self.mark_close[start:stop],
             self.funding_in_force[start:stop],
         )
@@ -93,6 +104,36 @@ def perp_market(
 ) -> PerpMarket:
     """The mark price aligned to `candles` by open time (the candle itself where the mark is
     missing) and the funding rates summed on the bars that book them."""
+    rates = np.asarray(funding_rate, np.float64)
+    bars = funding_bars(candles.open_time, interval, funding_time)
+    booked = bars < len(candles)
+    inside = np.zeros(funding_time.size, np.bool_)
+    inside[booked] = funding_time[booked] > candles.open_time[bars[booked]]
+    at_open = np.zeros(len(candles))
+    np.add.at(at_open, bars[booked & ~inside], rates[booked & ~inside])
+    within = np.zeros(len(candles))
+    np.add.at(within, bars[inside], rates[inside])
+    mark_open, mark_high, mark_low, mark_close = aligned_mark(candles, mark)
+    return PerpMarket(
+        mark_open,
+        mark_high,
+        mark_low,
+        at_open,
+        within,
+        np.asarray(funding_time, np.int64),
+        rates,
+        mark_close=mark_close,
+        funding_in_force=funding_in_force(candles.open_time, interval, funding_time, rates),
+    )
+
+
+def aligned_mark(
+    candles: Candles, mark: Candles | None
+) -> tuple[FloatColumn, FloatColumn, FloatColumn, FloatColumn]:
+    """(open, high, low, close) of the mark-price candles aligned to `candles` by open time,
+    the candle's own where no mark-price candle is stored."""
+    if mark is None or len(mark) == 0:
+        return candles.open, candles.high, candles.low, candles.close
     where = np.searchsorted(mark.open_time, candles.open_time)
     found = where < mark.open_time.size
     found[found] = mark.open_time[where[found]] == candles.open_time[found]
@@ -103,15 +144,9 @@ def perp_market(
         column[found] = marked[at]
         return column
 
-    rates = np.zeros(len(candles))
-    bars = funding_bars(candles.open_time, interval, funding_time)
-    booked = bars < len(candles)
-    np.add.at(rates, bars[booked], np.asarray(funding_rate, np.float64)[booked])
-    return PerpMarket(
+    return (
         aligned(candles.open, mark.open),
         aligned(candles.high, mark.high),
         aligned(candles.low, mark.low),
-        rates,
-        mark_close=aligned(candles.close, mark.close),
-        funding_in_force=funding_in_force(candles.open_time, interval, funding_time, funding_rate),
+        aligned(candles.close, mark.close),
     )

@@ -22,6 +22,7 @@ METRICS: dict[str, tuple[MetricKind, str]] = {
     "fees_paid": ("float", "sum of all fees"),
     "funding_paid": ("float", "net funding paid (negative: received); 0 on spot"),
     "liquidations": ("int", "trades closed by liquidation"),
+    "unfilled_orders": ("int", "limit entry orders cancelled unfilled (target changed or expired)"),
     "psr": ("float", "probabilistic Sharpe ratio against 0, from the per-bar returns"),
     "avg_bars_held": ("float", "mean bars_held of closed trades (bar closes in the position)"),
     "long_trades": ("int", "closed long trades"),

@@ -120,6 +120,7 @@ _WINDOW_TOTALS = (
     "fees_paid",
     "funding_paid",
     "liquidations",
+    "unfilled_orders",
     "long_trades",
     "short_trades",
     "long_pnl",

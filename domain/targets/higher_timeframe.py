@@ -88,11 +88,16 @@ def aggregate(
         mark = ohlc(
             market.mark_open, market.mark_high, market.mark_low, market.mark_close_or(candles.close)
         )
+        at_open = np.asarray(market.funding_rate, np.float64)
+        booked = at_open + np.asarray(market.funding_inside, np.float64)
         longer_market = PerpMarket(
             mark[0],
             mark[1],
             mark[2],
-            np.add.reduceat(np.asarray(market.funding_rate, np.float64), starts),
+            at_open[starts],
+            np.add.reduceat(booked, starts) - at_open[starts],
+            market.funding_times,
+            market.funding_rates,
             mark_close=mark[3],
             funding_in_force=market.funding_in_force_or_missing()[lasts],
         )

@@ -54,21 +54,41 @@ def _no_candles(spec: BacktestSpec, prefix: str) -> Unprocessable:
 
 
 async def ensure_candles(db: DbExecutor, spec: BacktestSpec, prefix: str = "") -> None:
-    """Refuse a range without a single stored candle."""
+    """Refuse a range without a single stored candle, or of `fill_detail` candles."""
     if not await market_data.has_candles(
         db, spec.category, spec.symbol, spec.interval, spec.start, spec.end
     ):
         raise _no_candles(spec, prefix)
+    await _ensure_fill_detail(db, spec, prefix)
 
 
 async def stored_bars(db: DbExecutor, spec: BacktestSpec, prefix: str = "") -> int:
-    """How many candles the range holds; a range with none is refused."""
+    """How many candles the range holds; a range with none (or none of its `fill_detail`
+    candles) is refused."""
     count = await market_data.candle_count(
         db, spec.category, spec.symbol, spec.interval, spec.start, spec.end
     )
     if count == 0:
         raise _no_candles(spec, prefix)
+    await _ensure_fill_detail(db, spec, prefix)
     return count
+
+
+async def _ensure_fill_detail(db: DbExecutor, spec: BacktestSpec, prefix: str) -> None:
+    """`fill_detail` needs its candles stored for the range, some of them at least (bars
+    without theirs fall back to the bar rules, with a warning)."""
+    detail = spec.fill_detail
+    if detail is None:
+        return
+    if not await market_data.has_candles(
+        db, spec.category, spec.symbol, detail, spec.start, spec.end
+    ):
+        raise Unprocessable.for_field(
+            f"{prefix}fill_detail",
+            f"no stored {spec.category} {spec.symbol} {detail} candles between "
+            f"{spec.start.isoformat()} and {spec.end.isoformat()}; backfill interval "
+            f"{detail} for the range first",
+        )
 
 
 # Without a stored funding interval, how far before `start` and after `end` a stored funding

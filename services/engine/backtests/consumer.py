@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from services.engine.backtests.in_pool import simulate
+from services.engine.fill_detail_loading import load_fill_detail
 from services.engine.perp_market_loading import load_perp_market
 from services.engine.provenance import differences
 from services.engine.simulation_pool import SimulationPool
@@ -52,10 +53,11 @@ class BacktestWorker:
                 spec.warmup_bars_asked,
             )
             market = await load_perp_market(conn, spec, candles)
+            detail = await load_fill_detail(conn, spec, candles)
         warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
         if warmup == len(candles):
             raise JobRejected("no stored candles in the range")
-        output = await self.simulations.run(simulate, candles, request, warmup, market)
+        output = await self.simulations.run(simulate, candles, request, warmup, market, detail)
         async with self.pool.acquire() as conn:
             original = await backtests_repo.rerun_source(conn, command.backtest_id)
             stored = await backtests_repo.store_result(

@@ -10,11 +10,11 @@ import numpy as np
 import numpy.typing as npt
 
 from domain.backtest import BacktestResult, run_backtest
+from domain.execution.fill_detail import FillDetail
 from domain.execution.settings import EXIT_REASONS
 from domain.market.candles import Candles
 from domain.market.intervals import from_epoch_ms
 from domain.market.perp_market import PerpMarket
-from domain.metrics.trade_details import ENTRY_ORDERS
 from domain.research.monte_carlo import resample_trades
 from services.engine.backtests.data_used import DataReport, data_used
 from services.engine.provenance import (
@@ -52,13 +52,16 @@ def simulate(
     request: dict[str, Any],
     warmup: int = 0,
     market: PerpMarket | None = None,
+    detail: FillDetail | None = None,
 ) -> BacktestOutput:
     """The backtest over `candles` but their first `warmup` bars, which only warm the
-    indicators; `market` a perpetual's mark price and funding on the same candles."""
+    indicators; `market` a perpetual's mark price and funding on the same candles, `detail`
+    the `fill_detail` candles inside them."""
     spec = BacktestSpec.model_validate(request)
-    result = run_backtest(candles, spec.config(), trade_from=warmup, market=market)
+    result = run_backtest(candles, spec.config(), trade_from=warmup, market=market, detail=detail)
     t = result.trades
     d = result.details
+    entry_order = "market" if spec.entry_order == "market" else "limit"
     trades = [
         (
             "long" if t.side[i] > 0 else "short",
@@ -76,7 +79,7 @@ def simulate(
             float(d.mae[i]),
             float(d.mfe[i]),
             int(d.bars_held[i]),
-            ENTRY_ORDERS[int(d.entry_order[i])],
+            entry_order,
         )
         for i in range(len(t))
     ]

@@ -16,11 +16,13 @@ from uuid import UUID
 import asyncpg
 from pydantic import ValidationError
 
+from domain.execution.fill_detail import FillDetail
 from domain.market.candles import Candles
 from domain.market.intervals import iso_utc
 from domain.market.perp_market import PerpMarket
 from domain.optimization.walk_forward import walk_forward_windows
 from domain.strategies import ParamValue
+from services.engine.fill_detail_loading import load_fill_detail
 from services.engine.optimization import store
 from services.engine.optimization.in_pool import (
     CandlesKey,
@@ -50,7 +52,9 @@ R = TypeVar("R")
 class ChunkWorker:
     pool: asyncpg.Pool
     simulations: SimulationPool
-    _candles: tuple[CandlesKey, Candles, PerpMarket | None] | None = field(default=None, repr=False)
+    _candles: tuple[CandlesKey, Candles, PerpMarket | None, FillDetail | None] | None = field(
+        default=None, repr=False
+    )
     # The candles' digest, and the optimization whose provenance this worker last recorded.
     _candles_digest: dict[str, Any] | None = field(default=None, repr=False)
     _recorded: UUID | None = field(default=None, repr=False)
@@ -77,7 +81,7 @@ class ChunkWorker:
             spec = OptimizationSpec.model_validate(work.request)
         except ValidationError as exc:
             raise JobRejected(f"invalid request: {exc}") from None
-        key, candles, _ = await self._load(work, spec)
+        key, candles, _, _ = await self._load(work, spec)
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
             results, statistics = await self._in_pool(
@@ -144,16 +148,17 @@ class ChunkWorker:
             return await self.simulations.run(function, HeldCandles(key), *args)
         except CandlesMissing:
             assert self._candles is not None and self._candles[0] == key
-            held = HeldCandles(key, candles, self._candles[2])
+            held = HeldCandles(key, candles, self._candles[2], self._candles[3])
             return await self.simulations.run(function, held, *args)
 
     async def _load(
         self, work: ChunkWork, spec: OptimizationSpec
-    ) -> tuple[CandlesKey, Candles, PerpMarket | None]:
+    ) -> tuple[CandlesKey, Candles, PerpMarket | None, FillDetail | None]:
         """The bars the optimization was planned on, after their warm-up."""
         b = spec.backtest
         end_ms = to_epoch_ms(work.data_end)
-        key = (b.category, b.symbol, b.interval, b.start_ms, end_ms, work.bars, work.warmup)
+        interval = b.interval if b.fill_detail is None else f"{b.interval}:{b.fill_detail}"
+        key = (b.category, b.symbol, interval, b.start_ms, end_ms, work.bars, work.warmup)
         if self._candles is None or self._candles[0] != key:
             self._candles = (key, *await self._load_candles(work, spec))
             self._candles_digest = await asyncio.to_thread(candles_provenance, self._candles[1])
@@ -167,20 +172,21 @@ class ChunkWorker:
 
     async def _load_candles(
         self, work: ChunkWork, spec: OptimizationSpec
-    ) -> tuple[Candles, PerpMarket | None]:
+    ) -> tuple[Candles, PerpMarket | None, FillDetail | None]:
         b = spec.backtest
         async with self.pool.acquire() as conn:
             candles = await market_data.load_candles_warmed(
                 conn, b.category, b.symbol, b.interval, b.start, work.data_end, work.warmup
             )
             market = await load_perp_market(conn, b, candles)
+            detail = await load_fill_detail(conn, b, candles)
         planned = work.warmup + work.bars
         if len(candles) != planned:
             raise JobRejected(
                 f"the range and its warm-up held {planned} candles when planned and"
                 f" {len(candles)} now"
             )
-        return candles, market
+        return candles, market, detail
 
     async def give_up(self, command: RunOptimizationChunk, error: str) -> None:
         async with self.pool.acquire() as conn:

@@ -13,13 +13,14 @@ import dataclasses
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from domain.backtest import benchmark, contiguous_prices, kernel_returns, run_backtest, run_kernel
 from domain.execution.config import BacktestConfig
+from domain.execution.fill_detail import FillDetail, lay_out_detail
 from domain.execution.settings import GRIDABLE_STOPS
 from domain.market.candles import PRICE_FIELDS, Candles
 from domain.market.perp_market import PerpMarket
@@ -69,10 +70,22 @@ def best_result(results: list[SetResult], objective: str) -> SetResult:
 
 
 # (category, symbol, interval, start ms, last bar's open ms, bars, warm-up bars before start):
-# which candles a chunk runs on.
+# which candles a chunk runs on (the interval written "60:1" when 1-minute `fill_detail`
+# candles go with them).
 CandlesKey = tuple[str, str, str, int, int, int, int]
 _RANGES_HELD = 2  # per pool process: a year of minutes is about 29 MB
-_held: OrderedDict[CandlesKey, tuple[Candles, PerpMarket | None]] = OrderedDict()
+
+
+class HeldBars(NamedTuple):
+    """The candles of a range, a perpetual's market on the same bars and `fill_detail`'s
+    candles over them."""
+
+    candles: Candles
+    market: PerpMarket | None
+    detail: FillDetail | None
+
+
+_held: OrderedDict[CandlesKey, HeldBars] = OrderedDict()
 
 
 class CandlesMissing(Exception):
@@ -82,22 +95,23 @@ class CandlesMissing(Exception):
 @dataclass(frozen=True)
 class HeldCandles:
     """Candles by their key, with the candles themselves (and a perpetual's market on the
-    same bars) only when the process lacks them."""
+    same bars, and the `fill_detail` candles) only when the process lacks them."""
 
     key: CandlesKey
     candles: Candles | None = None
     market: PerpMarket | None = None
+    detail: FillDetail | None = None
 
     def get(self) -> Candles:
-        return self.bars()[0]
+        return self.bars().candles
 
-    def bars(self) -> tuple[Candles, PerpMarket | None]:
+    def bars(self) -> HeldBars:
         if self.candles is not None:
-            _held[self.key] = (self.candles, self.market)
+            _held[self.key] = HeldBars(self.candles, self.market, self.detail)
             _held.move_to_end(self.key)
             while len(_held) > _RANGES_HELD:
                 _held.popitem(last=False)
-            return self.candles, self.market
+            return _held[self.key]
         try:
             _held.move_to_end(self.key)
         except KeyError:
@@ -145,6 +159,7 @@ def evaluate_sets(
     first_index: int,
     warmup_loaded: int = 0,
     market: PerpMarket | None = None,
+    detail: FillDetail | None = None,
 ) -> list[SetResult]:
     """Every set over `candles` but their first `warmup_loaded` bars, on which each set's
     indicators are warmed up as far as its `warmup_bars` takes; the metrics equal
@@ -172,11 +187,20 @@ def evaluate_sets(
             config.strategy_entry(), bars, interval=config.interval, market=bars_market
         )
         prices = contiguous_prices(bars)
+        laid_out = lay_out_detail(bars, config.interval, detail, bars_market, execution.funding)
         for i in members:
             one = configs[i]
             trade_from = warmup_loaded - start
             targets, entry_size = strategy.sized(one.params, execution.direction, trade_from)
-            kernel = run_kernel(prices, targets, trade_from, one.execution, bars_market, entry_size)
+            kernel = run_kernel(
+                prices,
+                targets,
+                trade_from,
+                one.execution,
+                bars_market,
+                laid_out.kernel,
+                entry_size,
+            )
             places = kernel_places(kernel, len(bars) - 1, fill_at_close, slippage)
             sweep = sweep_metrics(
                 kernel,
@@ -229,8 +253,10 @@ def run_grid_chunk(
     param_sets: Sequence[Params],
     first_index: int,
 ) -> tuple[list[SetResult], SetStatistics]:
-    candles, market = source.bars()
-    results = evaluate_sets(candles, request, param_sets, first_index, warmup_loaded, market)
+    candles, market, detail = source.bars()
+    results = evaluate_sets(
+        candles, request, param_sets, first_index, warmup_loaded, market, detail
+    )
     bars = len(candles) - warmup_loaded
     return results, set_statistics(results, bars, robustness_blocks(request))
 
@@ -245,11 +271,10 @@ def run_train_chunk(
 ) -> tuple[SetResult, SetStatistics]:
     """A walk-forward train chunk over bars [from, to) alone keeps only its best set, and
     every set's robustness statistics."""
-    candles, market = source.bars()
+    candles, market, detail = source.bars()
     train = bars_between(candles, *bars)
-    results = evaluate_sets(
-        train, request, param_sets, first_index, market=market_between(market, *bars)
-    )
+    market = market_between(market, *bars)
+    results = evaluate_sets(train, request, param_sets, first_index, 0, market, detail)
     statistics = set_statistics(results, len(train), robustness_blocks(request))
     return best_result(results, objective), statistics
 
@@ -269,13 +294,14 @@ def run_test_chunk(
         spec.interval,
     )
     first = max(0, test_from - warmup)
-    candles, market = source.bars()
+    candles, market, detail = source.bars()
     return run_test_window(
         bars_between(candles, first, test_to),
         request,
         params,
         test_from - first,
         market_between(market, first, test_to),
+        detail,
     )
 
 
@@ -285,12 +311,13 @@ def run_test_window(
     params: Params,
     test_from: int,
     market: PerpMarket | None = None,
+    detail: FillDetail | None = None,
 ) -> tuple[dict[str, Metric], TestRun]:
     """The chosen set over bars [test_from, len(candles)), its indicators warmed up on every
     bar before, starting flat with the initial capital."""
     base = backtest_config(request)
     config = set_config(base, {**base.params, **params})
-    result = run_backtest(candles, config, trade_from=test_from, market=market)
+    result = run_backtest(candles, config, trade_from=test_from, market=market, detail=detail)
     trades = result.trades
     closed = trades.closed
     run = TestRun(

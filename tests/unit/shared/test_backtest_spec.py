@@ -115,6 +115,11 @@ def test_request_defaults_and_normalised_times() -> None:
         "funding": True,
         "maintenance_margin_rate": 0.005,
         "monte_carlo": None,
+        "entry_order": "market",
+        "maker_fee_rate": 0.0002,
+        "max_bars_in_trade": None,
+        "sizing": {"method": "fraction"},
+        "fill_detail": None,
     }
     assert BacktestSpec.model_validate(dumped) == spec
     naive = BacktestSpec.model_validate(REQUEST | {"start": "2024-01-01T02:00:00+02:00"})
@@ -195,3 +200,13 @@ def test_a_spec_runs() -> None:
     result = run_backtest(candles, spec.config())
     assert result.equity.shape == (n,)
     assert result.metrics["num_trades"] == len(result.trades) > 0
+
+
+def test_fee_rates_far_above_bybits_are_accepted_with_a_warning_naming_each() -> None:
+    from shared.backtest_spec import request_warnings
+
+    said = request_warnings({"fee_rate": 0.006, "maker_fee_rate": 0.01})
+    assert len(said) == 2
+    assert said[0].startswith("fee_rate 0.006 is 0.60% of each fill; Bybit's is 0.00055")
+    assert said[1].startswith("maker_fee_rate 0.01 is 1.00% of each fill; Bybit's is 0.0002")
+    assert request_warnings({"fee_rate": 0.00055, "maker_fee_rate": 0.0002}) == []

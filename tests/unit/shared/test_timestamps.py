@@ -29,7 +29,7 @@ def test_iso_and_epoch_ms_name_the_same_instant(value: object) -> None:
     assert iso_utc(parse_epoch_ms(value)) == "2024-01-01T00:00:00Z"
 
 
-@pytest.mark.parametrize("value", ["yesterday", True, "", -1, 10**20])
+@pytest.mark.parametrize("value", ["yesterday", True, "", -1, 10**20, "0001-01-01T00:06:42+00:08"])
 def test_what_is_no_time_is_refused(value: object) -> None:
     with pytest.raises(ValueError, match="not an ISO-8601 time or epoch milliseconds"):
         parse_epoch_ms(value)

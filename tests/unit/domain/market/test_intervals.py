@@ -7,8 +7,10 @@ from domain.market.intervals import (
     INTERVALS,
     add_intervals,
     ceil_open_time,
+    detail_divides,
     floor_open_time,
     interval_minutes,
+    interval_ms,
     open_times,
 )
 from shared.series_range import bybit_interval
@@ -94,3 +96,29 @@ def test_stream_specs_parse_and_reject_bad_items() -> None:
 def test_interval_aliases_become_bybit_s_intervals(sent: object, bybit: str) -> None:
     assert bybit_interval(sent) == bybit
     assert set(INTERVAL_ALIASES.values()) <= set(INTERVALS)
+
+
+@pytest.mark.parametrize(
+    ("detail", "interval", "divides"),
+    [
+        ("1", "60", True),
+        ("15", "60", True),
+        ("360", "D", True),
+        ("D", "W", True),
+        ("D", "M", True),  # a month is whole days
+        ("720", "M", True),
+        ("W", "M", False),  # weeks do not tile months
+        ("60", "60", False),  # not shorter
+        ("120", "60", False),
+        ("D", "240", False),
+        ("M", "M", False),
+    ],
+)
+def test_which_detail_intervals_divide_an_interval(
+    detail: str, interval: str, divides: bool
+) -> None:
+    assert detail_divides(detail, interval) is divides
+    # By brute force where candles have one length: a whole number of detail candles, > 1.
+    if interval != "M" and detail != "M":
+        ratio = interval_ms(interval) / interval_ms(detail)
+        assert divides is (ratio > 1 and ratio.is_integer())

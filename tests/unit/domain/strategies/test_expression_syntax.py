@@ -209,6 +209,15 @@ def test_the_documented_definition_parses():
             "reserved",
         ),
         (
+            {
+                "params": {
+                    "max_bars_in_trade": {"type": "int", "default": 1, "minimum": 1, "maximum": 2}
+                }
+            },
+            "params.max_bars_in_trade",
+            "reserved",
+        ),
+        (
             {"params": {"n": {"type": "int", "default": 5, "minimum": 1, "maximum": 2}}},
             "params.n.default",
             "within minimum..maximum",
