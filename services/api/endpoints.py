@@ -83,9 +83,19 @@ async def read_body(
     model: type[M],
     prepare: Callable[[Any], Awaitable[Any]] | None = None,
 ) -> M:
-    """The body as `model`; `prepare` may first rewrite the parsed JSON (e.g. write out a
-    saved strategy). A body that does not parse goes to the model as it is, to be refused."""
-    body = await read_body_bytes(request) or b"null"
+    """The request's body as `model` (see `parse_body`)."""
+    return await parse_body(await read_body_bytes(request), model, prepare)
+
+
+async def parse_body(
+    body: bytes,
+    model: type[M],
+    prepare: Callable[[Any], Awaitable[Any]] | None = None,
+) -> M:
+    """JSON `body` as `model`, whichever transport brought it; `prepare` may first rewrite the
+    parsed JSON (e.g. write out a saved strategy). A body that does not parse goes to the model
+    as it is, to be refused."""
+    body = body or b"null"
     out_of_range = out_of_range_number(body)
     if out_of_range is not None:
         raise Unprocessable.for_field(*out_of_range)

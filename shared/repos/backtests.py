@@ -118,14 +118,19 @@ class Trade(BaseModel):
 
 
 async def create_backtest(
-    db: DbExecutor, request: dict[str, Any], rerun_of: UUID | None = None
+    db: DbExecutor,
+    request: dict[str, Any],
+    rerun_of: UUID | None = None,
+    *,
+    submission_id: UUID | None = None,
 ) -> BacktestView:
-    """Insert the job and its RunBacktest message: one statement, so one transaction."""
+    """Insert the job and its RunBacktest message: one statement, so one transaction.
+    `submission_id` is the AMQP submission that asked for it, if one did."""
     backtest_id = uuid4()
     row = await db.fetchrow(
         f"""WITH job AS (
-                INSERT INTO backtests (id, request, symbol, strategy, rerun_of)
-                VALUES ($1, $2, $3, $4, $9)
+                INSERT INTO backtests (id, request, symbol, strategy, rerun_of, submission_id)
+                VALUES ($1, $2, $3, $4, $9, $10)
                 RETURNING id, status, request, metrics, data, warnings, exit_counts,
                           monte_carlo, provenance, rerun_of, reproduced, differences,
                           error, created_at,
@@ -140,6 +145,7 @@ async def create_backtest(
         request["strategy"].get("name", INLINE_NAME),
         *outbox_values(RunBacktest(backtest_id=backtest_id)),
         rerun_of,
+        submission_id,
     )
     assert row is not None
     return BacktestView(**dict(row))

@@ -84,19 +84,28 @@ class OptimizationView(BaseModel):
 
 
 async def create_optimization(
-    conn: DbConnection, kind: str, request: dict[str, Any], total: int, skipped: int
+    conn: DbConnection,
+    kind: str,
+    request: dict[str, Any],
+    total: int,
+    skipped: int,
+    *,
+    submission_id: UUID | None = None,
 ) -> UUID:
-    """Insert the job and its StartOptimization message in one transaction."""
+    """Insert the job and its StartOptimization message in one transaction; `submission_id`
+    is the AMQP submission that asked for it, if one did."""
     optimization_id = uuid4()
     async with conn.transaction():
         await conn.execute(
-            """INSERT INTO optimizations (id, kind, request, progress_total, skipped)
-               VALUES ($1, $2, $3, $4, $5)""",
+            """INSERT INTO optimizations (id, kind, request, progress_total, skipped,
+                                          submission_id)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
             optimization_id,
             kind,
             request,
             total,
             skipped,
+            submission_id,
         )
         await add_to_outbox(conn, StartOptimization(optimization_id=optimization_id))
     return optimization_id
