@@ -268,10 +268,10 @@ async def store_result(
     `differences` from the backtest it reran) and mark it succeeded, in one transaction;
     False if the backtest was cancelled or deleted meanwhile (nothing is written then)."""
     async with conn.transaction():
-        still_running = await conn.fetchval(
-            "SELECT status = 'running' FROM backtests WHERE id = $1 FOR UPDATE", backtest_id
+        job = await conn.fetchrow(
+            "SELECT status, submission_id FROM backtests WHERE id = $1 FOR UPDATE", backtest_id
         )
-        if not still_running:
+        if job is None or job["status"] != "running":
             return False
         # A redelivered job may have written part of this before a crash: start clean.
         await conn.execute("DELETE FROM trades WHERE backtest_id = $1", backtest_id)
@@ -304,7 +304,10 @@ async def store_result(
             differences,
             None if differences is None else not differences,
         )
-        await add_to_outbox(conn, BacktestCompleted(backtest_id=backtest_id))
+        event = BacktestCompleted(
+            job_id=backtest_id, submission_id=job["submission_id"], metrics=metrics
+        )
+        await add_to_outbox(conn, event)
     return True
 
 
@@ -320,5 +323,5 @@ async def rerun_source(db: DbExecutor, backtest_id: UUID) -> dict[str, str] | No
 
 
 async def fail_backtest(conn: DbConnection, backtest_id: UUID, error: str) -> None:
-    event = BacktestFailed(backtest_id=backtest_id, error=error)
+    event = BacktestFailed(job_id=backtest_id, error=error)
     await fail_job(conn, "backtests", backtest_id, error, event)

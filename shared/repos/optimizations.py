@@ -228,20 +228,24 @@ async def finish_optimization(
     robustness: dict[str, Any] | None = None,
 ) -> None:
     """Mark it succeeded; call inside the transaction that recorded its last result."""
-    await conn.execute(
+    submission_id = await conn.fetchval(
         """UPDATE optimizations SET status = 'succeeded', best = $2, walk_forward = $3,
-               robustness = $4, finished_at = now(), error = NULL WHERE id = $1""",
+               robustness = $4, finished_at = now(), error = NULL WHERE id = $1
+           RETURNING submission_id""",
         optimization_id,
         best,
         walk_forward,
         robustness,
     )
-    await add_to_outbox(conn, OptimizationCompleted(optimization_id=optimization_id))
+    event = OptimizationCompleted(
+        job_id=optimization_id, submission_id=submission_id, best=best, robustness=robustness
+    )
+    await add_to_outbox(conn, event)
 
 
 async def fail_optimization(conn: DbConnection, optimization_id: UUID, error: str) -> None:
     """Mark it failed with `error` unless it has settled already."""
-    event = OptimizationFailed(optimization_id=optimization_id, error=error)
+    event = OptimizationFailed(job_id=optimization_id, error=error)
     await fail_job(conn, "optimizations", optimization_id, error, event)
 
 
