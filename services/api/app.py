@@ -26,6 +26,7 @@ from services.api.routes import (
     reports,
     strategies,
 )
+from services.api.submission_consumer import SubmissionConsumer
 from services.api.ui import pages
 from shared.amqp import Topology
 from shared.db import create_pool
@@ -77,6 +78,31 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     await link.close()
 
 
+async def _submissions(app: web.Application) -> AsyncIterator[None]:
+    """Consume producers' job submissions once the broker link has connected."""
+    settings = app[SETTINGS]
+    consumer = SubmissionConsumer(app[POOL], Topology(settings.amqp_prefix), app[METRICS])
+    link = app[BROKER]
+
+    async def start_when_connected() -> None:
+        while True:
+            connection = link.connection
+            if connection is not None:
+                try:
+                    await consumer.start(connection)
+                    return
+                except Exception as exc:  # broker lost meanwhile: try again
+                    log.warning("submissions: not consuming yet", extra={"error": repr(exc)})
+            await asyncio.sleep(0.2)
+
+    starting = asyncio.create_task(start_when_connected())
+    yield
+    starting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await starting
+    await consumer.stop()
+
+
 async def _expire_idempotency_keys(app: web.Application) -> AsyncIterator[None]:
     async def expire_hourly() -> None:
         while True:
@@ -113,5 +139,7 @@ def create_app(settings: Settings) -> web.Application:
     docs.add_static(app)
     pages.add_routes(app)
     app.on_shutdown.append(events.end_streams)
-    app.cleanup_ctx.extend([_database, _broker, events.job_event_hub, _expire_idempotency_keys])
+    app.cleanup_ctx.extend(
+        [_database, _broker, _submissions, events.job_event_hub, _expire_idempotency_keys]
+    )
     return app
