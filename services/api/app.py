@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from services.api.asyncapi import asyncapi_document
 from services.api.broker_link import BrokerLink
 from services.api.endpoints import Endpoint
 from services.api.errors import error_middleware
@@ -38,6 +39,7 @@ from shared.strategies import install_strategies
 
 log = logging.getLogger(__name__)
 
+VERSION = "0.1.0"
 # A request waits at most this long for one statement; then it answers 503 (a stalled server).
 API_STATEMENT_TIMEOUT_SECONDS = 60.0
 
@@ -133,7 +135,9 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = ApiMetrics()
     # Requests are checked against the built-ins and the plugins of STRATEGY_PATH.
     install_strategies(settings.strategy_path)
-    app[docs.OPENAPI_DOCUMENT] = openapi_document(ENDPOINTS, title="backtester", version="0.1.0")
+    app[docs.OPENAPI_DOCUMENT] = openapi_document(ENDPOINTS, title="backtester", version=VERSION)
+    topology = Topology(settings.amqp_prefix)
+    app[docs.ASYNCAPI_DOCUMENT] = asyncapi_document(topology, settings.amqp_url, version=VERSION)
     for endpoint in ENDPOINTS:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
     docs.add_static(app)
