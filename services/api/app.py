@@ -27,7 +27,7 @@ from services.api.routes import (
     reports,
     strategies,
 )
-from services.api.submission_consumer import SubmissionConsumer
+from services.api.submission_consumer import SUBMISSIONS, SubmissionConsumer
 from services.api.ui import pages
 from shared.amqp import Topology
 from shared.db import create_pool
@@ -84,6 +84,7 @@ async def _submissions(app: web.Application) -> AsyncIterator[None]:
     """Consume producers' job submissions once the broker link has connected."""
     settings = app[SETTINGS]
     consumer = SubmissionConsumer(app[POOL], Topology(settings.amqp_prefix), app[METRICS])
+    app[SUBMISSIONS] = consumer
     link = app[BROKER]
 
     async def start_when_connected() -> None:

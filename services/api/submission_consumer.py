@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aiohttp import web
 
 from services.api.errors import ApiError
 from services.api.job_submission import SubmittedJob, submit_job
@@ -357,3 +358,6 @@ class SubmissionConsumer:
 def _accepted(submission: Submission, job: SubmittedJob) -> SubmissionAccepted:
     ref = JobRef(kind=job.form.kind, id=job.job_id, status=job.view.status, location=job.location)
     return SubmissionAccepted(id=submission.message.id, job=ref)
+
+
+SUBMISSIONS = web.AppKey("submissions", SubmissionConsumer)
