@@ -11,8 +11,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from shared.amqp import Topology
+from shared.repos import backtests as backtests_repo
 from shared.settings import Settings
 from shared.submissions import MAX_SUBMISSION_BYTES
+from tests.support.broker import next_message
 from tests.support.market import BACKTEST_REQUEST, insert_hourly
 from tests.support.producer import TestProducer, producer
 
@@ -185,3 +187,44 @@ async def test_each_bad_message_is_answered_once_acknowledged_and_counted(
     }
     # Each counted once (never redelivered); the unanswered one too.
     assert counted == {reason: 1.0 for reason in BAD_MESSAGES} | {"unknown_type": 2.0}
+
+
+async def _bound_queue(sender: TestProducer, *keys: str) -> Any:
+    """An exclusive queue of the test's bound to the events exchange under `keys`."""
+    queue = await sender.channel.declare_queue(exclusive=True)
+    events = await sender.channel.get_exchange(sender.topology.events)
+    for key in keys:
+        await queue.bind(events, routing_key=key)
+    return queue
+
+
+async def test_events_name_the_submission_and_carry_the_outcome(
+    api: Client, pool: asyncpg.Pool, hourly: None, sender: TestProducer
+) -> None:
+    queue = await _bound_queue(sender, "backtest.*")
+    submission_id = uuid.uuid4()
+    answer = await sender.submit("SubmitBacktest", BACKTEST_REQUEST, submission_id)
+    job_id = uuid.UUID(answer["job"]["id"])
+    # No engine runs: the API's poll tells the job queued, as `backtest.progress`.
+    queued = await next_message(queue, within=60)
+    body = orjson.loads(queued.body)
+    assert queued.routing_key == "backtest.progress"
+    assert body["type"] == "JobProgressed" and body["status"] == "queued"
+    assert (body["job_id"], body["submission_id"]) == (str(job_id), str(submission_id))
+    # Its failure (as a worker records it) is told with the error, under `backtest.failed`.
+    async with pool.acquire() as conn:
+        await backtests_repo.fail_backtest(conn, job_id, "no luck")
+    failed = await next_message(queue, within=60)
+    body = orjson.loads(failed.body)
+    assert failed.routing_key == "backtest.failed"
+    assert body["type"] == "BacktestFailed" and body["error"] == "no luck"
+    assert (body["job_id"], body["submission_id"]) == (str(job_id), str(submission_id))
+    # A job created over HTTP has no submission id.
+    posted = await (await api.post("/api/v1/backtests", json=BACKTEST_REQUEST)).json()
+    async with pool.acquire() as conn:
+        await backtests_repo.fail_backtest(conn, uuid.UUID(posted["id"]), "no luck either")
+    while True:
+        body = orjson.loads((await next_message(queue, within=60)).body)
+        if body["job_id"] == posted["id"] and body["status"] == "failed":
+            break
+    assert body["submission_id"] is None
