@@ -3,6 +3,7 @@ its answers and bind its own queues to the events; it cannot touch the platform'
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -168,3 +169,11 @@ async def test_password_hashes_are_rabbitmqs_own(settings: Settings) -> None:
     stored = next(u["password_hash"] for u in exported["users"] if u["name"] == user)
     assert password_matches(stored, password)
     assert not password_matches(stored, password + "x")
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/api.md"])
+def test_the_documented_permissions_are_the_granted_ones(document: str) -> None:
+    text = (Path(__file__).parents[2] / document).read_text()
+    quoted = re.findall(r"'(\^\(.*?\)\$)'", text.replace("\\\\", "\\"))
+    expected = producer_permissions(Topology(Settings().amqp_prefix))
+    assert quoted == [expected.configure, expected.write, expected.read]
