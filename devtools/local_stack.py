@@ -74,13 +74,14 @@ def _producer_user(settings: Settings) -> None:
     """The RabbitMQ user of message-queue producers, where this machine has rabbitmqctl (a
     broker elsewhere: run `python -m devtools.producer_user` there)."""
     topology = Topology(settings.amqp_prefix)
+    user = os.environ.get("PRODUCER_USER", DEFAULT_PRODUCER_USER)
     password = os.environ.get("PRODUCER_PASSWORD", producer_user.DEFAULT_PASSWORD)
     try:
-        producer_user.create_with_rabbitmqctl(topology, DEFAULT_PRODUCER_USER, password)
+        producer_user.create_with_rabbitmqctl(topology, user, password)
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
         console.print(f"producer user not created ({exc}); see the README, From a message queue")
         return
-    console.print(f"RabbitMQ user {DEFAULT_PRODUCER_USER!r} for message-queue producers: ready")
+    console.print(f"RabbitMQ user {user!r} for message-queue producers: ready")
 
 
 async def status(settings: Settings) -> int:

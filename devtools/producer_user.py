@@ -6,7 +6,8 @@
 The first creates (or updates) the user on the local broker, as `make up` does; the second
 writes the definitions file the compose file's RabbitMQ loads at boot (the platform's own user
 `guest` and the producer's, each with its password hashed as RabbitMQ does). The password comes
-from PRODUCER_PASSWORD (default `producer`, for a developer machine).
+from PRODUCER_PASSWORD (default `producer`, for a developer machine), the name from
+PRODUCER_USER (default `producer`).
 """
 
 import argparse
@@ -94,7 +95,7 @@ def create_with_rabbitmqctl(topology: Topology, user: str, password: str) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--user", default=DEFAULT_PRODUCER_USER)
+    parser.add_argument("--user", default=os.environ.get("PRODUCER_USER", DEFAULT_PRODUCER_USER))
     parser.add_argument("--prefix", default=os.environ.get("AMQP_PREFIX", "backtester"))
     parser.add_argument("--definitions", type=Path, help="write this definitions file instead")
     args = parser.parse_args()
