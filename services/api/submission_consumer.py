@@ -28,7 +28,12 @@ from typing import Any, TypeVar
 
 import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 from aiohttp import web
 
 from services.api.errors import ApiError
@@ -57,7 +62,7 @@ PREFETCH = 32
 ATTEMPT_SECONDS = 10.0
 # Held through an outage this long, a submission is handed back to the queue.
 HOLD_LIMIT_SECONDS = 600.0
-_STOP_SECONDS = 10.0
+_STOP_SECONDS = 5.0
 
 
 class _Stalled(Exception):
@@ -113,6 +118,7 @@ class SubmissionConsumer:
         self._prefetch = prefetch
         self._attempt_seconds = attempt_seconds
         self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._stopping = asyncio.Event()
         self._in_hand: dict[asyncio.Task[Any], _Held] = {}
@@ -123,24 +129,26 @@ class SubmissionConsumer:
         await channel.set_qos(prefetch_count=self._prefetch)
         await self._topology.declare(channel)
         queue = await channel.get_queue(self._topology.submissions)
-        self._channel = channel
+        self._channel, self._queue = channel, queue
         self._tag = await queue.consume(self._on_message)
         log.info("consuming submissions", extra={"queue": self._topology.submissions})
 
     async def stop(self) -> None:
-        """Take no new submissions; finish those in hand, handing back any held by an outage."""
+        """Take no new submissions; finish those in hand, handing back any held by an outage.
+        Every call to the broker is bounded: with the broker away, stopping does not wait
+        for it (unacknowledged deliveries return to the queue by themselves)."""
         self._stopping.set()
-        channel = self._channel
-        if channel is None:
+        channel, queue = self._channel, self._queue
+        if channel is None or queue is None:
             return
-        if self._tag is not None:
+        if self._tag is not None and not channel.is_closed:
             with contextlib.suppress(Exception):
-                queue = await channel.get_queue(self._topology.submissions)
                 await asyncio.wait_for(queue.cancel(self._tag), _STOP_SECONDS)
         if self._in_hand:
             await asyncio.wait(list(self._in_hand), timeout=_STOP_SECONDS)
-        with contextlib.suppress(Exception):
-            await channel.close()
+        if not channel.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(channel.close(), _STOP_SECONDS)
 
     def status(self) -> dict[str, Any]:
         waiting = sorted({h.waiting_for for h in self._in_hand.values() if h.waiting_for})
