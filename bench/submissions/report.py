@@ -68,15 +68,16 @@ def write(results: Sequence["TransportResult"], path: Path) -> str:
         "",
         "- Both: closed loops (each of `in flight` sends its next submission when the answer to"
         " the last is in), measured after 1 s of warm-up; every answer a new queued backtest.",
-        "- HTTP: `POST /api/v1/backtests`, latency from sending to reading the 202.",
+        "- HTTP: `POST /api/v1/backtests`, latency from sending to reading the 202; with"
+        " Idempotency-Key: each request a key of its own (claimed and bound in the job's"
+        " transaction, as an AMQP submission's `id` is).",
         "- AMQP: `SubmitBacktest` published (persistent, with a publisher confirm) to the submit"
         " exchange with `reply_to`; latency from the publish to the `SubmissionAccepted` read.",
         "- CPU cores: average cores each process used during the load (postgres and rabbitmq:"
         " all their processes); CPU ms per submission: CPU time over answers, the figure least"
         " moved by neighbours; machine busy: share of all cores busy, anything else included.",
-        "- An AMQP submission always carries its idempotency key (its `id`): a key claimed and"
-        " bound in the job's transaction, which the HTTP loop (sent without `Idempotency-Key`)"
-        " does not pay; and two more broker writes (the quorum queue's, the reply).",
+        "- An AMQP submission also costs two broker writes the HTTP one does not (the quorum"
+        " queue's, the confirmed reply).",
     ]
     payload = {"results": [r.as_dict() for r in results], "passed": passed(results)}
     return write_report(path, "Submissions benchmark", body, payload)

@@ -3,7 +3,8 @@ the latency from publish to the accepted reply.
 
 `python -m services.api` runs in a process of its own against a fresh database holding 1,000
 hourly candles (so submissions validate). The HTTP load is the API benchmark's closed loop
-(its own process); the AMQP load is a closed loop of as many submissions in flight as HTTP
+(its own process), without and with an `Idempotency-Key` per request (an AMQP submission
+always has one, its `id`); the AMQP load is a closed loop of as many submissions in flight as HTTP
 connections, each published with a confirm, answered on a reply queue. Nothing consumes the
 jobs: they wait in a queue under a unique prefix, deleted afterwards.
 """
@@ -59,11 +60,19 @@ async def run_submissions_bench(in_flight: int, seconds: float) -> list[Transpor
         async with bench_settings(BENCH_DATABASE) as settings:
             await store_candles(settings.database_url, SERIES, candles)
             async with running_api(settings, Path(logs) / "api.log") as api:
-                print(f"submissions benchmark: POST for {seconds:g} s ...", flush=True)
-                spec = LoadSpec("POST", f"{api.url}/api/v1/backtests", body, in_flight, seconds)
-                summary, cpu = await _measured(api, run_in_child(spec))
-                results.append(TransportResult("HTTP", in_flight, summary, cpu))
-                print("  " + report.one_line(results[-1]), flush=True)
+                for transport, keyed in (("HTTP", False), ("HTTP with Idempotency-Key", True)):
+                    print(f"submissions benchmark: {transport} for {seconds:g} s ...", flush=True)
+                    spec = LoadSpec(
+                        "POST",
+                        f"{api.url}/api/v1/backtests",
+                        body,
+                        in_flight,
+                        seconds,
+                        idempotency_keys=keyed,
+                    )
+                    summary, cpu = await _measured(api, run_in_child(spec))
+                    results.append(TransportResult(transport, in_flight, summary, cpu))
+                    print("  " + report.one_line(results[-1]), flush=True)
                 print(f"submissions benchmark: AMQP for {seconds:g} s ...", flush=True)
                 summary, cpu = await _measured(api, _amqp(settings, body, in_flight, seconds))
                 results.append(TransportResult("AMQP", in_flight, summary, cpu))
