@@ -30,11 +30,12 @@ from services.api.keys import POOL
 from services.api.request_body import read_body_bytes
 from shared.backtest_spec import BacktestSpec
 from shared.db import DbConnection, DbExecutor
-from shared.jobs import JobKind
+from shared.jobs import JOB_TABLES, JobKind, JobStatus, JobTable
 from shared.optimization_spec import OptimizationSpec
 from shared.repos import backtests as backtests_repo
 from shared.repos import optimizations as optimizations_repo
 from shared.repos.backfills import BackfillSpec, create_backfill, get_backfill
+from shared.repos.jobs import job_status
 from shared.walk_forward import WalkForwardRejected, checked_window_count, progress_total
 
 # Creates the validated job on a connection (in the caller's transaction), given the AMQP
@@ -48,8 +49,13 @@ class ValidJob:
     insert: Insert
 
 
-async def _valid_backtest(pool: asyncpg.Pool, body: bytes) -> ValidJob:
-    spec = await parse_body(body, BacktestSpec, lambda parsed: prepared_backtest(pool, parsed))
+async def _valid_backtest(pool: asyncpg.Pool, body: bytes, numbers_checked: bool) -> ValidJob:
+    spec = await parse_body(
+        body,
+        BacktestSpec,
+        lambda parsed: prepared_backtest(pool, parsed),
+        numbers_checked=numbers_checked,
+    )
     await ensure_candles(pool, spec)
     await ensure_perpetual_limits(pool, spec)
 
@@ -61,9 +67,12 @@ async def _valid_backtest(pool: asyncpg.Pool, body: bytes) -> ValidJob:
     return ValidJob(spec, insert)
 
 
-async def _valid_optimization(pool: asyncpg.Pool, body: bytes) -> ValidJob:
+async def _valid_optimization(pool: asyncpg.Pool, body: bytes, numbers_checked: bool) -> ValidJob:
     spec = await parse_body(
-        body, OptimizationSpec, lambda parsed: prepared_backtest(pool, parsed, ("backtest",))
+        body,
+        OptimizationSpec,
+        lambda parsed: prepared_backtest(pool, parsed, ("backtest",)),
+        numbers_checked=numbers_checked,
     )
     bars = await stored_bars(pool, spec.backtest, prefix="backtest.")
     leverage = spec.grid.get("leverage", [])
@@ -91,8 +100,8 @@ async def _valid_optimization(pool: asyncpg.Pool, body: bytes) -> ValidJob:
     return ValidJob(spec, insert)
 
 
-async def _valid_backfill(pool: asyncpg.Pool, body: bytes) -> ValidJob:
-    spec = await parse_body(body, BackfillSpec)
+async def _valid_backfill(pool: asyncpg.Pool, body: bytes, numbers_checked: bool) -> ValidJob:
+    spec = await parse_body(body, BackfillSpec, numbers_checked=numbers_checked)
 
     async def insert(conn: DbConnection, submission_id: UUID | None) -> UUID:
         return await create_backfill(conn, spec, submission_id=submission_id)
@@ -108,8 +117,12 @@ class JobForm:
     kind: JobKind
     scope: str
     model: type[BaseModel]
-    validate: Callable[[asyncpg.Pool, bytes], Awaitable[ValidJob]]
+    validate: Callable[[asyncpg.Pool, bytes, bool], Awaitable[ValidJob]]
     load: Callable[[DbExecutor, UUID], Awaitable[Any]]
+
+    @property
+    def table(self) -> JobTable:
+        return JOB_TABLES[self.kind]
 
     def location(self, job_id: UUID) -> str:
         return f"/api/v1/{self.scope}/{job_id}"
@@ -134,7 +147,8 @@ JOB_FORMS: dict[JobKind, JobForm] = {
 class SubmittedJob:
     form: JobForm
     submission: Submission
-    view: Any  # the job as `GET` shows it
+    status: JobStatus
+    view: Any | None  # the job as `GET` shows it, when asked for
 
     @property
     def job_id(self) -> UUID:
@@ -153,22 +167,33 @@ async def submit_job(
     key: str | None,
     key_field: str,
     submission_id: UUID | None = None,
+    with_view: bool = True,
+    numbers_checked: bool = False,
 ) -> SubmittedJob:
     """Validate `body` as a `kind` request and create its job, once per `key` (`key_field`
-    names the key in a refusal); `submission_id` is recorded on the job for its events."""
+    names the key in a refusal); `submission_id` is recorded on the job for its events.
+    Without `with_view` only the job's status is read back (a new job is `queued`)."""
     form = JOB_FORMS[kind]
-    valid = await form.validate(pool, body)
+    valid = await form.validate(pool, body, numbers_checked)
 
     async def create(conn: DbConnection) -> UUID:
         return await valid.insert(conn, submission_id)
 
     submission = await create_once(pool, form.scope, key, key_field, valid.spec, create)
-    view = await form.load(pool, submission.job_id)
-    if view is None:
+    view: Any | None = None
+    status: JobStatus | None
+    if with_view:
+        view = await form.load(pool, submission.job_id)
+        status = None if view is None else view.status
+    elif submission.replayed:
+        status = await job_status(pool, form.table, submission.job_id)
+    else:
+        status = "queued"
+    if status is None:
         raise Conflict(
             f"the {kind} {submission.job_id} created with this {key_field} has been deleted since"
         )
-    return SubmittedJob(form, submission, view)
+    return SubmittedJob(form, submission, status, view)
 
 
 async def post_job(request: web.Request, kind: JobKind) -> web.Response:
@@ -177,4 +202,5 @@ async def post_job(request: web.Request, kind: JobKind) -> web.Response:
     key = idempotency_key(request)
     body = await read_body_bytes(request)
     job = await submit_job(request.app[POOL], kind, body, key=key, key_field=HEADER)
+    assert job.view is not None
     return accepted(job.view, job.location, job.submission.headers)

@@ -224,6 +224,8 @@ class SubmissionConsumer:
                 key=str(message.id),
                 key_field="id",
                 submission_id=message.id,
+                with_view=False,
+                numbers_checked=True,  # the whole message was checked when it was read
             ),
         )
 
@@ -364,7 +366,7 @@ class SubmissionConsumer:
 
 
 def _accepted(submission: Submission, job: SubmittedJob) -> SubmissionAccepted:
-    ref = JobRef(kind=job.form.kind, id=job.job_id, status=job.view.status, location=job.location)
+    ref = JobRef(kind=job.form.kind, id=job.job_id, status=job.status, location=job.location)
     return SubmissionAccepted(id=submission.message.id, job=ref)
 
 

@@ -1,10 +1,19 @@
-"""SQL that every job table shares: a DELETE cancels a live job, or deletes a settled one."""
+"""SQL that every job table shares: a job's status; a DELETE cancels a live job, or deletes a
+settled one."""
 
 from typing import Literal
 from uuid import UUID
 
-from shared.db import DbConnection
-from shared.jobs import TERMINAL_STATUSES, JobTable
+from shared.db import DbConnection, DbExecutor
+from shared.jobs import TERMINAL_STATUSES, JobStatus, JobTable
+
+
+async def job_status(db: DbExecutor, table: JobTable, job_id: UUID) -> JobStatus | None:
+    """The job's status; None if there is no such job."""
+    status: JobStatus | None = await db.fetchval(
+        f"SELECT status FROM {table} WHERE id = $1", job_id
+    )
+    return status
 
 
 async def cancel_or_delete(
