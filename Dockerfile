@@ -10,6 +10,7 @@ RUN mkdir -p services shared cli && touch services/__init__.py shared/__init__.p
     && pip install . && pip uninstall -y backtester
 
 COPY services ./services
+COPY domain ./domain
 COPY shared ./shared
 COPY cli ./cli
 RUN pip install --no-deps .

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: install migrate demo up status down compose-tool browser-tool test lint bench clean
+.PHONY: install migrate demo up status down compose-tool browser-tool test lint bench cli-schema clean
 
 install: $(STAMP)
 
@@ -52,8 +52,19 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-bench: install
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: install $(BENCH_STAMP)
 	$(BIN)/python -m bench
+
+# The command line's options come from the API's request schemas: after a request field is
+# added or changed, regenerate cli/request_schema.json (a unit test fails while it is stale).
+cli-schema: install
+	$(BIN)/python -m devtools.cli_request_schema
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -55,7 +55,7 @@ BENCHMARKS = {
         robustness.run,
     ),
     "strategies": Benchmark(
-        "sma_cross as an expression strategy against the built-in: one backtest and a grid",
+        "sma_cross as an expression strategy against the built-in; grids with htf, ADX, Supertrend",
         strategies.add_arguments,
         strategies.run,
     ),

@@ -1,20 +1,17 @@
-"""Submitting jobs (backfill, backtest, optimize) and reading them (show, list, cancel)."""
+"""Submitting jobs (backfill, backtest, optimize, rerun) and reading them (show, list, cancel).
+The submitting commands' options come from the request schemas (cli/request_options.py)."""
 
+import uuid
 from typing import Any
 
 import click
 
-from cli import option_values, tables
+from cli import tables
 from cli.api_client import ApiClient
 from cli.job_following import follow
 from cli.output import JOB_DID_NOT_SUCCEED, fail, print_json, print_tables, show_job
-from cli.request_options import (
-    EXECUTION_OPTIONS,
-    SERIES_OPTIONS,
-    backtest_request,
-    series_fields,
-    with_options,
-)
+from cli.request_options import STRATEGY_OPTIONS, field_options, request_body, with_options
+from cli.request_schema import enum_of, request_fields
 from cli.resource_kinds import COLLECTIONS, TERMINAL_STATUSES, locate, path_of
 
 pass_api = click.make_pass_decorator(ApiClient)
@@ -25,11 +22,17 @@ AS_JSON = click.option("--json", "as_json", is_flag=True, help="print the resour
 
 IDEMPOTENCY_KEY = click.option(
     "--idempotency-key",
-    help="a retry with the same key (within 24 h) answers the job the first one created",
+    help="the submission's key (default: a new random one): a retry with the same key "
+    "(within 24 h) answers the job the first one created",
 )
 
 
 SUBMISSION_OPTIONS = with_options([IDEMPOTENCY_KEY, WAIT, AS_JSON])
+
+BACKFILL_FIELDS = request_fields("backfill")
+BACKTEST_FIELDS = request_fields("backtest")
+# `kind` may be left out: the command tells it from the options given.
+OPTIMIZATION_FIELDS = request_fields("optimization", computed=frozenset({"kind"}))
 
 
 def _submission(given: dict[str, Any]) -> dict[str, Any]:
@@ -37,87 +40,80 @@ def _submission(given: dict[str, Any]) -> dict[str, Any]:
     return {key: given.pop(key) for key in ("wait", "as_json", "idempotency_key")}
 
 
-def _submit(api: ApiClient, kind: str, body: dict[str, Any], submission: dict[str, Any]) -> None:
+def idempotency_headers(key: str | None) -> dict[str, str]:
+    """Every submission carries a key, so a retry of it (same headers) creates nothing new."""
+    return {"Idempotency-Key": key if key is not None else str(uuid.uuid4())}
+
+
+def _submit(
+    api: ApiClient, kind: str, path: str, body: dict[str, Any], submission: dict[str, Any]
+) -> None:
     """POST the job, then show it (followed to its end with --wait)."""
-    key = submission["idempotency_key"]
-    headers = {"Idempotency-Key": key} if key is not None else {}
-    job = api.post(f"/{COLLECTIONS[kind]}", body, headers)
+    job = api.post(path, body, idempotency_headers(submission["idempotency_key"]))
     if submission["wait"]:
         job = follow(api, kind, job)
     show_job(api, kind, job, submission["as_json"])
 
 
 @click.command()
-@with_options(SERIES_OPTIONS)
-@click.option(
-    "--include",
-    multiple=True,
-    type=click.Choice(["mark_price", "funding", "none"]),
-    help="what else a linear or inverse backfill fetches (repeatable; none: candles only)",
-)
+@with_options(field_options(BACKFILL_FIELDS))
 @SUBMISSION_OPTIONS
 @pass_api
-def backfill(api: ApiClient, /, include: tuple[str, ...], **given: Any) -> None:
-    """Fetch candles from Bybit into the database (a backfill job)."""
+def backfill(api: ApiClient, /, **given: Any) -> None:
+    """Fetch candles from Bybit into the database (a backfill job).
+
+    --include none: candles only."""
     submission = _submission(given)
-    body = series_fields(given)
-    if include:
-        body["include"] = [item for item in include if item != "none"]
-    _submit(api, "backfill", body, submission)
+    _submit(api, "backfill", "/backfills", request_body(BACKFILL_FIELDS, given, None), submission)
 
 
 @click.command()
-@with_options(SERIES_OPTIONS)
-@with_options(EXECUTION_OPTIONS)
+@with_options(STRATEGY_OPTIONS)
+@with_options(field_options(BACKTEST_FIELDS))
 @SUBMISSION_OPTIONS
 @pass_api
 def backtest(api: ApiClient, /, **given: Any) -> None:
-    """Run a strategy over stored candles (a backtest job)."""
+    """Run a strategy over stored candles (a backtest job). Option syntax: docs/cli.md."""
     submission = _submission(given)
-    _submit(api, "backtest", backtest_request(given), submission)
+    body = request_body(BACKTEST_FIELDS, given, ())
+    _submit(api, "backtest", "/backtests", body, submission)
 
 
 @click.command()
-@click.option(
-    "--kind",
-    type=click.Choice(["grid", "walk_forward"]),
-    help="default: walk_forward when a window option is given, else grid",
-)
-@with_options(SERIES_OPTIONS)
-@with_options(EXECUTION_OPTIONS)
-@click.option(
-    "--grid",
-    "grid",
-    multiple=True,
-    required=True,
-    metavar="NAME=V1,V2,...|NAME=START:STOP:STEP",
-    help="the values a parameter (or an exit, or position_size) takes (repeatable)",
-)
-@click.option("--objective", help="the metric to rank by (the API's default: sharpe)")
-@click.option("--train-bars", type=int, help="walk-forward: bars of each train window")
-@click.option("--test-bars", type=int, help="walk-forward: bars of each test window")
-@click.option("--anchored/--rolling", default=None, help="walk-forward: train from the start")
+@with_options(STRATEGY_OPTIONS)
+@with_options(field_options(OPTIMIZATION_FIELDS))
 @SUBMISSION_OPTIONS
 @pass_api
 def optimize(api: ApiClient, /, **given: Any) -> None:
-    """A grid search, or a walk-forward optimization, over a strategy's parameters."""
+    """A grid search, walk-forward or Bayesian search over a strategy's parameters.
+
+    Without --kind: bayes when --space is given, walk_forward when a window option is, else
+    grid. Option syntax: docs/cli.md."""
     submission = _submission(given)
-    kind = given.pop("kind")
-    body: dict[str, Any] = {}
-    body["param_grid"] = dict(option_values.grid_entry(text) for text in given.pop("grid"))
-    objective = given.pop("objective")
-    if objective is not None:
-        body["objective"] = objective
-    windows = {
-        name: value
-        for name in ("train_bars", "test_bars", "anchored")
-        if (value := given.pop(name)) is not None
-    }
-    if windows:
-        body["walk_forward"] = windows
-    body["kind"] = kind or ("walk_forward" if windows else "grid")
-    body["backtest"] = backtest_request(given)
-    _submit(api, "optimization", body, submission)
+    body = request_body(OPTIMIZATION_FIELDS, given, ("backtest",))
+    if "kind" not in body:
+        body["kind"] = default_kind(body)
+    _submit(api, "optimization", "/optimizations", body, submission)
+
+
+def default_kind(body: dict[str, Any]) -> str:
+    if "param_space" in body:
+        return "bayes"
+    return "walk_forward" if "walk_forward" in body else "grid"
+
+
+@click.command()
+@click.argument("job_id", metavar="ID")
+@SUBMISSION_OPTIONS
+@pass_api
+def rerun(api: ApiClient, /, job_id: str, **given: Any) -> None:
+    """Run a succeeded backtest's stored request again, as a new backtest that says whether it
+    reproduced bit for bit."""
+    submission = _submission(given)
+    kind, _ = locate(api, job_id)
+    if kind != "backtest":
+        raise click.UsageError(f"only a backtest can be rerun; {job_id} is a {kind}")
+    _submit(api, "backtest", path_of("backtest", job_id) + "/rerun", {}, submission)
 
 
 JOB_ID = click.argument("job_id", metavar="ID")
@@ -140,8 +136,10 @@ def show(api: ApiClient, job_id: str, wait: bool, as_json: bool) -> None:
 @click.argument("what", type=click.Choice(list(COLLECTIONS.values())), default="backtests")
 @click.option("--status", type=click.Choice(["queued", "running", *TERMINAL_STATUSES]))
 @click.option("--symbol")
-@click.option("--strategy", help="backtests and optimizations: by strategy name")
-@click.option("--kind", type=click.Choice(["grid", "walk_forward"]), help="optimizations")
+@click.option("--strategy", help="backtests and optimizations: by `strategy_name`")
+@click.option(
+    "--kind", metavar="|".join(enum_of("optimization", "kind")), help="optimizations: the kind"
+)
 @click.option("--order-by", help="backtests: a metric, best first")
 @click.option("--limit", type=int)
 @click.option("--offset", type=int)

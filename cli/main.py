@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from cli import export_command, job_commands, strategy_commands
+from cli import export_command, job_commands, research_commands, strategy_commands
 from cli.api_client import DEFAULT_API, ApiClient, Refused, Unreachable
 from cli.output import REFUSED, UNREACHABLE
 
@@ -51,6 +51,9 @@ for command in (
     job_commands.show,
     job_commands.list_jobs,
     job_commands.cancel,
+    job_commands.rerun,
+    research_commands.compare,
+    research_commands.returns,
     strategy_commands.strategies,
     export_command.export,
 ):

@@ -1,6 +1,5 @@
-"""Turning option text into the JSON values of a request: `NAME=VALUE` parameters, stops
-(`0.05` or `atr:2`), grid entries (`V1,V2,...` or `start:stop:step`) and definition files
-(JSON or YAML)."""
+"""Turning option text into the JSON values of a strategy: `NAME=VALUE` parameters and
+definition files (JSON or YAML). The request fields' values: cli/schema_values.py."""
 
 import json
 from pathlib import Path
@@ -30,35 +29,6 @@ def params(assignments: tuple[str, ...]) -> dict[str, Any]:
     return {name: json_value(value) for name, value in pairs}
 
 
-def stop(text: str, option: str = "--grid") -> Any:
-    """A fraction of the price, or `atr:K` for K ATRs from the fill (`{"atr": K}`)."""
-    kind, sep, multiple = text.partition(":")
-    if sep and kind.strip().lower() == "atr":
-        return {"atr": _number(multiple, text, option)}
-    return _number(text, text, option)
-
-
-def grid_entry(text: str) -> tuple[str, Any]:
-    """`NAME=V1,V2,...` (a list; a stop may be `atr:K`) or `NAME=start:stop:step` (a range)."""
-    name, value = assignment(text, "--grid")
-    bounds = value.split(":")
-    if len(bounds) == 3:
-        start, stop_, step = (_number(bound, text, "--grid") for bound in bounds)
-        return name, {"start": start, "stop": stop_, "step": step}
-    return name, [_grid_value(item.strip()) for item in value.split(",")]
-
-
-def _grid_value(text: str) -> Any:
-    return stop(text) if text.lower().startswith("atr:") else json_value(text)
-
-
-def _number(text: str, whole: str, option: str) -> int | float:
-    value = json_value(text.strip())
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise click.BadParameter(f"{text!r} in {whole!r} is not a number", param_hint=option)
-    return value
-
-
 def definition_file(path: Path) -> dict[str, Any]:
     """An expression strategy's definition: a JSON object, or YAML in a .yaml or .yml file."""
     hint = "--definition"
@@ -76,8 +46,3 @@ def definition_file(path: Path) -> dict[str, Any]:
     if not isinstance(definition, dict):
         raise click.BadParameter(f"{path} holds no object", param_hint=hint)
     return definition
-
-
-def time_value(text: str) -> str | int:
-    """ISO-8601 as given, or epoch milliseconds as a number."""
-    return int(text) if text.isdigit() else text

@@ -60,6 +60,10 @@ def _backtest_tables(api: ApiClient, job: dict[str, Any]) -> list[RenderableType
     shown: list[RenderableType] = [tables.backtest_summary(job)]
     if job["status"] == "succeeded":
         shown.append(tables.metrics_table(job.get("metrics") or {}))
+        if job.get("per_symbol"):
+            shown.append(tables.per_symbol_table(job["per_symbol"]))
+        if job.get("monte_carlo"):
+            shown.append(tables.monte_carlo_table(job["monte_carlo"]))
         trades = api.get(path_of("backtest", job["id"]) + "/trades", limit=TRADE_ROWS)
         shown.append(tables.trades_table(trades["items"], trades["total"]))
     return shown
@@ -69,12 +73,17 @@ def _optimization_tables(api: ApiClient, job: dict[str, Any]) -> list[Renderable
     shown: list[RenderableType] = [tables.optimization_summary(job)]
     if job["status"] == "succeeded":
         objective = job["request"].get("objective") or "sharpe"
+        # A grid's (or search's) best rows by the objective; walk-forward windows in time order.
         order_by = "window" if job["kind"] == "walk_forward" else objective
         results = api.get(
             path_of("optimization", job["id"]) + "/results", order_by=order_by, limit=RESULT_ROWS
         )
         shown.append(tables.results_table(results["items"], objective, results["total"]))
         best = job.get("best") or {}
-        if best.get("metrics"):
+        if job.get("walk_forward"):
+            shown.append(tables.out_of_sample_table(job["walk_forward"]))
+        elif best.get("metrics"):
             shown.append(tables.metrics_table(best["metrics"], "best set's metrics"))
+        if job.get("robustness"):
+            shown.append(tables.robustness_table(job["robustness"]))
     return shown

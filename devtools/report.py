@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only, no screen
 import matplotlib.pyplot as plt
 from rich.table import Table
 
-from shared.metric_names import METRIC_KEYS
+from domain.metrics.names import METRIC_KEYS
 
 
 def _number(value: Any) -> str:

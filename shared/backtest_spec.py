@@ -1,7 +1,8 @@
 """The backtest request of docs/api.md, validated the same way by the API and the engine."""
 
 import math
-from typing import Annotated, Any, Literal, Self
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self, cast
 from uuid import UUID
 
 from pydantic import (
@@ -20,25 +21,32 @@ from pydantic import (
     model_validator,
 )
 
-from shared.series_range import SeriesRange
-from shared.strategies import (
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import (
+    GRIDABLE_FIELDS,
+    AtrMultiple,
+    Direction,
+    ExecutionSettings,
+    Fill,
+)
+from domain.execution.settings import Stop as DomainStop
+from domain.strategies import (
     ParamError,
     ParamValue,
     StrategyEntry,
     StrategyRegistry,
     installed_strategies,
 )
-from shared.strategies.definitions import parse_definition
-from shared.strategies.expressions import ExpressionError
+from domain.strategies.definitions import check_market, definition_of, parse_definition
+from domain.strategies.expressions import ExpressionError
+from domain.strategies.warmup import MAX_AUTO_WARMUP_BARS, WINDOWS_OF_WARMUP, warmup_bars
+from shared.series_range import SeriesRange
 from shared.validation import field_error
-from shared.warmup import MAX_AUTO_WARMUP_BARS, WINDOWS_OF_WARMUP, warmup_bars
 
 MAX_WARMUP_BARS = 10_000_000
 
-Direction = Literal["long_only", "short_only", "long_short"]
 # What an inline expression strategy is called in the engine and its messages.
 INLINE_NAME = "expression"
-Fill = Literal["next_open", "close"]
 
 
 class StrategyRef(BaseModel):
@@ -58,6 +66,11 @@ class StrategyRef(BaseModel):
     params: dict[str, Any] | None = None
     id: UUID | None = None
     sha256: str | None = None
+    saved_as: str | None = Field(
+        default=None,
+        max_length=100,
+        description="the saved strategy this was written out from (set by the API); a label",
+    )
 
     _entry: StrategyEntry | None = PrivateAttr(default=None)
 
@@ -129,6 +142,36 @@ class StrategyRef(BaseModel):
         return dict(self.params)
 
 
+def strategy_name(strategy: Mapping[str, Any]) -> str:
+    """What a job is listed and filtered under (`strategy_name`), from its request's strategy
+    as stored: the saved strategy's name, the built-in or plugin's, an inline definition's
+    optional `name`, else "expression"."""
+    definition = strategy.get("definition")
+    label = definition.get("name") if isinstance(definition, Mapping) else None
+    name = strategy.get("saved_as") or strategy.get("name") or label or INLINE_NAME
+    return str(name)
+
+
+# Bybit's fee rates (VIP 0, perpetuals): a fee at or above SUSPICIOUS_FEE_RATE is more likely a
+# percentage typed as a fraction (0.055 for 5.5 bps) than a fee anyone pays.
+BYBIT_FEE_RATES = {"fee_rate": 0.00055, "maker_fee_rate": 0.0002}
+SUSPICIOUS_FEE_RATE = 0.005
+
+
+def request_warnings(request: Mapping[str, Any]) -> list[str]:
+    """What a backtest request accepted may still have wrong: a fee rate likely meant in
+    percent."""
+    warnings = []
+    for field, bybit in BYBIT_FEE_RATES.items():
+        value = request.get(field)
+        if isinstance(value, int | float) and value >= SUSPICIOUS_FEE_RATE:
+            warnings.append(
+                f"{field} {value:g} is {value:.2%} of each fill; Bybit's is {bybit:g} "
+                f"({bybit * 10_000:g} bps): fee rates are fractions, not percentages"
+            )
+    return warnings
+
+
 def strategies_in(info: ValidationInfo) -> StrategyRegistry:
     """The registry a request is validated against: validation context `{"strategies": ...}`
     when given, else the one this process installed (the built-ins and its plugins)."""
@@ -176,16 +219,13 @@ MAX_ATR_PERIOD = 10_000
 PositionSize = Annotated[float, Field(gt=0, le=1, strict=True)]
 MAX_LEVERAGE = 100
 Leverage = Annotated[float, Field(ge=1, le=MAX_LEVERAGE, strict=True)]
-# Without a stored risk-limit tier, the maintenance margin rate of Bybit's lowest tier.
-DEFAULT_MAINTENANCE_MARGIN_RATE = 0.005
-# The backtest fields an optimization's param_grid may vary beside the strategy's parameters.
-EXECUTION_GRID_FIELDS: dict[str, TypeAdapter[Any]] = {
-    "stop_loss": TypeAdapter(Stop),
-    "take_profit": TypeAdapter(Stop),
-    "trailing_stop": TypeAdapter(Stop),
-    "position_size": TypeAdapter(PositionSize),
-    "leverage": TypeAdapter(Leverage),
-}
+# The execution model's defaults, written once in the domain.
+DEFAULTS = ExecutionSettings()
+
+
+def core_stop(stop: float | AtrStop | None) -> DomainStop:
+    """A request's stop as the domain takes it."""
+    return AtrMultiple(stop.atr) if isinstance(stop, AtrStop) else stop
 
 
 class MonteCarloRequest(BaseModel):
@@ -203,23 +243,23 @@ class BacktestSpec(SeriesRange):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     strategy: StrategyRef
-    initial_capital: float = Field(default=10_000.0, gt=0, strict=True)
-    fee_rate: float = Field(default=0.00055, ge=0, le=0.1, strict=True)
-    slippage_bps: float = Field(default=0.0, ge=0, le=1000, strict=True)
-    direction: Direction = "long_only"
-    fill: Fill = "next_open"
-    position_size: PositionSize = 1.0
+    initial_capital: float = Field(default=DEFAULTS.initial_capital, gt=0, strict=True)
+    fee_rate: float = Field(default=DEFAULTS.fee_rate, ge=0, le=0.1, strict=True)
+    slippage_bps: float = Field(default=DEFAULTS.slippage_bps, ge=0, le=1000, strict=True)
+    direction: Direction = DEFAULTS.direction
+    fill: Fill = DEFAULTS.fill
+    position_size: PositionSize = DEFAULTS.position_size
     stop_loss: Stop = None
     take_profit: Stop = None
     trailing_stop: Stop = None
-    atr_period: int = Field(default=14, ge=1, le=MAX_ATR_PERIOD, strict=True)
-    # Stored bars before `start` that only warm the indicators; "auto": see shared.warmup.
+    atr_period: int = Field(default=DEFAULTS.atr_period, ge=1, le=MAX_ATR_PERIOD, strict=True)
+    # Stored bars before `start` that only warm the indicators; "auto": domain.strategies.warmup.
     warmup_bars: Annotated[int, Field(ge=0, le=MAX_WARMUP_BARS, strict=True)] | Literal["auto"] = (
         "auto"
     )
     monte_carlo: MonteCarloRequest | None = None
     # Perpetuals (linear, inverse); each comes back resolved: spot gets 1, false and the default.
-    leverage: Leverage = 1.0
+    leverage: Leverage = DEFAULTS.leverage
     funding: bool | None = None  # default: true for linear and inverse
     maintenance_margin_rate: float | None = Field(default=None, ge=0, le=0.5, strict=True)
 
@@ -235,8 +275,48 @@ class BacktestSpec(SeriesRange):
         if self.funding is None:
             object.__setattr__(self, "funding", self.category != "spot")
         if self.maintenance_margin_rate is None:
-            object.__setattr__(self, "maintenance_margin_rate", DEFAULT_MAINTENANCE_MARGIN_RATE)
+            object.__setattr__(self, "maintenance_margin_rate", DEFAULTS.maintenance_margin_rate)
+        self._check_rules_fit_market()
         return self
+
+    def config(self) -> BacktestConfig:
+        """The request in the domain's terms (parsed once, on each side of the queue)."""
+        entry = self.strategy.entry()
+        execution = ExecutionSettings(
+            initial_capital=self.initial_capital,
+            fee_rate=self.fee_rate,
+            slippage_bps=self.slippage_bps,
+            direction=self.direction,
+            fill=self.fill,
+            position_size=self.position_size,
+            stop_loss=core_stop(self.stop_loss),
+            take_profit=core_stop(self.take_profit),
+            trailing_stop=core_stop(self.trailing_stop),
+            atr_period=self.atr_period,
+            contract=self.category,
+            leverage=self.leverage,
+            funding=bool(self.funding),
+            maintenance_margin_rate=self.maintenance_margin_rate or 0.0,
+        )
+        return BacktestConfig(
+            entry.name, self.strategy.resolved_params, self.interval, execution, entry
+        )
+
+    def _check_rules_fit_market(self) -> None:
+        """An expression strategy's rules use only series this request has and `htf`
+        intervals longer than its own (a saved strategy is checked once resolved)."""
+        try:
+            entry = self.strategy.entry()
+        except ValueError:
+            return  # a saved strategy, checked once the API has written it out
+        if entry.kind != "expression":
+            return
+        try:
+            check_market(definition_of(entry), self.interval, self.category, bool(self.funding))
+        except ExpressionError as exc:
+            raise field_error(
+                "BacktestSpec", f"strategy.definition.{exc.field}", exc.message, None
+            ) from None
 
     @property
     def uses_atr(self) -> bool:
@@ -248,7 +328,7 @@ class BacktestSpec(SeriesRange):
         """`warmup_bars` as a number of bars (after a saved strategy is resolved); "auto" also
         warms the ATR of ATR stops."""
         strategy = warmup_bars(
-            self.warmup_bars, self.strategy.entry(), self.strategy.resolved_params
+            self.warmup_bars, self.strategy.entry(), self.strategy.resolved_params, self.interval
         )
         if self.warmup_bars != "auto" or not self.uses_atr:
             return strategy
@@ -260,3 +340,15 @@ class BacktestSpec(SeriesRange):
         if not math.isfinite(value):
             raise ValueError("must be finite")
         return value
+
+
+def _field_adapter(name: str) -> TypeAdapter[Any]:
+    """A validator of one BacktestSpec field's values, with the field's own constraints."""
+    info = BacktestSpec.model_fields[name]
+    return TypeAdapter(cast(Any, Annotated[info.annotation, *info.metadata]))
+
+
+# The backtest fields an optimization's param_grid may vary, each validated as in a backtest.
+EXECUTION_GRID_FIELDS: dict[str, TypeAdapter[Any]] = {
+    name: _field_adapter(name) for name in GRIDABLE_FIELDS
+}

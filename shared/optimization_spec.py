@@ -4,18 +4,11 @@ import itertools
 import math
 from typing import Any, Literal, Self
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from domain.metrics.names import METRIC_KEYS
+from domain.strategies import ParamError, ParamValue
 from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
-from shared.metric_names import METRIC_KEYS
-from shared.strategies import ParamError, ParamValue
 from shared.validation import error_message, field_error
 from shared.walk_forward import WalkForward
 

@@ -60,6 +60,11 @@ async def relay_pending(pool: asyncpg.Pool, publisher: Publisher, *, batch: int 
     return len(rows)
 
 
+async def unpublished_count(db: DbExecutor) -> int:
+    """Messages written but not yet published: the relay's backlog."""
+    return int(await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
 async def delete_old_published(db: DbExecutor) -> int:
     """Delete rows published more than a week ago; returns how many."""
     deleted = await db.execute(

@@ -5,17 +5,28 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
-from shared.intervals import Category, Interval
+from domain.market.intervals import INTERVAL_ALIASES, Category, Interval
 from shared.timestamps import UtcTime, to_epoch_ms
 from shared.validation import field_error
 
 
-def _interval_text(value: Any) -> Any:
-    # Clients often send "interval": 60; Bybit's values are strings.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+def bybit_interval(value: Any) -> Any:
+    """Bybit's interval for what a client sent: `60` (a number) is "60", `1h` is "60" (see
+    INTERVAL_ALIASES); anything else as it is, for the model to accept or refuse."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # clients often send "interval": 60; Bybit's values are strings
+    if isinstance(value, str):
+        # Case-insensitive ("1H" is "1h"), but an upper-case M means a month, never minutes.
+        return INTERVAL_ALIASES.get(value if "M" in value else value.lower(), value)
+    return value
 
 
-Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,30}$")]
+def upper_case(value: Any) -> Any:
+    """Symbols are case-insensitive: `btcusdt` is BTCUSDT."""
+    return value.upper() if isinstance(value, str) else value
+
+
+Symbol = Annotated[str, BeforeValidator(upper_case), Field(pattern=r"^[A-Z0-9]{2,30}$")]
 
 
 def check_ordered(model: BaseModel, start: datetime, end: datetime) -> None:
@@ -28,7 +39,7 @@ def check_ordered(model: BaseModel, start: datetime, end: datetime) -> None:
 class SeriesRange(BaseModel):
     category: Category
     symbol: Symbol
-    interval: Annotated[Interval, BeforeValidator(_interval_text)]
+    interval: Annotated[Interval, BeforeValidator(bybit_interval)]
     start: UtcTime
     end: UtcTime
 

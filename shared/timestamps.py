@@ -6,6 +6,18 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, TypeAdapter, ValidationError
 
+from domain.market.intervals import from_epoch_ms, iso_utc
+
+__all__ = [
+    "UtcTime",
+    "from_epoch_ms",
+    "iso_utc",
+    "parse_epoch_ms",
+    "parse_utc",
+    "to_epoch_ms",
+    "to_utc",
+]
+
 _DIGITS = re.compile(r"^-?\d+$")
 # Beyond these, epoch milliseconds are surely a mistake (and datetime cannot hold them all).
 _EARLIEST_MS = 0
@@ -51,12 +63,3 @@ def parse_epoch_ms(value: Any) -> int:
 
 def to_epoch_ms(value: datetime) -> int:
     return int(to_utc(value).timestamp() * 1000)
-
-
-def from_epoch_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def iso_utc(ms: int) -> str:
-    """Epoch ms as ISO-8601 UTC with a Z, as every response writes times."""
-    return from_epoch_ms(ms).isoformat().replace("+00:00", "Z")

@@ -1,43 +1,38 @@
 """Engine benchmark: one sma_cross backtest on a year of 1-minute bars (525,600).
 
-Our core against vectorbt's from_signals (timed after its JIT warm-up, as ours is) and
-backtesting.py. Each full run does the whole job: SMAs, cross signals, simulation with fees
-at the next open, and the trade list, equity and headline statistics. Two more rows time
-the simulation alone on ready-made signals (ours against vectorbt's from_signals), which
-is what an optimizer repeats for every parameter set. Times are the best of
-a few runs; peak memory comes from a separate run under tracemalloc (numpy reports its
-buffers to it). backtesting.py is timed on the first bars only and scaled linearly unless
-the full year is estimated to take under a minute; its row says so.
+Our core against vectorbt's from_signals (timed after its JIT warm-up, as ours is),
+raptorbt, backtesting.py (FractionalBacktest) and a hand-written numba loop (the floor); each
+peer is first checked to make the trades we make (bench/engine/peers.py). Each full run does
+the whole job: SMAs, cross signals, simulation with fees at the next open, and the trade list,
+equity and headline statistics. Two more rows time the simulation alone on ready-made signals
+(ours against vectorbt's from_signals), which is what an optimizer repeats for every parameter
+set. Times are the best of a few runs; peak memory comes from a separate run under tracemalloc
+(numpy reports its buffers to it). backtesting.py is timed on the first bars only and scaled
+linearly unless the full year is estimated to take under a minute; its row says so.
 """
 
 import argparse
 import gc
 import tracemalloc
-import warnings
 from collections.abc import Callable
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
+from bench.engine import peers
 from bench.engine import report as engine_report
 from bench.support.report_files import report_path
 from bench.support.synthetic import random_walk
 from bench.support.timing import best_seconds
 from bench.support.vectorbt_sma_cross import sma_cross_portfolio
-from services.engine.core import (
-    AtrMultiple,
-    BacktestConfig,
-    ExecutionSettings,
-    IndicatorCache,
-    PerpMarket,
-    perp_market,
-    run_backtest,
-    simulate_targets,
-    target_positions,
-)
-from shared.candles import Candles
+from domain.backtest import BacktestResult, run_backtest, simulate_targets
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import AtrMultiple, ExecutionSettings
+from domain.market.candles import Candles
+from domain.market.perp_market import PerpMarket, perp_market
+from domain.targets.indicator_cache import IndicatorCache
+from domain.targets.signals import target_positions
 
 BARS = 525_600
 FAST, SLOW = 10, 30
@@ -45,6 +40,7 @@ FEE_RATE = 0.00055
 CASH = 10_000.0
 BACKTESTING_PY_SUBSET = 50_000
 BACKTESTING_PY_FULL_RUN_LIMIT_S = 60.0
+HAND_LOOP = "hand-written numba loop"
 
 
 def synthetic_minutes(bars: int = BARS, seed: int = 7) -> Candles:
@@ -52,9 +48,13 @@ def synthetic_minutes(bars: int = BARS, seed: int = 7) -> Candles:
     return random_walk(bars, seed=seed)
 
 
-def _ours(candles: Candles, trailing: AtrMultiple | None = None) -> Callable[[], float]:
+def _config(trailing: AtrMultiple | None = None) -> BacktestConfig:
     execution = ExecutionSettings(fee_rate=FEE_RATE, trailing_stop=trailing)
-    config = BacktestConfig("sma_cross", {"fast": FAST, "slow": SLOW}, "1", execution)
+    return BacktestConfig("sma_cross", {"fast": FAST, "slow": SLOW}, "1", execution)
+
+
+def _ours(candles: Candles, trailing: AtrMultiple | None = None) -> Callable[[], float]:
+    config = _config(trailing)
 
     def run() -> float:
         result = run_backtest(candles, config)
@@ -161,40 +161,7 @@ def _vectorbt(candles: Candles) -> Callable[[], float]:
     return run
 
 
-def _backtesting_py(candles: Candles) -> Callable[[], float]:
-    from backtesting import Backtest, Strategy
-    from backtesting.lib import crossover
-
-    def rolling_mean(values: Any, window: int) -> Any:
-        return pd.Series(values).rolling(window).mean().to_numpy()
-
-    class SmaCross(Strategy):  # type: ignore[misc]
-        def init(self) -> None:
-            self.fast = self.I(rolling_mean, self.data.Close, FAST)
-            self.slow = self.I(rolling_mean, self.data.Close, SLOW)
-
-        def next(self) -> None:
-            if crossover(self.fast, self.slow):
-                self.buy()
-            elif crossover(self.slow, self.fast):
-                self.position.close()
-
-    frame = pandas_frame(candles)
-
-    def run() -> float:
-        # Its progress bar would only add noise (and a little time) to the measurement.
-        with (
-            warnings.catch_warnings(),
-            mock.patch("backtesting.backtesting._tqdm", lambda seq, **_: seq),
-        ):
-            warnings.simplefilter("ignore")
-            stats = Backtest(frame, SmaCross, cash=CASH, commission=FEE_RATE).run()
-        return float(stats["Equity Final [$]"])
-
-    return run
-
-
-def _peak_memory_mb(run: Callable[[], float]) -> float:
+def _peak_memory_mb(run: Callable[[], object]) -> float:
     gc.collect()
     tracemalloc.start()
     try:
@@ -223,6 +190,7 @@ def run_engine_bench(bars: int = BARS, repeats: int = 3) -> list[dict[str, Any]]
 
     ours = _ours(candles)
     ours()  # load or compile the numba kernels
+    ours_result = run_backtest(candles, _config())
     rows.append(_row("ours", bars, best_seconds(ours, repeats), _peak_memory_mb(ours), "after JIT"))
     # The same backtest exiting on a 2 x ATR(14) trailing stop: the ATR and the ratchet cost.
     trailing = _ours(candles, AtrMultiple(2.0))
@@ -270,25 +238,56 @@ def run_engine_bench(bars: int = BARS, repeats: int = 3) -> list[dict[str, Any]]
         run()
         rows.append(_row(name, bars, best_seconds(run, repeats), _peak_memory_mb(run), note))
 
+    rows += _peer_rows(candles, ours_result, repeats)
+
+    full = rows[0]["seconds"]
+    simulation_only = next(r["seconds"] for r in rows if r["engine"] == "ours: simulation only")
+    floor = next(r["seconds"] for r in rows if r["engine"] == HAND_LOOP)
+    for row in rows:
+        reference = simulation_only if "simulation only" in row["engine"] else full
+        row["times_slower_than_ours"] = round(row["seconds"] / reference, 2)
+        row["times_the_floor"] = round(row["seconds"] / floor, 2)
+    return rows
+
+
+def _peer_rows(candles: Candles, ours: BacktestResult, repeats: int) -> list[dict[str, Any]]:
+    """raptorbt, backtesting.py (fractional units) and the hand-written loop, each checked to
+    trade what we trade before it is timed."""
+    rows = []
+    bars = len(candles)
+    hand = peers.hand_loop_run(candles, FAST, SLOW, FEE_RATE, CASH)
+    agreement = peers.hand_loop_agreement(hand(), ours)
+    rows.append(
+        _row(HAND_LOOP, bars, best_seconds(hand, repeats), _peak_memory_mb(hand), agreement.note())
+    )
+    targets = target_positions(
+        IndicatorCache(candles), "sma_cross", {"fast": FAST, "slow": SLOW}, "long_only"
+    )
+    raptor = peers.raptorbt_run(candles, targets, FEE_RATE, CASH)
+    agreement = peers.raptorbt_agreement(raptor(), candles, ours)
+    seconds = best_seconds(raptor, repeats)
+    rows.append(_row("raptorbt 0.13", bars, seconds, _peak_memory_mb(raptor), agreement.note()))
+
     subset_bars = min(bars, BACKTESTING_PY_SUBSET)
     subset = candles.select(np.arange(subset_bars))
-    subset_run = _backtesting_py(subset)
+    subset_run = peers.backtesting_py_run(pandas_frame(subset), FAST, SLOW, FEE_RATE, CASH)
+    subset_ours = run_backtest(subset, _config())
+    agreement = peers.backtesting_py_agreement(subset_run(), subset_ours)
     subset_seconds = best_seconds(subset_run, 1)
     subset_memory = _peak_memory_mb(subset_run)
     estimate = subset_seconds * bars / subset_bars
     if subset_bars < bars and estimate <= BACKTESTING_PY_FULL_RUN_LIMIT_S:
-        seconds = best_seconds(_backtesting_py(candles), 1)
-        note = f"full run; peak memory measured on the first {subset_bars} bars"
+        seconds = best_seconds(
+            peers.backtesting_py_run(pandas_frame(candles), FAST, SLOW, FEE_RATE, CASH), 1
+        )
+        note = f"FractionalBacktest, full run; {agreement.note()} on the first {subset_bars} bars"
     else:
         seconds = estimate
-        note = f"timed on the first {subset_bars} bars, scaled linearly to {bars}"
-    rows.append(_row("backtesting.py", bars, seconds, subset_memory, note))
-
-    full = rows[0]["seconds"]
-    simulation_only = next(r["seconds"] for r in rows if r["engine"] == "ours: simulation only")
-    for row in rows:
-        reference = simulation_only if "simulation only" in row["engine"] else full
-        row["times_slower_than_ours"] = round(row["seconds"] / reference, 1)
+        note = (
+            f"FractionalBacktest timed on the first {subset_bars} bars, scaled to {bars};"
+            f" {agreement.note()} there"
+        )
+    rows.append(_row("backtesting.py 0.6.6", bars, seconds, subset_memory, note))
     return rows
 
 

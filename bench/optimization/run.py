@@ -2,16 +2,17 @@
 
 Bar-evaluations per second (parameter sets x bars / seconds) of our grid evaluation on one
 core, against vectorbt's own grid (MA.run over the windows, crossover signals, then
-Portfolio.from_signals on the column grid) in the same run, both after their JIT warm-up and
-best of a few runs. vectorbt holds every column of every array in memory, so it runs the grid
-in column batches (each batch is still one vectorized call); and since it takes over a minute
-for the whole grid, it is timed on every 4th parameter set (100 of 400) and scaled linearly,
-which its row says. Then the whole path through the queue: the same grid as an optimization
-job, planned and run by 1 and then 2 engine workers (`python -m services.engine`, one pool
-process each), timed from the job's `created_at` to its `finished_at` as the database recorded
-them, best of the same number of jobs in a row. With the CPU time the engine workers (their
-pool processes included) spent on that job, the report gives the per-chunk overhead: CPU
-outside the kernel (the in-process run's time) per chunk.
+Portfolio.from_signals on the column grid) in the same run, both after their JIT warm-up.
+vectorbt holds every column of every array in memory, so it runs the grid in column batches
+(each batch is still one vectorized call), over all 400 sets, once (it takes well over a
+minute; `--vectorbt-sets` times fewer and scales, and its row then says so). A hand-written
+numba loop over the same sets (bench/engine/peers.py) is the floor. Then the whole path
+through the queue: the same grid as an optimization job, planned and run by 1 and then 2
+engine workers (`python -m services.engine`, one pool process each), timed from the job's
+`created_at` to its `finished_at` as the database recorded them, best of the same number of
+jobs in a row. With the CPU time the engine workers (their pool processes included) spent on
+that job, the report gives the per-chunk overhead: CPU outside the kernel (the in-process
+run's time) per chunk.
 """
 
 import argparse
@@ -29,6 +30,7 @@ import asyncpg
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
+from bench.engine import peers
 from bench.optimization import report as optimization_report
 from bench.support.proc_stats import tree_cpu_seconds
 from bench.support.report_files import report_path
@@ -39,9 +41,9 @@ from bench.support.timing import best_seconds
 from bench.support.vectorbt_sma_cross import sma_cross_portfolio
 from devtools.job_follower import follow_job
 from devtools.launcher import tail
+from domain.market.candles import Candles
 from services.engine.optimization.in_pool import evaluate_sets
 from services.ingest.kline_store import Series
-from shared.candles import Candles
 from shared.db import create_pool
 from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec
@@ -55,9 +57,10 @@ SETS = [{"fast": f, "slow": s} for f in FAST for s in SLOW]
 FEE_RATE = 0.00055
 CASH = 10_000.0
 VECTORBT_COLUMNS_PER_BATCH = 50
-VECTORBT_SETS = 100  # spread over the grid; its time is scaled to all of SETS
+VECTORBT_SETS = len(SETS)  # fewer are spread over the grid and their time scaled
 WARM_UP_BARS = 2_000
 WORKERS = (1, 2)
+HAND_LOOP = "hand-written numba loop"
 BENCH_DATABASE = "backtester_bench_optimization"
 SERIES = Series("linear", "BTCUSDT", "1")
 
@@ -165,7 +168,7 @@ def _compute_rows(candles: Candles, repeats: int, vectorbt_sets: int) -> list[di
     sets = _spread(vectorbt_sets)
     _say(f"vectorbt, {len(sets)} sets x {bars:,} bars ...")
     _vectorbt(small, sets[:VECTORBT_COLUMNS_PER_BATCH])()  # vectorbt's JIT warm-up
-    timed = best_seconds(_vectorbt(candles, sets), repeats)
+    timed = best_seconds(_vectorbt(candles, sets), 1)
     scaled = "" if len(sets) == len(SETS) else f", timed on {len(sets)} sets and scaled"
     vectorbt = _row(
         "vectorbt",
@@ -176,7 +179,25 @@ def _compute_rows(candles: Candles, repeats: int, vectorbt_sets: int) -> list[di
         f" sharpe and drawdown per column{scaled}",
         timed_parameter_sets=len(sets),
     )
-    return [ours, vectorbt]
+    _say(f"the hand-written loop, {len(SETS)} sets x {bars:,} bars ...")
+    hand_all = _hand_loops(small)
+    hand_all()
+    floor = _row(
+        HAND_LOOP,
+        bars,
+        best_seconds(_hand_loops(candles), repeats),
+        1,
+        "one numba pass per set: SMAs, fills, fees, equity, Sharpe (final equity and Sharpe only)",
+    )
+    return [ours, vectorbt, floor]
+
+
+def _hand_loops(candles: Candles) -> Callable[[], None]:
+    def run() -> None:
+        for params in SETS:
+            peers.hand_loop_run(candles, params["fast"], params["slow"], FEE_RATE, CASH)()
+
+    return run
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""The equity curve as a streamed JSON page, `{"items": [{"time", "equity"}...], "total"}`.
+"""The equity curve as a streamed JSON page, `{"items": [{"time", "equity", "drawdown"}...],
+"total"}`: each point's drawdown from the curve's peak so far, as `max_drawdown` measures it
+(over every point, even when the page is downsampled), so clients draw what the API answers.
 
 Read from the database a slice at a time and encoded in a thread, so neither the API's memory
 nor its event loop depends on the curve's length; a slow client only pauses the stream.
@@ -14,8 +16,8 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.market.intervals import iso_utc
 from shared.repos.backtests import equity_length, equity_slice
-from shared.timestamps import iso_utc
 
 SLICE_POINTS = 32_768
 
@@ -29,6 +31,22 @@ class EquityQuery(BaseModel):
 class EquityPoint(BaseModel):
     time: str
     equity: float
+    drawdown: float = Field(
+        description="1 - equity / the highest equity up to this point, a fraction (0 at a peak)"
+    )
+
+
+def drawdowns(
+    values: npt.NDArray[np.float64], peak_before: float = -np.inf
+) -> tuple[npt.NDArray[np.float64], float]:
+    """Each point's 1 - equity / the peak up to it (the peak of earlier slices is
+    `peak_before`), and the peak after the last point. A peak at or below 0 (an account wiped
+    out from the start) gives 0 where equity equals it."""
+    peaks = np.maximum.accumulate(np.maximum(values, peak_before)) if values.size else values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        falls = np.where(peaks == values, 0.0, 1.0 - values / peaks)
+    last_peak = float(peaks[-1]) if values.size else peak_before
+    return falls, last_peak
 
 
 def kept_points(total: int, points: int | None) -> npt.NDArray[np.int64] | None:
@@ -47,10 +65,15 @@ def _times_text(times: npt.NDArray[np.int64]) -> list[str]:
     return [iso_utc(int(t)) for t in times]
 
 
-def encode_points(times: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> bytes:
+def encode_points(
+    times: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    falls: npt.NDArray[np.float64],
+) -> bytes:
     """Points as JSON objects separated by commas, without brackets (in a thread)."""
     items = [
-        {"time": t, "equity": v} for t, v in zip(_times_text(times), values.tolist(), strict=True)
+        {"time": t, "equity": v, "drawdown": d}
+        for t, v, d in zip(_times_text(times), values.tolist(), falls.tolist(), strict=True)
     ]
     return orjson.dumps(items)[1:-1]
 
@@ -80,18 +103,24 @@ async def _write_points(
 ) -> None:
     await response.write(b'{"items":[')
     wrote_any = False
+    peak = -np.inf
     for first in range(0, total, SLICE_POINTS):
         count = min(SLICE_POINTS, total - first)
         curve = await equity_slice(pool, backtest_id, first, count)
         if curve is None:  # deleted meanwhile: end the page where it is
             break
         times, values = curve
+        falls, peak = drawdowns(values, peak)
         if keep is not None:
             inside = keep[np.searchsorted(keep, first) : np.searchsorted(keep, first + count)]
-            times, values = times[inside - first], values[inside - first]
+            times, values, falls = (
+                times[inside - first],
+                values[inside - first],
+                falls[inside - first],
+            )
         if len(times) == 0:
             continue
-        piece = await asyncio.to_thread(encode_points, times, values)
+        piece = await asyncio.to_thread(encode_points, times, values, falls)
         await response.write(b"," + piece if wrote_any else piece)
         wrote_any = True
     await response.write(b'],"total":%d}' % total)

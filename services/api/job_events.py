@@ -25,6 +25,7 @@ from aiohttp import web
 from shared.amqp import Topology, connect
 from shared.jobs import ACTIVE_STATUSES, JOB_TABLES, TERMINAL_STATUSES
 from shared.messages import JobProgressed, Progress
+from shared.repos import jobs as jobs_repo
 
 log = logging.getLogger(__name__)
 
@@ -32,24 +33,6 @@ BUFFER_EVENTS = 1000
 POLL_SECONDS = 1.0
 _REMEMBERED_JOBS = 10_000
 _RETRY_SECONDS = 2.0
-# A job that ended this recently is still polled, so its end is told even without the broker.
-_RECENT_SECONDS = 30
-
-
-_POLL_SQL = f"""
-SELECT 'backtest' AS kind, id, status, NULL::bigint AS done, NULL::bigint AS total, error,
-       submission_id
-  FROM backtests
- WHERE status IN ('queued', 'running') OR finished_at > now() - interval '{_RECENT_SECONDS} s'
-UNION ALL
-SELECT 'optimization', id, status, progress_done, progress_total, error, submission_id
-  FROM optimizations
- WHERE status IN ('queued', 'running') OR finished_at > now() - interval '{_RECENT_SECONDS} s'
-UNION ALL
-SELECT 'backfill', r.id, r.status, p.pages_done, p.pages_total, r.error, r.submission_id
-  FROM backfill_run r LEFT JOIN backfill_progress p ON p.backfill_id = r.id
- WHERE r.status IN ('queued', 'running') OR r.finished_at > now() - interval '{_RECENT_SECONDS} s'
-"""
 
 
 @dataclass(frozen=True)
@@ -140,7 +123,7 @@ async def poll_jobs(
     a live job whose state changed is also published as `<kind>.progress`."""
     while True:
         try:
-            for row in await pool.fetch(_POLL_SQL):
+            for row in await jobs_repo.live_and_recent_jobs(pool):
                 changed = hub.record(
                     row["kind"],
                     str(row["id"]),

@@ -6,12 +6,12 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from domain.strategies import installed_strategies
 from services.api.errors import Unprocessable
 from shared import market_data
 from shared.backtest_spec import BacktestSpec, Leverage
 from shared.db import DbExecutor
 from shared.repos import strategies as strategies_repo
-from shared.strategies import installed_strategies
 
 
 async def with_saved_strategy(db: DbExecutor, body: Any, at: tuple[str, ...]) -> Any:
@@ -22,7 +22,7 @@ async def with_saved_strategy(db: DbExecutor, body: Any, at: tuple[str, ...]) ->
     for key in at[:-1]:
         holder = holder.get(key) if isinstance(holder, dict) else None
     ref = holder.get(at[-1]) if isinstance(holder, dict) else None
-    if not isinstance(ref, dict) or ref.keys() - {"id", "name", "params"}:
+    if not isinstance(ref, dict) or ref.keys() - {"id", "name", "params", "saved_as"}:
         return body
     params = ref.get("params") if isinstance(ref.get("params"), dict) else None
     field = ".".join((*at, "id"))

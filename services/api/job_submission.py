@@ -17,6 +17,11 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel
 
+from domain.optimization.walk_forward import (
+    WalkForwardRejected,
+    checked_window_count,
+    progress_total,
+)
 from services.api.endpoints import accepted, parse_body
 from services.api.errors import Conflict, Unprocessable
 from services.api.idempotency import HEADER, Submission, create_once, idempotency_key
@@ -36,7 +41,6 @@ from shared.repos import backtests as backtests_repo
 from shared.repos import optimizations as optimizations_repo
 from shared.repos.backfills import BackfillSpec, create_backfill, get_backfill
 from shared.repos.jobs import job_status
-from shared.walk_forward import WalkForwardRejected, checked_window_count, progress_total
 
 # Creates the validated job on a connection (in the caller's transaction), given the AMQP
 # submission id that asked for it (None over HTTP); returns the job's id.

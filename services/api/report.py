@@ -8,16 +8,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from services.api.equity_stream import drawdowns
 from shared.repos.backtests import BacktestView, Trade
 
 CHART_POINTS = 1500
 REPORT_TRADES = 1000
 _WIDTH, _HEIGHT, _PAD = 900, 220, 40
-
-
-def drawdown(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    peak = np.maximum.accumulate(values)
-    return np.where(peak > 0, values / np.where(peak > 0, peak, 1) - 1, 0.0)
 
 
 def svg_line(
@@ -100,10 +96,15 @@ def render_report(
     values: npt.NDArray[np.float64],
     trades: list[Trade],
     total_trades: int,
+    falls: npt.NDArray[np.float64] | None = None,
 ) -> str:
+    """`falls`: each point's drawdown as the equity page answers it (measured on the whole
+    curve, so a downsampled chart still shows the deepest fall); none: from `values`."""
     request = view.request
     strategy = request.get("strategy") or {}
-    title = f"{request.get('symbol')} {request.get('interval')} {strategy.get('name')}"
+    title = f"{request.get('symbol')} {request.get('interval')} {view.strategy_name}"
+    if falls is None:
+        falls, _ = drawdowns(values)
     metrics = "".join(
         f"<tr><th>{html.escape(k)}</th>{_cell(v)}</tr>"
         for k, v in (view.metrics.model_dump() if view.metrics else {}).items()
@@ -130,7 +131,7 @@ to {html.escape(str(request.get("end")))}; parameters
 {research}
 <h2>Equity and drawdown</h2>
 <div id="equity">{svg_line(times, values, "Equity", "#1565c0")}</div>
-<div id="drawdown">{svg_line(times, drawdown(values), "Drawdown", "#c62828")}</div>
+<div id="drawdown">{svg_line(times, -falls, "Drawdown", "#c62828")}</div>
 <h2>Trades ({shown})</h2>
 <table id="trades"><tr>{"".join(f"<th>{c}</th>" for c in columns)}</tr>{rows}</table>
 <details><summary>Request</summary><pre>{html.escape(str(request))}</pre></details>

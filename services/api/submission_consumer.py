@@ -38,7 +38,7 @@ from aiohttp import web
 
 from services.api.errors import ApiError
 from services.api.job_submission import SubmittedJob, submit_job
-from services.api.metrics import ApiMetrics
+from services.api.prometheus import ApiMetrics
 from services.api.submission_reading import Submission, SubmissionRefused, read_submission
 from shared.amqp import DELIVERY_LIMIT, Topology
 from shared.consumer import OWN_FAILURE_BACKOFF

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from domain.market.candles import PRICE_FIELDS, Candles
+from domain.market.intervals import iso_utc
+from domain.strategies.definitions import definition_of
 from shared.backtest_spec import StrategyRef
-from shared.candles import PRICE_FIELDS, Candles
-from shared.strategies.definitions import definition_of
-from shared.timestamps import iso_utc
 
 # The parts of a backtest a rerun compares, in the order `differences` names them.
 COMPARED = ("candles", "metrics", "trades", "equity")
@@ -52,7 +52,8 @@ def strategy_sha256(strategy: StrategyRef) -> str:
     if entry.plugin is not None:
         return entry.plugin.sha256
     definition = strategy.definition or definition_of(entry).as_json()
-    return sha256_hex(canonical_json(definition))
+    # An inline definition's `name` is a label: the same rules hash the same, named or not.
+    return sha256_hex(canonical_json({k: v for k, v in definition.items() if k != "name"}))
 
 
 def engine_version() -> str:

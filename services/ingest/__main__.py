@@ -11,6 +11,7 @@ import sys
 from pydantic import ValidationError
 
 from services.ingest.service import run_ingest
+from shared.jobs import TERMINAL_STATUSES
 from shared.logs import setup_logging
 from shared.outbox import relay_pending
 from shared.repos.backfills import BackfillSpec, create_backfill, get_backfill
@@ -31,7 +32,7 @@ async def _queue_backfill(settings: Settings, spec: BackfillSpec, wait: bool) ->
             view = await get_backfill(pool, backfill_id)
             assert view is not None
             print(f"\r{view.status}: {view.progress:6.1%} {view.rows} rows", end="", flush=True)
-            if view.status in ("succeeded", "failed", "cancelled"):
+            if view.status in TERMINAL_STATUSES:
                 print(f"\n{view.error or ''}".rstrip())
                 return 0 if view.status == "succeeded" else 1
             await asyncio.sleep(0.5)

@@ -8,12 +8,14 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.backtest_spec import INLINE_NAME
+from domain.execution.settings import ExitReason
+from domain.metrics.names import LOWER_IS_BETTER
+from shared.backtest_spec import request_warnings, strategy_name
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
 from shared.jobs import JobStatus
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
-from shared.metric_names import LOWER_IS_BETTER, Metrics
+from shared.metric_names import Metrics
 from shared.outbox import add_to_outbox, outbox_insert, outbox_values
 
 TRADE_COLUMNS = (
@@ -30,8 +32,13 @@ TRADE_COLUMNS = (
     "fees",
     "exit_reason",
     "funding",
+    "equity_return",
+    "mae",
+    "mfe",
+    "bars_held",
+    "entry_order",
 )
-ExitReason = Literal["signal", "stop_loss", "trailing_stop", "take_profit", "liquidation", "end"]
+EntryOrder = Literal["market", "limit"]
 
 
 class BacktestData(BaseModel):
@@ -80,6 +87,10 @@ class BacktestView(BaseModel):
     id: UUID
     status: JobStatus
     request: dict[str, Any]
+    strategy_name: str = Field(
+        description="the built-in, plugin or saved strategy's name, or an inline definition's "
+        "`name`, else `expression`; what the `strategy` filter matches"
+    )
     metrics: Metrics | None
     data: BacktestData | None = None
     warnings: list[str] = Field(default_factory=list)
@@ -115,6 +126,20 @@ class Trade(BaseModel):
     fees: float
     exit_reason: ExitReason | None = None  # `end`: still open when the data ended
     funding: float | None = None  # net funding paid, negative when received
+    equity_return: float | None = Field(
+        None,
+        description="pnl (fees and funding included) / the equity just before the entry fill",
+    )
+    mae: float | None = Field(
+        None, description="maximum adverse excursion from the entry price, a fraction of it"
+    )
+    mfe: float | None = Field(
+        None, description="maximum favourable excursion from the entry price, a fraction of it"
+    )
+    bars_held: int | None = Field(
+        None, description="bar closes after the entry fill and at or before the exit fill"
+    )
+    entry_order: EntryOrder | None = Field(None, description="how the entry filled")
 
 
 async def create_backtest(
@@ -129,11 +154,12 @@ async def create_backtest(
     backtest_id = uuid4()
     row = await db.fetchrow(
         f"""WITH job AS (
-                INSERT INTO backtests (id, request, symbol, strategy, rerun_of, submission_id)
-                VALUES ($1, $2, $3, $4, $9, $10)
-                RETURNING id, status, request, metrics, data, warnings, exit_counts,
-                          monte_carlo, provenance, rerun_of, reproduced, differences,
-                          error, created_at,
+                INSERT INTO backtests (id, request, symbol, strategy, rerun_of, warnings,
+                                       submission_id)
+                VALUES ($1, $2, $3, $4, $9, $10, $11)
+                RETURNING id, status, request, strategy AS strategy_name, metrics, data,
+                          warnings, exit_counts, monte_carlo, provenance, rerun_of,
+                          reproduced, differences, error, created_at,
                           started_at, finished_at, NULL::float8 AS queued_seconds,
                           NULL::float8 AS run_seconds
             ), message AS ({outbox_insert(5)})
@@ -141,18 +167,19 @@ async def create_backtest(
         backtest_id,
         request,
         request["symbol"],
-        # An inline definition has no name: listed under "expression".
-        request["strategy"].get("name", INLINE_NAME),
+        strategy_name(request["strategy"]),
         *outbox_values(RunBacktest(backtest_id=backtest_id)),
         rerun_of,
+        request_warnings(request),
         submission_id,
     )
     assert row is not None
     return BacktestView(**dict(row))
 
 
-_VIEW = """SELECT id, status, request, metrics, data, warnings, exit_counts, monte_carlo,
-                  provenance, rerun_of, reproduced, differences, error, created_at,
+_VIEW = """SELECT id, status, request, strategy AS strategy_name, metrics, data, warnings,
+                  exit_counts, monte_carlo, provenance, rerun_of, reproduced, differences,
+                  error, created_at,
                   started_at,
                   finished_at,
                   extract(epoch FROM started_at - created_at)::float8 AS queued_seconds,
@@ -202,7 +229,7 @@ async def trades_page(
 ) -> tuple[list[Trade], int]:
     rows = await db.fetch(
         """SELECT side, entry_time, entry_price, exit_time, exit_price, qty, pnl, return, fees,
-                  exit_reason, funding
+                  exit_reason, funding, equity_return, mae, mfe, bars_held, entry_order
            FROM trades WHERE backtest_id = $1 ORDER BY seq LIMIT $2 OFFSET $3""",
         backtest_id,
         limit,

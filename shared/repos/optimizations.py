@@ -9,6 +9,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.optimization.ranking import order_sql
+from shared.backtest_spec import request_warnings
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
 from shared.jobs import JobStatus
@@ -16,7 +18,6 @@ from shared.messages import OptimizationCompleted, OptimizationFailed, StartOpti
 from shared.metric_names import Metrics
 from shared.optimization_spec import OptimizationKind
 from shared.outbox import add_to_outbox
-from shared.ranking import order_sql
 from shared.repos.backtests import Provenance
 
 
@@ -71,11 +72,18 @@ class OptimizationView(BaseModel):
     status: JobStatus
     kind: OptimizationKind
     request: dict[str, Any]
+    strategy_name: str = Field(
+        description="the built-in, plugin or saved strategy's name, or an inline definition's "
+        "`name`, else `expression`; what the `strategy` filter matches"
+    )
     progress: Progress
     skipped: int
     best: ResultRow | None
     walk_forward: WalkForwardSummary | None
     robustness: Robustness | None = None  # a grid's; a walk-forward has one per window
+    warnings: list[str] = Field(
+        default_factory=list, description="what the request accepted may still have wrong"
+    )
     provenance: Provenance | None = None
     error: str | None
     created_at: datetime
@@ -111,7 +119,13 @@ async def create_optimization(
     return optimization_id
 
 
-_VIEW = """SELECT id, status, kind, request, progress_done, progress_total, skipped, best,
+# shared.backtest_spec.strategy_name, in SQL: so the list's `strategy` filter matches it.
+_STRATEGY_NAME = """coalesce(request->'backtest'->'strategy'->>'saved_as',
+                             request->'backtest'->'strategy'->>'name',
+                             request->'backtest'->'strategy'->'definition'->>'name',
+                             'expression')"""
+_VIEW = f"""SELECT id, status, kind, request, {_STRATEGY_NAME} AS strategy_name,
+                  progress_done, progress_total, skipped, best,
                   walk_forward, robustness, provenance, error, created_at, started_at,
                   finished_at
            FROM optimizations"""
@@ -120,6 +134,7 @@ _VIEW = """SELECT id, status, kind, request, progress_done, progress_total, skip
 def _view(row: asyncpg.Record) -> OptimizationView:
     data = dict(row)
     data["progress"] = Progress(done=data.pop("progress_done"), total=data.pop("progress_total"))
+    data.setdefault("warnings", request_warnings(data["request"].get("backtest") or {}))
     return OptimizationView(**data)
 
 
@@ -139,9 +154,9 @@ async def list_optimizations(
     offset: int,
 ) -> tuple[list[OptimizationView], int]:
     """Newest first."""
-    where = """($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
+    where = f"""($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
                AND ($3::text IS NULL OR request->'backtest'->>'symbol' = $3)
-               AND ($4::text IS NULL OR request->'backtest'->'strategy'->>'name' = $4)"""
+               AND ($4::text IS NULL OR {_STRATEGY_NAME} = $4)"""
     rows = await db.fetch(
         f"""{_VIEW} WHERE {where} ORDER BY created_at DESC, id LIMIT $5 OFFSET $6""",
         status,

@@ -27,10 +27,15 @@ class SavedStrategy(BaseModel):
 
     def as_request(self, params: dict[str, Any] | None) -> dict[str, Any]:
         """The strategy of a request written out: a preset's strategy with its params under
-        the request's, or an expression's definition with the request's params."""
+        the request's, or an expression's definition with the request's params; `saved_as`
+        keeps this strategy's name, the job's `strategy_name`."""
         if self.definition is not None:
-            return {"definition": self.definition, "params": params or {}}
-        return {"name": self.strategy, "params": {**self.params, **(params or {})}}
+            return {"definition": self.definition, "params": params or {}, "saved_as": self.name}
+        return {
+            "name": self.strategy,
+            "params": {**self.params, **(params or {})},
+            "saved_as": self.name,
+        }
 
 
 class NameTaken(Exception):

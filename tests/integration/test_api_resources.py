@@ -101,7 +101,7 @@ async def test_backfills_are_queued_listed_and_read(api: Client) -> None:
         ({"start": "2024-01-02", "end": "2024-01-01"}, "start"),
         ({"interval": "2"}, "interval"),
         ({"category": "futures"}, "category"),
-        ({"symbol": "btc"}, "symbol"),
+        ({"symbol": "btc-usdt"}, "symbol"),  # symbols are case-insensitive, not free text
         ({"start": True}, "start"),
         ({"start": 10**20}, "start"),
         ({"extra": 1}, "extra"),
@@ -198,7 +198,8 @@ async def test_backtest_lifecycle_through_the_api(
     assert full["total"] == 200 and len(full["items"]) == 200
     small = await (await api.get(f"{location}/equity", params={"points": 10})).json()
     assert len(small["items"]) == 10
-    assert small["items"][0] == {"time": "2024-01-01T00:00:00Z", "equity": 10_000.0}
+    first = {"time": "2024-01-01T00:00:00Z", "equity": 10_000.0, "drawdown": 0.0}
+    assert small["items"][0] == first
     assert small["items"][-1]["equity"] == 10_199.0
     assert "points" in fields(
         await error_of(await api.get(f"{location}/equity", params={"points": 1}), 422)
@@ -242,7 +243,13 @@ async def test_backtest_with_a_saved_strategy(api: Client, hourly: None) -> None
     assert created["request"]["strategy"] == {
         "name": "ema_cross",
         "params": {"fast": 7, "slow": 26},
+        "saved_as": "s",
     }
+    assert created["strategy_name"] == "s"
+    by_name = {**BACKTEST, "strategy": {"name": "s"}}
+    assert (await api.post("/api/v1/backtests", json=by_name)).status == 202
+    listed = await (await api.get("/api/v1/backtests", params={"strategy": "s"})).json()
+    assert listed["total"] == 2 and {b["strategy_name"] for b in listed["items"]} == {"s"}
     missing = {**BACKTEST, "strategy": {"id": "00000000-0000-0000-0000-000000000000"}}
     assert "strategy.id" in fields(
         await error_of(await api.post("/api/v1/backtests", json=missing), 422)

@@ -13,12 +13,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
+from uuid import UUID
 
 import asyncpg
 import httpx
 import pytest
 import yaml
 
+from cli.number_formats import formatted
+from cli.tables import PERCENTILES
 from devtools.launcher import free_port, wait_until_serving
 from services.bybit_sim.server import running_sim
 from services.bybit_sim.settings import SimSettings
@@ -395,3 +398,162 @@ async def test_a_backfill_waited_for(api: Api, pool: asyncpg.Pool) -> None:
     assert shown.status == 0 and "backfill" in shown.out and "240" in shown.out
     listed = await backtester(api, "list", "backfills", "--json")
     assert [b["id"] for b in listed.json()["items"]] == [job["id"]]
+
+
+def _row(out: str, name: str, after: str = "") -> str:
+    """The cells of the (first) table row whose first cell is `name`, after the text `after`."""
+    lines = out[out.index(after) :].splitlines()
+    line = next(line for line in lines if line.startswith(f"│ {name} "))
+    return " ".join(part.strip() for part in line.split("│")[2:-1])
+
+
+@pytest.mark.usefixtures("candles")
+async def test_every_field_has_an_option_and_the_tables_show_the_setup(
+    api: Api, pool: asyncpg.Pool
+) -> None:
+    perpetual = (
+        *("--leverage", "3", "--no-funding", "--mmr", "0.01", "--direction", "long_short"),
+        *("--position-size", "0.5", "--stop-loss", "0.05", "--trailing-stop", "atr:3"),
+        *("--monte-carlo", "200:7"),
+    )
+    async with running_engine(api.settings):
+        ran = await backtester(api, "backtest", *SERIES, *SMA, *perpetual, "--wait", "--json")
+        plain = await backtester(api, "backtest", *SERIES, *SMA, "--wait", "--json")
+    assert ran.status == 0 and plain.status == 0, ran.err + plain.err
+    job = ran.json()
+    request = job["request"]
+    assert (request["leverage"], request["funding"], request["maintenance_margin_rate"]) == (
+        3,
+        False,
+        0.01,
+    )
+    assert request["monte_carlo"] == {"runs": 200, "seed": 7}
+    assert request["trailing_stop"] == {"atr": 3} and request["position_size"] == 0.5
+    # Every submission carried its own Idempotency-Key (none was given).
+    keys = await pool.fetch("SELECT key, job_id FROM idempotency_keys WHERE scope = 'backtests'")
+    assert {row["job_id"] for row in keys} == {UUID(job["id"]), UUID(plain.json()["id"])}
+    assert len({row["key"] for row in keys}) == 2
+
+    shown = await backtester(api, "show", job["id"])
+    assert shown.status == 0, shown.err
+    assert _row(shown.out, "leverage") == "3x" and _row(shown.out, "direction") == "long_short"
+    assert _row(shown.out, "stops") == "stop_loss 5.00%, trailing_stop 3 ATR"
+    assert _row(shown.out, "position_size") == "50.00%"
+    assert "funding" in shown.out and "monte_carlo" in shown.out
+    metrics = job["metrics"]
+    assert _row(shown.out, "total_return") == formatted("total_return", metrics["total_return"])
+    assert _row(shown.out, "max_drawdown").endswith("%")
+    monte_carlo = job["monte_carlo"]
+    assert f"probability of a loss {formatted('prob_loss', monte_carlo['prob_loss'])}" in shown.out
+    assert _row(shown.out, "final_equity", "Monte Carlo").split() == [
+        formatted("final_equity", monte_carlo["final_equity"][p]) for p in PERCENTILES
+    ]
+
+    listed = await backtester(api, "list")
+    assert listed.status == 0
+    line = next(line for line in listed.out.splitlines() if job["id"] in line)
+    assert "sma_cross" in line and "3x long_short" in line
+
+    compared = await backtester(api, "compare", job["id"], plain.json()["id"])
+    assert compared.status == 0, compared.err
+    assert _row(compared.out, "leverage").split() == ["3x", "1x"]
+    assert _row(compared.out, "sharpe").split() == [
+        formatted("sharpe", j["metrics"]["sharpe"]) for j in (job, plain.json())
+    ]
+    as_json = await backtester(api, "compare", job["id"], plain.json()["id"], "--json")
+    assert as_json.json()["items"] == [
+        api_get(api, f"/backtests/{j['id']}") for j in (job, plain.json())
+    ]
+    alone = await backtester(api, "compare", job["id"])
+    assert alone.status == 2 and "at least two" in alone.err
+
+
+@pytest.mark.usefixtures("candles")
+async def test_rerun_and_returns(api: Api) -> None:
+    async with running_engine(api.settings):
+        first = await backtester(api, "backtest", *SERIES, *SMA, "--wait", "--json")
+        assert first.status == 0, first.err
+        original = first.json()
+        again = await backtester(api, "rerun", original["id"], "--wait", "--json")
+        table = await backtester(api, "rerun", original["id"], "--wait")
+    assert again.status == 0, again.err
+    rerun = again.json()
+    assert rerun["rerun_of"] == original["id"] and rerun["reproduced"] is True
+    assert rerun["metrics"] == original["metrics"]
+    assert table.status == 0 and _row(table.out, "rerun of") == original["id"]
+    assert _row(table.out, "reproduced") == "true"
+    assert api_get(api, "/backtests")["total"] == 3
+
+    months = await backtester(api, "returns", original["id"], "--period", "month", "--json")
+    if months.status == 3:  # an API without GET /backtests/{id}/returns yet
+        assert "serves no period returns" in months.err
+        return
+    assert months.status == 0, months.err
+    items = months.json()["items"]
+    assert months.json() == api_get(api, f"/backtests/{original['id']}/returns", period="month")
+    # The months chain into the whole range's return.
+    growth = 1.0
+    for item in items:
+        growth *= 1 + item["return"]
+    assert growth - 1 == pytest.approx(original["metrics"]["total_return"], abs=1e-9)
+    grid = await backtester(api, "returns", original["id"])
+    assert grid.status == 0 and "2024" in grid.out
+    assert formatted("return", items[0]["return"]) in grid.out
+
+
+@pytest.mark.usefixtures("candles")
+async def test_an_optimization_shows_robustness_and_out_of_sample_metrics(
+    api: Api, tmp_path: Path
+) -> None:
+    definition = tmp_path / "cross.json"
+    definition.write_text(json.dumps(SMA_DEFINITION))
+    saved = await backtester(api, "strategies", "save", "my_cross", "--definition", str(definition))
+    assert saved.status == 0, saved.err
+    async with running_engine(api.settings):
+        grid = await backtester(
+            api,
+            "optimize",
+            *SERIES,
+            *("--strategy", "my_cross", "--grid", "fast=3,5,8", "--grid", "slow=20,30"),
+            *("--objective", "calmar", "--robustness-blocks", "4", "--leverage", "2"),
+            "--wait",
+        )
+        walk = await backtester(
+            api,
+            "optimize",
+            *SERIES,
+            *("--strategy", "sma_cross", "--grid", "fast=5,10", "--train-bars", "300"),
+            *("--test-bars", "200", "--wait", "--json"),
+        )
+        by_name = await backtester(
+            api, "backtest", *SERIES, "--strategy", "my_cross", "--wait", "--json"
+        )
+    assert grid.status == 0 and walk.status == 0, grid.err + walk.err
+    [job] = api_get(api, "/optimizations", kind="grid")["items"]
+    assert job["request"]["robustness_blocks"] == 4 and job["request"]["backtest"]["leverage"] == 2
+    ranked = api_get(api, f"/optimizations/{job['id']}/results", order_by="calmar")["items"]
+    assert "top 6 of 6 by calmar" in grid.out
+    assert _row(grid.out, "1").startswith(json.dumps(ranked[0]["params"], separators=(",", ":")))
+    robustness = job["robustness"]
+    assert _row(grid.out, "dsr") == formatted("dsr", robustness["dsr"])
+    assert _row(grid.out, "pbo") == formatted("pbo", robustness["pbo"])
+    assert _row(grid.out, "trials") == str(robustness["trials"])
+    assert _row(grid.out, "leverage") == "2x"
+
+    shown = await backtester(api, "show", walk.json()["id"])
+    summary = walk.json()["walk_forward"]
+    assert f"out of sample ({summary['windows']} windows)" in shown.out
+    assert _row(shown.out, "total_return") == formatted(
+        "total_return", summary["test_metrics"]["total_return"]
+    )
+
+    # `list --strategy` matches the name a job ran under.
+    listed = await backtester(api, "list", "optimizations", "--strategy", "sma_cross", "--json")
+    assert [o["id"] for o in listed.json()["items"]] == [walk.json()["id"]]
+    backtest = by_name.json()
+    if "strategy_name" in backtest:  # an API that answers it (contract: Resource shapes)
+        assert backtest["strategy_name"] == "my_cross"
+        found = await backtester(api, "list", "--strategy", "my_cross", "--json")
+        assert [b["id"] for b in found.json()["items"]] == [backtest["id"]]
+        table = await backtester(api, "list")
+        assert "my_cross" in next(line for line in table.out.splitlines() if backtest["id"] in line)

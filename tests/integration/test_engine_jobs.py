@@ -11,13 +11,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from devtools.waiting import poll_until
-from services.engine.core import run_backtest
+from domain.backtest import run_backtest
+from domain.market.intervals import iso_utc
 from shared.amqp import Topology
 from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles
 from shared.messages import RunBacktest
 from shared.settings import Settings
-from shared.timestamps import iso_utc
 from tests.support.broker import next_message, ready_messages
 from tests.support.market import insert_candles, random_walk
 from tests.support.processes import service_process
@@ -52,7 +52,7 @@ async def test_a_backtest_runs_through_the_queue_and_matches_the_core(
     spec = BacktestSpec.model_validate(BACKTEST)
     async with pool.acquire() as conn:
         candles = await load_candles(conn, "linear", "BTCUSDT", "60", spec.start, spec.end)
-    expected = run_backtest(candles, spec)
+    expected = run_backtest(candles, spec.config())
     assert done["metrics"] == pytest.approx(
         {k: v for k, v in expected.metrics.items()}, rel=1e-12, nan_ok=False
     )
@@ -199,7 +199,7 @@ async def test_a_later_start_warms_up_on_the_stored_bars_before_it(
     warmup = 60
     spec = BacktestSpec.model_validate(later)
     expected = run_backtest(
-        series.select(np.arange(start - warmup, len(series))), spec, trade_from=warmup
+        series.select(np.arange(start - warmup, len(series))), spec.config(), trade_from=warmup
     )
     assert done["metrics"] == pytest.approx(expected.metrics, rel=1e-12)
     trades = await (
@@ -221,7 +221,7 @@ async def test_a_later_start_warms_up_on_the_stored_bars_before_it(
     }
     assert done["warnings"] == []
     assert cold["data"]["warmup_bars"] == 0 and cold["warnings"] == []
-    cold_expected = run_backtest(series.select(np.arange(start, len(series))), spec)
+    cold_expected = run_backtest(series.select(np.arange(start, len(series))), spec.config())
     assert cold["metrics"] == pytest.approx(cold_expected.metrics, rel=1e-12)
 
 

@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from devtools.launcher import free_port
+from domain.market.intervals import iso_utc
 from services.api.app import create_app
 from shared.settings import Settings
-from shared.timestamps import iso_utc
 
 pytestmark = pytest.mark.integration
 
@@ -90,8 +90,14 @@ async def test_a_long_curve_is_streamed_while_the_api_answers(
     assert max(gaps) < 1.5, f"the event loop stalled {max(gaps):.2f} s"
     page: dict[str, Any] = orjson.loads(bytes(body))
     assert page["total"] == BARS and len(page["items"]) == BARS
+    peaks = np.maximum.accumulate(values)  # the drawdown carries its peak across slices
     for i in (0, 1, 32_767, 32_768, 1_000_000, BARS - 1):
-        assert page["items"][i] == {"time": iso_utc(int(times[i])), "equity": float(values[i])}
+        item = page["items"][i]
+        assert item == {
+            "time": iso_utc(int(times[i])),
+            "equity": float(values[i]),
+            "drawdown": pytest.approx(1 - values[i] / peaks[i], abs=1e-15),
+        }
 
 
 async def test_a_downsampled_curve_keeps_the_ends_and_at_most_n_points(
@@ -104,7 +110,7 @@ async def test_a_downsampled_curve_keeps_the_ends_and_at_most_n_points(
         page = await answer.json()
         items = page["items"]
         assert page["total"] == BARS and len(items) == points
-        assert items[0] == {"time": "2024-01-01T00:00:00Z", "equity": 10_000.0}
+        assert items[0] == {"time": "2024-01-01T00:00:00Z", "equity": 10_000.0, "drawdown": 0.0}
         assert items[-1]["equity"] == float(values[-1])
         stamps = [item["time"] for item in items]
         assert stamps == sorted(stamps) and len(set(stamps)) == points

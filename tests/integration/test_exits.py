@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from services.engine.core import run_backtest
+from domain.backtest import run_backtest
 from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles_warmed
 from shared.settings import Settings
@@ -35,7 +35,7 @@ async def core_result(pool: asyncpg.Pool, request: dict[str, Any]) -> Any:
         candles = await load_candles_warmed(
             conn, spec.category, spec.symbol, spec.interval, spec.start, spec.end, 0
         )
-    return run_backtest(candles, spec)
+    return run_backtest(candles, spec.config())
 
 
 async def test_a_trailing_atr_stop_through_the_queue_says_why_each_trade_ended(

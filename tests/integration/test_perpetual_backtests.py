@@ -10,14 +10,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from services.engine.core import BacktestConfig, run_backtest
+from domain.backtest import run_backtest
+from domain.market.candles import Candles
 from services.engine.optimization.in_pool import set_config
 from services.engine.perp_market_loading import load_perp_market
 from services.ingest.kline_store import MARK_PRICE_KLINES, Series, store
 from services.ingest.perpetual_pages import Fundings
 from services.ingest.perpetual_store import store_fundings
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
 from shared.market_data import load_candles_warmed
 from shared.settings import Settings
 from tests.support.market import BACKTEST_REQUEST, T0, insert_candles, random_walk
@@ -90,7 +90,7 @@ async def core_result(pool: asyncpg.Pool, request: dict[str, Any], params: Any =
             conn, spec.category, spec.symbol, spec.interval, spec.start, spec.end, 0
         )
         market = await load_perp_market(conn, spec, candles)
-    config = BacktestConfig.from_spec(spec)
+    config = spec.config()
     if params is not None:
         config = set_config(config, params)
     return run_backtest(candles, config, market=market)
@@ -219,3 +219,30 @@ async def test_an_inverse_backtest_is_in_coin_through_the_queue(
         assert t["return"] == pytest.approx(t["pnl"] / (t["qty"] / t["entry_price"]), rel=1e-12)
     final = done["metrics"]["final_equity"]
     assert final == pytest.approx(1.0 + sum(t["pnl"] for t in trades), rel=1e-9)
+
+
+async def test_a_walk_forward_s_stitched_counts_and_sums_are_its_windows_totals(
+    api: Client, settings: Settings, perpetual: None
+) -> None:
+    # Issue 20: the stitched out-of-sample funding_paid was 0.0 while the windows paid.
+    body = {
+        "kind": "walk_forward",
+        "backtest": {**BACKTEST, "leverage": 5},
+        "param_grid": {"fast": [5, 8], "slow": [30]},
+        "objective": "calmar",
+        "walk_forward": {"train_bars": 400, "test_bars": 300},
+    }
+    done, windows = await succeeded(api, settings, "optimizations", body, "results")
+    assert done["strategy_name"] == "sma_cross"
+    chained = done["walk_forward"]["test_metrics"]
+    tests = [w["test_metrics"] for w in windows]
+    assert len(tests) == done["walk_forward"]["windows"] >= 3
+    assert chained["funding_paid"] != 0.0
+    for key in ("num_trades", "liquidations", "long_trades", "short_trades"):
+        assert chained[key] == sum(t[key] for t in tests), key
+    for key in ("funding_paid", "fees_paid", "long_pnl", "short_pnl"):
+        assert chained[key] == pytest.approx(sum(t[key] for t in tests), rel=1e-12), key
+    growth = np.prod([1 + t["benchmark_return"] for t in tests])
+    assert chained["benchmark_return"] == pytest.approx(growth - 1, rel=1e-12)
+    by_window = sorted(windows, key=lambda w: w["window"])
+    assert [w["window"] for w in by_window] == list(range(len(windows)))

@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from services.engine.core import resample_trades
+from domain.market.intervals import from_epoch_ms
+from domain.research.monte_carlo import resample_trades
 from shared.settings import Settings
-from shared.timestamps import from_epoch_ms
 from tests.support.market import insert_candles, random_walk
 from tests.support.services import running_engine, settled
 
@@ -71,8 +71,12 @@ async def test_monte_carlo_is_the_engines_resampling_of_the_closed_trades_same_s
     assert first["monte_carlo"] != other["monte_carlo"]
     assert plain["monte_carlo"] is None
     trades = await (await api.get(f"/api/v1/backtests/{first['id']}/trades?limit=1000")).json()
-    closed = [t["return"] for t in trades["items"] if t["exit_time"] is not None]
+    # Resampled: each closed trade's return on the equity before its entry (issue 20).
+    closed = [t["equity_return"] for t in trades["items"] if t["exit_time"] is not None]
     assert len(closed) > 5
+    for trade in trades["items"]:
+        assert trade["mae"] >= 0 and trade["mfe"] >= 0 and trade["bars_held"] >= 0
+        assert trade["entry_order"] == "market"
     expected = resample_trades(np.asarray(closed), 10_000.0, 2000, 7).as_json()
     assert first["monte_carlo"] == expected  # the returns travel as exact JSON floats
     mc = first["monte_carlo"]

@@ -9,8 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLING = ("bench", "devtools", "tests")
-SERVER_SIDE = ("services", "shared")
-CORE_MAY_IMPORT = {"numpy", "numba", "polars", "scipy", "shared"}
+SERVER_SIDE = ("services", "shared", "domain")
+DOMAIN_MAY_IMPORT = {"numpy", "numba", "polars", "scipy", "domain"}
 
 
 def _imports(folder: str) -> list[tuple[str, str]]:
@@ -34,8 +34,8 @@ def _top(module: str) -> str:
 
 
 def test_the_rules_see_imports() -> None:
-    assert ("shared/backtest_spec.py", "shared.strategies") in _imports("shared")
-    assert ("services/engine/core/indicators.py", "numba") in _imports("services/engine/core")
+    assert ("shared/backtest_spec.py", "domain.strategies") in _imports("shared")
+    assert ("domain/indicators.py", "numba") in _imports("domain")
 
 
 def test_shared_imports_no_service_and_no_tooling() -> None:
@@ -54,15 +54,22 @@ def test_a_service_imports_shared_its_own_modules_and_no_tooling(service: str) -
     assert wrong == []
 
 
-def test_the_engine_core_imports_only_itself_the_numeric_libraries_and_shared() -> None:
+def test_the_domain_imports_only_itself_the_numeric_libraries_and_the_standard_library() -> None:
+    """The pure core at the bottom: no request models, no SQL, no AMQP, no service."""
+    found = _imports("domain")
     wrong = [
         (f, m)
-        for f, m in _imports("services/engine/core")
-        if not m.startswith("services.engine.core")
-        and _top(m) not in CORE_MAY_IMPORT
-        and _top(m) not in sys.stdlib_module_names
+        for f, m in found
+        if _top(m) not in DOMAIN_MAY_IMPORT and _top(m) not in sys.stdlib_module_names
     ]
     assert wrong == []
+    assert not {"pydantic", "asyncpg", "aio_pika", "shared", "services"} & {
+        _top(m) for _, m in found
+    }
+
+
+def test_shared_imports_the_domain() -> None:
+    assert ("shared/metric_names.py", "domain.metrics.names") in _imports("shared")
 
 
 def test_the_command_line_is_a_client_of_the_api_alone() -> None:
@@ -86,7 +93,7 @@ def test_the_example_producer_is_a_client_of_the_broker_alone() -> None:
 def test_the_docs_the_code_cites_exist() -> None:
     cited = {
         match
-        for folder in ("services", "shared", "tests", "bench", "devtools", "cli")
+        for folder in ("domain", "services", "shared", "tests", "bench", "devtools", "cli")
         for path in (ROOT / folder).rglob("*.py")
         if path != Path(__file__).resolve()
         for match in re.findall(r"docs/[a-z_]+\.md", path.read_text())

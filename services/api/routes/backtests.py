@@ -16,6 +16,7 @@ from services.api.errors import Conflict
 from services.api.job_submission import post_job
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
+from services.api.period_returns import PeriodReturn, ReturnsQuery, returns_by_period
 from shared.backtest_spec import BacktestSpec
 from shared.metric_names import MetricKey
 from shared.repos import backtests as backtests_repo
@@ -62,6 +63,15 @@ async def equity(request: web.Request) -> web.StreamResponse:
     query = read_query(request, EquityQuery)
     view = await _existing(request)
     return await stream_equity(request, request.app[POOL], view.id, query.points)
+
+
+async def returns(request: web.Request) -> web.Response:
+    """The equity curve's return per year, month, week or day."""
+    query = read_query(request, ReturnsQuery)
+    view = await _existing(request)
+    capital = float(view.request["initial_capital"])
+    items = await returns_by_period(request.app[POOL], view.id, capital, query.period)
+    return json_response(Page[PeriodReturn](items=items, total=len(items)))
 
 
 async def rerun(request: web.Request) -> web.Response:
@@ -128,6 +138,16 @@ ENDPOINTS = [
         "backtests",
         query=EquityQuery,
         response=Page[EquityPoint],
+        errors=(404, 422),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/backtests/{id}/returns",
+        returns,
+        "The equity curve's return per period (year, month, ISO week or day, UTC)",
+        "backtests",
+        query=ReturnsQuery,
+        response=Page[PeriodReturn],
         errors=(404, 422),
     ),
     Endpoint(

@@ -4,8 +4,13 @@ from typing import Literal
 
 import numpy as np
 from aiohttp import web
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
+from domain.market.intervals import iso_utc
+from domain.metrics.names import METRIC_KEYS
+from domain.optimization.walk_forward import (
+    chain_scales,
+)
 from services.api.endpoints import (
     Endpoint,
     cancel_or_delete,
@@ -13,19 +18,14 @@ from services.api.endpoints import (
     json_response,
     read_query,
 )
-from services.api.equity_stream import EquityPoint, EquityQuery, kept_points
+from services.api.equity_stream import EquityPoint, EquityQuery, drawdowns, kept_points
 from services.api.errors import NotFound
 from services.api.job_submission import post_job
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
-from shared.metric_names import METRIC_KEYS
 from shared.optimization_spec import OptimizationKind, OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
 from shared.repos.optimizations import OptimizationView, ResultRow
-from shared.timestamps import iso_utc
-from shared.walk_forward import (
-    chain_scales,
-)
 
 OrderBy = Literal[(*METRIC_KEYS, "window")]  # type: ignore[valid-type]
 
@@ -33,7 +33,11 @@ OrderBy = Literal[(*METRIC_KEYS, "window")]  # type: ignore[valid-type]
 class ResultsQuery(PageQuery):
     model_config = ConfigDict(extra="forbid")
 
-    order_by: OrderBy = "sharpe"
+    order_by: OrderBy | None = Field(
+        default=None,
+        description="a metric key (best first; walk-forward windows by their test metrics) or "
+        "`window`; default: the optimization's objective",
+    )
 
 
 class OptimizationFilter(JobFilter):
@@ -68,7 +72,7 @@ async def results(request: web.Request) -> web.Response:
         request.app[POOL],
         view.id,
         view.kind,
-        query.order_by,
+        query.order_by or view.request.get("objective", "sharpe"),
         limit=query.limit,
         offset=query.offset,
     )
@@ -92,12 +96,13 @@ async def out_of_sample_equity(request: web.Request) -> web.Response:
         if outcomes
         else np.empty(0)
     )
+    falls, _ = drawdowns(values)
     kept = kept_points(times.size, query.points)
     if kept is not None:
-        times, values = times[kept], values[kept]
+        times, values, falls = times[kept], values[kept], falls[kept]
     items = [
-        EquityPoint(time=iso_utc(int(t)), equity=float(v))
-        for t, v in zip(times, values, strict=True)
+        EquityPoint(time=iso_utc(int(t)), equity=float(v), drawdown=float(d))
+        for t, v, d in zip(times, values, falls, strict=True)
     ]
     return json_response(Page[EquityPoint](items=items, total=len(items)))
 

@@ -1,6 +1,7 @@
 """What runs in the engine's process pool: one backtest, from plain inputs to plain outputs."""
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -8,8 +9,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from domain.backtest import BacktestResult, run_backtest
+from domain.execution.settings import EXIT_REASONS
+from domain.market.candles import Candles
+from domain.market.intervals import from_epoch_ms
+from domain.market.perp_market import PerpMarket
+from domain.metrics.trade_details import ENTRY_ORDERS
+from domain.research.monte_carlo import resample_trades
 from services.engine.backtests.data_used import DataReport, data_used
-from services.engine.core import EXIT_REASONS, PerpMarket, Trades, resample_trades, run_backtest
 from services.engine.provenance import (
     arrays_sha256,
     candles_provenance,
@@ -17,9 +24,7 @@ from services.engine.provenance import (
     provenance,
     sha256_hex,
 )
-from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
-from shared.timestamps import from_epoch_ms
+from shared.backtest_spec import BacktestSpec, request_warnings
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,9 @@ def simulate(
     """The backtest over `candles` but their first `warmup` bars, which only warm the
     indicators; `market` a perpetual's mark price and funding on the same candles."""
     spec = BacktestSpec.model_validate(request)
-    result = run_backtest(candles, spec, trade_from=warmup, market=market)
+    result = run_backtest(candles, spec.config(), trade_from=warmup, market=market)
     t = result.trades
+    d = result.details
     trades = [
         (
             "long" if t.side[i] > 0 else "short",
@@ -66,6 +72,11 @@ def simulate(
             float(t.fees[i]),
             EXIT_REASONS[int(t.exit_reason[i])],
             float(t.funding[i]),
+            _finite_or_none(float(d.equity_return[i])),
+            float(d.mae[i]),
+            float(d.mfe[i]),
+            int(d.bars_held[i]),
+            ENTRY_ORDERS[int(d.entry_order[i])],
         )
         for i in range(len(t))
     ]
@@ -93,17 +104,22 @@ def simulate(
         result.equity,
         data,
         t.exit_counts(),
-        [*data.warnings, *result.warnings],
-        _monte_carlo(spec, t),
+        [*request_warnings(request), *data.warnings, *result.warnings],
+        _monte_carlo(spec, result),
         ran_on,
         digests,
     )
 
 
-def _monte_carlo(spec: BacktestSpec, trades: Trades) -> dict[str, Any] | None:
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _monte_carlo(spec: BacktestSpec, result: BacktestResult) -> dict[str, Any] | None:
+    """Closed trades' returns on equity resampled: leverage and position size count."""
     if spec.monte_carlo is None:
         return None
-    returns = trades.returns[trades.closed]
+    returns = result.details.equity_return[result.trades.closed]
     asked = spec.monte_carlo
     return resample_trades(returns, spec.initial_capital, asked.runs, asked.seed).as_json()
 

@@ -18,25 +18,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from services.engine.core import (
-    BacktestConfig,
-    Metric,
-    PerpMarket,
-    ReturnMoments,
-    StrategyTargets,
-    contiguous_prices,
-    core_stop,
-    kernel_returns,
-    run_backtest,
-    run_kernel,
-)
-from services.engine.optimization.robustness import DEFAULT_BLOCKS, SetStatistics
-from services.engine.optimization.sweep_metrics import TestRun, sweep_metrics
-from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
-from shared.candles import PRICE_FIELDS, Candles
-from shared.ranking import best_of
-from shared.strategies import ParamValue
-from shared.warmup import warmup_bars
+from domain.backtest import benchmark, contiguous_prices, kernel_returns, run_backtest, run_kernel
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import GRIDABLE_STOPS
+from domain.market.candles import PRICE_FIELDS, Candles
+from domain.market.perp_market import PerpMarket
+from domain.metrics.performance import Metric
+from domain.metrics.sweep import TestRun, sweep_metrics
+from domain.metrics.trade_details import bars_held, kernel_places
+from domain.optimization.ranking import best_of
+from domain.research.robustness import DEFAULT_BLOCKS, SetStatistics
+from domain.research.sharpe_inference import ReturnMoments
+from domain.strategies import ParamValue
+from domain.strategies.warmup import warmup_bars
+from domain.targets.strategy_targets import StrategyTargets
+from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec, core_stop
 
 Params = Mapping[str, ParamValue]
 FloatArray = npt.NDArray[np.float64]
@@ -116,10 +112,6 @@ def bars_between(candles: Candles, start: int, stop: int) -> Candles:
     )
 
 
-# Grid fields the core takes as they are (the others are stops).
-_PLAIN_GRID_FIELDS = frozenset({"position_size", "leverage"})
-
-
 def market_between(market: PerpMarket | None, start: int, stop: int) -> PerpMarket | None:
     return None if market is None else market.between(start, stop)
 
@@ -133,7 +125,7 @@ def set_config(config: BacktestConfig, params: Params) -> BacktestConfig:
     if fields:
         changed: dict[str, Any] = {
             k: v
-            if k in _PLAIN_GRID_FIELDS
+            if k not in GRIDABLE_STOPS
             else core_stop(EXECUTION_GRID_FIELDS[k].validate_python(v))
             for k, v in fields.items()
         }
@@ -143,7 +135,7 @@ def set_config(config: BacktestConfig, params: Params) -> BacktestConfig:
 
 def backtest_config(request: Mapping[str, Any]) -> BacktestConfig:
     """The core's config of an optimization request's `backtest`."""
-    return BacktestConfig.from_spec(BacktestSpec.model_validate(request["backtest"]))
+    return BacktestSpec.model_validate(request["backtest"]).config()
 
 
 def evaluate_sets(
@@ -158,25 +150,34 @@ def evaluate_sets(
     indicators are warmed up as far as its `warmup_bars` takes; the metrics equal
     run_backtest's on the same bars (to rounding)."""
     spec = BacktestSpec.model_validate(request["backtest"])
-    config = BacktestConfig.from_spec(spec)
+    config = spec.config()
     execution = config.execution
     # Sets warmed on as many bars share one indicator cache (one per distinct warm-up).
     by_start: dict[int, list[int]] = {}
     configs = [set_config(config, params) for params in param_sets]
     for i, one in enumerate(configs):
-        warm = min(warmup_bars(spec.warmup_bars, one.strategy_entry(), one.params), warmup_loaded)
+        warm = min(
+            warmup_bars(spec.warmup_bars, one.strategy_entry(), one.params, spec.interval),
+            warmup_loaded,
+        )
         by_start.setdefault(warmup_loaded - warm, []).append(i)
     first_time, last_time = int(candles.open_time[warmup_loaded]), int(candles.open_time[-1])
+    # Not gridable: the same for every set.
+    fill_at_close, slippage = execution.fill == "close", float(execution.slippage_bps) / 10_000
     results: list[SetResult] = []
     for start, members in by_start.items():
         bars = bars_between(candles, start, len(candles)) if start else candles
         bars_market = market_between(market, start, len(candles)) if start else market
-        strategy = StrategyTargets(config.strategy_entry(), bars)
+        strategy = StrategyTargets(
+            config.strategy_entry(), bars, interval=config.interval, market=bars_market
+        )
         prices = contiguous_prices(bars)
         for i in members:
             one = configs[i]
-            targets = strategy(one.params, execution.direction)
-            kernel = run_kernel(prices, targets, warmup_loaded - start, one.execution, bars_market)
+            trade_from = warmup_loaded - start
+            targets, entry_size = strategy.sized(one.params, execution.direction, trade_from)
+            kernel = run_kernel(prices, targets, trade_from, one.execution, bars_market, entry_size)
+            places = kernel_places(kernel, len(bars) - 1, fill_at_close, slippage)
             sweep = sweep_metrics(
                 kernel,
                 first_time,
@@ -185,6 +186,8 @@ def evaluate_sets(
                 execution.initial_capital,
                 kernel_returns(kernel, one.execution),
                 robustness_blocks(request),
+                trade_bars_held=bars_held(places),
+                benchmark_return=benchmark(prices, trade_from),
             )
             results.append(
                 SetResult(
@@ -197,19 +200,23 @@ def evaluate_sets(
                 )
             )
     ranked = sorted(results, key=lambda r: r.index)
-    _guard_plugin(config, candles, ranked, str(request.get("objective", "sharpe")))
+    _guard_plugin(config, candles, ranked, str(request.get("objective", "sharpe")), market)
     return ranked
 
 
 def _guard_plugin(
-    config: BacktestConfig, candles: Candles, results: list[SetResult], objective: str
+    config: BacktestConfig,
+    candles: Candles,
+    results: list[SetResult],
+    objective: str,
+    market: PerpMarket | None = None,
 ) -> None:
     """A plugin's first and best set of the chunk pass the look-ahead guard (so do the
     optimization's first and best, which are some chunk's); StrategyError otherwise."""
     entry = config.strategy_entry()
     if entry.plugin is None or not results:
         return
-    strategy = StrategyTargets(entry, candles)
+    strategy = StrategyTargets(entry, candles, interval=config.interval, market=market)
     best = best_result(results, objective)
     for result in {id(r): r for r in (results[0], best)}.values():
         strategy.guard(set_config(config, result.params).params)
@@ -256,7 +263,10 @@ def run_test_chunk(
     test_from, test_to = bars
     spec = BacktestSpec.model_validate(request["backtest"])
     warmup = warmup_bars(
-        spec.warmup_bars, spec.strategy.entry(), {**spec.strategy.resolved_params, **params}
+        spec.warmup_bars,
+        spec.strategy.entry(),
+        {**spec.strategy.resolved_params, **params},
+        spec.interval,
     )
     first = max(0, test_from - warmup)
     candles, market = source.bars()
@@ -288,10 +298,7 @@ def run_test_window(
         equity=result.equity,
         closed_pnl=trades.pnl[closed].tolist(),
         closed_returns=trades.returns[closed].tolist(),
-        num_trades=len(trades),
-        fees_paid=float(trades.fees.sum()),
         bars_held=round((result.metrics["exposure"] or 0.0) * result.equity.size),
-        funding_paid=float(trades.funding.sum()),
-        liquidations=int(result.metrics["liquidations"] or 0),
+        metrics=result.metrics,
     )
     return result.metrics, run

@@ -8,14 +8,14 @@ import asyncio
 import json
 from typing import Any
 
-from services.engine.core import Metric
+from domain.metrics.performance import Metric
+from domain.metrics.sweep import TestRun, chained_metrics
+from domain.optimization.ranking import best_of
+from domain.research.robustness import SetStatistics, robustness
 from services.engine.optimization import store
 from services.engine.optimization.in_pool import SetResult, backtest_config
-from services.engine.optimization.robustness import SetStatistics, robustness
 from services.engine.optimization.store import ChunkWork
-from services.engine.optimization.sweep_metrics import TestRun, chained_metrics
 from shared.db import DbConnection
-from shared.ranking import best_of
 from shared.repos import optimizations as optimizations_repo
 
 
@@ -92,8 +92,6 @@ async def record_test(
             "metrics": metrics,
             "closed_pnl": run.closed_pnl,
             "closed_returns": run.closed_returns,
-            "num_trades": run.num_trades,
-            "fees_paid": run.fees_paid,
             "bars_held": run.bars_held,
         }
         await store.mark_done(conn, work, 1, result=kept, curve=(run.times, run.equity))
@@ -123,9 +121,8 @@ async def _finish_if_last(conn: DbConnection, work: ChunkWork) -> None:
             equity,
             kept["closed_pnl"],
             kept["closed_returns"],
-            kept["num_trades"],
-            kept["fees_paid"],
             kept["bars_held"],
+            kept["metrics"],
         )
         for kept, times, equity in outcomes
     ]

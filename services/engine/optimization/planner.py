@@ -13,21 +13,21 @@ from uuid import UUID
 import asyncpg
 from pydantic import ValidationError
 
+from domain.optimization.plan import ChunkPlan, grid_chunks, walk_forward_chunks
+from domain.optimization.walk_forward import (
+    WalkForwardRejected,
+    checked_window_count,
+    progress_total,
+    walk_forward_windows,
+)
+from domain.strategies.warmup import warmup_bars
 from services.engine.optimization import store as optimization_store
-from services.engine.optimization.plan import ChunkPlan, grid_chunks, walk_forward_chunks
 from shared import market_data
 from shared.db import DbConnection
 from shared.jobs import JobRejected
 from shared.messages import StartOptimization
 from shared.optimization_spec import OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
-from shared.walk_forward import (
-    WalkForwardRejected,
-    checked_window_count,
-    progress_total,
-    walk_forward_windows,
-)
-from shared.warmup import warmup_bars
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ async def _stored_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRan
     assert row is not None
     sets, _ = spec.combinations()
     entry = b.strategy.entry()
-    asked = max((warmup_bars(b.warmup_bars, entry, params) for params in sets), default=0)
+    asked = max(
+        (warmup_bars(b.warmup_bars, entry, params, b.interval) for params in sets), default=0
+    )
     warmup = await market_data.bars_before(conn, b.category, b.symbol, b.interval, b.start, asked)
     return StoredRange(int(row["bars"]), row["data_end"], warmup)
 

@@ -1,0 +1,213 @@
+"""The peers the engine benchmark times beside ours, each checked to trade what we trade first.
+
+- raptorbt (Rust, pinned in the `bench` extra): `run_single_backtest` on our entry and exit
+  signals, filled at the next open with the same fee;
+- backtesting.py through `FractionalBacktest`, so a 40,000 coin can be bought in fractions
+  (whole units would make it trade nothing, which is no comparison at all);
+- a hand-written numba loop: SMAs, crosses, next-open fills, fees, equity and a Sharpe ratio in
+  one pass, the floor a Python engine can hope to reach.
+
+`Agreement` says whether a peer's trades match ours (count, entry bars, entry prices); a row
+whose peer disagrees is reported as such rather than timed as if it did the same work.
+"""
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd  # type: ignore[import-untyped]
+from numba import njit
+
+from domain.backtest import BacktestResult
+from domain.market.candles import Candles
+
+MINUTES_PER_YEAR = 525_600.0
+
+
+@dataclass(frozen=True)
+class Agreement:
+    trades: int
+    ours: int
+    same_entries: bool
+
+    @property
+    def agrees(self) -> bool:
+        return self.trades == self.ours and self.same_entries
+
+    def note(self) -> str:
+        if self.agrees:
+            return f"trades agree with ours ({self.ours:,})"
+        return f"DISAGREES: {self.trades:,} trades against our {self.ours:,}"
+
+
+def entry_exit_signals(
+    targets: npt.NDArray[np.int8],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Long-only entries and exits at the bar whose close decides them (filled next open)."""
+    previous = np.concatenate([[0], targets[:-1]])
+    return (targets == 1) & (previous != 1), (targets != 1) & (previous == 1)
+
+
+def _entries_agree(
+    ours: BacktestResult, entry_times_ms: npt.NDArray[np.int64], entry_prices: Any
+) -> Agreement:
+    n = len(ours.trades)
+    same = len(entry_times_ms) == n and bool(
+        np.array_equal(ours.trades.entry_time, entry_times_ms)
+        and np.allclose(ours.trades.entry_price, entry_prices, rtol=1e-12)
+    )
+    return Agreement(len(entry_times_ms), n, same)
+
+
+# --- raptorbt --------------------------------------------------------------------------------
+
+
+def raptorbt_run(
+    candles: Candles, targets: npt.NDArray[np.int8], fee_rate: float, cash: float
+) -> Callable[[], Any]:
+    import raptorbt
+
+    entries, exits = entry_exit_signals(targets)
+    config = raptorbt.BacktestConfig(
+        initial_capital=cash, fees=fee_rate, slippage=0.0, fill_timing="next_bar_open"
+    )
+    nanoseconds = candles.open_time.astype(np.int64) * 1_000_000
+    c = candles
+
+    def run() -> Any:
+        return raptorbt.run_single_backtest(
+            nanoseconds, c.open, c.high, c.low, c.close, c.volume, entries, exits, 1, 1.0, "X",
+            config,
+        )  # fmt: skip
+
+    return run
+
+
+def raptorbt_agreement(result: Any, candles: Candles, ours: BacktestResult) -> Agreement:
+    trades = result.trades()
+    times = np.array([candles.open_time[t.entry_idx] for t in trades], np.int64)
+    return _entries_agree(ours, times, [t.entry_price for t in trades])
+
+
+# --- backtesting.py --------------------------------------------------------------------------
+
+
+def backtesting_py_run(
+    frame: pd.DataFrame, fast: int, slow: int, fee_rate: float, cash: float
+) -> Callable[[], Any]:
+    from backtesting import Strategy
+    from backtesting.lib import FractionalBacktest, crossover
+
+    def rolling_mean(values: Any, window: int) -> Any:
+        return pd.Series(values).rolling(window).mean().to_numpy()
+
+    class SmaCross(Strategy):  # type: ignore[misc]
+        def init(self) -> None:
+            self.fast = self.I(rolling_mean, self.data.Close, fast)
+            self.slow = self.I(rolling_mean, self.data.Close, slow)
+
+        def next(self) -> None:
+            if crossover(self.fast, self.slow):
+                self.buy()
+            elif crossover(self.slow, self.fast):
+                self.position.close()
+
+    def run() -> Any:
+        # Its progress bar would only add noise (and a little time) to the measurement.
+        with (
+            warnings.catch_warnings(),
+            mock.patch("backtesting.backtesting._tqdm", lambda seq, **_: seq),
+        ):
+            warnings.simplefilter("ignore")
+            backtest = FractionalBacktest(
+                frame, SmaCross, cash=cash, commission=fee_rate, finalize_trades=True
+            )
+            return backtest.run()
+
+    return run
+
+
+def backtesting_py_agreement(stats: Any, ours: BacktestResult) -> Agreement:
+    """backtesting.py sizes in whole fractional units (1e-8 coin) and keeps a little cash
+    aside for the commission, so its entries are compared by time and price."""
+    trades = stats["_trades"]
+    times = trades["EntryTime"].to_numpy().astype("datetime64[ms]").astype(np.int64)
+    n = len(ours.trades)
+    k = min(len(times), n)
+    same = len(times) == n and bool(
+        np.array_equal(times[:k], ours.trades.entry_time[:k])
+        and np.allclose(trades["EntryPrice"].to_numpy()[:k], ours.trades.entry_price[:k])
+    )
+    return Agreement(len(times), n, same)
+
+
+# --- the hand-written floor ------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _hand_loop(
+    open_: npt.NDArray[np.float64],
+    close: npt.NDArray[np.float64],
+    fast: int,
+    slow: int,
+    fee_rate: float,
+    cash: float,
+) -> tuple[float, float, int]:
+    """sma_cross long-only, all in, next-open fills: final equity, Sharpe, trades."""
+    n = close.size
+    sum_fast = 0.0
+    sum_slow = 0.0
+    qty = 0.0
+    want = 0
+    trades = 0
+    previous_equity = cash
+    total = 0.0
+    total_sq = 0.0
+    for t in range(n):
+        # Fill yesterday's decision at this open.
+        if want == 1 and qty == 0.0:
+            price = open_[t]
+            qty = cash / (price * (1.0 + fee_rate))
+            cash -= qty * price * (1.0 + fee_rate)
+            trades += 1
+        elif want == 0 and qty > 0.0:
+            price = open_[t]
+            cash += qty * price * (1.0 - fee_rate)
+            qty = 0.0
+        sum_fast += close[t]
+        sum_slow += close[t]
+        if t >= fast:
+            sum_fast -= close[t - fast]
+        if t >= slow:
+            sum_slow -= close[t - slow]
+        if t >= slow - 1:
+            want = 1 if sum_fast / fast > sum_slow / slow else 0
+        equity = cash + qty * close[t]
+        r = equity / previous_equity - 1.0
+        total += r
+        total_sq += r * r
+        previous_equity = equity
+    mean = total / n
+    variance = (total_sq - n * mean * mean) / (n - 1)
+    sharpe = mean / math.sqrt(variance) * math.sqrt(MINUTES_PER_YEAR) if variance > 0 else 0.0
+    return previous_equity, sharpe, trades
+
+
+def hand_loop_run(
+    candles: Candles, fast: int, slow: int, fee_rate: float, cash: float
+) -> Callable[[], tuple[float, float, int]]:
+    def run() -> tuple[float, float, int]:
+        return _hand_loop(candles.open, candles.close, fast, slow, fee_rate, cash)
+
+    return run
+
+
+def hand_loop_agreement(result: tuple[float, float, int], ours: BacktestResult) -> Agreement:
+    final, _, trades = result
+    same = math.isclose(final, float(ours.equity[-1]), rel_tol=1e-9)
+    return Agreement(trades, len(ours.trades), same)

@@ -1,0 +1,311 @@
+"""The engine core's public surface: `run_backtest(candles, spec) -> BacktestResult`.
+
+Also the two halves an optimizer calls separately: targets from an `IndicatorCache`
+(shared by every parameter set on the same candles) and `simulate_targets` on them.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from domain import indicators
+from domain.execution.config import BacktestConfig
+from domain.execution.kernel import Kernel, simulate_kernel, trade_capacity, trade_returns
+from domain.execution.settings import (
+    EXIT_LIQUIDATION,
+    EXIT_REASONS,
+    AtrMultiple,
+    ExecutionSettings,
+    Stop,
+)
+from domain.market.candles import Candles
+from domain.market.perp_market import PerpMarket
+from domain.metrics.performance import Metric, buy_and_hold_return, compute_metrics, span_of
+from domain.metrics.trade_details import TradeDetails, trade_details
+from domain.targets.indicator_cache import IndicatorCache
+from domain.targets.signals import Targets
+from domain.targets.strategy_targets import StrategyTargets
+
+
+@dataclass(frozen=True)
+class Trades:
+    """The trade list as columns; exit_time is -1 (null in `frame()`) while still open."""
+
+    side: npt.NDArray[np.int8]
+    entry_time: npt.NDArray[np.int64]
+    entry_price: npt.NDArray[np.float64]
+    exit_time: npt.NDArray[np.int64]
+    exit_price: npt.NDArray[np.float64]  # the last close for a trade still open
+    qty: npt.NDArray[np.float64]
+    pnl: npt.NDArray[np.float64]
+    returns: npt.NDArray[np.float64]
+    fees: npt.NDArray[np.float64]
+    exit_reason: npt.NDArray[np.int8]  # index into EXIT_REASONS
+    funding: npt.NDArray[np.float64]  # net paid, negative when received
+
+    def __len__(self) -> int:
+        return int(self.side.size)
+
+    def exit_counts(self) -> dict[str, int]:
+        """How many trades ended for each reason (a trade still open counts as `end`)."""
+        counts = np.bincount(self.exit_reason, minlength=len(EXIT_REASONS))
+        return {reason: int(c) for reason, c in zip(EXIT_REASONS, counts, strict=True) if c}
+
+    @property
+    def closed(self) -> npt.NDArray[np.bool_]:
+        return self.exit_time >= 0
+
+    def frame(self) -> pl.DataFrame:
+        """The trade fields of docs/api.md; times as epoch ms, exit_time null while open."""
+        return pl.DataFrame(
+            {
+                "side": np.where(self.side > 0, "long", "short"),
+                "entry_time": self.entry_time,
+                "entry_price": self.entry_price,
+                "exit_time": pl.Series(self.exit_time).replace(-1, None),
+                "exit_price": self.exit_price,
+                "qty": self.qty,
+                "pnl": self.pnl,
+                "return": self.returns,
+                "fees": self.fees,
+                "exit_reason": np.asarray(EXIT_REASONS)[self.exit_reason],
+                "funding": self.funding,
+            },
+            schema_overrides={"exit_time": pl.Int64},
+        )
+
+    def records(self) -> list[dict[str, Any]]:
+        return self.frame().to_dicts()
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    time: npt.NDArray[np.int64]  # open time of each traded bar
+    equity: npt.NDArray[np.float64]  # marked at each bar's close, aligned with `time`
+    trades: Trades
+    metrics: dict[str, Metric]
+    details: TradeDetails  # per trade, aligned with `trades`
+    warnings: tuple[str, ...] = ()
+
+
+FloatColumn = npt.NDArray[np.float64]
+Prices = tuple[FloatColumn, FloatColumn, FloatColumn, FloatColumn]  # open, high, low, close
+
+
+def contiguous_prices(candles: Candles, end: int | None = None) -> Prices:
+    def column(values: FloatColumn) -> FloatColumn:
+        return np.ascontiguousarray(values[:end], np.float64)
+
+    return column(candles.open), column(candles.high), column(candles.low), column(candles.close)
+
+
+def run_kernel(
+    prices: Prices,
+    targets: npt.NDArray[np.int8],
+    trade_from: int,
+    execution: ExecutionSettings,
+    market: PerpMarket | None = None,
+    entry_size: FloatColumn | None = None,
+) -> Any:
+    """The compiled fill loop on contiguous (open, high, low, close) and int8 targets, with
+    the perpetual's `market` over the same bars (none: the candles are the mark and no
+    funding is stored, so none is booked) and each entry's share of `position_size` at its
+    signal bar (none: all of it)."""
+    open_, high, low, close = prices
+    mark = (open_, high, low) if market is None else _mark_columns(market, close.size)
+    funding = (
+        market.funding_rate[: close.size]
+        if execution.funding and market is not None
+        else np.empty(0)
+    )
+    atr = (
+        indicators.atr(high, low, close, execution.atr_period)
+        if execution.uses_atr
+        else np.empty(0)
+    )
+    return simulate_kernel(
+        *prices,
+        targets,
+        trade_from,
+        execution.fill == "close",
+        float(execution.initial_capital),
+        float(execution.fee_rate),
+        float(execution.slippage_bps) / 10_000,
+        float(execution.position_size),
+        _fraction(execution.stop_loss),
+        _fraction(execution.take_profit),
+        trade_capacity(targets, trade_from),
+        _atr_multiple(execution.stop_loss),
+        _atr_multiple(execution.take_profit),
+        _fraction(execution.trailing_stop),
+        _atr_multiple(execution.trailing_stop),
+        atr,
+        execution.inverse,
+        float(execution.leverage),
+        execution.liquidates,
+        float(execution.maintenance_margin_rate),
+        *mark,
+        np.ascontiguousarray(funding, np.float64),
+        np.empty(0)
+        if entry_size is None
+        else np.ascontiguousarray(entry_size[: close.size], np.float64),
+    )
+
+
+def _mark_columns(market: PerpMarket, bars: int) -> tuple[FloatColumn, FloatColumn, FloatColumn]:
+    columns = (market.mark_open, market.mark_high, market.mark_low)
+    return tuple(np.ascontiguousarray(c[:bars], np.float64) for c in columns)  # type: ignore[return-value]
+
+
+def kernel_returns(kernel: Kernel, execution: ExecutionSettings) -> npt.NDArray[np.float64]:
+    """Each trade's `return` (in coin terms for inverse contracts)."""
+    return trade_returns(kernel.pnl, kernel.qty, kernel.entry_price, execution.inverse)
+
+
+class PerpMetrics(TypedDict):
+    funding_paid: float
+    liquidations: int
+
+
+def perp_metrics(kernel: Kernel) -> PerpMetrics:
+    """`funding_paid` and `liquidations`, from the trades."""
+    return {
+        "funding_paid": float(kernel.funding.sum()),
+        "liquidations": int(np.count_nonzero(kernel.exit_reason == EXIT_LIQUIDATION)),
+    }
+
+
+def _fraction(stop: Stop) -> float:
+    return float(stop) if isinstance(stop, float | int) else math.nan
+
+
+def _atr_multiple(stop: Stop) -> float:
+    return float(stop.k) if isinstance(stop, AtrMultiple) else math.nan
+
+
+def stop_warnings(kernel: Kernel, execution: ExecutionSettings) -> tuple[str, ...]:
+    """What a user should know about how the stops they asked for applied."""
+    if kernel.without_atr == 0:
+        return ()
+    trades = "trade" if kernel.without_atr == 1 else "trades"
+    return (
+        f"{kernel.without_atr} {trades} had no ATR({execution.atr_period}) yet at the fill, "
+        "so no ATR stop",
+    )
+
+
+def simulate_targets(
+    candles: Candles,
+    targets: Targets,
+    execution: ExecutionSettings,
+    interval: str,
+    trade_from: int = 0,
+    trade_to: int | None = None,
+    market: PerpMarket | None = None,
+    entry_size: FloatColumn | None = None,
+) -> BacktestResult:
+    """Fills, equity and metrics for precomputed targets over bars [trade_from, trade_to),
+    `market` the perpetual's mark price and funding on the same candles, `entry_size` each
+    entry's share of `position_size` at its signal bar (from a `size` rule).
+
+    Bars before `trade_from` only warmed the indicators: the run starts flat there with the
+    initial capital. Bars from `trade_to` on are ignored, as if the data ended there, so
+    one set of targets (indicators are causal) serves every window of a walk-forward.
+    """
+    n = len(candles)
+    end = n if trade_to is None else trade_to
+    if not 0 <= trade_from <= end <= n:
+        raise ValueError(f"trade_from {trade_from} and trade_to {end} must be within 0..{n}")
+    if targets.shape != (n,):
+        raise ValueError("one target per candle is needed")
+    if market is not None and len(market) != n:
+        raise ValueError("one mark price and funding rate per candle is needed")
+
+    prices = contiguous_prices(candles, end)
+    kernel = run_kernel(
+        prices,
+        np.ascontiguousarray(targets[:end], np.int8),
+        trade_from,
+        execution,
+        market,
+        entry_size,
+    )
+    open_time = candles.open_time
+    still_open = kernel.exit_bar < 0
+    trades = Trades(
+        side=kernel.side,
+        entry_time=open_time[kernel.entry_bar],
+        entry_price=kernel.entry_price,
+        exit_time=np.where(still_open, -1, open_time[np.maximum(kernel.exit_bar, 0)]),
+        exit_price=kernel.exit_price,
+        qty=kernel.qty,
+        pnl=kernel.pnl,
+        returns=kernel_returns(kernel, execution),
+        fees=kernel.fees,
+        exit_reason=kernel.exit_reason,
+        funding=kernel.funding,
+    )
+    closed = ~still_open
+    details = trade_details(
+        kernel, prices, execution.fill == "close", float(execution.slippage_bps) / 10_000
+    )
+    time = open_time[trade_from:end]
+    metrics = compute_metrics(
+        kernel.equity,
+        span_of(time),
+        interval,
+        execution.initial_capital,
+        closed_pnl=trades.pnl[closed],
+        closed_returns=trades.returns[closed],
+        num_trades=len(trades),
+        fees_paid=float(trades.fees.sum()),
+        bars_held=kernel.bars_held,
+        **perp_metrics(kernel),
+        closed_sides=trades.side[closed],
+        closed_bars_held=details.bars_held[closed],
+        benchmark_return=benchmark(prices, trade_from),
+    )
+    warnings = stop_warnings(kernel, execution)
+    return BacktestResult(time, kernel.equity, trades, metrics, details, warnings)
+
+
+def benchmark(prices: Prices, trade_from: int) -> float | None:
+    """Buy and hold over the traded bars of `prices` (cut where trading ends)."""
+    open_, _, _, close = prices
+    if close.size <= trade_from:
+        return None
+    return buy_and_hold_return(open_[trade_from], close[-1])
+
+
+def run_backtest(
+    candles: Candles,
+    config: BacktestConfig,
+    trade_from: int = 0,
+    trade_to: int | None = None,
+    cache: IndicatorCache | None = None,
+    market: PerpMarket | None = None,
+) -> BacktestResult:
+    """Simulate a strategy over `candles`; pass `cache` to reuse a built-in's indicators.
+
+    `trade_from` / `trade_to` bound the traded bars and `market` is the perpetual's, as in
+    `simulate_targets`.
+    """
+    strategy = StrategyTargets(
+        config.strategy_entry(), candles, cache, interval=config.interval, market=market
+    )
+    targets, entry_size = strategy.sized(config.params, config.execution.direction, trade_from)
+    strategy.guard(config.params)
+    return simulate_targets(
+        candles,
+        targets,
+        config.execution,
+        config.interval,
+        trade_from,
+        trade_to,
+        market,
+        entry_size,
+    )

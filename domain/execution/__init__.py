@@ -1,0 +1,1 @@
+"""How targets become fills: the one simulation kernel."""

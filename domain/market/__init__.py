@@ -1,0 +1,1 @@
+"""Candles and what is known of a market: intervals, perpetual mark prices and funding."""

@@ -1,0 +1,184 @@
+"""What a trader reads of each trade beyond its fills (docs/simulation.md, "Orders, sizing
+and intrabar fills"): how many bar closes it held, its maximum adverse and favourable
+excursions from the entry price, and its return on the account's equity.
+
+Computed after the kernel from its trade columns and the candles, so the fill loop stays as
+it is. Which part of a bar a trade lived through follows from where its fills were: an entry
+at a bar's open lives through that whole bar, one at its close through none of it; an exit
+at a bar's open sees that open, a stop inside a bar the open and the stop's own level (the
+fill before slippage), an exit at the close the whole bar; a trade still open lives to the
+last bar's close.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from domain.execution.kernel import Kernel
+from domain.execution.settings import EXIT_LIQUIDATION, EXIT_SIGNAL, EXIT_STILL_OPEN
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+# How each trade's entry filled; only market orders exist so far.
+ENTRY_ORDERS = ("market", "limit")
+ENTRY_MARKET = 0
+
+
+@dataclass(frozen=True)
+class TradeDetails:
+    """Per trade, aligned with `Trades`."""
+
+    mae: FloatArray  # worst adverse excursion from the entry price, a fraction of it (>= 0)
+    mfe: FloatArray  # best favourable excursion, a fraction of the entry price (>= 0)
+    bars_held: IntArray  # bar closes after the entry fill and at or before the exit fill
+    equity_return: FloatArray  # pnl / the equity just before the entry fill
+    entry_order: npt.NDArray[np.int8]  # index into ENTRY_ORDERS
+
+    def __len__(self) -> int:
+        return int(self.mae.size)
+
+
+@dataclass(frozen=True)
+class FillPlaces:
+    """Where each trade's fills were inside their bars: the whole bars it held (from
+    `first_bar` to `last_bar`, empty when last < first) and the exit bar's prices seen
+    besides (its open, and a stop's level)."""
+
+    first_bar: IntArray
+    last_bar: IntArray
+    sees_exit_open: npt.NDArray[np.bool_]
+    exit_level: FloatArray  # NaN: none
+
+
+def fill_places(
+    side: npt.NDArray[np.int8],
+    entry_bar: IntArray,
+    exit_bar: IntArray,
+    exit_price: FloatArray,
+    exit_reason: npt.NDArray[np.int8],
+    last_bar: int,
+    fill_at_close: bool,
+    slippage: float,
+) -> FillPlaces:
+    """`last_bar`: the index of the last traded bar (a trade still open lives to its close)."""
+    still_open = exit_reason == EXIT_STILL_OPEN
+    signal = exit_reason == EXIT_SIGNAL
+    inside = ~still_open & ~signal  # stops, take profits, trailing stops, liquidations
+    exits_at_close = signal & fill_at_close
+    first = entry_bar + (1 if fill_at_close else 0)
+    last = np.where(still_open, last_bar, np.where(exits_at_close, exit_bar, exit_bar - 1))
+    # A stop's level is its fill before slippage (a liquidation, at bankruptcy, has none).
+    unslipped = np.where(side > 0, exit_price / (1.0 - slippage), exit_price / (1.0 + slippage))
+    level = np.where(exit_reason == EXIT_LIQUIDATION, exit_price, unslipped)
+    return FillPlaces(
+        first,
+        last.astype(np.int64),
+        (signal & ~fill_at_close) | inside,
+        np.where(inside, level, np.nan),
+    )
+
+
+def bars_held(places: FillPlaces) -> IntArray:
+    """Bar closes after the entry fill and at or before the exit fill."""
+    held: IntArray = np.maximum(places.last_bar - places.first_bar + 1, 0).astype(np.int64)
+    return held
+
+
+@njit(cache=True)
+def _excursions(
+    bar_open: FloatArray,
+    bar_high: FloatArray,
+    bar_low: FloatArray,
+    side: npt.NDArray[np.int8],
+    entry_price: FloatArray,
+    first_bar: IntArray,
+    last_bar: IntArray,
+    exit_bar: IntArray,
+    sees_exit_open: npt.NDArray[np.bool_],
+    exit_level: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    trades = side.size
+    mae = np.zeros(trades)
+    mfe = np.zeros(trades)
+    for k in range(trades):
+        entry = entry_price[k]
+        highest = entry
+        lowest = entry
+        for t in range(first_bar[k], last_bar[k] + 1):
+            highest = max(highest, bar_high[t])
+            lowest = min(lowest, bar_low[t])
+        if sees_exit_open[k]:
+            highest = max(highest, bar_open[exit_bar[k]])
+            lowest = min(lowest, bar_open[exit_bar[k]])
+        if not np.isnan(exit_level[k]):
+            highest = max(highest, exit_level[k])
+            lowest = min(lowest, exit_level[k])
+        up = (highest - entry) / entry
+        down = (entry - lowest) / entry
+        if side[k] > 0:
+            mae[k], mfe[k] = down, up
+        else:
+            mae[k], mfe[k] = up, down
+    return mae, mfe
+
+
+def excursions(
+    prices: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    side: npt.NDArray[np.int8],
+    entry_price: FloatArray,
+    exit_bar: IntArray,
+    places: FillPlaces,
+) -> tuple[FloatArray, FloatArray]:
+    """(mae, mfe) of each trade over the prices it lived through; `prices` the contiguous
+    (open, high, low, close) columns the kernel ran on."""
+    bar_open, bar_high, bar_low, _ = prices
+    return _excursions(
+        bar_open,
+        bar_high,
+        bar_low,
+        side,
+        entry_price,
+        places.first_bar,
+        places.last_bar,
+        exit_bar,
+        places.sees_exit_open,
+        places.exit_level,
+    )
+
+
+def kernel_places(
+    kernel: Kernel, last_bar: int, fill_at_close: bool, slippage: float
+) -> FillPlaces:
+    """`fill_places` of the kernel's trades, `last_bar` the index of the last traded bar."""
+    return fill_places(
+        kernel.side,
+        kernel.entry_bar,
+        kernel.exit_bar,
+        kernel.exit_price,
+        kernel.exit_reason,
+        last_bar,
+        fill_at_close,
+        slippage,
+    )
+
+
+def trade_details(
+    kernel: Kernel,
+    prices: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    fill_at_close: bool,
+    slippage: float,
+) -> TradeDetails:
+    """Every trade's details, `prices` the columns the kernel ran on (cut where it stopped)."""
+    places = kernel_places(kernel, prices[3].size - 1, fill_at_close, slippage)
+    mae, mfe = excursions(prices, kernel.side, kernel.entry_price, kernel.exit_bar, places)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        equity_return = kernel.pnl / kernel.entry_equity
+    return TradeDetails(
+        mae,
+        mfe,
+        bars_held(places),
+        equity_return,
+        np.full(kernel.side.size, ENTRY_MARKET, np.int8),
+    )

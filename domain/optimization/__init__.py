@@ -1,0 +1,1 @@
+"""Optimization plans: grid sets, walk-forward windows, ranking."""

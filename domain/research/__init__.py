@@ -1,0 +1,1 @@
+"""Research statistics: Monte Carlo, probabilistic and deflated Sharpe, overfitting."""

@@ -1,0 +1,1 @@
+"""Strategies turned into target positions per bar: built-ins, expressions, plugins."""
