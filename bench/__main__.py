@@ -12,6 +12,7 @@ from bench.jobs import run as jobs
 from bench.optimization import run as optimization
 from bench.robustness import run as robustness
 from bench.strategies import run as strategies
+from bench.submissions import run as submissions
 from bench.ui import run as ui
 
 
@@ -57,6 +58,11 @@ BENCHMARKS = {
         "sma_cross as an expression strategy against the built-in; grids with htf, ADX, Supertrend",
         strategies.add_arguments,
         strategies.run,
+    ),
+    "submissions": Benchmark(
+        "jobs submitted per second over AMQP beside POST /backtests; publish-to-reply latency",
+        submissions.add_arguments,
+        submissions.run,
     ),
     "ui": Benchmark(
         "time to a drawn backtest page of 525,600 bars in headless Chromium; the report's size",

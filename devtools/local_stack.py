@@ -5,18 +5,22 @@ Logs go to logs/NAME.log, PID files to logs/NAME.pid.
 
 import argparse
 import asyncio
+import os
+import subprocess
 import sys
 
 import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-from devtools import launcher
+from devtools import launcher, producer_user
 from devtools.preflight import NotReachable, check_servers
 from devtools.stack import platform_processes
 from devtools.waiting import StillWaiting, poll_until
+from shared.amqp import Topology
 from shared.dependencies import wait_for
 from shared.migrate import migrate
+from shared.producer_rights import DEFAULT_PRODUCER_USER
 from shared.settings import Settings
 
 console = Console()
@@ -62,7 +66,22 @@ async def up(settings: Settings, engines: int, offline: bool) -> int:
             console.print(f"{spec.name} already running (pid {pid})")
     ready, why = await wait_until_ready(settings)
     console.print(f"API at {api_url(settings)}: {why}")
+    _producer_user(settings)
     return 0 if ready else 1
+
+
+def _producer_user(settings: Settings) -> None:
+    """The RabbitMQ user of message-queue producers, where this machine has rabbitmqctl (a
+    broker elsewhere: run `python -m devtools.producer_user` there)."""
+    topology = Topology(settings.amqp_prefix)
+    user = os.environ.get("PRODUCER_USER", DEFAULT_PRODUCER_USER)
+    password = os.environ.get("PRODUCER_PASSWORD", producer_user.DEFAULT_PASSWORD)
+    try:
+        producer_user.create_with_rabbitmqctl(topology, user, password)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        console.print(f"producer user not created ({exc}); see the README, From a message queue")
+        return
+    console.print(f"RabbitMQ user {user!r} for message-queue producers: ready")
 
 
 async def status(settings: Settings) -> int:

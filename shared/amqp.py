@@ -2,7 +2,9 @@
 
 Commands go to a direct exchange routed by message type to durable quorum queues; a message
 that keeps failing is dead-lettered once the queue's delivery limit is reached. Events go to a
-topic exchange for whoever wants them. Consuming is in shared.consumer.
+topic exchange for whoever wants them, under `<kind>.<outcome>`. Producers' job submissions
+come in through the submit exchange (routing key `submit`) to one queue the API consumes.
+Consuming is in shared.consumer.
 """
 
 from dataclasses import dataclass
@@ -14,10 +16,12 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from shared.messages import COMMANDS, Message, message_type
+from shared.messages import COMMANDS, JobEvent, Message, event_routing_key, message_type
 
 # Deliveries of one message before it is dead-lettered.
 DELIVERY_LIMIT = 5
+# The routing key of every submission on the submit exchange.
+SUBMIT_ROUTING_KEY = "submit"
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
@@ -34,6 +38,17 @@ class Topology:
         return f"{self.prefix}.events"
 
     @property
+    def submit(self) -> str:
+        """The exchange producers publish their job submissions to."""
+        return f"{self.prefix}.submit"
+
+    @property
+    def submissions(self) -> str:
+        """The queue of job submissions, consumed by the API (named apart from the exchange,
+        so a producer's write permission on the exchange grants nothing on the queue)."""
+        return f"{self.prefix}.submissions"
+
+    @property
     def dead_letters(self) -> str:
         return f"{self.prefix}.dead-letters"
 
@@ -43,6 +58,16 @@ class Topology:
     @property
     def command_queues(self) -> list[str]:
         return [self.queue_for(command) for command in COMMANDS]
+
+    @property
+    def queues(self) -> list[str]:
+        """Every queue `declare` makes."""
+        return [*self.command_queues, self.submissions, self.dead_letters]
+
+    @property
+    def exchanges(self) -> list[str]:
+        """Every exchange `declare` makes."""
+        return [self.commands, self.events, self.submit, self.dead_letters]
 
     async def declare(self, channel: AbstractChannel) -> None:
         """Declare the exchanges and one queue per command; idempotent."""
@@ -66,6 +91,19 @@ class Topology:
                 },
             )
             await queue.bind(self.commands, routing_key=message_type(command))
+        submit = await channel.declare_exchange(
+            self.submit, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        submissions = await channel.declare_queue(
+            self.submissions,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": DELIVERY_LIMIT,
+                "x-dead-letter-exchange": self.dead_letters,
+            },
+        )
+        await submissions.bind(submit, routing_key=SUBMIT_ROUTING_KEY)
 
 
 async def connect(url: str) -> AbstractRobustConnection:
@@ -88,27 +126,35 @@ class Publisher:
     async def send_command(self, message: Message) -> None:
         await self._publish(self._commands, message, mandatory=True)
 
-    async def publish_event(self, message: Message) -> None:
-        await self._publish(self._events, message, mandatory=False)
+    async def publish_event(self, event: JobEvent) -> None:
+        await self._publish(self._events, event, mandatory=False, routing_key=event.routing_key)
 
     async def send_raw(
         self, exchange: str, message_type: str, message_id: str, body: bytes
     ) -> None:
         """Publish a message already serialized (the outbox stores them that way)."""
-        target = self._commands if exchange == "commands" else self._events
+        if exchange == "commands":
+            target, routing_key = self._commands, message_type
+        else:
+            target, routing_key = self._events, event_routing_key(message_type)
         await target.publish(
             _amqp_message(message_type, message_id, body),
-            routing_key=message_type,
+            routing_key=routing_key,
             mandatory=target is self._commands,
         )
 
     async def _publish(
-        self, exchange: AbstractExchange, message: Message, *, mandatory: bool
+        self,
+        exchange: AbstractExchange,
+        message: Message,
+        *,
+        mandatory: bool,
+        routing_key: str | None = None,
     ) -> None:
         body = message.model_dump_json().encode()
         await exchange.publish(
             _amqp_message(message.type, str(message.id), body),
-            routing_key=message.type,
+            routing_key=routing_key or message.type,
             mandatory=mandatory,
         )
 

@@ -90,8 +90,7 @@ async def _delete_topology(settings: Settings) -> None:
     connection = await aio_pika.connect(settings.amqp_url)
     async with connection:
         channel = await connection.channel()
-        for queue in topology.command_queues:
+        for queue in topology.queues:
             await channel.queue_delete(queue)
-        await channel.queue_delete(topology.dead_letters)
-        for exchange in (topology.commands, topology.events, topology.dead_letters):
+        for exchange in topology.exchanges:
             await channel.exchange_delete(exchange)

@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 import time
+import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ class LoadSpec:
     connections: int = 32
     seconds: float = 10.0
     warmup_seconds: float = 1.0
+    # Each request with an `Idempotency-Key` of its own (as a client that retries sends it).
+    idempotency_keys: bool = False
 
 
 @dataclass
@@ -64,6 +67,8 @@ async def _connection(
     tally = _Tally()
     headers = {"Content-Type": "application/json"} if body is not None else {}
     while (started := time.perf_counter()) < stop_at:
+        if spec.idempotency_keys:
+            headers["Idempotency-Key"] = uuid.uuid4().hex
         try:
             async with session.request(spec.method, spec.url, data=body, headers=headers) as resp:
                 await resp.read()

@@ -35,10 +35,10 @@ async def delete_topology(amqp_url: str, prefix: str) -> None:
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
-        for queue in [*topology.command_queues, topology.dead_letters]:
+        for queue in topology.queues:
             with contextlib.suppress(aio_pika.exceptions.AMQPError):
                 await channel.queue_delete(queue)
-        for exchange in (topology.commands, topology.events, topology.dead_letters):
+        for exchange in topology.exchanges:
             with contextlib.suppress(aio_pika.exceptions.AMQPError):
                 await channel.exchange_delete(exchange)
     finally:

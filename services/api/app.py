@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from domain.strategies import install_strategies
+from services.api.asyncapi import asyncapi_document
 from services.api.broker_link import BrokerLink
 from services.api.endpoints import Endpoint
 from services.api.errors import error_middleware
@@ -28,6 +29,7 @@ from services.api.routes import (
     reports,
     strategies,
 )
+from services.api.submission_consumer import SUBMISSIONS, SubmissionConsumer
 from services.api.ui import pages
 from shared.amqp import Topology
 from shared.db import create_pool
@@ -38,6 +40,7 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
+VERSION = "0.1.0"
 # A request waits at most this long for one statement; then it answers 503 (a stalled server).
 API_STATEMENT_TIMEOUT_SECONDS = 60.0
 
@@ -79,6 +82,32 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     await link.close()
 
 
+async def _submissions(app: web.Application) -> AsyncIterator[None]:
+    """Consume producers' job submissions once the broker link has connected."""
+    settings = app[SETTINGS]
+    consumer = SubmissionConsumer(app[POOL], Topology(settings.amqp_prefix), app[METRICS])
+    app[SUBMISSIONS] = consumer
+    link = app[BROKER]
+
+    async def start_when_connected() -> None:
+        while True:
+            connection = link.connection
+            if connection is not None:
+                try:
+                    await consumer.start(connection)
+                    return
+                except Exception as exc:  # broker lost meanwhile: try again
+                    log.warning("submissions: not consuming yet", extra={"error": repr(exc)})
+            await asyncio.sleep(0.2)
+
+    starting = asyncio.create_task(start_when_connected())
+    yield
+    starting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await starting
+    await consumer.stop()
+
+
 async def _expire_idempotency_keys(app: web.Application) -> AsyncIterator[None]:
     async def expire_hourly() -> None:
         while True:
@@ -109,11 +138,15 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = ApiMetrics()
     # Requests are checked against the built-ins and the plugins of STRATEGY_PATH.
     install_strategies(settings.strategy_path)
-    app[docs.OPENAPI_DOCUMENT] = openapi_document(ENDPOINTS, title="backtester", version="0.1.0")
+    app[docs.OPENAPI_DOCUMENT] = openapi_document(ENDPOINTS, title="backtester", version=VERSION)
+    topology = Topology(settings.amqp_prefix)
+    app[docs.ASYNCAPI_DOCUMENT] = asyncapi_document(topology, settings.amqp_url, version=VERSION)
     for endpoint in ENDPOINTS:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
     docs.add_static(app)
     pages.add_routes(app)
     app.on_shutdown.append(events.end_streams)
-    app.cleanup_ctx.extend([_database, _broker, events.job_event_hub, _expire_idempotency_keys])
+    app.cleanup_ctx.extend(
+        [_database, _broker, _submissions, events.job_event_hub, _expire_idempotency_keys]
+    )
     return app

@@ -1,6 +1,7 @@
 """The API's link to RabbitMQ: connects in the background and keeps relaying the outbox.
 
 The API starts and accepts jobs while the broker is down; their messages wait in the outbox.
+Live events (job progress) go out directly, and are dropped while the broker is away.
 """
 
 import asyncio
@@ -10,11 +11,14 @@ import asyncpg
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.amqp import Publisher, Topology, connect
+from shared.messages import JobEvent
 from shared.outbox import run_relay
 
 log = logging.getLogger(__name__)
 
 _RETRY_SECONDS = 1.0
+# A live event not confirmed within this long is given up (the next one tells more).
+_LIVE_EVENT_SECONDS = 2.0
 
 
 class BrokerLink:
@@ -46,6 +50,21 @@ class BrokerLink:
         self._connection = connection
         self._publisher = await Publisher.open(channel, self._topology)
         log.info("broker connected")
+
+    @property
+    def connection(self) -> AbstractRobustConnection | None:
+        """The connection, once made (a robust one: it reconnects by itself)."""
+        return self._connection
+
+    async def publish_live(self, event: JobEvent) -> None:
+        """Publish an event that is worth nothing later; dropped if the broker is away."""
+        publisher = self._publisher
+        if publisher is None or not self.is_up:
+            return
+        try:
+            await asyncio.wait_for(publisher.publish_event(event), _LIVE_EVENT_SECONDS)
+        except Exception as exc:  # broker away or slow: the next change is told instead
+            log.info("live event dropped", extra={"error": f"{type(exc).__name__}: {exc}"})
 
     async def close(self) -> None:
         if self._connection is not None:

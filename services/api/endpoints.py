@@ -83,10 +83,23 @@ async def read_body(
     model: type[M],
     prepare: Callable[[Any], Awaitable[Any]] | None = None,
 ) -> M:
-    """The body as `model`; `prepare` may first rewrite the parsed JSON (e.g. write out a
-    saved strategy). A body that does not parse goes to the model as it is, to be refused."""
-    body = await read_body_bytes(request) or b"null"
-    out_of_range = out_of_range_number(body)
+    """The request's body as `model` (see `parse_body`)."""
+    return await parse_body(await read_body_bytes(request), model, prepare)
+
+
+async def parse_body(
+    body: bytes,
+    model: type[M],
+    prepare: Callable[[Any], Awaitable[Any]] | None = None,
+    *,
+    numbers_checked: bool = False,
+) -> M:
+    """JSON `body` as `model`, whichever transport brought it; `prepare` may first rewrite the
+    parsed JSON (e.g. write out a saved strategy). A body that does not parse goes to the model
+    as it is, to be refused. Numbers beyond float64 or int64 are refused first, unless the
+    caller did so already (`numbers_checked`)."""
+    body = body or b"null"
+    out_of_range = None if numbers_checked else out_of_range_number(body)
     if out_of_range is not None:
         raise Unprocessable.for_field(*out_of_range)
     if prepare is not None:

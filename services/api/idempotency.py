@@ -1,5 +1,9 @@
-"""`Idempotency-Key` on job submissions: a retry with the same key answers the job the first
-request created (for 24 hours), creating nothing new, however many retries run at once."""
+"""Idempotent job submission: a retry with the same key answers the job the first submission
+created (for 24 hours), creating nothing new, however many retries run at once.
+
+The key is an HTTP request's `Idempotency-Key` or an AMQP submission's message `id`; both
+share one store, per kind of job.
+"""
 
 import hashlib
 import re
@@ -7,13 +11,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel
 
-from services.api.endpoints import accepted
-from services.api.errors import Conflict, Unprocessable
-from services.api.keys import POOL
-from shared.db import DbConnection, DbExecutor
+from services.api.errors import Unprocessable
+from shared.db import DbConnection
 from shared.repos.idempotency import bind_key, claim_key
 
 HEADER = "Idempotency-Key"
@@ -23,14 +26,15 @@ _KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 @dataclass(frozen=True)
 class Submission:
     job_id: UUID
-    replayed: bool  # an earlier request with this key created it
+    replayed: bool  # an earlier submission with this key created it
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Idempotent-Replayed": "true"} if self.replayed else {}
 
 
-def _key(request: web.Request) -> str | None:
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's `Idempotency-Key`, refused (422) unless 1 to 255 printable characters."""
     key = request.headers.get(HEADER)
     if key is not None and not _KEY.match(key):
         raise Unprocessable.for_field(HEADER, "must be 1 to 255 printable ASCII characters")
@@ -41,16 +45,18 @@ def fingerprint(body: BaseModel) -> str:
     return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
-async def submit_once(
-    request: web.Request,
+async def create_once(
+    pool: asyncpg.Pool,
     scope: str,
+    key: str | None,
+    key_field: str,
     body: BaseModel,
     create: Callable[[DbConnection], Awaitable[UUID]],
 ) -> Submission:
-    """Create the job with `create` (inside a transaction), unless the request's key did so
-    already; `body` is the validated request, so a key reused for another one is refused."""
-    key = _key(request)
-    async with request.app[POOL].acquire() as conn:
+    """Create the job with `create` (inside a transaction), unless `key` did so already;
+    `body` is the validated request, so a key reused for another one is refused, naming
+    `key_field` (the header, or the message's `id`)."""
+    async with pool.acquire() as conn:
         if key is None:
             return Submission(await create(conn), replayed=False)
         async with conn.transaction():
@@ -61,29 +67,6 @@ async def submit_once(
                 return Submission(job_id, replayed=False)
     if earlier.fingerprint != fingerprint(body):
         raise Unprocessable.for_field(
-            HEADER, "already used, within 24 hours, for a different request"
+            key_field, "already used, within 24 hours, for a different request"
         )
     return Submission(earlier.job_id, replayed=True)
-
-
-def job_gone(job: str, submission: Submission) -> Conflict:
-    return Conflict(
-        f"the {job} {submission.job_id} created with this {HEADER} has been deleted since"
-    )
-
-
-async def accept_once(
-    request: web.Request,
-    scope: str,
-    what: str,
-    body: BaseModel,
-    create: Callable[[DbConnection], Awaitable[UUID]],
-    load: Callable[[DbExecutor, UUID], Awaitable[BaseModel | None]],
-) -> web.Response:
-    """A job's POST: created once per key; 202 with the job (`load`ed) and where to follow it
-    (`/api/v1/<scope>/<id>`)."""
-    submission = await submit_once(request, scope, body, create)
-    view = await load(request.app[POOL], submission.job_id)
-    if view is None:
-        raise job_gone(what, submission)
-    return accepted(view, f"/api/v1/{scope}/{submission.job_id}", submission.headers)

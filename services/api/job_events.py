@@ -1,6 +1,7 @@
 """Job status and progress for the API's event stream: one hub per API process, fed by the job
-events the services publish to RabbitMQ and by one database poll a second (queued, running and
-progress are not published as events), whatever the number of clients.
+events on RabbitMQ and by one database poll a second, whatever the number of clients. The poll
+also publishes what it sees change (a job queued, running, progressing) to the events exchange
+as `<kind>.progress`, at most once a second per job, for producers that bind a queue there.
 
 Each change of a job's state becomes one numbered event kept in a bounded ring buffer, so a
 client that reconnects with `Last-Event-ID` gets what it missed.
@@ -11,7 +12,7 @@ import contextlib
 import logging
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,8 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from aiohttp import web
 
 from shared.amqp import Topology, connect
-from shared.jobs import TERMINAL_STATUSES
-from shared.messages import EVENTS, Message, message_type
+from shared.jobs import ACTIVE_STATUSES, JOB_TABLES, TERMINAL_STATUSES
+from shared.messages import JobProgressed, Progress
 from shared.repos import jobs as jobs_repo
 
 log = logging.getLogger(__name__)
@@ -32,18 +33,6 @@ BUFFER_EVENTS = 1000
 POLL_SECONDS = 1.0
 _REMEMBERED_JOBS = 10_000
 _RETRY_SECONDS = 2.0
-
-
-def _job_of(event: type[Message]) -> tuple[str, str, str]:
-    """What an event tells: the job kind, the field naming the job, the status it ended in.
-    Every job event names its job `<kind>_id`; a failure carries its `error`."""
-    (id_field,) = [name for name in event.model_fields if name.endswith("_id")]
-    status = "failed" if "error" in event.model_fields else "succeeded"
-    return id_field.removesuffix("_id"), id_field, status
-
-
-# The broker's job events: message type -> (job kind, the field naming the job, its status).
-_BROKER_EVENTS = {message_type(event): _job_of(event) for event in EVENTS}
 
 
 @dataclass(frozen=True)
@@ -86,12 +75,12 @@ class JobEventHub:
         total: int | None = None,
         error: str | None = None,
         source: str,
-    ) -> None:
-        """One event if the job's state changed since it was last told, else nothing."""
+    ) -> bool:
+        """One event if the job's state changed since it was last told (True), else nothing."""
         key = (kind, job_id)
         state: tuple[Any, ...] = (status,) if status in TERMINAL_STATUSES else (status, done, total)
         if self._last_state.get(key) == state:
-            return
+            return False
         self._last_state[key] = state
         self._last_state.move_to_end(key)
         while len(self._last_state) > _REMEMBERED_JOBS:
@@ -102,6 +91,7 @@ class JobEventHub:
         data |= {"error": error, "source": source}
         self._events.append(JobEvent(self._seq, data))
         self._wake()
+        return True
 
     def after(self, last_event_id: str | None) -> list[JobEvent]:
         """The buffered events after `last_event_id`; all of them for an id we cannot place."""
@@ -122,12 +112,19 @@ class JobEventHub:
         return True
 
 
-async def poll_jobs(hub: JobEventHub, pool: asyncpg.Pool) -> None:
-    """Once a second, every live or just-ended job's status and progress, for all clients."""
+# Publishes a live job event (progress) to the events exchange, or drops it if the broker is away.
+PublishLive = Callable[[JobProgressed], Awaitable[None]]
+
+
+async def poll_jobs(
+    hub: JobEventHub, pool: asyncpg.Pool, publish: PublishLive | None = None
+) -> None:
+    """Once a second, every live or just-ended job's status and progress, for all clients;
+    a live job whose state changed is also published as `<kind>.progress`."""
     while True:
         try:
             for row in await jobs_repo.live_and_recent_jobs(pool):
-                hub.record(
+                changed = hub.record(
                     row["kind"],
                     str(row["id"]),
                     row["status"],
@@ -136,23 +133,46 @@ async def poll_jobs(hub: JobEventHub, pool: asyncpg.Pool) -> None:
                     error=row["error"],
                     source="database",
                 )
+                if changed and publish is not None and row["status"] in ACTIVE_STATUSES:
+                    await publish(_progressed(row))
         except Exception as exc:  # database away: the stream waits, the next poll catches up
             log.warning("polling job states failed", extra={"error": repr(exc)})
         await asyncio.sleep(POLL_SECONDS)
 
 
+def _progressed(row: asyncpg.Record) -> JobProgressed:
+    counted = row["total"] is not None
+    return JobProgressed(
+        job_id=row["id"],
+        submission_id=row["submission_id"],
+        kind=row["kind"],
+        status=row["status"],
+        progress=Progress(done=row["done"], total=row["total"]) if counted else None,
+    )
+
+
 def record_broker_event(hub: JobEventHub, message: AbstractIncomingMessage) -> None:
-    known = _BROKER_EVENTS.get(message.type or "")
-    if known is None:
-        return
-    kind, id_field, status = known
+    """A job event from the events exchange (`kind`, `job_id`, `status`, maybe `progress` and
+    `error`) into the hub; anything else there is ignored."""
     try:
         body = orjson.loads(message.body)
-        job_id = str(uuid.UUID(str(body[id_field])))
+        kind, status = body["kind"], body["status"]
+        job_id = str(uuid.UUID(str(body["job_id"])))
     except (orjson.JSONDecodeError, KeyError, ValueError, TypeError):
         log.warning("unreadable job event", extra={"type": message.type})
         return
-    hub.record(kind, job_id, status, error=body.get("error"), source="broker")
+    if kind not in JOB_TABLES or not isinstance(status, str):
+        return
+    progress = body.get("progress") if isinstance(body.get("progress"), dict) else {}
+    hub.record(
+        kind,
+        job_id,
+        status,
+        done=progress.get("done"),
+        total=progress.get("total"),
+        error=body.get("error"),
+        source="broker",
+    )
 
 
 async def consume_broker_events(hub: JobEventHub, url: str, topology: Topology) -> None:
@@ -183,11 +203,15 @@ async def consume_broker_events(hub: JobEventHub, url: str, topology: Topology) 
 
 
 async def running_hub(
-    hub: JobEventHub, pool: asyncpg.Pool, url: str, topology: Topology
+    hub: JobEventHub,
+    pool: asyncpg.Pool,
+    url: str,
+    topology: Topology,
+    publish: PublishLive | None = None,
 ) -> AsyncIterator[None]:
     """The hub's feeds, started and stopped with the API."""
     tasks = [
-        asyncio.create_task(poll_jobs(hub, pool)),
+        asyncio.create_task(poll_jobs(hub, pool, publish)),
         asyncio.create_task(consume_broker_events(hub, url, topology)),
     ]
     yield

@@ -6,19 +6,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from services.api.endpoints import Endpoint
+from shared.submissions import ErrorBody
 
 _REF = "#/components/schemas/{model}"
-
-
-class ErrorDetail(BaseModel):
-    field: str | None = None
-    message: str
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: list[ErrorDetail]
 
 
 class ErrorResponse(BaseModel):

@@ -1,4 +1,5 @@
-"""Prometheus metrics: request counts and latencies, jobs by status, the outbox backlog."""
+"""Prometheus metrics: request counts and latencies, AMQP submissions by outcome, jobs by status,
+the outbox backlog."""
 
 import asyncio
 import time
@@ -39,6 +40,13 @@ class ApiMetrics:
         )
         self.jobs = Gauge(
             "jobs", "Jobs by kind and status", ["kind", "status"], registry=self.registry
+        )
+        self.submissions = Counter(
+            "amqp_submissions",
+            "Job submissions received over AMQP, by message type, outcome and reason "
+            "(created, replayed, or why it was rejected)",
+            ["type", "outcome", "reason"],
+            registry=self.registry,
         )
         self.outbox_backlog = Gauge(
             "outbox_backlog", "Messages waiting to be published", registry=self.registry

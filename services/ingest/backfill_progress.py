@@ -166,18 +166,21 @@ async def _move(
 
 async def succeed(pool: asyncpg.Pool, backfill_id: UUID) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetchval(
+        done = await conn.fetchrow(
             """UPDATE backfill_run SET status = 'succeeded', finished_at = now(), error = NULL
                FROM backfill_progress p WHERE id = $1 AND p.backfill_id = id
                  AND status = 'running'
-               RETURNING p.rows_written""",
+               RETURNING p.rows_written, submission_id""",
             backfill_id,
         )
-        if rows is not None:
-            await add_to_outbox(conn, BackfillCompleted(backfill_id=backfill_id, rows=rows))
+        if done is not None:
+            event = BackfillCompleted(
+                job_id=backfill_id, submission_id=done["submission_id"], rows=done["rows_written"]
+            )
+            await add_to_outbox(conn, event)
 
 
 async def fail(pool: asyncpg.Pool, backfill_id: UUID, error: str) -> None:
-    event = BackfillFailed(backfill_id=backfill_id, error=error)
+    event = BackfillFailed(job_id=backfill_id, error=error)
     async with pool.acquire() as conn:
         await fail_job(conn, "backfill_run", backfill_id, error, event)

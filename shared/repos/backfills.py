@@ -88,14 +88,17 @@ class BackfillView(BaseModel):
     finished_at: datetime | None
 
 
-async def create_backfill(conn: DbConnection, spec: BackfillSpec) -> UUID:
-    """Insert the job and its RunBackfill message in one transaction."""
+async def create_backfill(
+    conn: DbConnection, spec: BackfillSpec, *, submission_id: UUID | None = None
+) -> UUID:
+    """Insert the job and its RunBackfill message in one transaction; `submission_id` is the
+    AMQP submission that asked for it, if one did."""
     backfill_id = uuid4()
     async with conn.transaction():
         await conn.execute(
             """INSERT INTO backfill_run (id, category, symbol, interval, start_time, end_time,
-                                         include)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                                         include, submission_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
             backfill_id,
             spec.category,
             spec.symbol,
@@ -103,6 +106,7 @@ async def create_backfill(conn: DbConnection, spec: BackfillSpec) -> UUID:
             spec.start,
             spec.end,
             [feed for feed in PERPETUAL_FEEDS if feed in spec.include],
+            submission_id,
         )
         await add_to_outbox(conn, RunBackfill(backfill_id=backfill_id))
     return backfill_id

@@ -143,14 +143,20 @@ class Trade(BaseModel):
 
 
 async def create_backtest(
-    db: DbExecutor, request: dict[str, Any], rerun_of: UUID | None = None
+    db: DbExecutor,
+    request: dict[str, Any],
+    rerun_of: UUID | None = None,
+    *,
+    submission_id: UUID | None = None,
 ) -> BacktestView:
-    """Insert the job and its RunBacktest message: one statement, so one transaction."""
+    """Insert the job and its RunBacktest message: one statement, so one transaction.
+    `submission_id` is the AMQP submission that asked for it, if one did."""
     backtest_id = uuid4()
     row = await db.fetchrow(
         f"""WITH job AS (
-                INSERT INTO backtests (id, request, symbol, strategy, rerun_of, warnings)
-                VALUES ($1, $2, $3, $4, $9, $10)
+                INSERT INTO backtests (id, request, symbol, strategy, rerun_of, warnings,
+                                       submission_id)
+                VALUES ($1, $2, $3, $4, $9, $10, $11)
                 RETURNING id, status, request, strategy AS strategy_name, metrics, data,
                           warnings, exit_counts, monte_carlo, provenance, rerun_of,
                           reproduced, differences, error, created_at,
@@ -165,6 +171,7 @@ async def create_backtest(
         *outbox_values(RunBacktest(backtest_id=backtest_id)),
         rerun_of,
         request_warnings(request),
+        submission_id,
     )
     assert row is not None
     return BacktestView(**dict(row))
@@ -288,10 +295,10 @@ async def store_result(
     `differences` from the backtest it reran) and mark it succeeded, in one transaction;
     False if the backtest was cancelled or deleted meanwhile (nothing is written then)."""
     async with conn.transaction():
-        still_running = await conn.fetchval(
-            "SELECT status = 'running' FROM backtests WHERE id = $1 FOR UPDATE", backtest_id
+        job = await conn.fetchrow(
+            "SELECT status, submission_id FROM backtests WHERE id = $1 FOR UPDATE", backtest_id
         )
-        if not still_running:
+        if job is None or job["status"] != "running":
             return False
         # A redelivered job may have written part of this before a crash: start clean.
         await conn.execute("DELETE FROM trades WHERE backtest_id = $1", backtest_id)
@@ -324,7 +331,10 @@ async def store_result(
             differences,
             None if differences is None else not differences,
         )
-        await add_to_outbox(conn, BacktestCompleted(backtest_id=backtest_id))
+        event = BacktestCompleted(
+            job_id=backtest_id, submission_id=job["submission_id"], metrics=metrics
+        )
+        await add_to_outbox(conn, event)
     return True
 
 
@@ -340,5 +350,5 @@ async def rerun_source(db: DbExecutor, backtest_id: UUID) -> dict[str, str] | No
 
 
 async def fail_backtest(conn: DbConnection, backtest_id: UUID, error: str) -> None:
-    event = BacktestFailed(backtest_id=backtest_id, error=error)
+    event = BacktestFailed(job_id=backtest_id, error=error)
     await fail_job(conn, "backtests", backtest_id, error, event)

@@ -1,11 +1,19 @@
-"""SQL that every job table shares: a DELETE cancels a live job, or deletes a settled one; the
-live jobs' states for the event stream; the counts by status for /metrics."""
+"""SQL that every job table shares: a job's status; a DELETE cancels a live job, or deletes a
+settled one; the live jobs' states for the event stream; the counts by status for /metrics."""
 
 from typing import Any, Literal
 from uuid import UUID
 
 from shared.db import DbConnection, DbExecutor
-from shared.jobs import JOB_TABLES, TERMINAL_STATUSES, JobKind, JobTable
+from shared.jobs import JOB_TABLES, TERMINAL_STATUSES, JobKind, JobStatus, JobTable
+
+
+async def job_status(db: DbExecutor, table: JobTable, job_id: UUID) -> JobStatus | None:
+    """The job's status; None if there is no such job."""
+    status: JobStatus | None = await db.fetchval(
+        f"SELECT status FROM {table} WHERE id = $1", job_id
+    )
+    return status
 
 
 async def cancel_or_delete(
@@ -31,15 +39,16 @@ async def cancel_or_delete(
 # A job that ended this recently is still polled, so its end is told even without the broker.
 _RECENT_SECONDS = 30
 _LIVE_AND_RECENT_SQL = f"""
-SELECT 'backtest' AS kind, id, status, NULL::bigint AS done, NULL::bigint AS total, error
+SELECT 'backtest' AS kind, id, status, NULL::bigint AS done, NULL::bigint AS total, error,
+       submission_id
   FROM backtests
  WHERE status IN ('queued', 'running') OR finished_at > now() - interval '{_RECENT_SECONDS} s'
 UNION ALL
-SELECT 'optimization', id, status, progress_done, progress_total, error
+SELECT 'optimization', id, status, progress_done, progress_total, error, submission_id
   FROM optimizations
  WHERE status IN ('queued', 'running') OR finished_at > now() - interval '{_RECENT_SECONDS} s'
 UNION ALL
-SELECT 'backfill', r.id, r.status, p.pages_done, p.pages_total, r.error
+SELECT 'backfill', r.id, r.status, p.pages_done, p.pages_total, r.error, r.submission_id
   FROM backfill_run r LEFT JOIN backfill_progress p ON p.backfill_id = r.id
  WHERE r.status IN ('queued', 'running') OR r.finished_at > now() - interval '{_RECENT_SECONDS} s'
 """
@@ -47,7 +56,7 @@ SELECT 'backfill', r.id, r.status, p.pages_done, p.pages_total, r.error
 
 async def live_and_recent_jobs(db: DbExecutor) -> list[Any]:
     """Every queued or running job, and those that ended within the last seconds: kind, id,
-    status, progress (done, total) and error."""
+    status, progress (done, total), error and the AMQP submission that created it."""
     return list(await db.fetch(_LIVE_AND_RECENT_SQL))
 
 

@@ -92,19 +92,28 @@ class OptimizationView(BaseModel):
 
 
 async def create_optimization(
-    conn: DbConnection, kind: str, request: dict[str, Any], total: int, skipped: int
+    conn: DbConnection,
+    kind: str,
+    request: dict[str, Any],
+    total: int,
+    skipped: int,
+    *,
+    submission_id: UUID | None = None,
 ) -> UUID:
-    """Insert the job and its StartOptimization message in one transaction."""
+    """Insert the job and its StartOptimization message in one transaction; `submission_id`
+    is the AMQP submission that asked for it, if one did."""
     optimization_id = uuid4()
     async with conn.transaction():
         await conn.execute(
-            """INSERT INTO optimizations (id, kind, request, progress_total, skipped)
-               VALUES ($1, $2, $3, $4, $5)""",
+            """INSERT INTO optimizations (id, kind, request, progress_total, skipped,
+                                          submission_id)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
             optimization_id,
             kind,
             request,
             total,
             skipped,
+            submission_id,
         )
         await add_to_outbox(conn, StartOptimization(optimization_id=optimization_id))
     return optimization_id
@@ -234,20 +243,24 @@ async def finish_optimization(
     robustness: dict[str, Any] | None = None,
 ) -> None:
     """Mark it succeeded; call inside the transaction that recorded its last result."""
-    await conn.execute(
+    submission_id = await conn.fetchval(
         """UPDATE optimizations SET status = 'succeeded', best = $2, walk_forward = $3,
-               robustness = $4, finished_at = now(), error = NULL WHERE id = $1""",
+               robustness = $4, finished_at = now(), error = NULL WHERE id = $1
+           RETURNING submission_id""",
         optimization_id,
         best,
         walk_forward,
         robustness,
     )
-    await add_to_outbox(conn, OptimizationCompleted(optimization_id=optimization_id))
+    event = OptimizationCompleted(
+        job_id=optimization_id, submission_id=submission_id, best=best, robustness=robustness
+    )
+    await add_to_outbox(conn, event)
 
 
 async def fail_optimization(conn: DbConnection, optimization_id: UUID, error: str) -> None:
     """Mark it failed with `error` unless it has settled already."""
-    event = OptimizationFailed(optimization_id=optimization_id, error=error)
+    event = OptimizationFailed(job_id=optimization_id, error=error)
     await fail_job(conn, "optimizations", optimization_id, error, event)
 
 

@@ -95,7 +95,7 @@ async def test_the_relay_deletes_outbox_rows_published_over_a_week_ago(
             age,
         )
     async with pool.acquire() as conn:
-        await add_to_outbox(conn, BacktestCompleted(backtest_id=uuid.uuid4()))
+        await add_to_outbox(conn, BacktestCompleted(job_id=uuid.uuid4(), metrics={}))
     await pool.execute(
         "UPDATE outbox SET created_at = now() - interval '9 days' WHERE published_at IS NULL"
     )

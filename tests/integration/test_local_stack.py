@@ -1,15 +1,20 @@
 """`make up`, `make status`, `make down` against the real servers."""
 
 import asyncio
+import contextlib
 import os
 import signal
+import uuid
 from pathlib import Path
 
 import pytest
 
 from devtools.launcher import free_port, run_module
 from devtools.waiting import poll_until
+from shared.amqp import Topology
+from shared.producer_rights import producer_permissions
 from shared.settings import Settings
+from tests.support.rabbitmq_users import rabbitmqctl
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +27,16 @@ async def local_stack(command: str, env: dict[str, str], cwd: Path) -> tuple[int
 
 async def test_up_status_down(settings: Settings, tmp_path: Path) -> None:
     env = {**os.environ, **settings.environment(), "API_PORT": str(free_port()), "COLUMNS": "200"}
+    producer = env["PRODUCER_USER"] = f"bt-test-{uuid.uuid4().hex[:12]}"
     code, out = await local_stack("up", env, tmp_path)
     try:
         assert code == 0, out
         assert "started api" in out and "started engine-1" in out and "ready" in out
+        # The RabbitMQ user of message-queue producers, with their rights.
+        assert f"RabbitMQ user '{producer}'" in out, out
+        rights = await rabbitmqctl("list_user_permissions", producer, "--quiet")
+        expected = producer_permissions(Topology(settings.amqp_prefix))
+        assert rights.split()[-4:] == ["/", expected.configure, expected.write, expected.read]
         code, out = await local_stack("status", env, tmp_path)
         assert code == 0, out
         for name in ("api", "ingest", "engine-1", "bybit-sim"):
@@ -44,6 +55,8 @@ async def test_up_status_down(settings: Settings, tmp_path: Path) -> None:
         assert code == 1 and "engine-1" in out and "gone" in out, out
     finally:
         code, out = await local_stack("down", env, tmp_path)
+        with contextlib.suppress(RuntimeError):
+            await rabbitmqctl("delete_user", producer)
     assert code == 0 and "api: stopped" in out
     assert not list((tmp_path / "logs").glob("*.pid"))
     code, out = await local_stack("status", env, tmp_path)

@@ -101,7 +101,7 @@ async def test_a_backtests_status_changes_arrive_and_a_reconnect_resumes(
 async def test_a_job_event_published_on_the_broker_arrives(api: Client, settings: Settings) -> None:
     stream = await api.get("/api/v1/events")
     job_id = uuid.uuid4()  # no such row: only the broker can tell of it
-    message = BacktestFailed(backtest_id=job_id, error="boom")
+    message = BacktestFailed(job_id=job_id, error="boom")
     connection = await aio_pika.connect_robust(settings.amqp_url)
     try:
         channel = await connection.channel()
@@ -114,7 +114,7 @@ async def test_a_job_event_published_on_the_broker_arrives(api: Client, settings
             while True:
                 await exchange.publish(
                     aio_pika.Message(message.model_dump_json().encode(), type=message.type),
-                    routing_key=message.type,
+                    routing_key=message.routing_key,
                 )
                 try:
                     return await asyncio.wait_for(events_of(stream, str(job_id), until="failed"), 2)

@@ -81,6 +81,15 @@ def test_the_command_line_is_a_client_of_the_api_alone() -> None:
     assert importers == []
 
 
+def test_the_example_producer_is_a_client_of_the_broker_alone() -> None:
+    """examples/producer.py is what a producer's own program looks like: aio-pika, no code
+    of the platform's."""
+    found = [(f, m) for f, m in _imports("examples") if f == "examples/producer.py"]
+    assert ("examples/producer.py", "aio_pika") in found
+    wrong = [(f, m) for f, m in found if _top(m) not in ("aio_pika", *sys.stdlib_module_names)]
+    assert wrong == []
+
+
 def test_the_docs_the_code_cites_exist() -> None:
     cited = {
         match

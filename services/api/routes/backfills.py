@@ -1,7 +1,5 @@
 """Backfill jobs: queue one, follow them, cancel or delete one."""
 
-from uuid import UUID
-
 from aiohttp import web
 
 from services.api.endpoints import (
@@ -9,29 +7,21 @@ from services.api.endpoints import (
     cancel_or_delete,
     existing,
     json_response,
-    read_body,
     read_query,
 )
-from services.api.idempotency import accept_once
+from services.api.job_submission import post_job
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
-from shared.db import DbConnection
 from shared.repos.backfills import (
     BackfillSpec,
     BackfillView,
-    create_backfill,
     get_backfill,
     list_backfills,
 )
 
 
 async def create(request: web.Request) -> web.Response:
-    spec = await read_body(request, BackfillSpec)
-
-    async def insert(conn: DbConnection) -> UUID:
-        return await create_backfill(conn, spec)
-
-    return await accept_once(request, "backfills", "backfill", spec, insert, get_backfill)
+    return await post_job(request, "backfill")
 
 
 async def list_all(request: web.Request) -> web.Response:

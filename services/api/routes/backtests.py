@@ -1,7 +1,5 @@
 """Backtest jobs: submit, list, read results, cancel or delete."""
 
-from uuid import UUID
-
 from aiohttp import web
 from pydantic import Field
 
@@ -11,22 +9,15 @@ from services.api.endpoints import (
     cancel_or_delete,
     existing,
     json_response,
-    read_body,
     read_query,
 )
 from services.api.equity_stream import EquityPoint, EquityQuery, stream_equity
 from services.api.errors import Conflict
-from services.api.idempotency import accept_once
-from services.api.job_requests import (
-    ensure_candles,
-    ensure_perpetual_limits,
-    prepared_backtest,
-)
+from services.api.job_submission import post_job
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
 from services.api.period_returns import PeriodReturn, ReturnsQuery, returns_by_period
 from shared.backtest_spec import BacktestSpec
-from shared.db import DbConnection
 from shared.metric_names import MetricKey
 from shared.repos import backtests as backtests_repo
 from shared.repos.backtests import BacktestView, Trade
@@ -41,17 +32,7 @@ class BacktestFilter(JobFilter):
 
 
 async def create(request: web.Request) -> web.Response:
-    pool = request.app[POOL]
-    spec = await read_body(request, BacktestSpec, lambda body: prepared_backtest(pool, body))
-    await ensure_candles(pool, spec)
-    await ensure_perpetual_limits(pool, spec)
-
-    async def insert(conn: DbConnection) -> UUID:
-        return (await backtests_repo.create_backtest(conn, spec.model_dump(mode="json"))).id
-
-    return await accept_once(
-        request, "backtests", "backtest", spec, insert, backtests_repo.get_backtest
-    )
+    return await post_job(request, "backtest")
 
 
 async def list_all(request: web.Request) -> web.Response:

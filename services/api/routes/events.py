@@ -7,7 +7,7 @@ from aiohttp import web
 
 from services.api.endpoints import Endpoint
 from services.api.job_events import JOB_EVENTS, JobEventHub, running_hub
-from services.api.keys import POOL, SETTINGS
+from services.api.keys import BROKER, POOL, SETTINGS
 from shared.amqp import Topology
 
 EVENTS_PATH = "/api/v1/events"
@@ -70,5 +70,7 @@ async def job_event_hub(app: web.Application) -> AsyncIterator[None]:
     """A cleanup context: the hub and its feeds, for as long as the API runs."""
     hub = app[JOB_EVENTS] = JobEventHub()
     settings = app[SETTINGS]
-    async for _ in running_hub(hub, app[POOL], settings.amqp_url, Topology(settings.amqp_prefix)):
+    topology = Topology(settings.amqp_prefix)
+    publish = app[BROKER].publish_live if BROKER in app else None
+    async for _ in running_hub(hub, app[POOL], settings.amqp_url, topology, publish):
         yield

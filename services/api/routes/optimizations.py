@@ -1,7 +1,6 @@
 """Optimization jobs: grid search and walk-forward, their progress, ranked results, cancel."""
 
 from typing import Literal
-from uuid import UUID
 
 import numpy as np
 from aiohttp import web
@@ -10,26 +9,20 @@ from pydantic import ConfigDict, Field
 from domain.market.intervals import iso_utc
 from domain.metrics.names import METRIC_KEYS
 from domain.optimization.walk_forward import (
-    WalkForwardRejected,
     chain_scales,
-    checked_window_count,
-    progress_total,
 )
 from services.api.endpoints import (
     Endpoint,
     cancel_or_delete,
     existing,
     json_response,
-    read_body,
     read_query,
 )
 from services.api.equity_stream import EquityPoint, EquityQuery, drawdowns, kept_points
-from services.api.errors import NotFound, Unprocessable
-from services.api.idempotency import accept_once
-from services.api.job_requests import ensure_perpetual_limits, prepared_backtest, stored_bars
+from services.api.errors import NotFound
+from services.api.job_submission import post_job
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
-from shared.db import DbConnection
 from shared.optimization_spec import OptimizationKind, OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
 from shared.repos.optimizations import OptimizationView, ResultRow
@@ -52,38 +45,7 @@ class OptimizationFilter(JobFilter):
 
 
 async def create(request: web.Request) -> web.Response:
-    pool = request.app[POOL]
-    spec = await read_body(
-        request,
-        OptimizationSpec,
-        lambda body: prepared_backtest(pool, body, ("backtest",)),
-    )
-    bars = await stored_bars(pool, spec.backtest, prefix="backtest.")
-    leverage = spec.grid.get("leverage", [])
-    await ensure_perpetual_limits(pool, spec.backtest, "backtest.", leverage)
-    runs, skipped = spec.combinations()
-    if not runs:
-        raise Unprocessable.for_field(
-            "param_grid", f"all {skipped} combinations break the strategy's own rule"
-        )
-    windows = None
-    if spec.kind == "walk_forward":
-        assert spec.walk_forward is not None
-        try:
-            windows = checked_window_count(bars, spec.walk_forward, len(runs))
-        except WalkForwardRejected as exc:
-            raise Unprocessable.for_field(exc.field, exc.message) from None
-    total = progress_total(len(runs), windows)
-
-    async def insert(conn: DbConnection) -> UUID:
-        request_json = spec.model_dump(mode="json")
-        return await optimizations_repo.create_optimization(
-            conn, spec.kind, request_json, total, skipped
-        )
-
-    return await accept_once(
-        request, "optimizations", "optimization", spec, insert, optimizations_repo.get_optimization
-    )
+    return await post_job(request, "optimization")
 
 
 async def list_all(request: web.Request) -> web.Response:

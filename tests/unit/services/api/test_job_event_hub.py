@@ -1,9 +1,11 @@
 """The event hub: one event per change of a job's state, a bounded buffer, resuming by id."""
 
 import asyncio
+import uuid
 
-from services.api.job_events import _BROKER_EVENTS, JobEventHub
-from shared.messages import EVENTS, message_type
+from services.api.job_events import JobEventHub
+from shared.jobs import JOB_TABLES
+from shared.messages import EVENTS, JobProgressed, event_routing_key, message_type
 
 
 def test_a_state_is_told_once_and_progress_counts_as_a_change() -> None:
@@ -45,7 +47,8 @@ def test_a_waiting_stream_wakes_on_the_next_event() -> None:
     assert asyncio.run(scenario()) == (False, True)
 
 
-def test_every_job_event_on_the_broker_is_understood() -> None:
-    assert set(_BROKER_EVENTS) == {message_type(e) for e in EVENTS}
-    assert _BROKER_EVENTS["BacktestFailed"] == ("backtest", "backtest_id", "failed")
-    assert _BROKER_EVENTS["BackfillCompleted"] == ("backfill", "backfill_id", "succeeded")
+def test_job_events_are_routed_by_kind_and_outcome() -> None:
+    keys = {event_routing_key(message_type(e)) for e in EVENTS}
+    assert keys == {f"{k}.{o}" for k in JOB_TABLES for o in ("succeeded", "failed")}
+    live = JobProgressed(job_id=uuid.uuid4(), kind="backfill", status="running", progress=None)
+    assert live.routing_key == "backfill.progress"

@@ -1,0 +1,1 @@
+"""Submissions over AMQP beside POST /backtests."""

@@ -1,0 +1,83 @@
+"""The submissions results against the issue's target (AMQP at least the HTTP rate)."""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench.support.report_files import markdown_table, met, write_report
+
+if TYPE_CHECKING:
+    from bench.submissions.run import TransportResult
+
+_COLUMNS = (
+    "transport",
+    "in flight",
+    "submissions",
+    "per s",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "max ms",
+    "answers",
+    "CPU cores api / postgres / rabbitmq",
+    "CPU ms per submission api / postgres / rabbitmq",
+    "machine busy",
+)
+
+
+def _row(r: "TransportResult") -> list[str]:
+    s, cpu = r.summary, r.cpu_cores
+    answers = ", ".join(f"{code}: {n:,}" for code, n in sorted(s.statuses.items()))
+    return [
+        r.transport,
+        str(r.in_flight),
+        f"{s.requests:,}",
+        f"{s.requests_per_second:,.0f}",
+        *(f"{s.latency_ms[q]:.1f}" for q in ("p50", "p90", "p99", "max")),
+        answers + (f"; {s.errors} errors" if s.errors else ""),
+        " / ".join(f"{cpu.get(k, 0):.2f}" for k in ("api", "postgres", "rabbitmq")),
+        " / ".join(
+            f"{cpu.get(k, 0) / s.requests_per_second * 1000:.2f}" if s.requests_per_second else "-"
+            for k in ("api", "postgres", "rabbitmq")
+        ),
+        f"{cpu.get('machine_busy', 0):.0%}",
+    ]
+
+
+def one_line(r: "TransportResult") -> str:
+    s = r.summary
+    return (
+        f"{r.transport}: {s.requests_per_second:,.0f}/s, p50 {s.latency_ms['p50']:.1f} ms,"
+        f" p99 {s.latency_ms['p99']:.1f} ms, answers {s.statuses}, errors {s.errors}"
+        f" {s.first_error[:80]}"
+    )
+
+
+def passed(results: Sequence["TransportResult"]) -> bool:
+    rates = {r.transport: r.summary for r in results}
+    http, amqp = rates["HTTP"], rates["AMQP"]
+    clean = amqp.errors == 0 and set(amqp.statuses) == {"SubmissionAccepted"}
+    return clean and amqp.requests_per_second >= http.requests_per_second
+
+
+def write(results: Sequence["TransportResult"], path: Path) -> str:
+    body = [
+        markdown_table(_COLUMNS, [_row(r) for r in results]),
+        "",
+        f"Target: AMQP submissions per second at least the HTTP rate: {met(passed(results))}.",
+        "",
+        "- Both: closed loops (each of `in flight` sends its next submission when the answer to"
+        " the last is in), measured after 1 s of warm-up; every answer a new queued backtest.",
+        "- HTTP: `POST /api/v1/backtests`, latency from sending to reading the 202; with"
+        " Idempotency-Key: each request a key of its own (claimed and bound in the job's"
+        " transaction, as an AMQP submission's `id` is).",
+        "- AMQP: `SubmitBacktest` published (persistent, with a publisher confirm) to the submit"
+        " exchange with `reply_to`; latency from the publish to the `SubmissionAccepted` read.",
+        "- CPU cores: average cores each process used during the load (postgres and rabbitmq:"
+        " all their processes); CPU ms per submission: CPU time over answers, the figure least"
+        " moved by neighbours; machine busy: share of all cores busy, anything else included.",
+        "- An AMQP submission also costs two broker writes the HTTP one does not (the quorum"
+        " queue's, the confirmed reply).",
+    ]
+    payload = {"results": [r.as_dict() for r in results], "passed": passed(results)}
+    return write_report(path, "Submissions benchmark", body, payload)
