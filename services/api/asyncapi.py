@@ -41,13 +41,16 @@ def _documented_submission(model: type[SubmitJob]) -> type[BaseModel]:
 
 
 def _draft_07(node: Any) -> Any:
-    """pydantic writes JSON Schema 2020-12; the only keyword of it these models use that
-    draft-07 lacks is `prefixItems` (fixed-length tuples), which draft-07 spells `items`."""
+    """pydantic writes JSON Schema 2020-12 with OpenAPI's discriminator objects; AsyncAPI's
+    schemas are draft-07 (`prefixItems`, fixed-length tuples, is spelled `items`) and name a
+    discriminator by its property alone."""
     if isinstance(node, list):
         return [_draft_07(item) for item in node]
     if not isinstance(node, dict):
         return node
     converted = {key: _draft_07(value) for key, value in node.items()}
+    if isinstance(converted.get("discriminator"), dict):
+        converted["discriminator"] = converted["discriminator"]["propertyName"]
     if "prefixItems" in converted:
         converted["items"] = converted.pop("prefixItems")
         converted.setdefault("additionalItems", False)
