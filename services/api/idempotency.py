@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from services.api.endpoints import accepted
 from services.api.errors import Conflict, Unprocessable
 from services.api.keys import POOL
+from services.api.request_budget import commit_sent, submitting
 from shared.db import DbConnection, DbExecutor
 from shared.repos.idempotency import bind_key, claim_key
 
@@ -44,21 +45,33 @@ def fingerprint(body: BaseModel) -> str:
 async def submit_once(
     request: web.Request,
     scope: str,
+    job: str,
     body: BaseModel,
     create: Callable[[DbConnection], Awaitable[UUID]],
 ) -> Submission:
-    """Create the job with `create` (inside a transaction), unless the request's key did so
-    already; `body` is the validated request, so a key reused for another one is refused."""
+    """Create the `job` with `create` (inside a transaction), unless the request's key did so
+    already; `body` is the validated request, so a key reused for another one is refused.
+    The request's budget is told when the COMMIT goes out: before it, nothing exists."""
     key = _key(request)
+    submitting(request, job)
     async with request.app[POOL].acquire() as conn:
-        if key is None:
-            return Submission(await create(conn), replayed=False)
-        async with conn.transaction():
-            earlier = await claim_key(conn, scope, key, fingerprint(body))
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            earlier = None
+            if key is not None:
+                earlier = await claim_key(conn, scope, key, fingerprint(body))
             if earlier is None:
                 job_id = await create(conn)
-                await bind_key(conn, scope, key, job_id)
-                return Submission(job_id, replayed=False)
+                if key is not None:
+                    await bind_key(conn, scope, key, job_id)
+        except BaseException:
+            await transaction.rollback()
+            raise
+        commit_sent(request)
+        await transaction.commit()
+    if earlier is None:
+        return Submission(job_id, replayed=False)
     if earlier.fingerprint != fingerprint(body):
         raise Unprocessable.for_field(
             HEADER, "already used, within 24 hours, for a different request"
@@ -82,7 +95,7 @@ async def accept_once(
 ) -> web.Response:
     """A job's POST: created once per key; 202 with the job (`load`ed) and where to follow it
     (`/api/v1/<scope>/<id>`)."""
-    submission = await submit_once(request, scope, body, create)
+    submission = await submit_once(request, scope, what, body, create)
     view = await load(request.app[POOL], submission.job_id)
     if view is None:
         raise job_gone(what, submission)
