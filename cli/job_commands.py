@@ -16,6 +16,7 @@ from cli.request_options import (
     with_options,
 )
 from cli.resource_kinds import COLLECTIONS, TERMINAL_STATUSES, locate, path_of
+from cli.submission import GaveUp, new_key, submit_job
 
 pass_api = click.make_pass_decorator(ApiClient)
 
@@ -25,23 +26,41 @@ AS_JSON = click.option("--json", "as_json", is_flag=True, help="print the resour
 
 IDEMPOTENCY_KEY = click.option(
     "--idempotency-key",
-    help="a retry with the same key (within 24 h) answers the job the first one created",
+    help="a retry with the same key (within 24 h) answers the job the first one created "
+    "(default: a new random key for each command)",
+)
+RETRY_FOR = click.option(
+    "--retry-for",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="retry a submission answered 503 or not at all, with the same key, for this long",
 )
 
 
-SUBMISSION_OPTIONS = with_options([IDEMPOTENCY_KEY, WAIT, AS_JSON])
+SUBMISSION_OPTIONS = with_options([IDEMPOTENCY_KEY, RETRY_FOR, WAIT, AS_JSON])
 
 
 def _submission(given: dict[str, Any]) -> dict[str, Any]:
     """The options of how a job is submitted and shown, taken out of `given`."""
-    return {key: given.pop(key) for key in ("wait", "as_json", "idempotency_key")}
+    return {key: given.pop(key) for key in ("wait", "as_json", "idempotency_key", "retry_for")}
 
 
 def _submit(api: ApiClient, kind: str, body: dict[str, Any], submission: dict[str, Any]) -> None:
-    """POST the job, then show it (followed to its end with --wait)."""
-    key = submission["idempotency_key"]
-    headers = {"Idempotency-Key": key} if key is not None else {}
-    job = api.post(f"/{COLLECTIONS[kind]}", body, headers)
+    """POST the job (once, whatever the retries: see `submit_job`), then show it (followed to
+    its end with --wait)."""
+    key = submission["idempotency_key"] or new_key()
+
+    def tell(message: str) -> None:
+        click.echo(f"backtester: {message}", err=True)
+
+    path = f"/{COLLECTIONS[kind]}"
+    try:
+        job = submit_job(api, path, body, key, retry_for=submission["retry_for"], tell=tell)
+    except GaveUp as exc:
+        tell(f"gave up; the {kind} may exist: run the same command with --idempotency-key {key}")
+        raise exc.last from None
     if submission["wait"]:
         job = follow(api, kind, job)
     show_job(api, kind, job, submission["as_json"])
