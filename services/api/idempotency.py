@@ -45,15 +45,13 @@ def fingerprint(body: BaseModel) -> str:
 async def submit_once(
     request: web.Request,
     scope: str,
-    job: str,
     body: BaseModel,
     create: Callable[[DbConnection], Awaitable[UUID]],
 ) -> Submission:
-    """Create the `job` with `create` (inside a transaction), unless the request's key did so
+    """Create the job with `create` (inside a transaction), unless the request's key did so
     already; `body` is the validated request, so a key reused for another one is refused.
     The request's budget is told when the COMMIT goes out: before it, nothing exists."""
     key = _key(request)
-    submitting(request, job)
     async with request.app[POOL].acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
@@ -95,7 +93,8 @@ async def accept_once(
 ) -> web.Response:
     """A job's POST: created once per key; 202 with the job (`load`ed) and where to follow it
     (`/api/v1/<scope>/<id>`)."""
-    submission = await submit_once(request, scope, what, body, create)
+    submitting(request, what)
+    submission = await submit_once(request, scope, body, create)
     view = await load(request.app[POOL], submission.job_id)
     if view is None:
         raise job_gone(what, submission)
