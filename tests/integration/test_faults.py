@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -430,16 +431,26 @@ async def _consumed(settings: Settings, commands: tuple[type[Message], ...]) -> 
 
 
 async def test_a_service_waiting_for_its_servers_stops_at_once_on_sigterm(
-    settings: Settings, postgres_proxy: TcpProxy
+    settings: Settings, postgres_proxy: TcpProxy, tmp_path: Path
 ) -> None:
     await postgres_proxy.cut()
     through = _through(settings, postgres_proxy, api_port=free_port())
+    modules = ("services.api", "services.engine", "services.ingest")
+    logs = {module: tmp_path / f"{module}.log" for module in modules}
     async with contextlib.AsyncExitStack() as stack:
         processes = {
-            module: await stack.enter_async_context(service_process(module, through))
-            for module in ("services.api", "services.engine", "services.ingest")
+            module: await stack.enter_async_context(
+                service_process(module, through, log=logs[module])
+            )
+            for module in modules
         }
-        await asyncio.sleep(4)
+
+        async def all_waiting() -> bool:
+            # Logged from inside the service, so its SIGTERM handler is in place (a busy
+            # machine may take seconds to import and start it).
+            return all("waiting for postgres" in log.read_text() for log in logs.values())
+
+        await _until(all_waiting, 60, "every service waiting for PostgreSQL")
         for module, proc in processes.items():
             assert proc.returncode is None, f"{module} exited while waiting for PostgreSQL"
             proc.send_signal(signal.SIGTERM)
