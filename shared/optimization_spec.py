@@ -4,6 +4,7 @@ import itertools
 import math
 from typing import Any, Literal, Self
 
+from domain.metrics.names import METRIC_KEYS
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -13,9 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from domain.strategies import ParamError, ParamValue
 from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
-from shared.metric_names import METRIC_KEYS
-from shared.strategies import ParamError, ParamValue
 from shared.validation import error_message, field_error
 from shared.walk_forward import WalkForward
 

@@ -13,11 +13,11 @@ import asyncpg
 import hypothesis
 import pytest
 
+from domain.strategies import install_strategies
 from shared.amqp import Topology
 from shared.db import create_pool, with_database
 from shared.migrate import migrate
 from shared.settings import Settings
-from shared.strategies import install_strategies
 from tests.support.servers import Servers, test_servers
 
 # Property tests draw the same examples on every run (seeded from each test), so a run's result

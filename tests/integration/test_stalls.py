@@ -20,11 +20,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from devtools.job_follower import follow_job
 from devtools.launcher import free_port, wait_until_serving
+from domain.market.intervals import DAY_MS
 from services.api.app import create_app
 from services.bybit_sim.server import RunningSim, running_sim
 from services.bybit_sim.settings import SimSettings
 from shared.amqp import Topology
-from shared.intervals import DAY_MS
 from shared.messages import BacktestFailed
 from shared.repos.backfills import BackfillSpec
 from shared.settings import Settings
