@@ -11,9 +11,17 @@ DEFAULT_API = "http://127.0.0.1:8000/api/v1"
 class Refused(Exception):
     """The API answered an error (4xx or 5xx)."""
 
-    def __init__(self, status: int, code: str, message: str, details: list[Any]) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[Any],
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.retry_after = retry_after  # seconds, when the answer said (a 503)
 
     def lines(self) -> list[str]:
         """What the user reads: the status, code and message, then each field the API names
@@ -40,8 +48,16 @@ class ApiClient:
     def get(self, path: str, **query: Any) -> Any:
         return self._json(self._send("GET", path, params=_present(query)))
 
-    def post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
-        return self._json(self._send("POST", path, json=body, headers=headers))
+    def post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """`timeout`, if given, replaces the client's for this request."""
+        extra = {} if timeout is None else {"timeout": timeout}
+        return self._json(self._send("POST", path, json=body, headers=headers, **extra))
 
     def delete(self, path: str) -> Any:
         """The answer's body, or None for a 204."""
@@ -69,9 +85,18 @@ def _present(query: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in query.items() if value is not None}
 
 
+def _retry_after(resp: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(resp.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None  # absent, or an HTTP date: the caller's own pause
+
+
 def _refusal(resp: httpx.Response) -> Refused:
+    after = _retry_after(resp)
     try:
         error = resp.json()["error"]
-        return Refused(resp.status_code, error["code"], error["message"], error["details"])
+        return Refused(resp.status_code, error["code"], error["message"], error["details"], after)
     except (ValueError, KeyError, TypeError):
-        return Refused(resp.status_code, "http_error", resp.text[:500] or resp.reason_phrase, [])
+        text = resp.text[:500] or resp.reason_phrase
+        return Refused(resp.status_code, "http_error", text, [], after)

@@ -1,7 +1,6 @@
 """Submitting jobs (backfill, backtest, optimize, rerun) and reading them (show, list, cancel).
 The submitting commands' options come from the request schemas (cli/request_options.py)."""
 
-import uuid
 from typing import Any
 
 import click
@@ -13,6 +12,7 @@ from cli.output import JOB_DID_NOT_SUCCEED, fail, print_json, print_tables, show
 from cli.request_options import STRATEGY_OPTIONS, field_options, request_body, with_options
 from cli.request_schema import enum_of, request_fields
 from cli.resource_kinds import COLLECTIONS, TERMINAL_STATUSES, locate, path_of
+from cli.submission import GaveUp, new_key, submit_job
 
 pass_api = click.make_pass_decorator(ApiClient)
 
@@ -22,12 +22,20 @@ AS_JSON = click.option("--json", "as_json", is_flag=True, help="print the resour
 
 IDEMPOTENCY_KEY = click.option(
     "--idempotency-key",
-    help="the submission's key (default: a new random one): a retry with the same key "
-    "(within 24 h) answers the job the first one created",
+    help="a retry with the same key (within 24 h) answers the job the first one created "
+    "(default: a new random key for each command)",
+)
+RETRY_FOR = click.option(
+    "--retry-for",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="retry a submission answered 503 or not at all, with the same key, for this long",
 )
 
 
-SUBMISSION_OPTIONS = with_options([IDEMPOTENCY_KEY, WAIT, AS_JSON])
+SUBMISSION_OPTIONS = with_options([IDEMPOTENCY_KEY, RETRY_FOR, WAIT, AS_JSON])
 
 BACKFILL_FIELDS = request_fields("backfill")
 BACKTEST_FIELDS = request_fields("backtest")
@@ -37,19 +45,24 @@ OPTIMIZATION_FIELDS = request_fields("optimization", computed=frozenset({"kind"}
 
 def _submission(given: dict[str, Any]) -> dict[str, Any]:
     """The options of how a job is submitted and shown, taken out of `given`."""
-    return {key: given.pop(key) for key in ("wait", "as_json", "idempotency_key")}
-
-
-def idempotency_headers(key: str | None) -> dict[str, str]:
-    """Every submission carries a key, so a retry of it (same headers) creates nothing new."""
-    return {"Idempotency-Key": key if key is not None else str(uuid.uuid4())}
+    return {key: given.pop(key) for key in ("wait", "as_json", "idempotency_key", "retry_for")}
 
 
 def _submit(
     api: ApiClient, kind: str, path: str, body: dict[str, Any], submission: dict[str, Any]
 ) -> None:
-    """POST the job, then show it (followed to its end with --wait)."""
-    job = api.post(path, body, idempotency_headers(submission["idempotency_key"]))
+    """POST the job (once, whatever the retries: see `submit_job`), then show it (followed to
+    its end with --wait)."""
+    key = submission["idempotency_key"] or new_key()
+
+    def tell(message: str) -> None:
+        click.echo(f"backtester: {message}", err=True)
+
+    try:
+        job = submit_job(api, path, body, key, retry_for=submission["retry_for"], tell=tell)
+    except GaveUp as exc:
+        tell(f"gave up; the {kind} may exist: run the same command with --idempotency-key {key}")
+        raise exc.last from None
     if submission["wait"]:
         job = follow(api, kind, job)
     show_job(api, kind, job, submission["as_json"])

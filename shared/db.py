@@ -39,6 +39,7 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     statement_timeout: float = STATEMENT_TIMEOUT_SECONDS,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
 ) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
@@ -46,7 +47,7 @@ async def create_pool(
         max_size=max_size,
         init=_init_connection,
         reset=_keep_session,
-        timeout=CONNECT_TIMEOUT_SECONDS,
+        timeout=connect_timeout,
         command_timeout=statement_timeout,
     )
     assert pool is not None

@@ -12,7 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.amqp import Publisher
-from shared.db import DbConnection, DbExecutor
+from shared.db import STATEMENT_TIMEOUT_SECONDS, DbConnection, DbExecutor
 from shared.dependencies import OUTAGE_BACKOFF
 from shared.messages import EVENTS, Message
 
@@ -66,10 +66,12 @@ async def unpublished_count(db: DbExecutor) -> int:
 
 
 async def delete_old_published(db: DbExecutor) -> int:
-    """Delete rows published more than a week ago; returns how many."""
+    """Delete rows published more than a week ago; returns how many. Housekeeping, so the
+    workers' statement bound, not a request's (the API's pool has a short one)."""
     deleted = await db.execute(
         f"""DELETE FROM outbox WHERE published_at IS NOT NULL
-            AND published_at < now() - interval '{KEEP_PUBLISHED_DAYS} days'"""
+            AND published_at < now() - interval '{KEEP_PUBLISHED_DAYS} days'""",
+        timeout=STATEMENT_TIMEOUT_SECONDS,
     )
     return int(deleted.split()[-1])
 

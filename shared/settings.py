@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_token: str = ""
+    # An API request answers within this (reads, writes), a 503 naming PostgreSQL if it stalls.
+    api_read_budget_seconds: float = Field(default=3.0, gt=0, le=300)
+    api_write_budget_seconds: float = Field(default=4.0, gt=0, le=300)
+    # The workers' (engine, ingest) bound on one statement; a longer one is retried as an outage.
+    worker_statement_timeout_seconds: float = Field(default=300.0, gt=0)
     log_level: str = "INFO"
 
     @field_validator("ingest_streams")

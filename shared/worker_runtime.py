@@ -47,7 +47,10 @@ async def worker_runtime(
     Raises StoppedWhileWaiting if `stopping` is set while a server is still awaited."""
     url = settings.database_url
     await wait_for("postgres", lambda: migrate(url), stopping=stopping)
-    pool = await wait_for("postgres", lambda: create_pool(url), stopping=stopping)
+    timeout = settings.worker_statement_timeout_seconds
+    pool = await wait_for(
+        "postgres", lambda: create_pool(url, statement_timeout=timeout), stopping=stopping
+    )
     try:
         topology = Topology(settings.amqp_prefix)
         connection, publisher = await wait_for(

@@ -4,11 +4,13 @@ Each test gets its own database (cloned from a migrated template) and its own qu
 """
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import aio_pika
 import asyncpg
+import hypothesis
 import pytest
 
 from domain.strategies import install_strategies
@@ -17,6 +19,14 @@ from shared.db import create_pool, with_database
 from shared.migrate import migrate
 from shared.settings import Settings
 from tests.support.servers import Servers, test_servers
+
+# Property tests draw the same examples on every run (seeded from each test), so a run's result
+# never depends on luck: a flaky test is a bug. HYPOTHESIS_PROFILE=explore draws new examples
+# (and remembers failures in .hypothesis/) to look for more; a failure it finds becomes an
+# explicit @example of its test.
+hypothesis.settings.register_profile("repeatable", derandomize=True, database=None, print_blob=True)
+hypothesis.settings.register_profile("explore", derandomize=False, print_blob=True)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from services.api.middleware import auth_middleware, request_id_middleware, stam
 from services.api.openapi import openapi_document
 from services.api.prometheus import METRICS, ApiMetrics, metrics_middleware
 from services.api.request_body import MAX_BODY_BYTES
+from services.api.request_budget import answer_started, budget_middleware
 from services.api.routes import (
     backfills,
     backtests,
@@ -41,8 +42,6 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
-# A request waits at most this long for one statement; then it answers 503 (a stalled server).
-API_STATEMENT_TIMEOUT_SECONDS = 60.0
 
 ENDPOINTS: list[Endpoint] = [
     *health.ENDPOINTS,
@@ -60,11 +59,15 @@ ENDPOINTS: list[Endpoint] = [
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     if POOL not in app:  # a test may have put its own pool in first
-        url = app[SETTINGS].database_url
+        settings = app[SETTINGS]
+        url = settings.database_url
         await wait_for("postgres", lambda: migrate(url))
+        # Sized for a request's budget (see request_budget): a stalled server's statements and
+        # connection attempts end soon after the request was answered 503, freeing the pool.
+        bound = max(settings.api_read_budget_seconds, settings.api_write_budget_seconds)
         app[POOL] = await wait_for(
             "postgres",
-            lambda: create_pool(url, max_size=20, statement_timeout=API_STATEMENT_TIMEOUT_SECONDS),
+            lambda: create_pool(url, max_size=20, statement_timeout=bound, connect_timeout=bound),
         )
     yield
     await app[POOL].close()
@@ -126,14 +129,20 @@ async def _expire_idempotency_keys(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_middleware, metrics_middleware, error_middleware, auth_middleware],
+        middlewares=[
+            request_id_middleware,
+            metrics_middleware,
+            error_middleware,
+            auth_middleware,
+            budget_middleware,
+        ],
         client_max_size=MAX_BODY_BYTES,
         # Bodies are inflated by `request_body`, within its limit, and only when read: aiohttp
         # would inflate an unread body whole to keep the connection alive (a 500 KB gzip bomb
         # costs a CPU-second), even one sent without the token.
         handler_args={"auto_decompress": False},
     )
-    app.on_response_prepare.append(stamp_response)
+    app.on_response_prepare.extend([stamp_response, answer_started])
     app[SETTINGS] = settings
     app[METRICS] = ApiMetrics()
     # Requests are checked against the built-ins and the plugins of STRATEGY_PATH.

@@ -52,19 +52,31 @@ async def create_once(
     key_field: str,
     body: BaseModel,
     create: Callable[[DbConnection], Awaitable[UUID]],
+    before_commit: Callable[[], None] | None = None,
 ) -> Submission:
     """Create the job with `create` (inside a transaction), unless `key` did so already;
     `body` is the validated request, so a key reused for another one is refused, naming
-    `key_field` (the header, or the message's `id`)."""
+    `key_field` (the header, or the message's `id`). `before_commit` is told right before the
+    COMMIT goes out: before it, nothing exists (what a request's budget says on a stall)."""
     async with pool.acquire() as conn:
-        if key is None:
-            return Submission(await create(conn), replayed=False)
-        async with conn.transaction():
-            earlier = await claim_key(conn, scope, key, fingerprint(body))
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            earlier = None
+            if key is not None:
+                earlier = await claim_key(conn, scope, key, fingerprint(body))
             if earlier is None:
                 job_id = await create(conn)
-                await bind_key(conn, scope, key, job_id)
-                return Submission(job_id, replayed=False)
+                if key is not None:
+                    await bind_key(conn, scope, key, job_id)
+        except BaseException:
+            await transaction.rollback()
+            raise
+        if before_commit is not None:
+            before_commit()
+        await transaction.commit()
+    if earlier is None:
+        return Submission(job_id, replayed=False)
     if earlier.fingerprint != fingerprint(body):
         raise Unprocessable.for_field(
             key_field, "already used, within 24 hours, for a different request"

@@ -33,6 +33,7 @@ from services.api.job_requests import (
 )
 from services.api.keys import POOL
 from services.api.request_body import read_body_bytes
+from services.api.request_budget import commit_sent, submitting
 from shared.backtest_spec import BacktestSpec
 from shared.db import DbConnection, DbExecutor
 from shared.jobs import JOB_TABLES, JobKind, JobStatus, JobTable
@@ -173,6 +174,7 @@ async def submit_job(
     submission_id: UUID | None = None,
     with_view: bool = True,
     numbers_checked: bool = False,
+    before_commit: Callable[[], None] | None = None,
 ) -> SubmittedJob:
     """Validate `body` as a `kind` request and create its job, once per `key` (`key_field`
     names the key in a refusal); `submission_id` is recorded on the job for its events.
@@ -183,7 +185,9 @@ async def submit_job(
     async def create(conn: DbConnection) -> UUID:
         return await valid.insert(conn, submission_id)
 
-    submission = await create_once(pool, form.scope, key, key_field, valid.spec, create)
+    submission = await create_once(
+        pool, form.scope, key, key_field, valid.spec, create, before_commit
+    )
     view: Any | None = None
     status: JobStatus | None
     if with_view:
@@ -205,6 +209,14 @@ async def post_job(request: web.Request, kind: JobKind) -> web.Response:
     earlier request with the same `Idempotency-Key` created it)."""
     key = idempotency_key(request)
     body = await read_body_bytes(request)
-    job = await submit_job(request.app[POOL], kind, body, key=key, key_field=HEADER)
+    submitting(request, kind)
+    job = await submit_job(
+        request.app[POOL],
+        kind,
+        body,
+        key=key,
+        key_field=HEADER,
+        before_commit=lambda: commit_sent(request),
+    )
     assert job.view is not None
     return accepted(job.view, job.location, job.submission.headers)

@@ -174,6 +174,7 @@ class BybitRestClient:
         attempt = 0
         while True:
             await self._pacer.wait_turn()
+            log.debug("bybit request sent", extra={"path": path})
             try:
                 return await self._get_once(path, params)
             except _Retry as retry:

@@ -1,16 +1,25 @@
-"""Client-side pacing below Bybit's IP limit, and a host-wide pause after a 403."""
+"""Client-side pacing below Bybit's IP limit, and a host-wide pause after a 403.
+
+Bybit counts an IP's requests over a sliding window (600 per 5 s). The pacer keeps the times
+its last requests were sent and lets the next one go only when, measured on those times, the
+window has room: at most `burst` requests in any `burst / rate` seconds. So any window of W
+seconds holds at most W x rate + `burst` requests, whatever window length the exchange counts
+over; and a process whose event loop was starved for a while sends no catch-up burst when it
+runs again: the time it lost is time without sends, not credit.
+"""
 
 import asyncio
+from collections import deque
 
-from aiolimiter import AsyncLimiter
+# Two in a row leaves room for one late wake-up of the event loop's timers.
+BURST = 2
 
 
 class RequestPacer:
-    def __init__(self, requests_per_second: float) -> None:
-        # Evenly spaced with room for one late wake-up (the event loop's timers run late by
-        # up to a millisecond): any window of W seconds holds at most W x rate + 2 requests,
-        # whatever window length the exchange counts over.
-        self._limiter = AsyncLimiter(2, 2 / requests_per_second)
+    def __init__(self, requests_per_second: float, burst: int = BURST) -> None:
+        self._window = burst / requests_per_second
+        self._sent: deque[float] = deque(maxlen=burst)
+        self._turns = asyncio.Lock()  # waiters take their turns in order
         self._paused_until = 0.0
 
     def pause(self, seconds: float) -> None:
@@ -19,8 +28,16 @@ class RequestPacer:
         self._paused_until = max(self._paused_until, loop.time() + seconds)
 
     async def wait_turn(self) -> None:
+        """Until a request may be sent now; it is counted as sent at the moment this returns."""
         loop = asyncio.get_running_loop()
-        # The pause may be extended while we sleep, so look again after each wait.
-        while (delay := self._paused_until - loop.time()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(delay)
-        await self._limiter.acquire()
+        async with self._turns:
+            # The pause may be extended while we sleep, so look again after each wait.
+            while (delay := self._delay(loop.time())) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(delay)
+            self._sent.append(loop.time())
+
+    def _delay(self, now: float) -> float:
+        paused = self._paused_until - now
+        if len(self._sent) < (self._sent.maxlen or 0):
+            return paused
+        return max(paused, self._sent[0] + self._window - now)

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from shared.db import DbConnection, DbExecutor
+from shared.db import STATEMENT_TIMEOUT_SECONDS, DbConnection, DbExecutor
 
 KEY_HOURS = 24
 
@@ -53,6 +53,7 @@ async def bind_key(conn: DbConnection, scope: str, key: str, job_id: UUID) -> No
 
 async def delete_expired_keys(db: DbExecutor) -> int:
     deleted = await db.execute(
-        f"DELETE FROM idempotency_keys WHERE created_at < now() - interval '{KEY_HOURS} hours'"
+        f"DELETE FROM idempotency_keys WHERE created_at < now() - interval '{KEY_HOURS} hours'",
+        timeout=STATEMENT_TIMEOUT_SECONDS,  # housekeeping: not a request's budget
     )
     return int(deleted.split()[-1])

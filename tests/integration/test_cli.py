@@ -29,6 +29,7 @@ from shared.settings import Settings
 from tests.support.market import T0, insert_candles, random_walk
 from tests.support.processes import service_process
 from tests.support.services import running_engine, running_ingest
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -557,3 +558,33 @@ async def test_an_optimization_shows_robustness_and_out_of_sample_metrics(
         assert [b["id"] for b in found.json()["items"]] == [backtest["id"]]
         table = await backtester(api, "list")
         assert "my_cross" in next(line for line in table.out.splitlines() if backtest["id"] in line)
+
+
+@pytest.mark.usefixtures("candles")
+async def test_a_submission_through_a_stalled_database_is_retried_and_made_once(
+    cli_settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """Every COMMIT stalls for a while: the command's first attempt is answered 503 with the
+    job's fate unknown, and it retries with the key it sent until the job is there, once."""
+    proxy = await TcpProxy.to(cli_settings.database_url)
+    port = free_port()
+    served = cli_settings.model_copy(
+        update={"api_port": port, "database_url": proxy.url(cli_settings.database_url)}
+    )
+    try:
+        async with service_process("services.api", served) as proc:
+            await wait_until_serving(f"http://127.0.0.1:{port}/api/v1/readyz", proc, within=60)
+            api = Api(f"http://127.0.0.1:{port}/api/v1", cli_settings)
+            proxy.stall_on(b"COMMIT;")
+            submitting = await started(api, "backtest", *SERIES, *SMA, "--json")
+            assert submitting.stderr is not None
+            told = await asyncio.wait_for(submitting.stderr.readline(), timeout=60)
+            proxy.resume()
+            ran = await finished(submitting)
+    finally:
+        await proxy.close()
+    assert "HTTP 503" in told.decode() and "same Idempotency-Key" in told.decode(), told
+    assert ran.status == 0, ran.err
+    assert [r["id"] for r in await pool.fetch("SELECT id FROM backtests")] == [
+        UUID(ran.json()["id"])
+    ]

@@ -19,8 +19,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from devtools.launcher import child_process, free_port
-from devtools.waiting import poll_until
+from devtools.launcher import free_port
 from domain.market.intervals import DAY_MS
 from services.api.app import create_app
 from services.bybit_sim.server import RunningSim, running_sim
@@ -34,6 +33,7 @@ from shared.repos.backfills import BackfillSpec
 from shared.settings import Settings
 from tests.support.ingest import queue_backfill, wait_for_backfill
 from tests.support.market import insert_candles, random_walk
+from tests.support.processes import service_process
 from tests.support.services import running_engine, running_ingest, settled
 from tests.support.tcp_proxy import TcpProxy
 
@@ -424,36 +424,27 @@ async def _consumed(settings: Settings, commands: tuple[type[Message], ...]) -> 
     return True
 
 
-def _log_says(log: Path, words: str) -> Callable[[], Awaitable[bool]]:
-    def says() -> bool:
-        return log.exists() and words in log.read_text()
-
-    async def read() -> bool:
-        return await asyncio.to_thread(says)
-
-    return read
-
-
 async def test_a_service_waiting_for_its_servers_stops_at_once_on_sigterm(
     settings: Settings, postgres_proxy: TcpProxy, tmp_path: Path
 ) -> None:
     await postgres_proxy.cut()
     through = _through(settings, postgres_proxy, api_port=free_port())
+    modules = ("services.api", "services.engine", "services.ingest")
+    logs = {module: tmp_path / f"{module}.log" for module in modules}
     async with contextlib.AsyncExitStack() as stack:
         processes = {
             module: await stack.enter_async_context(
-                child_process(module, through.environment(), log=tmp_path / module, grace=0)
+                service_process(module, through, log=logs[module])
             )
-            for module in ("services.api", "services.engine", "services.ingest")
+            for module in modules
         }
-        # Each is waiting (it said so in its log) before it is asked to stop; on a busy machine
-        # that can take a while, and a signal before the handlers exist would prove nothing.
-        for module in processes:
-            await poll_until(
-                _log_says(tmp_path / module, "waiting for postgres"),
-                within=120,
-                what=f"{module} waiting for PostgreSQL",
-            )
+
+        async def all_waiting() -> bool:
+            # Logged from inside the service, so its SIGTERM handler is in place (a busy
+            # machine may take seconds to import and start it).
+            return all("waiting for postgres" in log.read_text() for log in logs.values())
+
+        await _until(all_waiting, 60, "every service waiting for PostgreSQL")
         for module, proc in processes.items():
             assert proc.returncode is None, f"{module} exited while waiting for PostgreSQL"
             proc.send_signal(signal.SIGTERM)

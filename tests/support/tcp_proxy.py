@@ -2,7 +2,9 @@
 
 - cut: stop listening and reset every connection (a server that is down: connections refused);
 - stall: keep every connection open but forward nothing (a server that stops answering, or a
-  network that drops packets) until `resume`, which delivers what was held back.
+  network that drops packets) until `resume`, which delivers what was held back;
+- stall_on: the same for each connection whose client sends a given byte string (a statement's
+  text, e.g. `COMMIT;`), from that string on: the server stalls at one exact point.
 """
 
 import asyncio
@@ -17,6 +19,8 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._trigger: bytes | None = None
+        self._connection_flows: set[asyncio.Event] = set()
         self.port = 0
 
     @classmethod
@@ -55,8 +59,15 @@ class TcpProxy:
         """Keep connections (and accept new ones) but forward no byte until `resume`."""
         self._flowing.clear()
 
+    def stall_on(self, trigger: bytes) -> None:
+        """Stall each connection whose client sends `trigger` (held with it) until `resume`."""
+        self._trigger = trigger
+
     def resume(self) -> None:
+        self._trigger = None
         self._flowing.set()
+        for flow in self._connection_flows:
+            flow.set()
 
     async def close(self) -> None:
         if self._server is not None:
@@ -71,17 +82,34 @@ class TcpProxy:
             client_w.transport.abort()
             return
         self._writers |= {client_w, server_w}
+        flow = asyncio.Event()  # this connection's own stall (`stall_on`)
+        flow.set()
+        self._connection_flows.add(flow)
         try:
-            await asyncio.gather(self._pipe(client_r, server_w), self._pipe(server_r, client_w))
+            await asyncio.gather(
+                self._pipe(client_r, server_w, flow, watch=True),
+                self._pipe(server_r, client_w, flow, watch=False),
+            )
         finally:
+            self._connection_flows.discard(flow)
             for writer in (client_w, server_w):
                 self._writers.discard(writer)
                 writer.transport.abort()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        flow: asyncio.Event,
+        *,
+        watch: bool,
+    ) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                if watch and self._trigger is not None and self._trigger in data:
+                    flow.clear()
                 await self._flowing.wait()
+                await flow.wait()
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()

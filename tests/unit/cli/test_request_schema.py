@@ -131,7 +131,7 @@ def _body(kind: str, *args: str) -> dict[str, Any]:
     command = COMMANDS[kind]
     context = command.make_context(command.name or kind, list(args))
     given = dict(context.params)
-    for key in ("wait", "as_json", "idempotency_key"):
+    for key in ("wait", "as_json", "idempotency_key", "retry_for"):
         given.pop(key)
     fields = {
         "backfill": job_commands.BACKFILL_FIELDS,
