@@ -169,7 +169,9 @@ class OptimizationSpec(BaseModel):
         entry = self.backtest.strategy.entry()
         if first_valid_point(dimensions, self.backtest.strategy.resolved_params, entry) is None:
             rules = "; ".join(r.message for r in entry.rules)
-            raise ParamError("param_space", f"no point of the space keeps the strategy's rules: {rules}")
+            raise ParamError(
+                "param_space", f"no point of the space keeps the strategy's rules: {rules}"
+            )
 
     def dimensions(self) -> list[Dimension]:
         """A bayes search's space, checked, in the order given."""

@@ -76,7 +76,7 @@ class Dimension:
             spread = [self.low + round((v - self.low) / self.step) * self.step for v in spread]
             spread = [v for v in spread if v <= self.high] or [self.low]
         if self.kind == "int":
-            return sorted({int(round(v)) for v in spread})
+            return sorted({round(v) for v in spread})
         return sorted(set(spread))
 
 
@@ -120,10 +120,10 @@ def _range_dimension(
             raise ParamError(f"{field}.step", "a log range takes no step")
     low, high = check(given.low, f"{field}.low"), check(given.high, f"{field}.high")
     if integers:
-        step = None if given.step is None else int(given.step)
-        return Dimension(name, "int", int(low), int(high), step, given.log)
-    step = None if given.step is None else float(given.step)
-    return Dimension(name, "float", float(low), float(high), step, given.log)
+        int_step = None if given.step is None else int(given.step)
+        return Dimension(name, "int", int(low), int(high), int_step, given.log)
+    float_step = None if given.step is None else float(given.step)
+    return Dimension(name, "float", float(low), float(high), float_step, given.log)
 
 
 def check_space(

@@ -43,8 +43,10 @@ def _value(params: Mapping[str, Any]) -> float | None:
     # Undefined (told failed) for some sets, as a metric with no trades is null.
     if params["fast"] % 7 == 0:
         return None
-    return -((params["fast"] - 11) ** 2) - 3 * (params["k"] - 2) ** 2 + math.log(
-        params["trailing_stop"]
+    return float(
+        -((params["fast"] - 11) ** 2)
+        - 3 * (params["k"] - 2) ** 2
+        + math.log(params["trailing_stop"])
     )
 
 
@@ -55,7 +57,7 @@ def _reference(sampler: str, seed: int, trials: int, batch: int) -> list[tuple[i
     told: list[tuple[int, Any, Any]] = []
     evaluated, asks = 0, 0
     while evaluated < trials and asks < 10 * trials:
-        batch_trials = []
+        batch_trials: list[tuple[optuna.trial.Trial, dict[str, Any]]] = []
         while len(batch_trials) < min(batch, trials - evaluated) and asks < 10 * trials:
             trial = study.ask()
             asks += 1
@@ -101,7 +103,9 @@ def _stepwise(sampler: str, seed: int, trials: int, batch: int) -> list[tuple[in
         wanted = min(batch, trials - evaluated)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            asked = ask_batch("sharpe", DIMENSIONS, state, history, wanted, 10 * trials - asks, _breaks)
+            asked = ask_batch(
+                "sharpe", DIMENSIONS, state, history, wanted, 10 * trials - asks, _breaks
+            )
         state, asks = asked.sampler, asks + asked.asks
         for trial in asked.trials:
             if trial.state == "running":
@@ -123,9 +127,11 @@ def test_a_search_rebuilt_for_every_batch_asks_what_one_study_asks(sampler: str)
     expected = _reference(sampler, seed=3, trials=40, batch=6)
     got = _stepwise(sampler, seed=3, trials=40, batch=6)
     assert got == expected
-    assert sum(1 for _, _, v in got if v != "fail") + sum(
-        1 for _, p, v in got if v == "fail" and not _breaks(p)
-    ) == 40
+    assert (
+        sum(1 for _, _, v in got if v != "fail")
+        + sum(1 for _, p, v in got if v == "fail" and not _breaks(p))
+        == 40
+    )
 
 
 def test_another_seed_asks_other_trials_and_the_same_seed_the_same() -> None:

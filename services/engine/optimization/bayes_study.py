@@ -36,7 +36,7 @@ from shared.param_space import BayesSearch, Dimension, Sampler
 from shared.ranking import lower_is_better
 
 TrialOutcome = Literal["running", "complete", "fail"]
-_SAMPLERS: dict[Sampler, type[BaseSampler]] = {
+_SAMPLERS: dict[Sampler, Callable[..., BaseSampler]] = {
     "tpe": TPESampler,
     "random": RandomSampler,
     "cmaes": CmaEsSampler,
@@ -83,7 +83,9 @@ def _distribution(dimension: Dimension) -> BaseDistribution:
         return CategoricalDistribution(list(dimension.choices))
     if dimension.kind == "int":
         step = int(dimension.step or 1)
-        return IntDistribution(int(dimension.low), int(dimension.high), log=dimension.log, step=step)
+        return IntDistribution(
+            int(dimension.low), int(dimension.high), log=dimension.log, step=step
+        )
     return FloatDistribution(
         float(dimension.low), float(dimension.high), log=dimension.log, step=dimension.step
     )

@@ -17,7 +17,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from services.engine.core import PerpMarket
-from services.engine.optimization import store
+from services.engine.optimization import bayes_search, bayes_store, store
 from services.engine.optimization.in_pool import (
     CandlesKey,
     CandlesMissing,
@@ -25,6 +25,7 @@ from services.engine.optimization.in_pool import (
     run_grid_chunk,
     run_test_chunk,
     run_train_chunk,
+    run_window_sets,
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
 from services.engine.optimization.store import ChunkWork
@@ -77,6 +78,8 @@ class ChunkWorker:
         except ValidationError as exc:
             raise JobRejected(f"invalid request: {exc}") from None
         key, candles, _ = await self._load(work, spec)
+        if spec.kind == "bayes" and work.stage != "test":
+            return await self._run_trials(work, spec, key, candles)
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
             results, statistics = await self._in_pool(
@@ -124,6 +127,33 @@ class ChunkWorker:
         }
         async with self.pool.acquire() as conn:
             return await record_test(conn, work, row, metrics, run)
+
+    async def _run_trials(
+        self, work: ChunkWork, spec: OptimizationSpec, key: CandlesKey, candles: Candles
+    ) -> bool:
+        """A Bayesian search's chunk: its trials over the range (or the window's train bars)."""
+        trials = await bayes_store.chunk_trials(self.pool, work.optimization_id, work.chunk)
+        assert [t.position for t in trials] == list(range(work.set_from, work.set_to))
+        sets = bayes_search.evaluation_sets(spec, trials)
+        if work.window is None:
+            results, statistics = await self._in_pool(
+                key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
+            )
+        else:
+            assert spec.walk_forward is not None
+            window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
+            at = work.warmup
+            results, statistics = await self._in_pool(
+                key,
+                candles,
+                run_window_sets,
+                (at + window.train_from, at + window.train_to),
+                work.request,
+                sets,
+                work.set_from,
+            )
+        async with self.pool.acquire() as conn:
+            return await bayes_search.record_trials(conn, work, spec, trials, results, statistics)
 
     def _param_sets(self, work: ChunkWork, spec: OptimizationSpec) -> list[dict[str, ParamValue]]:
         if self._sets is None or self._sets[0] != work.optimization_id:
