@@ -34,7 +34,7 @@ from shared.walk_forward import (
     progress_total,
 )
 
-OrderBy = Literal[(*METRIC_KEYS, "window")]  # type: ignore[valid-type]
+OrderBy = Literal[(*METRIC_KEYS, "window", "trial")]  # type: ignore[valid-type]
 
 
 class ResultsQuery(PageQuery):
@@ -57,19 +57,22 @@ async def create(request: web.Request) -> web.Response:
     bars = await stored_bars(pool, spec.backtest, prefix="backtest.")
     leverage = spec.grid.get("leverage", [])
     await ensure_perpetual_limits(pool, spec.backtest, "backtest.", leverage)
-    runs, skipped = spec.combinations()
-    if not runs:
-        raise Unprocessable.for_field(
-            "param_grid", f"all {skipped} combinations break the strategy's own rule"
-        )
+    if spec.search is not None:
+        sets, skipped = spec.search.trials, 0
+    else:
+        runs, skipped = spec.combinations()
+        if not runs:
+            raise Unprocessable.for_field(
+                "param_grid", f"all {skipped} combinations break the strategy's own rule"
+            )
+        sets = len(runs)
     windows = None
-    if spec.kind == "walk_forward":
-        assert spec.walk_forward is not None
+    if spec.walk_forward is not None and spec.kind != "grid":
         try:
-            windows = checked_window_count(bars, spec.walk_forward, len(runs))
+            windows = checked_window_count(bars, spec.walk_forward, sets)
         except WalkForwardRejected as exc:
             raise Unprocessable.for_field(exc.field, exc.message) from None
-    total = progress_total(len(runs), windows)
+    total = progress_total(sets, windows)
 
     async def insert(conn: DbConnection) -> UUID:
         request_json = spec.model_dump(mode="json")
@@ -102,10 +105,12 @@ async def get_one(request: web.Request) -> web.Response:
 async def results(request: web.Request) -> web.Response:
     query = read_query(request, ResultsQuery)
     view = await _existing(request)
+    # A walk-forward of either search has one row per window, ranked by its test metrics.
+    ranked_as = "walk_forward" if view.walk_forward_plan else view.kind
     items, total = await optimizations_repo.results_page(
         request.app[POOL],
         view.id,
-        view.kind,
+        ranked_as,
         query.order_by,
         limit=query.limit,
         offset=query.offset,
@@ -118,7 +123,7 @@ async def out_of_sample_equity(request: web.Request) -> web.Response:
     growth of the windows before it), full or downsampled to at most `points`."""
     query = read_query(request, EquityQuery)
     view = await _existing(request)
-    if view.kind != "walk_forward":
+    if not view.walk_forward_plan:
         raise NotFound("only a walk-forward optimization has an out-of-sample curve")
     outcomes = await optimizations_repo.test_outcomes(request.app[POOL], view.id)
     capital = float(view.request["backtest"]["initial_capital"])
@@ -151,7 +156,7 @@ ENDPOINTS = [
         "POST",
         "/api/v1/optimizations",
         create,
-        "Submit a grid or walk-forward optimization",
+        "Submit a grid, walk-forward or Bayesian-search optimization",
         "optimizations",
         body=OptimizationSpec,
         response=OptimizationView,
@@ -181,7 +186,7 @@ ENDPOINTS = [
         "GET",
         "/api/v1/optimizations/{id}/results",
         results,
-        "One row per parameter set (per window for walk-forward), best first",
+        "One row per parameter set or trial (per window for walk-forward), best first",
         "optimizations",
         query=ResultsQuery,
         response=Page[ResultRow],
