@@ -80,8 +80,9 @@ def backtest(api: ApiClient, /, **given: Any) -> None:
 @click.command()
 @click.option(
     "--kind",
-    type=click.Choice(["grid", "walk_forward"]),
-    help="default: walk_forward when a window option is given, else grid",
+    type=click.Choice(["grid", "walk_forward", "bayes"]),
+    help="default: bayes when --space is given, else walk_forward when a window option is"
+    " given, else grid (bayes with window options searches each window)",
 )
 @with_options(SERIES_OPTIONS)
 @with_options(EXECUTION_OPTIONS)
@@ -89,10 +90,20 @@ def backtest(api: ApiClient, /, **given: Any) -> None:
     "--grid",
     "grid",
     multiple=True,
-    required=True,
     metavar="NAME=V1,V2,...|NAME=START:STOP:STEP",
-    help="the values a parameter (or an exit, or position_size) takes (repeatable)",
+    help="grid: the values a parameter (or an exit, or position_size) takes (repeatable)",
 )
+@click.option(
+    "--space",
+    "space",
+    multiple=True,
+    metavar="NAME=LOW:HIGH[:STEP|:log]|NAME=V1,V2,...",
+    help="bayes: the range (or the values) a parameter is sampled from (repeatable)",
+)
+@click.option("--trials", type=int, help="bayes: trials to evaluate (10..100000)")
+@click.option("--batch", type=int, help="bayes: trials asked before any is told (default 16)")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "cmaes"]), help="bayes: default tpe")
+@click.option("--seed", type=int, help="bayes: the sampler's seed (default 0)")
 @click.option("--objective", help="the metric to rank by (the API's default: sharpe)")
 @click.option("--train-bars", type=int, help="walk-forward: bars of each train window")
 @click.option("--test-bars", type=int, help="walk-forward: bars of each test window")
@@ -100,11 +111,25 @@ def backtest(api: ApiClient, /, **given: Any) -> None:
 @SUBMISSION_OPTIONS
 @pass_api
 def optimize(api: ApiClient, /, **given: Any) -> None:
-    """A grid search, or a walk-forward optimization, over a strategy's parameters."""
+    """A grid search, a walk-forward optimization or a Bayesian search over a strategy's
+    parameters."""
     submission = _submission(given)
     kind = given.pop("kind")
     body: dict[str, Any] = {}
-    body["param_grid"] = dict(option_values.grid_entry(text) for text in given.pop("grid"))
+    grid, space = given.pop("grid"), given.pop("space")
+    if grid:
+        body["param_grid"] = dict(option_values.grid_entry(text) for text in grid)
+    if space:
+        body["param_space"] = dict(option_values.space_entry(text) for text in space)
+    search = {
+        name: value
+        for name in ("trials", "batch", "sampler", "seed")
+        if (value := given.pop(name)) is not None
+    }
+    if search:
+        body["search"] = search
+    if not grid and not space:
+        raise click.UsageError("give --grid (a grid or walk-forward) or --space (bayes)")
     objective = given.pop("objective")
     if objective is not None:
         body["objective"] = objective
@@ -115,7 +140,7 @@ def optimize(api: ApiClient, /, **given: Any) -> None:
     }
     if windows:
         body["walk_forward"] = windows
-    body["kind"] = kind or ("walk_forward" if windows else "grid")
+    body["kind"] = kind or ("bayes" if space else "walk_forward" if windows else "grid")
     body["backtest"] = backtest_request(given)
     _submit(api, "optimization", body, submission)
 

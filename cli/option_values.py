@@ -48,6 +48,23 @@ def grid_entry(text: str) -> tuple[str, Any]:
     return name, [_grid_value(item.strip()) for item in value.split(",")]
 
 
+def space_entry(text: str) -> tuple[str, Any]:
+    """A Bayesian search's `NAME=LOW:HIGH`, `NAME=LOW:HIGH:STEP` or `NAME=LOW:HIGH:log` (a
+    range), or `NAME=V1,V2,...` (the values to choose from)."""
+    name, value = assignment(text, "--space")
+    bounds = value.split(":")
+    if len(bounds) not in (2, 3):
+        return name, [_grid_value(item.strip()) for item in value.split(",")]
+    low, high = (_number(bound, text, "--space") for bound in bounds[:2])
+    entry: dict[str, Any] = {"low": low, "high": high}
+    if len(bounds) == 3:
+        if bounds[2].strip().lower() == "log":
+            entry["log"] = True
+        else:
+            entry["step"] = _number(bounds[2], text, "--space")
+    return name, entry
+
+
 def _grid_value(text: str) -> Any:
     return stop(text) if text.lower().startswith("atr:") else json_value(text)
 

@@ -30,10 +30,19 @@ def _strategy_label(strategy: dict[str, Any]) -> str:
     return f"{name}({params})"
 
 
+def _varied(request: dict[str, Any]) -> dict[str, Any]:
+    """What an optimization varies: its grid, or a Bayesian search's space."""
+    return dict(request.get("param_grid") or request.get("param_space") or {})
+
+
 def _grid_label(param_grid: dict[str, Any]) -> str:
     """Each parameter's values, a long list as its first and last."""
 
     def values(given: Any) -> str:
+        if isinstance(given, dict) and "low" in given:  # a Bayesian search's range
+            step = f" step {cell(given['step'])}" if given.get("step") is not None else ""
+            log = " log" if given.get("log") else ""
+            return f"{cell(given['low'])}..{cell(given['high'])}{step}{log}"
         if isinstance(given, list) and len(given) > 6:
             return f"{cell(given[0])}..{cell(given[-1])} ({len(given)} values)"
         return cell(given)
@@ -95,14 +104,33 @@ def optimization_summary(job: dict[str, Any]) -> Table:
         ("kind", job["kind"]),
         ("series", _series(request["backtest"])),
         ("strategy", request["backtest"]["strategy"].get("name") or "expression"),
-        ("param_grid", _grid_label(request.get("param_grid") or {})),
+        *(
+            (name, _grid_label(request[name]))
+            for name in ("param_grid", "param_space", "search")
+            if request.get(name)
+        ),
         ("objective", request.get("objective")),
         ("progress", f"{progress.get('done')}/{progress.get('total')}"),
         ("skipped", job.get("skipped")),
         ("best params", best.get("params")),
+        *_search_rows(job),
         ("error", job.get("error")),
     ]
     return _fields("optimization", rows)
+
+
+def _search_rows(job: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A finished Bayesian search: its asks, and which parameters mattered most."""
+    search = job.get("search")
+    rows: list[tuple[str, Any]] = [("warning", w) for w in job.get("warnings") or []]
+    if not search:
+        return rows
+    rows.append(("trials", f"{search['trials']} ({search['rule_breaks']} rule breaks asked)"))
+    importance = search.get("importance") or {}
+    if importance:
+        shares = ", ".join(f"{n} {v:.0%}" for n, v in importance.items())
+        rows.append(("importance", shares))
+    return rows
 
 
 def results_table(rows: list[dict[str, Any]], objective: str, total: int) -> Table:
@@ -148,7 +176,7 @@ def _job_columns(kind: str, job: dict[str, Any]) -> tuple[str, str]:
         name = backtest["strategy"].get("name") or "expression"
         return _series(
             backtest
-        ), f"{job['kind']} {name} over {_grid_label(job['request']['param_grid'])}"
+        ), f"{job['kind']} {name} over {_grid_label(_varied(job['request']))}"
     metrics = job.get("metrics") or {}
     sharpe = f" sharpe {cell(metrics.get('sharpe'))}" if metrics else ""
     return _series(job["request"]), _strategy_label(job["request"]["strategy"]) + sharpe

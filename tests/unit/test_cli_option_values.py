@@ -49,6 +49,19 @@ def test_a_grid_entry_is_a_list_or_a_range() -> None:
         option_values.grid_entry("slow=30:x:10")
 
 
+def test_a_space_entry_is_a_range_with_a_step_or_log_or_a_list() -> None:
+    assert option_values.space_entry("fast=2:50") == ("fast", {"low": 2, "high": 50})
+    assert option_values.space_entry("k=0.5:4:0.1") == ("k", {"low": 0.5, "high": 4, "step": 0.1})
+    assert option_values.space_entry("trailing_stop=0.01:0.2:log") == (
+        "trailing_stop",
+        {"low": 0.01, "high": 0.2, "log": True},
+    )
+    assert option_values.space_entry("slow=50,100,200") == ("slow", [50, 100, 200])
+    for bad in ("fast=2:x", "fast=2:9:steps", "fast"):
+        with pytest.raises(click.BadParameter):
+            option_values.space_entry(bad)
+
+
 def test_only_what_was_given_is_sent() -> None:
     given = {
         "category": "linear",
