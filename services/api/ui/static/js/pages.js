@@ -2,6 +2,7 @@
 import { api, ApiError, query } from "./api.js";
 import { candleChart, disposeCharts, heatmapChart, lineChart, PALETTE } from "./charts.js";
 import { onJobEvent } from "./events.js";
+import { bayesForm, disposeBayesCharts, drawBayes } from "./bayes.js";
 
 export { disposeCharts };
 let navigate = (href) => { location.href = href; };
@@ -396,6 +397,7 @@ export async function optimizations(app) {
   const list = h("div", { id: "optimization-list" }, table(cols, page.items));
   app.append(list);
   followRows(list);
+  app.append(h("h2", { text: "Start a Bayesian search" }), bayesForm((created) => navigate(`/optimizations/${created.id}`)));
 }
 
 export async function optimization(app, id) {
@@ -409,9 +411,11 @@ export async function optimization(app, id) {
   const drawResults = async () => {
     body.innerHTML = "";
     disposeCharts();
+    disposeBayesCharts();
     if (view.error) body.append(h("p", { class: "form-error", text: view.error }));
     const rows = (await api(`/api/v1/optimizations/${id}/results?limit=1000`)).items;
-    if (view.kind === "walk_forward") return drawWalkForward(body, view, rows);
+    if (view.kind === "walk_forward" || (view.kind === "bayes" && view.request.walk_forward)) return drawWalkForward(body, view, rows);
+    if (view.kind === "bayes") drawBayes(body, view, rows);
     const paramNames = [...new Set(rows.flatMap((r) => Object.keys(r.params)))];
     const metricNames = [...new Set(rows.flatMap((r) => Object.keys(r.metrics || {})))];
     const cols = [...paramNames.map((p) => ({ title: p, value: (r) => r.params[p] })), ...metricNames.map((m) => ({ title: m, value: (r) => r.metrics?.[m] }))];
