@@ -16,10 +16,13 @@ from aiohttp.test_utils import TestClient
 from devtools.waiting import poll_until
 from services.engine.core import BacktestConfig, run_backtest
 from services.engine.optimization.in_pool import bars_between
+from shared.amqp import Topology
 from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
 from shared.market_data import load_candles
+from shared.messages import RunOptimizationChunk
 from shared.settings import Settings
+from tests.support.broker import ready_messages
 from tests.support.market import insert_candles, random_walk
 from tests.support.processes import service_process
 from tests.support.services import running_engine, settled
@@ -266,3 +269,60 @@ async def test_bad_searches_answer_422_naming_the_field(
     fields = [d.get("field") for d in error.get("details", [])]
     assert field in fields or field in str(error), error
     assert await pool.fetchval("SELECT count(*) FROM optimizations") == 0
+
+
+async def test_a_space_that_mostly_breaks_the_rules_ends_early_and_says_so(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 300, "60"))
+    body = {
+        **_search(trials=10, batch=4, sampler="random"),
+        # fast < slow holds for about one sampled set in twenty.
+        "param_space": {"fast": {"low": 2, "high": 200}, "slow": [5, 20]},
+    }
+    async with running_engine(settings):
+        location = (await api.post("/api/v1/optimizations", json=body)).headers["Location"]
+        done = await settled(api, location, within=300)
+    assert done["status"] == "succeeded", done["error"]
+    summary = done["search"]
+    assert summary["asks"] == 100 and 0 < summary["trials"] < 10
+    assert done["progress"] == {"done": summary["trials"], "total": summary["trials"]}
+    assert len(done["warnings"]) == 1 and "ended early" in done["warnings"][0]
+    assert f"{summary['trials']} of 10 trials evaluated" in done["warnings"][0]
+    rows = await _rows(api, location)
+    assert len(rows) == summary["trials"] == done["robustness"]["trials"]
+    assert all(r["params"]["fast"] < r["params"]["slow"] for r in rows)
+
+
+async def test_a_cancelled_search_asks_no_further_batch(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, HOURS, "60"))
+    body = _search(trials=2000, batch=2, sampler="random")
+    location = (await api.post("/api/v1/optimizations", json=body)).headers["Location"]
+    optimization_id = location.rsplit("/", 1)[1]
+
+    async def asked() -> int:
+        return int(await pool.fetchval("SELECT count(*) FROM optimization_trials"))
+
+    async with running_engine(settings):
+        await poll_until(
+            lambda: _status(pool, optimization_id),
+            lambda s: s[1] >= 6,
+            within=180,
+            every=0.01,
+            what="a few batches",
+        )
+        cancelled = await (await api.delete(location)).json()
+        assert cancelled["status"] == "cancelled"
+        at_cancel = await asked()
+        chunks_queue = Topology(settings.amqp_prefix).queue_for(RunOptimizationChunk)
+        await poll_until(
+            lambda: ready_messages(settings.amqp_url, chunks_queue),
+            lambda ready: ready == 0,
+            within=60,
+            what="the queued chunks delivered and dropped",
+        )
+    assert await asked() == at_cancel
+    status, done = await _status(pool, optimization_id)
+    assert status == "cancelled" and done < 2000
