@@ -6,6 +6,7 @@ bayes_study.py). A `Dimension` is one entry once checked: a list of values (cate
 a range of an int or a float parameter.
 """
 
+import functools
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class Dimension:
         return sorted(set(spread))
 
 
+@functools.cache
 def _is_integer_field(adapter: TypeAdapter[Any]) -> bool:
     return adapter.json_schema().get("type") == "integer"
 
@@ -146,7 +148,7 @@ def check_space(
             return _checked_value(value, at, p, a)
 
         if isinstance(given, SpaceRange):
-            integers = param.type is int if param is not None else _is_integer_field(adapter)  # type: ignore[arg-type]
+            integers = param.type is int if param is not None else _is_integer_field(adapter)
             dimension = _range_dimension(name, given, integers, check)
         else:
             if not given:

@@ -65,8 +65,10 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         f" {s['grid_sets']} sets beat the search's best",
         "",
         "- overhead: the engine workers' CPU (pool processes included) during the job less the"
-        " CPU of the same sets evaluated in one process, measured after a 10-trial search on"
-        " the same range (candles loaded, kernels compiled); the machine is shared, so server"
+        " CPU of the same sets evaluated in one process, chunk by chunk as the engine cut"
+        " them (each chunk's price copies and indicators count as simulation), measured after"
+        " a 10-trial search on the same range (candles loaded, kernels compiled); the machine"
+        " is shared, so server"
         " CPU includes whatever else ran.",
     ]
     return write_report(path, "Bayesian search benchmark", body, {"rows": list(rows), **s})

@@ -156,7 +156,7 @@ async def _search(settings: Settings, spec: OptimizationSpec, logs: Path) -> dic
                 command_cpu_seconds("postgres") + command_cpu_seconds("beam.smp") - servers_before
             )
             trials = await pool.fetch(
-                """SELECT number, batch, position, params, system_attrs, state, value
+                """SELECT number, batch, position, chunk, params, system_attrs, state, value
                    FROM optimization_trials WHERE optimization_id = $1 ORDER BY number""",
                 optimization_id,
             )
@@ -208,13 +208,13 @@ def _ask_seconds(spec: OptimizationSpec, stored: list[dict[str, Any]], sampler: 
 
 
 def _evaluate(
-    candles: Candles, request: dict[str, Any], sets: list[dict[str, Any]]
+    candles: Candles, request: dict[str, Any], chunks: list[list[dict[str, Any]]]
 ) -> tuple[float, list[Any]]:
-    """CPU seconds of evaluating `sets` in this process, and their results."""
+    """CPU seconds of evaluating each chunk's sets in this process, and their results."""
     started = time.process_time()
-    results = []
-    for first in range(0, len(sets), GRID_CHUNK):
-        results.extend(evaluate_sets(candles, request, sets[first : first + GRID_CHUNK], first))
+    results: list[Any] = []
+    for sets in chunks:
+        results.extend(evaluate_sets(candles, request, sets, len(results)))
     return time.process_time() - started, results
 
 
@@ -231,13 +231,18 @@ async def _run(bars: int, trials: int) -> list[dict[str, Any]]:
     base = spec.backtest.strategy.resolved_params
     evaluated = [t for t in search["trials"] if t["position"] is not None]
     sets = [{**base, **t["params"]} for t in evaluated]
+    # As the engine cut them: the per-chunk set-up (prices, indicators) is simulation too.
+    by_chunk: dict[int, list[dict[str, Any]]] = {}
+    for trial, one in zip(evaluated, sets, strict=True):
+        by_chunk.setdefault(trial["chunk"], []).append(one)
     _say("the search's sets again in this process ...")
     evaluate_sets(candles.select(np.arange(2_000)), request, sets[:2], 0)  # JIT warm-up
-    kernel_cpu, _ = _evaluate(candles, request, sets)
+    kernel_cpu, _ = _evaluate(candles, request, list(by_chunk.values()))
     ask_cpu = _ask_seconds(spec, search["trials"], new_sampler(spec.search))
     grid = _grid(spec)
     _say(f"the full grid, {len(grid)} sets, in this process ...")
-    grid_cpu, grid_results = _evaluate(candles, request, grid)
+    grid_chunks = [grid[i : i + GRID_CHUNK] for i in range(0, len(grid), GRID_CHUNK)]
+    grid_cpu, grid_results = _evaluate(candles, request, grid_chunks)
     grid_best = min(grid_results, key=lambda r: ranking_key(r.metrics, "sharpe", r.index))
     found = search["best"]["metrics"]["sharpe"]
     better = sum(1 for r in grid_results if (r.metrics.get("sharpe") or float("-inf")) > found)

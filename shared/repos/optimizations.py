@@ -106,6 +106,7 @@ class OptimizationView(BaseModel):
         return self.kind == "walk_forward" or (
             self.kind == "bayes" and self.request.get("walk_forward") is not None
         )
+
     started_at: datetime | None
     finished_at: datetime | None
 

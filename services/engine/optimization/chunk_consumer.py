@@ -56,6 +56,8 @@ class ChunkWorker:
     _recorded: UUID | None = field(default=None, repr=False)
     # The parameter sets of the optimization last served: up to 100,000 to build.
     _sets: tuple[UUID, list[dict[str, ParamValue]]] | None = field(default=None, repr=False)
+    # The request of the optimization last served, validated (once per optimization).
+    _spec: tuple[UUID, OptimizationSpec] | None = field(default=None, repr=False)
 
     async def handle(self, command: RunOptimizationChunk) -> None:
         work = await store.chunk_work(self.pool, command.optimization_id, command.chunk)
@@ -73,10 +75,7 @@ class ChunkWorker:
             log.info("chunk not recorded: cancelled or done meanwhile", extra=context)
 
     async def _run(self, work: ChunkWork) -> bool:
-        try:
-            spec = OptimizationSpec.model_validate(work.request)
-        except ValidationError as exc:
-            raise JobRejected(f"invalid request: {exc}") from None
+        spec = self._validated(work)
         key, candles, _ = await self._load(work, spec)
         if spec.kind == "bayes" and work.stage != "test":
             return await self._run_trials(work, spec, key, candles)
@@ -127,6 +126,15 @@ class ChunkWorker:
         }
         async with self.pool.acquire() as conn:
             return await record_test(conn, work, row, metrics, run)
+
+    def _validated(self, work: ChunkWork) -> OptimizationSpec:
+        if self._spec is None or self._spec[0] != work.optimization_id:
+            try:
+                spec = OptimizationSpec.model_validate(work.request)
+            except ValidationError as exc:
+                raise JobRejected(f"invalid request: {exc}") from None
+            self._spec = (work.optimization_id, spec)
+        return self._spec[1]
 
     async def _run_trials(
         self, work: ChunkWork, spec: OptimizationSpec, key: CandlesKey, candles: Candles
