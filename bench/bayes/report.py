@@ -64,7 +64,8 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         f" best {s['grid_best_sharpe']:.3f}; {s['grid_sets_better_than_the_search']} of its"
         f" {s['grid_sets']} sets beat the search's best",
         "",
-        "- overhead: the engine workers' CPU (pool processes included) during the job less the"
+        "- overhead: the engine workers' CPU (pool processes included) during the job, less"
+        " what they spend idle over as long (measured for 5 s just before), less the"
         " CPU of the same sets evaluated in one process, chunk by chunk as the engine cut"
         " them (each chunk's price copies and indicators count as simulation), measured after"
         " a 10-trial search on the same range (candles loaded, kernels compiled); the machine"
