@@ -57,6 +57,10 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         f"- {target['target']}: {target['measured']:g} ms: {met(target['met'])}",
         f"- of which Optuna's ask step (the study rebuilt from the stored trials, then the"
         f" batch's asks): {s['ask_share_ms_per_trial']:g} ms per trial",
+        f"- where the engine's CPU went: {search['event_loop_cpu_seconds']:g} s in the workers'"
+        f" own processes (messages, database, the ask step; {search['idle_engine_cpu_seconds']:g}"
+        f" s of it idle), {search['pool_cpu_seconds']:g} s in their pool processes against"
+        f" {search['kernel_cpu_seconds']:g} s for the same chunks in one process",
         f"- PostgreSQL and RabbitMQ CPU during the search (the whole machine's servers):"
         f" {search['server_cpu_ms_per_trial']:g} ms per trial",
         f"- best found: sharpe {s['search_best_sharpe']:.3f} after"

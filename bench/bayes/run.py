@@ -24,7 +24,7 @@ import asyncpg
 import numpy as np
 
 from bench.bayes import report as bayes_report
-from bench.support.proc_stats import command_cpu_seconds, tree_cpu_seconds
+from bench.support.proc_stats import command_cpu_seconds, cpu_seconds, tree_cpu_seconds
 from bench.support.report_files import report_path
 from bench.support.seed import store_candles
 from bench.support.service_stack import bench_settings, running_engines, wait_for_consumers
@@ -160,9 +160,11 @@ async def _search(settings: Settings, spec: OptimizationSpec, logs: Path) -> dic
                 time.monotonic() - idle_started
             )
             cpu_before = sum(tree_cpu_seconds(e.pid) for e in engines)
+            loops_before = sum(cpu_seconds(e.pid) for e in engines)
             servers_before = command_cpu_seconds("postgres") + command_cpu_seconds("beam.smp")
             optimization_id, job = await _submit_and_wait(pool, spec, logs)
             cpu = sum(tree_cpu_seconds(e.pid) for e in engines) - cpu_before
+            loops = sum(cpu_seconds(e.pid) for e in engines) - loops_before
             servers = (
                 command_cpu_seconds("postgres") + command_cpu_seconds("beam.smp") - servers_before
             )
@@ -181,6 +183,7 @@ async def _search(settings: Settings, spec: OptimizationSpec, logs: Path) -> dic
         "seconds": (job["finished_at"] - job["created_at"]).total_seconds(),
         "engine_cpu_seconds": cpu,
         "idle_cpu_per_second": idle_rate,
+        "event_loop_cpu_seconds": loops,
         "server_cpu_seconds": servers,
         "best": job["best"],
         "summary": job["search"],
@@ -271,6 +274,12 @@ async def _run(bars: int, trials: int) -> list[dict[str, Any]]:
             "seconds": round(search["seconds"], 3),
             "engine_cpu_seconds": round(search["engine_cpu_seconds"], 3),
             "idle_engine_cpu_seconds": round(idle, 3),
+            # The workers' own processes (consumers, the ask step, the database) apart from
+            # their pool processes (the simulations, and handing chunks over).
+            "event_loop_cpu_seconds": round(search["event_loop_cpu_seconds"], 3),
+            "pool_cpu_seconds": round(
+                search["engine_cpu_seconds"] - search["event_loop_cpu_seconds"], 3
+            ),
             "kernel_cpu_seconds": round(kernel_cpu, 3),
             "overhead_cpu_ms_per_trial": round(1000 * outside / len(evaluated), 2),
             "ask_cpu_ms_per_trial": round(1000 * ask_cpu / len(evaluated), 2),
