@@ -20,7 +20,7 @@ from shared.amqp import Topology
 from shared.backtest_spec import BacktestSpec
 from shared.candles import Candles
 from shared.market_data import load_candles
-from shared.messages import RunOptimizationChunk
+from shared.messages import RunOptimizationChunk, StartOptimization
 from shared.settings import Settings
 from tests.support.broker import ready_messages
 from tests.support.market import insert_candles, random_walk
@@ -326,3 +326,51 @@ async def test_a_cancelled_search_asks_no_further_batch(
     assert await asked() == at_cancel
     status, done = await _status(pool, optimization_id)
     assert status == "cancelled" and done < 2000
+
+
+async def test_a_planner_killed_while_asking_the_first_batches_commits_nothing(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    # 40 walk-forward windows, each a search whose first batch is 200 asks: the planner asks
+    # 8,000 sets in its one transaction, long enough to be killed in the middle of it.
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 900, "60"))
+    body = {
+        **_search(trials=200, batch=200),
+        "backtest": {**BACKTEST, "end": T0 + 900 * 3_600_000},
+        "walk_forward": {"train_bars": 100, "test_bars": 20},
+    }
+    location = (await api.post("/api/v1/optimizations", json=body)).headers["Location"]
+    optimization_id = location.rsplit("/", 1)[1]
+    start_queue = Topology(settings.amqp_prefix).queue_for(StartOptimization)
+
+    async def in_the_planners_hands() -> bool:
+        published = await pool.fetchval(
+            """SELECT count(*) FROM outbox WHERE message_type = 'StartOptimization'
+               AND published_at IS NOT NULL"""
+        )
+        if not published or await ready_messages(settings.amqp_url, start_queue):
+            return False
+        return (await _status(pool, optimization_id))[0] == "queued"
+
+    async with service_process("services.engine", settings) as engine:
+        await poll_until(in_the_planners_hands, within=180, every=0.01, what="the planner at work")
+        engine.send_signal(signal.SIGKILL)
+        await engine.wait()
+    assert (await _status(pool, optimization_id))[0] == "queued"
+    assert await pool.fetchval("SELECT count(*) FROM optimization_searches") == 0
+    assert await pool.fetchval("SELECT count(*) FROM optimization_trials") == 0
+
+    async with running_engine(settings):
+        done = await settled(api, location, within=600)
+        again_at = (await api.post("/api/v1/optimizations", json=body)).headers["Location"]
+        again = await settled(api, again_at, within=600)
+    assert done["status"] == again["status"] == "succeeded", (done["error"], again["error"])
+    assert done["progress"] == {"done": 40 * 201, "total": 40 * 201}
+    windows = await (await api.get(f"{location}/results", params={"order_by": "window"})).json()
+    same = await (await api.get(f"{again_at}/results", params={"order_by": "window"})).json()
+    assert [w["params"] for w in windows["items"]] == [w["params"] for w in same["items"]]
+    trials = """SELECT search, number, position, params FROM optimization_trials
+                WHERE optimization_id = $1::uuid ORDER BY search, number"""
+    first = [dict(r) for r in await pool.fetch(trials, optimization_id)]
+    second = [dict(r) for r in await pool.fetch(trials, again_at.rsplit("/", 1)[1])]
+    assert sum(r["position"] is not None for r in first) == 40 * 200 and first == second
