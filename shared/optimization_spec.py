@@ -183,6 +183,16 @@ class OptimizationSpec(BaseModel):
             self.backtest.category == "spot",
         )
 
+    def sampled_leverage(self) -> tuple[list[float], list[str]]:
+        """A search's leverage values at their extremes, with the fields that give them."""
+        for d in self.dimensions():
+            if d.name != "leverage":
+                continue
+            if d.kind == "categorical":
+                return list(d.choices), [f"param_space.leverage.{i}" for i in range(len(d.choices))]
+            return [float(d.high)], ["param_space.leverage.high"]
+        return [], []
+
     @property
     def grid(self) -> dict[str, list[Any]]:
         """The grid's values per parameter (ranges are lists once validated)."""

@@ -55,8 +55,10 @@ async def create(request: web.Request) -> web.Response:
         lambda body: prepared_backtest(pool, body, ("backtest",)),
     )
     bars = await stored_bars(pool, spec.backtest, prefix="backtest.")
-    leverage = spec.grid.get("leverage", [])
-    await ensure_perpetual_limits(pool, spec.backtest, "backtest.", leverage)
+    leverage, fields = spec.grid.get("leverage", []), list[str]()
+    if spec.param_space is not None:
+        leverage, fields = spec.sampled_leverage()
+    await ensure_perpetual_limits(pool, spec.backtest, "backtest.", leverage, fields)
     if spec.search is not None:
         sets, skipped = spec.search.trials, 0
     else:
