@@ -73,7 +73,7 @@ class SearchSummary(BaseModel):
     sampler: str
     seed: int
     importance: dict[str, float] | None = Field(
-        None, description="Optuna's get_param_importances (fANOVA, seeded), summing to 1"
+        None, description="Optuna's get_param_importances (PED-ANOVA), summing to 1"
     )
 
 

@@ -210,9 +210,7 @@ async def _end(conn: DbConnection, search: Search, row: SearchRow) -> None:
     position = await optimizations_repo.best_position(conn, oid, "bayes", objective)
     figures = await grid_robustness(conn, oid, position)
     history = await bayes_store.history(conn, oid, search.number)
-    importance = await asyncio.to_thread(
-        importances, objective, search.spec.dimensions(), history, plan.seed
-    )
+    importance = await asyncio.to_thread(importances, objective, search.spec.dimensions(), history)
     summary = {
         "trials": row.evaluated,
         "asks": row.asks,

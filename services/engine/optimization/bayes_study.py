@@ -28,7 +28,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 from optuna.samplers import BaseSampler, CmaEsSampler, RandomSampler, TPESampler
 from optuna.trial import Trial, TrialState, create_trial
 
@@ -187,17 +187,18 @@ def ask_batch(
 
 
 def importances(
-    objective: str, dimensions: Sequence[Dimension], history: Sequence[StoredTrial], seed: int
+    objective: str, dimensions: Sequence[Dimension], history: Sequence[StoredTrial]
 ) -> dict[str, float] | None:
-    """Optuna's `get_param_importances` (fANOVA, seeded) over the finished search; None when
-    it is undefined (fewer than two trials with a value, or no spread in them)."""
+    """Optuna's `get_param_importances` over the finished search, by PED-ANOVA (deterministic,
+    and 2 s for 100,000 trials where fANOVA's forests take minutes for 2,000); None when it
+    is undefined (fewer than two trials with a value, or no spread in them)."""
     if sum(t.state == "complete" for t in history) < 2:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        study = _replayed(objective, RandomSampler(seed=seed), dimensions, history)
+        study = _replayed(objective, RandomSampler(seed=0), dimensions, history)
         try:
-            found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed))
+            found = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
         except (RuntimeError, ValueError):
             return None
     values = {name: float(v) for name, v in found.items()}

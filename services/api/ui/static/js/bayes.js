@@ -80,7 +80,7 @@ function drawHistory(body, trials, objective, lower) {
 function drawImportance(body, importance) {
   const names = Object.keys(importance).reverse();
   const el = h("div", { class: "panel", id: "bayes-importance", style: `height: ${60 + 28 * names.length}px` });
-  body.append(h("h2", { text: "Parameter importance (fANOVA)" }), el);
+  body.append(h("h2", { text: "Parameter importance (PED-ANOVA)" }), el);
   chart(el, {
     tooltip: { formatter: (p) => `${p.name}: ${(p.value * 100).toFixed(1)} %` },
     grid: { left: 120, right: 30, top: 10, bottom: 30 },
