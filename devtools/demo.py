@@ -28,10 +28,9 @@ from devtools.local_stack import api_url, wait_until_ready
 from devtools.preflight import NotReachable, check_servers
 from devtools.report import equity_chart, metrics_table, results_table
 from devtools.stack import platform_processes
-from shared.intervals import DAY_MS, floor_open_time
+from domain.market.intervals import DAY_MS, floor_open_time, iso_utc
 from shared.migrate import migrate
 from shared.settings import Settings
-from shared.timestamps import iso_utc
 
 console = Console()
 HOUR_MS = 3_600_000

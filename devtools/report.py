@@ -8,9 +8,8 @@ import numpy as np
 
 matplotlib.use("Agg")  # files only, no screen
 import matplotlib.pyplot as plt
+from domain.metrics.names import METRIC_KEYS
 from rich.table import Table
-
-from shared.metric_names import METRIC_KEYS
 
 
 def _number(value: Any) -> str:

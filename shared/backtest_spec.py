@@ -20,18 +20,18 @@ from pydantic import (
     model_validator,
 )
 
-from shared.series_range import SeriesRange
-from shared.strategies import (
+from domain.strategies import (
     ParamError,
     ParamValue,
     StrategyEntry,
     StrategyRegistry,
     installed_strategies,
 )
-from shared.strategies.definitions import parse_definition
-from shared.strategies.expressions import ExpressionError
+from domain.strategies.definitions import parse_definition
+from domain.strategies.expressions import ExpressionError
+from domain.strategies.warmup import MAX_AUTO_WARMUP_BARS, WINDOWS_OF_WARMUP, warmup_bars
+from shared.series_range import SeriesRange
 from shared.validation import field_error
-from shared.warmup import MAX_AUTO_WARMUP_BARS, WINDOWS_OF_WARMUP, warmup_bars
 
 MAX_WARMUP_BARS = 10_000_000
 
@@ -213,7 +213,7 @@ class BacktestSpec(SeriesRange):
     take_profit: Stop = None
     trailing_stop: Stop = None
     atr_period: int = Field(default=14, ge=1, le=MAX_ATR_PERIOD, strict=True)
-    # Stored bars before `start` that only warm the indicators; "auto": see shared.warmup.
+    # Stored bars before `start` that only warm the indicators; "auto": see domain.strategies.warmup.
     warmup_bars: Annotated[int, Field(ge=0, le=MAX_WARMUP_BARS, strict=True)] | Literal["auto"] = (
         "auto"
     )

@@ -7,7 +7,7 @@ have no volume: they are the same rows with only the fields (open, high, low, cl
 
 import numpy as np
 
-from shared.candles import PRICE_FIELDS, Candles
+from domain.market.candles import PRICE_FIELDS, Candles
 
 # PostgreSQL's binary timestamps count microseconds from 2000-01-01.
 _PG_EPOCH_MS = 946_684_800_000

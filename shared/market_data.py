@@ -8,8 +8,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from domain.market.candles import PRICE_FIELDS, Candles
 from shared import candle_copy
-from shared.candles import PRICE_FIELDS, Candles
 from shared.db import DbConnection, DbExecutor
 
 Price = Literal["last", "mark"]

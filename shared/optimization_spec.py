@@ -5,6 +5,7 @@ import itertools
 import math
 from typing import Any, Literal, Self
 
+from domain.metrics.names import METRIC_KEYS
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -14,10 +15,9 @@ from pydantic import (
     model_validator,
 )
 
+from domain.strategies import ParamError, ParamValue
 from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
-from shared.metric_names import METRIC_KEYS
 from shared.param_space import BayesSearch, Dimension, SpaceEntry, check_space, first_valid_point
-from shared.strategies import ParamError, ParamValue
 from shared.validation import error_message, field_error
 from shared.walk_forward import WalkForward
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from shared.strategies import ParamError, ParamValue, StrategyEntry
+from domain.strategies import ParamError, ParamValue, StrategyEntry
 from shared.validation import error_message
 
 MIN_TRIALS = 10

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
-from shared.intervals import Category, Interval
+from domain.market.intervals import Category, Interval
 from shared.timestamps import UtcTime, to_epoch_ms
 from shared.validation import field_error
 

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from shared.intervals import CATEGORIES, INTERVALS
+from domain.market.intervals import CATEGORIES, INTERVALS
 
 
 @dataclass(frozen=True)

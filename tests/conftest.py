@@ -11,11 +11,11 @@ import aio_pika
 import asyncpg
 import pytest
 
+from domain.strategies import install_strategies
 from shared.amqp import Topology
 from shared.db import create_pool, with_database
 from shared.migrate import migrate
 from shared.settings import Settings
-from shared.strategies import install_strategies
 from tests.support.servers import Servers, test_servers
 
 

@@ -22,6 +22,7 @@ from uuid import UUID
 
 import asyncpg
 import numpy as np
+from domain.optimization.walk_forward import progress_total
 
 from bench.bayes import report as bayes_report
 from bench.support.proc_stats import command_cpu_seconds, cpu_seconds, tree_cpu_seconds
@@ -31,18 +32,17 @@ from bench.support.service_stack import bench_settings, running_engines, wait_fo
 from bench.support.synthetic import START_MS, random_walk
 from devtools.job_follower import follow_job
 from devtools.launcher import tail
+from domain.market.candles import Candles
+from domain.optimization.ranking import ranking_key
 from services.engine.optimization.bayes_study import StoredTrial, ask_batch, new_sampler
 from services.engine.optimization.in_pool import evaluate_sets
 from services.ingest.kline_store import Series
-from shared.candles import Candles
 from shared.db import create_pool
 from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec
 from shared.param_space import ASKS_PER_TRIAL
-from shared.ranking import ranking_key
 from shared.repos import optimizations as optimizations_repo
 from shared.settings import Settings
-from shared.walk_forward import progress_total
 
 BARS = 525_600
 TRIALS = 200

@@ -20,24 +20,19 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import AtrMultiple, ExecutionSettings
 
 from bench.engine import report as engine_report
 from bench.support.report_files import report_path
 from bench.support.synthetic import random_walk
 from bench.support.timing import best_seconds
 from bench.support.vectorbt_sma_cross import sma_cross_portfolio
-from services.engine.core import (
-    AtrMultiple,
-    BacktestConfig,
-    ExecutionSettings,
-    IndicatorCache,
-    PerpMarket,
-    perp_market,
-    run_backtest,
-    simulate_targets,
-    target_positions,
-)
-from shared.candles import Candles
+from domain.backtest import run_backtest, simulate_targets
+from domain.market.candles import Candles
+from domain.market.perp_market import PerpMarket, perp_market
+from domain.targets.indicator_cache import IndicatorCache
+from domain.targets.signals import target_positions
 
 BARS = 525_600
 FAST, SLOW = 10, 30

@@ -27,8 +27,8 @@ from bench.support.service_stack import (
     wait_for_consumers,
 )
 from bench.support.synthetic import random_walk
+from domain.market.candles import Candles
 from services.ingest.kline_store import Series
-from shared.candles import Candles
 from shared.settings import Settings
 
 BENCH_DATABASE = "backtester_bench_jobs"

@@ -39,9 +39,9 @@ from bench.support.timing import best_seconds
 from bench.support.vectorbt_sma_cross import sma_cross_portfolio
 from devtools.job_follower import follow_job
 from devtools.launcher import tail
+from domain.market.candles import Candles
 from services.engine.optimization.in_pool import evaluate_sets
 from services.ingest.kline_store import Series
-from shared.candles import Candles
 from shared.db import create_pool
 from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec

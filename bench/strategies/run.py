@@ -12,22 +12,19 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import ExecutionSettings
+
 from bench.engine.run import pandas_frame, synthetic_minutes
 from bench.strategies import report as strategies_report
 from bench.support.report_files import report_path
 from bench.support.timing import best_seconds
 from bench.support.vectorbt_sma_cross import sma_cross_portfolio
-from services.engine.core import (
-    BacktestConfig,
-    ExecutionSettings,
-    StrategyTargets,
-    contiguous_prices,
-    run_backtest,
-    run_kernel,
-)
-from shared.candles import Candles
-from shared.strategies import StrategyEntry, strategy_entry
-from shared.strategies.definitions import definition_of
+from domain.backtest import contiguous_prices, run_backtest, run_kernel
+from domain.market.candles import Candles
+from domain.strategies import StrategyEntry, strategy_entry
+from domain.strategies.definitions import definition_of
+from domain.targets.strategy_targets import StrategyTargets
 
 BARS = 525_600
 FAST, SLOW = 10, 30

@@ -4,9 +4,9 @@ from typing import Any
 
 import asyncpg
 
+from domain.market.candles import Candles
+from domain.market.intervals import iso_utc
 from services.ingest.kline_store import Series, upsert_candles
-from shared.candles import Candles
-from shared.timestamps import iso_utc
 
 
 async def store_candles(dsn: str, series: Series, candles: Candles) -> None:

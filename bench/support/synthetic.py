@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from shared.candles import Candles
+from domain.market.candles import Candles
 
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 

@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from domain.strategies import install_strategies
 from services.api.broker_link import BrokerLink
 from services.api.endpoints import Endpoint
 from services.api.errors import error_middleware
 from services.api.keys import BROKER, POOL, SETTINGS
-from services.api.metrics import METRICS, ApiMetrics, metrics_middleware
 from services.api.middleware import auth_middleware, request_id_middleware, stamp_response
 from services.api.openapi import openapi_document
+from services.api.prometheus import METRICS, ApiMetrics, metrics_middleware
 from services.api.request_body import MAX_BODY_BYTES
 from services.api.routes import (
     backfills,
@@ -33,7 +34,6 @@ from shared.dependencies import wait_for
 from shared.migrate import migrate
 from shared.repos.idempotency import delete_expired_keys
 from shared.settings import Settings
-from shared.strategies import install_strategies
 
 log = logging.getLogger(__name__)
 

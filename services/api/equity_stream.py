@@ -14,8 +14,8 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.market.intervals import iso_utc
 from shared.repos.backtests import equity_length, equity_slice
-from shared.timestamps import iso_utc
 
 SLICE_POINTS = 32_768
 

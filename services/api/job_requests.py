@@ -6,12 +6,12 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from domain.strategies import installed_strategies
 from services.api.errors import Unprocessable
 from shared import market_data
 from shared.backtest_spec import BacktestSpec, Leverage
 from shared.db import DbExecutor
 from shared.repos import strategies as strategies_repo
-from shared.strategies import installed_strategies
 
 
 async def with_saved_strategy(db: DbExecutor, body: Any, at: tuple[str, ...]) -> Any:

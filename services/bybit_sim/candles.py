@@ -9,12 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from services.bybit_sim.bars import Bars, group
-from services.bybit_sim.instruments import Instrument, make_instrument
-from services.bybit_sim.mark_prices import MarkPriceMinutes
-from services.bybit_sim.minute_sources import FileMinutes, MinuteSource, RandomWalk
-from services.bybit_sim.settings import SimSettings
-from shared.intervals import (
+from domain.market.intervals import (
     DAY_MS,
     MINUTE_MS,
     add_intervals,
@@ -22,6 +17,11 @@ from shared.intervals import (
     floor_open_time,
     open_times,
 )
+from services.bybit_sim.bars import Bars, group
+from services.bybit_sim.instruments import Instrument, make_instrument
+from services.bybit_sim.mark_prices import MarkPriceMinutes
+from services.bybit_sim.minute_sources import FileMinutes, MinuteSource, RandomWalk
+from services.bybit_sim.settings import SimSettings
 
 CANDLE_DTYPE = np.dtype(
     [

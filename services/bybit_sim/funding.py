@@ -8,8 +8,8 @@ and then spike, within the instrument's funding caps.
 import numpy as np
 from numpy.typing import NDArray
 
+from domain.market.intervals import MINUTE_MS
 from services.bybit_sim.instruments import Instrument, stable_int
-from shared.intervals import MINUTE_MS
 
 _CAP = 0.005  # upperFundingRate / -lowerFundingRate of instruments-info
 _SPIKE_CHANCE = 0.03

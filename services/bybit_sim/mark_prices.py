@@ -9,10 +9,10 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from domain.market.intervals import MINUTE_MS
 from services.bybit_sim.bars import Bars
 from services.bybit_sim.instruments import Instrument, stable_int
 from services.bybit_sim.minute_sources import MinuteSource
-from shared.intervals import MINUTE_MS
 
 _DAILY_AMPLITUDE = 4e-4  # a few basis points, as on liquid perpetuals
 _WEEKLY_AMPLITUDE = 2e-4

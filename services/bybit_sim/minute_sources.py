@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from domain.market.intervals import DAY_MS, MINUTE_MS
 from services.bybit_sim.bars import Bars
 from services.bybit_sim.instruments import Instrument, make_instrument, stable_int
-from shared.intervals import DAY_MS, MINUTE_MS
 
 MINUTES_PER_DAY = 1440
 _MINUTE_OFFSETS = np.arange(MINUTES_PER_DAY, dtype=np.int64) * MINUTE_MS

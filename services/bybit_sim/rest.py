@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from domain.market.intervals import CATEGORIES, INTERVALS
 from services.bybit_sim.candles import CandleBook, decimal_strings
 from services.bybit_sim.faults import Fault
 from services.bybit_sim.funding import funding_page, funding_rates
@@ -21,7 +22,6 @@ from services.bybit_sim.keys import (
     STATS,
 )
 from services.bybit_sim.risk_limits import risk_tiers
-from shared.intervals import CATEGORIES, INTERVALS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _BAD_GATEWAY = (

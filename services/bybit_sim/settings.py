@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.intervals import CATEGORIES
+from domain.market.intervals import CATEGORIES
 from shared.timestamps import parse_epoch_ms
 
 DEFAULT_SYMBOLS = ("linear:BTCUSDT", "linear:ETHUSDT", "spot:BTCUSDT", "inverse:BTCUSD")

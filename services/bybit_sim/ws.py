@@ -8,10 +8,10 @@ import uuid
 import orjson
 from aiohttp import WSMsgType, web
 
+from domain.market.intervals import INTERVALS, floor_open_time
 from services.bybit_sim.candles import CandleBook
 from services.bybit_sim.clock import SimClock
 from services.bybit_sim.keys import BOOK, CLOCK, SETTINGS, STATS, WS_HUB
-from shared.intervals import INTERVALS, floor_open_time
 
 SPOT_MAX_ARGS = 10
 _ENDINGS = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)

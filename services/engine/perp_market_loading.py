@@ -1,12 +1,11 @@
 """Loading what a perpetual's backtest needs beside its candles (engine side, asyncpg)."""
 
-from services.engine.core import PerpMarket, perp_market
+from domain.market.candles import Candles
+from domain.market.intervals import close_time, from_epoch_ms
+from domain.market.perp_market import PerpMarket, perp_market
 from shared import market_data
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
 from shared.db import DbConnection
-from shared.intervals import close_time
-from shared.timestamps import from_epoch_ms
 
 
 async def load_perp_market(

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from domain.market.candles import PRICE_FIELDS, Candles
+from domain.market.intervals import iso_utc
+from domain.strategies.definitions import definition_of
 from shared.backtest_spec import StrategyRef
-from shared.candles import PRICE_FIELDS, Candles
-from shared.strategies.definitions import definition_of
-from shared.timestamps import iso_utc
 
 # The parts of a backtest a rerun compares, in the order `differences` names them.
 COMPARED = ("candles", "metrics", "trades", "equity")

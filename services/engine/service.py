@@ -4,6 +4,7 @@ pool, SIGTERM."""
 import asyncio
 import logging
 
+from domain.strategies import install_strategies
 from services.engine.backtests.consumer import BacktestWorker
 from services.engine.optimization.chunk_consumer import ChunkWorker
 from services.engine.optimization.planner import OptimizationPlanner
@@ -11,7 +12,6 @@ from services.engine.simulation_pool import SimulationPool
 from shared.consumer import Consumer, GiveUp, Handler, M, consume
 from shared.messages import RunBacktest, RunOptimizationChunk, StartOptimization
 from shared.settings import Settings
-from shared.strategies import install_strategies
 from shared.worker_health import WorkerHealth, health_endpoint
 from shared.worker_runtime import WorkerRuntime, worker_runtime
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
+from domain.strategies import install_strategies
+from domain.targets.plugin_targets import StrategyError
 from services.engine.backtests.in_pool import warm_up
-from services.engine.core import StrategyError
 from shared.jobs import JobRejected
-from shared.strategies import install_strategies
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")

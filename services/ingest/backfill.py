@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from domain.market.candles import Candles
+from domain.market.intervals import add_intervals
 from services.ingest import backfill_progress
 from services.ingest.backfill_progress import ClaimedBackfill
 from services.ingest.bybit_rest import BybitRestClient, KlinePage
 from services.ingest.kline_pages import gaps_in_fetched, page_windows
 from services.ingest.kline_store import KLINES, Series, store
 from services.ingest.perpetual_store import store_fundings, store_limits
-from shared.candles import Candles
 from shared.db import DbConnection
-from shared.intervals import add_intervals
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ from uuid import UUID
 
 import asyncpg
 
+from domain.market.intervals import from_epoch_ms
 from services.ingest.kline_pages import page_windows
 from services.ingest.kline_store import KLINES, MARK_PRICE_KLINES, CandleTable, Series
 from services.ingest.perpetual_pages import funding_pages_at_most
@@ -12,7 +13,7 @@ from shared.db import DbConnection
 from shared.job_failures import fail_job
 from shared.messages import BackfillCompleted, BackfillFailed
 from shared.outbox import add_to_outbox
-from shared.timestamps import from_epoch_ms, to_epoch_ms
+from shared.timestamps import to_epoch_ms
 
 
 class LostClaim(Exception):

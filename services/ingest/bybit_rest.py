@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from domain.market.candles import Candles
 from services.ingest.kline_pages import PAGE_LIMIT, parse_kline_rows
 from services.ingest.kline_store import KLINES, MARK_PRICE_KLINES, CandleTable, RawPage
 from services.ingest.perpetual_pages import (
@@ -24,7 +25,6 @@ from services.ingest.perpetual_pages import (
     parse_risk_tiers,
 )
 from services.ingest.request_pacing import RequestPacer
-from shared.candles import Candles
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from shared.candles import Candles
-from shared.intervals import add_intervals, floor_open_time, open_times
+from domain.market.candles import Candles
+from domain.market.intervals import add_intervals, floor_open_time, open_times
 
 PAGE_LIMIT = 1000
 

@@ -10,11 +10,10 @@ from uuid import UUID
 
 import asyncpg
 
+from domain.market.candles import PRICE_FIELDS, Candles
+from domain.market.intervals import add_intervals, from_epoch_ms
 from shared import candle_copy
-from shared.candles import PRICE_FIELDS, Candles
 from shared.db import DbConnection
-from shared.intervals import add_intervals
-from shared.timestamps import from_epoch_ms
 
 
 @dataclass(frozen=True)

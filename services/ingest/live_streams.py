@@ -14,10 +14,10 @@ import aiohttp
 import asyncpg
 import orjson
 
+from domain.market.intervals import add_intervals
 from services.ingest.bybit_rest import BybitRestClient
 from services.ingest.kline_pages import gaps_in_fetched, page_windows, parse_kline_rows
 from services.ingest.kline_store import RawPage, Series, last_open_time, store
-from shared.intervals import add_intervals
 from shared.streams import StreamSpec
 
 log = logging.getLogger(__name__)

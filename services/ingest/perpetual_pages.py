@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shared.intervals import MINUTE_MS
+from domain.market.intervals import MINUTE_MS
 
 FUNDING_PAGE_LIMIT = 200
 

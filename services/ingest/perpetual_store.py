@@ -2,11 +2,11 @@
 
 from uuid import UUID
 
+from domain.market.intervals import from_epoch_ms
 from services.ingest.bybit_rest import PerpetualLimits
 from services.ingest.kline_store import RawPage, Series, record_raw_pages
 from services.ingest.perpetual_pages import Fundings
 from shared.db import DbConnection
-from shared.timestamps import from_epoch_ms
 
 
 async def store_fundings(

@@ -8,8 +8,8 @@ from uuid import UUID, uuid4
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.market.intervals import interval_ms
 from shared.db import DbConnection, DbExecutor
-from shared.intervals import interval_ms
 from shared.messages import RunBackfill
 from shared.outbox import add_to_outbox
 from shared.series_range import SeriesRange

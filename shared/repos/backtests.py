@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 
 import numpy as np
 import numpy.typing as npt
+from domain.metrics.names import LOWER_IS_BETTER
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.backtest_spec import INLINE_NAME
@@ -13,7 +14,7 @@ from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
 from shared.jobs import JobStatus
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
-from shared.metric_names import LOWER_IS_BETTER, Metrics
+from shared.metric_names import Metrics
 from shared.outbox import add_to_outbox, outbox_insert, outbox_values
 
 TRADE_COLUMNS = (

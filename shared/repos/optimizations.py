@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.optimization.ranking import order_sql
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
 from shared.jobs import JobStatus
@@ -16,7 +17,6 @@ from shared.messages import OptimizationCompleted, OptimizationFailed, StartOpti
 from shared.metric_names import Metrics
 from shared.optimization_spec import OptimizationKind
 from shared.outbox import add_to_outbox
-from shared.ranking import order_sql
 from shared.repos.backtests import Provenance
 
 

@@ -4,9 +4,9 @@ import os
 from pathlib import Path
 
 import pytest
+from domain.metrics.names import METRIC_KEYS
 
 from devtools.launcher import free_port, run_module
-from shared.metric_names import METRIC_KEYS
 from shared.settings import Settings
 
 pytestmark = pytest.mark.e2e

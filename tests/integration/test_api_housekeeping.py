@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.api.app import create_app
-from services.api.metrics import ApiMetrics
+from services.api.prometheus import ApiMetrics
 from shared.messages import BacktestCompleted
 from shared.outbox import add_to_outbox
 from shared.repos.strategies import list_strategies

@@ -8,10 +8,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from domain.market.candles import Candles
 from services.ingest.kline_store import MARK_PRICE_KLINES, Series, store
 from services.ingest.perpetual_pages import Fundings
 from services.ingest.perpetual_store import store_fundings
-from shared.candles import Candles
 from tests.support.market import insert_candles, random_walk
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,10 @@ import aiohttp
 import asyncpg
 import pytest
 
+from domain.market.intervals import DAY_MS, floor_open_time
 from services.bybit_sim.server import RunningSim, running_sim
 from services.bybit_sim.settings import SimSettings
 from shared.amqp import Topology
-from shared.intervals import DAY_MS, floor_open_time
 from shared.messages import RunBackfill
 from shared.repos.backfills import BackfillSpec
 from shared.settings import Settings

@@ -12,11 +12,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from domain.market.intervals import DAY_MS, from_epoch_ms, iso_utc
 from services.bybit_sim.server import RunningSim, running_sim
 from services.bybit_sim.settings import SimSettings
-from shared.intervals import DAY_MS
 from shared.settings import Settings
-from shared.timestamps import from_epoch_ms, iso_utc
 from tests.support.ingest import wait_for_backfill
 from tests.support.services import running_ingest
 

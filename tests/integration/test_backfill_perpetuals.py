@@ -11,10 +11,10 @@ import asyncpg
 import numpy as np
 import pytest
 
+from domain.market.intervals import DAY_MS
 from services.bybit_sim.funding import funding_rates, funding_times
 from services.bybit_sim.server import RunningSim, running_sim
 from services.bybit_sim.settings import SimSettings
-from shared.intervals import DAY_MS
 from shared.market_data import InstrumentLimits, instrument_limits, load_fundings
 from shared.repos.backfills import BackfillSpec, BackfillView
 from shared.settings import Settings

@@ -12,13 +12,14 @@ import optuna
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from domain.execution.config import BacktestConfig
 
 from devtools.waiting import poll_until
-from services.engine.core import BacktestConfig, run_backtest
+from domain.backtest import run_backtest
+from domain.market.candles import Candles
 from services.engine.optimization.in_pool import bars_between
 from shared.amqp import Topology
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
 from shared.market_data import load_candles
 from shared.messages import RunOptimizationChunk, StartOptimization
 from shared.settings import Settings
@@ -69,7 +70,7 @@ def _backtest(values: dict[str, Any]) -> BacktestConfig:
     """A single backtest of the trial's values, built as a client would request it."""
     strategy = {"name": "sma_cross", "params": {"fast": values["fast"], "slow": values["slow"]}}
     request = {**BACKTEST, "strategy": strategy, "trailing_stop": values["trailing_stop"]}
-    return BacktestConfig.from_spec(BacktestSpec.model_validate(request))
+    return BacktestSpec.model_validate(request).config()
 
 
 def _reference(

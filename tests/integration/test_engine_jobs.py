@@ -11,13 +11,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from devtools.waiting import poll_until
-from services.engine.core import run_backtest
+from domain.backtest import run_backtest
+from domain.market.intervals import iso_utc
 from shared.amqp import Topology
 from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles
 from shared.messages import RunBacktest
 from shared.settings import Settings
-from shared.timestamps import iso_utc
 from tests.support.broker import next_message, ready_messages
 from tests.support.market import insert_candles, random_walk
 from tests.support.processes import service_process

@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from devtools.launcher import free_port
+from domain.market.intervals import iso_utc
 from services.api.app import create_app
 from shared.settings import Settings
-from shared.timestamps import iso_utc
 
 pytestmark = pytest.mark.integration
 

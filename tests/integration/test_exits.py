@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from services.engine.core import run_backtest
+from domain.backtest import run_backtest
 from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles_warmed
 from shared.settings import Settings

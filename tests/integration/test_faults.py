@@ -19,13 +19,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from devtools.launcher import free_port
+from domain.market.intervals import DAY_MS
 from services.api.app import create_app
 from services.bybit_sim.server import RunningSim, running_sim
 from services.bybit_sim.settings import SimSettings
 from services.engine.service import run_engine
 from shared.amqp import Publisher, Topology, connect
 from shared.consumer import OWN_FAILURE_BACKOFF
-from shared.intervals import DAY_MS
 from shared.jobs import TERMINAL_STATUSES
 from shared.messages import (
     COMMANDS,

@@ -5,10 +5,10 @@ import asyncpg
 import numpy as np
 import pytest
 
+from domain.market.candles import Candles
+from domain.market.intervals import from_epoch_ms
 from services.ingest.kline_store import MARK_PRICE_KLINES, RawPage, Series, last_open_time, store
-from shared.candles import Candles
 from shared.market_data import load_candles
-from shared.timestamps import from_epoch_ms
 
 pytestmark = pytest.mark.integration
 

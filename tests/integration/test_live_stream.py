@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from devtools.waiting import poll_until
+from domain.market.intervals import floor_open_time
 from services.bybit_sim.server import running_sim
 from services.bybit_sim.settings import SimSettings
-from shared.intervals import floor_open_time
 from shared.settings import Settings
 from tests.support.ingest import assert_same_candles, stored_candles
 from tests.support.services import running_ingest

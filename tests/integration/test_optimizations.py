@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from domain.execution.config import BacktestConfig
 
-from services.engine.core import BacktestConfig, run_backtest
+from domain.backtest import run_backtest
+from domain.market.candles import Candles
+from domain.market.intervals import iso_utc
 from services.engine.optimization.in_pool import bars_between
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
 from shared.market_data import load_candles
 from shared.settings import Settings
-from shared.timestamps import iso_utc
 from tests.support.market import insert_candles, random_walk
 from tests.support.services import running_engine, settled
 
@@ -46,7 +47,7 @@ async def _stored(pool: asyncpg.Pool) -> tuple[Candles, BacktestConfig]:
     spec = BacktestSpec.model_validate(BACKTEST)
     async with pool.acquire() as conn:
         candles = await load_candles(conn, "linear", "BTCUSDT", "60", spec.start, spec.end)
-    return candles, BacktestConfig.from_spec(spec)
+    return candles, spec.config()
 
 
 def _with(config: BacktestConfig, params: dict[str, Any]) -> BacktestConfig:
@@ -292,7 +293,7 @@ async def test_grid_rows_warm_up_on_stored_bars_before_the_start_as_backtests_do
     rows = await _all_rows(api, resp.headers["Location"], "sharpe")
     assert len(rows) == 6
     spec = BacktestSpec.model_validate(backtest)
-    config = BacktestConfig.from_spec(spec)
+    config = spec.config()
     for row in rows:
         # Each set's own warm-up, 3 x slow, from the 400 bars stored before the start.
         warmup = min(3 * row["params"]["slow"], start)

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from devtools.waiting import poll_until
-from services.engine.core import BacktestConfig, run_backtest
+from domain.backtest import run_backtest
 from shared.amqp import Topology
 from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles
@@ -91,7 +91,7 @@ async def test_a_worker_killed_mid_optimization_loses_nothing_and_duplicates_not
     spec = BacktestSpec.model_validate(body["backtest"])
     async with pool.acquire() as conn:
         candles = await load_candles(conn, "linear", "BTCUSDT", "1", spec.start, spec.end)
-    config = BacktestConfig.from_spec(spec)
+    config = spec.config()
     for row in page["items"][::97]:
         expected = run_backtest(candles, dataclasses.replace(config, params=row["params"]))
         assert row["metrics"] == pytest.approx(expected.metrics, rel=1e-12)

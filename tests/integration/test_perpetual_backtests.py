@@ -10,14 +10,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from services.engine.core import BacktestConfig, run_backtest
+from domain.backtest import run_backtest
+from domain.market.candles import Candles
 from services.engine.optimization.in_pool import set_config
 from services.engine.perp_market_loading import load_perp_market
 from services.ingest.kline_store import MARK_PRICE_KLINES, Series, store
 from services.ingest.perpetual_pages import Fundings
 from services.ingest.perpetual_store import store_fundings
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
 from shared.market_data import load_candles_warmed
 from shared.settings import Settings
 from tests.support.market import BACKTEST_REQUEST, T0, insert_candles, random_walk
@@ -90,7 +90,7 @@ async def core_result(pool: asyncpg.Pool, request: dict[str, Any], params: Any =
             conn, spec.category, spec.symbol, spec.interval, spec.start, spec.end, 0
         )
         market = await load_perp_market(conn, spec, candles)
-    config = BacktestConfig.from_spec(spec)
+    config = spec.config()
     if params is not None:
         config = set_config(config, params)
     return run_backtest(candles, config, market=market)

@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from services.engine.core import resample_trades
+from domain.market.intervals import from_epoch_ms
+from domain.research.monte_carlo import resample_trades
 from shared.settings import Settings
-from shared.timestamps import from_epoch_ms
 from tests.support.market import insert_candles, random_walk
 from tests.support.services import running_engine, settled
 

@@ -9,19 +9,15 @@ import numpy as np
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from domain.execution.config import BacktestConfig
 
-from services.engine.core import (
-    BacktestConfig,
-    BlockSums,
-    ReturnMoments,
-    deflated_sharpe,
-    probability_of_overfitting,
-    run_backtest,
-)
-from services.engine.core.metrics import per_bar_returns
+from domain.backtest import run_backtest
+from domain.market.candles import Candles
+from domain.metrics.performance import per_bar_returns
+from domain.research.backtest_overfitting import BlockSums, probability_of_overfitting
+from domain.research.sharpe_inference import ReturnMoments, deflated_sharpe
 from services.engine.optimization.in_pool import bars_between
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
 from shared.market_data import load_candles
 from shared.settings import Settings
 from tests.integration.test_optimizations import BACKTEST, HOURS, T0
@@ -45,7 +41,7 @@ async def _stored(pool: asyncpg.Pool) -> tuple[Candles, BacktestConfig]:
     spec = BacktestSpec.model_validate(BACKTEST)
     async with pool.acquire() as conn:
         candles = await load_candles(conn, "linear", "BTCUSDT", "60", spec.start, spec.end)
-    return candles, BacktestConfig.from_spec(spec)
+    return candles, spec.config()
 
 
 def _expected(candles: Candles, config: BacktestConfig, best: dict[str, Any]) -> dict[str, Any]:

@@ -10,9 +10,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from domain.strategies import BUILTIN_STRATEGIES
 from services.api.app import create_app
 from shared.settings import Settings
-from shared.strategies import BUILTIN_STRATEGIES
 from tests.support.market import insert_candles, random_walk
 from tests.support.services import running_engine, settled
 

@@ -5,11 +5,11 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from domain.market.candles import Candles
+from domain.market.intervals import interval_ms
 from services.ingest.kline_store import Series, store
 from services.ingest.perpetual_pages import Fundings
 from services.ingest.perpetual_store import store_fundings
-from shared.candles import Candles
-from shared.intervals import interval_ms
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
 

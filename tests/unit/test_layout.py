@@ -34,8 +34,8 @@ def _top(module: str) -> str:
 
 
 def test_the_rules_see_imports() -> None:
-    assert ("shared/backtest_spec.py", "shared.strategies") in _imports("shared")
-    assert ("services/engine/core/indicators.py", "numba") in _imports("services/engine/core")
+    assert ("shared/backtest_spec.py", "domain.strategies") in _imports("shared")
+    assert ("domain/indicators.py", "numba") in _imports("services/engine/core")
 
 
 def test_shared_imports_no_service_and_no_tooling() -> None:

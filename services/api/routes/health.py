@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from services.api.endpoints import Endpoint, json_response
 from services.api.errors import Unavailable
 from services.api.keys import BROKER, POOL, SETTINGS
-from services.api.metrics import METRICS
+from services.api.prometheus import METRICS
 from shared.dependencies import servers_down
 
 # Each server gets this long to answer, so that readiness answers within 3 s.

@@ -5,8 +5,16 @@ from uuid import UUID
 
 import numpy as np
 from aiohttp import web
+from domain.metrics.names import METRIC_KEYS
+from domain.optimization.walk_forward import (
+    WalkForwardRejected,
+    chain_scales,
+    checked_window_count,
+    progress_total,
+)
 from pydantic import ConfigDict
 
+from domain.market.intervals import iso_utc
 from services.api.endpoints import (
     Endpoint,
     cancel_or_delete,
@@ -22,17 +30,9 @@ from services.api.job_requests import ensure_perpetual_limits, prepared_backtest
 from services.api.keys import POOL
 from services.api.paging import JobFilter, Page, PageQuery
 from shared.db import DbConnection
-from shared.metric_names import METRIC_KEYS
 from shared.optimization_spec import OptimizationKind, OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
 from shared.repos.optimizations import OptimizationView, ResultRow
-from shared.timestamps import iso_utc
-from shared.walk_forward import (
-    WalkForwardRejected,
-    chain_scales,
-    checked_window_count,
-    progress_total,
-)
 
 OrderBy = Literal[(*METRIC_KEYS, "window", "trial")]  # type: ignore[valid-type]
 

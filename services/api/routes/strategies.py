@@ -7,15 +7,15 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.strategies import ParamError, installed_strategies
+from domain.strategies.definitions import Definition, parse_definition
+from domain.strategies.expressions import ExpressionError
 from services.api.endpoints import Endpoint, existing, json_response, path_id, read_body, read_query
 from services.api.errors import Conflict, NotFound
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
 from shared.repos import strategies as strategies_repo
 from shared.repos.strategies import NameTaken, SavedStrategy
-from shared.strategies import ParamError, installed_strategies
-from shared.strategies.definitions import Definition, parse_definition
-from shared.strategies.expressions import ExpressionError
 from shared.validation import field_error
 
 

@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shared.intervals import add_intervals, interval_ms, open_times
-from shared.timestamps import iso_utc
+from domain.market.intervals import add_intervals, interval_ms, iso_utc, open_times
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from domain.execution.settings import EXIT_REASONS
 
+from domain.backtest import Trades, run_backtest
+from domain.market.candles import Candles
+from domain.market.intervals import from_epoch_ms
+from domain.market.perp_market import PerpMarket
+from domain.research.monte_carlo import resample_trades
 from services.engine.backtests.data_used import DataReport, data_used
-from services.engine.core import EXIT_REASONS, PerpMarket, Trades, resample_trades, run_backtest
 from services.engine.provenance import (
     arrays_sha256,
     candles_provenance,
@@ -18,8 +23,6 @@ from services.engine.provenance import (
     sha256_hex,
 )
 from shared.backtest_spec import BacktestSpec
-from shared.candles import Candles
-from shared.timestamps import from_epoch_ms
 
 
 @dataclass(frozen=True)

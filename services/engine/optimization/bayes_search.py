@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from domain.optimization.walk_forward import walk_forward_windows
+
+from domain.optimization.plan import ChunkPlan, batch_chunks
+from domain.optimization.ranking import best_of
+from domain.research.robustness import SetStatistics
 from services.engine.optimization import bayes_store, store
 from services.engine.optimization.bayes_store import ChunkTrial, SearchRow
 from services.engine.optimization.bayes_study import (
@@ -26,15 +31,11 @@ from services.engine.optimization.bayes_study import (
 )
 from services.engine.optimization.in_pool import SetResult, best_result
 from services.engine.optimization.outcomes import grid_robustness
-from services.engine.optimization.plan import ChunkPlan, batch_chunks
-from services.engine.optimization.robustness import SetStatistics
 from services.engine.optimization.store import ChunkWork
 from shared.db import DbConnection
 from shared.optimization_spec import OptimizationSpec
 from shared.param_space import ASKS_PER_TRIAL, BayesSearch
-from shared.ranking import best_of
 from shared.repos import optimizations as optimizations_repo
-from shared.walk_forward import walk_forward_windows
 
 
 def trial_key(number: int) -> str:

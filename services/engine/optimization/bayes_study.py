@@ -9,7 +9,7 @@ Optuna's documentation says to save a sampler) and every trial asked so far, wit
 parameters, what the sampler kept with it (`system_attrs`) and its outcome. A sampler's
 `after_trial` keeps nothing, so the rebuilt study asks what the one long-lived study would
 have asked, whichever worker rebuilds it and however often one was killed
-(tests/unit/test_bayes_study.py compares the two).
+(tests/unit/services/engine/test_bayes_study.py compares the two).
 
 Plain data in and out, CPU only: callers run it off the event loop.
 """
@@ -32,8 +32,8 @@ from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 from optuna.samplers import BaseSampler, CmaEsSampler, RandomSampler, TPESampler
 from optuna.trial import Trial, TrialState, create_trial
 
+from domain.optimization.ranking import lower_is_better
 from shared.param_space import BayesSearch, Dimension, Sampler
-from shared.ranking import lower_is_better
 
 TrialOutcome = Literal["running", "complete", "fail"]
 _SAMPLERS: dict[Sampler, Callable[..., BaseSampler]] = {

@@ -14,9 +14,13 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
+from domain.optimization.walk_forward import walk_forward_windows
 from pydantic import ValidationError
 
-from services.engine.core import PerpMarket
+from domain.market.candles import Candles
+from domain.market.intervals import iso_utc
+from domain.market.perp_market import PerpMarket
+from domain.strategies import ParamValue
 from services.engine.optimization import bayes_search, bayes_store, store
 from services.engine.optimization.in_pool import (
     CandlesKey,
@@ -33,14 +37,11 @@ from services.engine.perp_market_loading import load_perp_market
 from services.engine.provenance import candles_provenance, provenance
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
-from shared.candles import Candles
 from shared.jobs import JobRejected
 from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
-from shared.strategies import ParamValue
-from shared.timestamps import iso_utc, to_epoch_ms
-from shared.walk_forward import walk_forward_windows
+from shared.timestamps import to_epoch_ms
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")

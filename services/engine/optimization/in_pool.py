@@ -17,26 +17,20 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from domain.execution.config import BacktestConfig
 
-from services.engine.core import (
-    BacktestConfig,
-    Metric,
-    PerpMarket,
-    ReturnMoments,
-    StrategyTargets,
-    contiguous_prices,
-    core_stop,
-    kernel_returns,
-    run_backtest,
-    run_kernel,
-)
-from services.engine.optimization.robustness import DEFAULT_BLOCKS, SetStatistics
-from services.engine.optimization.sweep_metrics import TestRun, sweep_metrics
-from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
-from shared.candles import PRICE_FIELDS, Candles
-from shared.ranking import best_of
-from shared.strategies import ParamValue
-from shared.warmup import warmup_bars
+from domain.backtest import contiguous_prices, kernel_returns, run_backtest, run_kernel
+from domain.market.candles import PRICE_FIELDS, Candles
+from domain.market.perp_market import PerpMarket
+from domain.metrics.performance import Metric
+from domain.metrics.sweep import TestRun, sweep_metrics
+from domain.optimization.ranking import best_of
+from domain.research.robustness import DEFAULT_BLOCKS, SetStatistics
+from domain.research.sharpe_inference import ReturnMoments
+from domain.strategies import ParamValue
+from domain.strategies.warmup import warmup_bars
+from domain.targets.strategy_targets import StrategyTargets
+from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec, core_stop
 
 Params = Mapping[str, ParamValue]
 FloatArray = npt.NDArray[np.float64]
@@ -143,7 +137,7 @@ def set_config(config: BacktestConfig, params: Params) -> BacktestConfig:
 
 def backtest_config(request: Mapping[str, Any]) -> BacktestConfig:
     """The core's config of an optimization request's `backtest`."""
-    return BacktestConfig.from_spec(BacktestSpec.model_validate(request["backtest"]))
+    return BacktestSpec.model_validate(request["backtest"]).config()
 
 
 def evaluate_sets(
@@ -158,7 +152,7 @@ def evaluate_sets(
     indicators are warmed up as far as its `warmup_bars` takes; the metrics equal
     run_backtest's on the same bars (to rounding)."""
     spec = BacktestSpec.model_validate(request["backtest"])
-    config = BacktestConfig.from_spec(spec)
+    config = spec.config()
     execution = config.execution
     # Sets warmed on as many bars share one indicator cache (one per distinct warm-up).
     by_start: dict[int, list[int]] = {}

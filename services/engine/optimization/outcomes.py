@@ -9,14 +9,14 @@ import json
 from typing import Any
 from uuid import UUID
 
-from services.engine.core import Metric
+from domain.metrics.performance import Metric
+from domain.metrics.sweep import TestRun, chained_metrics
+from domain.optimization.ranking import best_of
+from domain.research.robustness import SetStatistics, robustness
 from services.engine.optimization import store
 from services.engine.optimization.in_pool import SetResult, backtest_config
-from services.engine.optimization.robustness import SetStatistics, robustness
 from services.engine.optimization.store import ChunkWork
-from services.engine.optimization.sweep_metrics import TestRun, chained_metrics
 from shared.db import DbConnection
-from shared.ranking import best_of
 from shared.repos import optimizations as optimizations_repo
 
 

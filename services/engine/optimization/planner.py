@@ -11,24 +11,24 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
+from domain.optimization.walk_forward import (
+    WalkForwardRejected,
+    checked_window_count,
+    progress_total,
+    walk_forward_windows,
+)
 from pydantic import ValidationError
 
+from domain.optimization.plan import ChunkPlan, grid_chunks, walk_forward_chunks
+from domain.strategies.warmup import MAX_AUTO_WARMUP_BARS, warmup_bars
 from services.engine.optimization import bayes_search
 from services.engine.optimization import store as optimization_store
-from services.engine.optimization.plan import ChunkPlan, grid_chunks, walk_forward_chunks
 from shared import market_data
 from shared.db import DbConnection
 from shared.jobs import JobRejected
 from shared.messages import StartOptimization
 from shared.optimization_spec import OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
-from shared.walk_forward import (
-    WalkForwardRejected,
-    checked_window_count,
-    progress_total,
-    walk_forward_windows,
-)
-from shared.warmup import MAX_AUTO_WARMUP_BARS, warmup_bars
 
 log = logging.getLogger(__name__)
 

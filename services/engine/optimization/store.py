@@ -15,7 +15,7 @@ from uuid import UUID
 import numpy as np
 import numpy.typing as npt
 
-from services.engine.optimization.plan import ChunkPlan, Stage
+from domain.optimization.plan import ChunkPlan, Stage
 from shared.db import DbConnection, DbExecutor
 from shared.messages import RunOptimizationChunk
 from shared.outbox import add_to_outbox

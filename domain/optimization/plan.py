@@ -1,0 +1,79 @@
+"""How an optimization is cut into work: chunks of parameter sets (per walk-forward window).
+
+Pure arithmetic on bar counts; the planner stores the result and workers take the chunks.
+"""
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from domain.optimization.walk_forward import Window
+
+Stage = Literal["grid", "train", "test"]
+
+# Work of one chunk in bar-evaluations (parameter sets x bars): big enough that loading the
+# candles and computing the indicators once per chunk is cheap beside it, small enough (well
+# under a second) that a cancel or a killed worker wastes little.
+CHUNK_BAR_EVALUATIONS = 40_000_000
+# An optimization is split into at least this many chunks when it has enough parameter sets,
+# so that several workers share even a small one.
+MIN_CHUNKS = 8
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    chunk: int
+    stage: Stage
+    window: int | None
+    set_from: int
+    set_to: int
+
+    @property
+    def sets(self) -> int:
+        return self.set_to - self.set_from
+
+
+def sets_per_chunk(sets: int, bars_per_set: int, groups: int = 1) -> int:
+    """Parameter sets per chunk for `groups` grids of `sets` sets on `bars_per_set` bars."""
+    by_work = math.ceil(CHUNK_BAR_EVALUATIONS / max(bars_per_set, 1))
+    by_spread = sets * groups // MIN_CHUNKS
+    return max(1, min(by_work, by_spread, sets))
+
+
+def _split(sets: int, size: int) -> list[tuple[int, int]]:
+    # Even pieces: 10 sets in chunks of at most 4 become 4, 3, 3 rather than 4, 4, 2.
+    pieces = math.ceil(sets / size)
+    bounds = [round(i * sets / pieces) for i in range(pieces + 1)]
+    return list(itertools.pairwise(bounds))
+
+
+def grid_chunks(sets: int, bars: int) -> list[ChunkPlan]:
+    size = sets_per_chunk(sets, bars)
+    return [ChunkPlan(i, "grid", None, a, b) for i, (a, b) in enumerate(_split(sets, size))]
+
+
+def walk_forward_chunks(sets: int, windows: list[Window]) -> list[ChunkPlan]:
+    """Per window: train chunks over every set, then one test chunk (the window's best set)."""
+    chunks: list[ChunkPlan] = []
+    for window in windows:
+        train_bars = window.train_to - window.train_from
+        size = sets_per_chunk(sets, train_bars, len(windows))
+        for a, b in _split(sets, size):
+            chunks.append(ChunkPlan(len(chunks), "train", window.index, a, b))
+        chunks.append(ChunkPlan(len(chunks), "test", window.index, 0, 1))
+    return chunks
+
+
+def batch_chunks(
+    trials: int, bars: int, first_chunk: int, first_position: int, window: int | None
+) -> list[ChunkPlan]:
+    """A Bayesian search's batch of `trials` (evaluated trials numbered from
+    `first_position`) as chunks numbered from `first_chunk`; a walk-forward window's search
+    is its training."""
+    stage: Stage = "grid" if window is None else "train"
+    size = sets_per_chunk(trials, bars)
+    return [
+        ChunkPlan(first_chunk + i, stage, window, first_position + a, first_position + b)
+        for i, (a, b) in enumerate(_split(trials, size))
+    ]

@@ -1,0 +1,61 @@
+"""Indicators of one candle series, each computed once per distinct window and reused.
+
+An optimizer builds one cache per series and evaluates every parameter set against it.
+"""
+
+import numpy as np
+import numpy.typing as npt
+
+from domain import indicators
+from domain.market.candles import Candles
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class IndicatorCache:
+    def __init__(self, candles: Candles) -> None:
+        self.candles = candles
+        self.close: FloatArray = np.ascontiguousarray(candles.close, np.float64)
+        self._sma: dict[int, FloatArray] = {}
+        self._ema: dict[int, FloatArray] = {}
+        self._rsi: dict[int, FloatArray] = {}
+        self._std: dict[int, FloatArray] = {}
+        self._donchian: dict[int, tuple[FloatArray, FloatArray]] = {}
+        self._macd_signal: dict[tuple[int, int, int], FloatArray] = {}
+
+    def sma(self, window: int) -> FloatArray:
+        if window not in self._sma:
+            self._sma[window] = indicators.sma(self.close, window)
+        return self._sma[window]
+
+    def ema(self, window: int) -> FloatArray:
+        if window not in self._ema:
+            self._ema[window] = indicators.ema(self.close, window)
+        return self._ema[window]
+
+    def rsi(self, period: int) -> FloatArray:
+        if period not in self._rsi:
+            self._rsi[period] = indicators.rsi(self.close, period)
+        return self._rsi[period]
+
+    def bollinger(self, window: int, k: float) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(lower, middle, upper); the standard deviation is cached, so any k is cheap."""
+        middle = self.sma(window)
+        if window not in self._std:
+            self._std[window] = indicators.rolling_population_std(self.close, middle, window)
+        width = k * self._std[window]
+        return middle - width, middle, middle + width
+
+    def donchian(self, window: int) -> tuple[FloatArray, FloatArray]:
+        if window not in self._donchian:
+            self._donchian[window] = indicators.donchian(
+                self.candles.high, self.candles.low, window
+            )
+        return self._donchian[window]
+
+    def macd(self, fast: int, slow: int, signal: int) -> tuple[FloatArray, FloatArray]:
+        line = self.ema(fast) - self.ema(slow)
+        key = (fast, slow, signal)
+        if key not in self._macd_signal:
+            self._macd_signal[key] = indicators.ema(line, signal)
+        return line, self._macd_signal[key]

@@ -1,0 +1,140 @@
+"""Properties over generated markets: no look-ahead, and costs never help."""
+
+import numpy as np
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import ExecutionSettings
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from domain.backtest import run_backtest, simulate_targets
+from domain.market.candles import Candles
+from domain.strategies import STRATEGIES, ParamSpec, StrategyEntry
+from domain.targets.indicator_cache import IndicatorCache
+from domain.targets.signals import target_positions
+
+
+def _small(param: ParamSpec) -> st.SearchStrategy[int | float]:
+    # Windows short enough to trade inside the generated markets' 30-120 bars.
+    if param.type is int:
+        return st.integers(int(param.minimum), min(int(param.maximum), 12))
+    return st.floats(param.minimum, param.maximum, exclude_min=param.minimum_exclusive)
+
+
+def _params_of(entry: StrategyEntry) -> st.SearchStrategy[tuple[str, dict[str, int | float]]]:
+    params = st.fixed_dictionaries({p.name: _small(p) for p in entry.params})
+    return params.filter(lambda p: entry.broken_rule(p) is None).map(lambda p: (entry.name, p))
+
+
+# Every strategy of the registry, with parameters drawn inside its bounds and rules.
+strategies_with_params = st.sampled_from(list(STRATEGIES)).flatmap(_params_of)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+moves = arrays(np.float64, st.integers(30, 120), elements=st.floats(-0.01, 0.01))
+wicks = st.floats(0.0, 0.01)
+
+
+def market(close_moves: np.ndarray, wick: float, gap: float) -> Candles:
+    """Bars of a bounded random walk: each open gaps from the previous close."""
+    close = 100 * np.cumprod(1 + close_moves)
+    open_ = np.concatenate([[100.0], close[:-1]]) * (1 + gap * np.sign(close_moves))
+    high = np.maximum(open_, close) * (1 + wick)
+    low = np.minimum(open_, close) * (1 - wick)
+    n = close.size
+    return Candles(
+        np.arange(n, dtype=np.int64) * 60_000, open_, high, low, close, np.ones(n), np.ones(n)
+    )
+
+
+executions = st.builds(
+    ExecutionSettings,
+    fee_rate=st.sampled_from([0.0, 0.001]),
+    slippage_bps=st.sampled_from([0.0, 5.0]),
+    direction=st.sampled_from(["long_only", "short_only", "long_short"]),
+    fill=st.sampled_from(["next_open", "close"]),
+    position_size=st.sampled_from([1.0, 0.5]),
+    stop_loss=st.sampled_from([None, 0.005]),
+    take_profit=st.sampled_from([None, 0.01]),
+)
+
+
+@SETTINGS
+@given(
+    base=moves,
+    other=moves,
+    wick=wicks,
+    cut=st.floats(0.0, 1.0),
+    strategy_params=strategies_with_params,
+    execution=executions,
+)
+def test_nothing_at_bar_t_depends_on_later_bars(
+    base, other, wick, cut, strategy_params, execution
+) -> None:
+    strategy, params = strategy_params
+    t = int(cut * (base.size - 1))
+    original = market(base, wick, 0.002)
+    other_market = market(np.resize(other, base.size), wick * 0.5 + 0.001, 0.004)
+    # Bar t and before are identical in both; every later bar differs.
+    perturbed = Candles(
+        *(
+            np.concatenate([getattr(original, f)[: t + 1], getattr(other_market, f)[t + 1 :]])
+            for f in ("open_time", "open", "high", "low", "close", "volume", "turnover")
+        )
+    )
+    config = BacktestConfig(strategy, params, "1", execution)
+    results = [run_backtest(c, config) for c in (original, perturbed)]
+    targets = [
+        target_positions(IndicatorCache(c), strategy, config.params, execution.direction)
+        for c in (original, perturbed)
+    ]
+    assert np.array_equal(targets[0][: t + 1], targets[1][: t + 1])
+    assert np.array_equal(results[0].equity[: t + 1], results[1].equity[: t + 1])
+    entered = [r.trades.entry_time <= t * 60_000 for r in results]
+    assert np.array_equal(
+        results[0].trades.entry_price[entered[0]], results[1].trades.entry_price[entered[1]]
+    )
+
+
+@SETTINGS
+@given(
+    walk=moves,
+    wick=wicks,
+    raw_targets=arrays(np.int8, 120, elements=st.sampled_from([-1, 0, 1])),
+    execution=executions,
+    fee=st.floats(0.0001, 0.01),
+    slippage=st.floats(0.1, 50.0),
+)
+def test_fees_and_slippage_never_raise_final_equity(
+    walk, wick, raw_targets, execution, fee, slippage
+) -> None:
+    candles = market(walk, wick, 0.002)
+    targets = raw_targets[: len(candles)]
+
+    def equity(fee_rate: float, slippage_bps: float, stops: bool = True) -> np.ndarray:
+        ex = ExecutionSettings(
+            fee_rate=fee_rate,
+            slippage_bps=slippage_bps,
+            direction=execution.direction,
+            fill=execution.fill,
+            position_size=execution.position_size,
+            stop_loss=execution.stop_loss if stops else None,
+            take_profit=execution.take_profit if stops else None,
+        )
+        return simulate_targets(candles, targets, ex, "1").equity
+
+    def final(fee_rate: float, slippage_bps: float, stops: bool = True) -> float:
+        return float(equity(fee_rate, slippage_bps, stops)[-1])
+
+    def lowest(fee_rate: float, slippage_bps: float, stops: bool = True) -> float:
+        return float(equity(fee_rate, slippage_bps, stops).min())
+
+    # Costs make a position smaller: a short held while the price more than doubles (or one
+    # that loses beyond the account) then loses less than the costs cost. The claim is for
+    # markets that do not double and accounts that stay solvent.
+    assume(float(candles.close.max()) < 2 * float(candles.close.min()))
+    assume(min(lowest(0.0, 0.0), lowest(0.0, 0.0, stops=False), lowest(fee, 0.0, False)) > 0)
+    # Fees leave stop levels alone, so with stops the path is the same and only costs more.
+    assert final(fee, 0.0) <= final(0.0, 0.0) * (1 + 1e-12)
+    # Slippage moves entry prices and with them stop levels; without stops it only costs.
+    assert final(0.0, slippage, stops=False) <= final(0.0, 0.0, stops=False) * (1 + 1e-12)
+    assert final(fee, slippage, stops=False) <= final(fee, 0.0, stops=False) * (1 + 1e-12)

@@ -1,0 +1,126 @@
+"""Metrics on small hand-computed cases, and None wherever a metric is undefined."""
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from domain.metrics.names import METRIC_KEYS
+
+from domain.metrics.performance import Metric, bars_per_year, compute_metrics
+
+DAY = 86_400_000
+
+
+def metrics(
+    equity: Sequence[float],
+    pnl: Sequence[float] = (),
+    returns: Sequence[float] = (),
+    interval: str = "D",
+    times: Sequence[int] | None = None,
+    trades: int | None = None,
+    fees: float = 0.0,
+    held: int = 0,
+) -> dict[str, Metric]:
+    values = np.array(equity, np.float64)
+    open_time = np.arange(values.size, dtype=np.int64) * DAY
+    if times is not None:
+        open_time = np.array(times, np.int64)
+    return compute_metrics(
+        values,
+        open_time,
+        interval,
+        10_000.0,
+        closed_pnl=np.array(pnl, np.float64),
+        closed_returns=np.array(returns, np.float64),
+        num_trades=len(pnl) if trades is None else trades,
+        fees_paid=fees,
+        bars_held=held,
+    )
+
+
+def test_hand_computed_case() -> None:
+    m = metrics(
+        [10_100, 9_999, 10_500],
+        pnl=[30.0, -20.0, 10.0],
+        returns=[0.03, -0.02, 0.01],
+        trades=4,
+        fees=12.5,
+        held=2,
+    )
+    assert list(m) == list(METRIC_KEYS)
+    r = [0.01, 9_999 / 10_100 - 1, 10_500 / 9_999 - 1]
+    mean = sum(r) / 3
+    std = math.sqrt(sum((x - mean) ** 2 for x in r) / 2)
+    downside = math.sqrt(sum(min(x, 0) ** 2 for x in r) / 3)
+    growth = 1.05 ** (365 / 3) - 1
+    drawdown = 1 - 9_999 / 10_100
+    assert m["final_equity"] == 10_500
+    assert m["total_return"] == pytest.approx(0.05)
+    assert m["cagr"] == pytest.approx(growth, rel=1e-12)
+    assert m["sharpe"] == pytest.approx(mean / std * math.sqrt(365), rel=1e-12)
+    assert m["sortino"] == pytest.approx(mean / downside * math.sqrt(365), rel=1e-12)
+    assert m["max_drawdown"] == pytest.approx(drawdown, rel=1e-12)
+    assert m["calmar"] == pytest.approx(growth / drawdown, rel=1e-12)
+    assert m["num_trades"] == 4
+    assert m["win_rate"] == pytest.approx(2 / 3)
+    assert m["profit_factor"] == pytest.approx(2.0)
+    assert m["avg_trade_return"] == pytest.approx(0.02 / 3)
+    assert m["exposure"] == pytest.approx(2 / 3)
+    assert m["fees_paid"] == 12.5
+
+
+def test_undefined_metrics_are_none() -> None:
+    m = metrics([10_000, 10_000, 10_000])
+    assert m["sharpe"] is None  # zero variance
+    assert m["sortino"] is None  # no downside
+    assert m["max_drawdown"] == 0.0
+    assert m["calmar"] is None
+    assert m["win_rate"] is None and m["profit_factor"] is None
+    assert m["avg_trade_return"] is None
+    assert m["num_trades"] == 0
+    assert m["cagr"] == 0.0
+    assert m["exposure"] == 0.0
+
+
+def test_profit_factor_without_losses_is_none() -> None:
+    m = metrics([10_000, 10_010], pnl=[10.0], returns=[0.001])
+    assert m["profit_factor"] is None
+    assert m["win_rate"] == 1.0
+    assert m["sortino"] is None  # no negative return: no downside deviation
+
+
+def test_single_bar_has_no_sharpe() -> None:
+    m = metrics([10_100])
+    assert m["sharpe"] is None
+    assert m["sortino"] is None
+    assert m["final_equity"] == 10_100
+
+
+def test_never_nan_or_infinite() -> None:
+    # A blow-up to zero and a one-minute explosion of wealth.
+    for m in (
+        metrics([5_000, 0.0, 0.0], pnl=[-10_000.0], returns=[-1.0]),
+        metrics([1e6, 1e7], interval="1", times=[0, 60_000]),
+        metrics([]),
+    ):
+        for key, value in m.items():
+            assert value is None or math.isfinite(value), key
+    assert metrics([5_000, 0.0, 0.0])["cagr"] == -1.0
+    assert metrics([1e6, 1e7], interval="1", times=[0, 60_000])["cagr"] is None
+
+
+def test_bars_per_year() -> None:
+    assert bars_per_year("1") == 525_600
+    assert bars_per_year("60") == 8_760
+    assert bars_per_year("D") == 365
+    assert bars_per_year("W") == pytest.approx(52.142857, rel=1e-6)
+    assert bars_per_year("M") == pytest.approx(12)
+
+
+def test_cagr_counts_one_calendar_month_for_the_last_monthly_bar() -> None:
+    jan = int(datetime(2023, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    dec = int(datetime(2023, 12, 1, tzinfo=UTC).timestamp() * 1000)
+    m = metrics([10_000, 11_000], interval="M", times=[jan, dec])
+    assert m["cagr"] == pytest.approx(0.1, rel=1e-12)  # exactly 365 days

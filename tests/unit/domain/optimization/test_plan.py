@@ -1,0 +1,94 @@
+"""Walk-forward windows and chunks as docs/simulation.md says; each set in exactly one chunk."""
+
+import pytest
+from domain.optimization.walk_forward import (
+    MAX_SET_WINDOWS,
+    MAX_WINDOWS,
+    WalkForwardRejected,
+    Window,
+    checked_window_count,
+    progress_total,
+    walk_forward_windows,
+    window_count,
+)
+from pydantic import ValidationError
+
+from domain.optimization.plan import grid_chunks, walk_forward_chunks
+from shared.walk_forward import WalkForward
+
+
+def test_rolling_windows_on_a_known_case() -> None:
+    windows = walk_forward_windows(1000, WalkForward(train_bars=300, test_bars=150))
+    assert windows == [
+        Window(0, 0, 300, 300, 450),
+        Window(1, 150, 450, 450, 600),
+        Window(2, 300, 600, 600, 750),
+        Window(3, 450, 750, 750, 900),
+    ]
+
+
+def test_anchored_windows_train_from_the_first_bar() -> None:
+    windows = walk_forward_windows(900, WalkForward(train_bars=300, test_bars=150, anchored=True))
+    assert [(w.train_from, w.train_to, w.test_to) for w in windows] == [
+        (0, 300, 450),
+        (0, 450, 600),
+        (0, 600, 750),
+        (0, 750, 900),  # the last test window ends exactly at the data's end
+    ]
+
+
+@pytest.mark.parametrize("bars", range(0, 200, 3))
+@pytest.mark.parametrize(("train", "test"), [(50, 10), (70, 30), (60, 60), (51, 11)])
+def test_the_window_count_is_the_listed_windows(bars: int, train: int, test: int) -> None:
+    plan = WalkForward(train_bars=train, test_bars=test)
+    windows = walk_forward_windows(bars, plan)
+    assert len(windows) == window_count(bars, plan)
+    assert all(w.test_to <= bars and w.test_to - w.test_from == test for w in windows)
+    assert bars - (windows[-1].test_to if windows else 0) < test + (0 if windows else train)
+
+
+@pytest.mark.parametrize(("field", "value"), [("train_bars", 49), ("test_bars", 9)])
+def test_train_and_test_windows_have_a_minimum(field: str, value: int) -> None:
+    with pytest.raises(ValidationError) as caught:
+        WalkForward.model_validate({"train_bars": 50, "test_bars": 10, field: value})
+    assert caught.value.errors()[0]["loc"] == (field,)
+
+
+def test_walk_forward_bounds_name_the_field() -> None:
+    plan = WalkForward(train_bars=50, test_bars=10)
+    with pytest.raises(WalkForwardRejected) as few:
+        checked_window_count(59, plan, 1)
+    assert few.value.field == "walk_forward.train_bars" and "59 stored bars" in few.value.message
+    bars_for = 50 + 10 * MAX_WINDOWS
+    assert checked_window_count(bars_for, plan, 1) == MAX_WINDOWS
+    with pytest.raises(WalkForwardRejected) as many:
+        checked_window_count(bars_for + 10, plan, 1)
+    assert many.value.field == "walk_forward.test_bars"
+    assert checked_window_count(bars_for, plan, MAX_SET_WINDOWS // MAX_WINDOWS) == MAX_WINDOWS
+    with pytest.raises(WalkForwardRejected) as heavy:
+        checked_window_count(bars_for, plan, MAX_SET_WINDOWS // MAX_WINDOWS + 1)
+    assert heavy.value.field == "param_grid"
+
+
+@pytest.mark.parametrize("sets", [1, 2, 7, 8, 9, 100, 401])
+@pytest.mark.parametrize("bars", [100, 525_600, 5_000_000])
+def test_grid_chunks_cover_every_set_once(sets: int, bars: int) -> None:
+    chunks = grid_chunks(sets, bars)
+    covered = [i for c in chunks for i in range(c.set_from, c.set_to)]
+    assert covered == list(range(sets))
+    assert [c.chunk for c in chunks] == list(range(len(chunks)))
+    assert sum(c.sets for c in chunks) == progress_total(sets, None) == sets
+    # Spread over several workers when there are enough sets; sizes differ by at most one.
+    assert len(chunks) >= min(sets, 8)
+    assert max(c.sets for c in chunks) - min(c.sets for c in chunks) <= 1
+
+
+def test_walk_forward_chunks_train_every_set_then_test_once_per_window() -> None:
+    windows = walk_forward_windows(1000, WalkForward(train_bars=300, test_bars=150))
+    chunks = walk_forward_chunks(7, windows)
+    for window in windows:
+        mine = [c for c in chunks if c.window == window.index]
+        assert [c.stage for c in mine][-1] == "test"
+        trained = [i for c in mine if c.stage == "train" for i in range(c.set_from, c.set_to)]
+        assert trained == list(range(7))
+    assert sum(c.sets for c in chunks) == progress_total(7, len(windows)) == len(windows) * 8

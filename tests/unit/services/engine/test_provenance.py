@@ -1,0 +1,90 @@
+"""Provenance digests against hashlib over struct-packed candles and canonical JSON; what a
+backtest in the pool reports for Monte Carlo and reruns."""
+
+import dataclasses
+import hashlib
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from domain.research.monte_carlo import resample_trades
+from domain.strategies import STRATEGIES
+from domain.strategies.definitions import definition_of
+from domain.strategies.registry import strategies_with_plugins
+from services.engine.backtests.in_pool import simulate
+from services.engine.provenance import candles_provenance, differences, strategy_sha256
+from shared.backtest_spec import BacktestSpec
+from tests.support.market import random_walk
+
+T0 = 1_704_067_200_000
+REQUEST: dict[str, Any] = {
+    "category": "linear",
+    "symbol": "BTCUSDT",
+    "interval": "60",
+    "start": T0,
+    "end": T0 + 800 * 3_600_000,
+    "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20}},
+    "direction": "long_short",
+}
+
+
+def test_the_candles_digest_is_sha256_over_struct_packed_candles() -> None:
+    candles = random_walk(T0, 300, "60", seed=2)
+    digest = hashlib.sha256()
+    for i in range(len(candles)):
+        prices = (
+            float(getattr(candles, f)[i])
+            for f in ("open", "high", "low", "close", "volume", "turnover")
+        )
+        digest.update(struct.pack("<q6d", int(candles.open_time[i]), *prices))
+    got = candles_provenance(candles)
+    assert got == {
+        "count": 300,
+        "first": "2024-01-01T00:00:00Z",
+        "last": "2024-01-13T11:00:00Z",
+        "sha256": digest.hexdigest(),
+    }
+
+
+def test_a_builtins_digest_is_of_its_definition_as_canonical_json() -> None:
+    spec = BacktestSpec.model_validate(REQUEST)
+    definition = definition_of(STRATEGIES.entry("sma_cross")).as_json()
+    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":")).encode()
+    assert strategy_sha256(spec.strategy) == hashlib.sha256(canonical).hexdigest()
+    other = BacktestSpec.model_validate({**REQUEST, "strategy": {"name": "ema_cross"}})
+    assert strategy_sha256(other.strategy) != strategy_sha256(spec.strategy)
+
+
+def test_a_plugins_digest_is_its_files_sha256() -> None:
+    plugin_file = Path(__file__).parents[1] / "plugins" / "honest_momentum.py"
+    registry = strategies_with_plugins(str(plugin_file.parent))
+    request = {**REQUEST, "strategy": {"name": "honest_momentum"}}
+    spec = BacktestSpec.model_validate(request, context={"strategies": registry})
+    expected = hashlib.sha256(plugin_file.read_bytes()).hexdigest()
+    assert strategy_sha256(spec.strategy) == spec.strategy.sha256 == expected
+
+
+def test_differences_name_the_parts_that_differ_in_order() -> None:
+    base = {"candles": "a", "metrics": "b", "trades": "c", "equity": "d"}
+    assert differences(base, dict(base)) == []
+    assert differences(base, {**base, "equity": "x", "candles": "y"}) == ["candles", "equity"]
+
+
+def test_a_backtest_in_the_pool_is_bit_identical_run_again_and_its_monte_carlo_by_seed() -> None:
+    candles = random_walk(T0, 800, "60", seed=3)
+    request = {**REQUEST, "monte_carlo": {"runs": 500, "seed": 3}}
+    first, again = simulate(candles, request), simulate(candles, request)
+    assert first.digests == again.digests and first.monte_carlo == again.monte_carlo
+    closed = np.asarray([t[7] for t in first.trades if t[3] is not None])
+    assert closed.size > 5
+    assert first.monte_carlo == resample_trades(closed, 10_000.0, 500, 3).as_json()
+    assert simulate(candles, {**request, "monte_carlo": None}).monte_carlo is None
+
+    close = candles.close.copy()
+    close[400] *= 1.05
+    changed = simulate(dataclasses.replace(candles, close=close), request)
+    assert differences(first.digests, changed.digests)[0] == "candles"
+    assert first.provenance["candles"]["count"] == 800
