@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.api import run as api
+from bench.bayes import run as bayes
 from bench.engine import run as engine
 from bench.ingest import run as ingest
 from bench.jobs import run as jobs
@@ -48,6 +49,11 @@ BENCHMARKS = {
         "bar-evaluations per second of a 20x20 sma_cross grid: ours, vectorbt, 1 and 2 workers",
         optimization.add_arguments,
         optimization.run,
+    ),
+    "bayes": Benchmark(
+        "a 200-trial Bayesian search on two workers: overhead per trial, best against the grid",
+        bayes.add_arguments,
+        bayes.run,
     ),
     "robustness": Benchmark(
         "what dsr and pbo (16 blocks) cost on top of the 20x20 grid on 525,600 bars",

@@ -1,4 +1,5 @@
-"""The optimization request: a grid over a strategy's parameters, optionally walk-forward."""
+"""The optimization request: a grid over a strategy's parameters or a Bayesian search over a
+space of them (shared/param_space.py), optionally walk-forward."""
 
 import itertools
 import math
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from domain.metrics.names import METRIC_KEYS
 from domain.strategies import ParamError, ParamValue
 from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
+from shared.param_space import BayesSearch, Dimension, SpaceEntry, check_space, first_valid_point
 from shared.validation import error_message, field_error
 from shared.walk_forward import WalkForward
 
@@ -16,7 +18,7 @@ from shared.walk_forward import WalkForward
 MAX_COMBINATIONS = 100_000
 
 Objective = Literal[METRIC_KEYS]  # type: ignore[valid-type]
-OptimizationKind = Literal["grid", "walk_forward"]
+OptimizationKind = Literal["grid", "walk_forward", "bayes"]
 
 
 class GridRange(BaseModel):
@@ -69,10 +71,19 @@ class OptimizationSpec(BaseModel):
 
     kind: OptimizationKind
     backtest: BacktestSpec
-    param_grid: dict[str, list[Any] | GridRange] = Field(
+    param_grid: dict[str, list[Any] | GridRange] | None = Field(
+        None,
         min_length=1,
-        description="per parameter, a list of values or a range {start, stop, step}; "
-        "the stored request holds each range as its list of values",
+        description="grid and walk_forward: per parameter, a list of values or a range "
+        "{start, stop, step}; the stored request holds each range as its list of values",
+    )
+    param_space: dict[str, SpaceEntry] | None = Field(
+        None,
+        min_length=1,
+        description="bayes: per parameter, a list of values or a range {low, high, step?, log?}",
+    )
+    search: BayesSearch | None = Field(
+        None, description="bayes: trials, batch, sampler (tpe, random, cmaes) and seed"
     )
     objective: Objective = "sharpe"
     walk_forward: WalkForward | None = None
@@ -104,6 +115,14 @@ class OptimizationSpec(BaseModel):
             raise ParamError("backtest.strategy.id", "a saved strategy must be written out first")
         if self.kind == "walk_forward" and self.walk_forward is None:
             raise ParamError("walk_forward", "required when kind is walk_forward")
+        if self.kind == "bayes":
+            self._check_space()
+            return
+        for other in ("param_space", "search"):
+            if getattr(self, other) is not None:
+                raise ParamError(other, "only for kind bayes")
+        if self.param_grid is None:
+            raise ParamError("param_grid", f"required when kind is {self.kind}")
         strategy = self.backtest.strategy.entry()
         expanded: dict[str, list[Any] | GridRange] = {}
         for name, given in self.param_grid.items():
@@ -132,10 +151,46 @@ class OptimizationSpec(BaseModel):
         if total > MAX_COMBINATIONS:
             raise ParamError("param_grid", f"{total} combinations; at most {MAX_COMBINATIONS}")
 
+    def _check_space(self) -> None:
+        if self.param_grid is not None:
+            raise ParamError("param_grid", "a bayes search takes param_space instead")
+        if self.param_space is None:
+            raise ParamError("param_space", "required when kind is bayes")
+        if self.search is None:
+            raise ParamError("search", "required when kind is bayes")
+        dimensions = self.dimensions()
+        entry = self.backtest.strategy.entry()
+        if first_valid_point(dimensions, self.backtest.strategy.resolved_params, entry) is None:
+            rules = "; ".join(r.message for r in entry.rules)
+            raise ParamError(
+                "param_space", f"no point of the space keeps the strategy's rules: {rules}"
+            )
+
+    def dimensions(self) -> list[Dimension]:
+        """A bayes search's space, checked, in the order given."""
+        assert self.param_space is not None
+        return check_space(
+            self.param_space,
+            self.backtest.strategy.entry(),
+            EXECUTION_GRID_FIELDS,
+            self.backtest.category == "spot",
+        )
+
+    def sampled_leverage(self) -> tuple[list[float], list[str]]:
+        """A search's leverage values at their extremes, with the fields that give them."""
+        for d in self.dimensions():
+            if d.name != "leverage":
+                continue
+            if d.kind == "categorical":
+                return list(d.choices), [f"param_space.leverage.{i}" for i in range(len(d.choices))]
+            return [float(d.high)], ["param_space.leverage.high"]
+        return [], []
+
     @property
     def grid(self) -> dict[str, list[Any]]:
         """The grid's values per parameter (ranges are lists once validated)."""
-        return {n: v for n, v in self.param_grid.items() if isinstance(v, list)}
+        given = self.param_grid or {}
+        return {n: v for n, v in given.items() if isinstance(v, list)}
 
     def combinations(self) -> tuple[list[dict[str, ParamValue]], int]:
         """Every parameter set to run (base params overridden by the grid) and how many of the

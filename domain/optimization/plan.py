@@ -63,3 +63,17 @@ def walk_forward_chunks(sets: int, windows: list[Window]) -> list[ChunkPlan]:
             chunks.append(ChunkPlan(len(chunks), "train", window.index, a, b))
         chunks.append(ChunkPlan(len(chunks), "test", window.index, 0, 1))
     return chunks
+
+
+def batch_chunks(
+    trials: int, bars: int, first_chunk: int, first_position: int, window: int | None
+) -> list[ChunkPlan]:
+    """A Bayesian search's batch of `trials` (evaluated trials numbered from
+    `first_position`) as chunks numbered from `first_chunk`; a walk-forward window's search
+    is its training."""
+    stage: Stage = "grid" if window is None else "train"
+    size = sets_per_chunk(trials, bars)
+    return [
+        ChunkPlan(first_chunk + i, stage, window, first_position + a, first_position + b)
+        for i, (a, b) in enumerate(_split(trials, size))
+    ]

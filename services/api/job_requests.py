@@ -120,9 +120,11 @@ async def ensure_perpetual_limits(
     spec: BacktestSpec,
     prefix: str = "",
     grid_leverage: Sequence[Leverage] = (),
+    grid_fields: Sequence[str] = (),
 ) -> None:
     """Refuse a leverage above the instrument's stored maximum (the request's, or a value of
-    `param_grid.leverage`) and funding over a range without stored fundings."""
+    `param_grid.leverage`, or of a search's space at `grid_fields`) and funding over a range
+    without stored fundings."""
     if spec.category == "spot":
         return
     limits = await market_data.instrument_limits(db, spec.category, spec.symbol)
@@ -133,7 +135,8 @@ async def ensure_perpetual_limits(
             raise Unprocessable.for_field(f"{prefix}leverage", f"{spec.leverage:g} is {beyond}")
         for i, value in enumerate(grid_leverage):
             if value > ceiling:
-                raise Unprocessable.for_field(f"param_grid.leverage.{i}", f"{value:g} is {beyond}")
+                field = grid_fields[i] if grid_fields else f"param_grid.leverage.{i}"
+                raise Unprocessable.for_field(field, f"{value:g} is {beyond}")
     if not spec.funding:
         return
     interval = _DEFAULT_FUNDING_INTERVAL

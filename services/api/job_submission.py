@@ -80,21 +80,26 @@ async def _valid_optimization(pool: asyncpg.Pool, body: bytes, numbers_checked: 
         numbers_checked=numbers_checked,
     )
     bars = await stored_bars(pool, spec.backtest, prefix="backtest.")
-    leverage = spec.grid.get("leverage", [])
-    await ensure_perpetual_limits(pool, spec.backtest, "backtest.", leverage)
-    runs, skipped = spec.combinations()
-    if not runs:
-        raise Unprocessable.for_field(
-            "param_grid", f"all {skipped} combinations break the strategy's own rule"
-        )
+    leverage, fields = spec.grid.get("leverage", []), list[str]()
+    if spec.param_space is not None:
+        leverage, fields = spec.sampled_leverage()
+    await ensure_perpetual_limits(pool, spec.backtest, "backtest.", leverage, fields)
+    if spec.search is not None:
+        sets, skipped = spec.search.trials, 0
+    else:
+        runs, skipped = spec.combinations()
+        if not runs:
+            raise Unprocessable.for_field(
+                "param_grid", f"all {skipped} combinations break the strategy's own rule"
+            )
+        sets = len(runs)
     windows = None
-    if spec.kind == "walk_forward":
-        assert spec.walk_forward is not None
+    if spec.walk_forward is not None and spec.kind != "grid":
         try:
-            windows = checked_window_count(bars, spec.walk_forward, len(runs))
+            windows = checked_window_count(bars, spec.walk_forward, sets)
         except WalkForwardRejected as exc:
             raise Unprocessable.for_field(exc.field, exc.message) from None
-    total = progress_total(len(runs), windows)
+    total = progress_total(sets, windows)
 
     async def insert(conn: DbConnection, submission_id: UUID | None) -> UUID:
         request = spec.model_dump(mode="json")

@@ -43,11 +43,13 @@ class Robustness(BaseModel):
 
 
 class ResultRow(BaseModel):
-    """A grid row (`params`, `metrics`) or a walk-forward window (`window`, its bars' times,
-    `params`, `train_metrics`, `test_metrics`)."""
+    """A grid row (`params`, `metrics`), a Bayesian search's trial (`trial`, `params`,
+    `metrics`) or a walk-forward window (`window`, its bars' times, `params`,
+    `train_metrics`, `test_metrics`)."""
 
     model_config = ConfigDict(extra="allow")
 
+    trial: int | None = _absent_when_null()  # Optuna's trial number
     params: dict[str, Any]
     metrics: Metrics | None = _absent_when_null()
     window: int | None = _absent_when_null()
@@ -58,6 +60,22 @@ class ResultRow(BaseModel):
     train_metrics: Metrics | None = _absent_when_null()
     test_metrics: Metrics | None = _absent_when_null()
     robustness: Robustness | None = _absent_when_null()  # a window's, for its train grid
+
+
+class SearchSummary(BaseModel):
+    """A Bayesian search once finished: how it went, and which parameters mattered."""
+
+    model_config = ConfigDict(extra="allow")
+
+    trials: int = Field(description="trials evaluated")
+    asks: int = Field(description="sets Optuna was asked for, rule breaks included")
+    rule_breaks: int = Field(description="sampled sets that broke the strategy's rules")
+    batches: int
+    sampler: str
+    seed: int
+    importance: dict[str, float] | None = Field(
+        None, description="Optuna's get_param_importances (PED-ANOVA), summing to 1"
+    )
 
 
 class WalkForwardSummary(BaseModel):
@@ -81,12 +99,22 @@ class OptimizationView(BaseModel):
     best: ResultRow | None
     walk_forward: WalkForwardSummary | None
     robustness: Robustness | None = None  # a grid's; a walk-forward has one per window
+    search: SearchSummary | None = None  # a Bayesian search's
     warnings: list[str] = Field(
-        default_factory=list, description="what the request accepted may still have wrong"
+        default_factory=list,
+        description="what the request accepted may still have wrong, and why a search ended early",
     )
     provenance: Provenance | None = None
     error: str | None
     created_at: datetime
+
+    @property
+    def walk_forward_plan(self) -> bool:
+        """Whether it runs walk-forward windows (kind walk_forward, or bayes with them)."""
+        return self.kind == "walk_forward" or (
+            self.kind == "bayes" and self.request.get("walk_forward") is not None
+        )
+
     started_at: datetime | None
     finished_at: datetime | None
 
@@ -126,15 +154,16 @@ _STRATEGY_NAME = """coalesce(request->'backtest'->'strategy'->>'saved_as',
                              'expression')"""
 _VIEW = f"""SELECT id, status, kind, request, {_STRATEGY_NAME} AS strategy_name,
                   progress_done, progress_total, skipped, best,
-                  walk_forward, robustness, provenance, error, created_at, started_at,
-                  finished_at
+                  walk_forward, robustness, search, warnings, provenance, error, created_at,
+                  started_at, finished_at
            FROM optimizations"""
 
 
 def _view(row: asyncpg.Record) -> OptimizationView:
     data = dict(row)
     data["progress"] = Progress(done=data.pop("progress_done"), total=data.pop("progress_total"))
-    data.setdefault("warnings", request_warnings(data["request"].get("backtest") or {}))
+    stored = list(data.get("warnings") or [])
+    data["warnings"] = request_warnings(data["request"].get("backtest") or {}) + stored
     return OptimizationView(**data)
 
 
@@ -177,7 +206,8 @@ _TIE_BREAK = "position, row_key"
 
 
 def _order_sql(kind: str, metric: str) -> str:
-    # Rows keep their metrics in JSON; walk-forward rows are ranked by their test metrics.
+    # Rows keep their metrics in JSON; walk-forward rows are ranked by their test metrics
+    # (`kind` "walk_forward" for a walk-forward of any search).
     source = "test_metrics" if kind == "walk_forward" else "metrics"
     return order_sql(f"row->'{source}'", metric, _TIE_BREAK)
 
@@ -186,7 +216,7 @@ async def results_page(
     db: DbExecutor, optimization_id: UUID, kind: str, order_by: str, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Rows ranked best first by `order_by` (a metric key, validated by the caller)."""
-    order = _TIE_BREAK if order_by == "window" else _order_sql(kind, order_by)
+    order = _TIE_BREAK if order_by in ("window", "trial") else _order_sql(kind, order_by)
     rows = await db.fetch(
         f"""SELECT row FROM optimization_results WHERE optimization_id = $1
             ORDER BY {order} LIMIT $2 OFFSET $3""",

@@ -588,3 +588,35 @@ async def test_a_submission_through_a_stalled_database_is_retried_and_made_once(
     assert [r["id"] for r in await pool.fetch("SELECT id FROM backtests")] == [
         UUID(ran.json()["id"])
     ]
+
+
+@pytest.mark.usefixtures("candles")
+async def test_a_bayes_search_from_the_command_line(api: Api) -> None:
+    space = (
+        "--space",
+        "fast=2:15",
+        "--space",
+        "slow=20,40",
+        "--space",
+        "trailing_stop=0.01:0.2:log",
+    )
+    search = ("--trials", "12", "--batch", "4", "--seed", "1", "--sampler", "random")
+    async with running_engine(api.settings):
+        run = await backtester(
+            api, "optimize", *SERIES, "--strategy", "sma_cross", *space, *search, "--wait", "--json"
+        )
+    assert run.status == 0, run.err
+    job = run.json()
+    assert job["kind"] == "bayes" and job["status"] == "succeeded", job["error"]
+    assert job["request"]["param_space"] == {
+        "fast": {"low": 2, "high": 15, "step": None, "log": False},
+        "slow": [20, 40],
+        "trailing_stop": {"low": 0.01, "high": 0.2, "step": None, "log": True},
+    }
+    assert job["request"]["search"] == {"trials": 12, "batch": 4, "sampler": "random", "seed": 1}
+    assert job["progress"] == {"done": 12, "total": 12}
+    shown = await backtester(api, "show", job["id"])
+    assert (
+        shown.status == 0 and "fast=2..15; slow=[20,40]; trailing_stop=0.01..0.2 log" in shown.out
+    )
+    assert "importance" in shown.out

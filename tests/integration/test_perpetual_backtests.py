@@ -185,6 +185,15 @@ async def test_perpetual_fields_refused_with_the_field_named(api: Client, perpet
     assert await error_field(await post("/api/v1/optimizations", json=spot_grid)) == (
         "param_grid.leverage"
     )
+    search = {"kind": "bayes", "backtest": BACKTEST, "search": {"trials": 10}}
+    for space, field in (
+        ({"leverage": {"low": 2, "high": 40}}, "param_space.leverage.high"),
+        ({"leverage": [5, 10, 30]}, "param_space.leverage.2"),
+    ):
+        body = {**search, "param_space": space}
+        assert await error_field(await post("/api/v1/optimizations", json=body)) == field
+    within = {**search, "param_space": {"leverage": {"low": 2, "high": 25}}}
+    assert (await post("/api/v1/optimizations", json=within)).status == 202
 
 
 async def test_a_grid_over_leverage_equals_each_backtest(

@@ -27,7 +27,7 @@ from shared.optimization_spec import OptimizationKind, OptimizationSpec
 from shared.repos import optimizations as optimizations_repo
 from shared.repos.optimizations import OptimizationView, ResultRow
 
-OrderBy = Literal[(*METRIC_KEYS, "window")]  # type: ignore[valid-type]
+OrderBy = Literal[(*METRIC_KEYS, "window", "trial")]  # type: ignore[valid-type]
 
 
 class ResultsQuery(PageQuery):
@@ -68,10 +68,12 @@ async def get_one(request: web.Request) -> web.Response:
 async def results(request: web.Request) -> web.Response:
     query = read_query(request, ResultsQuery)
     view = await _existing(request)
+    # A walk-forward of either search has one row per window, ranked by its test metrics.
+    ranked_as = "walk_forward" if view.walk_forward_plan else view.kind
     items, total = await optimizations_repo.results_page(
         request.app[POOL],
         view.id,
-        view.kind,
+        ranked_as,
         query.order_by or view.request.get("objective", "sharpe"),
         limit=query.limit,
         offset=query.offset,
@@ -84,7 +86,7 @@ async def out_of_sample_equity(request: web.Request) -> web.Response:
     growth of the windows before it), full or downsampled to at most `points`."""
     query = read_query(request, EquityQuery)
     view = await _existing(request)
-    if view.kind != "walk_forward":
+    if not view.walk_forward_plan:
         raise NotFound("only a walk-forward optimization has an out-of-sample curve")
     outcomes = await optimizations_repo.test_outcomes(request.app[POOL], view.id)
     capital = float(view.request["backtest"]["initial_capital"])
@@ -118,7 +120,7 @@ ENDPOINTS = [
         "POST",
         "/api/v1/optimizations",
         create,
-        "Submit a grid or walk-forward optimization",
+        "Submit a grid, walk-forward or Bayesian-search optimization",
         "optimizations",
         body=OptimizationSpec,
         response=OptimizationView,
@@ -148,7 +150,7 @@ ENDPOINTS = [
         "GET",
         "/api/v1/optimizations/{id}/results",
         results,
-        "One row per parameter set (per window for walk-forward), best first",
+        "One row per parameter set or trial (per window for walk-forward), best first",
         "optimizations",
         query=ResultsQuery,
         response=Page[ResultRow],

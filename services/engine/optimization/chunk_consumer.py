@@ -23,7 +23,7 @@ from domain.market.perp_market import PerpMarket
 from domain.optimization.walk_forward import walk_forward_windows
 from domain.strategies import ParamValue
 from services.engine.fill_detail_loading import load_fill_detail
-from services.engine.optimization import store
+from services.engine.optimization import bayes_search, bayes_store, store
 from services.engine.optimization.in_pool import (
     CandlesKey,
     CandlesMissing,
@@ -31,6 +31,7 @@ from services.engine.optimization.in_pool import (
     run_grid_chunk,
     run_test_chunk,
     run_train_chunk,
+    run_window_sets,
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
 from services.engine.optimization.store import ChunkWork
@@ -60,6 +61,8 @@ class ChunkWorker:
     _recorded: UUID | None = field(default=None, repr=False)
     # The parameter sets of the optimization last served: up to 100,000 to build.
     _sets: tuple[UUID, list[dict[str, ParamValue]]] | None = field(default=None, repr=False)
+    # The request of the optimization last served, validated (once per optimization).
+    _spec: tuple[UUID, OptimizationSpec] | None = field(default=None, repr=False)
 
     async def handle(self, command: RunOptimizationChunk) -> None:
         work = await store.chunk_work(self.pool, command.optimization_id, command.chunk)
@@ -77,11 +80,10 @@ class ChunkWorker:
             log.info("chunk not recorded: cancelled or done meanwhile", extra=context)
 
     async def _run(self, work: ChunkWork) -> bool:
-        try:
-            spec = OptimizationSpec.model_validate(work.request)
-        except ValidationError as exc:
-            raise JobRejected(f"invalid request: {exc}") from None
+        spec = self._validated(work)
         key, candles, _, _ = await self._load(work, spec)
+        if spec.kind == "bayes" and work.stage != "test":
+            return await self._run_trials(work, spec, key, candles)
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
             results, statistics = await self._in_pool(
@@ -129,6 +131,42 @@ class ChunkWorker:
         }
         async with self.pool.acquire() as conn:
             return await record_test(conn, work, row, metrics, run)
+
+    def _validated(self, work: ChunkWork) -> OptimizationSpec:
+        if self._spec is None or self._spec[0] != work.optimization_id:
+            try:
+                spec = OptimizationSpec.model_validate(work.request)
+            except ValidationError as exc:
+                raise JobRejected(f"invalid request: {exc}") from None
+            self._spec = (work.optimization_id, spec)
+        return self._spec[1]
+
+    async def _run_trials(
+        self, work: ChunkWork, spec: OptimizationSpec, key: CandlesKey, candles: Candles
+    ) -> bool:
+        """A Bayesian search's chunk: its trials over the range (or the window's train bars)."""
+        trials = await bayes_store.chunk_trials(self.pool, work.optimization_id, work.chunk)
+        assert [t.position for t in trials] == list(range(work.set_from, work.set_to))
+        sets = bayes_search.evaluation_sets(spec, trials)
+        if work.window is None:
+            results, statistics = await self._in_pool(
+                key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
+            )
+        else:
+            assert spec.walk_forward is not None
+            window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
+            at = work.warmup
+            results, statistics = await self._in_pool(
+                key,
+                candles,
+                run_window_sets,
+                (at + window.train_from, at + window.train_to),
+                work.request,
+                sets,
+                work.set_from,
+            )
+        async with self.pool.acquire() as conn:
+            return await bayes_search.record_trials(conn, work, spec, trials, results, statistics)
 
     def _param_sets(self, work: ChunkWork, spec: OptimizationSpec) -> list[dict[str, ParamValue]]:
         if self._sets is None or self._sets[0] != work.optimization_id:

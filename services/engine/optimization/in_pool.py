@@ -279,6 +279,23 @@ def run_train_chunk(
     return best_result(results, objective), statistics
 
 
+def run_window_sets(
+    source: HeldCandles,
+    bars: tuple[int, int],
+    request: Mapping[str, Any],
+    param_sets: Sequence[Params],
+    first_index: int,
+) -> tuple[list[SetResult], SetStatistics]:
+    """Every set over bars [from, to) alone (a walk-forward window's Bayesian search needs
+    each trial's objective), and their robustness statistics."""
+    candles, market, detail = source.bars()
+    train = bars_between(candles, *bars)
+    results = evaluate_sets(
+        train, request, param_sets, first_index, 0, market_between(market, *bars), detail
+    )
+    return results, set_statistics(results, len(train), robustness_blocks(request))
+
+
 def run_test_chunk(
     source: HeldCandles, bars: tuple[int, int], request: Mapping[str, Any], params: Params
 ) -> tuple[dict[str, Metric], TestRun]:

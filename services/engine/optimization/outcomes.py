@@ -7,6 +7,7 @@ was written because the optimization stopped running or the chunk was done alrea
 import asyncio
 import json
 from typing import Any
+from uuid import UUID
 
 from domain.metrics.performance import Metric
 from domain.metrics.sweep import TestRun, chained_metrics
@@ -28,11 +29,12 @@ def window_key(window: int) -> str:
     return f"{window:06d}"
 
 
-async def _robustness(
-    conn: DbConnection, work: ChunkWork, best_index: int | None, window: int | None = None
+async def grid_robustness(
+    conn: DbConnection, optimization_id: UUID, best_index: int | None, window: int | None = None
 ) -> dict[str, Any]:
-    """The grid's (or window's train grid's) robustness, combined off the event loop."""
-    parts = await store.chunk_statistics(conn, work.optimization_id, window)
+    """The grid's (or window's train grid's, or a Bayesian search's evaluated trials')
+    robustness, combined off the event loop."""
+    parts = await store.chunk_statistics(conn, optimization_id, window)
     return await asyncio.to_thread(
         lambda: robustness([SetStatistics.from_bytes(p) for p in parts], best_index)
     )
@@ -68,7 +70,9 @@ async def record_train(
             candidates = await store.train_results(conn, work.optimization_id, work.window)
             objective = work.request["objective"]
             winner = best_of(candidates, objective, lambda c: c["metrics"], lambda c: c["index"])
-            winner["robustness"] = await _robustness(conn, work, winner["index"], work.window)
+            winner["robustness"] = await grid_robustness(
+                conn, work.optimization_id, winner["index"], work.window
+            )
             await store.release_test(conn, work.optimization_id, work.window, winner)
     return True
 
@@ -109,7 +113,7 @@ async def _finish_if_last(conn: DbConnection, work: ChunkWork) -> None:
         position = await optimizations_repo.best_position(
             conn, work.optimization_id, "grid", objective
         )
-        figures = await _robustness(conn, work, position)
+        figures = await grid_robustness(conn, work.optimization_id, position)
         await optimizations_repo.finish_optimization(
             conn, work.optimization_id, best, None, robustness=figures
         )

@@ -20,7 +20,8 @@ from domain.optimization.walk_forward import (
     progress_total,
     walk_forward_windows,
 )
-from domain.strategies.warmup import warmup_bars
+from domain.strategies.warmup import MAX_AUTO_WARMUP_BARS, warmup_bars
+from services.engine.optimization import bayes_search
 from services.engine.optimization import store as optimization_store
 from shared import market_data
 from shared.db import DbConnection
@@ -52,17 +53,43 @@ async def _stored_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRan
         b.end,
     )
     assert row is not None
-    sets, _ = spec.combinations()
-    entry = b.strategy.entry()
-    asked = max(
-        (warmup_bars(b.warmup_bars, entry, params, b.interval) for params in sets), default=0
-    )
+    asked = _warmup_asked(spec)
     warmup = await market_data.bars_before(conn, b.category, b.symbol, b.interval, b.start, asked)
     return StoredRange(int(row["bars"]), row["data_end"], warmup)
 
 
+def _warmup_asked(spec: OptimizationSpec) -> int:
+    """Bars before the start that warm up the sets that take the most."""
+    b = spec.backtest
+    if spec.kind == "bayes":
+        # Any point of the space may be sampled: as many as any set may take (each set
+        # then warms up on as many as its own warm-up takes, as in a grid).
+        return MAX_AUTO_WARMUP_BARS if b.warmup_bars == "auto" else int(b.warmup_bars)
+    sets, _ = spec.combinations()
+    entry = b.strategy.entry()
+    return max(
+        (warmup_bars(b.warmup_bars, entry, params, b.interval) for params in sets), default=0
+    )
+
+
+def _bayes_plan(spec: OptimizationSpec, bars: int) -> tuple[list[ChunkPlan], int]:
+    """A search's chunks are asked batch by batch (bayes_search.py); a walk-forward's test
+    chunks wait from the start, numbered first."""
+    assert spec.search is not None
+    if spec.walk_forward is None:
+        return [], progress_total(spec.search.trials, None)
+    try:
+        windows = checked_window_count(bars, spec.walk_forward, spec.search.trials)
+    except WalkForwardRejected as exc:
+        raise JobRejected(f"{exc.field}: {exc.message}") from None
+    tests = [ChunkPlan(w, "test", w, 0, 1) for w in range(windows)]
+    return tests, progress_total(spec.search.trials, windows)
+
+
 def plan(spec: OptimizationSpec, bars: int) -> tuple[list[ChunkPlan], int]:
     """The chunks and the progress total."""
+    if spec.kind == "bayes":
+        return _bayes_plan(spec, bars)
     sets, _ = spec.combinations()
     if not sets:
         raise JobRejected("every combination of the grid breaks the strategy's own rule")
@@ -115,6 +142,8 @@ class OptimizationPlanner:
                 warmup=stored.warmup,
                 total=total,
             )
+            if spec.kind == "bayes":
+                await bayes_search.open_searches(conn, optimization_id, spec, stored.bars)
         log.info("optimization planned", extra={"id": str(optimization_id), "chunks": len(chunks)})
 
     async def give_up(self, command: StartOptimization, error: str) -> None:

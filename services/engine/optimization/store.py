@@ -60,6 +60,22 @@ async def plant_chunks(
 ) -> None:
     """Store the plan, mark the optimization running and queue every chunk that can start
     (test chunks wait for their window's training); call inside the planning transaction."""
+    await conn.execute(
+        """UPDATE optimizations SET status = 'running', started_at = now(), bars = $2,
+               data_end = $3, warmup_bars = $4, progress_total = $5 WHERE id = $1""",
+        optimization_id,
+        bars,
+        data_end,
+        warmup,
+        total,
+    )
+    await queue_chunks(conn, optimization_id, chunks)
+
+
+async def queue_chunks(conn: DbConnection, optimization_id: UUID, chunks: list[ChunkPlan]) -> None:
+    """Store chunks and queue those that can start (a test chunk waits for its training)."""
+    if not chunks:
+        return
     await conn.copy_records_to_table(
         "optimization_chunks",
         records=[
@@ -75,15 +91,6 @@ async def plant_chunks(
             for c in chunks
         ],
         columns=list(CHUNK_COLUMNS),
-    )
-    await conn.execute(
-        """UPDATE optimizations SET status = 'running', started_at = now(), bars = $2,
-               data_end = $3, warmup_bars = $4, progress_total = $5 WHERE id = $1""",
-        optimization_id,
-        bars,
-        data_end,
-        warmup,
-        total,
     )
     for c in chunks:
         if c.stage != "test":

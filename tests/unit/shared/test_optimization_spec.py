@@ -24,10 +24,10 @@ def spec(grid: dict[str, Any]) -> OptimizationSpec:
 
 
 def test_a_range_includes_stop_when_a_step_lands_on_it() -> None:
-    grid = spec({"period": {"start": 10, "stop": 30, "step": 10}, "k": [2.0]}).param_grid
+    grid = spec({"period": {"start": 10, "stop": 30, "step": 10}, "k": [2.0]}).grid
     assert grid["period"] == [10, 20, 30]
     assert all(type(v) is int for v in grid["period"])
-    assert spec({"period": {"start": 10, "stop": 35, "step": 10}}).param_grid["period"] == [
+    assert spec({"period": {"start": 10, "stop": 35, "step": 10}}).grid["period"] == [
         10,
         20,
         30,
@@ -35,7 +35,7 @@ def test_a_range_includes_stop_when_a_step_lands_on_it() -> None:
 
 
 def test_a_float_range_does_not_lose_its_last_step_to_rounding() -> None:
-    grid = spec({"k": {"start": 1.5, "stop": 2.5, "step": 0.1}}).param_grid
+    grid = spec({"k": {"start": 1.5, "stop": 2.5, "step": 0.1}}).grid
     assert grid["k"] == [1.5, 1.6, 1.7, 1.8, 1.9, 2.0, 2.1, 2.2, 2.3, 2.4, 2.5]
 
 

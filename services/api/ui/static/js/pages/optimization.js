@@ -3,6 +3,7 @@
 // objective 50 rows a page, walk-forward windows in time order with the stitched
 // out-of-sample equity, robustness and provenance.
 import { api } from "../api.js";
+import { disposeBayesCharts, drawBayes } from "../bayes.js";
 import { disposeCharts, heatmapChart, lineChart, PALETTE } from "../charts.js";
 import { h, jobEvents, metricsGrid, TERMINAL, table, when } from "../dom.js";
 import { formatParams, jobTitle, setupWords } from "../format.js";
@@ -55,10 +56,15 @@ export async function optimization(app, id) {
   const drawResults = async () => {
     body.innerHTML = "";
     disposeCharts();
+    disposeBayesCharts();
     if (view.error) body.append(h("p", { class: "form-error", text: view.error }));
     const rows = (await api(`/api/v1/optimizations/${id}/results?limit=1000`)).items;
-    if (view.kind === "walk_forward") drawWalkForward(body, view, rows, objective, hints);
-    else drawSearch(body, view, rows, objective, hints);
+    const windows = view.kind === "walk_forward" || (view.kind === "bayes" && view.request.walk_forward);
+    if (windows) drawWalkForward(body, view, rows, objective, hints);
+    else {
+      if (view.kind === "bayes") drawBayes(body, view, rows);
+      drawSearch(body, view, rows, objective, hints);
+    }
     body.append(
       h("h2", { text: "Request" }),
       requestTable(view.request, [

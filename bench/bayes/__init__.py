@@ -1,0 +1,1 @@
+"""Bayesian search benchmark: a 200-trial search on two engine workers."""

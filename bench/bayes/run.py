@@ -1,0 +1,314 @@
+"""Bayesian search benchmark: 200 trials of sma_cross with a trailing stop over a year of
+1-minute bars (525,600), on two engine workers through the queue.
+
+The search runs as an optimization job (batches of 16 asked by Optuna's TPE, each batch's
+trials as chunks any worker takes), timed from the job's `created_at` to its `finished_at`.
+The overhead per trial outside the simulation is what the engine workers (their pool
+processes included) spent on the job beyond the simulations themselves: the same 200 sets
+evaluated in this process (`evaluate_sets`) give the simulations' CPU. Separately, every
+batch's ask step (the study rebuilt from the stored trials, then `batch` asks) is run again
+here on the stored trials, to say how much of that overhead is Optuna's. Then the full grid
+over the same space (the same lattice: every value a step lands on) runs in this process, and
+the search's best is compared with the grid's.
+"""
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+
+from bench.bayes import report as bayes_report
+from bench.support.proc_stats import command_cpu_seconds, cpu_seconds, tree_cpu_seconds
+from bench.support.report_files import report_path
+from bench.support.seed import store_candles
+from bench.support.service_stack import bench_settings, running_engines, wait_for_consumers
+from bench.support.synthetic import START_MS, random_walk
+from devtools.job_follower import follow_job
+from devtools.launcher import tail
+from domain.market.candles import Candles
+from domain.optimization.ranking import ranking_key
+from domain.optimization.walk_forward import progress_total
+from services.engine.optimization.bayes_study import StoredTrial, ask_batch, new_sampler
+from services.engine.optimization.in_pool import evaluate_sets
+from services.ingest.kline_store import Series
+from shared.db import create_pool
+from shared.messages import RunOptimizationChunk
+from shared.optimization_spec import OptimizationSpec
+from shared.param_space import ASKS_PER_TRIAL
+from shared.repos import optimizations as optimizations_repo
+from shared.settings import Settings
+
+BARS = 525_600
+TRIALS = 200
+BATCH = 16
+WORKERS = 2
+IDLE_SECONDS = 5.0
+GRID_CHUNK = 100  # sets evaluated at once when the full grid runs in this process
+BENCH_DATABASE = "backtester_bench_bayes"
+SERIES = Series("linear", "BTCUSDT", "1")
+FEE_RATE = 0.00055
+
+
+def _say(text: str) -> None:
+    print(f"bayes benchmark: {text}", flush=True)
+
+
+def _request(bars: int, trials: int) -> dict[str, Any]:
+    return {
+        "kind": "bayes",
+        "backtest": {
+            "category": SERIES.category,
+            "symbol": SERIES.symbol,
+            "interval": SERIES.interval,
+            "start": START_MS,
+            "end": START_MS + (bars - 1) * 60_000,
+            "strategy": {"name": "sma_cross"},
+            "fee_rate": FEE_RATE,
+            "funding": False,
+        },
+        "objective": "sharpe",
+        # 20 x 20 x 5 = 2,000 points, so the full grid over the same space can run too.
+        "param_space": {
+            "fast": {"low": 2, "high": 40, "step": 2},
+            "slow": {"low": 50, "high": 240, "step": 10},
+            "trailing_stop": {"low": 0.01, "high": 0.05, "step": 0.01},
+        },
+        "search": {"trials": trials, "batch": BATCH, "sampler": "tpe", "seed": 1},
+    }
+
+
+def _grid(spec: OptimizationSpec) -> list[dict[str, Any]]:
+    """Every point of the space's lattice, as parameter sets."""
+    base = spec.backtest.strategy.resolved_params
+    sets: list[dict[str, Any]] = [dict(base)]
+    for d in spec.dimensions():
+        assert d.step is not None
+        count = round((d.high - d.low) / d.step) + 1
+        values = [d.low + i * d.step for i in range(count)]
+        if d.kind == "float":
+            values = [round(v, 12) for v in values]
+        sets = [{**s, d.name: v} for s in sets for v in values]
+    entry = spec.backtest.strategy.entry()
+    return [s for s in sets if entry.broken_rule(s) is None]
+
+
+async def _wait_settled(pool: asyncpg.Pool, optimization_id: UUID) -> Any:
+    async def read() -> Any:
+        return await pool.fetchrow(
+            """SELECT status, error, created_at, finished_at, best, search
+               FROM optimizations WHERE id = $1""",
+            optimization_id,
+        )
+
+    return await follow_job(read, within=1800, every=0.05, what="bayes search")
+
+
+async def _submit_and_wait(
+    pool: asyncpg.Pool, spec: OptimizationSpec, logs: Path
+) -> tuple[UUID, Any]:
+    assert spec.search is not None
+    async with pool.acquire() as conn:
+        optimization_id = await optimizations_repo.create_optimization(
+            conn,
+            "bayes",
+            spec.model_dump(mode="json"),
+            progress_total(spec.search.trials, None),
+            0,
+        )
+    job = await _wait_settled(pool, optimization_id)
+    if job["status"] != "succeeded":
+        raise RuntimeError(
+            f"the search is {job['status']}: {job['error']}; engine log:\n"
+            f"{tail(logs / 'engine-0.log')}"
+        )
+    return optimization_id, job
+
+
+async def _search(settings: Settings, spec: OptimizationSpec, logs: Path) -> dict[str, Any]:
+    """The search through the queue on WORKERS engine workers, and what it stored."""
+    assert spec.search is not None
+    async with running_engines(settings, WORKERS, logs) as engines:
+        await wait_for_consumers(
+            settings.amqp_url,
+            settings.amqp_prefix,
+            WORKERS,
+            within=120,
+            command=RunOptimizationChunk,
+        )
+        pool = await create_pool(settings.database_url, max_size=1)
+        try:
+            # A short search first on the same range: the workers load the candles and their
+            # pool processes the compiled kernels, as a platform that has run before has.
+            warm_up = spec.model_copy(
+                update={"search": spec.search.model_copy(update={"trials": 10, "seed": 99})}
+            )
+            await _submit_and_wait(pool, warm_up, logs)
+            # What idle workers spend anyway (consumers, the outbox relay, health): not the
+            # search's, so it is taken out at this rate over the search's duration.
+            idle_before, idle_started = (
+                sum(tree_cpu_seconds(e.pid) for e in engines),
+                time.monotonic(),
+            )
+            await asyncio.sleep(IDLE_SECONDS)
+            idle_rate = (sum(tree_cpu_seconds(e.pid) for e in engines) - idle_before) / (
+                time.monotonic() - idle_started
+            )
+            cpu_before = sum(tree_cpu_seconds(e.pid) for e in engines)
+            loops_before = sum(cpu_seconds(e.pid) for e in engines)
+            servers_before = command_cpu_seconds("postgres") + command_cpu_seconds("beam.smp")
+            optimization_id, job = await _submit_and_wait(pool, spec, logs)
+            cpu = sum(tree_cpu_seconds(e.pid) for e in engines) - cpu_before
+            loops = sum(cpu_seconds(e.pid) for e in engines) - loops_before
+            servers = (
+                command_cpu_seconds("postgres") + command_cpu_seconds("beam.smp") - servers_before
+            )
+            trials = await pool.fetch(
+                """SELECT number, batch, position, chunk, params, system_attrs, state, value
+                   FROM optimization_trials WHERE optimization_id = $1 ORDER BY number""",
+                optimization_id,
+            )
+            chunks = await pool.fetchval(
+                "SELECT count(*) FROM optimization_chunks WHERE optimization_id = $1",
+                optimization_id,
+            )
+        finally:
+            await pool.close()
+    return {
+        "seconds": (job["finished_at"] - job["created_at"]).total_seconds(),
+        "engine_cpu_seconds": cpu,
+        "idle_cpu_per_second": idle_rate,
+        "event_loop_cpu_seconds": loops,
+        "server_cpu_seconds": servers,
+        "best": job["best"],
+        "summary": job["search"],
+        "trials": [dict(t) for t in trials],
+        "chunks": int(chunks),
+    }
+
+
+def _ask_seconds(spec: OptimizationSpec, stored: list[dict[str, Any]], sampler: bytes) -> float:
+    """Every batch's ask step again, on the trials stored before it: the study rebuilt and
+    `batch` asks (the sampler state is the stored first one, so only the time is meant)."""
+    assert spec.search is not None
+    dimensions = spec.dimensions()
+    entry = spec.backtest.strategy.entry()
+    base = spec.backtest.strategy.resolved_params
+    history = [
+        StoredTrial(t["number"], t["params"], t["system_attrs"], t["state"], t["value"])
+        for t in stored
+    ]
+    batches = sorted({t["batch"] for t in stored})
+    seconds = 0.0
+    for batch in batches:
+        before = [h for h, t in zip(history, stored, strict=True) if t["batch"] < batch]
+        wanted = sum(1 for t in stored if t["batch"] == batch and t["position"] is not None)
+        started = time.process_time()
+        ask_batch(
+            spec.objective,
+            dimensions,
+            sampler,
+            before,
+            wanted,
+            ASKS_PER_TRIAL * spec.search.trials,
+            lambda p: entry.broken_rule({**base, **p}) is not None,
+        )
+        seconds += time.process_time() - started
+    return seconds
+
+
+def _evaluate(
+    candles: Candles, request: dict[str, Any], chunks: list[list[dict[str, Any]]]
+) -> tuple[float, list[Any]]:
+    """CPU seconds of evaluating each chunk's sets in this process, and their results."""
+    started = time.process_time()
+    results: list[Any] = []
+    for sets in chunks:
+        results.extend(evaluate_sets(candles, request, sets, len(results)))
+    return time.process_time() - started, results
+
+
+async def _run(bars: int, trials: int) -> list[dict[str, Any]]:
+    candles = random_walk(bars)
+    request = _request(bars, trials)
+    spec = OptimizationSpec.model_validate(request)
+    assert spec.search is not None
+    with tempfile.TemporaryDirectory(prefix="bench-bayes-") as logs:
+        async with bench_settings(BENCH_DATABASE) as settings:
+            await store_candles(settings.database_url, SERIES, candles)
+            _say(f"{trials} trials on {WORKERS} workers over {bars:,} bars ...")
+            search = await _search(settings, spec, Path(logs))
+    base = spec.backtest.strategy.resolved_params
+    evaluated = [t for t in search["trials"] if t["position"] is not None]
+    sets = [{**base, **t["params"]} for t in evaluated]
+    # As the engine cut them: the per-chunk set-up (prices, indicators) is simulation too.
+    by_chunk: dict[int, list[dict[str, Any]]] = {}
+    for trial, one in zip(evaluated, sets, strict=True):
+        by_chunk.setdefault(trial["chunk"], []).append(one)
+    _say("the search's sets again in this process ...")
+    evaluate_sets(candles.select(np.arange(2_000)), request, sets[:2], 0)  # JIT warm-up
+    kernel_cpu, _ = _evaluate(candles, request, list(by_chunk.values()))
+    ask_cpu = _ask_seconds(spec, search["trials"], new_sampler(spec.search))
+    grid = _grid(spec)
+    _say(f"the full grid, {len(grid)} sets, in this process ...")
+    grid_chunks = [grid[i : i + GRID_CHUNK] for i in range(0, len(grid), GRID_CHUNK)]
+    grid_cpu, grid_results = _evaluate(candles, request, grid_chunks)
+    grid_best = min(grid_results, key=lambda r: ranking_key(r.metrics, "sharpe", r.index))
+    found = search["best"]["metrics"]["sharpe"]
+    better = sum(1 for r in grid_results if (r.metrics.get("sharpe") or float("-inf")) > found)
+    idle = search["idle_cpu_per_second"] * search["seconds"]
+    outside = search["engine_cpu_seconds"] - idle - kernel_cpu
+    return [
+        {
+            "scenario": f"{trials}-trial search, {WORKERS} workers",
+            "trials": len(evaluated),
+            "asks": search["summary"]["asks"],
+            "batch": BATCH,
+            "bars": bars,
+            "chunks": search["chunks"],
+            "seconds": round(search["seconds"], 3),
+            "engine_cpu_seconds": round(search["engine_cpu_seconds"], 3),
+            "idle_engine_cpu_seconds": round(idle, 3),
+            # The workers' own processes (consumers, the ask step, the database) apart from
+            # their pool processes (the simulations, and handing chunks over).
+            "event_loop_cpu_seconds": round(search["event_loop_cpu_seconds"], 3),
+            "pool_cpu_seconds": round(
+                search["engine_cpu_seconds"] - search["event_loop_cpu_seconds"], 3
+            ),
+            "kernel_cpu_seconds": round(kernel_cpu, 3),
+            "overhead_cpu_ms_per_trial": round(1000 * outside / len(evaluated), 2),
+            "ask_cpu_ms_per_trial": round(1000 * ask_cpu / len(evaluated), 2),
+            "server_cpu_ms_per_trial": round(
+                1000 * search["server_cpu_seconds"] / len(evaluated), 2
+            ),
+            "best_params": search["best"]["params"],
+            "best_sharpe": search["best"]["metrics"]["sharpe"],
+        },
+        {
+            "scenario": f"full grid over the same space, 1 core in-process ({len(grid)} sets)",
+            "trials": len(grid),
+            "bars": bars,
+            "kernel_cpu_seconds": round(grid_cpu, 3),
+            "best_params": grid_best.params,
+            "best_sharpe": grid_best.metrics["sharpe"],
+            "grid_sets_better_than_the_search": better,
+        },
+    ]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bars", type=int, default=BARS, help="1-minute bars")
+    parser.add_argument("--trials", type=int, default=TRIALS, help="trials of the search")
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    rows = asyncio.run(_run(args.bars, args.trials))
+    print(bayes_report.write(rows, report_path("bayes")))
+    _say(f"{time.monotonic() - started:.0f} s in all")
+    return 0

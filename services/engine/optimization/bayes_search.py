@@ -1,0 +1,235 @@
+"""A Bayesian search on the optimization's chunks: batches asked, evaluated anywhere, told.
+
+The planner opens the search (one per walk-forward window) and asks its first batch; the
+batch's trials become chunks that any engine worker takes, as a grid's sets do. The worker
+that records the batch's last chunk tells the batch and asks the next one in the same
+transaction (under the optimization's row lock, store.lock_for_outcome), or ends the search:
+a plain search finishes the optimization, a window's releases its test run. A worker killed
+at any point commits nothing of what it was doing, its chunk comes back, and the next worker
+rebuilds the study from the stored trials (bayes_study.py): no trial lost, none twice.
+"""
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from domain.optimization.plan import ChunkPlan, batch_chunks
+from domain.optimization.ranking import best_of
+from domain.optimization.walk_forward import walk_forward_windows
+from domain.research.robustness import SetStatistics
+from services.engine.optimization import bayes_store, store
+from services.engine.optimization.bayes_store import ChunkTrial, SearchRow
+from services.engine.optimization.bayes_study import (
+    StoredTrial,
+    ask_batch,
+    importances,
+    new_sampler,
+    objective_value,
+)
+from services.engine.optimization.in_pool import SetResult, best_result
+from services.engine.optimization.outcomes import grid_robustness
+from services.engine.optimization.store import ChunkWork
+from shared.db import DbConnection
+from shared.optimization_spec import OptimizationSpec
+from shared.param_space import ASKS_PER_TRIAL, BayesSearch
+from shared.repos import optimizations as optimizations_repo
+
+
+def trial_key(number: int) -> str:
+    """A search's result row key: its trial number, zero-padded."""
+    return f"{number:08d}"
+
+
+@dataclass(frozen=True)
+class Search:
+    """One search of an optimization: the plain one (window None) or a window's training."""
+
+    optimization_id: UUID
+    spec: OptimizationSpec
+    bars: int  # the bars each trial runs on: the range's, or the window's train bars
+    window: int | None
+
+    @property
+    def number(self) -> int:
+        return 0 if self.window is None else self.window
+
+    @property
+    def plan(self) -> BayesSearch:
+        assert self.spec.search is not None
+        return self.spec.search
+
+    @classmethod
+    def of_chunk(cls, work: ChunkWork, spec: OptimizationSpec) -> "Search":
+        if work.window is None or spec.walk_forward is None:
+            return cls(work.optimization_id, spec, work.bars, None)
+        window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
+        return cls(work.optimization_id, spec, window.train_to - window.train_from, work.window)
+
+
+def evaluation_sets(spec: OptimizationSpec, trials: list[ChunkTrial]) -> list[dict[str, Any]]:
+    """Each trial's parameter set: the request's parameters with the trial's values."""
+    base = spec.backtest.strategy.resolved_params
+    return [{**base, **t.params} for t in trials]
+
+
+async def open_searches(
+    conn: DbConnection, optimization_id: UUID, spec: OptimizationSpec, bars: int
+) -> None:
+    """Open every search of the optimization and ask each one's first batch; call inside
+    the planning transaction."""
+    assert spec.search is not None
+    searches = [Search(optimization_id, spec, bars, None)]
+    if spec.walk_forward is not None:
+        searches = [
+            Search(optimization_id, spec, w.train_to - w.train_from, w.index)
+            for w in walk_forward_windows(bars, spec.walk_forward)
+        ]
+    sampler = new_sampler(spec.search)
+    for search in searches:
+        await bayes_store.open_search(conn, optimization_id, search.number, sampler)
+        await _ask_next(conn, search)
+
+
+async def record_trials(
+    conn: DbConnection,
+    work: ChunkWork,
+    spec: OptimizationSpec,
+    trials: list[ChunkTrial],
+    results: list[SetResult],
+    statistics: SetStatistics,
+) -> bool:
+    """Record a chunk's trials (a plain search's rows; a window's best), tell them, and if
+    they were its batch's last, ask the next batch or end the search. False when nothing
+    was written (the optimization stopped running or the chunk was done already)."""
+    search = Search.of_chunk(work, spec)
+    objective = spec.objective
+    number_at = {t.position: t.number for t in trials}
+    async with conn.transaction():
+        if not await store.lock_for_outcome(conn, work):
+            return False
+        chosen = None
+        if search.window is None:
+            rows = [
+                (
+                    trial_key(number_at[r.index]),
+                    r.index,
+                    {"trial": number_at[r.index], "params": r.params, "metrics": r.metrics},
+                )
+                for r in results
+            ]
+            await store.insert_rows(conn, work.optimization_id, rows)
+        else:
+            best = best_result(results, objective)
+            chosen = {"index": best.index, "params": best.params, "metrics": best.metrics}
+        await store.mark_done(
+            conn, work, len(results), result=chosen, statistics=statistics.to_bytes()
+        )
+        told = [(number_at[r.index], objective_value(r.metrics.get(objective))) for r in results]
+        still_running = await bayes_store.tell(conn, work.optimization_id, search.number, told)
+        if not still_running:
+            await _ask_next(conn, search)
+    return True
+
+
+def _breaks_rule(spec: OptimizationSpec) -> Any:
+    entry = spec.backtest.strategy.entry()
+    base = spec.backtest.strategy.resolved_params
+
+    def breaks(params: Mapping[str, Any]) -> bool:
+        return entry.broken_rule({**base, **params}) is not None
+
+    return breaks
+
+
+async def _ask_next(conn: DbConnection, search: Search) -> None:
+    """Ask the search's next batch and queue its chunks, or end the search."""
+    oid, plan = search.optimization_id, search.plan
+    row = await bayes_store.search_row(conn, oid, search.number)
+    wanted = min(plan.batch, plan.trials - row.evaluated)
+    asks_left = ASKS_PER_TRIAL * plan.trials - row.asks
+    if wanted <= 0 or asks_left <= 0:
+        await _end(conn, search, row)
+        return
+    history = await bayes_store.history(conn, oid, search.number)
+    asked = await asyncio.to_thread(
+        ask_batch,
+        search.spec.objective,
+        search.spec.dimensions(),
+        row.sampler,
+        history,
+        wanted,
+        asks_left,
+        _breaks_rule(search.spec),
+    )
+    evaluate = asked.to_evaluate
+    chunks: list[ChunkPlan] = []
+    if evaluate:
+        first_chunk = await bayes_store.next_chunk(conn, oid)
+        chunks = batch_chunks(len(evaluate), search.bars, first_chunk, row.evaluated, search.window)
+    placed: list[tuple[StoredTrial, int | None, int | None]] = []
+    position = row.evaluated
+    for trial in asked.trials:
+        if trial.state == "fail":
+            placed.append((trial, None, None))
+            continue
+        chunk = next(c.chunk for c in chunks if c.set_from <= position < c.set_to)
+        placed.append((trial, position, chunk))
+        position += 1
+    await bayes_store.add_trials(conn, oid, search.number, row.batch, placed)
+    await bayes_store.asked(conn, oid, search.number, asked.sampler, asked.asks)
+    if not evaluate:
+        await _end(conn, search, await bayes_store.search_row(conn, oid, search.number))
+        return
+    await store.queue_chunks(conn, oid, chunks)
+
+
+async def _end(conn: DbConnection, search: Search, row: SearchRow) -> None:
+    oid, plan = search.optimization_id, search.plan
+    ended = None
+    if row.evaluated < plan.trials:
+        where = "" if search.window is None else f"window {search.window}: "
+        ended = (
+            f"{where}the search ended early: {row.asks} sets asked (at most"
+            f" {ASKS_PER_TRIAL} x trials), {row.asks - row.evaluated} of them broke the"
+            f" strategy's rules, {row.evaluated} of {plan.trials} trials evaluated"
+        )
+        await bayes_store.add_warning(conn, oid, ended, plan.trials - row.evaluated)
+    await bayes_store.end_search(conn, oid, search.number, ended)
+    if row.evaluated == 0:
+        await optimizations_repo.fail_optimization(
+            conn, oid, ended or "no trial of the space kept the strategy's rules"
+        )
+        return
+    if search.window is not None:
+        await _release_window_test(conn, search)
+        return
+    objective = search.spec.objective
+    best = await optimizations_repo.best_row(conn, oid, "bayes", objective)
+    position = await optimizations_repo.best_position(conn, oid, "bayes", objective)
+    figures = await grid_robustness(conn, oid, position)
+    history = await bayes_store.history(conn, oid, search.number)
+    importance = await asyncio.to_thread(importances, objective, search.spec.dimensions(), history)
+    summary = {
+        "trials": row.evaluated,
+        "asks": row.asks,
+        "rule_breaks": row.asks - row.evaluated,
+        "batches": row.batch,
+        "sampler": plan.sampler,
+        "seed": plan.seed,
+        "importance": importance,
+    }
+    await bayes_store.record_summary(conn, oid, summary)
+    await optimizations_repo.finish_optimization(conn, oid, best, None, robustness=figures)
+
+
+async def _release_window_test(conn: DbConnection, search: Search) -> None:
+    """The window's best trial, with its train search's robustness, goes to its test run."""
+    assert search.window is not None
+    oid = search.optimization_id
+    candidates = await store.train_results(conn, oid, search.window)
+    objective = search.spec.objective
+    winner = best_of(candidates, objective, lambda c: c["metrics"], lambda c: c["index"])
+    winner["robustness"] = await grid_robustness(conn, oid, winner["index"], search.window)
+    await store.release_test(conn, oid, search.window, winner)

@@ -1,0 +1,165 @@
+"""A Bayesian search asked batch by batch from stored trials equals the contract's one study.
+
+The reference is the contract's text written out as one Optuna loop in one process; the
+search under test rebuilds its study from plain stored data (JSON round-tripped, as the
+database keeps it) before every batch, as the engine's workers do.
+"""
+
+import json
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+import pytest
+
+from services.engine.optimization.bayes_study import (
+    StoredTrial,
+    ask_batch,
+    importances,
+    new_sampler,
+)
+from shared.param_space import BayesSearch, Dimension
+
+DIMENSIONS = [
+    Dimension("fast", "int", 2, 50),
+    Dimension("slow", "categorical", choices=(20, 40, 60)),
+    Dimension("k", "float", 0.5, 4.0, 0.1),
+    Dimension("trailing_stop", "float", 0.01, 0.2, log=True),
+]
+SAMPLERS = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+}
+
+
+def _breaks(params: Mapping[str, Any]) -> bool:
+    return bool(params["fast"] >= params["slow"])
+
+
+def _value(params: Mapping[str, Any]) -> float | None:
+    # Undefined (told failed) for some sets, as a metric with no trades is null.
+    if params["fast"] % 7 == 0:
+        return None
+    return float(
+        -((params["fast"] - 11) ** 2)
+        - 3 * (params["k"] - 2) ** 2
+        + math.log(params["trailing_stop"])
+    )
+
+
+def _reference(sampler: str, seed: int, trials: int, batch: int) -> list[tuple[int, Any, Any]]:
+    """The contract's loop: (trial number, params, told value or 'fail') of every trial."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=SAMPLERS[sampler](seed=seed))
+    told: list[tuple[int, Any, Any]] = []
+    evaluated, asks = 0, 0
+    while evaluated < trials and asks < 10 * trials:
+        batch_trials: list[tuple[optuna.trial.Trial, dict[str, Any]]] = []
+        while len(batch_trials) < min(batch, trials - evaluated) and asks < 10 * trials:
+            trial = study.ask()
+            asks += 1
+            params = {
+                "fast": trial.suggest_int("fast", 2, 50, step=1, log=False),
+                "slow": trial.suggest_categorical("slow", [20, 40, 60]),
+                "k": trial.suggest_float("k", 0.5, 4.0, step=0.1, log=False),
+                "trailing_stop": trial.suggest_float("trailing_stop", 0.01, 0.2, log=True),
+            }
+            if _breaks(params):
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                told.append((trial.number, params, "fail"))
+            else:
+                batch_trials.append((trial, params))
+        for trial, params in batch_trials:
+            value = _value(params)
+            if value is None:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, value)
+            told.append((trial.number, params, "fail" if value is None else value))
+        evaluated += len(batch_trials)
+    return sorted(told, key=lambda t: t[0])
+
+
+def _stored(trial: StoredTrial) -> StoredTrial:
+    """The trial as it comes back from the database's JSON."""
+    return StoredTrial(
+        trial.number,
+        json.loads(json.dumps(trial.params)),
+        json.loads(json.dumps(trial.system_attrs)),
+        trial.state,
+        trial.value,
+    )
+
+
+def _stepwise(sampler: str, seed: int, trials: int, batch: int) -> list[tuple[int, Any, Any]]:
+    search = BayesSearch(trials=trials, batch=batch, sampler=sampler, seed=seed)
+    state = new_sampler(search)
+    history: list[StoredTrial] = []
+    evaluated, asks = 0, 0
+    while evaluated < trials and asks < 10 * trials:
+        wanted = min(batch, trials - evaluated)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            asked = ask_batch(
+                "sharpe", DIMENSIONS, state, history, wanted, 10 * trials - asks, _breaks
+            )
+        state, asks = asked.sampler, asks + asked.asks
+        for trial in asked.trials:
+            if trial.state == "running":
+                value = _value(trial.params)
+                trial = StoredTrial(
+                    trial.number,
+                    trial.params,
+                    trial.system_attrs,
+                    "fail" if value is None else "complete",
+                    value,
+                )
+                evaluated += 1
+            history.append(_stored(trial))
+    return [(t.number, t.params, t.value if t.state == "complete" else "fail") for t in history]
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes"])
+def test_a_search_rebuilt_for_every_batch_asks_what_one_study_asks(sampler: str) -> None:
+    expected = _reference(sampler, seed=3, trials=40, batch=6)
+    got = _stepwise(sampler, seed=3, trials=40, batch=6)
+    assert got == expected
+    assert (
+        sum(1 for _, _, v in got if v != "fail")
+        + sum(1 for _, p, v in got if v == "fail" and not _breaks(p))
+        == 40
+    )
+
+
+def test_another_seed_asks_other_trials_and_the_same_seed_the_same() -> None:
+    assert _stepwise("tpe", 1, 12, 4) == _stepwise("tpe", 1, 12, 4)
+    assert _stepwise("tpe", 1, 12, 4) != _stepwise("tpe", 2, 12, 4)
+
+
+def test_a_space_that_mostly_breaks_the_rule_spends_its_asks_and_stops() -> None:
+    search = BayesSearch(trials=10, batch=10, sampler="random", seed=0)
+    always_broken = ask_batch(
+        "sharpe", DIMENSIONS, new_sampler(search), [], 10, 25, lambda params: True
+    )
+    assert always_broken.asks == 25 and len(always_broken.trials) == 25
+    assert not always_broken.to_evaluate
+
+
+def test_parameter_importance_names_the_parameter_that_matters() -> None:
+    history = [
+        StoredTrial(
+            i,
+            {"fast": 2 + i % 49, "slow": 60, "k": 2.0, "trailing_stop": 0.05},
+            {},
+            "complete",
+            float((2 + i % 49 - 20) ** 2),
+        )
+        for i in range(60)
+    ]
+    found = importances("sharpe", DIMENSIONS, history)
+    assert found is not None and max(found, key=found.__getitem__) == "fast"
+    assert found == importances("sharpe", DIMENSIONS, history)
+    assert importances("sharpe", DIMENSIONS, history[:1]) is None
