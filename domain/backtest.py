@@ -157,33 +157,34 @@ def run_kernel(
 def kernel_settings(
     execution: ExecutionSettings, targets: npt.NDArray[np.int8], trade_from: int
 ) -> KernelSettings:
-    """The kernel's record of `execution` for these targets."""
+    """The kernel's record of `execution` for these targets: the settings it derives, and every
+    other field of the record copied from the execution setting of the same name (so a new
+    plain setting needs no line here)."""
     limit = execution.entry_order
-    return KernelSettings(
-        trade_from=trade_from,
-        max_trades=trade_capacity(targets, trade_from),
-        fill_at_close=execution.fill == "close",
-        initial_capital=float(execution.initial_capital),
-        fee_rate=float(execution.fee_rate),
-        slippage=float(execution.slippage_bps) / 10_000,
-        position_size=float(execution.position_size),
-        stop_loss=_fraction(execution.stop_loss),
-        take_profit=_fraction(execution.take_profit),
-        trailing_stop=_fraction(execution.trailing_stop),
-        stop_loss_atr=_atr_multiple(execution.stop_loss),
-        take_profit_atr=_atr_multiple(execution.take_profit),
-        trailing_stop_atr=_atr_multiple(execution.trailing_stop),
-        inverse=execution.inverse,
-        leverage=float(execution.leverage),
-        liquidates=execution.liquidates,
-        maintenance_margin_rate=float(execution.maintenance_margin_rate),
-        limit_entries=limit is not None,
-        limit_offset=0.0 if limit is None else float(limit.offset),
-        limit_valid_bars=1 if limit is None else int(limit.valid_bars),
-        maker_fee_rate=float(execution.maker_fee_rate),
-        max_bars_in_trade=int(execution.max_bars_in_trade or 0),
-        risk=math.nan if execution.risk is None else float(execution.risk),
-    )
+    derived: dict[str, Any] = {
+        "trade_from": trade_from,
+        "max_trades": trade_capacity(targets, trade_from),
+        "fill_at_close": execution.fill == "close",
+        "slippage": float(execution.slippage_bps) / 10_000,
+        "stop_loss": _fraction(execution.stop_loss),
+        "take_profit": _fraction(execution.take_profit),
+        "trailing_stop": _fraction(execution.trailing_stop),
+        "stop_loss_atr": _atr_multiple(execution.stop_loss),
+        "take_profit_atr": _atr_multiple(execution.take_profit),
+        "trailing_stop_atr": _atr_multiple(execution.trailing_stop),
+        "limit_entries": limit is not None,
+        "limit_offset": 0.0 if limit is None else float(limit.offset),
+        "limit_valid_bars": 1 if limit is None else int(limit.valid_bars),
+        "max_bars_in_trade": int(execution.max_bars_in_trade or 0),
+        "risk": math.nan if execution.risk is None else float(execution.risk),
+    }
+    kinds = KernelSettings.__annotations__
+    same = {
+        name: kinds[name](getattr(execution, name))
+        for name in KernelSettings._fields
+        if name not in derived
+    }
+    return KernelSettings(**derived, **same)
 
 
 def _mark_columns(market: PerpMarket, bars: int) -> tuple[FloatColumn, FloatColumn, FloatColumn]:

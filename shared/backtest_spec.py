@@ -1,5 +1,6 @@
 """The backtest request of docs/api.md, validated the same way by the API and the engine."""
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Self, cast
@@ -362,29 +363,26 @@ class BacktestSpec(SeriesRange):
         return self
 
     def config(self) -> BacktestConfig:
-        """The request in the domain's terms (parsed once, on each side of the queue)."""
+        """The request in the domain's terms (parsed once, on each side of the queue): the
+        settings it converts, and every other execution setting copied from the request field
+        of the same name."""
         entry = self.strategy.entry()
-        execution = ExecutionSettings(
-            initial_capital=self.initial_capital,
-            fee_rate=self.fee_rate,
-            slippage_bps=self.slippage_bps,
-            direction=self.direction,
-            fill=self.fill,
-            position_size=self.position_size,
-            stop_loss=core_stop(self.stop_loss),
-            take_profit=core_stop(self.take_profit),
-            trailing_stop=core_stop(self.trailing_stop),
-            atr_period=self.atr_period,
-            contract=self.category,
-            leverage=self.leverage,
-            funding=bool(self.funding),
-            maintenance_margin_rate=self.maintenance_margin_rate or 0.0,
-            entry_order=core_entry_order(self.entry_order),
-            maker_fee_rate=self.maker_fee_rate,
-            max_bars_in_trade=self.max_bars_in_trade,
-            risk=self.sizing.risk if isinstance(self.sizing, RiskSizing) else None,
-            fill_detail=self.fill_detail,
-        )
+        converted: dict[str, Any] = {
+            "stop_loss": core_stop(self.stop_loss),
+            "take_profit": core_stop(self.take_profit),
+            "trailing_stop": core_stop(self.trailing_stop),
+            "contract": self.category,
+            "funding": bool(self.funding),
+            "maintenance_margin_rate": self.maintenance_margin_rate or 0.0,
+            "entry_order": core_entry_order(self.entry_order),
+            "risk": self.sizing.risk if isinstance(self.sizing, RiskSizing) else None,
+        }
+        same = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(ExecutionSettings)
+            if f.name not in converted
+        }
+        execution = ExecutionSettings(**converted, **same)
         return BacktestConfig(
             entry.name, self.strategy.resolved_params, self.interval, execution, entry
         )
