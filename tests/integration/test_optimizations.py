@@ -18,23 +18,12 @@ from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles
 from shared.settings import Settings
 from tests.support.market import insert_candles, random_walk
+from tests.support.optimization_requests import BACKTEST, HOURS, T0
 from tests.support.services import running_engine, settled
 
 pytestmark = pytest.mark.integration
 
 Client = TestClient[web.Request, web.Application]
-T0 = 1_704_067_200_000
-HOURS = 1000
-BACKTEST: dict[str, Any] = {
-    "category": "linear",
-    "symbol": "BTCUSDT",
-    "interval": "60",
-    "start": T0,
-    "end": T0 + HOURS * 3_600_000,
-    "strategy": {"name": "sma_cross"},
-    "fee_rate": 0.001,
-    "direction": "long_short",
-}
 GRID: dict[str, Any] = {
     "kind": "grid",
     "backtest": BACKTEST,

@@ -20,8 +20,8 @@ from services.engine.optimization.in_pool import bars_between
 from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles
 from shared.settings import Settings
-from tests.integration.test_optimizations import BACKTEST, HOURS, T0
 from tests.support.market import insert_candles, random_walk
+from tests.support.optimization_requests import BACKTEST, HOURS, T0
 from tests.support.services import running_engine, settled
 
 pytestmark = pytest.mark.integration

@@ -28,7 +28,7 @@ from shared.amqp import Topology
 from shared.messages import BacktestFailed
 from shared.repos.backfills import BackfillSpec
 from shared.settings import Settings
-from tests.integration.test_ui_events import events_of
+from tests.support.event_stream import events_of
 from tests.support.ingest import queue_backfill, wait_for_backfill
 from tests.support.market import insert_candles, random_walk
 from tests.support.processes import service_process

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser
 
 from shared.settings import Settings
-from tests.integration.test_ui_browser import ARTIFACTS, WAIT_MS, browser, watched
+from tests.support.browser import ARTIFACTS, WAIT_MS, browser, watched
 from tests.support.market import insert_hourly
 from tests.support.services import running_engine
 

@@ -4,82 +4,24 @@ and shows its chart and metrics; a 422 shows beside its field; the report opens 
 Screenshots of every page go to test-artifacts/ui/ for a reviewer."""
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_playwright
+from playwright.async_api import Browser, Route
 
 from services.api.app import create_app
 from shared.settings import Settings
+from tests.support.browser import ARTIFACTS, WAIT_MS, Watched, browser, watched
 from tests.support.market import BACKTEST_REQUEST, T0, insert_candles, insert_hourly, random_walk
 from tests.support.services import running_engine, settled
 
 pytestmark = pytest.mark.integration
+__all__ = ["browser"]  # the fixture
 
 Client = TestClient[web.Request, web.Application]
-CHROMIUM = "/usr/bin/chromium"  # Debian's; `make test` installs it (browser-tool)
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
-WAIT_MS = 60_000
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM)
-        yield launched
-        await launched.close()
-
-
-class Watched:
-    """A page whose console errors, page errors and requests outside the API are kept."""
-
-    def __init__(self, page: Page, base: str) -> None:
-        self.page = page
-        self.problems: list[str] = []
-        self.base = base
-
-        def on_console(message: ConsoleMessage) -> None:
-            if message.type == "error":
-                self.problems.append(f"console: {message.text}")
-
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-
-    async def block_elsewhere(self) -> None:
-        async def local_only(route: Route) -> None:
-            if route.request.url.startswith(self.base):
-                await route.continue_()
-            else:
-                self.problems.append(f"outside request: {route.request.url}")
-                await route.abort()
-
-        await self.page.route("**/*", local_only)
-
-    async def open(self, path: str, shot: str) -> None:
-        await self.page.goto(f"{self.base}{path}")
-        await self.page.wait_for_selector("#app[data-ready=true]", timeout=WAIT_MS)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
-        assert not self.problems, (path, self.problems)
-        assert "form-error" not in await self.page.inner_html("#app"), path
-
-    def take_refusals(self) -> None:
-        """Chromium logs the expected 422 answers; anything else is still a problem."""
-        assert all("status of 422" in p for p in self.problems), self.problems
-        self.problems.clear()
-
-
-async def watched(browser: Browser, api: Client) -> Watched:
-    base = str(api.make_url("")).rstrip("/")
-    page = await browser.new_page(viewport={"width": 1300, "height": 900})
-    seen = Watched(page, base)
-    await seen.block_elsewhere()
-    return seen
 
 
 async def test_a_backtest_run_from_the_form_finishes_live_and_every_page_loads(

@@ -2,7 +2,6 @@
 job events and the database poll, and a stream reconnecting with Last-Event-ID resumes."""
 
 import asyncio
-import json
 import signal
 import time
 import uuid
@@ -12,13 +11,14 @@ import aio_pika
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp import ClientResponse, web
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from devtools.launcher import free_port, wait_until_serving
 from shared.amqp import Topology
 from shared.messages import BacktestFailed
 from shared.settings import Settings
+from tests.support.event_stream import events_of, events_until
 from tests.support.market import BACKTEST_REQUEST, insert_hourly
 from tests.support.processes import service_process
 from tests.support.services import running_engine
@@ -26,38 +26,6 @@ from tests.support.services import running_engine
 pytestmark = pytest.mark.integration
 
 Client = TestClient[web.Request, web.Application]
-
-
-async def next_event(stream: ClientResponse, within: float = 60) -> dict[str, Any]:
-    """The next event of the stream: its SSE id as `event_id`, its name, its data's fields."""
-
-    async def read() -> dict[str, Any]:
-        fields: dict[str, str] = {}
-        while True:
-            line = (await stream.content.readline()).decode().rstrip("\n")
-            if line == "":
-                if "data" in fields:
-                    data = json.loads(fields["data"])
-                    return {"event_id": fields["id"], "event": fields["event"], **data}
-                fields = {}
-            elif not line.startswith(":"):
-                key, _, value = line.partition(": ")
-                fields[key] = value
-
-    return await asyncio.wait_for(read(), within)
-
-
-async def events_until(stream: ClientResponse, job_id: str, status: str) -> list[dict[str, Any]]:
-    """Every event of the stream (any job's) up to the first of `job_id` with `status`."""
-    seen: list[dict[str, Any]] = []
-    while not seen or (seen[-1]["id"], seen[-1]["status"]) != (job_id, status):
-        seen.append(await next_event(stream))
-    return seen
-
-
-async def events_of(stream: ClientResponse, job_id: str, until: str) -> list[dict[str, Any]]:
-    """This job's events, up to the first with status `until` (others' are skipped)."""
-    return [e for e in await events_until(stream, job_id, until) if e["id"] == job_id]
 
 
 async def insert_queued_backtest(pool: asyncpg.Pool) -> str:

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, Route
 
 from shared.settings import Settings
-from tests.integration.test_ui_browser import ARTIFACTS, WAIT_MS, Watched, browser
+from tests.support.browser import ARTIFACTS, WAIT_MS, Watched, browser
 from tests.support.market import T0, insert_candles, random_walk
 from tests.support.services import running_engine, settled
 

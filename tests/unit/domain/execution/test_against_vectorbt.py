@@ -37,23 +37,10 @@ from domain.execution.settings import ExecutionSettings
 from domain.market.candles import Candles
 from domain.targets.indicator_cache import IndicatorCache
 from domain.targets.signals import target_positions
+from tests.support.candles import frame_candles as _candles
 
 RTOL = 1e-9
 DATASETS = {"EURUSD": (EURUSD, "60", "1h"), "GOOG": (GOOG, "D", "1D")}
-
-
-def _candles(frame: pd.DataFrame) -> Candles:
-    times = frame.index.as_unit("ms").asi8.astype(np.int64)
-    column = {name: frame[name].to_numpy(np.float64) for name in frame.columns}
-    return Candles(
-        times,
-        column["Open"],
-        column["High"],
-        column["Low"],
-        column["Close"],
-        column["Volume"],
-        np.zeros(len(frame)),
-    )
 
 
 def _signals(targets: np.ndarray, shift: bool) -> dict[str, np.ndarray]:

@@ -15,8 +15,8 @@ from domain.execution.kernel_records import AT_CLOSE, AT_OPEN, INSIDE
 from domain.execution.settings import AtrMultiple, ExecutionSettings, LimitEntry
 from domain.market.candles import Candles
 from domain.market.perp_market import perp_market
-from tests.unit.domain.execution.test_against_vectorbt import _candles
-from tests.unit.domain.execution.test_simulation_rules import MINUTE, bars
+from tests.support.candles import MINUTE, bars
+from tests.support.candles import frame_candles as _candles
 
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR

@@ -12,7 +12,7 @@ from domain.backtest import simulate_targets
 from domain.execution.settings import ExecutionSettings
 from domain.market.candles import Candles
 from domain.market.perp_market import PerpMarket, perp_market
-from tests.unit.domain.execution.test_properties import SETTINGS, executions, market, moves
+from tests.support.generated_markets import SETTINGS, executions, market, moves
 
 volatile_moves = arrays(np.float64, st.integers(30, 120), elements=st.floats(-0.06, 0.06))
 targets_of = st.integers(0, 2**32 - 1).map(lambda seed: np.random.default_rng(seed))

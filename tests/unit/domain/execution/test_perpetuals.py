@@ -12,7 +12,7 @@ from domain.backtest import BacktestResult, simulate_targets
 from domain.execution.settings import ExecutionSettings
 from domain.market.candles import Candles
 from domain.market.perp_market import PerpMarket, funding_bars, perp_market
-from tests.unit.domain.execution.test_simulation_rules import bars
+from tests.support.candles import bars
 
 HOUR = 3_600_000
 Row = tuple[float, float, float, float]

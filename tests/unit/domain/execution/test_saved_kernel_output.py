@@ -12,8 +12,8 @@ from backtesting.test import EURUSD, GOOG
 from domain.backtest import Trades, run_backtest
 from domain.execution.config import BacktestConfig
 from domain.execution.settings import AtrMultiple, Contract, ExecutionSettings
+from tests.support.candles import frame_candles as _candles
 from tests.support.paths import UNIT_DATA
-from tests.unit.domain.execution.test_against_vectorbt import _candles
 
 GOLDEN = np.load(UNIT_DATA / "pre_perps_kernel.npz")
 CASES = {

@@ -1,40 +1,10 @@
 """The simulation rules of docs/simulation.md on small hand-computed cases."""
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 import pytest
 
-from domain.backtest import BacktestResult, simulate_targets
-from domain.execution.settings import ExecutionSettings
 from domain.market.candles import Candles
-
-MINUTE = 60_000
-
-
-def bars(rows: Sequence[tuple[float, float, float, float]]) -> Candles:
-    """Candles from (open, high, low, close) rows, one minute apart."""
-    o, h, lo, c = (np.array(col, np.float64) for col in zip(*rows, strict=True))
-    n = len(rows)
-    return Candles(np.arange(n, dtype=np.int64) * MINUTE, o, h, lo, c, np.ones(n), np.ones(n))
-
-
-def flat_bars(prices: list[float]) -> Candles:
-    """Bars whose open, high, low and close are all the same price."""
-    return bars([(p, p, p, p) for p in prices])
-
-
-def run(
-    candles: Candles,
-    targets: list[int],
-    trade_from: int = 0,
-    trade_to: int | None = None,
-    **settings: Any,
-) -> BacktestResult:
-    execution = ExecutionSettings(**{"fee_rate": 0.0, **settings})
-    targets_array = np.array(targets, np.int8)
-    return simulate_targets(candles, targets_array, execution, "1", trade_from, trade_to)
+from tests.support.candles import MINUTE, bars, flat_bars, run
 
 
 def test_the_documented_worked_example_quantity() -> None:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from domain import indicators
 from domain.execution.settings import AtrMultiple
-from tests.unit.domain.execution.test_simulation_rules import MINUTE, bars, run
+from tests.support.candles import MINUTE, bars, run
 
 # Entry at 100 at bar 1's open in every case (target 1 from bar 0).
 

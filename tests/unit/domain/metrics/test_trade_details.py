@@ -12,8 +12,8 @@ from domain.execution.settings import AtrMultiple, ExecutionSettings
 from domain.market.candles import Candles
 from domain.research.monte_carlo import resample_trades
 from services.engine.backtests.in_pool import simulate
+from tests.support.candles import bars, run
 from tests.support.market import random_walk
-from tests.unit.domain.execution.test_simulation_rules import bars, run
 
 T0 = 1_704_067_200_000
 WARMUP = 40

@@ -6,7 +6,7 @@ import pytest
 from domain.backtest import simulate_targets
 from domain.execution.settings import ExecutionSettings
 from domain.research.monte_carlo import resample_trades
-from tests.unit.domain.execution.test_simulation_rules import bars
+from tests.support.candles import bars
 
 RETURNS = np.array([0.05, -0.02, 0.031, -0.04, 0.012, 0.0, 0.07, -0.015])
 
