@@ -11,7 +11,7 @@ from cli.job_following import follow
 from cli.output import JOB_DID_NOT_SUCCEED, fail, print_json, print_tables, show_job
 from cli.request_options import STRATEGY_OPTIONS, field_options, request_body, with_options
 from cli.request_schema import enum_of, request_fields
-from cli.resource_kinds import COLLECTIONS, TERMINAL_STATUSES, locate, path_of
+from cli.resource_kinds import COLLECTIONS, JOB_STATUSES, TERMINAL_STATUSES, locate, path_of
 from cli.submission import GaveUp, new_key, submit_job
 
 pass_api = click.make_pass_decorator(ApiClient)
@@ -147,7 +147,7 @@ def show(api: ApiClient, job_id: str, wait: bool, as_json: bool) -> None:
 
 @click.command("list")
 @click.argument("what", type=click.Choice(list(COLLECTIONS.values())), default="backtests")
-@click.option("--status", type=click.Choice(["queued", "running", *TERMINAL_STATUSES]))
+@click.option("--status", type=click.Choice(JOB_STATUSES))
 @click.option("--symbol")
 @click.option("--strategy", help="backtests and optimizations: by `strategy_name`")
 @click.option(

@@ -54,6 +54,12 @@ def request_schemas() -> dict[str, Schema]:
     return schemas
 
 
+def job_statuses() -> tuple[list[str], list[str]]:
+    """(every job status, those a job ends in), as the API's OpenAPI document lists them."""
+    statuses: dict[str, list[str]] = json.loads(SCHEMA_FILE.read_text())["job_statuses"]
+    return statuses["all"], statuses["terminal"]
+
+
 def request_fields(kind: str, computed: frozenset[str] = frozenset()) -> list[RequestField]:
     """The fields of a `kind` request (backfill, backtest, optimization) that options set;
     those named in `computed` are never required (the command fills them in)."""

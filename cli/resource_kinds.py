@@ -3,9 +3,11 @@
 from typing import Any
 
 from cli.api_client import ApiClient, Refused
+from cli.request_schema import job_statuses
 
 COLLECTIONS = {"backtest": "backtests", "optimization": "optimizations", "backfill": "backfills"}
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+# From the API's OpenAPI document (cli/request_schema.json), not a copy.
+JOB_STATUSES, TERMINAL_STATUSES = job_statuses()
 
 
 def path_of(kind: str, job_id: str) -> str:

@@ -1,8 +1,8 @@
 """Writes cli/request_schema.json: the request bodies of the job-creating routes, as the API's
-OpenAPI document gives them, with every `$ref` inlined. The command line builds its options from
-that file (it may not import the services), so a request field added to the API gets its option
-when the file is regenerated: `make cli-schema` (tests/unit/cli/test_request_schema.py fails
-while the committed file is stale)."""
+OpenAPI document gives them, with every `$ref` inlined, and the job statuses. The command line
+builds its options from that file (it may not import the services), so a request field added to
+the API gets its option when the file is regenerated: `make cli-schema`
+(tests/unit/cli/test_request_schema.py fails while the committed file is stale)."""
 
 import json
 from pathlib import Path
@@ -10,6 +10,7 @@ from typing import Any
 
 from services.api.app import ENDPOINTS
 from services.api.openapi import openapi_document
+from shared.jobs import TERMINAL_STATUSES
 
 TARGET = Path(__file__).resolve().parents[1] / "cli" / "request_schema.json"
 # Each job the command line submits, and the route whose body describes it.
@@ -32,8 +33,16 @@ def request_schemas() -> dict[str, Any]:
     return schemas
 
 
+def job_statuses() -> dict[str, list[str]]:
+    """Every job status, as the OpenAPI document's enum lists them, and those a job ends in."""
+    document = openapi_document(ENDPOINTS, title="backtester", version="0")
+    every = document["components"]["schemas"]["BacktestView"]["properties"]["status"]["enum"]
+    return {"all": every, "terminal": [s for s in every if s in TERMINAL_STATUSES]}
+
+
 def rendered() -> str:
-    return json.dumps(request_schemas(), indent=1, sort_keys=False) + "\n"
+    described = {**request_schemas(), "job_statuses": job_statuses()}
+    return json.dumps(described, indent=1, sort_keys=False) + "\n"
 
 
 def _inlined(node: Any, components: dict[str, Any], seen: tuple[str, ...]) -> Any:
