@@ -191,6 +191,22 @@ async def candle_count(
     )
 
 
+async def candle_span(
+    db: DbExecutor, category: str, symbol: str, interval: str, start: datetime, end: datetime
+) -> tuple[int, datetime | None]:
+    """How many candles are stored in the range, and the open time of the last of them."""
+    row = await db.fetchrow(
+        f"SELECT count(*) AS bars, max(open_time) AS data_end {_IN_RANGE}",
+        category,
+        symbol,
+        interval,
+        start,
+        end,
+    )
+    assert row is not None
+    return int(row["bars"]), row["data_end"]
+
+
 async def has_candles(
     db: DbExecutor, category: str, symbol: str, interval: str, start: datetime, end: datetime
 ) -> bool:

@@ -34,7 +34,7 @@ from devtools.launcher import tail
 from domain.market.candles import Candles
 from domain.optimization.ranking import ranking_key
 from domain.optimization.walk_forward import progress_total
-from services.engine.optimization.bayes_study import StoredTrial, ask_batch, new_sampler
+from services.engine.optimization.bayes_study import ask_batch, new_sampler
 from services.engine.optimization.in_pool import evaluate_sets
 from services.ingest.kline_store import Series
 from shared.db import create_pool
@@ -42,6 +42,7 @@ from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec
 from shared.param_space import ASKS_PER_TRIAL
 from shared.repos import optimizations as optimizations_repo
+from shared.repos.bayes_trials import StoredTrial
 from shared.settings import Settings
 
 BARS = 525_600

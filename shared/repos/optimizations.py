@@ -167,6 +167,14 @@ def _view(row: asyncpg.Record) -> OptimizationView:
     return OptimizationView(**data)
 
 
+async def lock_for_planning(db: DbConnection, optimization_id: UUID) -> asyncpg.Record | None:
+    """Its `status` and `request`, the row locked until the planner's transaction ends."""
+    row: asyncpg.Record | None = await db.fetchrow(
+        "SELECT status, request FROM optimizations WHERE id = $1 FOR UPDATE", optimization_id
+    )
+    return row
+
+
 async def get_optimization(db: DbExecutor, optimization_id: UUID) -> OptimizationView | None:
     row = await db.fetchrow(f"{_VIEW} WHERE id = $1", optimization_id)
     return None if row is None else _view(row)

@@ -19,10 +19,7 @@ from domain.optimization.plan import ChunkPlan, batch_chunks
 from domain.optimization.ranking import best_of
 from domain.optimization.walk_forward import walk_forward_windows
 from domain.research.robustness import SetStatistics
-from services.engine.optimization import bayes_store, store
-from services.engine.optimization.bayes_store import ChunkTrial, SearchRow
 from services.engine.optimization.bayes_study import (
-    StoredTrial,
     ask_batch,
     importances,
     new_sampler,
@@ -30,11 +27,14 @@ from services.engine.optimization.bayes_study import (
 )
 from services.engine.optimization.in_pool import SetResult, best_result
 from services.engine.optimization.outcomes import grid_robustness
-from services.engine.optimization.store import ChunkWork
 from shared.db import DbConnection
 from shared.optimization_spec import OptimizationSpec
 from shared.param_space import ASKS_PER_TRIAL, BayesSearch
+from shared.repos import bayes_trials as bayes_store
+from shared.repos import optimization_chunks as store
 from shared.repos import optimizations as optimizations_repo
+from shared.repos.bayes_trials import ChunkTrial, SearchRow, StoredTrial
+from shared.repos.optimization_chunks import ChunkWork
 
 
 def trial_key(number: int) -> str:

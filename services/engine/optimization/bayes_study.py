@@ -34,25 +34,14 @@ from optuna.trial import Trial, TrialState, create_trial
 
 from domain.optimization.ranking import lower_is_better
 from shared.param_space import BayesSearch, Dimension, Sampler
+from shared.repos.bayes_trials import StoredTrial
 
-TrialOutcome = Literal["running", "complete", "fail"]
 _SAMPLERS: dict[Sampler, Callable[..., BaseSampler]] = {
     "tpe": TPESampler,
     "random": RandomSampler,
     "cmaes": CmaEsSampler,
 }
 _STATES = {"complete": TrialState.COMPLETE, "fail": TrialState.FAIL}
-
-
-@dataclass(frozen=True)
-class StoredTrial:
-    """A trial as stored: finished (`complete` with its value, or `fail`) or still running."""
-
-    number: int
-    params: dict[str, Any]
-    system_attrs: dict[str, Any]
-    state: TrialOutcome
-    value: float | None = None
 
 
 @dataclass(frozen=True)

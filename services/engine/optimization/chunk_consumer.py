@@ -23,7 +23,7 @@ from domain.market.perp_market import PerpMarket
 from domain.optimization.walk_forward import walk_forward_windows
 from domain.strategies import ParamValue
 from services.engine.fill_detail_loading import load_fill_detail
-from services.engine.optimization import bayes_search, bayes_store, store
+from services.engine.optimization import bayes_search
 from services.engine.optimization.in_pool import (
     CandlesKey,
     CandlesMissing,
@@ -34,7 +34,6 @@ from services.engine.optimization.in_pool import (
     run_window_sets,
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
-from services.engine.optimization.store import ChunkWork
 from services.engine.perp_market_loading import load_perp_market
 from services.engine.provenance import candles_provenance, provenance
 from services.engine.simulation_pool import SimulationPool
@@ -42,7 +41,10 @@ from shared import market_data
 from shared.jobs import JobRejected
 from shared.messages import RunOptimizationChunk
 from shared.optimization_spec import OptimizationSpec
+from shared.repos import bayes_trials as bayes_store
+from shared.repos import optimization_chunks as store
 from shared.repos import optimizations as optimizations_repo
+from shared.repos.optimization_chunks import ChunkWork
 from shared.timestamps import to_epoch_ms
 
 log = logging.getLogger(__name__)

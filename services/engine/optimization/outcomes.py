@@ -13,11 +13,11 @@ from domain.metrics.performance import Metric
 from domain.metrics.sweep import TestRun, chained_metrics
 from domain.optimization.ranking import best_of
 from domain.research.robustness import SetStatistics, robustness
-from services.engine.optimization import store
 from services.engine.optimization.in_pool import SetResult, backtest_config
-from services.engine.optimization.store import ChunkWork
 from shared.db import DbConnection
+from shared.repos import optimization_chunks as store
 from shared.repos import optimizations as optimizations_repo
+from shared.repos.optimization_chunks import ChunkWork
 
 
 def params_key(params: dict[str, Any]) -> str:

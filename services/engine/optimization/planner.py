@@ -22,12 +22,12 @@ from domain.optimization.walk_forward import (
 )
 from domain.strategies.warmup import MAX_AUTO_WARMUP_BARS, warmup_bars
 from services.engine.optimization import bayes_search
-from services.engine.optimization import store as optimization_store
 from shared import market_data
 from shared.db import DbConnection
 from shared.jobs import JobRejected
 from shared.messages import StartOptimization
 from shared.optimization_spec import OptimizationSpec
+from shared.repos import optimization_chunks as optimization_store
 from shared.repos import optimizations as optimizations_repo
 
 log = logging.getLogger(__name__)
@@ -42,20 +42,12 @@ class StoredRange:
 
 async def _stored_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRange:
     b = spec.backtest
-    row = await conn.fetchrow(
-        """SELECT count(*) AS bars, max(open_time) AS data_end FROM klines
-           WHERE category = $1 AND symbol = $2 AND interval = $3
-             AND open_time BETWEEN $4 AND $5""",
-        b.category,
-        b.symbol,
-        b.interval,
-        b.start,
-        b.end,
+    bars, data_end = await market_data.candle_span(
+        conn, b.category, b.symbol, b.interval, b.start, b.end
     )
-    assert row is not None
     asked = _warmup_asked(spec)
     warmup = await market_data.bars_before(conn, b.category, b.symbol, b.interval, b.start, asked)
-    return StoredRange(int(row["bars"]), row["data_end"], warmup)
+    return StoredRange(bars, data_end, warmup)
 
 
 def _warmup_asked(spec: OptimizationSpec) -> int:
@@ -116,10 +108,7 @@ class OptimizationPlanner:
 
     async def _plan(self, conn: DbConnection, optimization_id: UUID) -> None:
         async with conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT status, request FROM optimizations WHERE id = $1 FOR UPDATE",
-                optimization_id,
-            )
+            row = await optimizations_repo.lock_for_planning(conn, optimization_id)
             if row is None or row["status"] != "queued":
                 log.info(
                     "optimization already planned or settled", extra={"id": str(optimization_id)}

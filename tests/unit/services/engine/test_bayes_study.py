@@ -14,13 +14,9 @@ from typing import Any
 import optuna
 import pytest
 
-from services.engine.optimization.bayes_study import (
-    StoredTrial,
-    ask_batch,
-    importances,
-    new_sampler,
-)
+from services.engine.optimization.bayes_study import ask_batch, importances, new_sampler
 from shared.param_space import BayesSearch, Dimension
+from shared.repos.bayes_trials import StoredTrial
 
 DIMENSIONS = [
     Dimension("fast", "int", 2, 50),

@@ -7,11 +7,23 @@ workers record chunks, and a worker killed before its commit leaves nothing behi
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from services.engine.optimization.bayes_study import StoredTrial
 from shared.db import DbConnection, DbExecutor
+
+TrialOutcome = Literal["running", "complete", "fail"]
+
+
+@dataclass(frozen=True)
+class StoredTrial:
+    """A trial as stored: finished (`complete` with its value, or `fail`) or still running."""
+
+    number: int
+    params: dict[str, Any]
+    system_attrs: dict[str, Any]
+    state: TrialOutcome
+    value: float | None = None
 
 
 @dataclass(frozen=True)
