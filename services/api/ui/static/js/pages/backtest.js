@@ -29,40 +29,15 @@ export async function equityOf(id, points = 2000) {
   return (await api(`/api/v1/backtests/${id}/equity${points ? `?points=${points}` : ""}`)).items;
 }
 
-// The drawdown under each equity point as a negative fraction: the API's `drawdown` where the
-// equity endpoint answers it (exact under downsampling), else from the points themselves.
+// The drawdown under each equity point as a negative fraction, as the equity endpoint answers
+// it (measured on the whole curve, so exact under downsampling): drawn, never recomputed.
 export function drawdownOf(points) {
-  if (points.length && typeof points[0].drawdown === "number")
-    return points.map((p) => (p.drawdown ? -Math.abs(p.drawdown) : 0));
-  let peak = Number.NEGATIVE_INFINITY;
-  return points.map((p) => {
-    peak = Math.max(peak, p.equity);
-    return peak > 0 ? p.equity / peak - 1 : 0;
-  });
+  return points.map((p) => (p.drawdown ? -Math.abs(p.drawdown) : 0));
 }
 
-// Calendar-month returns from the full equity curve (month's last equity over the previous
-// month's, the first month over the initial capital): the fallback where the API has no
-// GET /backtests/{id}/returns yet.
-export function monthlyFromEquity(points, initial) {
-  const last = new Map();
-  for (const p of points) last.set(p.time.slice(0, 7), p.equity);
-  let before = initial;
-  const out = [];
-  for (const [period, equity] of last) {
-    out.push({ period, return: before > 0 ? equity / before - 1 : null });
-    before = equity;
-  }
-  return out;
-}
-
-// GET /backtests/{id}/returns where the API has it (its OpenAPI document says), else the
-// same from the full equity curve.
-async function monthlyReturns(doc, view) {
-  if (doc.paths["/api/v1/backtests/{id}/returns"]) {
-    return (await api(`/api/v1/backtests/${view.id}/returns?period=month`)).items;
-  }
-  return monthlyFromEquity(await equityOf(view.id, 0), view.request.initial_capital);
+// Calendar-month returns as GET /backtests/{id}/returns answers them.
+async function monthlyReturns(view) {
+  return (await api(`/api/v1/backtests/${view.id}/returns?period=month`)).items;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -278,7 +253,7 @@ export async function backtest(app, id) {
     // Drawn when read, so a long curve's months never hold up the rest of the page.
     const monthly = h("div", { id: "monthly", class: "muted", text: "reading…" });
     body.append(h("h2", { text: "Monthly returns" }), monthly);
-    monthlyReturns(doc, view).then((items) => {
+    monthlyReturns(view).then((items) => {
       monthly.className = "";
       monthly.replaceChildren(monthlyTable(items));
     });
