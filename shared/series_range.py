@@ -1,5 +1,6 @@
 """A stretch of one candle series: what backfills, candle queries and backtests all name."""
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Self
 
@@ -26,7 +27,16 @@ def upper_case(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
-Symbol = Annotated[str, BeforeValidator(upper_case), Field(pattern=r"^[A-Z0-9]{2,30}$")]
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}$")
+Symbol = Annotated[str, BeforeValidator(upper_case), Field(pattern=SYMBOL_PATTERN.pattern)]
+
+
+def symbol_or_none(value: Any) -> str | None:
+    """`value` as a valid symbol (upper-cased), or None: for lookups before validation."""
+    symbol = upper_case(value)
+    return symbol if isinstance(symbol, str) and SYMBOL_PATTERN.match(symbol) else None
+
+
 # An interval as requests give it: Bybit's string, an alias (`1h`) or a number of minutes.
 IntervalText = Annotated[Interval, BeforeValidator(bybit_interval)]
 

@@ -1,6 +1,7 @@
 """Checks of a backtest request that need the database: saved strategies, stored candles and
 a perpetual's limits and fundings."""
 
+import re
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,10 @@ from shared import market_data
 from shared.backtest_spec import BacktestSpec, Leverage
 from shared.db import DbExecutor
 from shared.repos import strategies as strategies_repo
+from shared.series_range import symbol_or_none
+
+# A saved strategy's name: 1 to 100 characters, no control character (nor NUL).
+SAVED_NAME = re.compile(r"^[^\x00-\x1f]{1,100}$")
 
 
 async def with_saved_strategy(db: DbExecutor, body: Any, at: tuple[str, ...]) -> Any:
@@ -34,7 +39,11 @@ async def with_saved_strategy(db: DbExecutor, body: Any, at: tuple[str, ...]) ->
         saved = await strategies_repo.get_strategy(db, saved_id)
         if saved is None:
             raise Unprocessable.for_field(field, "no saved strategy with this id")
-    elif isinstance(ref.get("name"), str) and ref["name"] not in installed_strategies().names():
+    elif (
+        isinstance(ref.get("name"), str)
+        and ref["name"] not in installed_strategies().names()
+        and SAVED_NAME.match(ref["name"])
+    ):
         saved = await strategies_repo.strategy_named(db, ref["name"])
         if saved is None:
             return body  # the model lists the names that exist
@@ -106,9 +115,9 @@ async def prepared_backtest(db: DbExecutor, body: Any, at: tuple[str, ...] = ())
         backtest = backtest.get(key) if isinstance(backtest, dict) else None
     if not isinstance(backtest, dict) or "maintenance_margin_rate" in backtest:
         return body
-    category, symbol = backtest.get("category"), backtest.get("symbol")
-    if category not in ("linear", "inverse") or not isinstance(symbol, str):
-        return body
+    category, symbol = backtest.get("category"), symbol_or_none(backtest.get("symbol"))
+    if category not in ("linear", "inverse") or symbol is None:
+        return body  # validation says what is wrong
     limits = await market_data.instrument_limits(db, category, symbol)
     if limits is not None and limits.lowest_maintenance_margin is not None:
         backtest["maintenance_margin_rate"] = limits.lowest_maintenance_margin

@@ -93,7 +93,7 @@ async def test_funding_answers_time_and_rate_oldest_first(api: Client, perpetual
     for bad, field in (
         ({"category": "spot"}, "category"),
         ({"start": T0 + 50 * HOUR}, "start"),
-        ({"symbol": "btc"}, "symbol"),
+        ({"symbol": "btc-usdt"}, "symbol"),
         ({"interval": "60"}, "interval"),
     ):
         resp = await api.get("/api/v1/funding", params={**query, **bad})

@@ -12,6 +12,7 @@ from domain.strategies.definitions import Definition, parse_definition
 from domain.strategies.expressions import ExpressionError
 from services.api.endpoints import Endpoint, existing, json_response, path_id, read_body, read_query
 from services.api.errors import Conflict, NotFound
+from services.api.job_requests import SAVED_NAME
 from services.api.keys import POOL
 from services.api.paging import Page, PageQuery
 from shared.repos import strategies as strategies_repo
@@ -42,7 +43,7 @@ class SaveStrategy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    name: str = Field(pattern=r"^[^\x00-\x1f]{1,100}$")
+    name: str = Field(pattern=SAVED_NAME.pattern)
     description: str | None = Field(default=None, max_length=500)
     strategy: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
