@@ -15,6 +15,7 @@ EXIT_STILL_OPEN = 3
 EXIT_TRAILING_STOP = 4
 EXIT_LIQUIDATION = 5
 EXIT_TIME_STOP = 6
+EXIT_REBALANCE = 7  # portfolios: not chosen at a rebalance time
 EXIT_REASONS = (
     "signal",
     "stop_loss",
@@ -23,6 +24,7 @@ EXIT_REASONS = (
     "trailing_stop",
     "liquidation",
     "time_stop",
+    "rebalance",
 )
 ExitReason = Literal[EXIT_REASONS]  # type: ignore[valid-type]
 

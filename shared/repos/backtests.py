@@ -160,7 +160,7 @@ async def create_backtest(
             SELECT * FROM job""",
         backtest_id,
         request,
-        request["symbol"],
+        request.get("symbol") or request["symbols"][0],
         strategy_name(request["strategy"]),
         *outbox_values(RunBacktest(backtest_id=backtest_id)),
         rerun_of,
