@@ -340,9 +340,7 @@ class BacktestSpec(SeriesRange):
             if not self.symbol:
                 raise field_error("BacktestSpec", "symbol", "give `symbol`, or `symbols`", None)
             if self.portfolio is not None:
-                raise field_error(
-                    "BacktestSpec", "portfolio", "a portfolio needs `symbols`", None
-                )
+                raise field_error("BacktestSpec", "portfolio", "a portfolio needs `symbols`", None)
             return self
         if "symbol" in self.model_fields_set:
             raise field_error(

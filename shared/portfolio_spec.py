@@ -1,10 +1,9 @@
 """The `portfolio` block of a backtest request (docs/simulation.md, "Portfolios"): how many
 positions at once, which symbols first, and whether to rotate at rebalance times."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
 
 MAX_SYMBOLS = 100
 # symbols x bars per backtest (422 naming `symbols` above it).
