@@ -92,6 +92,20 @@ def run_portfolio(
         else:
             values = rank_values(rank_rule, one.candles, config.params, config.interval, one.market)
             ranks.append(values[cut])
+    return simulate_portfolio_targets(series, targets, sizes, ranks, config, rules)
+
+
+def simulate_portfolio_targets(
+    series: Sequence[SymbolSeries],
+    targets: list[npt.NDArray[np.int8]],
+    sizes: list[FloatArray | None],
+    ranks: list[FloatArray],
+    config: BacktestConfig,
+    rules: PortfolioRules,
+) -> PortfolioResult:
+    """The portfolio on precomputed per-symbol targets, `size` shares (None: all) and ranks,
+    each over its symbol's traded bars (from `trade_from` on)."""
+    execution = config.execution
     bars = _portfolio_bars(series, targets, sizes, ranks, execution.funding)
     time, union = union_timeline(series, config.interval, rules.rebalance, execution.fill)
     capacity = sum(trade_capacity(t, 0) for t in targets)
