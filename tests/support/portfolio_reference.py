@@ -178,7 +178,7 @@ def simulate(symbols: list[Sym], setup: Setup) -> Outcome:
             return (1, 0.0, k) if math.isnan(r) else (0, -r, k)
 
         equity = account()
-        for k, i in sorted(wanting, key=key):
+        for k, _ in sorted(wanting, key=key):
             if len(positions) >= setup.max_positions:
                 out.skipped += 1
                 continue
