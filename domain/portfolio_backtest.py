@@ -169,12 +169,19 @@ def _portfolio_bars(
         entry_size = column(
             [np.ones(t.size) if s is None else s for t, s in zip(targets, sizes, strict=True)]
         )
+    open_, high, low, close = prices
+    mark_open, mark_high, mark_low = marks
     return PortfolioBars(
-        *prices,
+        open_,
+        high,
+        low,
+        close,
         np.ascontiguousarray(np.concatenate(targets), np.int8),
         column(ranks),
         entry_size,
-        *marks,
+        mark_open,
+        mark_high,
+        mark_low,
         np.ascontiguousarray(funding_at_open, np.float64),
         np.ascontiguousarray(funding_inside, np.float64),
         np.repeat(np.arange(len(series), dtype=np.int64), lengths),
@@ -213,7 +220,8 @@ def rebalance_times(fill_times: IntArray, every: Every) -> npt.NDArray[np.bool_]
     """The first fill time, then the first of each new UTC day, Monday-started week or month,
     or every `every`-th fill time from the first."""
     if isinstance(every, int):
-        return np.arange(fill_times.size) % every == 0
+        numbered: npt.NDArray[np.bool_] = np.arange(fill_times.size) % every == 0
+        return numbered
     days = fill_times // DAY_MS
     if every == "D":
         period = days
@@ -252,9 +260,11 @@ def _result(
     details = _details(series, bars, kernel, execution.fill == "close", execution.slippage_bps)
     closed = ~still_open
     benchmarks = [
-        buy_and_hold_return(float(one.candles.open[one.trade_from]), float(one.candles.close[-1]))
+        b
         for one in series
         if len(one.candles) > one.trade_from
+        and (b := buy_and_hold_return(one.candles.open[one.trade_from], one.candles.close[-1]))
+        is not None
     ]
     metrics = compute_metrics(
         kernel.equity,

@@ -463,7 +463,7 @@ def _row_at(union: UnionTimeline, bars: PortfolioBars, lo: int, hi: int, k: int)
     """Symbol k's row at this union bar (it has a candle here)."""
     for i in range(lo, hi):
         if bars.symbol[union.row[i]] == k:
-            return union.row[i]
+            return int(union.row[i])
     return -1
 
 

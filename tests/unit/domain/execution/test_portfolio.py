@@ -15,6 +15,7 @@ from domain.execution.config import BacktestConfig
 from domain.execution.settings import EXIT_REASONS, ExecutionSettings
 from domain.market.candles import Candles
 from domain.portfolio_backtest import (
+    PortfolioResult,
     PortfolioRules,
     SymbolSeries,
     rebalance_times,
@@ -93,13 +94,16 @@ def _random_symbol(rng: np.random.Generator, name: str, start: int, bars: int) -
 
 def _run_both(
     symbols: list[ref.Sym], setup: ref.Setup, every: str | int | None
-) -> tuple[ref.Outcome, object]:
+) -> tuple[ref.Outcome, PortfolioResult]:
     series = [
         SymbolSeries(
             s.name,
             Candles(
                 np.array(s.times, np.int64),
-                *(np.array(x) for x in (s.open, s.high, s.low, s.close)),
+                np.array(s.open),
+                np.array(s.high),
+                np.array(s.low),
+                np.array(s.close),
                 np.ones(len(s.times)),
                 np.ones(len(s.times)),
             ),
@@ -162,20 +166,20 @@ def test_portfolio_loop_agrees_with_the_slow_loop(
     ]
     expected, result = _run_both(symbols, setup, every)
     assert len(expected.trades) > 8
-    np.testing.assert_allclose(result.equity, expected.equity, rtol=1e-9)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(result.equity, np.array(expected.equity), rtol=1e-9)
     trades = sorted(expected.trades, key=lambda t: (t.entry_time, t.symbol))
-    got = result.trades  # type: ignore[attr-defined]
-    order = sorted(range(len(got)), key=lambda i: (got.entry_time[i], result.trade_symbols[i]))  # type: ignore[attr-defined]
+    got = result.trades
+    order = sorted(range(len(got)), key=lambda i: (got.entry_time[i], result.trade_symbols[i]))
     assert len(order) == len(trades)
     for i, want in zip(order, trades, strict=True):
-        assert result.trade_symbols[i] == want.symbol  # type: ignore[attr-defined]
+        assert result.trade_symbols[i] == want.symbol
         assert got.side[i] == want.side
         assert got.exit_time[i] == (-1 if want.exit_time is None else want.exit_time)
         assert EXIT_REASONS[got.exit_reason[i]] == want.reason
         assert got.qty[i] == pytest.approx(want.qty, rel=1e-9)
         assert got.pnl[i] == pytest.approx(want.pnl, rel=1e-9, abs=1e-9)
-        assert result.details.equity_return[i] == pytest.approx(want.pnl / want.entry_equity)  # type: ignore[attr-defined]
-    assert result.metrics["skipped_entries"] == (0 if every is not None else expected.skipped)  # type: ignore[attr-defined]
+        assert result.details.equity_return[i] == pytest.approx(want.pnl / want.entry_equity)
+    assert result.metrics["skipped_entries"] == (0 if every is not None else expected.skipped)
     if every is None and setup.max_positions <= 2:
         assert expected.skipped > 0
 
