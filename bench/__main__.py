@@ -10,6 +10,7 @@ from bench.engine import run as engine
 from bench.ingest import run as ingest
 from bench.jobs import run as jobs
 from bench.optimization import run as optimization
+from bench.portfolio import run as portfolio
 from bench.robustness import run as robustness
 from bench.strategies import run as strategies
 from bench.ui import run as ui
@@ -47,6 +48,11 @@ BENCHMARKS = {
         "bar-evaluations per second of a 20x20 sma_cross grid: ours, vectorbt, 1 and 2 workers",
         optimization.add_arguments,
         optimization.run,
+    ),
+    "portfolio": Benchmark(
+        "a 50-symbol portfolio over a year of hourly bars: one backtest and a 100-set grid",
+        portfolio.add_arguments,
+        portfolio.run,
     ),
     "robustness": Benchmark(
         "what dsr and pbo (16 blocks) cost on top of the 20x20 grid on 525,600 bars",

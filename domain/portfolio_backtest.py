@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from domain.backtest import Trades, kernel_settings
 from domain.execution.config import BacktestConfig
@@ -25,7 +26,7 @@ from domain.execution.portfolio import (
 )
 from domain.execution.settings import EXIT_LIQUIDATION
 from domain.market.candles import Candles
-from domain.market.intervals import DAY_MS, add_intervals
+from domain.market.intervals import DAY_MS, add_intervals, interval_ms
 from domain.market.perp_market import PerpMarket
 from domain.metrics.performance import Metric, buy_and_hold_return, compute_metrics, span_of
 from domain.metrics.trade_details import TradeDetails, trade_details
@@ -131,9 +132,9 @@ def _portfolio_bars(
         column([getattr(one.candles, name)[c] for one, c in zip(series, cut, strict=True)])
         for name in ("open", "high", "low", "close")
     ]
-    marks = []
-    for name, own in (("mark_open", "open"), ("mark_high", "high"), ("mark_low", "low")):
-        marks.append(
+    marks = prices[:3]  # without a perpetual's market the candles are the mark
+    if any(one.market is not None for one in series):
+        marks = [
             column(
                 [
                     (
@@ -144,7 +145,8 @@ def _portfolio_bars(
                     for one, c in zip(series, cut, strict=True)
                 ]
             )
-        )
+            for name, own in (("mark_open", "open"), ("mark_high", "high"), ("mark_low", "low"))
+        ]
     with_funding = funding and all(one.market is not None for one in series)
     funding_at_open = funding_inside = np.empty(0)
     if with_funding:
@@ -197,10 +199,13 @@ def union_timeline(
     `symbols`, and the rebalance times (empty without rotation)."""
     times = [one.candles.open_time[one.trade_from :] for one in series]
     flat = np.concatenate(times)
-    symbol = np.repeat(np.arange(len(series)), [t.size for t in times])
     rows = np.arange(flat.size, dtype=np.int64)
-    order = np.lexsort((symbol, flat))  # by time, then by symbol
-    union, first = np.unique(flat[order], return_index=True)
+    # `flat` runs symbol after symbol, so a stable sort by time keeps each bar's rows in the
+    # order of `symbols`.
+    order = _time_order(flat, interval)
+    ordered = flat[order]
+    first = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    union = ordered[first]
     stop = np.append(first[1:], flat.size).astype(np.int64)
     rebalance = np.zeros(0, np.bool_)
     if every is not None:
@@ -210,6 +215,32 @@ def union_timeline(
         first.astype(np.int64), stop, np.ascontiguousarray(rows[order]), rebalance
     )
     return union.astype(np.int64), timeline
+
+
+def _time_order(flat: IntArray, interval: str) -> IntArray:
+    """The stable order of `flat` by time: a counting sort over the interval's grid (one
+    pass), or a sort for months."""
+    if interval == "M" or flat.size == 0:
+        return np.argsort(flat, kind="stable")
+    first = int(flat.min())
+    slots = (flat - first) // interval_ms(interval)
+    if np.any(flat != first + slots * interval_ms(interval)):
+        return np.argsort(flat, kind="stable")  # off the grid: sort
+    return _counting_order(slots, int(slots.max()) + 1)
+
+
+@njit(cache=True)
+def _counting_order(slots: IntArray, size: int) -> IntArray:
+    starts = np.zeros(size + 1, np.int64)
+    for slot in slots:
+        starts[slot + 1] += 1
+    for i in range(size):
+        starts[i + 1] += starts[i]
+    order = np.empty(slots.size, np.int64)
+    for row in range(slots.size):
+        order[starts[slots[row]]] = row
+        starts[slots[row]] += 1
+    return order
 
 
 def _ends(open_time: IntArray, interval: str) -> IntArray:

@@ -374,6 +374,8 @@ def simulate_portfolio(
                         candidates[m] = k
                         keys[m] = bars.rank[r - back]
                         m += 1
+                if m == 0:
+                    continue
                 entering = _ranked(candidates, keys, m, True)
                 share = 1.0 / max_positions
             if entering.size == 0:
