@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from domain.execution.settings import ExecutionSettings
 from domain.portfolio_backtest import rebalance_times
+from domain.research.monte_carlo import resample_trades
 from domain.strategies import strategy_entry
 from domain.targets.ranks import parse_rank, rank_values
 from domain.targets.strategy_targets import StrategyTargets
@@ -90,10 +91,15 @@ async def test_a_daily_rotation_of_four_symbols_matches_the_slow_loop(
 ) -> None:
     await _store(pool)
     async with running_engine(settings):
-        resp = await api.post("/api/v1/backtests", json=ROTATION)
+        body = {**ROTATION, "monte_carlo": {"runs": 500, "seed": 3}}
+        resp = await api.post("/api/v1/backtests", json=body)
         assert resp.status == 202, await resp.text()
         done = await settled(api, resp.headers["Location"])
-    assert done["status"] == "succeeded", done["error"]
+        assert done["status"] == "succeeded", done["error"]
+        rerun = await api.post(f"/api/v1/backtests/{done['id']}/rerun")
+        assert rerun.status == 202, await rerun.text()
+        again = await settled(api, rerun.headers["Location"])
+    assert again["status"] == "succeeded" and again["reproduced"] is True, again
     assert "symbol" not in done["request"] and done["request"]["symbols"] == SYMBOLS
     url = resp.headers["Location"]
     trades = (await (await api.get(f"{url}/trades", params={"limit": 1000})).json())["items"]
@@ -120,6 +126,14 @@ async def test_a_daily_rotation_of_four_symbols_matches_the_slow_loop(
         assert {t["symbol"] for t in page["items"]} <= {symbol}
     assert any(w.startswith("XRPUSDT: the data starts") for w in done["warnings"])
     assert set(done["provenance"]["symbols"]) == set(SYMBOLS)
+    # Monte Carlo on the portfolio's closed trades' returns on the account's equity.
+    closed = [t["pnl"] / w.entry_equity for t, w in zip(got, want, strict=True) if w.exit_time]
+    in_order = [t["equity_return"] for t in trades if t["exit_time"] is not None]
+    assert sorted(in_order) == pytest.approx(sorted(closed), rel=1e-9)
+    expected_mc = resample_trades(np.array(in_order), 10_000.0, 500, 3).as_json()
+    for key in ("final_equity", "max_drawdown"):
+        assert done["monte_carlo"][key] == pytest.approx(expected_mc[key], rel=1e-12)
+    assert done["monte_carlo"]["prob_loss"] == expected_mc["prob_loss"]
 
 
 @pytest.mark.parametrize(
