@@ -52,8 +52,12 @@ def run_portfolio_bench(
         ("weekly rotation, K = 10", PortfolioRules(10, RANK, "W")),
     ):
         config = _config(10)
-        run_portfolio(series, config, rules)  # numba kernels loaded or compiled
-        seconds = best_seconds(lambda c=config, r=rules: run_portfolio(series, c, r), repeats)
+
+        def one(config: BacktestConfig = config, rules: PortfolioRules = rules) -> None:
+            run_portfolio(series, config, rules)
+
+        one()  # numba kernels loaded or compiled
+        seconds = best_seconds(one, repeats)
         rows.append(_row(name, symbols * bars, 1, seconds))
 
     sets = list(itertools.product(GRID_FAST, GRID_SLOTS))

@@ -6,7 +6,7 @@ first at each fill time in both (vectorbt's `call_seq="auto"`), and an entry abo
 cash is cut to it in both."""
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 import vectorbt as vbt
 
