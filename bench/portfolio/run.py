@@ -4,8 +4,9 @@ symbol-bars) in one process, after loading.
 Engine time of one backtest (every symbol's sma_cross targets and `rank`, the union
 timeline, the compiled loop, trades, details and metrics), slots and a weekly rotation; then
 a 100-set grid over it (10 `fast` values x 10 `max_positions`) run one set after another in
-this process: sets per second. Spreading such a grid over the engine workers (optimizations
-over portfolios) is not built yet, nor is the loading benchmark.
+this process: sets per second; and loading every symbol's candles from PostgreSQL as the
+engine does (a scratch database), candles per second. Spreading such a grid over the engine
+workers (optimizations over portfolios) is not built yet.
 """
 
 import argparse
@@ -13,6 +14,7 @@ import itertools
 from typing import Any
 
 from bench.portfolio import report as portfolio_report
+from bench.portfolio.loading import load_rate
 from bench.support.report_files import report_path
 from bench.support.synthetic import random_walk
 from bench.support.timing import best_seconds
@@ -66,6 +68,16 @@ def run_portfolio_bench(
         for fast, slots in sets:
             run_portfolio(series, _config(fast), PortfolioRules(slots, RANK))
 
+    loaded, seconds = load_rate(symbols, bars, WARMUP)
+    rows.append(
+        {
+            "run": "loading every symbol's warmed candles (PostgreSQL -> numpy)",
+            "symbol_bars": loaded,
+            "sets": 1,
+            "seconds": round(seconds, 5),
+            "symbol_bars_per_second": round(loaded / seconds),
+        }
+    )
     rows.append(
         _row(f"{len(sets)}-set grid, one process", symbols * bars, len(sets), best_seconds(grid, 1))
     )
