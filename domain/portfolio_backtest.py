@@ -25,12 +25,13 @@ from domain.execution.portfolio import (
     simulate_portfolio,
 )
 from domain.execution.settings import EXIT_LIQUIDATION
-from domain.market.candles import Candles
+from domain.market.candles import PRICE_FIELDS, Candles
 from domain.market.intervals import DAY_MS, add_intervals, interval_ms
 from domain.market.perp_market import PerpMarket
 from domain.metrics.performance import Metric, buy_and_hold_return, compute_metrics, span_of
 from domain.metrics.trade_details import TradeDetails, trade_details
-from domain.targets.ranks import parse_rank, rank_values
+from domain.strategies.rank_rule import parse_rank
+from domain.targets.ranks import rank_values
 from domain.targets.strategy_targets import StrategyTargets
 
 FloatArray = npt.NDArray[np.float64]
@@ -70,6 +71,19 @@ class PortfolioResult:
     per_symbol: dict[str, dict[str, Metric]]
     kernel: PortfolioKernel
     warnings: tuple[str, ...] = field(default=())
+
+
+def series_warmed_on(one: SymbolSeries, warmup: int) -> SymbolSeries:
+    """`one` with at most `warmup` of its bars before the range (views, no copies)."""
+    first = max(0, one.trade_from - warmup)
+    if first == 0:
+        return one
+    n = len(one.candles)
+    candles = Candles(
+        one.candles.open_time[first:], *(getattr(one.candles, f)[first:] for f in PRICE_FIELDS)
+    )
+    market = None if one.market is None else one.market.between(first, n)
+    return SymbolSeries(one.symbol, candles, one.trade_from - first, market)
 
 
 def run_portfolio(

@@ -43,8 +43,8 @@ from domain.strategies import (
 )
 from domain.strategies.definitions import check_market, definition_of, parse_definition
 from domain.strategies.expressions import ExpressionError
+from domain.strategies.rank_rule import parse_rank
 from domain.strategies.warmup import MAX_AUTO_WARMUP_BARS, WINDOWS_OF_WARMUP, warmup_bars
-from domain.targets.ranks import parse_rank
 from shared.portfolio_spec import MAX_SYMBOL_BARS, MAX_SYMBOLS, PortfolioSpec
 from shared.series_range import IntervalText, SeriesRange, Symbol
 from shared.validation import field_error

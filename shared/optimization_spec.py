@@ -6,9 +6,11 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from domain.execution.settings import PORTFOLIO_GRID_FIELD
 from domain.metrics.names import METRIC_KEYS
 from domain.strategies import ParamError, ParamValue
 from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
+from shared.portfolio_spec import MAX_SYMBOLS
 from shared.validation import error_message, field_error
 from shared.walk_forward import WalkForward
 
@@ -64,6 +66,18 @@ def _execution_values(name: str, given: list[Any] | GridRange) -> list[Any]:
     return checked
 
 
+def _slot_values(given: list[Any] | GridRange) -> list[int]:
+    """A grid over a portfolio's `max_positions`: integers in 1..MAX_SYMBOLS."""
+    field = f"param_grid.{PORTFOLIO_GRID_FIELD}"
+    values = range_values(given, True, field) if isinstance(given, GridRange) else given
+    if not values:
+        raise ParamError(field, "needs at least one value")
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SYMBOLS:
+            raise ParamError(f"{field}.{i}", f"must be an integer in 1..{MAX_SYMBOLS}")
+    return [int(v) for v in values]
+
+
 class OptimizationSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -104,9 +118,17 @@ class OptimizationSpec(BaseModel):
             raise ParamError("backtest.strategy.id", "a saved strategy must be written out first")
         if self.kind == "walk_forward" and self.walk_forward is None:
             raise ParamError("walk_forward", "required when kind is walk_forward")
+        portfolio = self.backtest.symbols is not None
+        if portfolio and self.kind != "grid":
+            raise ParamError("kind", "portfolios are optimized by grid only, for now")
         strategy = self.backtest.strategy.entry()
         expanded: dict[str, list[Any] | GridRange] = {}
         for name, given in self.param_grid.items():
+            if name == PORTFOLIO_GRID_FIELD:
+                if not portfolio:
+                    raise ParamError(f"param_grid.{name}", "varies a portfolio's; give symbols")
+                expanded[name] = _slot_values(given)
+                continue
             if name in EXECUTION_GRID_FIELDS:
                 expanded[name] = _execution_values(name, given)
                 spot = self.backtest.category == "spot"

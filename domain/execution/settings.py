@@ -32,6 +32,8 @@ ExitReason = Literal[EXIT_REASONS]  # type: ignore[valid-type]
 # strategy parameter may take these names); the stops among them may be ATR multiples.
 GRIDABLE_STOPS = ("stop_loss", "take_profit", "trailing_stop")
 GRIDABLE_FIELDS = (*GRIDABLE_STOPS, "position_size", "leverage", "max_bars_in_trade")
+# A portfolio's K, which its grids may vary too (so no strategy parameter may take it either).
+PORTFOLIO_GRID_FIELD = "max_positions"
 Fill = Literal["next_open", "close"]
 Contract = Literal["spot", "linear", "inverse"]
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from domain.execution.settings import GRIDABLE_FIELDS
+from domain.execution.settings import GRIDABLE_FIELDS, PORTFOLIO_GRID_FIELD
 from domain.market.intervals import interval_minutes
 from domain.strategies.entry import StrategyEntry
 from domain.strategies.expressions import (
@@ -301,7 +301,7 @@ def param_spec(name: str, raw: Any, prefix: str = "params") -> ParamSpec:
     field = f"{prefix}.{name}"
     if not PARAM_NAME.fullmatch(name):
         raise ExpressionError(field, "a parameter name matches [a-z][a-z0-9_]{0,29}")
-    if name in RESERVED_NAMES or name in GRIDABLE_FIELDS:
+    if name in RESERVED_NAMES or name in GRIDABLE_FIELDS or name == PORTFOLIO_GRID_FIELD:
         raise ExpressionError(field, f"{name!r} is reserved; choose another name")
     if not isinstance(raw, Mapping):
         raise ExpressionError(field, "must be an object with type, default, minimum, maximum")

@@ -80,7 +80,9 @@ async def _ensure_portfolio_candles(db: DbExecutor, spec: BacktestSpec, prefix: 
 
 async def stored_bars(db: DbExecutor, spec: BacktestSpec, prefix: str = "") -> int:
     """How many candles the range holds; a range with none (or none of its `fill_detail`
-    candles) is refused."""
+    candles) is refused. A portfolio's: its first symbol's, each symbol checked."""
+    if spec.symbols is not None:
+        await _ensure_portfolio_candles(db, spec, prefix)
     count = await market_data.candle_count(
         db, spec.category, spec.symbol, spec.interval, spec.start, spec.end
     )

@@ -3,6 +3,7 @@ stored candles (one symbol starting late), checked against the slow, obvious loo
 tests/support/portfolio_reference.py on the same candles, targets and ranks; every 422 of
 the request's portfolio fields."""
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,11 +14,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from domain.execution.settings import ExecutionSettings
-from domain.portfolio_backtest import rebalance_times
+from domain.portfolio_backtest import PortfolioRules, rebalance_times, run_portfolio
 from domain.research.monte_carlo import resample_trades
 from domain.strategies import strategy_entry
-from domain.targets.ranks import parse_rank, rank_values
+from domain.strategies.rank_rule import parse_rank
+from domain.targets.ranks import rank_values
 from domain.targets.strategy_targets import StrategyTargets
+from services.engine.portfolio_loading import load_portfolio_series
+from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles_warmed
 from shared.settings import Settings
 from tests.support import portfolio_reference as ref
@@ -167,3 +171,69 @@ async def test_bad_portfolio_requests_are_refused_naming_the_field(
     assert resp.status == 422, await resp.text()
     details = (await resp.json())["error"]["details"]
     assert details[0]["field"] == field
+
+
+async def test_a_grid_over_max_positions_gives_each_sets_portfolio_backtest(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await _store(pool)
+    body = {
+        "kind": "grid",
+        "backtest": ROTATION,
+        "param_grid": {"fast": [12, 24], "max_positions": [1, 2, 3]},
+        "objective": "total_return",
+    }
+    async with running_engine(settings):
+        resp = await api.post("/api/v1/optimizations", json=body)
+        assert resp.status == 202, await resp.text()
+        done = await settled(api, resp.headers["Location"])
+    assert done["status"] == "succeeded", done["error"]
+    url = resp.headers["Location"]
+    rows = (await (await api.get(f"{url}/results", params={"limit": 100})).json())["items"]
+    assert len(rows) == 6
+    spec = BacktestSpec.model_validate(ROTATION)
+    async with pool.acquire() as conn:
+        series = await load_portfolio_series(conn, spec, 0)
+    assert spec.portfolio is not None and spec.portfolio.rebalance is not None
+    for row in rows:
+        params = row["params"]
+        config = dataclasses.replace(spec.config(), params={"fast": params["fast"], "slow": 120})
+        rules = PortfolioRules(params["max_positions"], spec.portfolio.rank, "D")
+        expected = run_portfolio(series, config, rules)
+        assert row["metrics"] == pytest.approx(dict(expected.metrics), rel=1e-12, abs=1e-12)
+    assert done["best"]["metrics"]["total_return"] == max(
+        r["metrics"]["total_return"] for r in rows
+    )
+    assert done["robustness"]["trials"] == 6
+    assert set(done["provenance"]["symbols"]) == set(SYMBOLS)
+
+
+async def test_portfolio_grids_are_refused_where_they_cannot_run(
+    api: Client, pool: asyncpg.Pool
+) -> None:
+    await _store(pool)
+    one = {**{k: v for k, v in ROTATION.items() if k not in ("symbols", "portfolio")}}
+    one["symbol"] = "BTCUSDT"
+    cases = [
+        (
+            {"kind": "grid", "backtest": one, "param_grid": {"max_positions": [1, 2]}},
+            "param_grid.max_positions",
+        ),
+        (
+            {"kind": "grid", "backtest": ROTATION, "param_grid": {"max_positions": [0, 2]}},
+            "param_grid.max_positions.0",
+        ),
+        (
+            {
+                "kind": "walk_forward",
+                "backtest": ROTATION,
+                "param_grid": {"fast": [12, 24]},
+                "walk_forward": {"train_bars": 200, "test_bars": 100},
+            },
+            "kind",
+        ),
+    ]
+    for body, field in cases:
+        resp = await api.post("/api/v1/optimizations", json=body)
+        assert resp.status == 422, await resp.text()
+        assert (await resp.json())["error"]["details"][0]["field"] == field

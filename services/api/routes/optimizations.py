@@ -58,10 +58,6 @@ async def create(request: web.Request) -> web.Response:
         OptimizationSpec,
         lambda body: prepared_backtest(pool, body, ("backtest",)),
     )
-    if spec.backtest.symbols is not None:
-        raise Unprocessable.for_field(
-            "backtest.symbols", "optimizations over portfolios are not available yet"
-        )
     bars = await stored_bars(pool, spec.backtest, prefix="backtest.")
     leverage = spec.grid.get("leverage", [])
     await ensure_perpetual_limits(pool, spec.backtest, "backtest.", leverage)

@@ -7,11 +7,11 @@ import asyncpg
 import numpy as np
 from pydantic import ValidationError
 
-from domain.portfolio_backtest import SymbolSeries
 from services.engine.backtests.in_pool import BacktestOutput, simulate
 from services.engine.backtests.portfolio_in_pool import simulate_portfolio
 from services.engine.fill_detail_loading import load_fill_detail
 from services.engine.perp_market_loading import load_perp_market
+from services.engine.portfolio_loading import load_portfolio_series
 from services.engine.provenance import differences
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
@@ -75,24 +75,8 @@ class BacktestWorker:
         self, spec: BacktestSpec, request: dict[str, object]
     ) -> BacktestOutput:
         """Each symbol's warmed candles (and perpetual market) on the union timeline."""
-        series = []
         async with self.pool.acquire() as conn:
-            for symbol in spec.symbols or ():
-                one = spec.model_copy(update={"symbol": symbol})
-                candles = await market_data.load_candles_warmed(
-                    conn,
-                    spec.category,
-                    symbol,
-                    spec.interval,
-                    spec.start,
-                    spec.end,
-                    spec.warmup_bars_asked,
-                )
-                market = await load_perp_market(conn, one, candles)
-                warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
-                series.append(SymbolSeries(symbol, candles, warmup, market))
-        if all(len(one.candles) == one.trade_from for one in series):
-            raise JobRejected("no stored candles in the range")
+            series = await load_portfolio_series(conn, spec, spec.warmup_bars_asked)
         return await self.simulations.run(simulate_portfolio, series, request)
 
     async def _run_one(self, spec: BacktestSpec, request: dict[str, object]) -> BacktestOutput:

@@ -14,9 +14,8 @@ from services.engine.backtests.data_used import DataReport, data_used
 from services.engine.backtests.in_pool import BacktestOutput, finite_or_none, time_or_none
 from services.engine.provenance import (
     arrays_sha256,
-    candles_provenance,
     canonical_json,
-    provenance,
+    portfolio_provenance,
     sha256_hex,
 )
 from shared.backtest_spec import BacktestSpec, request_warnings
@@ -56,16 +55,8 @@ def simulate_portfolio(series: list[SymbolSeries], request: dict[str, Any]) -> B
     ]
     data, warnings = _data(series, spec, len(t))
     metrics = dict(result.metrics)
-    per_symbol_candles = {one.symbol: candles_provenance(one.candles) for one in series}
-    joined = sha256_hex(canonical_json([c["sha256"] for c in per_symbol_candles.values()]))
-    candles = {
-        "count": sum(c["count"] for c in per_symbol_candles.values()),
-        "first": min((c["first"] for c in per_symbol_candles.values() if c["first"]), default=None),
-        "last": max((c["last"] for c in per_symbol_candles.values() if c["last"]), default=None),
-        "sha256": joined,
-    }
-    ran_on = provenance(candles, spec.strategy)
-    ran_on["symbols"] = per_symbol_candles
+    ran_on = portfolio_provenance(series, spec.strategy)
+    joined = ran_on["candles"]["sha256"]
     digests = {
         "candles": joined,
         "metrics": sha256_hex(canonical_json(metrics)),

@@ -33,9 +33,11 @@ from services.engine.optimization.in_pool import (
     run_train_chunk,
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
+from services.engine.optimization.portfolio_sets import run_portfolio_grid_chunk
 from services.engine.optimization.store import ChunkWork
 from services.engine.perp_market_loading import load_perp_market
-from services.engine.provenance import candles_provenance, provenance
+from services.engine.portfolio_loading import load_portfolio_series
+from services.engine.provenance import candles_provenance, portfolio_provenance, provenance
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.jobs import JobRejected
@@ -81,6 +83,8 @@ class ChunkWorker:
             spec = OptimizationSpec.model_validate(work.request)
         except ValidationError as exc:
             raise JobRejected(f"invalid request: {exc}") from None
+        if spec.backtest.symbols is not None:
+            return await self._run_portfolio_grid(work, spec)
         key, candles, _, _ = await self._load(work, spec)
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
@@ -129,6 +133,22 @@ class ChunkWorker:
         }
         async with self.pool.acquire() as conn:
             return await record_test(conn, work, row, metrics, run)
+
+    async def _run_portfolio_grid(self, work: ChunkWork, spec: OptimizationSpec) -> bool:
+        """A chunk of a grid over a portfolio: every symbol's candles, warmed as far as the
+        grid's sets ask, go to the pool with the chunk's sets."""
+        async with self.pool.acquire() as conn:
+            series = await load_portfolio_series(conn, spec.backtest, work.warmup)
+            if self._recorded != work.optimization_id:
+                ran_on = portfolio_provenance(series, spec.backtest.strategy)
+                await store.record_provenance(self.pool, work.optimization_id, ran_on)
+                self._recorded = work.optimization_id
+        sets = self._param_sets(work, spec)
+        results, statistics = await self.simulations.run(
+            run_portfolio_grid_chunk, series, work.request, sets, work.set_from
+        )
+        async with self.pool.acquire() as conn:
+            return await record_grid(conn, work, results, statistics)
 
     def _param_sets(self, work: ChunkWork, spec: OptimizationSpec) -> list[dict[str, ParamValue]]:
         if self._sets is None or self._sets[0] != work.optimization_id:
