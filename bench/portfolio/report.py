@@ -38,8 +38,8 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         f"(needs >= {LOAD_RATE_NEEDED:,}): {met(load_passed)}",
         "- Engine time: every symbol's targets and rank, the union timeline, the compiled loop,"
         " trades with their details and the metrics; best of a few runs after compiling. The"
-        " grid runs its sets one after another in this process (optimizations over portfolios"
-        " are not spread over the workers yet).",
+        " grid runs its sets one after another in this one process (through the API its"
+        " chunks spread over the engine workers).",
     ]
     payload = {
         "rows": list(rows),

@@ -5,8 +5,8 @@ Engine time of one backtest (every symbol's sma_cross targets and `rank`, the un
 timeline, the compiled loop, trades, details and metrics), slots and a weekly rotation; then
 a 100-set grid over it (10 `fast` values x 10 `max_positions`) run one set after another in
 this process: sets per second; and loading every symbol's candles from PostgreSQL as the
-engine does (a scratch database), candles per second. Spreading such a grid over the engine
-workers (optimizations over portfolios) is not built yet.
+engine does (a scratch database), candles per second. Through the API such a grid's
+chunks spread over the engine workers; here it is one process.
 """
 
 import argparse
