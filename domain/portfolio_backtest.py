@@ -86,6 +86,34 @@ def series_warmed_on(one: SymbolSeries, warmup: int) -> SymbolSeries:
     return SymbolSeries(one.symbol, candles, one.trade_from - first, market)
 
 
+def traded_times(series: Sequence[SymbolSeries]) -> IntArray:
+    """The union timeline: every symbol's traded open times, once each, ascending."""
+    times = [one.candles.open_time[one.trade_from :] for one in series]
+    return np.unique(np.concatenate(times)).astype(np.int64) if times else np.empty(0, np.int64)
+
+
+def series_between(
+    series: Sequence[SymbolSeries], first_time: int, last_time: int, warmup: int
+) -> list[SymbolSeries]:
+    """Each symbol's bars opening in [first_time, last_time] to trade, with up to `warmup` of
+    its bars before them (views); symbols without a bar there are left out (the others keep
+    their order)."""
+    out = []
+    for one in series:
+        times = one.candles.open_time
+        start = int(np.searchsorted(times, first_time))
+        stop = int(np.searchsorted(times, last_time, side="right"))
+        if stop <= start:
+            continue
+        first = max(0, start - warmup)
+        candles = Candles(
+            times[first:stop], *(getattr(one.candles, f)[first:stop] for f in PRICE_FIELDS)
+        )
+        market = None if one.market is None else one.market.between(first, stop)
+        out.append(SymbolSeries(one.symbol, candles, start - first, market))
+    return out
+
+
 def run_portfolio(
     series: Sequence[SymbolSeries], config: BacktestConfig, rules: PortfolioRules
 ) -> PortfolioResult:

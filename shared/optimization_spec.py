@@ -119,8 +119,6 @@ class OptimizationSpec(BaseModel):
         if self.kind == "walk_forward" and self.walk_forward is None:
             raise ParamError("walk_forward", "required when kind is walk_forward")
         portfolio = self.backtest.symbols is not None
-        if portfolio and self.kind != "grid":
-            raise ParamError("kind", "portfolios are optimized by grid only, for now")
         strategy = self.backtest.strategy.entry()
         expanded: dict[str, list[Any] | GridRange] = {}
         for name, given in self.param_grid.items():

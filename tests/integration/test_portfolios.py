@@ -14,7 +14,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from domain.execution.settings import ExecutionSettings
-from domain.portfolio_backtest import PortfolioRules, rebalance_times, run_portfolio
+from domain.portfolio_backtest import (
+    PortfolioRules,
+    rebalance_times,
+    run_portfolio,
+    series_between,
+    traded_times,
+)
 from domain.research.monte_carlo import resample_trades
 from domain.strategies import strategy_entry
 from domain.strategies.rank_rule import parse_rank
@@ -223,17 +229,60 @@ async def test_portfolio_grids_are_refused_where_they_cannot_run(
             {"kind": "grid", "backtest": ROTATION, "param_grid": {"max_positions": [0, 2]}},
             "param_grid.max_positions.0",
         ),
-        (
-            {
-                "kind": "walk_forward",
-                "backtest": ROTATION,
-                "param_grid": {"fast": [12, 24]},
-                "walk_forward": {"train_bars": 200, "test_bars": 100},
-            },
-            "kind",
-        ),
     ]
     for body, field in cases:
         resp = await api.post("/api/v1/optimizations", json=body)
         assert resp.status == 422, await resp.text()
         assert (await resp.json())["error"]["details"][0]["field"] == field
+
+
+async def test_a_walk_forward_over_a_portfolio_tests_each_windows_best_set(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await _store(pool)
+    body = {
+        "kind": "walk_forward",
+        "backtest": ROTATION,
+        "param_grid": {"fast": [12, 24], "max_positions": [1, 2]},
+        "objective": "total_return",
+        "walk_forward": {"train_bars": 400, "test_bars": 200},
+    }
+    async with running_engine(settings):
+        resp = await api.post("/api/v1/optimizations", json=body)
+        assert resp.status == 202, await resp.text()
+        done = await settled(api, resp.headers["Location"])
+    assert done["status"] == "succeeded", done["error"]
+    url = resp.headers["Location"]
+    rows = (await (await api.get(f"{url}/results", params={"limit": 100})).json())["items"]
+    spec = BacktestSpec.model_validate(ROTATION)
+    async with pool.acquire() as conn:
+        series = await load_portfolio_series(conn, spec, 0)
+    times = traded_times(series)
+    windows = (times.size - 400) // 200
+    assert len(rows) == windows >= 3
+    assert spec.portfolio is not None
+    sets = [{"fast": f, "max_positions": k} for f in (12, 24) for k in (1, 2)]
+
+    def metrics_of(params: dict[str, int], first: int, last: int) -> dict[str, Any]:
+        config = dataclasses.replace(spec.config(), params={"fast": params["fast"], "slow": 120})
+        rules = PortfolioRules(params["max_positions"], spec.portfolio.rank, "D")  # type: ignore[union-attr]
+        window = series_between(series, int(times[first]), int(times[last]), 0)
+        return dict(run_portfolio(window, config, rules).metrics)
+
+    for row in sorted(rows, key=lambda r: r["window"]):
+        k = row["window"]
+        train = [metrics_of(p, k * 200, k * 200 + 399) for p in sets]
+        returns = [m["total_return"] for m in train]
+        best = sets[returns.index(max(returns))]
+        assert row["params"] == {**spec.strategy.resolved_params, **best}
+        _same_metrics(row["train_metrics"], train[returns.index(max(returns))])
+        _same_metrics(row["test_metrics"], metrics_of(best, k * 200 + 400, k * 200 + 599))
+
+
+def _same_metrics(got: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        if value is None:
+            assert got[key] is None, key
+        else:
+            assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
