@@ -14,6 +14,7 @@ from domain.backtest import run_backtest
 from domain.execution.config import BacktestConfig
 from domain.execution.settings import EXIT_REASONS, ExecutionSettings
 from domain.market.candles import Candles
+from domain.market.perp_market import perp_market
 from domain.portfolio_backtest import (
     PortfolioResult,
     PortfolioRules,
@@ -194,3 +195,51 @@ def test_rebalance_times_start_each_day_week_month_or_every_n() -> None:
     months = rebalance_times(times, "M")
     assert np.flatnonzero(months).tolist() == [0, 62]  # 2024-02-01
     assert np.flatnonzero(rebalance_times(times, 25)).tolist() == [0, 25, 50, 75]
+
+
+@pytest.mark.parametrize("fill", ["next_open", "close"])
+@pytest.mark.parametrize("leverage", [50.0, 100.0])
+def test_one_symbol_portfolio_is_the_single_backtest_with_funding_and_liquidation(
+    fill: str, leverage: float
+) -> None:
+    """A perpetual on EURUSD's hours: a mark price off the candles, fundings every 8 hours
+    (some inside bars, at half hours) and high leverage: at 50x positions pay funding, at
+    100x they are liquidated."""
+    candles = _candles(EURUSD)
+    rng = np.random.default_rng(5)
+    mark = Candles(
+        candles.open_time,
+        candles.open * (1 + rng.normal(0, 2e-4, len(candles))),
+        candles.high * (1 + 1e-3),
+        candles.low * (1 - 1e-3),
+        candles.close,
+        candles.volume,
+        candles.turnover,
+    )
+    first, last = int(candles.open_time[0]), int(candles.open_time[-1])
+    times = np.arange(first, last, 8 * 3_600_000, dtype=np.int64) + 1_800_000
+    rates = rng.normal(1e-4, 3e-4, times.size)
+    market = perp_market(candles, "60", mark, times, rates)
+    execution = ExecutionSettings(
+        direction="long_short",
+        fill=fill,  # type: ignore[arg-type]
+        leverage=leverage,
+        maintenance_margin_rate=0.005,
+        contract="linear",
+        funding=True,
+    )
+    config = BacktestConfig("ema_cross", {"fast": 12, "slow": 26}, "60", execution)
+    single = run_backtest(candles, config, trade_from=60, market=market)
+    portfolio = run_portfolio(
+        [SymbolSeries("EURUSD", candles, 60, market)], config, PortfolioRules(1)
+    )
+    if leverage == 50.0:
+        assert abs(single.metrics["funding_paid"] or 0.0) > 100.0
+    else:
+        assert single.metrics["liquidations"]
+    assert np.array_equal(single.equity, portfolio.equity)
+    for name in ("side", "entry_price", "exit_time", "exit_price", "qty", "pnl", "funding"):
+        assert np.array_equal(getattr(single.trades, name), getattr(portfolio.trades, name))
+    metrics = dict(portfolio.metrics)
+    metrics.pop("skipped_entries")
+    assert metrics == single.metrics
