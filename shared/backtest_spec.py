@@ -297,6 +297,11 @@ class MonteCarloRequest(BaseModel):
     seed: int = Field(ge=0, le=2**63 - 1, strict=True)
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """`symbol` is optional only beside `symbols`: its schema shows no default."""
+    schema.pop("default", None)
+
+
 class BacktestSpec(SeriesRange):
     """POST /backtests; the stored `request` is this model dumped, with defaults filled in."""
 
@@ -304,7 +309,11 @@ class BacktestSpec(SeriesRange):
 
     # One symbol, or `symbols` and `portfolio` (docs/simulation.md, "Portfolios"); with
     # `symbols`, `symbol` is left out of the request (it is the first symbol inside).
-    symbol: Symbol = Field(default="", description="the symbol; or `symbols` for a portfolio")
+    symbol: Symbol = Field(
+        default="",
+        description="the symbol; or `symbols` for a portfolio",
+        json_schema_extra=_no_default,
+    )
     symbols: Annotated[list[Symbol], Field(min_length=1, max_length=MAX_SYMBOLS)] | None = None
     portfolio: PortfolioSpec | None = None
     strategy: StrategyRef
