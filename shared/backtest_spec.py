@@ -41,7 +41,12 @@ from domain.strategies import (
     StrategyRegistry,
     installed_strategies,
 )
-from domain.strategies.definitions import check_market, definition_of, parse_definition
+from domain.strategies.definitions import (
+    check_market,
+    check_rule_market,
+    definition_of,
+    parse_definition,
+)
 from domain.strategies.expressions import ExpressionError
 from domain.strategies.rank_rule import parse_rank
 from domain.strategies.warmup import MAX_AUTO_WARMUP_BARS, WINDOWS_OF_WARMUP, warmup_bars
@@ -483,7 +488,8 @@ class BacktestSpec(SeriesRange):
             return  # a saved strategy, checked once the API has written it out
         if self.portfolio is not None and self.portfolio.rank is not None:
             try:
-                parse_rank(self.portfolio.rank, entry)
+                rank = parse_rank(self.portfolio.rank, entry)
+                check_rule_market("rank", rank, self.interval, self.category, bool(self.funding))
             except ExpressionError as exc:
                 raise field_error(
                     "BacktestSpec", "portfolio.rank", exc.message, self.portfolio.rank

@@ -229,25 +229,30 @@ def check_market(definition: Definition, interval: str, category: str, funding: 
     series on spot (or `funding_rate` with funding off), an `htf` interval that is not a
     longer multiple of the request's."""
     for field, node in definition.rule_nodes().items():
-        for part in nodes(node):
-            if isinstance(part, Series) and part.name in PERP_SERIES:
-                if category == "spot":
-                    raise ExpressionError(
-                        field, f"{part.name} exists for perpetuals (linear, inverse), not spot"
-                    )
-                if part.name == FUNDING_SERIES and not funding:
-                    raise ExpressionError(
-                        field, 'funding_rate needs "funding": true; this request has none'
-                    )
-            if isinstance(part, Call) and part.function == "htf":
-                longer = part.args[1]
-                assert isinstance(longer, Text)
-                if not is_longer_multiple(longer.value, interval):
-                    raise ExpressionError(
-                        field,
-                        f'the interval "{longer.value}" of htf must be longer than the '
-                        f'request\'s "{interval}" and a multiple of it (column {part.column})',
-                    )
+        check_rule_market(field, node, interval, category, funding)
+
+
+def check_rule_market(field: str, node: Node, interval: str, category: str, funding: bool) -> None:
+    """`check_market` for one rule (a portfolio's `rank`, say), the error at `field`."""
+    for part in nodes(node):
+        if isinstance(part, Series) and part.name in PERP_SERIES:
+            if category == "spot":
+                raise ExpressionError(
+                    field, f"{part.name} exists for perpetuals (linear, inverse), not spot"
+                )
+            if part.name == FUNDING_SERIES and not funding:
+                raise ExpressionError(
+                    field, 'funding_rate needs "funding": true; this request has none'
+                )
+        if isinstance(part, Call) and part.function == "htf":
+            longer = part.args[1]
+            assert isinstance(longer, Text)
+            if not is_longer_multiple(longer.value, interval):
+                raise ExpressionError(
+                    field,
+                    f'the interval "{longer.value}" of htf must be longer than the '
+                    f'request\'s "{interval}" and a multiple of it (column {part.column})',
+                )
 
 
 def is_longer_multiple(longer: str, interval: str) -> bool:

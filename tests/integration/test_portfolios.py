@@ -156,6 +156,7 @@ async def test_a_daily_rotation_of_four_symbols_matches_the_slow_loop(
         ({"portfolio": {"rank": "close > open"}}, "portfolio.rank"),
         ({"portfolio": {"rank": "momentum(close)"}}, "portfolio.rank"),
         ({"portfolio": {"max_positions": 0}}, "portfolio.max_positions"),
+        ({"portfolio": {"rank": "mark_close / close"}}, "portfolio.rank"),  # spot has no mark
         (
             {
                 "symbols": [f"S{i}USDT" for i in range(10)],
