@@ -11,6 +11,7 @@ from bench.engine import run as engine
 from bench.ingest import run as ingest
 from bench.jobs import run as jobs
 from bench.optimization import run as optimization
+from bench.portfolio import run as portfolio
 from bench.robustness import run as robustness
 from bench.strategies import run as strategies
 from bench.submissions import run as submissions
@@ -54,6 +55,11 @@ BENCHMARKS = {
         "a 200-trial Bayesian search on two workers: overhead per trial, best against the grid",
         bayes.add_arguments,
         bayes.run,
+    ),
+    "portfolio": Benchmark(
+        "a 50-symbol portfolio over a year of hourly bars: one backtest and a 100-set grid",
+        portfolio.add_arguments,
+        portfolio.run,
     ),
     "robustness": Benchmark(
         "what dsr and pbo (16 blocks) cost on top of the 20x20 grid on 525,600 bars",

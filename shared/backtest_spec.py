@@ -34,7 +34,7 @@ from domain.execution.settings import (
     LimitEntry,
 )
 from domain.execution.settings import Stop as DomainStop
-from domain.market.intervals import detail_divides
+from domain.market.intervals import detail_divides, interval_ms
 from domain.strategies import (
     ParamError,
     ParamValue,
@@ -42,10 +42,17 @@ from domain.strategies import (
     StrategyRegistry,
     installed_strategies,
 )
-from domain.strategies.definitions import check_market, definition_of, parse_definition
+from domain.strategies.definitions import (
+    check_market,
+    check_rule_market,
+    definition_of,
+    parse_definition,
+)
 from domain.strategies.expressions import ExpressionError
+from domain.strategies.rank_rule import parse_rank
 from domain.strategies.warmup import MAX_AUTO_WARMUP_BARS, WINDOWS_OF_WARMUP, warmup_bars
-from shared.series_range import IntervalText, SeriesRange
+from shared.portfolio_spec import MAX_SYMBOL_BARS, MAX_SYMBOLS, PortfolioSpec
+from shared.series_range import IntervalText, SeriesRange, Symbol
 from shared.validation import field_error
 
 MAX_WARMUP_BARS = 10_000_000
@@ -296,11 +303,25 @@ class MonteCarloRequest(BaseModel):
     seed: int = Field(ge=0, le=2**63 - 1, strict=True)
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """`symbol` is optional only beside `symbols`: its schema shows no default."""
+    schema.pop("default", None)
+
+
 class BacktestSpec(SeriesRange):
     """POST /backtests; the stored `request` is this model dumped, with defaults filled in."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
+    # One symbol, or `symbols` and `portfolio` (docs/simulation.md, "Portfolios"); with
+    # `symbols`, `symbol` is left out of the request (it is the first symbol inside).
+    symbol: Symbol = Field(
+        default="",
+        description="the symbol; or `symbols` for a portfolio",
+        json_schema_extra=_no_default,
+    )
+    symbols: Annotated[list[Symbol], Field(min_length=1, max_length=MAX_SYMBOLS)] | None = None
+    portfolio: PortfolioSpec | None = None
     strategy: StrategyRef
     initial_capital: float = Field(default=DEFAULTS.initial_capital, gt=0, strict=True)
     fee_rate: float = Field(default=DEFAULTS.fee_rate, ge=0, le=0.1, strict=True)
@@ -327,6 +348,75 @@ class BacktestSpec(SeriesRange):
     max_bars_in_trade: MaxBarsInTrade = None
     sizing: Sizing = Field(default_factory=lambda: FractionSizing(method="fraction"))
     fill_detail: IntervalText | None = None
+
+    @model_validator(mode="after")
+    def _one_symbol_or_a_portfolio(self) -> Self:
+        if self.symbols is None:
+            if not self.symbol:
+                raise field_error("BacktestSpec", "symbol", "give `symbol`, or `symbols`", None)
+            if self.portfolio is not None:
+                raise field_error("BacktestSpec", "portfolio", "a portfolio needs `symbols`", None)
+            return self
+        if "symbol" in self.model_fields_set:
+            raise field_error(
+                "BacktestSpec", "symbol", "give `symbol` or `symbols`, not both", self.symbol
+            )
+        seen: set[str] = set()
+        for i, name in enumerate(self.symbols):
+            if name in seen:
+                raise field_error("BacktestSpec", f"symbols.{i}", f"{name} is listed twice", name)
+            seen.add(name)
+        bars = max(1, (self.end_ms - self.start_ms) // interval_ms(self.interval) + 1)
+        if bars * len(self.symbols) > MAX_SYMBOL_BARS:
+            raise field_error(
+                "BacktestSpec",
+                "symbols",
+                f"{len(self.symbols)} symbols x {bars} bars is over {MAX_SYMBOL_BARS:,} "
+                "symbol-bars; shorten the range or list fewer symbols",
+                len(self.symbols),
+            )
+        object.__setattr__(self, "symbol", self.symbols[0])
+        portfolio = self.portfolio or PortfolioSpec()
+        if portfolio.max_positions is None:
+            portfolio = portfolio.model_copy(update={"max_positions": len(self.symbols)})
+        object.__setattr__(self, "portfolio", portfolio)
+        self._refuse_outside_portfolios()
+        return self
+
+    def _refuse_outside_portfolios(self) -> None:
+        """What portfolios do not simulate yet is refused, never ignored."""
+        refused = {
+            "trailing_stop": self.trailing_stop is not None,
+            "stop_loss": isinstance(self.stop_loss, AtrStop),
+            "take_profit": isinstance(self.take_profit, AtrStop),
+            "max_bars_in_trade": self.max_bars_in_trade is not None,
+            "entry_order": self.entry_order != "market",
+            "sizing": isinstance(self.sizing, RiskSizing),
+            "fill_detail": self.fill_detail is not None,
+        }
+        for field, given in refused.items():
+            if given:
+                raise field_error(
+                    "BacktestSpec",
+                    field,
+                    "not available in portfolios yet (fractional stop_loss and take_profit are)",
+                    None,
+                )
+
+    @property
+    def is_portfolio(self) -> bool:
+        return self.symbols is not None
+
+    @model_serializer(mode="wrap")
+    def _request_form(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A one-symbol request is stored as before; a portfolio without `symbol`.
+        dumped: dict[str, Any] = handler(self)
+        if self.symbols is None:
+            dumped.pop("symbols", None)
+            dumped.pop("portfolio", None)
+        else:
+            dumped.pop("symbol", None)
+        return dumped
 
     @model_validator(mode="after")
     def _orders_and_detail(self) -> Self:
@@ -394,6 +484,14 @@ class BacktestSpec(SeriesRange):
             entry = self.strategy.entry()
         except ValueError:
             return  # a saved strategy, checked once the API has written it out
+        if self.portfolio is not None and self.portfolio.rank is not None:
+            try:
+                rank = parse_rank(self.portfolio.rank, entry)
+                check_rule_market("rank", rank, self.interval, self.category, bool(self.funding))
+            except ExpressionError as exc:
+                raise field_error(
+                    "BacktestSpec", "portfolio.rank", exc.message, self.portfolio.rank
+                ) from None
         if entry.kind != "expression":
             return
         try:

@@ -7,10 +7,12 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from domain.execution.settings import PORTFOLIO_GRID_FIELD
 from domain.metrics.names import METRIC_KEYS
 from domain.strategies import ParamError, ParamValue
 from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec
 from shared.param_space import BayesSearch, Dimension, SpaceEntry, check_space, first_valid_point
+from shared.portfolio_spec import MAX_SYMBOLS
 from shared.validation import error_message, field_error
 from shared.walk_forward import WalkForward
 
@@ -64,6 +66,18 @@ def _execution_values(name: str, given: list[Any] | GridRange) -> list[Any]:
         except ValidationError as exc:
             raise ParamError(f"param_grid.{name}.{i}", error_message(exc.errors()[0])) from None
     return checked
+
+
+def _slot_values(given: list[Any] | GridRange) -> list[int]:
+    """A grid over a portfolio's `max_positions`: integers in 1..MAX_SYMBOLS."""
+    field = f"param_grid.{PORTFOLIO_GRID_FIELD}"
+    values = range_values(given, True, field) if isinstance(given, GridRange) else given
+    if not values:
+        raise ParamError(field, "needs at least one value")
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SYMBOLS:
+            raise ParamError(f"{field}.{i}", f"must be an integer in 1..{MAX_SYMBOLS}")
+    return [int(v) for v in values]
 
 
 class OptimizationSpec(BaseModel):
@@ -123,9 +137,15 @@ class OptimizationSpec(BaseModel):
                 raise ParamError(other, "only for kind bayes")
         if self.param_grid is None:
             raise ParamError("param_grid", f"required when kind is {self.kind}")
+        portfolio = self.backtest.symbols is not None
         strategy = self.backtest.strategy.entry()
         expanded: dict[str, list[Any] | GridRange] = {}
         for name, given in self.param_grid.items():
+            if name == PORTFOLIO_GRID_FIELD:
+                if not portfolio:
+                    raise ParamError(f"param_grid.{name}", "varies a portfolio's; give symbols")
+                expanded[name] = _slot_values(given)
+                continue
             if name in EXECUTION_GRID_FIELDS:
                 expanded[name] = _execution_values(name, given)
                 spot = self.backtest.category == "spot"

@@ -15,6 +15,7 @@ EXIT_STILL_OPEN = 3
 EXIT_TRAILING_STOP = 4
 EXIT_LIQUIDATION = 5
 EXIT_TIME_STOP = 6
+EXIT_REBALANCE = 7  # portfolios: not chosen at a rebalance time
 EXIT_REASONS = (
     "signal",
     "stop_loss",
@@ -23,6 +24,7 @@ EXIT_REASONS = (
     "trailing_stop",
     "liquidation",
     "time_stop",
+    "rebalance",
 )
 ExitReason = Literal[EXIT_REASONS]  # type: ignore[valid-type]
 
@@ -30,6 +32,8 @@ ExitReason = Literal[EXIT_REASONS]  # type: ignore[valid-type]
 # strategy parameter may take these names); the stops among them may be ATR multiples.
 GRIDABLE_STOPS = ("stop_loss", "take_profit", "trailing_stop")
 GRIDABLE_FIELDS = (*GRIDABLE_STOPS, "position_size", "leverage", "max_bars_in_trade")
+# A portfolio's K, which its grids may vary too (so no strategy parameter may take it either).
+PORTFOLIO_GRID_FIELD = "max_positions"
 Fill = Literal["next_open", "close"]
 Contract = Literal["spot", "linear", "inverse"]
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from domain.execution.settings import GRIDABLE_FIELDS
+from domain.execution.settings import GRIDABLE_FIELDS, PORTFOLIO_GRID_FIELD
 from domain.market.intervals import interval_minutes
 from domain.strategies.entry import StrategyEntry
 from domain.strategies.expressions import (
@@ -229,25 +229,30 @@ def check_market(definition: Definition, interval: str, category: str, funding: 
     series on spot (or `funding_rate` with funding off), an `htf` interval that is not a
     longer multiple of the request's."""
     for field, node in definition.rule_nodes().items():
-        for part in nodes(node):
-            if isinstance(part, Series) and part.name in PERP_SERIES:
-                if category == "spot":
-                    raise ExpressionError(
-                        field, f"{part.name} exists for perpetuals (linear, inverse), not spot"
-                    )
-                if part.name == FUNDING_SERIES and not funding:
-                    raise ExpressionError(
-                        field, 'funding_rate needs "funding": true; this request has none'
-                    )
-            if isinstance(part, Call) and part.function == "htf":
-                longer = part.args[1]
-                assert isinstance(longer, Text)
-                if not is_longer_multiple(longer.value, interval):
-                    raise ExpressionError(
-                        field,
-                        f'the interval "{longer.value}" of htf must be longer than the '
-                        f'request\'s "{interval}" and a multiple of it (column {part.column})',
-                    )
+        check_rule_market(field, node, interval, category, funding)
+
+
+def check_rule_market(field: str, node: Node, interval: str, category: str, funding: bool) -> None:
+    """`check_market` for one rule (a portfolio's `rank`, say), the error at `field`."""
+    for part in nodes(node):
+        if isinstance(part, Series) and part.name in PERP_SERIES:
+            if category == "spot":
+                raise ExpressionError(
+                    field, f"{part.name} exists for perpetuals (linear, inverse), not spot"
+                )
+            if part.name == FUNDING_SERIES and not funding:
+                raise ExpressionError(
+                    field, 'funding_rate needs "funding": true; this request has none'
+                )
+        if isinstance(part, Call) and part.function == "htf":
+            longer = part.args[1]
+            assert isinstance(longer, Text)
+            if not is_longer_multiple(longer.value, interval):
+                raise ExpressionError(
+                    field,
+                    f'the interval "{longer.value}" of htf must be longer than the '
+                    f'request\'s "{interval}" and a multiple of it (column {part.column})',
+                )
 
 
 def is_longer_multiple(longer: str, interval: str) -> bool:
@@ -301,7 +306,7 @@ def param_spec(name: str, raw: Any, prefix: str = "params") -> ParamSpec:
     field = f"{prefix}.{name}"
     if not PARAM_NAME.fullmatch(name):
         raise ExpressionError(field, "a parameter name matches [a-z][a-z0-9_]{0,29}")
-    if name in RESERVED_NAMES or name in GRIDABLE_FIELDS:
+    if name in RESERVED_NAMES or name in GRIDABLE_FIELDS or name == PORTFOLIO_GRID_FIELD:
         raise ExpressionError(field, f"{name!r} is reserved; choose another name")
     if not isinstance(raw, Mapping):
         raise ExpressionError(field, "must be an object with type, default, minimum, maximum")

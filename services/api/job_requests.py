@@ -63,7 +63,11 @@ def _no_candles(spec: BacktestSpec, prefix: str) -> Unprocessable:
 
 
 async def ensure_candles(db: DbExecutor, spec: BacktestSpec, prefix: str = "") -> None:
-    """Refuse a range without a single stored candle, or of `fill_detail` candles."""
+    """Refuse a range without a single stored candle, or of `fill_detail` candles; for a
+    portfolio, of any of its symbols (naming it)."""
+    if spec.symbols is not None:
+        await _ensure_portfolio_candles(db, spec, prefix)
+        return
     if not await market_data.has_candles(
         db, spec.category, spec.symbol, spec.interval, spec.start, spec.end
     ):
@@ -71,9 +75,23 @@ async def ensure_candles(db: DbExecutor, spec: BacktestSpec, prefix: str = "") -
     await _ensure_fill_detail(db, spec, prefix)
 
 
+async def _ensure_portfolio_candles(db: DbExecutor, spec: BacktestSpec, prefix: str) -> None:
+    for i, symbol in enumerate(spec.symbols or ()):
+        if not await market_data.has_candles(
+            db, spec.category, symbol, spec.interval, spec.start, spec.end
+        ):
+            raise Unprocessable.for_field(
+                f"{prefix}symbols.{i}",
+                f"no stored candles for {spec.category} {symbol} {spec.interval} between "
+                f"{spec.start.isoformat()} and {spec.end.isoformat()}; backfill them first",
+            )
+
+
 async def stored_bars(db: DbExecutor, spec: BacktestSpec, prefix: str = "") -> int:
     """How many candles the range holds; a range with none (or none of its `fill_detail`
-    candles) is refused."""
+    candles) is refused. A portfolio's: its first symbol's, each symbol checked."""
+    if spec.symbols is not None:
+        await _ensure_portfolio_candles(db, spec, prefix)
     count = await market_data.candle_count(
         db, spec.category, spec.symbol, spec.interval, spec.start, spec.end
     )
@@ -136,10 +154,22 @@ async def ensure_perpetual_limits(
     without stored fundings."""
     if spec.category == "spot":
         return
-    limits = await market_data.instrument_limits(db, spec.category, spec.symbol)
+    for symbol in spec.symbols or (spec.symbol,):
+        await _ensure_symbol_limits(db, spec, symbol, prefix, grid_leverage, grid_fields)
+
+
+async def _ensure_symbol_limits(
+    db: DbExecutor,
+    spec: BacktestSpec,
+    symbol: str,
+    prefix: str,
+    grid_leverage: Sequence[Leverage],
+    grid_fields: Sequence[str],
+) -> None:
+    limits = await market_data.instrument_limits(db, spec.category, symbol)
     if limits is not None and limits.max_leverage is not None:
         ceiling = limits.max_leverage
-        beyond = f"above {spec.symbol}'s maximum leverage {ceiling:g}"
+        beyond = f"above {symbol}'s maximum leverage {ceiling:g}"
         if spec.leverage > ceiling:
             raise Unprocessable.for_field(f"{prefix}leverage", f"{spec.leverage:g} is {beyond}")
         for i, value in enumerate(grid_leverage):
@@ -152,10 +182,10 @@ async def ensure_perpetual_limits(
     if limits is not None and limits.funding_interval:
         interval = timedelta(minutes=limits.funding_interval)
     start, end = spec.start - interval, spec.end + interval
-    if not await market_data.has_fundings(db, spec.category, spec.symbol, start, end):
+    if not await market_data.has_fundings(db, spec.category, symbol, start, end):
         raise Unprocessable.for_field(
             f"{prefix}funding",
-            f"no stored funding history for {spec.category} {spec.symbol} between "
+            f"no stored funding history for {spec.category} {symbol} between "
             f"{spec.start.isoformat()} and {spec.end.isoformat()}; backfill it (include "
             '"funding") or send "funding": false',
         )

@@ -8,6 +8,7 @@ Pure; runs in the pool beside the simulation, or off the event loop.
 
 import hashlib
 import json
+from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy.typing as npt
 
 from domain.market.candles import PRICE_FIELDS, Candles
 from domain.market.intervals import iso_utc
+from domain.portfolio_backtest import SymbolSeries
 from domain.strategies.definitions import definition_of
 from shared.backtest_spec import StrategyRef
 
@@ -80,3 +82,16 @@ def arrays_sha256(*arrays: npt.NDArray[Any]) -> str:
 def differences(original: dict[str, str], rerun: dict[str, str]) -> list[str]:
     """The compared parts whose digests differ (bit-identical runs: none)."""
     return [part for part in COMPARED if original.get(part) != rerun.get(part)]
+
+
+def portfolio_provenance(series: Sequence[SymbolSeries], strategy: StrategyRef) -> dict[str, Any]:
+    """A portfolio's provenance: each symbol's candles under `symbols`, and as `candles` their
+    total count, first and last time, and the sha256 of their sha256s in order."""
+    digests = {one.symbol: candles_provenance(one.candles) for one in series}
+    candles = {
+        "count": sum(d["count"] for d in digests.values()),
+        "first": min((d["first"] for d in digests.values() if d["first"]), default=None),
+        "last": max((d["last"] for d in digests.values() if d["last"]), default=None),
+        "sha256": sha256_hex(canonical_json([d["sha256"] for d in digests.values()])),
+    }
+    return {**provenance(candles, strategy), "symbols": digests}

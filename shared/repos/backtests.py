@@ -37,6 +37,7 @@ TRADE_COLUMNS = (
     "mfe",
     "bars_held",
     "entry_order",
+    "symbol",
 )
 EntryOrder = Literal["market", "limit"]
 
@@ -81,6 +82,8 @@ class Provenance(BaseModel):
     candles: CandlesProvenance  # every candle the run read, its warm-up included
     strategy_sha256: str
     engine_version: str
+    # A portfolio's candles per symbol (`candles.sha256` is then over their sha256s in order).
+    symbols: dict[str, CandlesProvenance] | None = None
 
 
 class BacktestView(BaseModel):
@@ -98,6 +101,8 @@ class BacktestView(BaseModel):
     exit_counts: dict[ExitReason, int] | None = None
     # Percentiles of final equity and drawdown over resampled trades, when asked for.
     monte_carlo: MonteCarloView | None = None
+    # A portfolio's: {SYMBOL: {num_trades, pnl, fees_paid, funding_paid, exposure, win_rate}}.
+    per_symbol: dict[str, dict[str, float | int | None]] | None = None
     provenance: Provenance | None = None
     rerun_of: UUID | None = None
     # A rerun's: true when candles, metrics, trades and equity are bit-identical to the
@@ -140,6 +145,7 @@ class Trade(BaseModel):
         None, description="bar closes after the entry fill and at or before the exit fill"
     )
     entry_order: EntryOrder | None = Field(None, description="how the entry filled")
+    symbol: str | None = Field(None, description="a portfolio's: the trade's symbol")
 
 
 async def create_backtest(
@@ -158,7 +164,7 @@ async def create_backtest(
                                        submission_id)
                 VALUES ($1, $2, $3, $4, $9, $10, $11)
                 RETURNING id, status, request, strategy AS strategy_name, metrics, data,
-                          warnings, exit_counts, monte_carlo, provenance, rerun_of,
+                          warnings, exit_counts, monte_carlo, per_symbol, provenance, rerun_of,
                           reproduced, differences, error, created_at,
                           started_at, finished_at, NULL::float8 AS queued_seconds,
                           NULL::float8 AS run_seconds
@@ -166,7 +172,7 @@ async def create_backtest(
             SELECT * FROM job""",
         backtest_id,
         request,
-        request["symbol"],
+        request.get("symbol") or request["symbols"][0],
         strategy_name(request["strategy"]),
         *outbox_values(RunBacktest(backtest_id=backtest_id)),
         rerun_of,
@@ -178,8 +184,8 @@ async def create_backtest(
 
 
 _VIEW = """SELECT id, status, request, strategy AS strategy_name, metrics, data, warnings,
-                  exit_counts, monte_carlo, provenance, rerun_of, reproduced, differences,
-                  error, created_at,
+                  exit_counts, monte_carlo, per_symbol, provenance, rerun_of, reproduced,
+                  differences, error, created_at,
                   started_at,
                   finished_at,
                   extract(epoch FROM started_at - created_at)::float8 AS queued_seconds,
@@ -225,17 +231,24 @@ async def list_backtests(
 
 
 async def trades_page(
-    db: DbExecutor, backtest_id: UUID, *, limit: int, offset: int
+    db: DbExecutor, backtest_id: UUID, *, limit: int, offset: int, symbol: str | None = None
 ) -> tuple[list[Trade], int]:
+    """A page of the trade list; a portfolio's trades of one `symbol` when given."""
+    where = "backtest_id = $1 AND ($4::text IS NULL OR symbol = $4)"
     rows = await db.fetch(
-        """SELECT side, entry_time, entry_price, exit_time, exit_price, qty, pnl, return, fees,
-                  exit_reason, funding, equity_return, mae, mfe, bars_held, entry_order
-           FROM trades WHERE backtest_id = $1 ORDER BY seq LIMIT $2 OFFSET $3""",
+        f"""SELECT side, entry_time, entry_price, exit_time, exit_price, qty, pnl, return, fees,
+                  exit_reason, funding, equity_return, mae, mfe, bars_held, entry_order, symbol
+           FROM trades WHERE {where} ORDER BY seq LIMIT $2 OFFSET $3""",
         backtest_id,
         limit,
         offset,
+        symbol,
     )
-    total = await db.fetchval("SELECT count(*) FROM trades WHERE backtest_id = $1", backtest_id)
+    total = await db.fetchval(
+        "SELECT count(*) FROM trades WHERE backtest_id = $1 AND ($2::text IS NULL OR symbol = $2)",
+        backtest_id,
+        symbol,
+    )
     return [Trade(**dict(r)) for r in rows], int(total)
 
 
@@ -290,6 +303,7 @@ async def store_result(
     provenance: dict[str, Any] | None = None,
     digests: dict[str, str] | None = None,
     differences: list[str] | None = None,
+    per_symbol: dict[str, Any] | None = None,
 ) -> bool:
     """Write metrics, trades and equity (and what data it used, with warnings; a rerun's
     `differences` from the backtest it reran) and mark it succeeded, in one transaction;
@@ -318,7 +332,7 @@ async def store_result(
         await conn.execute(
             """UPDATE backtests SET status = 'succeeded', metrics = $2, data = $3, warnings = $4,
                    exit_counts = $5, monte_carlo = $6, provenance = $7, digests = $8,
-                   differences = $9, reproduced = $10,
+                   differences = $9, reproduced = $10, per_symbol = $11,
                    finished_at = now(), error = NULL WHERE id = $1""",
             backtest_id,
             metrics,
@@ -330,6 +344,7 @@ async def store_result(
             digests,
             differences,
             None if differences is None else not differences,
+            per_symbol,
         )
         event = BacktestCompleted(
             job_id=backtest_id, submission_id=job["submission_id"], metrics=metrics

@@ -21,6 +21,7 @@ from shared.backtest_spec import BacktestSpec
 from shared.metric_names import MetricKey
 from shared.repos import backtests as backtests_repo
 from shared.repos.backtests import BacktestView, Trade
+from shared.series_range import Symbol
 
 
 class BacktestFilter(JobFilter):
@@ -50,11 +51,15 @@ async def get_one(request: web.Request) -> web.Response:
     return json_response(await _existing(request))
 
 
+class TradesQuery(PageQuery):
+    symbol: Symbol | None = Field(default=None, description="a portfolio's trades of this symbol")
+
+
 async def trades(request: web.Request) -> web.Response:
-    query = read_query(request, PageQuery)
+    query = read_query(request, TradesQuery)
     view = await _existing(request)
     items, total = await backtests_repo.trades_page(
-        request.app[POOL], view.id, limit=query.limit, offset=query.offset
+        request.app[POOL], view.id, limit=query.limit, offset=query.offset, symbol=query.symbol
     )
     return json_response(Page[Trade](items=items, total=total))
 
@@ -124,9 +129,9 @@ ENDPOINTS = [
         "GET",
         "/api/v1/backtests/{id}/trades",
         trades,
-        "The trade list",
+        "The trade list (a portfolio's: of one symbol with `symbol`)",
         "backtests",
-        query=PageQuery,
+        query=TradesQuery,
         response=Page[Trade],
         errors=(404, 422),
     ),

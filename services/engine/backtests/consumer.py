@@ -7,9 +7,11 @@ import asyncpg
 import numpy as np
 from pydantic import ValidationError
 
-from services.engine.backtests.in_pool import simulate
+from services.engine.backtests.in_pool import BacktestOutput, simulate
+from services.engine.backtests.portfolio_in_pool import simulate_portfolio
 from services.engine.fill_detail_loading import load_fill_detail
 from services.engine.perp_market_loading import load_perp_market
+from services.engine.portfolio_loading import load_portfolio_series
 from services.engine.provenance import differences
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
@@ -42,22 +44,10 @@ class BacktestWorker:
             spec = BacktestSpec.model_validate(request)
         except ValidationError as exc:
             raise JobRejected(f"invalid request: {exc}") from None
-        async with self.pool.acquire() as conn:
-            candles = await market_data.load_candles_warmed(
-                conn,
-                spec.category,
-                spec.symbol,
-                spec.interval,
-                spec.start,
-                spec.end,
-                spec.warmup_bars_asked,
-            )
-            market = await load_perp_market(conn, spec, candles)
-            detail = await load_fill_detail(conn, spec, candles)
-        warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
-        if warmup == len(candles):
-            raise JobRejected("no stored candles in the range")
-        output = await self.simulations.run(simulate, candles, request, warmup, market, detail)
+        if spec.symbols is not None:
+            output = await self._run_portfolio(spec, request)
+        else:
+            output = await self._run_one(spec, request)
         async with self.pool.acquire() as conn:
             original = await backtests_repo.rerun_source(conn, command.backtest_id)
             stored = await backtests_repo.store_result(
@@ -74,11 +64,41 @@ class BacktestWorker:
                 provenance=output.provenance,
                 digests=output.digests,
                 differences=None if original is None else differences(original, output.digests),
+                per_symbol=output.per_symbol,
             )
         if not stored:
             log.info(
                 "backtest cancelled while it ran", extra={"backtest_id": str(command.backtest_id)}
             )
+
+    async def _run_portfolio(
+        self, spec: BacktestSpec, request: dict[str, object]
+    ) -> BacktestOutput:
+        """Each symbol's warmed candles (and perpetual market) on the union timeline."""
+        async with self.pool.acquire() as conn:
+            series = await load_portfolio_series(conn, spec, spec.warmup_bars_asked)
+        return await self.simulations.run(simulate_portfolio, series, request)
+
+    async def _run_one(self, spec: BacktestSpec, request: dict[str, object]) -> BacktestOutput:
+        async with self.pool.acquire() as conn:
+            candles = await market_data.load_candles_warmed(
+                conn,
+                spec.category,
+                spec.symbol,
+                spec.interval,
+                spec.start,
+                spec.end,
+                spec.warmup_bars_asked,
+            )
+            market = await load_perp_market(conn, spec, candles)
+            detail = await load_fill_detail(conn, spec, candles)
+        warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
+        if warmup == len(candles):
+            raise JobRejected("no stored candles in the range")
+        output: BacktestOutput = await self.simulations.run(
+            simulate, candles, request, warmup, market, detail
+        )
+        return output
 
     async def give_up(self, command: RunBacktest, error: str) -> None:
         async with self.pool.acquire() as conn:

@@ -41,9 +41,10 @@ class BacktestOutput:
     monte_carlo: dict[str, Any] | None
     provenance: dict[str, Any]
     digests: dict[str, str]  # sha256 of each part a rerun compares (provenance.COMPARED)
+    per_symbol: dict[str, dict[str, float | int | None]] | None = None  # a portfolio's
 
 
-def _time_or_none(ms: int) -> datetime | None:
+def time_or_none(ms: int) -> datetime | None:
     return from_epoch_ms(ms) if ms >= 0 else None
 
 
@@ -67,7 +68,7 @@ def simulate(
             "long" if t.side[i] > 0 else "short",
             from_epoch_ms(int(t.entry_time[i])),
             float(t.entry_price[i]),
-            _time_or_none(int(t.exit_time[i])),
+            time_or_none(int(t.exit_time[i])),
             float(t.exit_price[i]) if t.exit_time[i] >= 0 else None,
             float(t.qty[i]),
             float(t.pnl[i]),
@@ -75,11 +76,12 @@ def simulate(
             float(t.fees[i]),
             EXIT_REASONS[int(t.exit_reason[i])],
             float(t.funding[i]),
-            _finite_or_none(float(d.equity_return[i])),
+            finite_or_none(float(d.equity_return[i])),
             float(d.mae[i]),
             float(d.mfe[i]),
             int(d.bars_held[i]),
             entry_order,
+            spec.symbol,
         )
         for i in range(len(t))
     ]
@@ -114,7 +116,7 @@ def simulate(
     )
 
 
-def _finite_or_none(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 

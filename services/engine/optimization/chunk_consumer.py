@@ -21,6 +21,7 @@ from domain.market.candles import Candles
 from domain.market.intervals import iso_utc
 from domain.market.perp_market import PerpMarket
 from domain.optimization.walk_forward import walk_forward_windows
+from domain.portfolio_backtest import traded_times
 from domain.strategies import ParamValue
 from services.engine.fill_detail_loading import load_fill_detail
 from services.engine.optimization import bayes_search
@@ -34,8 +35,14 @@ from services.engine.optimization.in_pool import (
     run_window_sets,
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
+from services.engine.optimization.portfolio_sets import (
+    run_portfolio_grid_chunk,
+    run_portfolio_test_chunk,
+    run_portfolio_train_chunk,
+)
 from services.engine.perp_market_loading import load_perp_market
-from services.engine.provenance import candles_provenance, provenance
+from services.engine.portfolio_loading import load_portfolio_series
+from services.engine.provenance import candles_provenance, portfolio_provenance, provenance
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.jobs import JobRejected
@@ -83,6 +90,8 @@ class ChunkWorker:
 
     async def _run(self, work: ChunkWork) -> bool:
         spec = self._validated(work)
+        if spec.backtest.symbols is not None:
+            return await self._run_portfolio(work, spec)
         key, candles, _, _ = await self._load(work, spec)
         if spec.kind == "bayes" and work.stage != "test":
             return await self._run_trials(work, spec, key, candles)
@@ -169,6 +178,62 @@ class ChunkWorker:
             )
         async with self.pool.acquire() as conn:
             return await bayes_search.record_trials(conn, work, spec, trials, results, statistics)
+
+    async def _run_portfolio(self, work: ChunkWork, spec: OptimizationSpec) -> bool:
+        """A chunk of an optimization of a portfolio: every symbol's candles, warmed as far
+        as the sets ask, go to the pool with the chunk's work; walk-forward windows count the
+        bars of the union timeline."""
+        async with self.pool.acquire() as conn:
+            series = await load_portfolio_series(conn, spec.backtest, work.warmup)
+            if self._recorded != work.optimization_id:
+                ran_on = portfolio_provenance(series, spec.backtest.strategy)
+                await store.record_provenance(self.pool, work.optimization_id, ran_on)
+                self._recorded = work.optimization_id
+        run = self.simulations.run
+        if work.stage == "grid":
+            sets = self._param_sets(work, spec)
+            results, statistics = await run(
+                run_portfolio_grid_chunk, series, work.request, sets, work.set_from
+            )
+            async with self.pool.acquire() as conn:
+                return await record_grid(conn, work, results, statistics)
+        assert spec.walk_forward is not None and work.window is not None
+        times = traded_times(series)
+        if times.size != work.bars:
+            raise JobRejected(f"the range held {work.bars} bars when planned and {times.size} now")
+        window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
+        train = (int(times[window.train_from]), int(times[window.train_to - 1]))
+        test = (int(times[window.test_from]), int(times[window.test_to - 1]))
+        if work.stage == "train":
+            sets = self._param_sets(work, spec)
+            best, statistics = await run(
+                run_portfolio_train_chunk,
+                series,
+                train,
+                work.request,
+                sets,
+                work.set_from,
+                spec.objective,
+            )
+            async with self.pool.acquire() as conn:
+                return await record_train(conn, work, best, statistics)
+        assert work.chosen is not None
+        metrics, test_run = await run(
+            run_portfolio_test_chunk, series, test, work.request, work.chosen["params"]
+        )
+        row = {
+            "window": window.index,
+            "train_start": iso_utc(train[0]),
+            "train_end": iso_utc(train[1]),
+            "test_start": iso_utc(test[0]),
+            "test_end": iso_utc(test[1]),
+            "params": work.chosen["params"],
+            "train_metrics": work.chosen["metrics"],
+            "test_metrics": metrics,
+            "robustness": work.chosen.get("robustness"),
+        }
+        async with self.pool.acquire() as conn:
+            return await record_test(conn, work, row, metrics, test_run)
 
     def _param_sets(self, work: ChunkWork, spec: OptimizationSpec) -> list[dict[str, ParamValue]]:
         if self._sets is None or self._sets[0] != work.optimization_id:

@@ -42,6 +42,8 @@ class StoredRange:
 
 async def _stored_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRange:
     b = spec.backtest
+    if b.symbols is not None:
+        return await _portfolio_range(conn, spec)
     bars, data_end = await market_data.candle_span(
         conn, b.category, b.symbol, b.interval, b.start, b.end
     )
@@ -76,6 +78,29 @@ def _bayes_plan(spec: OptimizationSpec, bars: int) -> tuple[list[ChunkPlan], int
         raise JobRejected(f"{exc.field}: {exc.message}") from None
     tests = [ChunkPlan(w, "test", w, 0, 1) for w in range(windows)]
     return tests, progress_total(spec.search.trials, windows)
+
+
+async def _portfolio_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRange:
+    """A portfolio's bars: its union timeline's; its warm-up: the most any set asks (each
+    chunk loads every symbol and warms each set as far as it asks)."""
+    b = spec.backtest
+    row = await conn.fetchrow(
+        """SELECT count(DISTINCT open_time) AS bars, max(open_time) AS data_end FROM klines
+           WHERE category = $1 AND symbol = ANY($2::text[]) AND interval = $3
+             AND open_time BETWEEN $4 AND $5""",
+        b.category,
+        b.symbols,
+        b.interval,
+        b.start,
+        b.end,
+    )
+    assert row is not None
+    sets, _ = spec.combinations()
+    entry = b.strategy.entry()
+    asked = max(
+        (warmup_bars(b.warmup_bars, entry, params, b.interval) for params in sets), default=0
+    )
+    return StoredRange(int(row["bars"]), row["data_end"], asked)
 
 
 def plan(spec: OptimizationSpec, bars: int) -> tuple[list[ChunkPlan], int]:

@@ -251,3 +251,30 @@ export function scatterChart(el, xKey, yKey, points, { xName = xKey, yName = yKe
   });
   return chart;
 }
+
+// Bars of one value per label (e.g. each symbol's pnl: its contribution to a portfolio),
+// positive green and negative red, in the human format of `key`.
+export function barChart(el, labels, values, { key = "pnl", name = key } = {}) {
+  const chart = echarts.init(el, null, { renderer: "canvas", height: 260 });
+  live.push(() => {
+    if (!chart.isDisposed()) chart.dispose();
+  });
+  el.dataset.bars = String(values.length);
+  chart.setOption({
+    animation: false,
+    tooltip: { formatter: (p) => `${p.name}: ${formatValue(key, p.value)}` },
+    grid: { left: 80, right: 20, top: 20, bottom: 40 },
+    xAxis: { type: "category", data: labels },
+    yAxis: { type: "value", name, axisLabel: { formatter: (v) => formatValue(key, v) } },
+    series: [
+      {
+        type: "bar",
+        data: values.map((v) => ({
+          value: v,
+          itemStyle: { color: v >= 0 ? "#2e7d32" : "#c62828" },
+        })),
+      },
+    ],
+  });
+  return chart;
+}

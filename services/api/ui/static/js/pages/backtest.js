@@ -2,7 +2,7 @@
 // in the table centres the chart on it), equity and drawdown, monthly returns, MAE/MFE, the
 // Monte Carlo percentiles and the trades; live while it runs.
 import { api, query } from "../api.js";
-import { candleChart, disposeCharts, lineChart, PALETTE, scatterChart } from "../charts.js";
+import { barChart, candleChart, disposeCharts, lineChart, PALETTE, scatterChart } from "../charts.js";
 import { h, jobEvents, metricsGrid, TERMINAL, table, when } from "../dom.js";
 import { formatValue, jobTitle, setupWords } from "../format.js";
 import { navigate } from "../nav.js";
@@ -277,9 +277,19 @@ export async function backtest(app, id) {
         { title: "symbol", value: ([s]) => s },
         ...keys.map((k) => ({ title: k.replaceAll("_", " "), key: k, value: ([, v]) => v?.[k] })),
       ];
+      const contribution = h("div", { class: "panel", id: "contribution-chart" });
       body.append(
         h("h2", { text: "Per symbol" }),
         table(cols, Object.entries(view.per_symbol), { id: "per-symbol" }),
+        h("h3", { text: "Contribution: each symbol's pnl" }),
+        contribution,
+      );
+      const entries = Object.entries(view.per_symbol);
+      barChart(
+        contribution,
+        entries.map(([s]) => s),
+        entries.map(([, v]) => v?.pnl ?? 0),
+        { key: "pnl", name: "pnl" },
       );
     }
     body.append(...researchPanels(view, hints));

@@ -1,0 +1,107 @@
+"""Portfolio benchmark: a 50-symbol portfolio over a year of hourly bars (438,000
+symbol-bars) in one process, after loading.
+
+Engine time of one backtest (every symbol's sma_cross targets and `rank`, the union
+timeline, the compiled loop, trades, details and metrics), slots and a weekly rotation; then
+a 100-set grid over it (10 `fast` values x 10 `max_positions`) run one set after another in
+this process: sets per second; and loading every symbol's candles from PostgreSQL as the
+engine does (a scratch database), candles per second. Through the API such a grid's
+chunks spread over the engine workers; here it is one process.
+"""
+
+import argparse
+import itertools
+from typing import Any
+
+from bench.portfolio import report as portfolio_report
+from bench.portfolio.loading import load_rate
+from bench.support.report_files import report_path
+from bench.support.synthetic import random_walk
+from bench.support.timing import best_seconds
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import ExecutionSettings
+from domain.portfolio_backtest import PortfolioRules, SymbolSeries, run_portfolio
+
+SYMBOLS = 50
+BARS = 8_760  # a year of hourly bars
+WARMUP = 300
+RANK = "roc(close, 24)"
+GRID_FAST = list(range(5, 55, 5))  # 10 values
+GRID_SLOTS = list(range(1, 11))  # 10 values of max_positions
+
+
+def _series(symbols: int, bars: int) -> list[SymbolSeries]:
+    return [
+        SymbolSeries(
+            f"S{i:02d}USDT", random_walk(bars + WARMUP, minutes_per_bar=60, seed=100 + i), WARMUP
+        )
+        for i in range(symbols)
+    ]
+
+
+def _config(fast: int) -> BacktestConfig:
+    execution = ExecutionSettings(fee_rate=0.00055, contract="linear", funding=False)
+    return BacktestConfig("sma_cross", {"fast": fast, "slow": 100}, "60", execution)
+
+
+def run_portfolio_bench(
+    symbols: int = SYMBOLS, bars: int = BARS, repeats: int = 5
+) -> list[dict[str, Any]]:
+    series = _series(symbols, bars)
+    rows = []
+    for name, rules in (
+        ("slots, K = 10", PortfolioRules(10, RANK)),
+        ("weekly rotation, K = 10", PortfolioRules(10, RANK, "W")),
+    ):
+        config = _config(10)
+
+        def one(config: BacktestConfig = config, rules: PortfolioRules = rules) -> None:
+            run_portfolio(series, config, rules)
+
+        one()  # numba kernels loaded or compiled
+        seconds = best_seconds(one, repeats)
+        rows.append(_row(name, symbols * bars, 1, seconds))
+
+    sets = list(itertools.product(GRID_FAST, GRID_SLOTS))
+
+    def grid() -> None:
+        for fast, slots in sets:
+            run_portfolio(series, _config(fast), PortfolioRules(slots, RANK))
+
+    loaded, seconds = load_rate(symbols, bars, WARMUP)
+    rows.append(
+        {
+            "run": "loading every symbol's warmed candles (PostgreSQL -> numpy)",
+            "symbol_bars": loaded,
+            "sets": 1,
+            "seconds": round(seconds, 5),
+            "symbol_bars_per_second": round(loaded / seconds),
+        }
+    )
+    rows.append(
+        _row(f"{len(sets)}-set grid, one process", symbols * bars, len(sets), best_seconds(grid, 1))
+    )
+    return rows
+
+
+def _row(name: str, symbol_bars: int, sets: int, seconds: float) -> dict[str, Any]:
+    return {
+        "run": name,
+        "symbol_bars": symbol_bars,
+        "sets": sets,
+        "seconds": round(seconds, 5),
+        "symbol_bars_per_second": round(symbol_bars * sets / seconds),
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--symbols", type=int, default=SYMBOLS)
+    parser.add_argument("--bars", type=int, default=BARS, help="hourly bars per symbol")
+    parser.add_argument("--repeats", type=int, default=5, help="timed single backtests")
+
+
+def run(args: argparse.Namespace) -> int:
+    print(f"portfolio benchmark: {args.symbols} symbols x {args.bars:,} bars ...", flush=True)
+    rows = run_portfolio_bench(args.symbols, args.bars, args.repeats)
+    print(portfolio_report.write(rows, report_path("portfolio")))
+    return 0

@@ -1,0 +1,498 @@
+"""Many symbols, one account: the compiled portfolio loop (docs/simulation.md, "Portfolios").
+
+One pass over the union timeline of the symbols' bars. At each bar, for the symbols that have
+a candle there: funding at the open, then the open's fills (exits first in the order of
+`symbols`, then entries: by slots, or by rotation at a rebalance time), then stops and
+liquidations inside the bar, then the close (with `fill: close`, its exits and entries), and
+the account marked at each symbol's latest close. Each position follows the one-symbol rules
+of `kernel.py`, through the same helpers: the trade book and its exit (`_close_trade`), the
+price levels of `fill_levels` (stops, liquidation, what a unit is worth, fees and funding as a
+share of value), and the entry quantity formula of `kernel._open_trade`, fed a stake of E x
+`position_size` / K cut to the free cash instead of the whole equity.
+
+Rows: every symbol's traded candles, concatenated in the order of `symbols`; trades record
+rows (a symbol's own bar is row - its first row) and equity is one value per union bar.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from domain.execution.fill_levels import (
+    beyond,
+    liquidation_prices,
+    nearer_stop,
+    share_of_value,
+    stop_exit,
+    stop_level,
+    value,
+)
+from domain.execution.kernel import TradeBook, _close_trade, _trade_book
+from domain.execution.kernel_records import AT_CLOSE, AT_OPEN, INSIDE, FloatArray, KernelSettings
+from domain.execution.settings import EXIT_REBALANCE, EXIT_SIGNAL, EXIT_STILL_OPEN
+
+IntArray = npt.NDArray[np.int64]
+
+
+class PortfolioBars(NamedTuple):
+    """Per row (every symbol's traded candles, symbol after symbol): prices, the strategy's
+    target, the `rank` (NaN: missing) and the `size` share (empty: all) at that bar as a
+    signal bar, the mark price and funding as `KernelBars` has them (funding empty: none)."""
+
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    target: npt.NDArray[np.int8]
+    rank: FloatArray
+    entry_size: FloatArray
+    mark_open: FloatArray
+    mark_high: FloatArray
+    mark_low: FloatArray
+    funding_at_open: FloatArray
+    funding_inside: FloatArray
+    symbol: IntArray  # per row: the symbol's index in `symbols`
+    symbol_first: IntArray  # per symbol: its first row
+    symbol_stop: IntArray  # per symbol: one past its last row
+
+
+class UnionTimeline(NamedTuple):
+    """Per union bar, the rows that have a candle there, [first, stop) of `row` (in the order
+    of `symbols`), and whether it is a rebalance time (empty: slots, no rotation)."""
+
+    first: IntArray
+    stop: IntArray
+    row: IntArray
+    rebalance: npt.NDArray[np.bool_]
+
+
+class PortfolioKernel(NamedTuple):
+    """The loop's raw output; trade arrays cut to the number of trades, bars are rows."""
+
+    equity: FloatArray  # per union bar, marked at each symbol's latest close
+    bars_held: int  # union bars that ended holding any position
+    symbol_bars_held: IntArray  # per symbol: union bars that ended holding it
+    trade_symbol: IntArray
+    side: npt.NDArray[np.int8]
+    entry_bar: IntArray  # rows
+    entry_price: FloatArray
+    exit_bar: IntArray  # rows; -1 while still open
+    exit_price: FloatArray
+    qty: FloatArray
+    pnl: FloatArray
+    fees: FloatArray
+    exit_reason: npt.NDArray[np.int8]
+    funding: FloatArray
+    entry_at: npt.NDArray[np.int8]
+    exit_at: npt.NDArray[np.int8]
+    entry_equity: FloatArray  # E at the entry's fill time
+    skipped_entries: int  # (symbol, fill time) pairs that waited for a slot
+
+
+@njit(cache=True)
+def _open_position(
+    book: TradeBook,
+    k: int,
+    side: int,
+    price: float,
+    row: int,
+    at: int,
+    money: float,
+    equity: float,
+    s: KernelSettings,
+) -> tuple[float, float, float, float, float, float, float]:
+    """Book trade k's entry of `side` at `price` (before slippage) with a stake of `money`
+    (kernel._open_trade's quantity, fee and levels); (cash change, qty, stop loss, take
+    profit, liquidation, bankruptcy, locked)."""
+    inverse = s.inverse
+    fill = price * (1.0 + s.slippage) if side > 0 else price * (1.0 - s.slippage)
+    stop_loss_level = stop_level(-side, s.stop_loss, s.stop_loss_atr, fill, np.nan)
+    take_profit_level = stop_level(side, s.take_profit, s.take_profit_atr, fill, np.nan)
+    liquidation_level = np.nan
+    bankruptcy_level = np.nan
+    if s.liquidates:
+        liquidation_level, bankruptcy_level = liquidation_prices(
+            inverse, side, fill, s.leverage, s.maintenance_margin_rate
+        )
+        if beyond(side, stop_loss_level, liquidation_level):
+            stop_loss_level = np.nan
+    if inverse:
+        qty = money * fill / (1.0 / s.leverage + s.fee_rate)
+    else:
+        qty = money / (fill * (1.0 / s.leverage + s.fee_rate))
+    fee = share_of_value(inverse, s.fee_rate, qty, fill)
+    book.entry_equity[k] = equity
+    book.side[k] = side
+    book.entry_bar[k] = row
+    book.entry_price[k] = fill
+    book.qty[k] = qty
+    book.fees[k] = fee
+    book.entry_at[k] = at
+    worth = side * qty * value(inverse, fill)
+    locked = worth - abs(qty * value(inverse, fill)) / s.leverage
+    return (
+        -(worth + fee),
+        qty,
+        stop_loss_level,
+        take_profit_level,
+        liquidation_level,
+        bankruptcy_level,
+        locked,
+    )
+
+
+@njit(cache=True)
+def _ranked(symbols: IntArray, keys: FloatArray, m: int, descending: bool) -> IntArray:
+    """The first m of `symbols` ordered by key (descending or ascending), missing last, ties
+    in the order of `symbols` (the symbols come in that order)."""
+    order = np.arange(m)
+    for i in range(1, m):  # insertion sort: stable, and m is at most 100
+        j = i
+        while j > 0 and _before(keys[order[j]], keys[order[j - 1]], descending):
+            order[j], order[j - 1] = order[j - 1], order[j]
+            j -= 1
+    return symbols[order]
+
+
+@njit(cache=True)
+def _before(a: float, b: float, descending: bool) -> bool:
+    if np.isnan(a):
+        return False
+    if np.isnan(b):
+        return True
+    return a > b if descending else a < b
+
+
+@njit(cache=True)
+def simulate_portfolio(
+    bars: PortfolioBars,
+    union: UnionTimeline,
+    settings: KernelSettings,
+    max_positions: int,
+) -> PortfolioKernel:
+    """Fills, trades and equity of every symbol's targets from one account."""
+    s = settings
+    inverse = s.inverse
+    at_close = s.fill_at_close
+    n = union.first.size
+    symbols = bars.symbol_first.size
+    rotating = union.rebalance.size > 0
+    books_funding = bars.funding_at_open.size > 0
+    sized = bars.entry_size.size > 0
+    book = _trade_book(s.max_trades)
+    trade_symbol = np.zeros(s.max_trades, np.int64)
+    equity = np.empty(n)
+
+    side = np.zeros(symbols, np.int64)
+    qty = np.zeros(symbols)
+    trade = np.full(symbols, -1, np.int64)
+    stop_loss = np.full(symbols, np.nan)
+    take_profit = np.full(symbols, np.nan)
+    liquidation = np.full(symbols, np.nan)
+    bankruptcy = np.full(symbols, np.nan)
+    locked = np.zeros(symbols)
+    prev_target = np.zeros(symbols, np.int64)
+    want = np.zeros(symbols, np.int64)  # slots: the side a flat symbol waits to enter
+    exit_due = np.zeros(symbols, np.bool_)  # a change of target to fill at the next open
+    last_close = np.full(symbols, np.nan)
+    symbol_bars_held = np.zeros(symbols, np.int64)
+    chosen = np.zeros(symbols, np.bool_)
+    candidates = np.empty(symbols, np.int64)
+    keys = np.empty(symbols)
+
+    cash = s.initial_capital
+    open_positions = 0
+    trades = 0
+    bars_held = 0
+    skipped = 0
+
+    for u in range(n):
+        lo = union.first[u]
+        hi = union.stop[u]
+        # Funding at the bar's open time, paid by the positions coming into it.
+        if books_funding:
+            for i in range(lo, hi):
+                r = union.row[i]
+                k = bars.symbol[r]
+                rate = bars.funding_at_open[r]
+                if side[k] != 0 and rate != 0.0:
+                    paid = side[k] * share_of_value(inverse, rate, qty[k], bars.mark_open[r])
+                    cash -= paid
+                    book.funding[trade[k]] += paid
+
+        # The open (fill: next_open): exits first, in the order of `symbols`, then entries.
+        if not at_close:
+            for i in range(lo, hi):
+                r = union.row[i]
+                k = bars.symbol[r]
+                if exit_due[k]:
+                    exit_due[k] = False
+                    if side[k] != 0:
+                        cash += _close_trade(
+                            book,
+                            trade[k],
+                            side[k],
+                            qty[k],
+                            bars.open[r],
+                            EXIT_SIGNAL,
+                            r,
+                            AT_OPEN,
+                            -1,
+                            s,
+                        )
+                        side[k] = 0
+                        open_positions -= 1
+                if side[k] != 0:
+                    level, level_reason = nearer_stop(side[k], stop_loss[k], np.nan)
+                    price, reason, at_open = stop_exit(
+                        side[k],
+                        level,
+                        level_reason,
+                        take_profit[k],
+                        bars.open[r],
+                        bars.high[r],
+                        bars.low[r],
+                        liquidation[k],
+                        bankruptcy[k],
+                        bars.mark_open[r],
+                        bars.mark_high[r],
+                        bars.mark_low[r],
+                    )
+                    if reason >= 0 and at_open:
+                        cash += _close_trade(
+                            book, trade[k], side[k], qty[k], price, reason, r, AT_OPEN, -1, s
+                        )
+                        side[k] = 0
+                        open_positions -= 1
+
+        fills_now = (not at_close) and (not rotating or union.rebalance[u])
+        for phase in range(2):
+            if phase == 1:
+                # Inside the bar: stops and liquidations by the one-symbol rules, funding
+                # inside it between the open's fills and those inside.
+                for i in range(lo, hi):
+                    r = union.row[i]
+                    k = bars.symbol[r]
+                    if side[k] == 0:
+                        continue
+                    level, level_reason = nearer_stop(side[k], stop_loss[k], np.nan)
+                    price, reason, at_open = stop_exit(
+                        side[k],
+                        level,
+                        level_reason,
+                        take_profit[k],
+                        bars.open[r],
+                        bars.high[r],
+                        bars.low[r],
+                        liquidation[k],
+                        bankruptcy[k],
+                        bars.mark_open[r],
+                        bars.mark_high[r],
+                        bars.mark_low[r],
+                    )
+                    if reason >= 0 and at_open:
+                        cash += _close_trade(
+                            book, trade[k], side[k], qty[k], price, reason, r, AT_OPEN, -1, s
+                        )
+                        side[k] = 0
+                        open_positions -= 1
+                        continue
+                    if books_funding and bars.funding_inside[r] != 0.0:
+                        rate = bars.funding_inside[r]
+                        paid = side[k] * share_of_value(inverse, rate, qty[k], bars.mark_open[r])
+                        cash -= paid
+                        book.funding[trade[k]] += paid
+                    if reason >= 0:
+                        cash += _close_trade(
+                            book, trade[k], side[k], qty[k], price, reason, r, INSIDE, -1, s
+                        )
+                        side[k] = 0
+                        open_positions -= 1
+                # The close: every symbol's latest close, then its change of target.
+                for i in range(lo, hi):
+                    r = union.row[i]
+                    k = bars.symbol[r]
+                    last_close[k] = bars.close[r]
+                    target = bars.target[r]
+                    if target == prev_target[k]:
+                        continue
+                    prev_target[k] = target
+                    want[k] = target
+                    if not at_close:
+                        # No change on a symbol's last bar is filled after its data ends.
+                        if r + 1 < bars.symbol_stop[k]:
+                            exit_due[k] = side[k] != 0 and side[k] != target
+                    elif side[k] != 0 and side[k] != target:
+                        cash += _close_trade(
+                            book,
+                            trade[k],
+                            side[k],
+                            qty[k],
+                            bars.close[r],
+                            EXIT_SIGNAL,
+                            r,
+                            AT_CLOSE,
+                            -1,
+                            s,
+                        )
+                        side[k] = 0
+                        open_positions -= 1
+                fills_now = at_close and (not rotating or union.rebalance[u])
+            if not fills_now:
+                continue
+            at = AT_CLOSE if at_close else AT_OPEN
+            # Signal bars: the previous bar for an open fill, the bar itself at a close.
+            back = 0 if at_close else 1
+            if rotating:
+                # Rotation: longs by rank descending, shorts by rank ascending, up to K each.
+                longs, shorts = _choose(bars, union, lo, hi, back, max_positions, keys, candidates)
+                chosen[:] = False
+                for k in longs:
+                    chosen[k] = True
+                for k in shorts:
+                    chosen[k] = True
+                for i in range(lo, hi):
+                    r = union.row[i]
+                    k = bars.symbol[r]
+                    if side[k] != 0 and not chosen[k]:
+                        price = bars.close[r] if at_close else bars.open[r]
+                        cash += _close_trade(
+                            book, trade[k], side[k], qty[k], price, EXIT_REBALANCE, r, at, -1, s
+                        )
+                        side[k] = 0
+                        open_positions -= 1
+                entering = np.concatenate((longs, shorts))
+                share = 1.0 / max(1, entering.size)
+            else:
+                m = 0
+                for i in range(lo, hi):
+                    r = union.row[i]
+                    k = bars.symbol[r]
+                    if side[k] == 0 and want[k] != 0 and r - back >= bars.symbol_first[k]:
+                        candidates[m] = k
+                        keys[m] = bars.rank[r - back]
+                        m += 1
+                if m == 0:
+                    continue
+                entering = _ranked(candidates, keys, m, True)
+                share = 1.0 / max_positions
+            if entering.size == 0:
+                continue
+            # E: the cash after this fill time's exits plus the open positions at their
+            # symbols' latest closes; the free cash: what no position holds as margin.
+            account = cash
+            free = cash
+            for k in range(symbols):
+                if side[k] != 0:
+                    account += side[k] * qty[k] * value(inverse, last_close[k])
+                    free += locked[k]
+            for k in entering:
+                if side[k] != 0:
+                    continue  # rotation keeps a chosen position as it is
+                if not rotating and open_positions >= max_positions:
+                    skipped += 1
+                    continue
+                if account <= 0.0 or free <= 0.0:
+                    continue
+                r = _row_at(union, bars, lo, hi, k)
+                direction = bars.target[r - back] if rotating else want[k]
+                size = bars.entry_size[r - back] if sized else 1.0
+                money = account * (s.position_size * size * share)
+                if money > free:
+                    money = free
+                price = bars.close[r] if at_close else bars.open[r]
+                entry = _open_position(book, trades, direction, price, r, at, money, account, s)
+                cash += entry[0]
+                qty[k] = entry[1]
+                stop_loss[k], take_profit[k] = entry[2], entry[3]
+                liquidation[k], bankruptcy[k] = entry[4], entry[5]
+                locked[k] = entry[6]
+                free += entry[0] + entry[6]
+                side[k] = direction
+                trade[k] = trades
+                trade_symbol[trades] = k
+                trades += 1
+                open_positions += 1
+                want[k] = 0
+
+        marked = cash
+        for k in range(symbols):
+            if side[k] != 0:
+                marked += side[k] * qty[k] * value(inverse, last_close[k])
+                symbol_bars_held[k] += 1
+        equity[u] = marked
+        if open_positions > 0:
+            bars_held += 1
+
+    for k in range(symbols):
+        if side[k] != 0:
+            t = trade[k]
+            book.exit_price[t] = last_close[k]
+            gain = (
+                side[k]
+                * qty[k]
+                * (value(inverse, last_close[k]) - value(inverse, book.entry_price[t]))
+            )
+            book.pnl[t] = gain - book.fees[t] - book.funding[t]
+            book.reason[t] = EXIT_STILL_OPEN
+
+    return PortfolioKernel(
+        equity,
+        bars_held,
+        symbol_bars_held,
+        trade_symbol[:trades],
+        book.side[:trades],
+        book.entry_bar[:trades],
+        book.entry_price[:trades],
+        book.exit_bar[:trades],
+        book.exit_price[:trades],
+        book.qty[:trades],
+        book.pnl[:trades],
+        book.fees[:trades],
+        book.reason[:trades],
+        book.funding[:trades],
+        book.entry_at[:trades],
+        book.exit_at[:trades],
+        book.entry_equity[:trades],
+        skipped,
+    )
+
+
+@njit(cache=True)
+def _row_at(union: UnionTimeline, bars: PortfolioBars, lo: int, hi: int, k: int) -> int:
+    """Symbol k's row at this union bar (it has a candle here)."""
+    for i in range(lo, hi):
+        if bars.symbol[union.row[i]] == k:
+            return int(union.row[i])
+    return -1
+
+
+@njit(cache=True)
+def _choose(
+    bars: PortfolioBars,
+    union: UnionTimeline,
+    lo: int,
+    hi: int,
+    back: int,
+    max_positions: int,
+    keys: FloatArray,
+    candidates: IntArray,
+) -> tuple[IntArray, IntArray]:
+    """A rebalance time's choice: up to K symbols with target +1 and the highest rank, up to
+    K with target -1 and the lowest; symbols with a missing rank or no candle are not chosen."""
+    picks = []
+    for wanted, descending in ((1, True), (-1, False)):
+        m = 0
+        for i in range(lo, hi):
+            r = union.row[i]
+            signal = r - back
+            if signal < bars.symbol_first[bars.symbol[r]]:
+                continue
+            if bars.target[signal] == wanted and not np.isnan(bars.rank[signal]):
+                candidates[m] = bars.symbol[r]
+                keys[m] = bars.rank[signal]
+                m += 1
+        picks.append(_ranked(candidates, keys, m, descending)[:max_positions].copy())
+    return picks[0], picks[1]

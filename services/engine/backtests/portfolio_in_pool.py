@@ -1,0 +1,124 @@
+"""What runs in the engine's process pool for a portfolio backtest: every symbol's candles in,
+the same plain outputs as a one-symbol backtest out, plus `per_symbol`."""
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from domain.execution.settings import EXIT_REASONS
+from domain.market.intervals import from_epoch_ms, iso_utc
+from domain.portfolio_backtest import PortfolioRules, SymbolSeries, run_portfolio
+from domain.research.monte_carlo import resample_trades
+from services.engine.backtests.data_used import DataReport, data_used
+from services.engine.backtests.in_pool import BacktestOutput, finite_or_none, time_or_none
+from services.engine.provenance import (
+    arrays_sha256,
+    canonical_json,
+    portfolio_provenance,
+    sha256_hex,
+)
+from shared.backtest_spec import BacktestSpec, request_warnings
+
+
+def simulate_portfolio(series: list[SymbolSeries], request: dict[str, Any]) -> BacktestOutput:
+    """The portfolio backtest of `request` over each symbol's warmed candles."""
+    spec = BacktestSpec.model_validate(request)
+    portfolio = spec.portfolio
+    assert portfolio is not None and portfolio.max_positions is not None
+    every = None if portfolio.rebalance is None else portfolio.rebalance.every
+    rules = PortfolioRules(portfolio.max_positions, portfolio.rank, every)
+    result = run_portfolio(series, spec.config(), rules)
+    t = result.trades
+    d = result.details
+    trades = [
+        (
+            "long" if t.side[i] > 0 else "short",
+            from_epoch_ms(int(t.entry_time[i])),
+            float(t.entry_price[i]),
+            time_or_none(int(t.exit_time[i])),
+            float(t.exit_price[i]) if t.exit_time[i] >= 0 else None,
+            float(t.qty[i]),
+            float(t.pnl[i]),
+            float(t.returns[i]),
+            float(t.fees[i]),
+            EXIT_REASONS[int(t.exit_reason[i])],
+            float(t.funding[i]),
+            finite_or_none(float(d.equity_return[i])),
+            float(d.mae[i]),
+            float(d.mfe[i]),
+            int(d.bars_held[i]),
+            "market",
+            result.trade_symbols[i],
+        )
+        for i in range(len(t))
+    ]
+    data, warnings = _data(series, spec, len(t))
+    metrics = dict(result.metrics)
+    ran_on = portfolio_provenance(series, spec.strategy)
+    joined = ran_on["candles"]["sha256"]
+    digests = {
+        "candles": joined,
+        "metrics": sha256_hex(canonical_json(metrics)),
+        "trades": arrays_sha256(
+            *(getattr(t, f.name) for f in dataclasses.fields(t)), result.kernel.trade_symbol
+        ),
+        "equity": arrays_sha256(result.time, result.equity),
+    }
+    monte_carlo = None
+    if spec.monte_carlo is not None:
+        returns = d.equity_return[t.closed]
+        asked = spec.monte_carlo
+        monte_carlo = resample_trades(
+            returns, spec.initial_capital, asked.runs, asked.seed
+        ).as_json()
+    return BacktestOutput(
+        metrics,
+        trades,
+        result.time,
+        result.equity,
+        data,
+        t.exit_counts(),
+        [*request_warnings(request), *warnings],
+        monte_carlo,
+        ran_on,
+        digests,
+        result.per_symbol,
+    )
+
+
+def _data(
+    series: list[SymbolSeries], spec: BacktestSpec, num_trades: int
+) -> tuple[DataReport, list[str]]:
+    """The union's first and last bar and its count; each symbol's late start, early end,
+    gaps and short warm-up as warnings naming it."""
+    warnings: list[str] = []
+    times = []
+    warmups = []
+    for one in series:
+        traded = one.candles.open_time[one.trade_from :]
+        if traded.size == 0:
+            warnings.append(f"{one.symbol}: no candles in the range; it never trades")
+            continue
+        times.append(traded)
+        warmups.append(one.trade_from)
+        report = data_used(
+            one.candles.open_time,
+            one.trade_from,
+            spec.warmup_bars_asked,
+            spec.start_ms,
+            spec.end_ms,
+            spec.interval,
+            1,
+        )
+        warnings.extend(f"{one.symbol}: {sentence}" for sentence in report.warnings)
+    union = np.unique(np.concatenate(times))
+    if num_trades == 0:
+        warnings.append("no trades: the strategy never took a position in the range")
+    data = {
+        "first": iso_utc(int(union[0])),
+        "last": iso_utc(int(union[-1])),
+        "bars": int(union.size),
+        "warmup_bars": min(warmups),
+    }
+    return DataReport(data, []), warnings
