@@ -49,7 +49,7 @@ def candles_sha256(candles: Candles) -> str:
         part = packed[: stop - first]
         for name, column in columns:
             part[name] = column[first:stop]
-        digest.update(memoryview(part).cast("B"))
+        digest.update(part.view(np.uint8).data)
     return digest.hexdigest()
 
 
