@@ -105,7 +105,7 @@ def _trade_book(capacity: int) -> TradeBook:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _close_trade(
     book: TradeBook,
     k: int,
@@ -144,7 +144,7 @@ def _close_trade(
 Entry = tuple[float, float, float, float, float, float, float]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _open_trade(
     book: TradeBook,
     k: int,
@@ -240,6 +240,11 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
     uses_atr = not (np.isnan(s.stop_loss_atr) and np.isnan(s.take_profit_atr))
     uses_atr = uses_atr or not np.isnan(s.trailing_stop_atr)
     limits = s.limit_entries
+    # Without detail, funding, limit orders, stops or liquidation nothing can happen inside a
+    # bar: the candle walk below is skipped (a position is only marked at the close).
+    has_stops = not (np.isnan(s.stop_loss) and np.isnan(s.take_profit))
+    has_stops = has_stops or uses_atr or not np.isnan(s.trailing_stop)
+    walks_candles = uses_detail or books_funding or limits or has_stops or s.liquidates
 
     cash = s.initial_capital
     side = 0  # current position: +1, -1 or 0
@@ -326,7 +331,7 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
 
         # Inside the bar, candle by candle: its detail candles, or the bar itself. Flat with no
         # working order, nothing can happen inside a bar: it is skipped.
-        if side == 0 and (limit_side == 0 or t < limit_from):
+        if not walks_candles or (side == 0 and (limit_side == 0 or t < limit_from)):
             stop = first
         for c in range(first, stop):
             located = c if has_detail else -1  # where a fill inside the bar is

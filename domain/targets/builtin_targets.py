@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from domain.strategies import BUILTIN_STRATEGIES
 from domain.targets.indicator_cache import IndicatorCache
@@ -35,9 +36,20 @@ def _targets_of(name: str) -> Callable[[TargetsFunction], TargetsFunction]:
     return bind
 
 
+@njit(cache=True)
+def _above_below_compiled(fast: npt.NDArray[np.float64], slow: npt.NDArray[np.float64]) -> Targets:
+    targets = np.empty(fast.size, np.int8)
+    for i in range(fast.size):
+        targets[i] = 1 if fast[i] > slow[i] else (-1 if fast[i] < slow[i] else 0)
+    return targets
+
+
 def _above_below(fast: npt.NDArray[np.float64], slow: npt.NDArray[np.float64]) -> Targets:
-    # NaN compares false both ways, so warm-up bars come out flat.
-    return (fast > slow).astype(np.int8) - (fast < slow).astype(np.int8)
+    """1 where fast > slow, -1 where below, 0 where equal; NaN compares false both ways, so
+    warm-up bars come out flat (one compiled pass: numpy's would take four)."""
+    return _above_below_compiled(
+        np.ascontiguousarray(fast, np.float64), np.ascontiguousarray(slow, np.float64)
+    )
 
 
 def _held(enter: BoolArray, leave: BoolArray) -> Targets:

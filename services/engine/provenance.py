@@ -34,18 +34,35 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# Candles packed and hashed this many at a time: a buffer that stays in the CPU's cache
+# instead of a copy of every candle (a year of minutes is 25 MB) and another of its bytes.
+_PACKED_PER_UPDATE = 8_192
+
+
+def candles_sha256(candles: Candles) -> str:
+    """The sha256 of the candles packed as the module's docstring says."""
+    digest = hashlib.sha256()
+    count = len(candles)
+    packed = np.empty(min(count, _PACKED_PER_UPDATE), _CANDLE)
+    columns = [("open_time", candles.open_time)]
+    columns += [(name, getattr(candles, name)) for name in PRICE_FIELDS]
+    for first in range(0, count, _PACKED_PER_UPDATE):
+        stop = min(first + _PACKED_PER_UPDATE, count)
+        part = packed[: stop - first]
+        for name, column in columns:
+            part[name] = column[first:stop]
+        digest.update(part.view(np.uint8).data)
+    return digest.hexdigest()
+
+
 def candles_provenance(candles: Candles) -> dict[str, Any]:
     """{count, first, last, sha256} of the candles, oldest first."""
-    packed = np.empty(len(candles), _CANDLE)
-    packed["open_time"] = candles.open_time
-    for name in PRICE_FIELDS:
-        packed[name] = getattr(candles, name)
     count = len(candles)
     return {
         "count": count,
         "first": iso_utc(int(candles.open_time[0])) if count else None,
         "last": iso_utc(int(candles.open_time[-1])) if count else None,
-        "sha256": sha256_hex(packed.tobytes()),
+        "sha256": candles_sha256(candles),
     }
 
 

@@ -61,30 +61,8 @@ def simulate(
     spec = BacktestSpec.model_validate(request)
     result = run_backtest(candles, spec.config(), trade_from=warmup, market=market, detail=detail)
     t = result.trades
-    d = result.details
     entry_order = "market" if spec.entry_order == "market" else "limit"
-    trades = [
-        (
-            "long" if t.side[i] > 0 else "short",
-            from_epoch_ms(int(t.entry_time[i])),
-            float(t.entry_price[i]),
-            time_or_none(int(t.exit_time[i])),
-            float(t.exit_price[i]) if t.exit_time[i] >= 0 else None,
-            float(t.qty[i]),
-            float(t.pnl[i]),
-            float(t.returns[i]),
-            float(t.fees[i]),
-            EXIT_REASONS[int(t.exit_reason[i])],
-            float(t.funding[i]),
-            finite_or_none(float(d.equity_return[i])),
-            float(d.mae[i]),
-            float(d.mfe[i]),
-            int(d.bars_held[i]),
-            entry_order,
-            spec.symbol,
-        )
-        for i in range(len(t))
-    ]
+    trades = _trade_rows(result, entry_order, spec.symbol)
     data = data_used(
         candles.open_time,
         warmup,
@@ -113,6 +91,42 @@ def simulate(
         _monte_carlo(spec, result),
         ran_on,
         digests,
+    )
+
+
+def _trade_rows(
+    result: BacktestResult, entry_order: str, symbol: str | None
+) -> list[tuple[Any, ...]]:
+    """The trades as rows in shared.repos.backtests.TRADE_COLUMNS order (after backtest_id,
+    seq): columns turned into Python values once each (`tolist`), not element by element."""
+    t = result.trades
+    d = result.details
+    exit_times = t.exit_time.tolist()
+    exit_prices = [
+        price if time >= 0 else None
+        for price, time in zip(t.exit_price.tolist(), exit_times, strict=True)
+    ]
+    return list(
+        zip(
+            ["long" if side > 0 else "short" for side in t.side.tolist()],
+            [from_epoch_ms(ms) for ms in t.entry_time.tolist()],
+            t.entry_price.tolist(),
+            [time_or_none(ms) for ms in exit_times],
+            exit_prices,
+            t.qty.tolist(),
+            t.pnl.tolist(),
+            t.returns.tolist(),
+            t.fees.tolist(),
+            [EXIT_REASONS[reason] for reason in t.exit_reason.tolist()],
+            t.funding.tolist(),
+            [finite_or_none(value) for value in d.equity_return.tolist()],
+            d.mae.tolist(),
+            d.mfe.tolist(),
+            d.bars_held.tolist(),
+            [entry_order] * len(t),
+            [symbol] * len(t),
+            strict=True,
+        )
     )
 
 

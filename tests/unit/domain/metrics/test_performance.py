@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from domain.metrics.names import METRIC_KEYS
-from domain.metrics.performance import Metric, bars_per_year, compute_metrics, span_of
+from domain.metrics.performance import (
+    Metric,
+    bars_per_year,
+    compute_metrics,
+    return_ratios,
+    span_of,
+)
 
 DAY = 86_400_000
 
@@ -124,3 +130,21 @@ def test_cagr_counts_one_calendar_month_for_the_last_monthly_bar() -> None:
     dec = int(datetime(2023, 12, 1, tzinfo=UTC).timestamp() * 1000)
     m = metrics([10_000, 11_000], interval="M", times=[jan, dec])
     assert m["cagr"] == pytest.approx(0.1, rel=1e-12)  # exactly 365 days
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 8, 9, 127, 128, 129, 255, 1_000, 8_193, 100_003])
+def test_sharpe_and_sortino_are_numpys_to_the_bit(size: int) -> None:
+    """The compiled sums follow numpy's pairwise order: the ratios np.mean, np.std (ddof 1)
+    and the mean of np.minimum(r, 0) ** 2 give, bit for bit."""
+    rng = np.random.default_rng(size)
+    returns = rng.standard_normal(size) * 1e-3 + 2e-5
+    returns[::7] *= 1e3
+    mean = float(np.mean(returns))
+    expected_sharpe = None
+    if size >= 2:
+        expected_sharpe = mean / float(np.std(returns, ddof=1)) * math.sqrt(525_600)
+    downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+    sharpe, sortino = return_ratios(returns, 525_600.0)
+    assert repr(sharpe) == repr(expected_sharpe)
+    expected_sortino = mean / downside * math.sqrt(525_600) if downside else None
+    assert repr(sortino) == repr(expected_sortino)
