@@ -25,24 +25,16 @@ from shared.messages import RunOptimizationChunk, StartOptimization
 from shared.settings import Settings
 from tests.support.broker import ready_messages
 from tests.support.market import insert_candles, random_walk
+from tests.support.optimization_requests import BACKTEST as GRID_BACKTEST
+from tests.support.optimization_requests import T0
 from tests.support.processes import service_process
 from tests.support.services import running_engine, settled
 
 pytestmark = pytest.mark.integration
 
 Client = TestClient[web.Request, web.Application]
-T0 = 1_704_067_200_000
-HOURS = 1500
-BACKTEST: dict[str, Any] = {
-    "category": "linear",
-    "symbol": "BTCUSDT",
-    "interval": "60",
-    "start": T0,
-    "end": T0 + HOURS * 3_600_000,
-    "strategy": {"name": "sma_cross"},
-    "fee_rate": 0.001,
-    "direction": "long_short",
-}
+HOURS = 1500  # more than the grid tests' range: a search needs room for its trials
+BACKTEST: dict[str, Any] = {**GRID_BACKTEST, "end": T0 + HOURS * 3_600_000}
 
 
 def _search(trials: int, batch: int, sampler: str = "tpe", seed: int = 7) -> dict[str, Any]:
