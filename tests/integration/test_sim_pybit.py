@@ -50,8 +50,23 @@ async def test_pybit_websocket_receives_confirmed_kline_pushes() -> None:
     async with running_sim(settings) as sim:
 
         class SimWebSocket(WebSocket):  # type: ignore[misc]
+            # pybit records a subscription and its callback only after sending it; the sim,
+            # on the same machine, can answer first (a KeyError in pybit's thread), so the
+            # answer waits until the subscription is recorded.
+            def __init__(self, **kwargs: Any) -> None:
+                self.recording = threading.Lock()
+                super().__init__(**kwargs)
+
             def _connect(self, url: str) -> None:
                 super()._connect(f"{sim.ws_url}/linear")
+
+            def subscribe(self, *args: Any, **kwargs: Any) -> None:
+                with self.recording:
+                    super().subscribe(*args, **kwargs)
+
+            def _on_message(self, message: str) -> None:
+                with self.recording:
+                    super()._on_message(message)
 
         received: list[dict[str, Any]] = []
         lock = threading.Lock()

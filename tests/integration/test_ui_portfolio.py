@@ -45,3 +45,11 @@ async def test_a_portfolio_backtest_page_shows_each_symbol(
     assert options == SYMBOLS
     title = await page.inner_text("#bt-title")
     assert "BTCUSDT" in title
+    # The trades table names each trade's symbol, second after the side.
+    await page.wait_for_selector("#trades tbody tr", timeout=WAIT_MS)
+    headers = await page.eval_on_selector_all("#trades thead th", "ths => ths.map(t => t.textContent)")
+    assert headers[1].startswith("symbol")
+    traded = await page.eval_on_selector_all(
+        "#trades tbody tr", "rows => rows.map(r => r.children[1].textContent)"
+    )
+    assert traded and set(traded) <= set(SYMBOLS)

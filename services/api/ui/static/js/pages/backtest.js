@@ -103,7 +103,8 @@ const ALWAYS = new Set([
   "exit_reason",
 ]);
 
-export function tradeColumns(trades) {
+// `symbol` is a column only for a portfolio: in a one-symbol backtest it is the title's.
+export function tradeColumns(trades, portfolio) {
   const present = (k) => ALWAYS.has(k) || trades.some((t) => t[k] !== undefined);
   const cols = TRADE_COLUMNS.filter(([k]) => present(k)).map(([key, title]) => ({
     title,
@@ -112,7 +113,7 @@ export function tradeColumns(trades) {
       key.endsWith("_time") ? when(t[key]) : key === "exit_reason" && !t.exit_time ? "open" : t[key],
     sort: (t) => t[key],
   }));
-  if (trades.some((t) => t.symbol)) cols.splice(1, 0, { title: "symbol", value: (t) => t.symbol });
+  if (portfolio) cols.splice(1, 0, { title: "symbol", value: (t) => t.symbol });
   return cols;
 }
 
@@ -298,7 +299,7 @@ export async function backtest(app, id) {
       marked.total > shownTrades.length
         ? `Trades (last ${shownTrades.length} of ${marked.total})`
         : `Trades (${shownTrades.length})`;
-    const cols = tradeColumns(shownTrades);
+    const cols = tradeColumns(shownTrades, symbols.length > 1);
     cols.rowAttrs = (tr, t) => {
       tr.classList.add("trade");
       tr.addEventListener("click", async () => {
