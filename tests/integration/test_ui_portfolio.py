@@ -47,7 +47,9 @@ async def test_a_portfolio_backtest_page_shows_each_symbol(
     assert "BTCUSDT" in title
     # The trades table names each trade's symbol, second after the side.
     await page.wait_for_selector("#trades tbody tr", timeout=WAIT_MS)
-    headers = await page.eval_on_selector_all("#trades thead th", "ths => ths.map(t => t.textContent)")
+    headers = await page.eval_on_selector_all(
+        "#trades thead th", "ths => ths.map(t => t.textContent)"
+    )
     assert headers[1].startswith("symbol")
     traded = await page.eval_on_selector_all(
         "#trades tbody tr", "rows => rows.map(r => r.children[1].textContent)"

@@ -261,7 +261,9 @@ async def test_a_trader_reads_the_pages_and_the_report(
     trades = (await (await api.get(f"/api/v1/backtests/{view['id']}/trades")).json())["items"]
     assert trades
     await page.wait_for_selector("#candles canvas", timeout=WAIT_MS)
-    headers = await page.eval_on_selector_all("#trades thead th", "ths => ths.map(t => t.textContent)")
+    headers = await page.eval_on_selector_all(
+        "#trades thead th", "ths => ths.map(t => t.textContent)"
+    )
     assert not any(h.startswith("symbol") for h in headers)  # one symbol: it is in the title
     first_row = page.locator("#trades tbody tr").first
     entry = await first_row.locator("td").nth(1).inner_text()
