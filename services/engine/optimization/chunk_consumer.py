@@ -72,6 +72,8 @@ class ChunkWorker:
     _sets: tuple[UUID, list[dict[str, ParamValue]]] | None = field(default=None, repr=False)
     # The request of the optimization last served, validated (once per optimization).
     _spec: tuple[UUID, OptimizationSpec] | None = field(default=None, repr=False)
+    # The Bayesian searches' studies this worker asked the latest batch of.
+    _studies: bayes_search.HeldStudies = field(default_factory=bayes_search.HeldStudies, repr=False)
 
     async def handle(self, command: RunOptimizationChunk) -> None:
         work = await store.chunk_work(self.pool, command.optimization_id, command.chunk)
@@ -177,7 +179,9 @@ class ChunkWorker:
                 work.set_from,
             )
         async with self.pool.acquire() as conn:
-            return await bayes_search.record_trials(conn, work, spec, trials, results, statistics)
+            return await bayes_search.record_trials(
+                conn, work, spec, trials, results, statistics, self._studies
+            )
 
     async def _run_portfolio(self, work: ChunkWork, spec: OptimizationSpec) -> bool:
         """A chunk of an optimization of a portfolio: every symbol's candles, warmed as far
