@@ -129,8 +129,9 @@ def _told(trial: StoredTrial) -> StoredTrial:
     if trial.state != "running":
         return trial
     value = _value(trial.params)
-    state = "fail" if value is None else "complete"
-    return StoredTrial(trial.number, trial.params, trial.system_attrs, state, value)
+    if value is None:
+        return StoredTrial(trial.number, trial.params, trial.system_attrs, "fail")
+    return StoredTrial(trial.number, trial.params, trial.system_attrs, "complete", value)
 
 
 def _held_by_workers(
