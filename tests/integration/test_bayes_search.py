@@ -1,9 +1,11 @@
 """Bayesian searches through the queue: API -> planner -> batches of chunks -> told -> API.
 
 The reference is the contract's loop written out with Optuna in the test, each trial
-evaluated by a full backtest (run_backtest) on the stored candles.
+evaluated by a full backtest (run_backtest, or run_portfolio for a portfolio) on the stored
+candles.
 """
 
+import dataclasses
 import signal
 from typing import Any
 
@@ -17,7 +19,9 @@ from devtools.waiting import poll_until
 from domain.backtest import run_backtest
 from domain.execution.config import BacktestConfig
 from domain.market.candles import Candles
+from domain.portfolio_backtest import PortfolioRules, run_portfolio
 from services.engine.optimization.in_pool import bars_between
+from services.engine.portfolio_loading import load_portfolio_series
 from shared.amqp import Topology
 from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles
@@ -367,3 +371,84 @@ async def test_a_planner_killed_while_asking_the_first_batches_commits_nothing(
     first = [dict(r) for r in await pool.fetch(trials, optimization_id)]
     second = [dict(r) for r in await pool.fetch(trials, again_at.rsplit("/", 1)[1])]
     assert sum(r["position"] is not None for r in first) == 40 * 200 and first == second
+
+
+PORTFOLIO_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+PORTFOLIO_HOURS = 800
+PORTFOLIO: dict[str, Any] = {
+    "category": "spot",
+    "symbols": PORTFOLIO_SYMBOLS,
+    "interval": "60",
+    "start": T0,
+    "end": T0 + (PORTFOLIO_HOURS - 1) * 3_600_000,
+    "strategy": {"name": "sma_cross", "params": {"slow": 60}},
+    "fee_rate": 0.001,
+    "warmup_bars": 0,
+    "portfolio": {"max_positions": 2, "rank": "roc(close, 24)"},
+}
+
+
+async def _portfolio_reference(
+    pool: asyncpg.Pool, trials: int, batch: int, seed: int
+) -> list[tuple[int, dict[str, Any], float | None]]:
+    """The contract's loop over the portfolio: each trial one portfolio backtest
+    (run_portfolio) with its `fast` and `max_positions`, told its total return."""
+    spec = BacktestSpec.model_validate(PORTFOLIO)
+    assert spec.portfolio is not None
+    async with pool.acquire() as conn:
+        series = await load_portfolio_series(conn, spec, 0)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    evaluated: list[tuple[int, dict[str, Any], float | None]] = []
+    while len(evaluated) < trials:
+        asked = []
+        for _ in range(min(batch, trials - len(evaluated))):
+            trial = study.ask()
+            values = {
+                "fast": trial.suggest_int("fast", 5, 40, step=1, log=False),
+                "max_positions": trial.suggest_categorical("max_positions", [1, 2, 3]),
+            }
+            asked.append((trial, values))
+        for trial, values in asked:
+            config = dataclasses.replace(spec.config(), params={"fast": values["fast"], "slow": 60})
+            rules = PortfolioRules(values["max_positions"], spec.portfolio.rank, None)
+            value = run_portfolio(series, config, rules).metrics["total_return"]
+            if value is None:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, value)
+            evaluated.append((trial.number, values, value))
+    return evaluated
+
+
+async def test_a_search_over_a_portfolio_asks_what_the_contracts_loop_asks(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    for i, symbol in enumerate(PORTFOLIO_SYMBOLS):
+        walk = random_walk(T0, PORTFOLIO_HOURS, "60", seed=21 + i)
+        await insert_candles(pool, "spot", symbol, "60", walk)
+    body = {
+        "kind": "bayes",
+        "backtest": PORTFOLIO,
+        "objective": "total_return",
+        "param_space": {"fast": {"low": 5, "high": 40}, "max_positions": [1, 2, 3]},
+        "search": {"trials": 12, "batch": 4, "seed": 3},
+    }
+    async with running_engine(settings):
+        resp = await api.post("/api/v1/optimizations", json=body)
+        assert resp.status == 202, await resp.text()
+        location = resp.headers["Location"]
+        done = await settled(api, location, within=300)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["progress"] == {"done": 12, "total": 12}
+    rows = await _rows(api, location)
+    reference = await _portfolio_reference(pool, 12, 4, 3)
+    names = ("fast", "max_positions")
+    assert [(r["trial"], {k: r["params"][k] for k in names}) for r in rows] == _asked(reference)
+    for row, (_, _, value) in zip(rows, reference, strict=True):
+        assert row["params"]["slow"] == 60
+        assert row["metrics"]["total_return"] == pytest.approx(value, rel=1e-12, abs=1e-12)
+    top = max(rows, key=lambda r: (r["metrics"]["total_return"], -r["trial"]))
+    assert done["best"] == top
+    assert done["robustness"]["trials"] == 12 and done["search"]["trials"] == 12
+    assert set(done["provenance"]["symbols"]) == set(PORTFOLIO_SYMBOLS)
