@@ -7,6 +7,7 @@ candles.
 
 import dataclasses
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -69,40 +70,64 @@ def _backtest(values: dict[str, Any]) -> BacktestConfig:
     return BacktestSpec.model_validate(request).config()
 
 
-def _reference(
-    candles: Candles, trials: int, batch: int, sampler: str, seed: int
-) -> list[tuple[int, dict[str, Any], float | None]]:
-    """The contract's loop: (trial number, values, sharpe) of every evaluated trial."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    samplers = {"tpe": optuna.samplers.TPESampler, "cmaes": optuna.samplers.CmaEsSampler}
-    study = optuna.create_study(direction="maximize", sampler=samplers[sampler](seed=seed))
-    evaluated: list[tuple[int, dict[str, Any], float | None]] = []
+Told = list[tuple[int, dict[str, Any], float | None]]
+
+
+def _contract_loop(
+    study: optuna.Study,
+    trials: int,
+    batch: int,
+    suggest: Callable[[optuna.trial.Trial], dict[str, Any]],
+    breaks: Callable[[dict[str, Any]], bool],
+    objective: Callable[[dict[str, Any]], float | None],
+) -> Told:
+    """The contract's loop: (trial number, values, objective) of every evaluated trial."""
+    evaluated: Told = []
     asks = 0
     while len(evaluated) < trials and asks < 10 * trials:
         asked: list[tuple[optuna.trial.Trial, dict[str, Any]]] = []
         while len(asked) < min(batch, trials - len(evaluated)) and asks < 10 * trials:
             trial = study.ask()
             asks += 1
-            values = {
-                "fast": trial.suggest_int("fast", 2, 30, step=1, log=False),
-                "slow": trial.suggest_categorical("slow", [10, 40, 80]),
-                "trailing_stop": trial.suggest_float("trailing_stop", 0.01, 0.2, log=True),
-            }
-            if values["fast"] >= values["slow"]:
+            values = suggest(trial)
+            if breaks(values):
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
             else:
                 asked.append((trial, values))
         for trial, values in asked:
-            sharpe = run_backtest(candles, _backtest(values)).metrics["sharpe"]
-            if sharpe is None:
+            value = objective(values)
+            if value is None:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
             else:
-                study.tell(trial, sharpe)
-            evaluated.append((trial.number, values, sharpe))
+                study.tell(trial, value)
+            evaluated.append((trial.number, values, value))
     return evaluated
 
 
-def _asked(reference: list[tuple[int, dict[str, Any], float | None]]) -> list[Any]:
+def _reference(candles: Candles, trials: int, batch: int, sampler: str, seed: int) -> Told:
+    """The contract's loop over the one-symbol space, each trial a run_backtest's sharpe."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    samplers = {"tpe": optuna.samplers.TPESampler, "cmaes": optuna.samplers.CmaEsSampler}
+    study = optuna.create_study(direction="maximize", sampler=samplers[sampler](seed=seed))
+
+    def suggest(trial: optuna.trial.Trial) -> dict[str, Any]:
+        return {
+            "fast": trial.suggest_int("fast", 2, 30, step=1, log=False),
+            "slow": trial.suggest_categorical("slow", [10, 40, 80]),
+            "trailing_stop": trial.suggest_float("trailing_stop", 0.01, 0.2, log=True),
+        }
+
+    return _contract_loop(
+        study,
+        trials,
+        batch,
+        suggest,
+        lambda values: bool(values["fast"] >= values["slow"]),
+        lambda values: run_backtest(candles, _backtest(values)).metrics["sharpe"],
+    )
+
+
+def _asked(reference: Told) -> list[Any]:
     return [(number, values) for number, values, _ in reference]
 
 
@@ -388,37 +413,29 @@ PORTFOLIO: dict[str, Any] = {
 }
 
 
-async def _portfolio_reference(
-    pool: asyncpg.Pool, trials: int, batch: int, seed: int
-) -> list[tuple[int, dict[str, Any], float | None]]:
+async def _portfolio_reference(pool: asyncpg.Pool, trials: int, batch: int, seed: int) -> Told:
     """The contract's loop over the portfolio: each trial one portfolio backtest
     (run_portfolio) with its `fast` and `max_positions`, told its total return."""
     spec = BacktestSpec.model_validate(PORTFOLIO)
-    assert spec.portfolio is not None
+    portfolio = spec.portfolio
+    assert portfolio is not None
     async with pool.acquire() as conn:
         series = await load_portfolio_series(conn, spec, 0)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    evaluated: list[tuple[int, dict[str, Any], float | None]] = []
-    while len(evaluated) < trials:
-        asked = []
-        for _ in range(min(batch, trials - len(evaluated))):
-            trial = study.ask()
-            values = {
-                "fast": trial.suggest_int("fast", 5, 40, step=1, log=False),
-                "max_positions": trial.suggest_categorical("max_positions", [1, 2, 3]),
-            }
-            asked.append((trial, values))
-        for trial, values in asked:
-            config = dataclasses.replace(spec.config(), params={"fast": values["fast"], "slow": 60})
-            rules = PortfolioRules(values["max_positions"], spec.portfolio.rank, None)
-            value = run_portfolio(series, config, rules).metrics["total_return"]
-            if value is None:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            else:
-                study.tell(trial, value)
-            evaluated.append((trial.number, values, value))
-    return evaluated
+
+    def suggest(trial: optuna.trial.Trial) -> dict[str, Any]:
+        return {
+            "fast": trial.suggest_int("fast", 5, 40, step=1, log=False),
+            "max_positions": trial.suggest_categorical("max_positions", [1, 2, 3]),
+        }
+
+    def total_return(values: dict[str, Any]) -> float | None:
+        config = dataclasses.replace(spec.config(), params={"fast": values["fast"], "slow": 60})
+        rules = PortfolioRules(values["max_positions"], portfolio.rank, None)
+        return run_portfolio(series, config, rules).metrics["total_return"]
+
+    return _contract_loop(study, trials, batch, suggest, lambda values: False, total_return)
 
 
 async def test_a_search_over_a_portfolio_asks_what_the_contracts_loop_asks(
