@@ -3,9 +3,17 @@ space of them (shared/param_space.py), optionally walk-forward."""
 
 import itertools
 import math
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from domain.execution.settings import PORTFOLIO_GRID_FIELD
 from domain.metrics.names import METRIC_KEYS
@@ -66,6 +74,10 @@ def _execution_values(name: str, given: list[Any] | GridRange) -> list[Any]:
         except ValidationError as exc:
             raise ParamError(f"param_grid.{name}.{i}", error_message(exc.errors()[0])) from None
     return checked
+
+
+# A search over a portfolio's `max_positions`: integers in 1..MAX_SYMBOLS, as a grid's.
+_SLOTS: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(strict=True, ge=1, le=MAX_SYMBOLS)])
 
 
 def _slot_values(given: list[Any] | GridRange) -> list[int]:
@@ -189,10 +201,13 @@ class OptimizationSpec(BaseModel):
     def dimensions(self) -> list[Dimension]:
         """A bayes search's space, checked, in the order given."""
         assert self.param_space is not None
+        fields = EXECUTION_GRID_FIELDS
+        if self.backtest.symbols is not None:
+            fields = {**fields, PORTFOLIO_GRID_FIELD: _SLOTS}
         return check_space(
             self.param_space,
             self.backtest.strategy.entry(),
-            EXECUTION_GRID_FIELDS,
+            fields,
             self.backtest.category == "spot",
         )
 

@@ -6,16 +6,17 @@ trials as chunks any worker takes), timed from the job's `created_at` to its `fi
 The overhead per trial outside the simulation is what the engine workers (their pool
 processes included) spent on the job beyond the simulations themselves: the same 200 sets
 evaluated in this process (`evaluate_sets`) give the simulations' CPU. Separately, every
-batch's ask step (the study rebuilt from the stored trials, then `batch` asks) is run again
-here on the stored trials, to say how much of that overhead is Optuna's. Then the full grid
-over the same space (the same lattice: every value a step lands on) runs in this process, and
-the search's best is compared with the grid's.
+batch's ask step is run again here on the stored trials, with the study held from batch to
+batch and with it rebuilt from storage, to say how much of that overhead is Optuna's. Then
+the full grid over the same space (the same lattice: every value a step lands on) runs in
+this process, and the search's best is compared with the grid's.
 """
 
 import argparse
 import asyncio
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -34,7 +35,7 @@ from devtools.launcher import tail
 from domain.market.candles import Candles
 from domain.optimization.ranking import ranking_key
 from domain.optimization.walk_forward import progress_total
-from services.engine.optimization.bayes_study import ask_batch, new_sampler
+from services.engine.optimization.bayes_study import SearchStudy, ask_batch, new_sampler
 from services.engine.optimization.in_pool import evaluate_sets
 from services.ingest.kline_store import Series
 from shared.db import create_pool
@@ -193,34 +194,47 @@ async def _search(settings: Settings, spec: OptimizationSpec, logs: Path) -> dic
     }
 
 
-def _ask_seconds(spec: OptimizationSpec, stored: list[dict[str, Any]], sampler: bytes) -> float:
-    """Every batch's ask step again, on the trials stored before it: the study rebuilt and
-    `batch` asks (the sampler state is the stored first one, so only the time is meant)."""
+def _ask_seconds(spec: OptimizationSpec, stored: list[dict[str, Any]]) -> tuple[float, float]:
+    """Every batch's ask step again on the trials stored before it, in CPU seconds: with one
+    study held from batch to batch and caught up on the trials stored since (as the worker
+    that asked the batch before does), and with the study rebuilt from every stored trial (as
+    a worker that holds none does). Both must ask what the search stored."""
     assert spec.search is not None
     dimensions = spec.dimensions()
     entry = spec.backtest.strategy.entry()
     base = spec.backtest.strategy.resolved_params
+
+    def breaks(params: Mapping[str, Any]) -> bool:
+        return entry.broken_rule({**base, **params}) is not None
+
     history = [
         StoredTrial(t["number"], t["params"], t["system_attrs"], t["state"], t["value"])
         for t in stored
     ]
-    batches = sorted({t["batch"] for t in stored})
-    seconds = 0.0
-    for batch in batches:
+    held = SearchStudy.of_stored(spec.objective, dimensions, new_sampler(spec.search))
+    sampler = new_sampler(spec.search)
+    held_seconds, rebuilt_seconds = 0.0, 0.0
+    for batch in sorted({t["batch"] for t in stored}):
         before = [h for h, t in zip(history, stored, strict=True) if t["batch"] < batch]
         wanted = sum(1 for t in stored if t["batch"] == batch and t["position"] is not None)
+        asks_left = ASKS_PER_TRIAL * spec.search.trials
         started = time.process_time()
-        ask_batch(
-            spec.objective,
-            dimensions,
-            sampler,
-            before,
-            wanted,
-            ASKS_PER_TRIAL * spec.search.trials,
-            lambda p: entry.broken_rule({**base, **p}) is not None,
-        )
-        seconds += time.process_time() - started
-    return seconds
+        held.catch_up([h for h in before if h.number >= held.settled_before])
+        asked = held.ask(wanted, asks_left, breaks)
+        held_seconds += time.process_time() - started
+        started = time.process_time()
+        rebuilt = ask_batch(spec.objective, dimensions, sampler, before, wanted, asks_left, breaks)
+        rebuilt_seconds += time.process_time() - started
+        asked_here = [
+            (h.number, h.params)
+            for h, t in zip(history, stored, strict=True)
+            if t["batch"] == batch
+        ]
+        for one in (asked, rebuilt):
+            if [(t.number, t.params) for t in one.trials] != asked_here:
+                raise RuntimeError(f"batch {batch} asked again is not the stored batch")
+        sampler = asked.sampler
+    return held_seconds, rebuilt_seconds
 
 
 def _evaluate(
@@ -254,7 +268,7 @@ async def _run(bars: int, trials: int) -> list[dict[str, Any]]:
     _say("the search's sets again in this process ...")
     evaluate_sets(candles.select(np.arange(2_000)), request, sets[:2], 0)  # JIT warm-up
     kernel_cpu, _ = _evaluate(candles, request, list(by_chunk.values()))
-    ask_cpu = _ask_seconds(spec, search["trials"], new_sampler(spec.search))
+    ask_cpu, rebuilt_ask_cpu = _ask_seconds(spec, search["trials"])
     grid = _grid(spec)
     _say(f"the full grid, {len(grid)} sets, in this process ...")
     grid_chunks = [grid[i : i + GRID_CHUNK] for i in range(0, len(grid), GRID_CHUNK)]
@@ -284,6 +298,7 @@ async def _run(bars: int, trials: int) -> list[dict[str, Any]]:
             "kernel_cpu_seconds": round(kernel_cpu, 3),
             "overhead_cpu_ms_per_trial": round(1000 * outside / len(evaluated), 2),
             "ask_cpu_ms_per_trial": round(1000 * ask_cpu / len(evaluated), 2),
+            "rebuilt_ask_cpu_ms_per_trial": round(1000 * rebuilt_ask_cpu / len(evaluated), 2),
             "server_cpu_ms_per_trial": round(
                 1000 * search["server_cpu_seconds"] / len(evaluated), 2
             ),

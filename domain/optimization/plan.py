@@ -19,6 +19,10 @@ CHUNK_BAR_EVALUATIONS = 40_000_000
 # An optimization is split into at least this many chunks when it has enough parameter sets,
 # so that several workers share even a small one.
 MIN_CHUNKS = 8
+# A Bayesian search's batch is split no finer than this much work per chunk (4 trials on a
+# year of 1-minute bars, about 60 ms of simulation): each chunk also costs a message, a few
+# statements and a hand-over to the pool (some 10 ms of CPU), and a batch is small.
+MIN_BATCH_CHUNK_BAR_EVALUATIONS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,8 @@ def batch_chunks(
     `first_position`) as chunks numbered from `first_chunk`; a walk-forward window's search
     is its training."""
     stage: Stage = "grid" if window is None else "train"
-    size = sets_per_chunk(trials, bars)
+    at_least = math.ceil(MIN_BATCH_CHUNK_BAR_EVALUATIONS / max(bars, 1))
+    size = min(trials, max(sets_per_chunk(trials, bars), at_least))
     return [
         ChunkPlan(first_chunk + i, stage, window, first_position + a, first_position + b)
         for i, (a, b) in enumerate(_split(trials, size))

@@ -68,13 +68,17 @@ async def search_row(db: DbExecutor, optimization_id: UUID, search: int) -> Sear
     return SearchRow(**dict(row))
 
 
-async def history(db: DbExecutor, optimization_id: UUID, search: int) -> list[StoredTrial]:
-    """Every trial asked in the search, in trial order."""
+async def history(
+    db: DbExecutor, optimization_id: UUID, search: int, since: int = 0
+) -> list[StoredTrial]:
+    """The trials asked in the search numbered from `since` on (every one by default), in
+    trial order."""
     rows = await db.fetch(
         """SELECT number, params, system_attrs, state, value FROM optimization_trials
-           WHERE optimization_id = $1 AND search = $2 ORDER BY number""",
+           WHERE optimization_id = $1 AND search = $2 AND number >= $3 ORDER BY number""",
         optimization_id,
         search,
+        since,
     )
     return [
         StoredTrial(r["number"], r["params"], r["system_attrs"], r["state"], r["value"])
@@ -135,30 +139,29 @@ async def chunk_trials(db: DbExecutor, optimization_id: UUID, chunk: int) -> lis
 async def tell(
     conn: DbConnection, optimization_id: UUID, search: int, told: list[tuple[int, float | None]]
 ) -> int:
-    """Trials' outcomes as (number, value; None: failed); the search's trials still running."""
-    await conn.execute(
-        """UPDATE optimization_trials t SET value = o.value,
-               state = CASE WHEN o.value IS NULL THEN 'fail' ELSE 'complete' END
-           FROM unnest($3::int[], $4::float8[]) AS o (number, value)
-           WHERE t.optimization_id = $1 AND t.search = $2 AND t.number = o.number""",
-        optimization_id,
-        search,
-        [number for number, _ in told],
-        [value for _, value in told],
-    )
-    await conn.execute(
-        """UPDATE optimization_searches SET evaluated = evaluated + $3
-           WHERE optimization_id = $1 AND search = $2""",
-        optimization_id,
-        search,
-        len(told),
-    )
+    """Running trials' outcomes as (number, value; None: failed); the search's trials still
+    running after them. One statement: its final count reads the trials as they were before
+    it, so the ones it told are taken off."""
     return int(
         await conn.fetchval(
-            """SELECT count(*) FROM optimization_trials
+            """WITH told AS (
+                   UPDATE optimization_trials t SET value = o.value,
+                       state = CASE WHEN o.value IS NULL THEN 'fail' ELSE 'complete' END
+                   FROM unnest($3::int[], $4::float8[]) AS o (number, value)
+                   WHERE t.optimization_id = $1 AND t.search = $2 AND t.number = o.number
+                     AND t.state = 'running'
+                   RETURNING t.number
+               ), counted AS (
+                   UPDATE optimization_searches
+                   SET evaluated = evaluated + (SELECT count(*) FROM told)
+                   WHERE optimization_id = $1 AND search = $2
+               )
+               SELECT count(*) - (SELECT count(*) FROM told) FROM optimization_trials
                WHERE optimization_id = $1 AND search = $2 AND state = 'running'""",
             optimization_id,
             search,
+            [number for number, _ in told],
+            [value for _, value in told],
         )
     )
 

@@ -1,10 +1,13 @@
 """Bayesian searches through the queue: API -> planner -> batches of chunks -> told -> API.
 
 The reference is the contract's loop written out with Optuna in the test, each trial
-evaluated by a full backtest (run_backtest) on the stored candles.
+evaluated by a full backtest (run_backtest, or run_portfolio for a portfolio) on the stored
+candles.
 """
 
+import dataclasses
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -17,7 +20,9 @@ from devtools.waiting import poll_until
 from domain.backtest import run_backtest
 from domain.execution.config import BacktestConfig
 from domain.market.candles import Candles
+from domain.portfolio_backtest import PortfolioRules, run_portfolio
 from services.engine.optimization.in_pool import bars_between
+from services.engine.portfolio_loading import load_portfolio_series
 from shared.amqp import Topology
 from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles
@@ -65,40 +70,64 @@ def _backtest(values: dict[str, Any]) -> BacktestConfig:
     return BacktestSpec.model_validate(request).config()
 
 
-def _reference(
-    candles: Candles, trials: int, batch: int, sampler: str, seed: int
-) -> list[tuple[int, dict[str, Any], float | None]]:
-    """The contract's loop: (trial number, values, sharpe) of every evaluated trial."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    samplers = {"tpe": optuna.samplers.TPESampler, "cmaes": optuna.samplers.CmaEsSampler}
-    study = optuna.create_study(direction="maximize", sampler=samplers[sampler](seed=seed))
-    evaluated: list[tuple[int, dict[str, Any], float | None]] = []
+Told = list[tuple[int, dict[str, Any], float | None]]
+
+
+def _contract_loop(
+    study: optuna.Study,
+    trials: int,
+    batch: int,
+    suggest: Callable[[optuna.trial.Trial], dict[str, Any]],
+    breaks: Callable[[dict[str, Any]], bool],
+    objective: Callable[[dict[str, Any]], float | None],
+) -> Told:
+    """The contract's loop: (trial number, values, objective) of every evaluated trial."""
+    evaluated: Told = []
     asks = 0
     while len(evaluated) < trials and asks < 10 * trials:
         asked: list[tuple[optuna.trial.Trial, dict[str, Any]]] = []
         while len(asked) < min(batch, trials - len(evaluated)) and asks < 10 * trials:
             trial = study.ask()
             asks += 1
-            values = {
-                "fast": trial.suggest_int("fast", 2, 30, step=1, log=False),
-                "slow": trial.suggest_categorical("slow", [10, 40, 80]),
-                "trailing_stop": trial.suggest_float("trailing_stop", 0.01, 0.2, log=True),
-            }
-            if values["fast"] >= values["slow"]:
+            values = suggest(trial)
+            if breaks(values):
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
             else:
                 asked.append((trial, values))
         for trial, values in asked:
-            sharpe = run_backtest(candles, _backtest(values)).metrics["sharpe"]
-            if sharpe is None:
+            value = objective(values)
+            if value is None:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
             else:
-                study.tell(trial, sharpe)
-            evaluated.append((trial.number, values, sharpe))
+                study.tell(trial, value)
+            evaluated.append((trial.number, values, value))
     return evaluated
 
 
-def _asked(reference: list[tuple[int, dict[str, Any], float | None]]) -> list[Any]:
+def _reference(candles: Candles, trials: int, batch: int, sampler: str, seed: int) -> Told:
+    """The contract's loop over the one-symbol space, each trial a run_backtest's sharpe."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    samplers = {"tpe": optuna.samplers.TPESampler, "cmaes": optuna.samplers.CmaEsSampler}
+    study = optuna.create_study(direction="maximize", sampler=samplers[sampler](seed=seed))
+
+    def suggest(trial: optuna.trial.Trial) -> dict[str, Any]:
+        return {
+            "fast": trial.suggest_int("fast", 2, 30, step=1, log=False),
+            "slow": trial.suggest_categorical("slow", [10, 40, 80]),
+            "trailing_stop": trial.suggest_float("trailing_stop", 0.01, 0.2, log=True),
+        }
+
+    return _contract_loop(
+        study,
+        trials,
+        batch,
+        suggest,
+        lambda values: bool(values["fast"] >= values["slow"]),
+        lambda values: run_backtest(candles, _backtest(values)).metrics["sharpe"],
+    )
+
+
+def _asked(reference: Told) -> list[Any]:
     return [(number, values) for number, values, _ in reference]
 
 
@@ -367,3 +396,76 @@ async def test_a_planner_killed_while_asking_the_first_batches_commits_nothing(
     first = [dict(r) for r in await pool.fetch(trials, optimization_id)]
     second = [dict(r) for r in await pool.fetch(trials, again_at.rsplit("/", 1)[1])]
     assert sum(r["position"] is not None for r in first) == 40 * 200 and first == second
+
+
+PORTFOLIO_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+PORTFOLIO_HOURS = 800
+PORTFOLIO: dict[str, Any] = {
+    "category": "spot",
+    "symbols": PORTFOLIO_SYMBOLS,
+    "interval": "60",
+    "start": T0,
+    "end": T0 + (PORTFOLIO_HOURS - 1) * 3_600_000,
+    "strategy": {"name": "sma_cross", "params": {"slow": 60}},
+    "fee_rate": 0.001,
+    "warmup_bars": 0,
+    "portfolio": {"max_positions": 2, "rank": "roc(close, 24)"},
+}
+
+
+async def _portfolio_reference(pool: asyncpg.Pool, trials: int, batch: int, seed: int) -> Told:
+    """The contract's loop over the portfolio: each trial one portfolio backtest
+    (run_portfolio) with its `fast` and `max_positions`, told its total return."""
+    spec = BacktestSpec.model_validate(PORTFOLIO)
+    portfolio = spec.portfolio
+    assert portfolio is not None
+    async with pool.acquire() as conn:
+        series = await load_portfolio_series(conn, spec, 0)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+
+    def suggest(trial: optuna.trial.Trial) -> dict[str, Any]:
+        return {
+            "fast": trial.suggest_int("fast", 5, 40, step=1, log=False),
+            "max_positions": trial.suggest_categorical("max_positions", [1, 2, 3]),
+        }
+
+    def total_return(values: dict[str, Any]) -> float | None:
+        config = dataclasses.replace(spec.config(), params={"fast": values["fast"], "slow": 60})
+        rules = PortfolioRules(values["max_positions"], portfolio.rank, None)
+        return run_portfolio(series, config, rules).metrics["total_return"]
+
+    return _contract_loop(study, trials, batch, suggest, lambda values: False, total_return)
+
+
+async def test_a_search_over_a_portfolio_asks_what_the_contracts_loop_asks(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    for i, symbol in enumerate(PORTFOLIO_SYMBOLS):
+        walk = random_walk(T0, PORTFOLIO_HOURS, "60", seed=21 + i)
+        await insert_candles(pool, "spot", symbol, "60", walk)
+    body = {
+        "kind": "bayes",
+        "backtest": PORTFOLIO,
+        "objective": "total_return",
+        "param_space": {"fast": {"low": 5, "high": 40}, "max_positions": [1, 2, 3]},
+        "search": {"trials": 12, "batch": 4, "seed": 3},
+    }
+    async with running_engine(settings):
+        resp = await api.post("/api/v1/optimizations", json=body)
+        assert resp.status == 202, await resp.text()
+        location = resp.headers["Location"]
+        done = await settled(api, location, within=300)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["progress"] == {"done": 12, "total": 12}
+    rows = await _rows(api, location)
+    reference = await _portfolio_reference(pool, 12, 4, 3)
+    names = ("fast", "max_positions")
+    assert [(r["trial"], {k: r["params"][k] for k in names}) for r in rows] == _asked(reference)
+    for row, (_, _, value) in zip(rows, reference, strict=True):
+        assert row["params"]["slow"] == 60
+        assert row["metrics"]["total_return"] == pytest.approx(value, rel=1e-12, abs=1e-12)
+    top = max(rows, key=lambda r: (r["metrics"]["total_return"], -r["trial"]))
+    assert done["best"] == top
+    assert done["robustness"]["trials"] == 12 and done["search"]["trials"] == 12
+    assert set(done["provenance"]["symbols"]) == set(PORTFOLIO_SYMBOLS)

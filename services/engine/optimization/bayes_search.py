@@ -7,11 +7,17 @@ transaction (under the optimization's row lock, store.lock_for_outcome), or ends
 a plain search finishes the optimization, a window's releases its test run. A worker killed
 at any point commits nothing of what it was doing, its chunk comes back, and the next worker
 rebuilds the study from the stored trials (bayes_study.py): no trial lost, none twice.
+
+A worker keeps in memory the studies it asked the last batch of (`HeldStudies`, taken in the
+asking transaction and kept again only once it commits), so when it asks again it replays
+only the trials stored since; the stored state stays the truth, and a study another worker
+has asked with since is brought up to date from it.
 """
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -20,10 +26,12 @@ from domain.optimization.ranking import best_of
 from domain.optimization.walk_forward import walk_forward_windows
 from domain.research.robustness import SetStatistics
 from services.engine.optimization.bayes_study import (
-    ask_batch,
+    AskedBatch,
+    SearchStudy,
     importances,
     new_sampler,
     objective_value,
+    study_to_ask,
 )
 from services.engine.optimization.in_pool import SetResult, best_result
 from services.engine.optimization.outcomes import grid_robustness
@@ -68,6 +76,28 @@ class Search:
         return cls(work.optimization_id, spec, window.train_to - window.train_from, work.window)
 
 
+# Studies a worker holds at most (a walk-forward searches each window with its own).
+_STUDIES_HELD = 32
+
+
+@dataclass
+class HeldStudies:
+    """The studies this process asked the latest batch of, by optimization and search, each
+    with the search's batch count when it was kept (the stored count then)."""
+
+    _held: OrderedDict[tuple[UUID, int], tuple[int, SearchStudy]] = field(
+        default_factory=OrderedDict
+    )
+
+    def take(self, search: "Search") -> tuple[int, SearchStudy] | None:
+        return self._held.pop((search.optimization_id, search.number), None)
+
+    def keep(self, search: "Search", batch: int, study: SearchStudy) -> None:
+        self._held[search.optimization_id, search.number] = (batch, study)
+        while len(self._held) > _STUDIES_HELD:
+            self._held.popitem(last=False)
+
+
 def evaluation_sets(spec: OptimizationSpec, trials: list[ChunkTrial]) -> list[dict[str, Any]]:
     """Each trial's parameter set: the request's parameters with the trial's values."""
     base = spec.backtest.strategy.resolved_params
@@ -89,7 +119,7 @@ async def open_searches(
     sampler = new_sampler(spec.search)
     for search in searches:
         await bayes_store.open_search(conn, optimization_id, search.number, sampler)
-        await _ask_next(conn, search)
+        await _ask_next(conn, search, None)
 
 
 async def record_trials(
@@ -99,13 +129,16 @@ async def record_trials(
     trials: list[ChunkTrial],
     results: list[SetResult],
     statistics: SetStatistics,
+    studies: HeldStudies,
 ) -> bool:
     """Record a chunk's trials (a plain search's rows; a window's best), tell them, and if
-    they were its batch's last, ask the next batch or end the search. False when nothing
-    was written (the optimization stopped running or the chunk was done already)."""
+    they were its batch's last, ask the next batch (with the study this worker holds, if
+    any) or end the search. False when nothing was written (the optimization stopped
+    running or the chunk was done already)."""
     search = Search.of_chunk(work, spec)
     objective = spec.objective
     number_at = {t.position: t.number for t in trials}
+    asked: tuple[int, SearchStudy] | None = None
     async with conn.transaction():
         if not await store.lock_for_outcome(conn, work):
             return False
@@ -129,7 +162,9 @@ async def record_trials(
         told = [(number_at[r.index], objective_value(r.metrics.get(objective))) for r in results]
         still_running = await bayes_store.tell(conn, work.optimization_id, search.number, told)
         if not still_running:
-            await _ask_next(conn, search)
+            asked = await _ask_next(conn, search, studies.take(search))
+    if asked is not None:  # committed: the study is the stored state's
+        studies.keep(search, *asked)
     return True
 
 
@@ -143,26 +178,28 @@ def _breaks_rule(spec: OptimizationSpec) -> Any:
     return breaks
 
 
-async def _ask_next(conn: DbConnection, search: Search) -> None:
-    """Ask the search's next batch and queue its chunks, or end the search."""
+async def _ask_next(
+    conn: DbConnection, search: Search, held: tuple[int, SearchStudy] | None
+) -> tuple[int, SearchStudy] | None:
+    """Ask the search's next batch and queue its chunks, or end the search; the study asked
+    with and the batch count it leaves stored, None when the search ended. `held`: this
+    process's study of the search, with the batch count it was kept at."""
     oid, plan = search.optimization_id, search.plan
     row = await bayes_store.search_row(conn, oid, search.number)
     wanted = min(plan.batch, plan.trials - row.evaluated)
     asks_left = ASKS_PER_TRIAL * plan.trials - row.asks
     if wanted <= 0 or asks_left <= 0:
         await _end(conn, search, row)
-        return
-    history = await bayes_store.history(conn, oid, search.number)
-    asked = await asyncio.to_thread(
-        ask_batch,
-        search.spec.objective,
-        search.spec.dimensions(),
-        row.sampler,
-        history,
-        wanted,
-        asks_left,
-        _breaks_rule(search.spec),
-    )
+        return None
+    spec = search.spec
+    study, sampler = study_to_ask(held, row.batch, row.sampler, spec.objective, spec.dimensions())
+    stored = await bayes_store.history(conn, oid, search.number, study.settled_before)
+
+    def catch_up_and_ask() -> AskedBatch:
+        study.catch_up(stored, sampler)
+        return study.ask(wanted, asks_left, _breaks_rule(spec))
+
+    asked = await asyncio.to_thread(catch_up_and_ask)
     evaluate = asked.to_evaluate
     chunks: list[ChunkPlan] = []
     if evaluate:
@@ -181,8 +218,9 @@ async def _ask_next(conn: DbConnection, search: Search) -> None:
     await bayes_store.asked(conn, oid, search.number, asked.sampler, asked.asks)
     if not evaluate:
         await _end(conn, search, await bayes_store.search_row(conn, oid, search.number))
-        return
+        return None
     await store.queue_chunks(conn, oid, chunks)
+    return row.batch + 1, study
 
 
 async def _end(conn: DbConnection, search: Search, row: SearchRow) -> None:

@@ -8,7 +8,7 @@ pool process (so a chunk sends the pool only its parameter sets).
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
@@ -21,7 +21,8 @@ from domain.market.candles import Candles
 from domain.market.intervals import iso_utc
 from domain.market.perp_market import PerpMarket
 from domain.optimization.walk_forward import walk_forward_windows
-from domain.portfolio_backtest import traded_times
+from domain.portfolio_backtest import SymbolSeries, traded_times
+from domain.research.robustness import SetStatistics
 from domain.strategies import ParamValue
 from services.engine.fill_detail_loading import load_fill_detail
 from services.engine.optimization import bayes_search
@@ -29,6 +30,7 @@ from services.engine.optimization.in_pool import (
     CandlesKey,
     CandlesMissing,
     HeldCandles,
+    SetResult,
     run_grid_chunk,
     run_test_chunk,
     run_train_chunk,
@@ -39,6 +41,7 @@ from services.engine.optimization.portfolio_sets import (
     run_portfolio_grid_chunk,
     run_portfolio_test_chunk,
     run_portfolio_train_chunk,
+    run_portfolio_window_sets,
 )
 from services.engine.perp_market_loading import load_perp_market
 from services.engine.portfolio_loading import load_portfolio_series
@@ -72,6 +75,8 @@ class ChunkWorker:
     _sets: tuple[UUID, list[dict[str, ParamValue]]] | None = field(default=None, repr=False)
     # The request of the optimization last served, validated (once per optimization).
     _spec: tuple[UUID, OptimizationSpec] | None = field(default=None, repr=False)
+    # The Bayesian searches' studies this worker asked the latest batch of.
+    _studies: bayes_search.HeldStudies = field(default_factory=bayes_search.HeldStudies, repr=False)
 
     async def handle(self, command: RunOptimizationChunk) -> None:
         work = await store.chunk_work(self.pool, command.optimization_id, command.chunk)
@@ -94,7 +99,7 @@ class ChunkWorker:
             return await self._run_portfolio(work, spec)
         key, candles, _, _ = await self._load(work, spec)
         if spec.kind == "bayes" and work.stage != "test":
-            return await self._run_trials(work, spec, key, candles)
+            return await self._run_trials(work, spec, self._trial_sets(work, spec, key, candles))
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
             results, statistics = await self._in_pool(
@@ -153,21 +158,37 @@ class ChunkWorker:
         return self._spec[1]
 
     async def _run_trials(
-        self, work: ChunkWork, spec: OptimizationSpec, key: CandlesKey, candles: Candles
+        self,
+        work: ChunkWork,
+        spec: OptimizationSpec,
+        evaluate: Callable[
+            [list[dict[str, Any]]], Awaitable[tuple[list[SetResult], SetStatistics]]
+        ],
     ) -> bool:
-        """A Bayesian search's chunk: its trials over the range (or the window's train bars)."""
+        """A Bayesian search's chunk: its trials' sets evaluated by `evaluate` (over the range,
+        or the window's train bars), then recorded and told."""
         trials = await bayes_store.chunk_trials(self.pool, work.optimization_id, work.chunk)
         assert [t.position for t in trials] == list(range(work.set_from, work.set_to))
-        sets = bayes_search.evaluation_sets(spec, trials)
-        if work.window is None:
-            results, statistics = await self._in_pool(
-                key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
+        results, statistics = await evaluate(bayes_search.evaluation_sets(spec, trials))
+        async with self.pool.acquire() as conn:
+            return await bayes_search.record_trials(
+                conn, work, spec, trials, results, statistics, self._studies
             )
-        else:
+
+    def _trial_sets(
+        self, work: ChunkWork, spec: OptimizationSpec, key: CandlesKey, candles: Candles
+    ) -> Callable[[list[dict[str, Any]]], Awaitable[tuple[list[SetResult], SetStatistics]]]:
+        """How a one-symbol search's chunk evaluates its sets in the pool."""
+
+        async def evaluate(sets: list[dict[str, Any]]) -> tuple[list[SetResult], SetStatistics]:
+            if work.window is None:
+                return await self._in_pool(
+                    key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
+                )
             assert spec.walk_forward is not None
             window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
             at = work.warmup
-            results, statistics = await self._in_pool(
+            return await self._in_pool(
                 key,
                 candles,
                 run_window_sets,
@@ -176,8 +197,8 @@ class ChunkWorker:
                 sets,
                 work.set_from,
             )
-        async with self.pool.acquire() as conn:
-            return await bayes_search.record_trials(conn, work, spec, trials, results, statistics)
+
+        return evaluate
 
     async def _run_portfolio(self, work: ChunkWork, spec: OptimizationSpec) -> bool:
         """A chunk of an optimization of a portfolio: every symbol's candles, warmed as far
@@ -190,6 +211,19 @@ class ChunkWorker:
                 await store.record_provenance(self.pool, work.optimization_id, ran_on)
                 self._recorded = work.optimization_id
         run = self.simulations.run
+        if spec.kind == "bayes" and work.stage != "test":
+
+            async def evaluate(sets: list[dict[str, Any]]) -> tuple[list[SetResult], SetStatistics]:
+                if work.window is None:
+                    return await run(
+                        run_portfolio_grid_chunk, series, work.request, sets, work.set_from
+                    )
+                train, _ = _portfolio_window(work, spec, series)
+                return await run(
+                    run_portfolio_window_sets, series, train, work.request, sets, work.set_from
+                )
+
+            return await self._run_trials(work, spec, evaluate)
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
             results, statistics = await run(
@@ -197,13 +231,8 @@ class ChunkWorker:
             )
             async with self.pool.acquire() as conn:
                 return await record_grid(conn, work, results, statistics)
-        assert spec.walk_forward is not None and work.window is not None
-        times = traded_times(series)
-        if times.size != work.bars:
-            raise JobRejected(f"the range held {work.bars} bars when planned and {times.size} now")
-        window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
-        train = (int(times[window.train_from]), int(times[window.train_to - 1]))
-        test = (int(times[window.test_from]), int(times[window.test_to - 1]))
+        assert work.window is not None
+        train, test = _portfolio_window(work, spec, series)
         if work.stage == "train":
             sets = self._param_sets(work, spec)
             best, statistics = await run(
@@ -222,7 +251,7 @@ class ChunkWorker:
             run_portfolio_test_chunk, series, test, work.request, work.chosen["params"]
         )
         row = {
-            "window": window.index,
+            "window": work.window,
             "train_start": iso_utc(train[0]),
             "train_end": iso_utc(train[1]),
             "test_start": iso_utc(test[0]),
@@ -296,3 +325,18 @@ class ChunkWorker:
     async def give_up(self, command: RunOptimizationChunk, error: str) -> None:
         async with self.pool.acquire() as conn:
             await optimizations_repo.fail_optimization(conn, command.optimization_id, error)
+
+
+def _portfolio_window(
+    work: ChunkWork, spec: OptimizationSpec, series: list[SymbolSeries]
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A walk-forward window of a portfolio: the open times of its first and last train bars,
+    and of its test bars, on the union timeline the optimization was planned on."""
+    assert spec.walk_forward is not None and work.window is not None
+    times = traded_times(series)
+    if times.size != work.bars:
+        raise JobRejected(f"the range held {work.bars} bars when planned and {times.size} now")
+    window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
+    train = (int(times[window.train_from]), int(times[window.train_to - 1]))
+    test = (int(times[window.test_from]), int(times[window.test_to - 1]))
+    return train, test

@@ -82,7 +82,8 @@ def _bayes_plan(spec: OptimizationSpec, bars: int) -> tuple[list[ChunkPlan], int
 
 async def _portfolio_range(conn: DbConnection, spec: OptimizationSpec) -> StoredRange:
     """A portfolio's bars: its union timeline's; its warm-up: the most any set asks (each
-    chunk loads every symbol and warms each set as far as it asks)."""
+    chunk loads every symbol and warms each set as far as it asks; a search's, as much as
+    any point of its space may ask)."""
     b = spec.backtest
     row = await conn.fetchrow(
         """SELECT count(DISTINCT open_time) AS bars, max(open_time) AS data_end FROM klines
@@ -95,12 +96,7 @@ async def _portfolio_range(conn: DbConnection, spec: OptimizationSpec) -> Stored
         b.end,
     )
     assert row is not None
-    sets, _ = spec.combinations()
-    entry = b.strategy.entry()
-    asked = max(
-        (warmup_bars(b.warmup_bars, entry, params, b.interval) for params in sets), default=0
-    )
-    return StoredRange(int(row["bars"]), row["data_end"], asked)
+    return StoredRange(int(row["bars"]), row["data_end"], _warmup_asked(spec))
 
 
 def plan(spec: OptimizationSpec, bars: int) -> tuple[list[ChunkPlan], int]:

@@ -56,9 +56,22 @@ def run_portfolio_train_chunk(
 ) -> tuple[SetResult, SetStatistics]:
     """A walk-forward train chunk over the bars opening in [times] alone (warmed inside the
     window, as a one-symbol train window is): its best set and every set's statistics."""
-    window = series_between(series, *times, 0)
-    results, statistics = run_portfolio_grid_chunk(window, request, param_sets, first_index)
+    results, statistics = run_portfolio_window_sets(series, times, request, param_sets, first_index)
     return best_result(results, objective), statistics
+
+
+def run_portfolio_window_sets(
+    series: Sequence[SymbolSeries],
+    times: tuple[int, int],
+    request: Mapping[str, Any],
+    param_sets: Sequence[Params],
+    first_index: int,
+) -> tuple[list[SetResult], SetStatistics]:
+    """Every set over the bars opening in [times] alone, warmed inside the window (a
+    walk-forward window's Bayesian search needs each trial's objective), and their
+    statistics."""
+    window = series_between(series, *times, 0)
+    return run_portfolio_grid_chunk(window, request, param_sets, first_index)
 
 
 def run_portfolio_test_chunk(

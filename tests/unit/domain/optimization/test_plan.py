@@ -1,9 +1,16 @@
 """Walk-forward windows and chunks as docs/simulation.md says; each set in exactly one chunk."""
 
+import math
+
 import pytest
 from pydantic import ValidationError
 
-from domain.optimization.plan import grid_chunks, walk_forward_chunks
+from domain.optimization.plan import (
+    MIN_BATCH_CHUNK_BAR_EVALUATIONS,
+    batch_chunks,
+    grid_chunks,
+    walk_forward_chunks,
+)
 from domain.optimization.walk_forward import (
     MAX_SET_WINDOWS,
     MAX_WINDOWS,
@@ -92,3 +99,30 @@ def test_walk_forward_chunks_train_every_set_then_test_once_per_window() -> None
         trained = [i for c in mine if c.stage == "train" for i in range(c.set_from, c.set_to)]
         assert trained == list(range(7))
     assert sum(c.sets for c in chunks) == progress_total(7, len(windows)) == len(windows) * 8
+
+
+@pytest.mark.parametrize("trials", [1, 3, 16, 200])
+@pytest.mark.parametrize("bars", [100, 8_760, 525_600, 5_000_000])
+@pytest.mark.parametrize("window", [None, 2])
+def test_a_batch_is_cut_into_chunks_of_enough_work_each(
+    trials: int, bars: int, window: int | None
+) -> None:
+    chunks = batch_chunks(trials, bars, first_chunk=5, first_position=40, window=window)
+    covered = [i for c in chunks for i in range(c.set_from, c.set_to)]
+    assert covered == list(range(40, 40 + trials))
+    assert [c.chunk for c in chunks] == list(range(5, 5 + len(chunks)))
+    assert {c.stage for c in chunks} == {"grid" if window is None else "train"}
+    assert {c.window for c in chunks} == {window}
+    # Cut no finer than the least work a chunk is worth (to the evenness of the pieces), and
+    # as a grid's chunks otherwise: spread over 8 when there is work enough, sizes differing
+    # by at most one.
+    least = math.ceil(MIN_BATCH_CHUNK_BAR_EVALUATIONS / bars)
+    assert len(chunks) == 1 or min(c.sets for c in chunks) >= least // 2
+    assert max(c.sets for c in chunks) - min(c.sets for c in chunks) <= 1
+    if trials >= 8 * least:
+        assert len(chunks) >= 8
+
+
+def test_a_batch_of_16_on_a_year_of_minutes_is_four_chunks_of_four() -> None:
+    chunks = batch_chunks(16, 525_600, 0, 0, None)
+    assert [(c.set_from, c.set_to) for c in chunks] == [(0, 4), (4, 8), (8, 12), (12, 16)]

@@ -14,7 +14,13 @@ from typing import Any
 import optuna
 import pytest
 
-from services.engine.optimization.bayes_study import ask_batch, importances, new_sampler
+from services.engine.optimization.bayes_study import (
+    SearchStudy,
+    ask_batch,
+    importances,
+    new_sampler,
+    study_to_ask,
+)
 from shared.param_space import BayesSearch, Dimension
 from shared.repos.bayes_trials import StoredTrial
 
@@ -116,6 +122,64 @@ def _stepwise(sampler: str, seed: int, trials: int, batch: int) -> list[tuple[in
                 evaluated += 1
             history.append(_stored(trial))
     return [(t.number, t.params, t.value if t.state == "complete" else "fail") for t in history]
+
+
+def _told(trial: StoredTrial) -> StoredTrial:
+    """An asked trial once evaluated: complete with its value, or failed."""
+    if trial.state != "running":
+        return trial
+    value = _value(trial.params)
+    if value is None:
+        return StoredTrial(trial.number, trial.params, trial.system_attrs, "fail")
+    return StoredTrial(trial.number, trial.params, trial.system_attrs, "complete", value)
+
+
+def _held_by_workers(
+    sampler: str, seed: int, trials: int, batch: int, asker: list[int]
+) -> list[tuple[int, Any, Any]]:
+    """The search as the engine's workers ask it: batch k asked by worker asker[k] (cycled),
+    each keeping the study it last asked with and catching it up from the stored trials."""
+    search = BayesSearch(trials=trials, batch=batch, sampler=sampler, seed=seed)
+    stored_sampler, stored_batch = new_sampler(search), 0
+    history: list[StoredTrial] = []
+    held: dict[int, tuple[int, SearchStudy]] = {}
+    evaluated, asks = 0, 0
+    while evaluated < trials and asks < 10 * trials:
+        worker = asker[stored_batch % len(asker)]
+        study, sampler_since = study_to_ask(
+            held.pop(worker, None), stored_batch, stored_sampler, "sharpe", DIMENSIONS
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            study.catch_up([t for t in history if t.number >= study.settled_before], sampler_since)
+            asked = study.ask(min(batch, trials - evaluated), 10 * trials - asks, _breaks)
+        stored_sampler, stored_batch = asked.sampler, stored_batch + 1
+        held[worker] = (stored_batch, study)
+        asks += asked.asks
+        evaluated += len(asked.to_evaluate)
+        history.extend(_stored(_told(t)) for t in asked.trials)
+    return [(t.number, t.params, t.value if t.state == "complete" else "fail") for t in history]
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes"])
+@pytest.mark.parametrize("asker", [[0], [0, 1], [0, 0, 1, 2, 1, 1, 0]])
+def test_studies_held_by_workers_and_caught_up_ask_what_one_study_asks(
+    sampler: str, asker: list[int]
+) -> None:
+    assert _held_by_workers(sampler, 3, 40, 6, asker) == _reference(sampler, 3, 40, 6)
+
+
+def test_a_study_is_not_caught_up_on_trials_still_running_or_out_of_order() -> None:
+    study = SearchStudy.of_stored("sharpe", DIMENSIONS, new_sampler(BayesSearch(trials=10)))
+    asked = study.ask(3, 30, lambda params: False)
+    assert study.settled_before == 0
+    with pytest.raises(ValueError, match="still running"):
+        study.catch_up(asked.trials)
+    with pytest.raises(ValueError, match="no stored outcome"):
+        study.catch_up([_told(t) for t in asked.trials[:2]])
+    later = StoredTrial(7, asked.trials[0].params, {}, "fail")
+    with pytest.raises(ValueError, match="out of order"):
+        SearchStudy.of_stored("sharpe", DIMENSIONS, asked.sampler).catch_up([later])
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes"])
