@@ -412,7 +412,8 @@ def simulate_portfolio(
                 open_positions += 1
                 want[k] = 0
                 closes_held[k] = 0
-                trail_from[k] = r + 1 if at_close else r  # a close fill's bar: not
+                # The trail follows the fill's own bar after an open fill, not a close fill.
+                trail_from[k] = r + 1 if at_close else r
 
         marked = cash
         for k in range(symbols):

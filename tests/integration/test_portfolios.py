@@ -61,8 +61,8 @@ async def _store(pool: asyncpg.Pool) -> None:
         await insert_candles(pool, "spot", symbol, "60", walk)
 
 
-async def _reference(pool: asyncpg.Pool) -> ref.Outcome:
-    """The slow loop on the stored candles, each symbol's sma_cross targets and rank."""
+async def _reference_symbols(pool: asyncpg.Pool) -> list[ref.Sym]:
+    """The stored candles, each symbol's sma_cross targets and rank, for the slow loop."""
     entry = strategy_entry("sma_cross")
     params = {"fast": 24, "slow": 120}
     rank = parse_rank("roc(close, 24)", entry)
@@ -86,6 +86,12 @@ async def _reference(pool: asyncpg.Pool) -> ref.Outcome:
                     ranks.tolist(),
                 )
             )
+    return symbols
+
+
+async def _reference(pool: asyncpg.Pool) -> ref.Outcome:
+    """The slow loop on the stored candles, each symbol's sma_cross targets and rank."""
+    symbols = await _reference_symbols(pool)
     union = np.array(sorted({t for s in symbols for t in s.times}), np.int64)
     setup = ref.Setup(
         initial_capital=ExecutionSettings().initial_capital,
@@ -146,6 +152,39 @@ async def test_a_daily_rotation_of_four_symbols_matches_the_slow_loop(
     assert done["monte_carlo"]["prob_loss"] == expected_mc["prob_loss"]
 
 
+async def test_slots_with_trailing_atr_and_time_stops_match_the_slow_loop(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """Slots (K = 2) with a trailing stop, an ATR stop loss and a time stop: the trades the
+    API lists are the slow loop's, `trailing_stop` and `time_stop` exits among them."""
+    await _store(pool)
+    body = {
+        **ROTATION,
+        "portfolio": {"max_positions": 2, "rank": "roc(close, 24)"},
+        "trailing_stop": 0.04,
+        "stop_loss": {"atr": 2},
+        "max_bars_in_trade": 24,
+    }
+    async with running_engine(settings):
+        resp = await api.post("/api/v1/backtests", json=body)
+        assert resp.status == 202, await resp.text()
+        done = await settled(api, resp.headers["Location"])
+    assert done["status"] == "succeeded", done["error"]
+    url = resp.headers["Location"]
+    trades = (await (await api.get(f"{url}/trades", params={"limit": 1000})).json())["items"]
+    setup = ref.Setup(
+        fee_rate=0.001, max_positions=2, trailing_stop=0.04, stop_loss_atr=2.0, max_bars_in_trade=24
+    )
+    expected = ref.simulate(await _reference_symbols(pool), setup)
+    reasons = [t["exit_reason"] for t in trades]
+    assert {"trailing_stop", "time_stop", "stop_loss"} <= set(reasons)
+    got = sorted(trades, key=lambda t: (t["entry_time"], t["symbol"]))
+    want = sorted(expected.trades, key=lambda t: (t.entry_time, t.symbol))
+    assert [(g["symbol"], g["exit_reason"]) for g in got] == [(w.symbol, w.reason) for w in want]
+    assert [g["pnl"] for g in got] == pytest.approx([w.pnl for w in want], rel=1e-9, abs=1e-9)
+    assert done["metrics"]["final_equity"] == pytest.approx(expected.equity[-1], rel=1e-9)
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -167,7 +206,7 @@ async def test_a_daily_rotation_of_four_symbols_matches_the_slow_loop(
             "symbols",
         ),
         ({"symbols": ["BTCUSDT", "DOGEUSDT"]}, "symbols.1"),
-        ({"trailing_stop": 0.05}, "trailing_stop"),
+        ({"fill_detail": "1"}, "fill_detail"),
     ],
 )
 async def test_bad_portfolio_requests_are_refused_naming_the_field(

@@ -104,6 +104,20 @@ def test_one_symbol_portfolio_with_one_slot_is_the_single_backtest(
         assert "time_stop" in reasons
 
 
+def test_portfolio_trades_without_an_atr_yet_have_no_atr_stop_and_a_warning() -> None:
+    """From the first bar there is no ATR(14) for 14 bars: as for one symbol, a trade filled
+    then has no ATR stop, and the result says how many such trades there were."""
+    candles = _candles(GOOG)
+    execution = ExecutionSettings(stop_loss=AtrMultiple(2.0))
+    config = BacktestConfig("sma_cross", {"fast": 2, "slow": 5}, "D", execution)
+    single = run_backtest(candles, config, trade_from=0)
+    portfolio = run_portfolio([SymbolSeries("GOOG", candles, 0)], config, PortfolioRules(1))
+    assert portfolio.kernel.without_atr > 0
+    assert portfolio.warnings == single.warnings
+    assert "had no ATR(14) yet at the fill" in portfolio.warnings[0]
+    assert np.array_equal(single.equity, portfolio.equity)
+
+
 def _random_symbol(rng: np.random.Generator, name: str, start: int, bars: int) -> ref.Sym:
     """Hourly bars from `start` (a late start), a few missing (gaps), random targets and
     ranks (some missing)."""
