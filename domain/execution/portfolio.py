@@ -159,6 +159,7 @@ def simulate_portfolio(
     want = np.zeros(symbols, np.int64)  # slots: the side a flat symbol waits to enter
     exit_due = np.zeros(symbols, np.bool_)  # a change of target to fill at the next open
     time_exit_due = np.zeros(symbols, np.bool_)  # a time stop to fill at the next open
+    held = Held(side, stop_loss, take_profit, trailing_distance, best, liquidation, bankruptcy)
     last_close = np.full(symbols, np.nan)
     symbol_bars_held = np.zeros(symbols, np.int64)
     chosen = np.zeros(symbols, np.bool_)
@@ -201,22 +202,7 @@ def simulate_portfolio(
                         reason = EXIT_SIGNAL
                 price = bars.open[r]
                 if side[k] != 0 and reason < 0:
-                    price, reason, at_open = stop_hit(
-                        side[k],
-                        stop_loss[k],
-                        take_profit[k],
-                        trailing_distance[k],
-                        best[k],
-                        liquidation[k],
-                        bankruptcy[k],
-                        s,
-                        bars.open[r],
-                        bars.high[r],
-                        bars.low[r],
-                        bars.mark_open[r],
-                        bars.mark_high[r],
-                        bars.mark_low[r],
-                    )
+                    price, reason, at_open = _stop_in_row(held, k, bars, r, s)
                     if not at_open:
                         reason = -1
                 if side[k] != 0 and reason >= 0:
@@ -236,22 +222,7 @@ def simulate_portfolio(
                     k = bars.symbol[r]
                     if side[k] == 0:
                         continue
-                    price, reason, at_open = stop_hit(
-                        side[k],
-                        stop_loss[k],
-                        take_profit[k],
-                        trailing_distance[k],
-                        best[k],
-                        liquidation[k],
-                        bankruptcy[k],
-                        s,
-                        bars.open[r],
-                        bars.high[r],
-                        bars.low[r],
-                        bars.mark_open[r],
-                        bars.mark_high[r],
-                        bars.mark_low[r],
-                    )
+                    price, reason, at_open = _stop_in_row(held, k, bars, r, s)
                     if reason >= 0 and at_open:
                         cash += close_trade(
                             book, trade[k], side[k], qty[k], price, reason, r, AT_OPEN, -1, s
@@ -276,46 +247,28 @@ def simulate_portfolio(
                     last_close[k] = bars.close[r]
                     # No exit on a symbol's last bar is filled after its data ends.
                     has_next = r + 1 < bars.symbol_stop[k]
+                    reason = -1  # an exit at this close (fill: close)
                     if side[k] != 0:
                         closes_held[k] += 1
                         if time_stop_due(closes_held[k], s):
                             if at_close:
-                                cash += close_trade(
-                                    book,
-                                    trade[k],
-                                    side[k],
-                                    qty[k],
-                                    bars.close[r],
-                                    EXIT_TIME_STOP,
-                                    r,
-                                    AT_CLOSE,
-                                    -1,
-                                    s,
-                                )
-                                side[k] = 0
-                                open_positions -= 1
+                                reason = EXIT_TIME_STOP
                             elif has_next:
                                 time_exit_due[k] = True
                     target = bars.target[r]
-                    if target == prev_target[k]:
-                        continue
-                    prev_target[k] = target
-                    want[k] = target
-                    if not at_close:
-                        if has_next:
-                            exit_due[k] = side[k] != 0 and side[k] != target
-                    elif side[k] != 0 and side[k] != target:
+                    if target != prev_target[k]:
+                        prev_target[k] = target
+                        want[k] = target
+                        reverses = side[k] != 0 and side[k] != target
+                        if not at_close:
+                            if has_next:
+                                exit_due[k] = reverses
+                        elif reverses and reason < 0:
+                            reason = EXIT_SIGNAL
+                    if reason >= 0:
+                        price = bars.close[r]
                         cash += close_trade(
-                            book,
-                            trade[k],
-                            side[k],
-                            qty[k],
-                            bars.close[r],
-                            EXIT_SIGNAL,
-                            r,
-                            AT_CLOSE,
-                            -1,
-                            s,
+                            book, trade[k], side[k], qty[k], price, reason, r, AT_CLOSE, -1, s
                         )
                         side[k] = 0
                         open_positions -= 1
@@ -454,6 +407,41 @@ def simulate_portfolio(
         book.entry_equity[:trades],
         skipped,
         without_atr,
+    )
+
+
+class Held(NamedTuple):
+    """The per-symbol arrays of the positions' side and levels a stop check reads."""
+
+    side: IntArray
+    stop_loss: FloatArray
+    take_profit: FloatArray
+    trailing_distance: FloatArray
+    best: FloatArray
+    liquidation: FloatArray
+    bankruptcy: FloatArray
+
+
+@njit(cache=True, inline="always")
+def _stop_in_row(
+    held: Held, k: int, bars: PortfolioBars, r: int, s: KernelSettings
+) -> tuple[float, int, bool]:
+    """`positions.stop_hit` of symbol k's position in its row r."""
+    return stop_hit(
+        held.side[k],
+        held.stop_loss[k],
+        held.take_profit[k],
+        held.trailing_distance[k],
+        held.best[k],
+        held.liquidation[k],
+        held.bankruptcy[k],
+        s,
+        bars.open[r],
+        bars.high[r],
+        bars.low[r],
+        bars.mark_open[r],
+        bars.mark_high[r],
+        bars.mark_low[r],
     )
 
 
