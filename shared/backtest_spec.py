@@ -387,7 +387,6 @@ class BacktestSpec(SeriesRange):
         """What portfolios do not simulate yet is refused, never ignored."""
         refused = {
             "entry_order": self.entry_order != "market",
-            "sizing": isinstance(self.sizing, RiskSizing),
             "fill_detail": self.fill_detail is not None,
         }
         for field, given in refused.items():
@@ -395,7 +394,7 @@ class BacktestSpec(SeriesRange):
                 raise field_error(
                     "BacktestSpec",
                     field,
-                    "not available in portfolios yet (stops, trailing stops and time stops are)",
+                    "not available in portfolios yet",
                     None,
                 )
 

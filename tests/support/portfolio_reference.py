@@ -3,9 +3,9 @@ to check the compiled loop (domain/execution/portfolio.py) against.
 
 Plain Python over dicts: one account, linear or spot contracts, fills at the next open or at
 the close, stop loss and take profit (fractions or ATR multiples), trailing stops (a fraction
-or an ATR distance), time stops, no funding or liquidation. Each symbol's targets and ranks
-come in per bar of its own candles (already cut to the traded range); its ATR is TA-Lib's over
-those candles.
+or an ATR distance), time stops, sizing by risk, no funding or liquidation. Each symbol's
+targets and ranks come in per bar of its own candles (already cut to the traded range); its
+ATR is TA-Lib's over those candles.
 """
 
 import math
@@ -44,6 +44,7 @@ class Setup:
     trailing_stop_atr: float | None = None
     atr_period: int = 14
     max_bars_in_trade: int | None = None
+    risk: float | None = None  # sizing by risk: this share of E lost at the stop loss
     max_positions: int = 1
     rebalance: set[int] | None = None  # union bar indices of rebalance times; None: slots
 
@@ -150,11 +151,13 @@ def simulate(symbols: list[Sym], setup: Setup) -> Outcome:
         fill = price * (1 + slip) if side > 0 else price * (1 - slip)
         money = min(equity * setup.position_size * share, free)
         qty = money / (fill * (1 / setup.leverage + setup.fee_rate))
-        fee = setup.fee_rate * qty * fill
-        cash -= side * qty * fill + fee
         a = atr[k][signal]  # the ATR known at the fill: that of the signal bar
         sl = level(fill, -side, setup.stop_loss, setup.stop_loss_atr, a)
         tp = level(fill, side, setup.take_profit, setup.take_profit_atr, a)
+        if setup.risk is not None and sl is not None and sl != fill:
+            qty = min(qty, setup.risk * equity / abs(fill - sl))  # at most the slot's stake
+        fee = setup.fee_rate * qty * fill
+        cash -= side * qty * fill + fee
         trail = None
         if setup.trailing_stop_atr is not None and not math.isnan(a):
             trail = setup.trailing_stop_atr * a

@@ -67,6 +67,7 @@ IDENTITY_CASES = [
             "contract": "linear",
         },
     ),
+    ("sma_cross", {"fast": 10, "slow": 30}, {"stop_loss": AtrMultiple(2.0), "risk": 0.01}),
 ]
 
 
@@ -178,6 +179,7 @@ def _run_both(
         trailing_stop=_stop(setup.trailing_stop, setup.trailing_stop_atr),
         atr_period=setup.atr_period,
         max_bars_in_trade=setup.max_bars_in_trade,
+        risk=setup.risk,
         contract="spot" if setup.leverage == 1 else "linear",
         funding=False,
         maintenance_margin_rate=0.0 if setup.leverage == 1 else 0.005,
@@ -210,6 +212,8 @@ CASES = [
     (ref.Setup(max_positions=3, stop_loss_atr=1.0, take_profit_atr=2.5, fill_at_close=True), None),
     (ref.Setup(max_positions=2, stop_loss=0.03, trailing_stop_atr=1.5, atr_period=10), "D"),
     (ref.Setup(max_positions=1, trailing_stop=0.05, max_bars_in_trade=4, fill_at_close=True), 24),
+    (ref.Setup(max_positions=2, stop_loss=0.02, risk=0.005, trailing_stop=0.04), None),
+    (ref.Setup(max_positions=3, stop_loss_atr=1.5, risk=0.004, fill_at_close=True), "W"),
 ]
 
 
@@ -246,8 +250,11 @@ def test_portfolio_loop_agrees_with_the_slow_loop(
         assert "trailing_stop" in reasons
     if setup.max_bars_in_trade is not None:
         assert "time_stop" in reasons
-    if setup.stop_loss_atr is not None:
+    if setup.stop_loss_atr is not None and setup.take_profit_atr is not None:
         assert {"stop_loss", "take_profit"} <= reasons
+    if setup.risk is not None:  # the risk sizes some trades below the slot's stake
+        slot = setup.position_size / setup.max_positions
+        assert any(t.qty * t.entry_price < 0.9 * slot * t.entry_equity for t in expected.trades)
     if every is None and setup.max_positions <= 2:
         assert expected.skipped > 0
 
@@ -299,6 +306,7 @@ REAL_CASES = [
         "D",
     ),
     (ref.Setup(max_positions=1, stop_loss=0.002, trailing_stop_atr=2.0, slippage=0.0001), 48),
+    (ref.Setup(max_positions=2, stop_loss_atr=2.0, risk=0.005, trailing_stop=0.003), None),
 ]
 
 
@@ -322,6 +330,8 @@ def test_portfolio_stops_agree_with_the_slow_loop_on_real_prices(
     np.testing.assert_allclose(got.pnl[order], [t.pnl for t in want], rtol=1e-9, atol=1e-9)
     if setup.max_bars_in_trade is not None:
         assert any(t.reason == "time_stop" for t in expected.trades)
+    if setup.risk is not None:
+        np.testing.assert_allclose(got.qty[order], [t.qty for t in want], rtol=1e-9)
 
 
 def test_rebalance_times_start_each_day_week_month_or_every_n() -> None:
