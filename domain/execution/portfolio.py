@@ -136,6 +136,10 @@ def simulate_portfolio(
     books_funding = bars.funding_at_open.size > 0
     sized = bars.entry_size.size > 0
     uses_atr = bars.atr.size > 0
+    trails = not (np.isnan(s.trailing_stop) and np.isnan(s.trailing_stop_atr))
+    # Without stops or liquidation no position exits between its signals: no stop checks.
+    has_stops = trails or s.liquidates or uses_atr
+    has_stops = has_stops or not (np.isnan(s.stop_loss) and np.isnan(s.take_profit))
     book = trade_book(s.max_trades)
     trade_symbol = np.zeros(s.max_trades, np.int64)
     equity = np.empty(n)
@@ -201,7 +205,7 @@ def simulate_portfolio(
                     if reason < 0:
                         reason = EXIT_SIGNAL
                 price = bars.open[r]
-                if side[k] != 0 and reason < 0:
+                if side[k] != 0 and reason < 0 and has_stops:
                     price, reason, at_open = _stop_in_row(held, k, bars, r, s)
                     if not at_open:
                         reason = -1
@@ -222,14 +226,16 @@ def simulate_portfolio(
                     k = bars.symbol[r]
                     if side[k] == 0:
                         continue
-                    price, reason, at_open = _stop_in_row(held, k, bars, r, s)
-                    if reason >= 0 and at_open:
-                        cash += close_trade(
-                            book, trade[k], side[k], qty[k], price, reason, r, AT_OPEN, -1, s
-                        )
-                        side[k] = 0
-                        open_positions -= 1
-                        continue
+                    reason = -1
+                    if has_stops:
+                        price, reason, at_open = _stop_in_row(held, k, bars, r, s)
+                        if reason >= 0 and at_open:
+                            cash += close_trade(
+                                book, trade[k], side[k], qty[k], price, reason, r, AT_OPEN, -1, s
+                            )
+                            side[k] = 0
+                            open_positions -= 1
+                            continue
                     if books_funding and bars.funding_inside[r] != 0.0:
                         rate = bars.funding_inside[r]
                         mark = bars.mark_open[r]
@@ -377,7 +383,7 @@ def simulate_portfolio(
         if open_positions > 0:
             bars_held += 1
         # The trail follows the bars that ended after the fill.
-        for i in range(lo, hi):
+        for i in range(lo if trails else hi, hi):
             r = union.row[i]
             k = bars.symbol[r]
             if side[k] != 0 and r >= trail_from[k]:
