@@ -6,6 +6,10 @@ stop), reversals, shorts, stop loss, take profit, trailing stop (each a fraction
 price, or a multiple of the ATR known at the fill), limit entries and time stops. Everything
 is per unit of account; quantities are fractional.
 
+What one position does (its entry and exit fills, the stop check with the trail, the
+ratchet, the time stop, funding) is written once in `positions.py`, which the portfolio loop
+calls too; this module decides when each applies to the one symbol's position.
+
 Inside a bar the kernel walks candles: the bar itself, or with `fill_detail` its detail
 candles in time order (`KernelDetail`), each checked by the same rules, so detail is an input
 of the one loop, not a second simulator. A bar without full detail is walked as one candle.
