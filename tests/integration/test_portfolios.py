@@ -254,6 +254,39 @@ async def test_a_grid_over_max_positions_gives_each_sets_portfolio_backtest(
     assert set(done["provenance"]["symbols"]) == set(SYMBOLS)
 
 
+async def test_a_grid_over_a_portfolios_trailing_and_time_stops_runs_each_set(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """`trailing_stop` (a fraction or an ATR multiple) and `max_bars_in_trade` as grid axes of
+    a slots portfolio: each set's metrics are the portfolio backtest with those stops."""
+    await _store(pool)
+    slots = {**ROTATION, "portfolio": {"max_positions": 2, "rank": "roc(close, 24)"}}
+    body = {
+        "kind": "grid",
+        "backtest": slots,
+        "param_grid": {"trailing_stop": [0.03, {"atr": 3}], "max_bars_in_trade": [12, 48]},
+        "objective": "total_return",
+    }
+    async with running_engine(settings):
+        resp = await api.post("/api/v1/optimizations", json=body)
+        assert resp.status == 202, await resp.text()
+        done = await settled(api, resp.headers["Location"])
+    assert done["status"] == "succeeded", done["error"]
+    url = resp.headers["Location"]
+    rows = (await (await api.get(f"{url}/results", params={"limit": 100})).json())["items"]
+    assert len(rows) == 4
+    async with pool.acquire() as conn:
+        series = await load_portfolio_series(conn, BacktestSpec.model_validate(slots), 0)
+    returns = set()
+    for row in rows:
+        stops = {k: row["params"][k] for k in ("trailing_stop", "max_bars_in_trade")}
+        spec = BacktestSpec.model_validate({**slots, **stops})
+        expected = run_portfolio(series, spec.config(), PortfolioRules(2, "roc(close, 24)"))
+        assert row["metrics"] == pytest.approx(dict(expected.metrics), rel=1e-12, abs=1e-12)
+        returns.add(row["metrics"]["total_return"])
+    assert len(returns) == 4  # each stop changes the trades
+
+
 async def test_portfolio_grids_are_refused_where_they_cannot_run(
     api: Client, pool: asyncpg.Pool
 ) -> None:
