@@ -102,6 +102,18 @@ async def _reference(pool: asyncpg.Pool) -> ref.Outcome:
     return ref.simulate(symbols, setup)
 
 
+async def _succeeded(
+    api: Client, settings: Settings, path: str, body: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """The finished job of posting `body` to `path` with an engine running, and its URL."""
+    async with running_engine(settings):
+        resp = await api.post(path, json=body)
+        assert resp.status == 202, await resp.text()
+        done = await settled(api, resp.headers["Location"])
+    assert done["status"] == "succeeded", done["error"]
+    return done, resp.headers["Location"]
+
+
 async def test_a_daily_rotation_of_four_symbols_matches_the_slow_loop(
     api: Client, pool: asyncpg.Pool, settings: Settings
 ) -> None:
@@ -165,12 +177,7 @@ async def test_slots_with_trailing_atr_and_time_stops_match_the_slow_loop(
         "stop_loss": {"atr": 2},
         "max_bars_in_trade": 24,
     }
-    async with running_engine(settings):
-        resp = await api.post("/api/v1/backtests", json=body)
-        assert resp.status == 202, await resp.text()
-        done = await settled(api, resp.headers["Location"])
-    assert done["status"] == "succeeded", done["error"]
-    url = resp.headers["Location"]
+    done, url = await _succeeded(api, settings, "/api/v1/backtests", body)
     trades = (await (await api.get(f"{url}/trades", params={"limit": 1000})).json())["items"]
     setup = ref.Setup(
         fee_rate=0.001, max_positions=2, trailing_stop=0.04, stop_loss_atr=2.0, max_bars_in_trade=24
@@ -229,12 +236,7 @@ async def test_a_grid_over_max_positions_gives_each_sets_portfolio_backtest(
         "param_grid": {"fast": [12, 24], "max_positions": [1, 2, 3]},
         "objective": "total_return",
     }
-    async with running_engine(settings):
-        resp = await api.post("/api/v1/optimizations", json=body)
-        assert resp.status == 202, await resp.text()
-        done = await settled(api, resp.headers["Location"])
-    assert done["status"] == "succeeded", done["error"]
-    url = resp.headers["Location"]
+    done, url = await _succeeded(api, settings, "/api/v1/optimizations", body)
     rows = (await (await api.get(f"{url}/results", params={"limit": 100})).json())["items"]
     assert len(rows) == 6
     spec = BacktestSpec.model_validate(ROTATION)
@@ -267,12 +269,7 @@ async def test_a_grid_over_a_portfolios_trailing_and_time_stops_runs_each_set(
         "param_grid": {"trailing_stop": [0.03, {"atr": 3}], "max_bars_in_trade": [12, 48]},
         "objective": "total_return",
     }
-    async with running_engine(settings):
-        resp = await api.post("/api/v1/optimizations", json=body)
-        assert resp.status == 202, await resp.text()
-        done = await settled(api, resp.headers["Location"])
-    assert done["status"] == "succeeded", done["error"]
-    url = resp.headers["Location"]
+    done, url = await _succeeded(api, settings, "/api/v1/optimizations", body)
     rows = (await (await api.get(f"{url}/results", params={"limit": 100})).json())["items"]
     assert len(rows) == 4
     async with pool.acquire() as conn:
@@ -285,6 +282,7 @@ async def test_a_grid_over_a_portfolios_trailing_and_time_stops_runs_each_set(
         assert row["metrics"] == pytest.approx(dict(expected.metrics), rel=1e-12, abs=1e-12)
         returns.add(row["metrics"]["total_return"])
     assert len(returns) == 4  # each stop changes the trades
+    assert done["best"]["metrics"]["total_return"] == max(returns)
 
 
 async def test_portfolio_grids_are_refused_where_they_cannot_run(
