@@ -221,14 +221,15 @@ def _atr_multiple(stop: Stop) -> float:
     return float(stop.k) if isinstance(stop, AtrMultiple) else math.nan
 
 
-def stop_warnings(kernel: Kernel, execution: ExecutionSettings) -> tuple[str, ...]:
-    """What a user should know about how the stops they asked for applied."""
-    if kernel.without_atr == 0:
+def stop_warnings(without_atr: int, execution: ExecutionSettings) -> tuple[str, ...]:
+    """What a user should know about how the stops they asked for applied: `without_atr`
+    trades had no ATR for their ATR stops."""
+    if without_atr == 0:
         return ()
-    trades = "trade" if kernel.without_atr == 1 else "trades"
+    trades = "trade" if without_atr == 1 else "trades"
     sized = " (sized at the position_size cap)" if execution.risk is not None else ""
     return (
-        f"{kernel.without_atr} {trades} had no ATR({execution.atr_period}) yet at the fill, "
+        f"{without_atr} {trades} had no ATR({execution.atr_period}) yet at the fill, "
         f"so no ATR stop{sized}",
     )
 
@@ -319,7 +320,7 @@ def simulate_targets(
         closed_bars_held=details.bars_held[closed],
         benchmark_return=benchmark(prices, trade_from),
     )
-    warnings = stop_warnings(kernel, execution)
+    warnings = stop_warnings(kernel.without_atr, execution)
     if detail is not None:
         warnings += detail_warnings(laid_out.bars_without(trade_from, end), execution)
     return BacktestResult(time, kernel.equity, trades, metrics, details, warnings)

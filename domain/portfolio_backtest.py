@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from domain.backtest import Trades, kernel_settings
+from domain import indicators
+from domain.backtest import Trades, kernel_settings, stop_warnings
 from domain.execution.config import BacktestConfig
 from domain.execution.kernel import Kernel, trade_capacity, trade_returns
 from domain.execution.portfolio import (
@@ -24,7 +25,7 @@ from domain.execution.portfolio import (
     UnionTimeline,
     simulate_portfolio,
 )
-from domain.execution.settings import EXIT_LIQUIDATION
+from domain.execution.settings import EXIT_LIQUIDATION, ExecutionSettings
 from domain.market.candles import PRICE_FIELDS, Candles
 from domain.market.intervals import DAY_MS, add_intervals, interval_ms
 from domain.market.perp_market import PerpMarket
@@ -149,7 +150,7 @@ def simulate_portfolio_targets(
     """The portfolio on precomputed per-symbol targets, `size` shares (None: all) and ranks,
     each over its symbol's traded bars (from `trade_from` on)."""
     execution = config.execution
-    bars = _portfolio_bars(series, targets, sizes, ranks, execution.funding)
+    bars = _portfolio_bars(series, targets, sizes, ranks, execution)
     time, union = union_timeline(series, config.interval, rules.rebalance, execution.fill)
     capacity = sum(trade_capacity(t, 0) for t in targets)
     if rules.rebalance is not None:
@@ -164,7 +165,7 @@ def _portfolio_bars(
     targets: list[npt.NDArray[np.int8]],
     sizes: list[FloatArray | None],
     ranks: list[FloatArray],
-    funding: bool,
+    execution: ExecutionSettings,
 ) -> PortfolioBars:
     def column(parts: list[Any]) -> FloatArray:
         return np.ascontiguousarray(np.concatenate(parts), np.float64)
@@ -189,7 +190,7 @@ def _portfolio_bars(
             )
             for name, own in (("mark_open", "open"), ("mark_high", "high"), ("mark_low", "low"))
         ]
-    with_funding = funding and all(one.market is not None for one in series)
+    with_funding = execution.funding and all(one.market is not None for one in series)
     funding_at_open = funding_inside = np.empty(0)
     if with_funding:
         funding_at_open = column(
@@ -213,6 +214,17 @@ def _portfolio_bars(
         entry_size = column(
             [np.ones(t.size) if s is None else s for t, s in zip(targets, sizes, strict=True)]
         )
+    atr = np.empty(0)
+    if execution.uses_atr:
+        # Each symbol's ATR from its own candles, warm-up included, as one symbol's is.
+        atr = column(
+            [
+                indicators.atr(
+                    one.candles.high, one.candles.low, one.candles.close, execution.atr_period
+                )[c]
+                for one, c in zip(series, cut, strict=True)
+            ]
+        )
     open_, high, low, close = prices
     mark_open, mark_high, mark_low = marks
     return PortfolioBars(
@@ -223,6 +235,7 @@ def _portfolio_bars(
         np.ascontiguousarray(np.concatenate(targets), np.int8),
         column(ranks),
         entry_size,
+        atr,
         mark_open,
         mark_high,
         mark_low,
@@ -368,6 +381,7 @@ def _result(
         metrics,
         per_symbol,
         kernel,
+        stop_warnings(kernel.without_atr, execution),
     )
 
 

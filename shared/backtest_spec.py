@@ -386,12 +386,7 @@ class BacktestSpec(SeriesRange):
     def _refuse_outside_portfolios(self) -> None:
         """What portfolios do not simulate yet is refused, never ignored."""
         refused = {
-            "trailing_stop": self.trailing_stop is not None,
-            "stop_loss": isinstance(self.stop_loss, AtrStop),
-            "take_profit": isinstance(self.take_profit, AtrStop),
-            "max_bars_in_trade": self.max_bars_in_trade is not None,
             "entry_order": self.entry_order != "market",
-            "sizing": isinstance(self.sizing, RiskSizing),
             "fill_detail": self.fill_detail is not None,
         }
         for field, given in refused.items():
@@ -399,7 +394,7 @@ class BacktestSpec(SeriesRange):
                 raise field_error(
                     "BacktestSpec",
                     field,
-                    "not available in portfolios yet (fractional stop_loss and take_profit are)",
+                    "not available in portfolios yet",
                     None,
                 )
 

@@ -2,7 +2,8 @@
 symbol-bars) in one process, after loading.
 
 Engine time of one backtest (every symbol's sma_cross targets and `rank`, the union
-timeline, the compiled loop, trades, details and metrics), slots and a weekly rotation; then
+timeline, the compiled loop, trades, details and metrics), slots, slots with a trailing
+stop, an ATR stop loss and a time stop on every position, and a weekly rotation; then
 a 100-set grid over it (10 `fast` values x 10 `max_positions`) run one set after another in
 this process: sets per second; and loading every symbol's candles from PostgreSQL as the
 engine does (a scratch database), candles per second. Through the API such a grid's
@@ -19,7 +20,7 @@ from bench.support.report_files import report_path
 from bench.support.synthetic import random_walk
 from bench.support.timing import best_seconds
 from domain.execution.config import BacktestConfig
-from domain.execution.settings import ExecutionSettings
+from domain.execution.settings import AtrMultiple, ExecutionSettings
 from domain.portfolio_backtest import PortfolioRules, SymbolSeries, run_portfolio
 
 SYMBOLS = 50
@@ -39,9 +40,12 @@ def _series(symbols: int, bars: int) -> list[SymbolSeries]:
     ]
 
 
-def _config(fast: int) -> BacktestConfig:
-    execution = ExecutionSettings(fee_rate=0.00055, contract="linear", funding=False)
+def _config(fast: int, **stops: Any) -> BacktestConfig:
+    execution = ExecutionSettings(fee_rate=0.00055, contract="linear", funding=False, **stops)
     return BacktestConfig("sma_cross", {"fast": fast, "slow": 100}, "60", execution)
+
+
+STOPS = {"trailing_stop": 0.05, "stop_loss": AtrMultiple(2.0), "max_bars_in_trade": 48}
 
 
 def run_portfolio_bench(
@@ -49,11 +53,15 @@ def run_portfolio_bench(
 ) -> list[dict[str, Any]]:
     series = _series(symbols, bars)
     rows = []
-    for name, rules in (
-        ("slots, K = 10", PortfolioRules(10, RANK)),
-        ("weekly rotation, K = 10", PortfolioRules(10, RANK, "W")),
+    for name, config, rules in (
+        ("slots, K = 10", _config(10), PortfolioRules(10, RANK)),
+        (
+            "slots, K = 10, trailing, ATR and time stops",
+            _config(10, **STOPS),
+            PortfolioRules(10, RANK),
+        ),
+        ("weekly rotation, K = 10", _config(10), PortfolioRules(10, RANK, "W")),
     ):
-        config = _config(10)
 
         def one(config: BacktestConfig = config, rules: PortfolioRules = rules) -> None:
             run_portfolio(series, config, rules)

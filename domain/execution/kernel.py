@@ -6,6 +6,10 @@ stop), reversals, shorts, stop loss, take profit, trailing stop (each a fraction
 price, or a multiple of the ATR known at the fill), limit entries and time stops. Everything
 is per unit of account; quantities are fractional.
 
+What one position does (its entry and exit fills, the stop check with the trail, the
+ratchet, the time stop, funding) is written once in `positions.py`, which the portfolio loop
+calls too; this module decides when each applies to the one symbol's position.
+
 Inside a bar the kernel walks candles: the bar itself, or with `fill_detail` its detail
 candles in time order (`KernelDetail`), each checked by the same rules, so detail is an input
 of the one loop, not a second simulator. A bar without full detail is walked as one candle.
@@ -18,22 +22,11 @@ contracts is worth -q/p coins at price p where a linear one is worth q * p, so o
 cash formulas serves both through `fill_levels.value`.
 """
 
-from typing import NamedTuple
-
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from domain.execution.fill_levels import (
-    beyond,
-    liquidation_prices,
-    nearer_stop,
-    share_of_value,
-    stop_exit,
-    stop_level,
-    trailing_level,
-    value,
-)
+from domain.execution.fill_levels import value
 from domain.execution.kernel_records import (
     AT_CLOSE,
     AT_OPEN,
@@ -45,11 +38,22 @@ from domain.execution.kernel_records import (
     KernelSettings,
     no_detail,
 )
+from domain.execution.positions import (
+    TradeBook,
+    close_trade,
+    mark_still_open,
+    missing_atr,
+    open_trade,
+    pay_funding,
+    ratchet,
+    stop_hit,
+    time_stop_due,
+    trade_book,
+)
 from domain.execution.settings import (
     EXIT_LIQUIDATION,
     EXIT_REASONS,
     EXIT_SIGNAL,
-    EXIT_STILL_OPEN,
     EXIT_TIME_STOP,
 )
 
@@ -64,88 +68,8 @@ __all__ = [
 ]
 
 
-class TradeBook(NamedTuple):
-    """The trade columns the kernel fills in place, `max_trades` long."""
-
-    side: npt.NDArray[np.int8]
-    entry_bar: npt.NDArray[np.int64]
-    entry_price: FloatArray
-    exit_bar: npt.NDArray[np.int64]
-    exit_price: FloatArray
-    qty: FloatArray
-    pnl: FloatArray
-    fees: FloatArray
-    reason: npt.NDArray[np.int8]
-    funding: FloatArray
-    entry_at: npt.NDArray[np.int8]  # AT_OPEN, INSIDE or AT_CLOSE
-    entry_candle: npt.NDArray[np.int64]  # the detail candle of the fill; -1: the bar's
-    exit_at: npt.NDArray[np.int8]  # -1 while still open
-    exit_candle: npt.NDArray[np.int64]
-    entry_equity: FloatArray  # the equity just before the entry fill (flat: the cash)
-
-
-@njit(cache=True)
-def _trade_book(capacity: int) -> TradeBook:
-    return TradeBook(
-        np.zeros(capacity, np.int8),
-        np.zeros(capacity, np.int64),
-        np.zeros(capacity),
-        np.full(capacity, -1, np.int64),
-        np.zeros(capacity),
-        np.zeros(capacity),
-        np.zeros(capacity),
-        np.zeros(capacity),
-        np.zeros(capacity, np.int8),
-        np.zeros(capacity),
-        np.zeros(capacity, np.int8),
-        np.full(capacity, -1, np.int64),
-        np.full(capacity, -1, np.int8),
-        np.full(capacity, -1, np.int64),
-        np.zeros(capacity),
-    )
-
-
 @njit(cache=True, inline="always")
-def _close_trade(
-    book: TradeBook,
-    k: int,
-    side: int,
-    qty: float,
-    price: float,
-    reason: int,
-    t: int,
-    at: int,
-    candle: int,
-    settings: KernelSettings,
-) -> float:
-    """Book trade k's exit at `price` (before slippage) in bar t, `at` its open, inside it
-    or at its close (in detail candle `candle`, or -1); the cash it brings."""
-    inverse = settings.inverse
-    if reason == EXIT_LIQUIDATION:
-        fill = price  # the bankruptcy price, no fee: the gap to LP is the fee
-        fee = 0.0
-    else:
-        slippage = settings.slippage
-        fill = price * (1.0 - slippage) if side > 0 else price * (1.0 + slippage)
-        fee = share_of_value(inverse, settings.fee_rate, qty, fill)
-    book.exit_bar[k] = t
-    book.exit_price[k] = fill
-    book.fees[k] += fee
-    gain = side * qty * (value(inverse, fill) - value(inverse, book.entry_price[k]))
-    book.pnl[k] = gain - book.fees[k] - book.funding[k]
-    book.reason[k] = reason
-    book.exit_at[k] = at
-    book.exit_candle[k] = candle
-    return side * qty * value(inverse, fill) - fee
-
-
-# What an entry leaves: cash, quantity, stop loss, take profit, trailing ATR distance,
-# liquidation and bankruptcy prices.
-Entry = tuple[float, float, float, float, float, float, float]
-
-
-@njit(cache=True, inline="always")
-def _open_trade(
+def _enter(
     book: TradeBook,
     k: int,
     side: int,
@@ -157,54 +81,39 @@ def _open_trade(
     cash: float,
     fee_rate: float,
     size: float,
+    uses_atr: bool,
     settings: KernelSettings,
-) -> Entry:
-    """Book trade k's entry of `side` at `price` (before slippage) in bar t (`at` and
-    `candle` as for `_close_trade`), sized from `cash` (the equity, as the account is flat)
-    times `size` (the `size` rule's share at the signal bar, 1 without one) and paying
-    `fee_rate`."""
-    s = settings
-    inverse = s.inverse
-    stake = s.position_size * size
-    fill = price * (1.0 + s.slippage) if side > 0 else price * (1.0 - s.slippage)
-    stop_loss_level = stop_level(-side, s.stop_loss, s.stop_loss_atr, fill, atr_at_fill)
-    take_profit_level = stop_level(side, s.take_profit, s.take_profit_atr, fill, atr_at_fill)
-    liquidation_level = np.nan
-    bankruptcy_level = np.nan
-    if s.liquidates:
-        liquidation_level, bankruptcy_level = liquidation_prices(
-            inverse, side, fill, s.leverage, s.maintenance_margin_rate
-        )
-        if beyond(side, stop_loss_level, liquidation_level):
-            stop_loss_level = np.nan
-    # At leverage 1 the spot formula: 1.0 / 1.0 + fee_rate is 1.0 + fee_rate.
-    if inverse:
-        qty = cash * stake * fill / (1.0 / s.leverage + fee_rate)
-    else:
-        qty = cash * stake / (fill * (1.0 / s.leverage + fee_rate))
-    if not np.isnan(s.risk) and not np.isnan(stop_loss_level):
-        # What loses `risk` of the equity at the stop's level, capped at the fraction's.
-        at_risk = abs(value(inverse, fill) - value(inverse, stop_loss_level))
-        if at_risk > 0.0:  # a stop at the fill itself (an ATR of 0) risks all: the cap
-            qty = min(qty, s.risk * cash / at_risk)
-    fee = share_of_value(inverse, fee_rate, qty, fill)
-    book.entry_equity[k] = cash
-    cash -= side * qty * value(inverse, fill) + fee
-    book.side[k] = side
-    book.entry_bar[k] = t
-    book.entry_price[k] = fill
-    book.qty[k] = qty
-    book.fees[k] = fee
-    book.entry_at[k] = at
-    book.entry_candle[k] = candle
-    return (
+) -> tuple[float, float, float, float, float, float, float, float, int]:
+    """`open_trade` from the flat account: a stake of its equity (its cash) times
+    `position_size` times `size` (the `size` rule's share at the signal bar, 1 without one);
+    (cash after, qty, stop loss, take profit, trailing ATR distance, liquidation, bankruptcy,
+    the trail's best price, 1 if it had no ATR for its ATR stops)."""
+    entry = open_trade(
+        book,
+        k,
+        side,
+        price,
+        t,
+        at,
+        candle,
+        atr_at_fill,
+        cash * (settings.position_size * size),
         cash,
+        fee_rate,
+        settings,
+    )
+    qty, stop_loss_level, take_profit_level, trailing_distance = entry[1:5]
+    liquidation_level, bankruptcy_level, fill = entry[5:]
+    return (
+        cash + entry[0],
         qty,
         stop_loss_level,
         take_profit_level,
-        s.trailing_stop_atr * atr_at_fill,
+        trailing_distance,
         liquidation_level,
         bankruptcy_level,
+        fill,
+        missing_atr(uses_atr, atr_at_fill),
     )
 
 
@@ -234,7 +143,7 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
     inverse = s.inverse
     n = bar_close.size
     equity = np.empty(n - s.trade_from)
-    book = _trade_book(s.max_trades)
+    book = trade_book(s.max_trades)
     books_funding = bars.funding_at_open.size > 0
     uses_detail = detail.first.size > 0
     uses_atr = not (np.isnan(s.stop_loss_atr) and np.isnan(s.take_profit_atr))
@@ -282,29 +191,26 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
             rate = detail.funding_at_open[first] if has_detail else bars.funding_at_open[t]
             if rate != 0.0:
                 mark = detail.mark_open[first] if has_detail else bars.mark_open[t]
-                paid = side * share_of_value(inverse, rate, qty, mark)
-                cash -= paid
-                book.funding[trades - 1] += paid
+                cash -= pay_funding(book, trades - 1, side, qty, rate, mark, inverse)
 
         # The open: a time stop that came due at the last close, then its change of target.
         if time_exit_due:
             time_exit_due = False
             if side != 0:
-                cash += _close_trade(
+                cash += close_trade(
                     book, trades - 1, side, qty, bar_open[t], EXIT_TIME_STOP, t, AT_OPEN, -1, s
                 )
                 side = 0
         if has_pending:
             has_pending = False
             if side != 0 and side != pending:
-                cash += _close_trade(
+                cash += close_trade(
                     book, trades - 1, side, qty, bar_open[t], EXIT_SIGNAL, t, AT_OPEN, -1, s
                 )
                 side = 0
             # A bankrupt account (possible after a losing short) opens nothing.
             if not limits and pending != 0 and side == 0 and cash > 0.0:
-                atr_at_fill = _atr_at(bars.atr, t - 1, uses_atr)
-                entry = _open_trade(
+                entry = _enter(
                     book,
                     trades,
                     pending,
@@ -312,19 +218,18 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                     t,
                     AT_OPEN,
                     -1,
-                    atr_at_fill,
+                    _atr_at(bars.atr, t - 1, uses_atr),
                     cash,
                     s.fee_rate,
                     _size_at(bars.entry_size, t - 1),
+                    uses_atr,
                     s,
                 )
                 cash, qty, stop_loss_level, take_profit_level, trailing_distance = entry[:5]
-                liquidation_level, bankruptcy_level = entry[5], entry[6]
-                if uses_atr and np.isnan(atr_at_fill):
-                    without_atr += 1
+                liquidation_level, bankruptcy_level, best, missed = entry[5:]
+                without_atr += missed
                 side = pending
                 trades += 1
-                best = book.entry_price[trades - 1]
                 closes_held = 0
                 check_bar = t  # filled at an open, the rest of this bar can hit a stop
                 check_candle = -1
@@ -346,9 +251,7 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                 at_open_rate = 0.0
                 inside_rate = bars.funding_inside[t] if books_funding else 0.0
             if side != 0 and at_open_rate != 0.0:
-                paid = side * share_of_value(inverse, at_open_rate, qty, m_open)
-                cash -= paid
-                book.funding[trades - 1] += paid
+                cash -= pay_funding(book, trades - 1, side, qty, at_open_rate, m_open, inverse)
             # A working limit order: at the candle's open when that is already better.
             limit_at_open = False
             limit_inside = False
@@ -358,8 +261,7 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                 elif limit_side * (limit_price - (c_low if limit_side > 0 else c_high)) >= 0.0:
                     limit_inside = True
             if limit_at_open:
-                atr_at_fill = _atr_at(bars.atr, t - 1, uses_atr)
-                entry = _open_trade(
+                entry = _enter(
                     book,
                     trades,
                     limit_side,
@@ -367,19 +269,18 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                     t,
                     AT_OPEN,
                     located,
-                    atr_at_fill,
+                    _atr_at(bars.atr, t - 1, uses_atr),
                     cash,
                     s.maker_fee_rate,
                     _size_at(bars.entry_size, limit_from - 1),
+                    uses_atr,
                     s,
                 )
                 cash, qty, stop_loss_level, take_profit_level, trailing_distance = entry[:5]
-                liquidation_level, bankruptcy_level = entry[5], entry[6]
-                if uses_atr and np.isnan(atr_at_fill):
-                    without_atr += 1
+                liquidation_level, bankruptcy_level, best, missed = entry[5:]
+                without_atr += missed
                 side = limit_side
                 trades += 1
-                best = book.entry_price[trades - 1]
                 closes_held = 0
                 check_bar = t  # at an open: this candle on
                 check_candle = c if has_detail else -1
@@ -389,41 +290,36 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
             price = np.nan
             at_open = False
             if side != 0 and (t > check_bar or (t == check_bar and c >= check_candle)):
-                trailing = trailing_level(side, best, s.trailing_stop, trailing_distance)
-                if beyond(side, trailing, liquidation_level):
-                    trailing = np.nan
-                level, level_reason = nearer_stop(side, stop_loss_level, trailing)
-                price, reason, at_open = stop_exit(
+                price, reason, at_open = stop_hit(
                     side,
-                    level,
-                    level_reason,
+                    stop_loss_level,
                     take_profit_level,
+                    trailing_distance,
+                    best,
+                    liquidation_level,
+                    bankruptcy_level,
+                    s,
                     c_open,
                     c_high,
                     c_low,
-                    liquidation_level,
-                    bankruptcy_level,
                     m_open,
                     m_high,
                     m_low,
                 )
                 if reason >= 0 and at_open:
-                    cash += _close_trade(
+                    cash += close_trade(
                         book, trades - 1, side, qty, price, reason, t, AT_OPEN, located, s
                     )
                     side = 0
             if side != 0 and inside_rate != 0.0:
-                paid = side * share_of_value(inverse, inside_rate, qty, m_open)
-                cash -= paid
-                book.funding[trades - 1] += paid
+                cash -= pay_funding(book, trades - 1, side, qty, inside_rate, m_open, inverse)
             if reason >= 0 and not at_open:
-                cash += _close_trade(
+                cash += close_trade(
                     book, trades - 1, side, qty, price, reason, t, INSIDE, located, s
                 )
                 side = 0
             if limit_inside:
-                atr_at_fill = _atr_at(bars.atr, t - 1, uses_atr)
-                entry = _open_trade(
+                entry = _enter(
                     book,
                     trades,
                     limit_side,
@@ -431,20 +327,19 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                     t,
                     INSIDE,
                     located,
-                    atr_at_fill,
+                    _atr_at(bars.atr, t - 1, uses_atr),
                     cash,
                     s.maker_fee_rate,
                     _size_at(bars.entry_size, limit_from - 1),
+                    uses_atr,
                     s,
                 )
                 cash, qty, stop_loss_level, take_profit_level, trailing_distance = entry[:5]
-                liquidation_level, bankruptcy_level = entry[5], entry[6]
-                if uses_atr and np.isnan(atr_at_fill):
-                    without_atr += 1
+                liquidation_level, bankruptcy_level, best, missed = entry[5:]
+                without_atr += missed
                 side = limit_side
                 trades += 1
-                fill = book.entry_price[trades - 1]
-                best = fill
+                fill = best
                 closes_held = 0
                 limit_side = 0
                 if has_detail:
@@ -455,26 +350,24 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                     check_candle = -1
                     # The rest of the bar came after the fill: its low (a long; a short's
                     # high) against the stop loss, a trail from the fill and the liquidation.
-                    trailing = trailing_level(side, best, s.trailing_stop, trailing_distance)
-                    if beyond(side, trailing, liquidation_level):
-                        trailing = np.nan
-                    level, level_reason = nearer_stop(side, stop_loss_level, trailing)
-                    price, reason, at_open = stop_exit(
+                    price, reason, at_open = stop_hit(
                         side,
-                        level,
-                        level_reason,
+                        stop_loss_level,
                         np.nan,
+                        trailing_distance,
+                        best,
+                        liquidation_level,
+                        bankruptcy_level,
+                        s,
                         fill,
                         fill if side > 0 else c_high,
                         c_low if side > 0 else fill,
-                        liquidation_level,
-                        bankruptcy_level,
                         np.nan,
                         m_high,
                         m_low,
                     )
                     if reason >= 0:
-                        cash += _close_trade(
+                        cash += close_trade(
                             book, trades - 1, side, qty, price, reason, t, INSIDE, -1, s
                         )
                         side = 0
@@ -484,7 +377,7 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                 and side != 0
                 and (t > check_bar or (t == check_bar and c >= check_candle))
             ):
-                best = max(best, c_high) if side > 0 else min(best, c_low)
+                best = ratchet(side, best, c_high, c_low)
 
         # The close.
         if side != 0:
@@ -492,9 +385,9 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
         if limit_side != 0 and t >= limit_until:
             limit_side = 0  # expired
             unfilled += 1
-        if s.max_bars_in_trade > 0 and side != 0 and closes_held >= s.max_bars_in_trade:
+        if side != 0 and time_stop_due(closes_held, s):
             if s.fill_at_close:
-                cash += _close_trade(
+                cash += close_trade(
                     book, trades - 1, side, qty, bar_close[t], EXIT_TIME_STOP, t, AT_CLOSE, -1, s
                 )
                 side = 0
@@ -512,13 +405,12 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                     has_pending = True
             else:
                 if side != 0 and side != prev_target:
-                    cash += _close_trade(
+                    cash += close_trade(
                         book, trades - 1, side, qty, bar_close[t], EXIT_SIGNAL, t, AT_CLOSE, -1, s
                     )
                     side = 0
                 if not limits and prev_target != 0 and side == 0 and cash > 0.0:
-                    atr_at_fill = _atr_at(bars.atr, t, uses_atr)
-                    entry = _open_trade(
+                    entry = _enter(
                         book,
                         trades,
                         prev_target,
@@ -526,19 +418,18 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                         t,
                         AT_CLOSE,
                         -1,
-                        atr_at_fill,
+                        _atr_at(bars.atr, t, uses_atr),
                         cash,
                         s.fee_rate,
                         _size_at(bars.entry_size, t),
+                        uses_atr,
                         s,
                     )
                     cash, qty, stop_loss_level, take_profit_level, trailing_distance = entry[:5]
-                    liquidation_level, bankruptcy_level = entry[5], entry[6]
-                    if uses_atr and np.isnan(atr_at_fill):
-                        without_atr += 1
+                    liquidation_level, bankruptcy_level, best, missed = entry[5:]
+                    without_atr += missed
                     side = prev_target
                     trades += 1
-                    best = book.entry_price[trades - 1]
                     closes_held = 0
                     check_bar = t + 1  # filled at a close, stops are checked from the next bar
                     check_candle = -1
@@ -555,14 +446,10 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
             # The trail follows bars that ended after the fill: an open fill's own bar, not a
             # close fill's (with detail, it followed the detail candles).
             if t >= check_bar and not has_detail:
-                best = max(best, bar_high[t]) if side > 0 else min(best, bar_low[t])
+                best = ratchet(side, best, bar_high[t], bar_low[t])
 
     if side != 0:
-        k = trades - 1
-        book.exit_price[k] = bar_close[n - 1]
-        gain = side * qty * (value(inverse, bar_close[n - 1]) - value(inverse, book.entry_price[k]))
-        book.pnl[k] = gain - book.fees[k] - book.funding[k]
-        book.reason[k] = EXIT_STILL_OPEN
+        mark_still_open(book, trades - 1, side, qty, bar_close[n - 1], inverse)
 
     return Kernel(
         equity,

@@ -2,13 +2,14 @@
 
 One pass over the union timeline of the symbols' bars. At each bar, for the symbols that have
 a candle there: funding at the open, then the open's fills (exits first in the order of
-`symbols`, then entries: by slots, or by rotation at a rebalance time), then stops and
-liquidations inside the bar, then the close (with `fill: close`, its exits and entries), and
-the account marked at each symbol's latest close. Each position follows the one-symbol rules
-of `kernel.py`, through the same helpers: the trade book and its exit (`_close_trade`), the
-price levels of `fill_levels` (stops, liquidation, what a unit is worth, fees and funding as a
-share of value), and the entry quantity formula of `kernel._open_trade`, fed a stake of E x
-`position_size` / K cut to the free cash instead of the whole equity.
+`symbols`: time stops, signal exits, stops at the open; then entries: by slots, or by
+rotation at a rebalance time), then stops, trailing stops and liquidations inside the bar,
+then the close (time stops and changes of target; with `fill: close`, its exits and
+entries), and the account marked at each symbol's latest close. Each position follows the
+one-symbol rules through the helpers the one-symbol kernel uses (`positions.py`): the entry
+fill with its quantity and levels (fed a stake of E x `position_size` / K cut to the free
+cash instead of the whole equity), the stop check, the trail's ratchet, the time stop, the
+exit fill and funding.
 
 Rows: every symbol's traded candles, concatenated in the order of `symbols`; trades record
 rows (a symbol's own bar is row - its first row) and equity is one value per union bar.
@@ -20,18 +21,20 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from domain.execution.fill_levels import (
-    beyond,
-    liquidation_prices,
-    nearer_stop,
-    share_of_value,
-    stop_exit,
-    stop_level,
-    value,
-)
-from domain.execution.kernel import TradeBook, _close_trade, _trade_book
+from domain.execution.fill_levels import value
 from domain.execution.kernel_records import AT_CLOSE, AT_OPEN, INSIDE, FloatArray, KernelSettings
-from domain.execution.settings import EXIT_REBALANCE, EXIT_SIGNAL, EXIT_STILL_OPEN
+from domain.execution.positions import (
+    close_trade,
+    mark_still_open,
+    missing_atr,
+    open_trade,
+    pay_funding,
+    ratchet,
+    stop_hit,
+    time_stop_due,
+    trade_book,
+)
+from domain.execution.settings import EXIT_REBALANCE, EXIT_SIGNAL, EXIT_TIME_STOP
 
 IntArray = npt.NDArray[np.int64]
 
@@ -39,7 +42,8 @@ IntArray = npt.NDArray[np.int64]
 class PortfolioBars(NamedTuple):
     """Per row (every symbol's traded candles, symbol after symbol): prices, the strategy's
     target, the `rank` (NaN: missing) and the `size` share (empty: all) at that bar as a
-    signal bar, the mark price and funding as `KernelBars` has them (funding empty: none)."""
+    signal bar, the ATR known at its close (empty: no ATR stops), the mark price and funding
+    as `KernelBars` has them (funding empty: none)."""
 
     open: FloatArray
     high: FloatArray
@@ -48,6 +52,7 @@ class PortfolioBars(NamedTuple):
     target: npt.NDArray[np.int8]
     rank: FloatArray
     entry_size: FloatArray
+    atr: FloatArray
     mark_open: FloatArray
     mark_high: FloatArray
     mark_low: FloatArray
@@ -89,58 +94,7 @@ class PortfolioKernel(NamedTuple):
     exit_at: npt.NDArray[np.int8]
     entry_equity: FloatArray  # E at the entry's fill time
     skipped_entries: int  # (symbol, fill time) pairs that waited for a slot
-
-
-@njit(cache=True)
-def _open_position(
-    book: TradeBook,
-    k: int,
-    side: int,
-    price: float,
-    row: int,
-    at: int,
-    money: float,
-    equity: float,
-    s: KernelSettings,
-) -> tuple[float, float, float, float, float, float, float]:
-    """Book trade k's entry of `side` at `price` (before slippage) with a stake of `money`
-    (kernel._open_trade's quantity, fee and levels); (cash change, qty, stop loss, take
-    profit, liquidation, bankruptcy, locked)."""
-    inverse = s.inverse
-    fill = price * (1.0 + s.slippage) if side > 0 else price * (1.0 - s.slippage)
-    stop_loss_level = stop_level(-side, s.stop_loss, s.stop_loss_atr, fill, np.nan)
-    take_profit_level = stop_level(side, s.take_profit, s.take_profit_atr, fill, np.nan)
-    liquidation_level = np.nan
-    bankruptcy_level = np.nan
-    if s.liquidates:
-        liquidation_level, bankruptcy_level = liquidation_prices(
-            inverse, side, fill, s.leverage, s.maintenance_margin_rate
-        )
-        if beyond(side, stop_loss_level, liquidation_level):
-            stop_loss_level = np.nan
-    if inverse:
-        qty = money * fill / (1.0 / s.leverage + s.fee_rate)
-    else:
-        qty = money / (fill * (1.0 / s.leverage + s.fee_rate))
-    fee = share_of_value(inverse, s.fee_rate, qty, fill)
-    book.entry_equity[k] = equity
-    book.side[k] = side
-    book.entry_bar[k] = row
-    book.entry_price[k] = fill
-    book.qty[k] = qty
-    book.fees[k] = fee
-    book.entry_at[k] = at
-    worth = side * qty * value(inverse, fill)
-    locked = worth - abs(qty * value(inverse, fill)) / s.leverage
-    return (
-        -(worth + fee),
-        qty,
-        stop_loss_level,
-        take_profit_level,
-        liquidation_level,
-        bankruptcy_level,
-        locked,
-    )
+    without_atr: int  # trades that asked for an ATR stop while no ATR was known at the fill
 
 
 @njit(cache=True)
@@ -181,21 +135,35 @@ def simulate_portfolio(
     rotating = union.rebalance.size > 0
     books_funding = bars.funding_at_open.size > 0
     sized = bars.entry_size.size > 0
-    book = _trade_book(s.max_trades)
+    uses_atr = bars.atr.size > 0
+    trails = not (np.isnan(s.trailing_stop) and np.isnan(s.trailing_stop_atr))
+    # Without stops or liquidation no position exits between its signals: no stop checks.
+    has_stops = trails or s.liquidates or uses_atr
+    has_stops = has_stops or not (np.isnan(s.stop_loss) and np.isnan(s.take_profit))
+    book = trade_book(s.max_trades)
     trade_symbol = np.zeros(s.max_trades, np.int64)
     equity = np.empty(n)
 
+    # Each symbol's position: its side, quantity, trade, levels (the one-symbol kernel's
+    # scalars), the margin it locks, the trail's best price and the row it ratchets from (an
+    # open fill's own row, the row after a close fill's), and the closes it was held through.
     side = np.zeros(symbols, np.int64)
     qty = np.zeros(symbols)
     trade = np.full(symbols, -1, np.int64)
     stop_loss = np.full(symbols, np.nan)
     take_profit = np.full(symbols, np.nan)
+    trailing_distance = np.full(symbols, np.nan)
     liquidation = np.full(symbols, np.nan)
     bankruptcy = np.full(symbols, np.nan)
     locked = np.zeros(symbols)
+    best = np.full(symbols, np.nan)
+    trail_from = np.zeros(symbols, np.int64)
+    closes_held = np.zeros(symbols, np.int64)
     prev_target = np.zeros(symbols, np.int64)
     want = np.zeros(symbols, np.int64)  # slots: the side a flat symbol waits to enter
     exit_due = np.zeros(symbols, np.bool_)  # a change of target to fill at the next open
+    time_exit_due = np.zeros(symbols, np.bool_)  # a time stop to fill at the next open
+    held = Held(side, stop_loss, take_profit, trailing_distance, best, liquidation, bankruptcy)
     last_close = np.full(symbols, np.nan)
     symbol_bars_held = np.zeros(symbols, np.int64)
     chosen = np.zeros(symbols, np.bool_)
@@ -207,6 +175,7 @@ def simulate_portfolio(
     trades = 0
     bars_held = 0
     skipped = 0
+    without_atr = 0
 
     for u in range(n):
         lo = union.first[u]
@@ -218,54 +187,34 @@ def simulate_portfolio(
                 k = bars.symbol[r]
                 rate = bars.funding_at_open[r]
                 if side[k] != 0 and rate != 0.0:
-                    paid = side[k] * share_of_value(inverse, rate, qty[k], bars.mark_open[r])
-                    cash -= paid
-                    book.funding[trade[k]] += paid
+                    mark = bars.mark_open[r]
+                    cash -= pay_funding(book, trade[k], side[k], qty[k], rate, mark, inverse)
 
-        # The open (fill: next_open): exits first, in the order of `symbols`, then entries.
+        # The open (fill: next_open): exits first, in the order of `symbols` (a time stop due,
+        # a change of target, a stop the open is past), then entries.
         if not at_close:
             for i in range(lo, hi):
                 r = union.row[i]
                 k = bars.symbol[r]
+                reason = -1
+                if time_exit_due[k]:
+                    time_exit_due[k] = False
+                    reason = EXIT_TIME_STOP
                 if exit_due[k]:
                     exit_due[k] = False
-                    if side[k] != 0:
-                        cash += _close_trade(
-                            book,
-                            trade[k],
-                            side[k],
-                            qty[k],
-                            bars.open[r],
-                            EXIT_SIGNAL,
-                            r,
-                            AT_OPEN,
-                            -1,
-                            s,
-                        )
-                        side[k] = 0
-                        open_positions -= 1
-                if side[k] != 0:
-                    level, level_reason = nearer_stop(side[k], stop_loss[k], np.nan)
-                    price, reason, at_open = stop_exit(
-                        side[k],
-                        level,
-                        level_reason,
-                        take_profit[k],
-                        bars.open[r],
-                        bars.high[r],
-                        bars.low[r],
-                        liquidation[k],
-                        bankruptcy[k],
-                        bars.mark_open[r],
-                        bars.mark_high[r],
-                        bars.mark_low[r],
+                    if reason < 0:
+                        reason = EXIT_SIGNAL
+                price = bars.open[r]
+                if side[k] != 0 and reason < 0 and has_stops:
+                    price, reason, at_open = _stop_in_row(held, k, bars, r, s)
+                    if not at_open:
+                        reason = -1
+                if side[k] != 0 and reason >= 0:
+                    cash += close_trade(
+                        book, trade[k], side[k], qty[k], price, reason, r, AT_OPEN, -1, s
                     )
-                    if reason >= 0 and at_open:
-                        cash += _close_trade(
-                            book, trade[k], side[k], qty[k], price, reason, r, AT_OPEN, -1, s
-                        )
-                        side[k] = 0
-                        open_positions -= 1
+                    side[k] = 0
+                    open_positions -= 1
 
         fills_now = (not at_close) and (not rotating or union.rebalance[u])
         for phase in range(2):
@@ -277,65 +226,55 @@ def simulate_portfolio(
                     k = bars.symbol[r]
                     if side[k] == 0:
                         continue
-                    level, level_reason = nearer_stop(side[k], stop_loss[k], np.nan)
-                    price, reason, at_open = stop_exit(
-                        side[k],
-                        level,
-                        level_reason,
-                        take_profit[k],
-                        bars.open[r],
-                        bars.high[r],
-                        bars.low[r],
-                        liquidation[k],
-                        bankruptcy[k],
-                        bars.mark_open[r],
-                        bars.mark_high[r],
-                        bars.mark_low[r],
-                    )
-                    if reason >= 0 and at_open:
-                        cash += _close_trade(
-                            book, trade[k], side[k], qty[k], price, reason, r, AT_OPEN, -1, s
-                        )
-                        side[k] = 0
-                        open_positions -= 1
-                        continue
+                    reason = -1
+                    if has_stops:
+                        price, reason, at_open = _stop_in_row(held, k, bars, r, s)
+                        if reason >= 0 and at_open:
+                            cash += close_trade(
+                                book, trade[k], side[k], qty[k], price, reason, r, AT_OPEN, -1, s
+                            )
+                            side[k] = 0
+                            open_positions -= 1
+                            continue
                     if books_funding and bars.funding_inside[r] != 0.0:
                         rate = bars.funding_inside[r]
-                        paid = side[k] * share_of_value(inverse, rate, qty[k], bars.mark_open[r])
-                        cash -= paid
-                        book.funding[trade[k]] += paid
+                        mark = bars.mark_open[r]
+                        cash -= pay_funding(book, trade[k], side[k], qty[k], rate, mark, inverse)
                     if reason >= 0:
-                        cash += _close_trade(
+                        cash += close_trade(
                             book, trade[k], side[k], qty[k], price, reason, r, INSIDE, -1, s
                         )
                         side[k] = 0
                         open_positions -= 1
-                # The close: every symbol's latest close, then its change of target.
+                # The close: every symbol's latest close, a time stop, its change of target.
                 for i in range(lo, hi):
                     r = union.row[i]
                     k = bars.symbol[r]
                     last_close[k] = bars.close[r]
+                    # No exit on a symbol's last bar is filled after its data ends.
+                    has_next = r + 1 < bars.symbol_stop[k]
+                    reason = -1  # an exit at this close (fill: close)
+                    if side[k] != 0:
+                        closes_held[k] += 1
+                        if time_stop_due(closes_held[k], s):
+                            if at_close:
+                                reason = EXIT_TIME_STOP
+                            elif has_next:
+                                time_exit_due[k] = True
                     target = bars.target[r]
-                    if target == prev_target[k]:
-                        continue
-                    prev_target[k] = target
-                    want[k] = target
-                    if not at_close:
-                        # No change on a symbol's last bar is filled after its data ends.
-                        if r + 1 < bars.symbol_stop[k]:
-                            exit_due[k] = side[k] != 0 and side[k] != target
-                    elif side[k] != 0 and side[k] != target:
-                        cash += _close_trade(
-                            book,
-                            trade[k],
-                            side[k],
-                            qty[k],
-                            bars.close[r],
-                            EXIT_SIGNAL,
-                            r,
-                            AT_CLOSE,
-                            -1,
-                            s,
+                    if target != prev_target[k]:
+                        prev_target[k] = target
+                        want[k] = target
+                        reverses = side[k] != 0 and side[k] != target
+                        if not at_close:
+                            if has_next:
+                                exit_due[k] = reverses
+                        elif reverses and reason < 0:
+                            reason = EXIT_SIGNAL
+                    if reason >= 0:
+                        price = bars.close[r]
+                        cash += close_trade(
+                            book, trade[k], side[k], qty[k], price, reason, r, AT_CLOSE, -1, s
                         )
                         side[k] = 0
                         open_positions -= 1
@@ -358,7 +297,7 @@ def simulate_portfolio(
                     k = bars.symbol[r]
                     if side[k] != 0 and not chosen[k]:
                         price = bars.close[r] if at_close else bars.open[r]
-                        cash += _close_trade(
+                        cash += close_trade(
                             book, trade[k], side[k], qty[k], price, EXIT_REBALANCE, r, at, -1, s
                         )
                         side[k] = 0
@@ -397,25 +336,43 @@ def simulate_portfolio(
                 if account <= 0.0 or free <= 0.0:
                     continue
                 r = _row_at(union, bars, lo, hi, k)
-                direction = bars.target[r - back] if rotating else want[k]
-                size = bars.entry_size[r - back] if sized else 1.0
+                signal = r - back
+                direction = bars.target[signal] if rotating else want[k]
+                size = bars.entry_size[signal] if sized else 1.0
                 money = account * (s.position_size * size * share)
                 if money > free:
                     money = free
                 price = bars.close[r] if at_close else bars.open[r]
-                entry = _open_position(book, trades, direction, price, r, at, money, account, s)
+                atr_at_fill = bars.atr[signal] if uses_atr else np.nan
+                entry = open_trade(
+                    book,
+                    trades,
+                    direction,
+                    price,
+                    r,
+                    at,
+                    -1,
+                    atr_at_fill,
+                    money,
+                    account,
+                    s.fee_rate,
+                    s,
+                )
                 cash += entry[0]
-                qty[k] = entry[1]
-                stop_loss[k], take_profit[k] = entry[2], entry[3]
-                liquidation[k], bankruptcy[k] = entry[4], entry[5]
-                locked[k] = entry[6]
-                free += entry[0] + entry[6]
+                qty[k], stop_loss[k], take_profit[k], trailing_distance[k] = entry[1:5]
+                liquidation[k], bankruptcy[k], best[k] = entry[5:]
+                without_atr += missing_atr(uses_atr, atr_at_fill)
+                locked[k] = _margin_locked(direction, qty[k], best[k], s)
+                free += entry[0] + locked[k]
                 side[k] = direction
                 trade[k] = trades
                 trade_symbol[trades] = k
                 trades += 1
                 open_positions += 1
                 want[k] = 0
+                closes_held[k] = 0
+                # The trail follows the fill's own bar after an open fill, not a close fill.
+                trail_from[k] = r + 1 if at_close else r
 
         marked = cash
         for k in range(symbols):
@@ -425,18 +382,16 @@ def simulate_portfolio(
         equity[u] = marked
         if open_positions > 0:
             bars_held += 1
+        # The trail follows the bars that ended after the fill.
+        for i in range(lo if trails else hi, hi):
+            r = union.row[i]
+            k = bars.symbol[r]
+            if side[k] != 0 and r >= trail_from[k]:
+                best[k] = ratchet(side[k], best[k], bars.high[r], bars.low[r])
 
     for k in range(symbols):
         if side[k] != 0:
-            t = trade[k]
-            book.exit_price[t] = last_close[k]
-            gain = (
-                side[k]
-                * qty[k]
-                * (value(inverse, last_close[k]) - value(inverse, book.entry_price[t]))
-            )
-            book.pnl[t] = gain - book.fees[t] - book.funding[t]
-            book.reason[t] = EXIT_STILL_OPEN
+            mark_still_open(book, trade[k], side[k], qty[k], last_close[k], inverse)
 
     return PortfolioKernel(
         equity,
@@ -457,7 +412,51 @@ def simulate_portfolio(
         book.exit_at[:trades],
         book.entry_equity[:trades],
         skipped,
+        without_atr,
     )
+
+
+class Held(NamedTuple):
+    """The per-symbol arrays of the positions' side and levels a stop check reads."""
+
+    side: IntArray
+    stop_loss: FloatArray
+    take_profit: FloatArray
+    trailing_distance: FloatArray
+    best: FloatArray
+    liquidation: FloatArray
+    bankruptcy: FloatArray
+
+
+@njit(cache=True, inline="always")
+def _stop_in_row(
+    held: Held, k: int, bars: PortfolioBars, r: int, s: KernelSettings
+) -> tuple[float, int, bool]:
+    """`positions.stop_hit` of symbol k's position in its row r."""
+    return stop_hit(
+        held.side[k],
+        held.stop_loss[k],
+        held.take_profit[k],
+        held.trailing_distance[k],
+        held.best[k],
+        held.liquidation[k],
+        held.bankruptcy[k],
+        s,
+        bars.open[r],
+        bars.high[r],
+        bars.low[r],
+        bars.mark_open[r],
+        bars.mark_high[r],
+        bars.mark_low[r],
+    )
+
+
+@njit(cache=True)
+def _margin_locked(side: int, qty: float, fill: float, s: KernelSettings) -> float:
+    """What a position's entry took from the free cash beyond its cost: its value less the
+    margin it holds."""
+    worth = side * qty * value(s.inverse, fill)
+    return worth - abs(qty * value(s.inverse, fill)) / s.leverage
 
 
 @njit(cache=True)

@@ -61,8 +61,8 @@ async def _store(pool: asyncpg.Pool) -> None:
         await insert_candles(pool, "spot", symbol, "60", walk)
 
 
-async def _reference(pool: asyncpg.Pool) -> ref.Outcome:
-    """The slow loop on the stored candles, each symbol's sma_cross targets and rank."""
+async def _reference_symbols(pool: asyncpg.Pool) -> list[ref.Sym]:
+    """The stored candles, each symbol's sma_cross targets and rank, for the slow loop."""
     entry = strategy_entry("sma_cross")
     params = {"fast": 24, "slow": 120}
     rank = parse_rank("roc(close, 24)", entry)
@@ -86,6 +86,12 @@ async def _reference(pool: asyncpg.Pool) -> ref.Outcome:
                     ranks.tolist(),
                 )
             )
+    return symbols
+
+
+async def _reference(pool: asyncpg.Pool) -> ref.Outcome:
+    """The slow loop on the stored candles, each symbol's sma_cross targets and rank."""
+    symbols = await _reference_symbols(pool)
     union = np.array(sorted({t for s in symbols for t in s.times}), np.int64)
     setup = ref.Setup(
         initial_capital=ExecutionSettings().initial_capital,
@@ -94,6 +100,18 @@ async def _reference(pool: asyncpg.Pool) -> ref.Outcome:
         rebalance=set(np.flatnonzero(rebalance_times(union, "D")).tolist()),
     )
     return ref.simulate(symbols, setup)
+
+
+async def _succeeded(
+    api: Client, settings: Settings, path: str, body: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """The finished job of posting `body` to `path` with an engine running, and its URL."""
+    async with running_engine(settings):
+        resp = await api.post(path, json=body)
+        assert resp.status == 202, await resp.text()
+        done = await settled(api, resp.headers["Location"])
+    assert done["status"] == "succeeded", done["error"]
+    return done, resp.headers["Location"]
 
 
 async def test_a_daily_rotation_of_four_symbols_matches_the_slow_loop(
@@ -146,6 +164,34 @@ async def test_a_daily_rotation_of_four_symbols_matches_the_slow_loop(
     assert done["monte_carlo"]["prob_loss"] == expected_mc["prob_loss"]
 
 
+async def test_slots_with_trailing_atr_and_time_stops_match_the_slow_loop(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """Slots (K = 2) with a trailing stop, an ATR stop loss and a time stop: the trades the
+    API lists are the slow loop's, `trailing_stop` and `time_stop` exits among them."""
+    await _store(pool)
+    body = {
+        **ROTATION,
+        "portfolio": {"max_positions": 2, "rank": "roc(close, 24)"},
+        "trailing_stop": 0.04,
+        "stop_loss": {"atr": 2},
+        "max_bars_in_trade": 24,
+    }
+    done, url = await _succeeded(api, settings, "/api/v1/backtests", body)
+    trades = (await (await api.get(f"{url}/trades", params={"limit": 1000})).json())["items"]
+    setup = ref.Setup(
+        fee_rate=0.001, max_positions=2, trailing_stop=0.04, stop_loss_atr=2.0, max_bars_in_trade=24
+    )
+    expected = ref.simulate(await _reference_symbols(pool), setup)
+    reasons = [t["exit_reason"] for t in trades]
+    assert {"trailing_stop", "time_stop", "stop_loss"} <= set(reasons)
+    got = sorted(trades, key=lambda t: (t["entry_time"], t["symbol"]))
+    want = sorted(expected.trades, key=lambda t: (t.entry_time, t.symbol))
+    assert [(g["symbol"], g["exit_reason"]) for g in got] == [(w.symbol, w.reason) for w in want]
+    assert [g["pnl"] for g in got] == pytest.approx([w.pnl for w in want], rel=1e-9, abs=1e-9)
+    assert done["metrics"]["final_equity"] == pytest.approx(expected.equity[-1], rel=1e-9)
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -167,7 +213,7 @@ async def test_a_daily_rotation_of_four_symbols_matches_the_slow_loop(
             "symbols",
         ),
         ({"symbols": ["BTCUSDT", "DOGEUSDT"]}, "symbols.1"),
-        ({"trailing_stop": 0.05}, "trailing_stop"),
+        ({"fill_detail": "1"}, "fill_detail"),
     ],
 )
 async def test_bad_portfolio_requests_are_refused_naming_the_field(
@@ -190,12 +236,7 @@ async def test_a_grid_over_max_positions_gives_each_sets_portfolio_backtest(
         "param_grid": {"fast": [12, 24], "max_positions": [1, 2, 3]},
         "objective": "total_return",
     }
-    async with running_engine(settings):
-        resp = await api.post("/api/v1/optimizations", json=body)
-        assert resp.status == 202, await resp.text()
-        done = await settled(api, resp.headers["Location"])
-    assert done["status"] == "succeeded", done["error"]
-    url = resp.headers["Location"]
+    done, url = await _succeeded(api, settings, "/api/v1/optimizations", body)
     rows = (await (await api.get(f"{url}/results", params={"limit": 100})).json())["items"]
     assert len(rows) == 6
     spec = BacktestSpec.model_validate(ROTATION)
@@ -213,6 +254,35 @@ async def test_a_grid_over_max_positions_gives_each_sets_portfolio_backtest(
     )
     assert done["robustness"]["trials"] == 6
     assert set(done["provenance"]["symbols"]) == set(SYMBOLS)
+
+
+async def test_a_grid_over_a_portfolios_trailing_and_time_stops_runs_each_set(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """`trailing_stop` (a fraction or an ATR multiple) and `max_bars_in_trade` as grid axes of
+    a slots portfolio: each set's metrics are the portfolio backtest with those stops."""
+    await _store(pool)
+    slots = {**ROTATION, "portfolio": {"max_positions": 2, "rank": "roc(close, 24)"}}
+    body = {
+        "kind": "grid",
+        "backtest": slots,
+        "param_grid": {"trailing_stop": [0.03, {"atr": 3}], "max_bars_in_trade": [12, 48]},
+        "objective": "total_return",
+    }
+    done, url = await _succeeded(api, settings, "/api/v1/optimizations", body)
+    rows = (await (await api.get(f"{url}/results", params={"limit": 100})).json())["items"]
+    assert len(rows) == 4
+    async with pool.acquire() as conn:
+        series = await load_portfolio_series(conn, BacktestSpec.model_validate(slots), 0)
+    returns = set()
+    for row in rows:
+        stops = {k: row["params"][k] for k in ("trailing_stop", "max_bars_in_trade")}
+        spec = BacktestSpec.model_validate({**slots, **stops})
+        expected = run_portfolio(series, spec.config(), PortfolioRules(2, "roc(close, 24)"))
+        assert row["metrics"] == pytest.approx(dict(expected.metrics), rel=1e-12, abs=1e-12)
+        returns.add(row["metrics"]["total_return"])
+    assert len(returns) == 4  # each stop changes the trades
+    assert done["best"]["metrics"]["total_return"] == max(returns)
 
 
 async def test_portfolio_grids_are_refused_where_they_cannot_run(

@@ -79,7 +79,7 @@ def simulate_portfolio(series: list[SymbolSeries], request: dict[str, Any]) -> B
         result.equity,
         data,
         t.exit_counts(),
-        [*request_warnings(request), *warnings],
+        [*request_warnings(request), *warnings, *result.warnings],
         monte_carlo,
         ran_on,
         digests,

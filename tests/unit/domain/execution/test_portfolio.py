@@ -1,7 +1,8 @@
 """The compiled portfolio loop against the slow, obvious loop of tests/support/
-portfolio_reference.py (random symbols with late starts and gaps; slots and rotation; next
-open and close fills; stops; leverage), and the identity with the one-symbol backtest on real
-data (backtesting.py's GOOG and EURUSD samples)."""
+portfolio_reference.py (random symbols with late starts and gaps, and real price paths;
+slots and rotation; next open and close fills; stops, ATR stops, trailing stops and time
+stops; leverage), and the identity with the one-symbol backtest on real data
+(backtesting.py's GOOG and EURUSD samples)."""
 
 import dataclasses
 import math
@@ -12,7 +13,7 @@ from backtesting.test import EURUSD, GOOG
 
 from domain.backtest import run_backtest
 from domain.execution.config import BacktestConfig
-from domain.execution.settings import EXIT_REASONS, ExecutionSettings
+from domain.execution.settings import EXIT_REASONS, AtrMultiple, ExecutionSettings, Stop
 from domain.market.candles import Candles
 from domain.market.perp_market import perp_market
 from domain.portfolio_backtest import (
@@ -41,6 +42,32 @@ IDENTITY_CASES = [
         {"fast": 12, "slow": 26},
         {"stop_loss": 0.02, "take_profit": 0.05, "position_size": 0.5, "leverage": 3.0},
     ),
+    ("sma_cross", {"fast": 10, "slow": 30}, {"trailing_stop": 0.03, "max_bars_in_trade": 12}),
+    (
+        "ema_cross",
+        {"fast": 12, "slow": 26},
+        {
+            "direction": "long_short",
+            "stop_loss": AtrMultiple(1.5),
+            "take_profit": AtrMultiple(4.0),
+            "trailing_stop": AtrMultiple(2.5),
+            "slippage_bps": 3,
+        },
+    ),
+    (
+        "donchian_breakout",
+        {"period": 20},
+        {
+            "direction": "long_short",
+            "fill": "close",
+            "stop_loss": 0.03,
+            "trailing_stop": 0.04,
+            "max_bars_in_trade": 8,
+            "leverage": 2.0,
+            "contract": "linear",
+        },
+    ),
+    ("sma_cross", {"fast": 10, "slow": 30}, {"stop_loss": AtrMultiple(2.0), "risk": 0.01}),
 ]
 
 
@@ -51,6 +78,9 @@ def test_one_symbol_portfolio_with_one_slot_is_the_single_backtest(
 ) -> None:
     frame, interval = (GOOG, "D") if data == "GOOG" else (EURUSD, "60")
     candles = _candles(frame)
+    trail = settings.get("trailing_stop")
+    if data == "EURUSD" and isinstance(trail, float):
+        settings = {**settings, "trailing_stop": trail / 10}  # hours of a currency: a tenth
     config = BacktestConfig(strategy, params, interval, ExecutionSettings(**settings))  # type: ignore[arg-type]
     single = run_backtest(candles, config, trade_from=60)
     portfolio = run_portfolio([SymbolSeries(data, candles, 60)], config, PortfolioRules(1))
@@ -67,6 +97,26 @@ def test_one_symbol_portfolio_with_one_slot_is_the_single_backtest(
     metrics = dict(portfolio.metrics)
     assert metrics.pop("skipped_entries") == 0
     assert metrics == single.metrics
+    assert portfolio.warnings == single.warnings
+    reasons = {EXIT_REASONS[r] for r in single.trades.exit_reason}
+    if "trailing_stop" in settings:
+        assert "trailing_stop" in reasons
+    if "max_bars_in_trade" in settings:
+        assert "time_stop" in reasons
+
+
+def test_portfolio_trades_without_an_atr_yet_have_no_atr_stop_and_a_warning() -> None:
+    """From the first bar there is no ATR(14) for 14 bars: as for one symbol, a trade filled
+    then has no ATR stop, and the result says how many such trades there were."""
+    candles = _candles(GOOG)
+    execution = ExecutionSettings(stop_loss=AtrMultiple(2.0))
+    config = BacktestConfig("sma_cross", {"fast": 2, "slow": 5}, "D", execution)
+    single = run_backtest(candles, config, trade_from=0)
+    portfolio = run_portfolio([SymbolSeries("GOOG", candles, 0)], config, PortfolioRules(1))
+    assert portfolio.kernel.without_atr > 0
+    assert portfolio.warnings == single.warnings
+    assert "had no ATR(14) yet at the fill" in portfolio.warnings[0]
+    assert np.array_equal(single.equity, portfolio.equity)
 
 
 def _random_symbol(rng: np.random.Generator, name: str, start: int, bars: int) -> ref.Sym:
@@ -91,6 +141,10 @@ def _random_symbol(rng: np.random.Generator, name: str, start: int, bars: int) -
         target.append(current)
     rank = [math.nan if rng.random() < 0.05 else float(rng.integers(0, 6)) for _ in times]
     return ref.Sym(name, times, o, h, lo, c, target, rank)
+
+
+def _stop(fraction: float | None, atr_multiple: float | None) -> Stop:
+    return AtrMultiple(atr_multiple) if atr_multiple is not None else fraction
 
 
 def _run_both(
@@ -120,8 +174,12 @@ def _run_both(
         leverage=setup.leverage,
         direction="long_short",
         fill="close" if setup.fill_at_close else "next_open",
-        stop_loss=setup.stop_loss,
-        take_profit=setup.take_profit,
+        stop_loss=_stop(setup.stop_loss, setup.stop_loss_atr),
+        take_profit=_stop(setup.take_profit, setup.take_profit_atr),
+        trailing_stop=_stop(setup.trailing_stop, setup.trailing_stop_atr),
+        atr_period=setup.atr_period,
+        max_bars_in_trade=setup.max_bars_in_trade,
+        risk=setup.risk,
         contract="spot" if setup.leverage == 1 else "linear",
         funding=False,
         maintenance_margin_rate=0.0 if setup.leverage == 1 else 0.005,
@@ -150,6 +208,12 @@ CASES = [
     (ref.Setup(max_positions=2), "D"),
     (ref.Setup(max_positions=1, fill_at_close=True, stop_loss=0.03), 24),
     (ref.Setup(max_positions=2, position_size=0.6), "W"),
+    (ref.Setup(max_positions=2, trailing_stop=0.06, max_bars_in_trade=10), None),
+    (ref.Setup(max_positions=3, stop_loss_atr=1.0, take_profit_atr=2.5, fill_at_close=True), None),
+    (ref.Setup(max_positions=2, stop_loss=0.03, trailing_stop_atr=1.5, atr_period=10), "D"),
+    (ref.Setup(max_positions=1, trailing_stop=0.05, max_bars_in_trade=4, fill_at_close=True), 24),
+    (ref.Setup(max_positions=2, stop_loss=0.02, risk=0.005, trailing_stop=0.04), None),
+    (ref.Setup(max_positions=3, stop_loss_atr=1.5, risk=0.004, fill_at_close=True), "W"),
 ]
 
 
@@ -181,8 +245,93 @@ def test_portfolio_loop_agrees_with_the_slow_loop(
         assert got.pnl[i] == pytest.approx(want.pnl, rel=1e-9, abs=1e-9)
         assert result.details.equity_return[i] == pytest.approx(want.pnl / want.entry_equity)
     assert result.metrics["skipped_entries"] == (0 if every is not None else expected.skipped)
+    reasons = {t.reason for t in expected.trades}
+    if setup.trailing_stop is not None or setup.trailing_stop_atr is not None:
+        assert "trailing_stop" in reasons
+    if setup.max_bars_in_trade is not None:
+        assert "time_stop" in reasons
+    if setup.stop_loss_atr is not None and setup.take_profit_atr is not None:
+        assert {"stop_loss", "take_profit"} <= reasons
+    if setup.risk is not None:  # the risk sizes some trades below the slot's stake
+        slot = setup.position_size / setup.max_positions
+        assert any(t.qty * t.entry_price < 0.9 * slot * t.entry_equity for t in expected.trades)
     if every is None and setup.max_positions <= 2:
         assert expected.skipped > 0
+
+
+def _real_symbols() -> list[ref.Sym]:
+    """Four symbols on real price paths: consecutive stretches of backtesting.py's EURUSD
+    hours (their own weekend gaps kept), laid side by side from one start, two of them
+    starting late; targets from a 10/40 moving-average cross (long above, short below) and
+    ranks from the 24-bar change, both written out here with pandas."""
+    frame = EURUSD
+    start = 1_704_067_200_000
+    symbols = []
+    for j, late in enumerate([0, 0, 30, 75]):
+        part = frame.iloc[j * 1200 + late : (j + 1) * 1200]
+        hours = (part.index - frame.index[j * 1200]).total_seconds() // 3600
+        close = part["Close"]
+        fast, slow = close.rolling(10).mean(), close.rolling(40).mean()
+        target = np.where(slow.isna(), 0, np.where(fast > slow, 1, -1))
+        symbols.append(
+            ref.Sym(
+                f"R{j}USDT",
+                [start + int(h) * HOUR for h in hours],
+                part["Open"].tolist(),
+                part["High"].tolist(),
+                part["Low"].tolist(),
+                close.tolist(),
+                [int(x) for x in target],
+                (close / close.shift(24) - 1).tolist(),
+            )
+        )
+    return symbols
+
+
+REAL_CASES = [
+    (ref.Setup(max_positions=2, trailing_stop=0.004, fee_rate=0.0002), None),
+    (
+        ref.Setup(
+            max_positions=3,
+            stop_loss_atr=2.0,
+            take_profit_atr=5.0,
+            trailing_stop_atr=3.0,
+            max_bars_in_trade=30,
+            fee_rate=0.0002,
+        ),
+        None,
+    ),
+    (
+        ref.Setup(max_positions=2, trailing_stop=0.003, max_bars_in_trade=20, fill_at_close=True),
+        "D",
+    ),
+    (ref.Setup(max_positions=1, stop_loss=0.002, trailing_stop_atr=2.0, slippage=0.0001), 48),
+    (ref.Setup(max_positions=2, stop_loss_atr=2.0, risk=0.005, trailing_stop=0.003), None),
+]
+
+
+@pytest.mark.parametrize(("setup", "every"), REAL_CASES)
+def test_portfolio_stops_agree_with_the_slow_loop_on_real_prices(
+    setup: ref.Setup, every: str | int | None
+) -> None:
+    setup = dataclasses.replace(setup)
+    expected, result = _run_both(_real_symbols(), setup, every)
+    assert len(expected.trades) > 20
+    assert any(t.reason == "trailing_stop" for t in expected.trades)
+    np.testing.assert_allclose(result.equity, np.array(expected.equity), rtol=1e-9)
+    want = sorted(expected.trades, key=lambda t: (t.entry_time, t.symbol))
+    got = result.trades
+    order = sorted(range(len(got)), key=lambda i: (got.entry_time[i], result.trade_symbols[i]))
+    assert [result.trade_symbols[i] for i in order] == [t.symbol for t in want]
+    assert [EXIT_REASONS[got.exit_reason[i]] for i in order] == [t.reason for t in want]
+    assert [int(got.exit_time[i]) for i in order] == [
+        -1 if t.exit_time is None else t.exit_time for t in want
+    ]
+    np.testing.assert_allclose(got.pnl[order], [t.pnl for t in want], rtol=1e-9, atol=1e-9)
+    if setup.max_bars_in_trade is not None:
+        assert any(t.reason == "time_stop" for t in expected.trades)
+    if setup.risk is not None:
+        np.testing.assert_allclose(got.qty[order], [t.qty for t in want], rtol=1e-9)
 
 
 def test_rebalance_times_start_each_day_week_month_or_every_n() -> None:
