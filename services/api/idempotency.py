@@ -9,7 +9,7 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 from aiohttp import web
@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from services.api.errors import Unprocessable
 from shared.db import DbConnection
-from shared.repos.idempotency import bind_key, claim_key
+from shared.repos.idempotency import claim_key
 
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
@@ -51,24 +51,25 @@ async def create_once(
     key: str | None,
     key_field: str,
     body: BaseModel,
-    create: Callable[[DbConnection], Awaitable[UUID]],
+    create: Callable[[DbConnection, UUID], Awaitable[None]],
     before_commit: Callable[[], None] | None = None,
 ) -> Submission:
-    """Create the job with `create` (inside a transaction), unless `key` did so already;
-    `body` is the validated request, so a key reused for another one is refused, naming
-    `key_field` (the header, or the message's `id`). `before_commit` is told right before the
-    COMMIT goes out: before it, nothing exists (what a request's budget says on a stall)."""
+    """Create the job with `create` (inside a transaction, under the id it is given), unless
+    `key` did so already; `body` is the validated request, so a key reused for another one is
+    refused, naming `key_field` (the header, or the message's `id`). `before_commit` is told
+    right before the COMMIT goes out: before it, nothing exists (what a request's budget says
+    on a stall)."""
+    job_id = uuid4()
     async with pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
         try:
             earlier = None
             if key is not None:
-                earlier = await claim_key(conn, scope, key, fingerprint(body))
+                # The key names its job from the start: claimed and bound in one statement.
+                earlier = await claim_key(conn, scope, key, fingerprint(body), job_id)
             if earlier is None:
-                job_id = await create(conn)
-                if key is not None:
-                    await bind_key(conn, scope, key, job_id)
+                await create(conn, job_id)
         except BaseException:
             await transaction.rollback()
             raise
