@@ -22,9 +22,16 @@ from domain.optimization.walk_forward import (
     checked_window_count,
     progress_total,
 )
+from services.api.commit_groups import CommitGroups
 from services.api.endpoints import accepted, parse_body
 from services.api.errors import Conflict, Unprocessable
-from services.api.idempotency import HEADER, Submission, create_once, idempotency_key
+from services.api.idempotency import (
+    HEADER,
+    Creation,
+    Submission,
+    create_once,
+    idempotency_key,
+)
 from services.api.job_requests import (
     InstrumentsRead,
     ensure_candles,
@@ -184,19 +191,24 @@ async def submit_job(
     with_view: bool = True,
     numbers_checked: bool = False,
     before_commit: Callable[[], None] | None = None,
+    commits: CommitGroups | None = None,
 ) -> SubmittedJob:
     """Validate `body` as a `kind` request and create its job, once per `key` (`key_field`
     names the key in a refusal); `submission_id` is recorded on the job for its events.
-    Without `with_view` only the job's status is read back (a new job is `queued`)."""
+    Without `with_view` only the job's status is read back (a new job is `queued`). With
+    `commits`, the job is committed with those created at the same moment (see
+    commit_groups), else in a transaction of its own (told `before_commit`)."""
     form = JOB_FORMS[kind]
     valid = await form.validate(pool, body, numbers_checked)
 
     async def create(conn: DbConnection, job_id: UUID) -> None:
         await valid.insert(conn, job_id, submission_id)
 
-    submission = await create_once(
-        pool, form.scope, key, key_field, valid.spec, create, before_commit
-    )
+    creation = Creation(form.scope, key, key_field, valid.spec, create)
+    if commits is not None:
+        submission = await commits.create_once(creation)
+    else:
+        submission = await create_once(pool, creation, before_commit)
     view: Any | None = None
     status: JobStatus | None
     if with_view:

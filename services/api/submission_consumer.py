@@ -30,6 +30,7 @@ import asyncpg
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from aiohttp import web
 
+from services.api.commit_groups import CommitGroups
 from services.api.errors import ApiError
 from services.api.job_submission import SubmittedJob, submit_job
 from services.api.prometheus import ApiMetrics
@@ -72,6 +73,7 @@ class SubmissionConsumer(QueueConsumer):
         self._metrics = metrics
         self._prefetch = prefetch
         self._attempt_seconds = attempt_seconds
+        self._commits = CommitGroups(pool)
 
     async def start(self, connection: AbstractRobustConnection) -> None:
         """Consume on a channel of its own (a robust one: it resumes after a reconnect)."""
@@ -144,6 +146,7 @@ class SubmissionConsumer(QueueConsumer):
                 submission_id=message.id,
                 with_view=False,
                 numbers_checked=True,  # the whole message was checked when it was read
+                commits=self._commits,
             ),
         )
 
