@@ -7,8 +7,8 @@ A group starts as soon as a job waits and fewer than `at_once` groups are runnin
 submission waits for no one; under load the next group takes every job that arrived meanwhile
 (at most `largest`). A group that fails because PostgreSQL is away fails each of its jobs the
 same way (each is held and retried by its consumer); one that fails by itself (a job's own
-error, a deadlock between two groups) is run again one job per transaction, so each job gets
-its own outcome. A job whose caller gave up before its group started is not created.
+error, a deadlock between two groups) is run again one job per transaction, in order, so each
+job gets its own outcome. A job whose caller gave up before its group started is not created.
 """
 
 import asyncio
@@ -64,7 +64,8 @@ class CommitGroups:
                     "a group of jobs failed together; creating them one by one",
                     extra={"jobs": len(group), "error": f"{type(exc).__name__}: {exc}"},
                 )
-                await asyncio.gather(*(self._alone(c, a) for c, a in group))
+                for creation, answer in group:  # in their order: the first of a key wins
+                    await self._alone(creation, answer)
             else:
                 for _, answer in group:
                     _settle(answer, exc)
