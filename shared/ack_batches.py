@@ -57,11 +57,6 @@ class AckBatches:
         """`message` was requeued or rejected (by itself)."""
         self._of(message).unsettled.discard(_tag(message))
 
-    def acknowledged(self, message: AbstractIncomingMessage) -> bool:
-        """Whether `message` was acknowledged (its ack sent or waiting to be)."""
-        acks = self._channels.get(message.channel)
-        return acks is not None and _tag(message) in acks.waiting
-
     async def flush(self) -> None:
         """Send every ack that can go now (and those waited too long)."""
         for channel, acks in list(self._channels.items()):

@@ -54,6 +54,7 @@ class InHand:
 
     since: float = field(default_factory=time.monotonic)
     waiting_for: Server | None = None
+    settled: bool = False  # acknowledged, requeued or rejected
 
 
 def _delivery_count(message: AbstractIncomingMessage) -> int:
@@ -129,6 +130,7 @@ class QueueConsumer:
     async def _settling(
         self,
         message: AbstractIncomingMessage,
+        held: InHand,
         context: dict[str, str],
         handle: Callable[[], Awaitable[None]],
         queue_copy: Callable[[], Awaitable[None]],
@@ -142,8 +144,8 @@ class QueueConsumer:
         except asyncio.CancelledError:
             # The channel closed (the broker went away) or the process is shutting down.
             # If the channel closed, the delivery went back to the queue with it.
-            with contextlib.suppress(Exception):
-                if not self._acknowledged(message):
+            if not held.settled:
+                with contextlib.suppress(Exception):
                     await self._nack(message)
             raise
         except Exception as exc:
@@ -226,26 +228,34 @@ class QueueConsumer:
             with contextlib.suppress(Exception):
                 await self._nack(message)
 
+    # Settling: always from the delivery's own task (the one `_on_message` runs in).
+
     async def _ack(self, message: AbstractIncomingMessage) -> None:
         if self._acks is None:
             await message.ack()
         else:
             self._acks.ack(message)
+        self._settled()
 
     async def _nack(self, message: AbstractIncomingMessage) -> None:
         """Back to the queue (a delivery spent)."""
         await message.nack(requeue=True)
         if self._acks is not None:
             self._acks.settled_otherwise(message)
+        self._settled()
 
     async def _reject(self, message: AbstractIncomingMessage) -> None:
         """To the dead letters."""
         await message.reject(requeue=False)
         if self._acks is not None:
             self._acks.settled_otherwise(message)
+        self._settled()
 
-    def _acknowledged(self, message: AbstractIncomingMessage) -> bool:
-        return self._acks is not None and self._acks.acknowledged(message)
+    def _settled(self) -> None:
+        task = asyncio.current_task()
+        held = self._in_hand.get(task) if task is not None else None
+        if held is not None:
+            held.settled = True
 
 
 class Consumer(QueueConsumer, Generic[M]):
@@ -302,7 +312,7 @@ class Consumer(QueueConsumer, Generic[M]):
         async def queue_copy() -> None:
             await self._publisher.send_raw("commands", parsed.type, str(parsed.id), message.body)
 
-        await self._settling(message, context, handle, queue_copy)
+        await self._settling(message, held, context, handle, queue_copy)
 
     async def _failed(
         self,

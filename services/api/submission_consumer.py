@@ -130,7 +130,7 @@ class SubmissionConsumer(QueueConsumer):
                 },
             )
 
-        await self._settling(message, context, handle, lambda: self._queue_copy(message))
+        await self._settling(message, held, context, handle, lambda: self._queue_copy(message))
 
     async def _submit(self, submission: Submission) -> SubmittedJob:
         message = submission.message
