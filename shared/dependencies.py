@@ -46,6 +46,14 @@ _LOST_CONNECTION_SYMPTOMS = ("closed", "closing", "released back to the pool")
 _RABBITMQ_AWAY = (aiormq.exceptions.AMQPConnectionError, aiormq.exceptions.ChannelInvalidStateError)
 
 
+class ServerStalled(Exception):
+    """A server did not answer a call within its deadline: it counts as away."""
+
+    def __init__(self, server: Server, seconds: float) -> None:
+        super().__init__(f"{server}: no answer within {seconds:g} s")
+        self.server: Server = server
+
+
 def unreachable_server(exc: BaseException) -> Server | None:
     """The server whose absence caused `exc`, or None if the failure is the work's own."""
     seen: set[int] = set()
@@ -62,6 +70,8 @@ def unreachable_server(exc: BaseException) -> Server | None:
 
 
 def _server_of(exc: BaseException) -> Server | None:
+    if isinstance(exc, ServerStalled):
+        return exc.server
     if isinstance(exc, _POSTGRES_AWAY):
         return "postgres"
     if isinstance(exc, asyncpg.InterfaceError) and any(
@@ -147,27 +157,36 @@ async def wait_for(
     raise AssertionError("unreachable")
 
 
-# Probes that stall are cancelled and left to end in the background: awaiting a cancelled
+# Calls that stall are cancelled and left to end in the background: awaiting a cancelled
 # client call on a stalled connection could take as long as the stall.
 _abandoned: set[asyncio.Task[Any]] = set()
 
 
-async def answers(probe: Callable[[], Awaitable[object]], within: float) -> bool:
-    """Whether `probe()` completes without error within `within` seconds."""
-    task = asyncio.ensure_future(probe())
-    done, _ = await asyncio.wait({task}, timeout=within)
+async def within(seconds: float, server: Server, call: Callable[[], Awaitable[T]]) -> T:
+    """`call()`'s result, or ServerStalled once `server` has not answered for `seconds`."""
+    task = asyncio.ensure_future(call())
+    done, _ = await asyncio.wait({task}, timeout=seconds)
     if not done:
         task.cancel()
         _abandoned.add(task)
         task.add_done_callback(_forget)
-        return False
-    return not task.cancelled() and task.exception() is None
+        raise ServerStalled(server, seconds)
+    return task.result()
 
 
 def _forget(task: asyncio.Task[Any]) -> None:
     _abandoned.discard(task)
     if not task.cancelled():
         task.exception()
+
+
+async def answers(server: Server, probe: Callable[[], Awaitable[object]], seconds: float) -> bool:
+    """Whether `probe()` completes without error within `seconds`."""
+    try:
+        await within(seconds, server, probe)
+    except Exception:
+        return False
+    return True
 
 
 async def postgres_answers(database_url: str, within: float) -> bool:
@@ -178,7 +197,7 @@ async def postgres_answers(database_url: str, within: float) -> bool:
         finally:
             conn.terminate()
 
-    return await answers(select_one, within)
+    return await answers("postgres", select_one, within)
 
 
 async def rabbitmq_answers(amqp_url: str, within: float) -> bool:
@@ -186,7 +205,7 @@ async def rabbitmq_answers(amqp_url: str, within: float) -> bool:
         connection = await aio_pika.connect(amqp_url, timeout=within)
         await connection.close()
 
-    return await answers(open_and_close, within)
+    return await answers("rabbitmq", open_and_close, within)
 
 
 async def servers_down(database_url: str, amqp_url: str, within: float) -> list[Server]:

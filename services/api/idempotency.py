@@ -8,8 +8,8 @@ share one store, per kind of job.
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from uuid import UUID
+from dataclasses import dataclass, field
+from uuid import UUID, uuid4
 
 import asyncpg
 from aiohttp import web
@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from services.api.errors import Unprocessable
 from shared.db import DbConnection
-from shared.repos.idempotency import bind_key, claim_key
+from shared.repos.idempotency import EarlierSubmission, claim_key
 
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
@@ -45,40 +45,57 @@ def fingerprint(body: BaseModel) -> str:
     return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Creation:
+    """A job to create once per `key`: `body` is the validated request (so a key reused for
+    another one is refused, naming `key_field`: the header, or the message's `id`), `create`
+    inserts the job under the id it is given, inside the caller's transaction."""
+
+    scope: str
+    key: str | None
+    key_field: str
+    body: BaseModel
+    create: Callable[[DbConnection, UUID], Awaitable[None]]
+    job_id: UUID = field(default_factory=uuid4)
+
+    async def claim_and_create(self, conn: DbConnection) -> EarlierSubmission | None:
+        """In a transaction: create the job unless its key names an earlier one (returned)."""
+        if self.key is not None:
+            # The key names its job from the start: claimed and bound in one statement.
+            earlier = await claim_key(
+                conn, self.scope, self.key, fingerprint(self.body), self.job_id
+            )
+            if earlier is not None:
+                return earlier
+        await self.create(conn, self.job_id)
+        return None
+
+    def outcome(self, earlier: EarlierSubmission | None) -> Submission:
+        """Once committed: the job created, or the earlier one its key names."""
+        if earlier is None:
+            return Submission(self.job_id, replayed=False)
+        if earlier.fingerprint != fingerprint(self.body):
+            raise Unprocessable.for_field(
+                self.key_field, "already used, within 24 hours, for a different request"
+            )
+        return Submission(earlier.job_id, replayed=True)
+
+
 async def create_once(
-    pool: asyncpg.Pool,
-    scope: str,
-    key: str | None,
-    key_field: str,
-    body: BaseModel,
-    create: Callable[[DbConnection], Awaitable[UUID]],
-    before_commit: Callable[[], None] | None = None,
+    pool: asyncpg.Pool, creation: Creation, before_commit: Callable[[], None] | None = None
 ) -> Submission:
-    """Create the job with `create` (inside a transaction), unless `key` did so already;
-    `body` is the validated request, so a key reused for another one is refused, naming
-    `key_field` (the header, or the message's `id`). `before_commit` is told right before the
-    COMMIT goes out: before it, nothing exists (what a request's budget says on a stall)."""
+    """Create the job in a transaction of its own, unless its key did so already.
+    `before_commit` is told right before the COMMIT goes out: before it, nothing exists (what
+    a request's budget says on a stall)."""
     async with pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
         try:
-            earlier = None
-            if key is not None:
-                earlier = await claim_key(conn, scope, key, fingerprint(body))
-            if earlier is None:
-                job_id = await create(conn)
-                if key is not None:
-                    await bind_key(conn, scope, key, job_id)
+            earlier = await creation.claim_and_create(conn)
         except BaseException:
             await transaction.rollback()
             raise
         if before_commit is not None:
             before_commit()
         await transaction.commit()
-    if earlier is None:
-        return Submission(job_id, replayed=False)
-    if earlier.fingerprint != fingerprint(body):
-        raise Unprocessable.for_field(
-            key_field, "already used, within 24 hours, for a different request"
-        )
-    return Submission(earlier.job_id, replayed=True)
+    return creation.outcome(earlier)

@@ -12,6 +12,7 @@ from services.api.errors import Unprocessable
 from shared import market_data
 from shared.backtest_spec import BacktestSpec, Leverage
 from shared.db import DbExecutor
+from shared.market_data import InstrumentLimits
 from shared.repos import strategies as strategies_repo
 from shared.series_range import symbol_or_none
 
@@ -123,10 +124,28 @@ async def _ensure_fill_detail(db: DbExecutor, spec: BacktestSpec, prefix: str) -
 _DEFAULT_FUNDING_INTERVAL = timedelta(hours=8)
 
 
-async def prepared_backtest(db: DbExecutor, body: Any, at: tuple[str, ...] = ()) -> Any:
+class InstrumentsRead:
+    """Instruments' limits, each read once for a request (preparing it and checking it both
+    need them)."""
+
+    def __init__(self, db: DbExecutor) -> None:
+        self.db = db
+        self._limits: dict[tuple[str, str], InstrumentLimits | None] = {}
+
+    async def limits(self, category: str, symbol: str) -> InstrumentLimits | None:
+        key = (category, symbol)
+        if key not in self._limits:
+            self._limits[key] = await market_data.instrument_limits(self.db, category, symbol)
+        return self._limits[key]
+
+
+async def prepared_backtest(
+    instruments: InstrumentsRead, body: Any, at: tuple[str, ...] = ()
+) -> Any:
     """The backtest body at `at` with its saved strategy written out and, for a perpetual
     without `maintenance_margin_rate`, its instrument's lowest-risk tier's rate filled in, so
     the stored request holds it."""
+    db = instruments.db
     body = await with_saved_strategy(db, body, (*at, "strategy"))
     backtest = body
     for key in at:
@@ -136,14 +155,14 @@ async def prepared_backtest(db: DbExecutor, body: Any, at: tuple[str, ...] = ())
     category, symbol = backtest.get("category"), symbol_or_none(backtest.get("symbol"))
     if category not in ("linear", "inverse") or symbol is None:
         return body  # validation says what is wrong
-    limits = await market_data.instrument_limits(db, category, symbol)
+    limits = await instruments.limits(category, symbol)
     if limits is not None and limits.lowest_maintenance_margin is not None:
         backtest["maintenance_margin_rate"] = limits.lowest_maintenance_margin
     return body
 
 
 async def ensure_perpetual_limits(
-    db: DbExecutor,
+    instruments: InstrumentsRead,
     spec: BacktestSpec,
     prefix: str = "",
     grid_leverage: Sequence[Leverage] = (),
@@ -155,18 +174,18 @@ async def ensure_perpetual_limits(
     if spec.category == "spot":
         return
     for symbol in spec.symbols or (spec.symbol,):
-        await _ensure_symbol_limits(db, spec, symbol, prefix, grid_leverage, grid_fields)
+        await _ensure_symbol_limits(instruments, spec, symbol, prefix, grid_leverage, grid_fields)
 
 
 async def _ensure_symbol_limits(
-    db: DbExecutor,
+    instruments: InstrumentsRead,
     spec: BacktestSpec,
     symbol: str,
     prefix: str,
     grid_leverage: Sequence[Leverage],
     grid_fields: Sequence[str],
 ) -> None:
-    limits = await market_data.instrument_limits(db, spec.category, symbol)
+    limits = await instruments.limits(spec.category, symbol)
     if limits is not None and limits.max_leverage is not None:
         ceiling = limits.max_leverage
         beyond = f"above {symbol}'s maximum leverage {ceiling:g}"
@@ -182,7 +201,7 @@ async def _ensure_symbol_limits(
     if limits is not None and limits.funding_interval:
         interval = timedelta(minutes=limits.funding_interval)
     start, end = spec.start - interval, spec.end + interval
-    if not await market_data.has_fundings(db, spec.category, symbol, start, end):
+    if not await market_data.has_fundings(instruments.db, spec.category, symbol, start, end):
         raise Unprocessable.for_field(
             f"{prefix}funding",
             f"no stored funding history for {spec.category} {symbol} between "

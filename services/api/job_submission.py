@@ -22,10 +22,18 @@ from domain.optimization.walk_forward import (
     checked_window_count,
     progress_total,
 )
+from services.api.commit_groups import CommitGroups
 from services.api.endpoints import accepted, parse_body
 from services.api.errors import Conflict, Unprocessable
-from services.api.idempotency import HEADER, Submission, create_once, idempotency_key
+from services.api.idempotency import (
+    HEADER,
+    Creation,
+    Submission,
+    create_once,
+    idempotency_key,
+)
 from services.api.job_requests import (
+    InstrumentsRead,
     ensure_candles,
     ensure_perpetual_limits,
     prepared_backtest,
@@ -43,9 +51,9 @@ from shared.repos import optimizations as optimizations_repo
 from shared.repos.backfills import BackfillSpec, create_backfill, get_backfill
 from shared.repos.jobs import job_status
 
-# Creates the validated job on a connection (in the caller's transaction), given the AMQP
-# submission id that asked for it (None over HTTP); returns the job's id.
-Insert = Callable[[DbConnection, UUID | None], Awaitable[UUID]]
+# Creates the validated job on a connection (in the caller's transaction) under the id given,
+# with the AMQP submission id that asked for it (None over HTTP).
+Insert = Callable[[DbConnection, UUID, UUID | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -55,35 +63,38 @@ class ValidJob:
 
 
 async def _valid_backtest(pool: asyncpg.Pool, body: bytes, numbers_checked: bool) -> ValidJob:
+    instruments = InstrumentsRead(pool)
     spec = await parse_body(
         body,
         BacktestSpec,
-        lambda parsed: prepared_backtest(pool, parsed),
+        lambda parsed: prepared_backtest(instruments, parsed),
         numbers_checked=numbers_checked,
     )
     await ensure_candles(pool, spec)
-    await ensure_perpetual_limits(pool, spec)
+    await ensure_perpetual_limits(instruments, spec)
 
-    async def insert(conn: DbConnection, submission_id: UUID | None) -> UUID:
+    async def insert(conn: DbConnection, job_id: UUID, submission_id: UUID | None) -> None:
         request = spec.model_dump(mode="json")
-        view = await backtests_repo.create_backtest(conn, request, submission_id=submission_id)
-        return view.id
+        await backtests_repo.create_backtest(
+            conn, request, submission_id=submission_id, job_id=job_id
+        )
 
     return ValidJob(spec, insert)
 
 
 async def _valid_optimization(pool: asyncpg.Pool, body: bytes, numbers_checked: bool) -> ValidJob:
+    instruments = InstrumentsRead(pool)
     spec = await parse_body(
         body,
         OptimizationSpec,
-        lambda parsed: prepared_backtest(pool, parsed, ("backtest",)),
+        lambda parsed: prepared_backtest(instruments, parsed, ("backtest",)),
         numbers_checked=numbers_checked,
     )
     bars = await stored_bars(pool, spec.backtest, prefix="backtest.")
     leverage, fields = spec.grid.get("leverage", []), list[str]()
     if spec.param_space is not None:
         leverage, fields = spec.sampled_leverage()
-    await ensure_perpetual_limits(pool, spec.backtest, "backtest.", leverage, fields)
+    await ensure_perpetual_limits(instruments, spec.backtest, "backtest.", leverage, fields)
     if spec.search is not None:
         sets, skipped = spec.search.trials, 0
     else:
@@ -101,10 +112,10 @@ async def _valid_optimization(pool: asyncpg.Pool, body: bytes, numbers_checked: 
             raise Unprocessable.for_field(exc.field, exc.message) from None
     total = progress_total(sets, windows)
 
-    async def insert(conn: DbConnection, submission_id: UUID | None) -> UUID:
+    async def insert(conn: DbConnection, job_id: UUID, submission_id: UUID | None) -> None:
         request = spec.model_dump(mode="json")
-        return await optimizations_repo.create_optimization(
-            conn, spec.kind, request, total, skipped, submission_id=submission_id
+        await optimizations_repo.create_optimization(
+            conn, spec.kind, request, total, skipped, submission_id=submission_id, job_id=job_id
         )
 
     return ValidJob(spec, insert)
@@ -113,8 +124,8 @@ async def _valid_optimization(pool: asyncpg.Pool, body: bytes, numbers_checked: 
 async def _valid_backfill(pool: asyncpg.Pool, body: bytes, numbers_checked: bool) -> ValidJob:
     spec = await parse_body(body, BackfillSpec, numbers_checked=numbers_checked)
 
-    async def insert(conn: DbConnection, submission_id: UUID | None) -> UUID:
-        return await create_backfill(conn, spec, submission_id=submission_id)
+    async def insert(conn: DbConnection, job_id: UUID, submission_id: UUID | None) -> None:
+        await create_backfill(conn, spec, submission_id=submission_id, job_id=job_id)
 
     return ValidJob(spec, insert)
 
@@ -180,19 +191,24 @@ async def submit_job(
     with_view: bool = True,
     numbers_checked: bool = False,
     before_commit: Callable[[], None] | None = None,
+    commits: CommitGroups | None = None,
 ) -> SubmittedJob:
     """Validate `body` as a `kind` request and create its job, once per `key` (`key_field`
     names the key in a refusal); `submission_id` is recorded on the job for its events.
-    Without `with_view` only the job's status is read back (a new job is `queued`)."""
+    Without `with_view` only the job's status is read back (a new job is `queued`). With
+    `commits`, the job is committed with those created at the same moment (see
+    commit_groups), else in a transaction of its own (told `before_commit`)."""
     form = JOB_FORMS[kind]
     valid = await form.validate(pool, body, numbers_checked)
 
-    async def create(conn: DbConnection) -> UUID:
-        return await valid.insert(conn, submission_id)
+    async def create(conn: DbConnection, job_id: UUID) -> None:
+        await valid.insert(conn, job_id, submission_id)
 
-    submission = await create_once(
-        pool, form.scope, key, key_field, valid.spec, create, before_commit
-    )
+    creation = Creation(form.scope, key, key_field, valid.spec, create)
+    if commits is not None:
+        submission = await commits.create_once(creation)
+    else:
+        submission = await create_once(pool, creation, before_commit)
     view: Any | None = None
     status: JobStatus | None
     if with_view:

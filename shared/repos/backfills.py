@@ -89,11 +89,15 @@ class BackfillView(BaseModel):
 
 
 async def create_backfill(
-    conn: DbConnection, spec: BackfillSpec, *, submission_id: UUID | None = None
+    conn: DbConnection,
+    spec: BackfillSpec,
+    *,
+    submission_id: UUID | None = None,
+    job_id: UUID | None = None,
 ) -> UUID:
-    """Insert the job and its RunBackfill message in one transaction; `submission_id` is the
-    AMQP submission that asked for it, if one did."""
-    backfill_id = uuid4()
+    """Insert the job (as `job_id`, or a new id) and its RunBackfill message in one
+    transaction; `submission_id` is the AMQP submission that asked for it, if one did."""
+    backfill_id = job_id or uuid4()
     async with conn.transaction():
         await conn.execute(
             """INSERT INTO backfill_run (id, category, symbol, interval, start_time, end_time,

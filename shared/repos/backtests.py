@@ -154,10 +154,11 @@ async def create_backtest(
     rerun_of: UUID | None = None,
     *,
     submission_id: UUID | None = None,
+    job_id: UUID | None = None,
 ) -> BacktestView:
-    """Insert the job and its RunBacktest message: one statement, so one transaction.
-    `submission_id` is the AMQP submission that asked for it, if one did."""
-    backtest_id = uuid4()
+    """Insert the job (as `job_id`, or a new id) and its RunBacktest message: one statement,
+    so one transaction. `submission_id` is the AMQP submission that asked for it, if one did."""
+    backtest_id = job_id or uuid4()
     row = await db.fetchrow(
         f"""WITH job AS (
                 INSERT INTO backtests (id, request, symbol, strategy, rerun_of, warnings,

@@ -15,20 +15,23 @@ class EarlierSubmission:
 
 
 async def claim_key(
-    conn: DbConnection, scope: str, key: str, fingerprint: str
+    conn: DbConnection, scope: str, key: str, fingerprint: str, job_id: UUID
 ) -> EarlierSubmission | None:
-    """Inside the transaction that creates the job: None if this key is now ours (new, or its
-    earlier use expired), else the submission that holds it. A concurrent claim of the same key
-    waits here until the first one's transaction ends."""
+    """Inside the transaction that creates the job `job_id`: None if this key is now its (new,
+    or its earlier use expired), else the submission that holds it. A concurrent claim of the
+    same key waits here until the first one's transaction ends."""
     claimed = await conn.fetchval(
-        f"""INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES ($1, $2, $3)
+        f"""INSERT INTO idempotency_keys (scope, key, fingerprint, job_id)
+            VALUES ($1, $2, $3, $4)
             ON CONFLICT (scope, key) DO UPDATE
-                SET fingerprint = EXCLUDED.fingerprint, job_id = NULL, created_at = now()
+                SET fingerprint = EXCLUDED.fingerprint, job_id = EXCLUDED.job_id,
+                    created_at = now()
                 WHERE idempotency_keys.created_at < now() - interval '{KEY_HOURS} hours'
             RETURNING true""",
         scope,
         key,
         fingerprint,
+        job_id,
     )
     if claimed:
         return None
@@ -39,16 +42,6 @@ async def claim_key(
     )
     assert row is not None and row["job_id"] is not None  # committed with its job
     return EarlierSubmission(row["job_id"], row["fingerprint"])
-
-
-async def bind_key(conn: DbConnection, scope: str, key: str, job_id: UUID) -> None:
-    """Record the job a claimed key created, in the transaction that created it."""
-    await conn.execute(
-        "UPDATE idempotency_keys SET job_id = $3 WHERE scope = $1 AND key = $2",
-        scope,
-        key,
-        job_id,
-    )
 
 
 async def delete_expired_keys(db: DbExecutor) -> int:

@@ -127,10 +127,11 @@ async def create_optimization(
     skipped: int,
     *,
     submission_id: UUID | None = None,
+    job_id: UUID | None = None,
 ) -> UUID:
-    """Insert the job and its StartOptimization message in one transaction; `submission_id`
-    is the AMQP submission that asked for it, if one did."""
-    optimization_id = uuid4()
+    """Insert the job (as `job_id`, or a new id) and its StartOptimization message in one
+    transaction; `submission_id` is the AMQP submission that asked for it, if one did."""
+    optimization_id = job_id or uuid4()
     async with conn.transaction():
         await conn.execute(
             """INSERT INTO optimizations (id, kind, request, progress_total, skipped,

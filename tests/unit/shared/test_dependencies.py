@@ -6,7 +6,7 @@ import aio_pika
 import asyncpg
 import pytest
 
-from shared.dependencies import Backoff, unreachable_server
+from shared.dependencies import Backoff, ServerStalled, unreachable_server, within
 
 
 async def _raised(call) -> BaseException:
@@ -49,3 +49,30 @@ def test_backoff_doubles_up_to_its_cap() -> None:
     backoff = Backoff(first=0.5, cap=5.0)
     assert [backoff.delay(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
     assert backoff.delay(10_000) == 5.0
+
+
+async def test_a_call_past_its_deadline_is_a_stalled_server_and_ends_in_the_background() -> None:
+    ended = asyncio.Event()
+
+    async def stalls() -> int:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            ended.set()
+        return 1
+
+    stalled = await _raised(lambda: within(0.05, "postgres", stalls))
+    assert isinstance(stalled, ServerStalled) and unreachable_server(stalled) == "postgres"
+    await asyncio.wait_for(ended.wait(), 5)  # cancelled, not left running
+
+
+async def test_a_call_within_its_deadline_gives_its_result_or_its_own_error() -> None:
+    async def answers() -> int:
+        return 7
+
+    async def fails() -> int:
+        raise ValueError("its own")
+
+    assert await within(5, "rabbitmq", answers) == 7
+    own = await _raised(lambda: within(5, "rabbitmq", fails))
+    assert isinstance(own, ValueError) and unreachable_server(own) is None
