@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import asyncpg
 import numpy as np
-from pydantic import ValidationError
 
 from services.engine.backtests.in_pool import BacktestOutput, simulate
+from services.engine.backtests.parsed_request import ParsedBacktest, parse_backtest
 from services.engine.backtests.portfolio_in_pool import simulate_portfolio
 from services.engine.fill_detail_loading import load_fill_detail
 from services.engine.perp_market_loading import load_perp_market
@@ -40,14 +40,11 @@ class BacktestWorker:
                 await backtests_repo.fail_backtest(conn, command.backtest_id, str(exc))
 
     async def _run(self, command: RunBacktest, request: dict[str, object]) -> None:
-        try:
-            spec = BacktestSpec.model_validate(request)
-        except ValidationError as exc:
-            raise JobRejected(f"invalid request: {exc}") from None
+        spec, run = parse_backtest(request)
         if spec.symbols is not None:
-            output = await self._run_portfolio(spec, request)
+            output = await self._run_portfolio(spec, run)
         else:
-            output = await self._run_one(spec, request)
+            output = await self._run_one(spec, run)
         async with self.pool.acquire() as conn:
             original = await backtests_repo.rerun_source(conn, command.backtest_id)
             stored = await backtests_repo.store_result(
@@ -71,15 +68,13 @@ class BacktestWorker:
                 "backtest cancelled while it ran", extra={"backtest_id": str(command.backtest_id)}
             )
 
-    async def _run_portfolio(
-        self, spec: BacktestSpec, request: dict[str, object]
-    ) -> BacktestOutput:
+    async def _run_portfolio(self, spec: BacktestSpec, run: ParsedBacktest) -> BacktestOutput:
         """Each symbol's warmed candles (and perpetual market) on the union timeline."""
         async with self.pool.acquire() as conn:
             series = await load_portfolio_series(conn, spec, spec.warmup_bars_asked)
-        return await self.simulations.run(simulate_portfolio, series, request)
+        return await self.simulations.run(simulate_portfolio, series, run)
 
-    async def _run_one(self, spec: BacktestSpec, request: dict[str, object]) -> BacktestOutput:
+    async def _run_one(self, spec: BacktestSpec, run: ParsedBacktest) -> BacktestOutput:
         async with self.pool.acquire() as conn:
             candles = await market_data.load_candles_warmed(
                 conn,
@@ -96,7 +91,7 @@ class BacktestWorker:
         if warmup == len(candles):
             raise JobRejected("no stored candles in the range")
         output: BacktestOutput = await self.simulations.run(
-            simulate, candles, request, warmup, market, detail
+            simulate, candles, run, warmup, market, detail
         )
         return output
 

@@ -42,7 +42,12 @@ from services.engine.optimization.portfolio_sets import (
 )
 from services.engine.perp_market_loading import load_perp_market
 from services.engine.portfolio_loading import load_portfolio_series
-from services.engine.provenance import candles_provenance, portfolio_provenance, provenance
+from services.engine.provenance import (
+    candles_provenance,
+    portfolio_provenance,
+    provenance,
+    strategy_sha256,
+)
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.jobs import JobRejected
@@ -186,7 +191,7 @@ class ChunkWorker:
         async with self.pool.acquire() as conn:
             series = await load_portfolio_series(conn, spec.backtest, work.warmup)
             if self._recorded != work.optimization_id:
-                ran_on = portfolio_provenance(series, spec.backtest.strategy)
+                ran_on = portfolio_provenance(series, strategy_sha256(spec.backtest.strategy))
                 await store.record_provenance(self.pool, work.optimization_id, ran_on)
                 self._recorded = work.optimization_id
         run = self.simulations.run
@@ -270,7 +275,7 @@ class ChunkWorker:
         if self._recorded != work.optimization_id:
             # What it ran on, once per optimization and worker (the first record stands).
             assert self._candles_digest is not None
-            ran_on = provenance(self._candles_digest, b.strategy)
+            ran_on = provenance(self._candles_digest, strategy_sha256(b.strategy))
             await store.record_provenance(self.pool, work.optimization_id, ran_on)
             self._recorded = work.optimization_id
         return self._candles
