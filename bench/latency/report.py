@@ -1,0 +1,76 @@
+"""The latency results as Markdown and JSON."""
+
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench.support.report_files import markdown_table, met, write_report
+
+if TYPE_CHECKING:
+    from bench.latency.result import BacktestTiming, LatencyResult
+
+COLD_START_TARGET_SECONDS = 2.0
+END_TO_END_TARGET_SECONDS = 0.5
+PARTS = ("total", "post", "queued", "load", "simulate", "write", "run", "seen")
+
+
+def _parts(label: str, timing: "BacktestTiming") -> list[str]:
+    return [label, *(f"{getattr(timing, part):.3f}" for part in PARTS)]
+
+
+def write(result: "LatencyResult", path: Path) -> str:
+    cold_rows = [
+        [
+            start.numba_cache,
+            f"{start.ready:.2f}",
+            f"{start.first.total:.3f}",
+            f"{start.second.total:.3f}",
+            f"≤ {COLD_START_TARGET_SECONDS:g} s: "
+            + met(start.first.total <= COLD_START_TARGET_SECONDS),
+        ]
+        for start in result.cold_starts
+    ]
+    median = {part: statistics.median(getattr(t, part) for t in result.runs) for part in PARTS}
+    end_to_end = [
+        *(_parts(f"run {i + 1}", timing) for i, timing in enumerate(result.runs)),
+        ["median", *(f"{median[part]:.3f}" for part in PARTS)],
+    ]
+    body = [
+        f"One `sma_cross` backtest over {result.bars:,} 1-minute bars"
+        f" ({result.trades:,} trades on average), on one engine worker with one pool process.",
+        "",
+        "## Cold start",
+        "",
+        markdown_table(
+            (
+                "numba cache",
+                "launch to consuming s",
+                "first backtest s",
+                "second backtest s",
+                "target (first)",
+            ),
+            cold_rows,
+        ),
+        "",
+        "- launch to consuming: `python -m services.engine` started until it consumes the"
+        " backtest queue; before it takes a job, its pool process compiles the kernels (or"
+        " loads them from the numba cache) and runs one small backtest.",
+        "- backtest s: from its POST to the client reading `succeeded`, as below.",
+        "",
+        "## End to end",
+        "",
+        markdown_table(("backtest", *(f"{part} s" for part in PARTS)), end_to_end),
+        "",
+        f"Target: a median total ≤ {END_TO_END_TARGET_SECONDS:g} s on an idle machine:"
+        f" {met(median['total'] <= END_TO_END_TARGET_SECONDS)} (the load average above says"
+        " how idle the machine was).",
+        "",
+        "- total: POST sent until the client reads `succeeded` (the resource polled every 5 ms);"
+        " post: the POST's 202 read; queued: `started_at - created_at` (the outbox relay,"
+        " RabbitMQ, the worker's claim); load, simulate, write: the worker's `backtest stored`"
+        " log line (loading the candles; the pool: the candles sent, the backtest with its"
+        " metrics, trades and digests, the results back; metrics, trades and equity written in"
+        " one transaction); run: `finished_at - started_at`; seen: `finished_at` until the"
+        " client read it.",
+    ]
+    return write_report(path, "Latency benchmark", body, {"result": result.as_dict()})
