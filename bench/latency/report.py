@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 COLD_START_TARGET_SECONDS = 2.0
 END_TO_END_TARGET_SECONDS = 0.5
-PARTS = ("total", "post", "queued", "load", "simulate", "write", "run", "seen")
+PARTS = ("total", "post", "queued", "load", "simulate", "write", "other", "cpu")
 
 
 def _parts(label: str, timing: "BacktestTiming") -> list[str]:
@@ -70,7 +70,10 @@ def write(result: "LatencyResult", path: Path) -> str:
         " RabbitMQ, the worker's claim); load, simulate, write: the worker's `backtest stored`"
         " log line (loading the candles; the pool: the candles sent, the backtest with its"
         " metrics, trades and digests, the results back; metrics, trades and equity written in"
-        " one transaction); run: `finished_at - started_at`; seen: `finished_at` until the"
-        " client read it.",
+        " one transaction); other: the rest of total (the POST before its commit, the claim's"
+        " commit, the client's polling).",
+        "- cpu: CPU seconds the API and the worker (with its pool process) spent from the POST"
+        " to `succeeded`: on a busy machine the steadier figure (PostgreSQL's share cannot be"
+        " told apart from other clients of the same server).",
     ]
     return write_report(path, "Latency benchmark", body, {"result": result.as_dict()})

@@ -14,8 +14,8 @@ class BacktestTiming:
     load: float  # the worker loading the candles (its "backtest stored" log line)
     simulate: float  # the pool: the candles sent, the backtest, the results back
     write: float  # metrics, trades and equity written in one transaction
-    run: float  # started_at -> finished_at (the three above, and the claim's commit)
-    seen: float  # finished_at -> the client reads `succeeded` (its polling every few ms)
+    other: float  # the rest of `total`: the POST before its commit, the claim, the polling
+    cpu: float  # CPU seconds of the API and the worker (with its pool process) meanwhile
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ import asyncpg
 
 from bench.latency import report as latency_report
 from bench.latency.result import BacktestTiming, ColdStart, LatencyResult
+from bench.support import proc_stats
 from bench.support.report_files import report_path
 from bench.support.seed import backtest_request, store_candles
 from bench.support.service_stack import bench_settings, running_api, wait_for_consumers
@@ -55,10 +56,11 @@ class Client:
 
     http: aiohttp.ClientSession
     api_url: str
+    api_pid: int
     db: asyncpg.Connection
 
-    async def backtest(self, body: dict[str, Any], engine_log: Path) -> BacktestTiming:
-        sent_at = time.time()
+    async def backtest(self, body: dict[str, Any], worker: "Worker") -> BacktestTiming:
+        cpu_before = self._cpu_seconds(worker)
         started = time.perf_counter()
         async with self.http.post(f"{self.api_url}/api/v1/backtests", json=body) as resp:
             if resp.status != 202:
@@ -72,32 +74,34 @@ class Client:
                 break
             await asyncio.sleep(POLL_SECONDS)
         total = time.perf_counter() - started
+        cpu = self._cpu_seconds(worker) - cpu_before
         if job["status"] != "succeeded":
             raise RuntimeError(f"the backtest {job['status']}: {job.get('error')}")
-        row = await self.db.fetchrow(
-            "SELECT created_at, started_at, finished_at FROM backtests WHERE id = $1", backtest_id
+        queued = await self.db.fetchval(
+            "SELECT extract(epoch FROM started_at - created_at) FROM backtests WHERE id = $1",
+            backtest_id,
         )
-        assert row is not None
         parts = await poll_until(
-            lambda: asyncio.to_thread(_logged_parts, engine_log, backtest_id),
+            lambda: asyncio.to_thread(_logged_parts, worker.log, backtest_id),
             lambda found: found is not None,
             within=10,
             what="the worker's log line",
         )
         assert parts is not None
-        created, began, finished = (
-            row[k].timestamp() for k in ("created_at", "started_at", "finished_at")
-        )
+        load, simulate, write = (parts[f"{p}_ms"] / 1000 for p in ("load", "simulate", "write"))
         return BacktestTiming(
             total=round(total, 3),
             post=round(post, 3),
-            queued=round(began - created, 3),
-            load=parts["load_ms"] / 1000,
-            simulate=parts["simulate_ms"] / 1000,
-            write=parts["write_ms"] / 1000,
-            run=round(finished - began, 3),
-            seen=round(sent_at + total - finished, 3),
+            queued=round(float(queued), 3),
+            load=load,
+            simulate=simulate,
+            write=write,
+            other=round(total - float(queued) - load - simulate - write, 3),
+            cpu=round(cpu, 3),
         )
+
+    def _cpu_seconds(self, worker: "Worker") -> float:
+        return proc_stats.cpu_seconds(self.api_pid) + proc_stats.tree_cpu_seconds(worker.pid)
 
     async def trades(self) -> int:
         return int(await self.db.fetchval("SELECT count(*) FROM trades"))
@@ -111,14 +115,21 @@ def _logged_parts(engine_log: Path, backtest_id: UUID) -> dict[str, Any] | None:
     return None
 
 
+@dataclass(frozen=True)
+class Worker:
+    pid: int
+    log: Path  # its JSON log lines
+    ready: float  # seconds from its launch to consuming
+
+
 @contextlib.asynccontextmanager
-async def _worker(settings: Settings, numba_cache: Path, log: Path) -> AsyncIterator[float]:
-    """An engine worker on `numba_cache`, yielded once it consumes: the seconds that took."""
+async def _worker(settings: Settings, numba_cache: Path, log: Path) -> AsyncIterator[Worker]:
+    """An engine worker on `numba_cache`, yielded once it consumes."""
     env = {**settings.environment(), "NUMBA_CACHE_DIR": str(numba_cache)}
     launched = time.perf_counter()
-    async with child_process("services.engine", env, log=log):
+    async with child_process("services.engine", env, log=log) as proc:
         await wait_for_consumers(settings.amqp_url, settings.amqp_prefix, 1, within=300)
-        yield round(time.perf_counter() - launched, 3)
+        yield Worker(proc.pid, log, round(time.perf_counter() - launched, 3))
 
 
 def _bodies(candles: Any) -> Iterator[dict[str, Any]]:
@@ -146,19 +157,19 @@ async def run_latency_bench(bars: int, runs: int) -> LatencyResult:
                 running_api(settings, logs / "api.log") as api,
                 aiohttp.ClientSession() as http,
             ):
-                client = Client(http, api.url, db)
+                client = Client(http, api.url, api.pid, db)
                 for start, cache in enumerate(("empty", "on disk")):
                     log = logs / f"engine-{start}.log"
                     print(f"latency benchmark: a worker started, numba cache {cache} ...")
-                    async with _worker(settings, numba_cache, log) as ready:
-                        first = await client.backtest(next(bodies), log)
-                        second = await client.backtest(next(bodies), log)
+                    async with _worker(settings, numba_cache, log) as worker:
+                        first = await client.backtest(next(bodies), worker)
+                        second = await client.backtest(next(bodies), worker)
                         if start == 1:
                             timings = [
-                                await client.backtest(next(bodies), log) for _ in range(runs)
+                                await client.backtest(next(bodies), worker) for _ in range(runs)
                             ]
-                    cold_starts.append(ColdStart(cache, ready, first, second))
-                    print(f"  ready in {ready:.2f} s, first backtest {first.total:.3f} s")
+                    cold_starts.append(ColdStart(cache, worker.ready, first, second))
+                    print(f"  ready in {worker.ready:.2f} s, first backtest {first.total:.3f} s")
                 trades = await client.trades()
             await db.close()
     total = statistics.median(t.total for t in timings)

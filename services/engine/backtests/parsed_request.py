@@ -50,11 +50,6 @@ class ParsedBacktest:
     def of(cls, spec: BacktestSpec, request: Mapping[str, Any]) -> "ParsedBacktest":
         """`spec`, validated from the stored `request`."""
         asked = spec.monte_carlo
-        portfolio = None
-        if spec.portfolio is not None:
-            assert spec.portfolio.max_positions is not None  # filled in from `symbols`
-            every = None if spec.portfolio.rebalance is None else spec.portfolio.rebalance.every
-            portfolio = PortfolioRules(spec.portfolio.max_positions, spec.portfolio.rank, every)
         return cls(
             config=spec.config(),
             symbol=spec.symbol,
@@ -64,7 +59,7 @@ class ParsedBacktest:
             strategy_sha256=strategy_sha256(spec.strategy),
             warnings=tuple(request_warnings(request)),
             monte_carlo=None if asked is None else MonteCarloAsk(asked.runs, asked.seed),
-            portfolio=portfolio,
+            portfolio=None if spec.portfolio is None else spec.portfolio.rules(),
         )
 
 
