@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
-from pydantic import ValidationError
 
 from domain.execution.fill_detail import FillDetail
 from domain.market.candles import Candles
@@ -35,6 +34,7 @@ from services.engine.optimization.in_pool import (
     run_window_sets,
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
+from services.engine.optimization.parsed_request import ParsedOptimization, parse_optimization
 from services.engine.optimization.portfolio_sets import (
     run_portfolio_grid_chunk,
     run_portfolio_test_chunk,
@@ -75,8 +75,10 @@ class ChunkWorker:
     _recorded: UUID | None = field(default=None, repr=False)
     # The parameter sets of the optimization last served: up to 100,000 to build.
     _sets: tuple[UUID, list[dict[str, ParamValue]]] | None = field(default=None, repr=False)
-    # The request of the optimization last served, validated (once per optimization).
-    _spec: tuple[UUID, OptimizationSpec] | None = field(default=None, repr=False)
+    # The request of the optimization last served, parsed (once per optimization and worker).
+    _spec: tuple[UUID, OptimizationSpec, ParsedOptimization] | None = field(
+        default=None, repr=False
+    )
 
     async def handle(self, command: RunOptimizationChunk) -> None:
         work = await store.chunk_work(self.pool, command.optimization_id, command.chunk)
@@ -94,16 +96,16 @@ class ChunkWorker:
             log.info("chunk not recorded: cancelled or done meanwhile", extra=context)
 
     async def _run(self, work: ChunkWork) -> bool:
-        spec = self._validated(work)
+        spec, parsed = self._parsed(work)
         if spec.backtest.symbols is not None:
-            return await self._run_portfolio(work, spec)
+            return await self._run_portfolio(work, spec, parsed)
         key, candles, _, _ = await self._load(work, spec)
         if spec.kind == "bayes" and work.stage != "test":
-            return await self._run_trials(work, spec, key, candles)
+            return await self._run_trials(work, spec, parsed, key, candles)
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
             results, statistics = await self._in_pool(
-                key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
+                key, candles, run_grid_chunk, work.warmup, parsed, sets, work.set_from
             )
             async with self.pool.acquire() as conn:
                 return await record_grid(conn, work, results, statistics)
@@ -117,10 +119,9 @@ class ChunkWorker:
                 candles,
                 run_train_chunk,
                 (at + window.train_from, at + window.train_to),
-                work.request,
+                parsed,
                 sets,
                 work.set_from,
-                spec.objective,
             )
             async with self.pool.acquire() as conn:
                 return await record_train(conn, work, best, statistics)
@@ -130,7 +131,7 @@ class ChunkWorker:
             candles,
             run_test_chunk,
             (at + window.test_from, at + window.test_to),
-            work.request,
+            parsed,
             work.chosen["params"],
         )
         times = candles.open_time
@@ -148,17 +149,18 @@ class ChunkWorker:
         async with self.pool.acquire() as conn:
             return await record_test(conn, work, row, metrics, run)
 
-    def _validated(self, work: ChunkWork) -> OptimizationSpec:
+    def _parsed(self, work: ChunkWork) -> tuple[OptimizationSpec, ParsedOptimization]:
         if self._spec is None or self._spec[0] != work.optimization_id:
-            try:
-                spec = OptimizationSpec.model_validate(work.request)
-            except ValidationError as exc:
-                raise JobRejected(f"invalid request: {exc}") from None
-            self._spec = (work.optimization_id, spec)
-        return self._spec[1]
+            self._spec = (work.optimization_id, *parse_optimization(work.request))
+        return self._spec[1], self._spec[2]
 
     async def _run_trials(
-        self, work: ChunkWork, spec: OptimizationSpec, key: CandlesKey, candles: Candles
+        self,
+        work: ChunkWork,
+        spec: OptimizationSpec,
+        parsed: ParsedOptimization,
+        key: CandlesKey,
+        candles: Candles,
     ) -> bool:
         """A Bayesian search's chunk: its trials over the range (or the window's train bars)."""
         trials = await bayes_store.chunk_trials(self.pool, work.optimization_id, work.chunk)
@@ -166,7 +168,7 @@ class ChunkWorker:
         sets = bayes_search.evaluation_sets(spec, trials)
         if work.window is None:
             results, statistics = await self._in_pool(
-                key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
+                key, candles, run_grid_chunk, work.warmup, parsed, sets, work.set_from
             )
         else:
             assert spec.walk_forward is not None
@@ -177,14 +179,16 @@ class ChunkWorker:
                 candles,
                 run_window_sets,
                 (at + window.train_from, at + window.train_to),
-                work.request,
+                parsed,
                 sets,
                 work.set_from,
             )
         async with self.pool.acquire() as conn:
             return await bayes_search.record_trials(conn, work, spec, trials, results, statistics)
 
-    async def _run_portfolio(self, work: ChunkWork, spec: OptimizationSpec) -> bool:
+    async def _run_portfolio(
+        self, work: ChunkWork, spec: OptimizationSpec, parsed: ParsedOptimization
+    ) -> bool:
         """A chunk of an optimization of a portfolio: every symbol's candles, warmed as far
         as the sets ask, go to the pool with the chunk's work; walk-forward windows count the
         bars of the union timeline."""
@@ -198,7 +202,7 @@ class ChunkWorker:
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
             results, statistics = await run(
-                run_portfolio_grid_chunk, series, work.request, sets, work.set_from
+                run_portfolio_grid_chunk, series, parsed, sets, work.set_from
             )
             async with self.pool.acquire() as conn:
                 return await record_grid(conn, work, results, statistics)
@@ -212,19 +216,13 @@ class ChunkWorker:
         if work.stage == "train":
             sets = self._param_sets(work, spec)
             best, statistics = await run(
-                run_portfolio_train_chunk,
-                series,
-                train,
-                work.request,
-                sets,
-                work.set_from,
-                spec.objective,
+                run_portfolio_train_chunk, series, train, parsed, sets, work.set_from
             )
             async with self.pool.acquire() as conn:
                 return await record_train(conn, work, best, statistics)
         assert work.chosen is not None
         metrics, test_run = await run(
-            run_portfolio_test_chunk, series, test, work.request, work.chosen["params"]
+            run_portfolio_test_chunk, series, test, parsed, work.chosen["params"]
         )
         row = {
             "window": window.index,
