@@ -17,7 +17,7 @@ from domain.market.intervals import from_epoch_ms
 from domain.market.perp_market import PerpMarket
 from domain.research.monte_carlo import resample_trades
 from services.engine.backtests.data_used import DataReport, data_used
-from services.engine.backtests.parsed_request import ParsedBacktest, parse_backtest
+from services.engine.backtests.parsed_request import ParsedBacktest
 from services.engine.provenance import (
     arrays_sha256,
     candles_provenance,
@@ -141,27 +141,3 @@ def monte_carlo(run: ParsedBacktest, closed_returns: FloatArray) -> dict[str, An
     asked = run.monte_carlo
     initial = run.config.execution.initial_capital
     return resample_trades(closed_returns, initial, asked.runs, asked.seed).as_json()
-
-
-def warm_up() -> None:
-    """Compile the kernels once when a pool process starts, not on the first job."""
-    n = 64
-    prices = np.linspace(100.0, 110.0, n)
-    candles = Candles(
-        np.arange(n, dtype=np.int64) * 60_000,
-        prices,
-        prices + 1,
-        prices - 1,
-        prices,
-        np.ones(n),
-        prices,
-    )
-    request = {
-        "category": "linear",
-        "symbol": "WARMUP",
-        "interval": "1",
-        "start": 0,
-        "end": n * 60_000,
-        "strategy": {"name": "sma_cross", "params": {"fast": 2, "slow": 5}},
-    }
-    simulate(candles, parse_backtest(request)[1])

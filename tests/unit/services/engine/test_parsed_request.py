@@ -68,7 +68,7 @@ def test_the_pool_side_never_validates_the_request_again(monkeypatch: pytest.Mon
     [
         ({"fee_rate": -1}, "fee_rate"),
         ({"strategy": {"name": "no_such_strategy"}}, "strategy"),
-        ({"stop_loss": {"atr": 2}, "symbols": ["A", "B"]}, "symbol"),
+        ({"symbols": ["BTCUSDT", "ETHUSDT"]}, "give `symbol` or `symbols`, not both"),
     ],
 )
 def test_a_bad_stored_request_is_rejected_once_naming_the_field(
