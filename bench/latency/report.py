@@ -54,7 +54,8 @@ def write(result: "LatencyResult", path: Path) -> str:
         "",
         "- launch to consuming: `python -m services.engine` started until it consumes the"
         " backtest queue; before it takes a job, its pool process compiles the kernels (or"
-        " loads them from the numba cache) and runs one small backtest.",
+        " loads them from the numba cache) running a small backtest, grid chunk and portfolio"
+        " (`services/engine/pool_warm_up.py`).",
         "- backtest s: from its POST to the client reading `succeeded`, as below.",
         "",
         "## End to end",
