@@ -15,7 +15,10 @@ class BacktestTiming:
     simulate: float  # the pool: the candles sent, the backtest, the results back
     write: float  # metrics, trades and equity written in one transaction
     other: float  # the rest of `total`: the POST before its commit, the claim, the polling
-    cpu: float  # CPU seconds of the API and the worker (with its pool process) meanwhile
+    # CPU seconds spent meanwhile by the API, the worker's own process and its pool process.
+    api_cpu: float
+    worker_cpu: float
+    pool_cpu: float
 
 
 @dataclass(frozen=True)

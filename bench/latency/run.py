@@ -74,7 +74,10 @@ class Client:
                 break
             await asyncio.sleep(POLL_SECONDS)
         total = time.perf_counter() - started
-        cpu = self._cpu_seconds(worker) - cpu_before
+        api_cpu, worker_cpu, pool_cpu = (
+            after - before
+            for after, before in zip(self._cpu_seconds(worker), cpu_before, strict=True)
+        )
         if job["status"] != "succeeded":
             raise RuntimeError(f"the backtest {job['status']}: {job.get('error')}")
         queued = await self.db.fetchval(
@@ -97,11 +100,16 @@ class Client:
             simulate=simulate,
             write=write,
             other=round(total - float(queued) - load - simulate - write, 3),
-            cpu=round(cpu, 3),
+            api_cpu=round(api_cpu, 3),
+            worker_cpu=round(worker_cpu, 3),
+            pool_cpu=round(pool_cpu, 3),
         )
 
-    def _cpu_seconds(self, worker: "Worker") -> float:
-        return proc_stats.cpu_seconds(self.api_pid) + proc_stats.tree_cpu_seconds(worker.pid)
+    def _cpu_seconds(self, worker: "Worker") -> tuple[float, float, float]:
+        """The API's, the worker's own and its pool process's CPU seconds so far."""
+        own = proc_stats.cpu_seconds(worker.pid)
+        tree = proc_stats.tree_cpu_seconds(worker.pid)
+        return proc_stats.cpu_seconds(self.api_pid), own, tree - own
 
     async def trades(self) -> int:
         return int(await self.db.fetchval("SELECT count(*) FROM trades"))
