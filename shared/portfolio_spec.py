@@ -5,8 +5,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.portfolio_backtest import PortfolioRules
-
 MAX_SYMBOLS = 100
 # symbols x bars per backtest (422 naming `symbols` above it).
 MAX_SYMBOL_BARS = 50_000_000
@@ -29,9 +27,3 @@ class PortfolioSpec(BaseModel):
     max_positions: int | None = Field(default=None, ge=1, le=MAX_SYMBOLS, strict=True)
     rank: str | None = Field(default=None, max_length=2_000)
     rebalance: Rebalance | None = None
-
-    def rules(self) -> PortfolioRules:
-        """The block in the domain's terms, once `max_positions` is filled in from `symbols`."""
-        assert self.max_positions is not None
-        every = None if self.rebalance is None else self.rebalance.every
-        return PortfolioRules(self.max_positions, self.rank, every)

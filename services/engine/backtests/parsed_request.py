@@ -15,6 +15,7 @@ from domain.portfolio_backtest import PortfolioRules
 from services.engine.provenance import strategy_sha256
 from shared.backtest_spec import BacktestSpec, request_warnings
 from shared.jobs import JobRejected
+from shared.portfolio_spec import PortfolioSpec
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,17 @@ class ParsedBacktest:
             strategy_sha256=strategy_sha256(spec.strategy),
             warnings=tuple(request_warnings(request)),
             monte_carlo=None if asked is None else MonteCarloAsk(asked.runs, asked.seed),
-            portfolio=None if spec.portfolio is None else spec.portfolio.rules(),
+            portfolio=portfolio_rules(spec.portfolio),
         )
+
+
+def portfolio_rules(portfolio: PortfolioSpec | None) -> PortfolioRules | None:
+    """A request's `portfolio` block in the domain's terms (None: one symbol)."""
+    if portfolio is None:
+        return None
+    assert portfolio.max_positions is not None  # filled in from `symbols`
+    every = None if portfolio.rebalance is None else portfolio.rebalance.every
+    return PortfolioRules(portfolio.max_positions, portfolio.rank, every)
 
 
 def parse_backtest(request: Mapping[str, Any]) -> tuple[BacktestSpec, ParsedBacktest]:

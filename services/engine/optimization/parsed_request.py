@@ -8,6 +8,7 @@ from typing import Any, Literal
 from domain.execution.config import BacktestConfig
 from domain.portfolio_backtest import PortfolioRules
 from domain.research.robustness import DEFAULT_BLOCKS
+from services.engine.backtests.parsed_request import portfolio_rules
 from shared.backtest_spec import BacktestSpec
 from shared.jobs import JobRejected
 from shared.optimization_spec import OptimizationSpec
@@ -33,7 +34,7 @@ class ParsedOptimization:
         objective: str = "sharpe",
     ) -> "ParsedOptimization":
         """An optimization of `backtest`, validated."""
-        portfolio = None if backtest.portfolio is None else backtest.portfolio.rules()
+        portfolio = portfolio_rules(backtest.portfolio)
         config = backtest.config()
         return cls(config, backtest.warmup_bars, robustness_blocks, objective, portfolio)
 
