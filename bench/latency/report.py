@@ -86,7 +86,7 @@ def write(result: "LatencyResult", path: Path) -> str:
         " commit, the client's polling).",
         "- CPU: seconds the API, the worker's own process (loading, writing, messages) and its"
         " pool process (the backtest) spent from the POST to `succeeded`: on a busy machine"
-        " the steadier figures (PostgreSQL's share cannot be told apart from other clients of"
-        " the same server).",
+        " the steadier figures (the API's is mostly answering the client's polls; PostgreSQL's"
+        " share cannot be told apart from other clients of the same server).",
     ]
     return write_report(path, "Latency benchmark", body, {"result": result.as_dict()})
