@@ -10,6 +10,7 @@ from bench.bayes import run as bayes
 from bench.engine import run as engine
 from bench.ingest import run as ingest
 from bench.jobs import run as jobs
+from bench.latency import run as latency
 from bench.optimization import run as optimization
 from bench.portfolio import run as portfolio
 from bench.robustness import run as robustness
@@ -45,6 +46,11 @@ BENCHMARKS = {
         "backtests per second end to end through RabbitMQ with 1 and 2 engine workers",
         jobs.add_arguments,
         jobs.run,
+    ),
+    "latency": Benchmark(
+        "a worker's cold start; one 525,600-bar backtest from POST to succeeded, in its parts",
+        latency.add_arguments,
+        latency.run,
     ),
     "optimization": Benchmark(
         "bar-evaluations per second of a 20x20 sma_cross grid: ours, vectorbt, 1 and 2 workers",

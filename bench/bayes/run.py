@@ -37,6 +37,7 @@ from domain.optimization.ranking import ranking_key
 from domain.optimization.walk_forward import progress_total
 from services.engine.optimization.bayes_study import SearchStudy, ask_batch, new_sampler
 from services.engine.optimization.in_pool import evaluate_sets
+from services.engine.optimization.parsed_request import ParsedOptimization, parse_optimization
 from services.ingest.kline_store import Series
 from shared.db import create_pool
 from shared.messages import RunOptimizationChunk
@@ -238,20 +239,19 @@ def _ask_seconds(spec: OptimizationSpec, stored: list[dict[str, Any]]) -> tuple[
 
 
 def _evaluate(
-    candles: Candles, request: dict[str, Any], chunks: list[list[dict[str, Any]]]
+    candles: Candles, parsed: ParsedOptimization, chunks: list[list[dict[str, Any]]]
 ) -> tuple[float, list[Any]]:
     """CPU seconds of evaluating each chunk's sets in this process, and their results."""
     started = time.process_time()
     results: list[Any] = []
     for sets in chunks:
-        results.extend(evaluate_sets(candles, request, sets, len(results)))
+        results.extend(evaluate_sets(candles, parsed, sets, len(results)))
     return time.process_time() - started, results
 
 
 async def _run(bars: int, trials: int) -> list[dict[str, Any]]:
     candles = random_walk(bars)
-    request = _request(bars, trials)
-    spec = OptimizationSpec.model_validate(request)
+    spec, parsed = parse_optimization(_request(bars, trials))
     assert spec.search is not None
     with tempfile.TemporaryDirectory(prefix="bench-bayes-") as logs:
         async with bench_settings(BENCH_DATABASE) as settings:
@@ -266,13 +266,13 @@ async def _run(bars: int, trials: int) -> list[dict[str, Any]]:
     for trial, one in zip(evaluated, sets, strict=True):
         by_chunk.setdefault(trial["chunk"], []).append(one)
     _say("the search's sets again in this process ...")
-    evaluate_sets(candles.select(np.arange(2_000)), request, sets[:2], 0)  # JIT warm-up
-    kernel_cpu, _ = _evaluate(candles, request, list(by_chunk.values()))
+    evaluate_sets(candles.select(np.arange(2_000)), parsed, sets[:2], 0)  # JIT warm-up
+    kernel_cpu, _ = _evaluate(candles, parsed, list(by_chunk.values()))
     ask_cpu, rebuilt_ask_cpu = _ask_seconds(spec, search["trials"])
     grid = _grid(spec)
     _say(f"the full grid, {len(grid)} sets, in this process ...")
     grid_chunks = [grid[i : i + GRID_CHUNK] for i in range(0, len(grid), GRID_CHUNK)]
-    grid_cpu, grid_results = _evaluate(candles, request, grid_chunks)
+    grid_cpu, grid_results = _evaluate(candles, parsed, grid_chunks)
     grid_best = min(grid_results, key=lambda r: ranking_key(r.metrics, "sharpe", r.index))
     found = search["best"]["metrics"]["sharpe"]
     better = sum(1 for r in grid_results if (r.metrics.get("sharpe") or float("-inf")) > found)

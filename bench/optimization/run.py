@@ -43,6 +43,7 @@ from devtools.job_follower import follow_job
 from devtools.launcher import tail
 from domain.market.candles import Candles
 from services.engine.optimization.in_pool import evaluate_sets
+from services.engine.optimization.parsed_request import parse_optimization
 from services.ingest.kline_store import Series
 from shared.db import create_pool
 from shared.messages import RunOptimizationChunk
@@ -87,10 +88,10 @@ def _request(bars: int) -> dict[str, Any]:
 
 
 def _ours(candles: Candles) -> Callable[[], None]:
-    request = _request(len(candles))
+    parsed = parse_optimization(_request(len(candles)))[1]
 
     def run() -> None:
-        evaluate_sets(candles, request, SETS, 0)
+        evaluate_sets(candles, parsed, SETS, 0)
 
     return run
 

@@ -26,6 +26,7 @@ from domain.metrics.sweep import block_sums
 from domain.research.robustness import SetStatistics, robustness
 from domain.research.sharpe_inference import ReturnMoments
 from services.engine.optimization.in_pool import evaluate_sets, set_statistics
+from services.engine.optimization.parsed_request import parse_optimization
 
 BARS = 525_600
 BLOCKS = 16
@@ -38,11 +39,11 @@ def _say(text: str) -> None:
 
 def run_robustness_bench(bars: int = BARS, repeats: int = 3) -> dict[str, Any]:
     candles = random_walk(bars)
-    request = {**_request(bars), "robustness_blocks": BLOCKS}
-    evaluate_sets(candles, request, SETS[:2], 0)  # compile first
+    parsed = parse_optimization({**_request(bars), "robustness_blocks": BLOCKS})[1]
+    evaluate_sets(candles, parsed, SETS[:2], 0)  # compile first
     _say(f"the grid: {len(SETS)} sets x {bars:,} bars")
     started = time.perf_counter()
-    results = evaluate_sets(candles, request, SETS, 0)
+    results = evaluate_sets(candles, parsed, SETS, 0)
     grid_seconds = time.perf_counter() - started
 
     returns = np.random.default_rng(1).normal(0.0, 1e-3, (len(SETS), bars))

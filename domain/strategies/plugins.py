@@ -57,6 +57,24 @@ class Plugin:
             plugin=self,
         )
 
+    def __reduce__(self) -> tuple[Callable[[str, str, str], "Plugin"], tuple[str, str, str]]:
+        """Pickled as its name, file and digest, never its code: an engine's pool process
+        runs its own import of the same file (`loaded_plugin`)."""
+        return (loaded_plugin, (self.name, str(self.path), self.sha256))
+
+
+# Every plugin this process loaded, by its file's sha256.
+_loaded: dict[str, Plugin] = {}
+
+
+def loaded_plugin(name: str, path: str, sha256: str) -> Plugin:
+    """The plugin `name` this process loaded from the file with `sha256`; else unavailable,
+    saying why (the file was edited after the request naming it was parsed)."""
+    plugin = _loaded.get(sha256)
+    if plugin is not None and plugin.name == name:
+        return plugin
+    return Plugin(name, Path(path), sha256, error="its file changed after the request was parsed")
+
 
 def load_plugins(strategy_path: str) -> dict[str, Plugin]:
     """Every plugin of the colon-separated directories, by name; the first of a name wins."""
@@ -96,9 +114,11 @@ def load_plugin(path: Path) -> Plugin:
     if not isinstance(name, str) or not PLUGIN_NAME.fullmatch(name):
         return Plugin(stem, path, digest, error="NAME must match [a-z][a-z0-9_]{0,49}")
     try:
-        return _checked(module, name, path, digest)
+        plugin = _checked(module, name, path, digest)
     except ExpressionError as exc:
         return Plugin(name, path, digest, error=f"{exc.field}: {exc.message}")
+    _loaded[digest] = plugin
+    return plugin
 
 
 def _import(path: Path, digest: str) -> ModuleType:

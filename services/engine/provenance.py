@@ -79,11 +79,11 @@ def engine_version() -> str:
     return metadata.version("backtester")
 
 
-def provenance(candles: dict[str, Any], strategy: StrategyRef) -> dict[str, Any]:
-    """With the candles' `candles_provenance`."""
+def provenance(candles: dict[str, Any], strategy_digest: str) -> dict[str, Any]:
+    """With the candles' `candles_provenance` and the strategy's `strategy_sha256`."""
     return {
         "candles": candles,
-        "strategy_sha256": strategy_sha256(strategy),
+        "strategy_sha256": strategy_digest,
         "engine_version": engine_version(),
     }
 
@@ -101,7 +101,7 @@ def differences(original: dict[str, str], rerun: dict[str, str]) -> list[str]:
     return [part for part in COMPARED if original.get(part) != rerun.get(part)]
 
 
-def portfolio_provenance(series: Sequence[SymbolSeries], strategy: StrategyRef) -> dict[str, Any]:
+def portfolio_provenance(series: Sequence[SymbolSeries], strategy_digest: str) -> dict[str, Any]:
     """A portfolio's provenance: each symbol's candles under `symbols`, and as `candles` their
     total count, first and last time, and the sha256 of their sha256s in order."""
     digests = {one.symbol: candles_provenance(one.candles) for one in series}
@@ -111,4 +111,4 @@ def portfolio_provenance(series: Sequence[SymbolSeries], strategy: StrategyRef) 
         "last": max((d["last"] for d in digests.values() if d["last"]), default=None),
         "sha256": sha256_hex(canonical_json([d["sha256"] for d in digests.values()])),
     }
-    return {**provenance(candles, strategy), "symbols": digests}
+    return {**provenance(candles, strategy_digest), "symbols": digests}

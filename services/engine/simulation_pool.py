@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from domain.strategies import install_strategies
 from domain.targets.plugin_targets import StrategyError
-from services.engine.backtests.in_pool import warm_up
+from services.engine.pool_warm_up import warm_up
 from shared.jobs import JobRejected
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class SimulationPool:
 
 def _start_pool_process(parent: int, strategy_path: str) -> None:
     """In each pool process: exit when the engine process is gone (killed, it cannot say so),
-    load the plugins, then compile the kernels."""
+    load the plugins, then load or compile the kernels (`pool_warm_up`)."""
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -2,6 +2,7 @@
 
 import signal
 from typing import Any
+from uuid import UUID
 
 import aio_pika
 import asyncpg
@@ -91,6 +92,28 @@ async def test_a_job_with_no_candles_left_fails_with_its_reason(
     async with running_engine(settings):
         done = await settled(api, resp.headers["Location"])
     assert done["status"] == "failed" and "no stored candles" in done["error"]
+
+
+async def test_a_stored_request_the_engine_cannot_parse_fails_its_job_once_with_its_reason(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """Issue 19: the consumer parses the stored request once, before loading anything; one it
+    cannot run fails its job with the reason (acknowledged: no retries, no dead letter)."""
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 500, "60"))
+    location = (await api.post("/api/v1/backtests", json=BACKTEST)).headers["Location"]
+    await pool.execute(
+        "UPDATE backtests SET request = jsonb_set(request, '{fee_rate}', '-1') WHERE id = $1",
+        UUID(location.rsplit("/", 1)[1]),
+    )
+    async with running_engine(settings):
+        failed = await settled(api, location)
+        later = (await api.post("/api/v1/backtests", json=BACKTEST)).headers["Location"]
+        assert (await settled(api, later))["status"] == "succeeded"
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("invalid request") and "fee_rate" in failed["error"]
+    topology = Topology(settings.amqp_prefix)
+    for queue in (topology.queue_for(RunBacktest), topology.dead_letters):
+        assert await ready_messages(settings.amqp_url, queue) == 0
 
 
 async def test_a_poison_message_is_dead_lettered_and_work_goes_on(

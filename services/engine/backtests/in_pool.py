@@ -17,6 +17,7 @@ from domain.market.intervals import from_epoch_ms
 from domain.market.perp_market import PerpMarket
 from domain.research.monte_carlo import resample_trades
 from services.engine.backtests.data_used import DataReport, data_used
+from services.engine.backtests.parsed_request import ParsedBacktest
 from services.engine.provenance import (
     arrays_sha256,
     candles_provenance,
@@ -24,7 +25,8 @@ from services.engine.provenance import (
     provenance,
     sha256_hex,
 )
-from shared.backtest_spec import BacktestSpec, request_warnings
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -50,30 +52,28 @@ def time_or_none(ms: int) -> datetime | None:
 
 def simulate(
     candles: Candles,
-    request: dict[str, Any],
+    run: ParsedBacktest,
     warmup: int = 0,
     market: PerpMarket | None = None,
     detail: FillDetail | None = None,
 ) -> BacktestOutput:
     """The backtest over `candles` but their first `warmup` bars, which only warm the
     indicators; `market` a perpetual's mark price and funding on the same candles, `detail`
-    the `fill_detail` candles inside them."""
-    spec = BacktestSpec.model_validate(request)
-    result = run_backtest(candles, spec.config(), trade_from=warmup, market=market, detail=detail)
+    the `fill_detail` candles inside them. `run` is the request as the consumer parsed it."""
+    result = run_backtest(candles, run.config, trade_from=warmup, market=market, detail=detail)
     t = result.trades
-    entry_order = "market" if spec.entry_order == "market" else "limit"
-    trades = _trade_rows(result, entry_order, spec.symbol)
+    trades = _trade_rows(result, run.entry_order, run.symbol)
     data = data_used(
         candles.open_time,
         warmup,
-        spec.warmup_bars_asked,
-        spec.start_ms,
-        spec.end_ms,
-        spec.interval,
+        run.warmup_asked,
+        run.start_ms,
+        run.end_ms,
+        run.interval,
         len(t),
     )
     metrics = dict(result.metrics)
-    ran_on = provenance(candles_provenance(candles), spec.strategy)
+    ran_on = provenance(candles_provenance(candles), run.strategy_sha256)
     digests = {
         "candles": ran_on["candles"]["sha256"],
         "metrics": sha256_hex(canonical_json(metrics)),
@@ -87,8 +87,8 @@ def simulate(
         result.equity,
         data,
         t.exit_counts(),
-        [*request_warnings(request), *data.warnings, *result.warnings],
-        _monte_carlo(spec, result),
+        [*run.warnings, *data.warnings, *result.warnings],
+        monte_carlo(run, result.details.equity_return[t.closed]),
         ran_on,
         digests,
     )
@@ -134,34 +134,10 @@ def finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _monte_carlo(spec: BacktestSpec, result: BacktestResult) -> dict[str, Any] | None:
+def monte_carlo(run: ParsedBacktest, closed_returns: FloatArray) -> dict[str, Any] | None:
     """Closed trades' returns on equity resampled: leverage and position size count."""
-    if spec.monte_carlo is None:
+    if run.monte_carlo is None:
         return None
-    returns = result.details.equity_return[result.trades.closed]
-    asked = spec.monte_carlo
-    return resample_trades(returns, spec.initial_capital, asked.runs, asked.seed).as_json()
-
-
-def warm_up() -> None:
-    """Compile the kernels once when a pool process starts, not on the first job."""
-    n = 64
-    prices = np.linspace(100.0, 110.0, n)
-    candles = Candles(
-        np.arange(n, dtype=np.int64) * 60_000,
-        prices,
-        prices + 1,
-        prices - 1,
-        prices,
-        np.ones(n),
-        prices,
-    )
-    request = {
-        "category": "linear",
-        "symbol": "WARMUP",
-        "interval": "1",
-        "start": 0,
-        "end": n * 60_000,
-        "strategy": {"name": "sma_cross", "params": {"fast": 2, "slow": 5}},
-    }
-    simulate(candles, request)
+    asked = run.monte_carlo
+    initial = run.config.execution.initial_capital
+    return resample_trades(closed_returns, initial, asked.runs, asked.seed).as_json()

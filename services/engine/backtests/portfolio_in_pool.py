@@ -2,33 +2,33 @@
 the same plain outputs as a one-symbol backtest out, plus `per_symbol`."""
 
 import dataclasses
-from typing import Any
 
 import numpy as np
 
 from domain.execution.settings import EXIT_REASONS
 from domain.market.intervals import from_epoch_ms, iso_utc
-from domain.portfolio_backtest import PortfolioRules, SymbolSeries, run_portfolio
-from domain.research.monte_carlo import resample_trades
+from domain.portfolio_backtest import SymbolSeries, run_portfolio
 from services.engine.backtests.data_used import DataReport, data_used
-from services.engine.backtests.in_pool import BacktestOutput, finite_or_none, time_or_none
+from services.engine.backtests.in_pool import (
+    BacktestOutput,
+    finite_or_none,
+    monte_carlo,
+    time_or_none,
+)
+from services.engine.backtests.parsed_request import ParsedBacktest
 from services.engine.provenance import (
     arrays_sha256,
     canonical_json,
     portfolio_provenance,
     sha256_hex,
 )
-from shared.backtest_spec import BacktestSpec, request_warnings
 
 
-def simulate_portfolio(series: list[SymbolSeries], request: dict[str, Any]) -> BacktestOutput:
-    """The portfolio backtest of `request` over each symbol's warmed candles."""
-    spec = BacktestSpec.model_validate(request)
-    portfolio = spec.portfolio
-    assert portfolio is not None and portfolio.max_positions is not None
-    every = None if portfolio.rebalance is None else portfolio.rebalance.every
-    rules = PortfolioRules(portfolio.max_positions, portfolio.rank, every)
-    result = run_portfolio(series, spec.config(), rules)
+def simulate_portfolio(series: list[SymbolSeries], run: ParsedBacktest) -> BacktestOutput:
+    """The portfolio backtest `run` (the request as the consumer parsed it) over each
+    symbol's warmed candles."""
+    assert run.portfolio is not None
+    result = run_portfolio(series, run.config, run.portfolio)
     t = result.trades
     d = result.details
     trades = [
@@ -53,9 +53,9 @@ def simulate_portfolio(series: list[SymbolSeries], request: dict[str, Any]) -> B
         )
         for i in range(len(t))
     ]
-    data, warnings = _data(series, spec, len(t))
+    data, warnings = _data(series, run, len(t))
     metrics = dict(result.metrics)
-    ran_on = portfolio_provenance(series, spec.strategy)
+    ran_on = portfolio_provenance(series, run.strategy_sha256)
     joined = ran_on["candles"]["sha256"]
     digests = {
         "candles": joined,
@@ -65,13 +65,6 @@ def simulate_portfolio(series: list[SymbolSeries], request: dict[str, Any]) -> B
         ),
         "equity": arrays_sha256(result.time, result.equity),
     }
-    monte_carlo = None
-    if spec.monte_carlo is not None:
-        returns = d.equity_return[t.closed]
-        asked = spec.monte_carlo
-        monte_carlo = resample_trades(
-            returns, spec.initial_capital, asked.runs, asked.seed
-        ).as_json()
     return BacktestOutput(
         metrics,
         trades,
@@ -79,8 +72,8 @@ def simulate_portfolio(series: list[SymbolSeries], request: dict[str, Any]) -> B
         result.equity,
         data,
         t.exit_counts(),
-        [*request_warnings(request), *warnings, *result.warnings],
-        monte_carlo,
+        [*run.warnings, *warnings, *result.warnings],
+        monte_carlo(run, d.equity_return[t.closed]),
         ran_on,
         digests,
         result.per_symbol,
@@ -88,7 +81,7 @@ def simulate_portfolio(series: list[SymbolSeries], request: dict[str, Any]) -> B
 
 
 def _data(
-    series: list[SymbolSeries], spec: BacktestSpec, num_trades: int
+    series: list[SymbolSeries], run: ParsedBacktest, num_trades: int
 ) -> tuple[DataReport, list[str]]:
     """The union's first and last bar and its count; each symbol's late start, early end,
     gaps and short warm-up as warnings naming it."""
@@ -105,10 +98,10 @@ def _data(
         report = data_used(
             one.candles.open_time,
             one.trade_from,
-            spec.warmup_bars_asked,
-            spec.start_ms,
-            spec.end_ms,
-            spec.interval,
+            run.warmup_asked,
+            run.start_ms,
+            run.end_ms,
+            run.interval,
             1,
         )
         warnings.extend(f"{one.symbol}: {sentence}" for sentence in report.warnings)

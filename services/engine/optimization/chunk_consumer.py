@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
-from pydantic import ValidationError
 
 from domain.execution.fill_detail import FillDetail
 from domain.market.candles import Candles
@@ -37,6 +36,7 @@ from services.engine.optimization.in_pool import (
     run_window_sets,
 )
 from services.engine.optimization.outcomes import record_grid, record_test, record_train
+from services.engine.optimization.parsed_request import ParsedOptimization, parse_optimization
 from services.engine.optimization.portfolio_sets import (
     run_portfolio_grid_chunk,
     run_portfolio_test_chunk,
@@ -45,7 +45,12 @@ from services.engine.optimization.portfolio_sets import (
 )
 from services.engine.perp_market_loading import load_perp_market
 from services.engine.portfolio_loading import load_portfolio_series
-from services.engine.provenance import candles_provenance, portfolio_provenance, provenance
+from services.engine.provenance import (
+    candles_provenance,
+    portfolio_provenance,
+    provenance,
+    strategy_sha256,
+)
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.jobs import JobRejected
@@ -73,8 +78,10 @@ class ChunkWorker:
     _recorded: UUID | None = field(default=None, repr=False)
     # The parameter sets of the optimization last served: up to 100,000 to build.
     _sets: tuple[UUID, list[dict[str, ParamValue]]] | None = field(default=None, repr=False)
-    # The request of the optimization last served, validated (once per optimization).
-    _spec: tuple[UUID, OptimizationSpec] | None = field(default=None, repr=False)
+    # The request of the optimization last served, parsed (once per optimization and worker).
+    _spec: tuple[UUID, OptimizationSpec, ParsedOptimization] | None = field(
+        default=None, repr=False
+    )
     # The Bayesian searches' studies this worker asked the latest batch of.
     _studies: bayes_search.HeldStudies = field(default_factory=bayes_search.HeldStudies, repr=False)
 
@@ -94,16 +101,18 @@ class ChunkWorker:
             log.info("chunk not recorded: cancelled or done meanwhile", extra=context)
 
     async def _run(self, work: ChunkWork) -> bool:
-        spec = self._validated(work)
+        spec, parsed = self._parsed(work)
         if spec.backtest.symbols is not None:
-            return await self._run_portfolio(work, spec)
+            return await self._run_portfolio(work, spec, parsed)
         key, candles, _, _ = await self._load(work, spec)
         if spec.kind == "bayes" and work.stage != "test":
-            return await self._run_trials(work, spec, self._trial_sets(work, spec, key, candles))
+            return await self._run_trials(
+                work, spec, self._trial_sets(work, spec, parsed, key, candles)
+            )
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
             results, statistics = await self._in_pool(
-                key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
+                key, candles, run_grid_chunk, work.warmup, parsed, sets, work.set_from
             )
             async with self.pool.acquire() as conn:
                 return await record_grid(conn, work, results, statistics)
@@ -117,10 +126,9 @@ class ChunkWorker:
                 candles,
                 run_train_chunk,
                 (at + window.train_from, at + window.train_to),
-                work.request,
+                parsed,
                 sets,
                 work.set_from,
-                spec.objective,
             )
             async with self.pool.acquire() as conn:
                 return await record_train(conn, work, best, statistics)
@@ -130,7 +138,7 @@ class ChunkWorker:
             candles,
             run_test_chunk,
             (at + window.test_from, at + window.test_to),
-            work.request,
+            parsed,
             work.chosen["params"],
         )
         times = candles.open_time
@@ -148,14 +156,10 @@ class ChunkWorker:
         async with self.pool.acquire() as conn:
             return await record_test(conn, work, row, metrics, run)
 
-    def _validated(self, work: ChunkWork) -> OptimizationSpec:
+    def _parsed(self, work: ChunkWork) -> tuple[OptimizationSpec, ParsedOptimization]:
         if self._spec is None or self._spec[0] != work.optimization_id:
-            try:
-                spec = OptimizationSpec.model_validate(work.request)
-            except ValidationError as exc:
-                raise JobRejected(f"invalid request: {exc}") from None
-            self._spec = (work.optimization_id, spec)
-        return self._spec[1]
+            self._spec = (work.optimization_id, *parse_optimization(work.request))
+        return self._spec[1], self._spec[2]
 
     async def _run_trials(
         self,
@@ -176,14 +180,19 @@ class ChunkWorker:
             )
 
     def _trial_sets(
-        self, work: ChunkWork, spec: OptimizationSpec, key: CandlesKey, candles: Candles
+        self,
+        work: ChunkWork,
+        spec: OptimizationSpec,
+        parsed: ParsedOptimization,
+        key: CandlesKey,
+        candles: Candles,
     ) -> Callable[[list[dict[str, Any]]], Awaitable[tuple[list[SetResult], SetStatistics]]]:
         """How a one-symbol search's chunk evaluates its sets in the pool."""
 
         async def evaluate(sets: list[dict[str, Any]]) -> tuple[list[SetResult], SetStatistics]:
             if work.window is None:
                 return await self._in_pool(
-                    key, candles, run_grid_chunk, work.warmup, work.request, sets, work.set_from
+                    key, candles, run_grid_chunk, work.warmup, parsed, sets, work.set_from
                 )
             assert spec.walk_forward is not None
             window = walk_forward_windows(work.bars, spec.walk_forward)[work.window]
@@ -193,21 +202,23 @@ class ChunkWorker:
                 candles,
                 run_window_sets,
                 (at + window.train_from, at + window.train_to),
-                work.request,
+                parsed,
                 sets,
                 work.set_from,
             )
 
         return evaluate
 
-    async def _run_portfolio(self, work: ChunkWork, spec: OptimizationSpec) -> bool:
+    async def _run_portfolio(
+        self, work: ChunkWork, spec: OptimizationSpec, parsed: ParsedOptimization
+    ) -> bool:
         """A chunk of an optimization of a portfolio: every symbol's candles, warmed as far
         as the sets ask, go to the pool with the chunk's work; walk-forward windows count the
         bars of the union timeline."""
         async with self.pool.acquire() as conn:
             series = await load_portfolio_series(conn, spec.backtest, work.warmup)
             if self._recorded != work.optimization_id:
-                ran_on = portfolio_provenance(series, spec.backtest.strategy)
+                ran_on = portfolio_provenance(series, strategy_sha256(spec.backtest.strategy))
                 await store.record_provenance(self.pool, work.optimization_id, ran_on)
                 self._recorded = work.optimization_id
         run = self.simulations.run
@@ -215,19 +226,17 @@ class ChunkWorker:
 
             async def evaluate(sets: list[dict[str, Any]]) -> tuple[list[SetResult], SetStatistics]:
                 if work.window is None:
-                    return await run(
-                        run_portfolio_grid_chunk, series, work.request, sets, work.set_from
-                    )
+                    return await run(run_portfolio_grid_chunk, series, parsed, sets, work.set_from)
                 train, _ = _portfolio_window(work, spec, series)
                 return await run(
-                    run_portfolio_window_sets, series, train, work.request, sets, work.set_from
+                    run_portfolio_window_sets, series, train, parsed, sets, work.set_from
                 )
 
             return await self._run_trials(work, spec, evaluate)
         if work.stage == "grid":
             sets = self._param_sets(work, spec)
             results, statistics = await run(
-                run_portfolio_grid_chunk, series, work.request, sets, work.set_from
+                run_portfolio_grid_chunk, series, parsed, sets, work.set_from
             )
             async with self.pool.acquire() as conn:
                 return await record_grid(conn, work, results, statistics)
@@ -239,16 +248,15 @@ class ChunkWorker:
                 run_portfolio_train_chunk,
                 series,
                 train,
-                work.request,
+                parsed,
                 sets,
                 work.set_from,
-                spec.objective,
             )
             async with self.pool.acquire() as conn:
                 return await record_train(conn, work, best, statistics)
         assert work.chosen is not None
         metrics, test_run = await run(
-            run_portfolio_test_chunk, series, test, work.request, work.chosen["params"]
+            run_portfolio_test_chunk, series, test, parsed, work.chosen["params"]
         )
         row = {
             "window": work.window,
@@ -299,7 +307,7 @@ class ChunkWorker:
         if self._recorded != work.optimization_id:
             # What it ran on, once per optimization and worker (the first record stands).
             assert self._candles_digest is not None
-            ran_on = provenance(self._candles_digest, b.strategy)
+            ran_on = provenance(self._candles_digest, strategy_sha256(b.strategy))
             await store.record_provenance(self.pool, work.optimization_id, ran_on)
             self._recorded = work.optimization_id
         return self._candles

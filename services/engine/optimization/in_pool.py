@@ -21,19 +21,19 @@ import numpy.typing as npt
 from domain.backtest import benchmark, contiguous_prices, kernel_returns, run_backtest, run_kernel
 from domain.execution.config import BacktestConfig
 from domain.execution.fill_detail import FillDetail, lay_out_detail
-from domain.execution.settings import GRIDABLE_STOPS
+from domain.execution.settings import GRIDABLE_FIELDS, GRIDABLE_STOPS, AtrMultiple, Stop
 from domain.market.candles import PRICE_FIELDS, Candles
 from domain.market.perp_market import PerpMarket
 from domain.metrics.performance import Metric
 from domain.metrics.sweep import TestRun, sweep_metrics
 from domain.metrics.trade_details import bars_held, kernel_places
 from domain.optimization.ranking import best_of
-from domain.research.robustness import DEFAULT_BLOCKS, SetStatistics
+from domain.research.robustness import SetStatistics
 from domain.research.sharpe_inference import ReturnMoments
 from domain.strategies import ParamValue
 from domain.strategies.warmup import warmup_bars
 from domain.targets.strategy_targets import StrategyTargets
-from shared.backtest_spec import EXECUTION_GRID_FIELDS, BacktestSpec, core_stop
+from services.engine.optimization.parsed_request import ParsedOptimization
 
 Params = Mapping[str, ParamValue]
 FloatArray = npt.NDArray[np.float64]
@@ -59,10 +59,6 @@ def set_statistics(results: list[SetResult], bars: int, blocks: int) -> SetStati
         np.asarray([r.block_squares for r in results], np.float64).reshape(-1, blocks),
         bars // blocks,
     )
-
-
-def robustness_blocks(request: Mapping[str, Any]) -> int:
-    return int(request.get("robustness_blocks", DEFAULT_BLOCKS))
 
 
 def best_result(results: list[SetResult], objective: str) -> SetResult:
@@ -133,28 +129,26 @@ def market_between(market: PerpMarket | None, start: int, stop: int) -> PerpMark
 def set_config(config: BacktestConfig, params: Params) -> BacktestConfig:
     """The config of one parameter set: its strategy's parameters, and the backtest fields
     (stops, position size, leverage) the grid varies, in place of the request's."""
-    fields = {k: v for k, v in params.items() if k in EXECUTION_GRID_FIELDS}
+    fields = {k: v for k, v in params.items() if k in GRIDABLE_FIELDS}
     strategy = {k: v for k, v in params.items() if k not in fields}
     execution = config.execution
     if fields:
         changed: dict[str, Any] = {
-            k: v
-            if k not in GRIDABLE_STOPS
-            else core_stop(EXECUTION_GRID_FIELDS[k].validate_python(v))
-            for k, v in fields.items()
+            k: grid_stop(v) if k in GRIDABLE_STOPS else v for k, v in fields.items()
         }
         execution = dataclasses.replace(execution, **changed)
     return dataclasses.replace(config, params=strategy, execution=execution)
 
 
-def backtest_config(request: Mapping[str, Any]) -> BacktestConfig:
-    """The core's config of an optimization request's `backtest`."""
-    return BacktestSpec.model_validate(request["backtest"]).config()
+def grid_stop(value: Any) -> Stop:
+    """A stop of a parameter set as its request holds it (checked when the request was
+    parsed): a fraction, `{"atr": k}` or null."""
+    return AtrMultiple(float(value["atr"])) if isinstance(value, Mapping) else value
 
 
 def evaluate_sets(
     candles: Candles,
-    request: Mapping[str, Any],
+    run: ParsedOptimization,
     param_sets: Sequence[Params],
     first_index: int,
     warmup_loaded: int = 0,
@@ -163,16 +157,16 @@ def evaluate_sets(
 ) -> list[SetResult]:
     """Every set over `candles` but their first `warmup_loaded` bars, on which each set's
     indicators are warmed up as far as its `warmup_bars` takes; the metrics equal
-    run_backtest's on the same bars (to rounding)."""
-    spec = BacktestSpec.model_validate(request["backtest"])
-    config = spec.config()
+    run_backtest's on the same bars (to rounding). `run`: the request as the consumer parsed
+    it."""
+    config = run.config
     execution = config.execution
     # Sets warmed on as many bars share one indicator cache (one per distinct warm-up).
     by_start: dict[int, list[int]] = {}
     configs = [set_config(config, params) for params in param_sets]
     for i, one in enumerate(configs):
         warm = min(
-            warmup_bars(spec.warmup_bars, one.strategy_entry(), one.params, spec.interval),
+            warmup_bars(run.warmup_bars, one.strategy_entry(), one.params, config.interval),
             warmup_loaded,
         )
         by_start.setdefault(warmup_loaded - warm, []).append(i)
@@ -209,7 +203,7 @@ def evaluate_sets(
                 config.interval,
                 execution.initial_capital,
                 kernel_returns(kernel, one.execution),
-                robustness_blocks(request),
+                run.robustness_blocks,
                 trade_bars_held=bars_held(places),
                 benchmark_return=benchmark(prices, trade_from),
             )
@@ -224,7 +218,7 @@ def evaluate_sets(
                 )
             )
     ranked = sorted(results, key=lambda r: r.index)
-    _guard_plugin(config, candles, ranked, str(request.get("objective", "sharpe")), market)
+    _guard_plugin(config, candles, ranked, run.objective, market)
     return ranked
 
 
@@ -249,40 +243,37 @@ def _guard_plugin(
 def run_grid_chunk(
     source: HeldCandles,
     warmup_loaded: int,
-    request: Mapping[str, Any],
+    run: ParsedOptimization,
     param_sets: Sequence[Params],
     first_index: int,
 ) -> tuple[list[SetResult], SetStatistics]:
     candles, market, detail = source.bars()
-    results = evaluate_sets(
-        candles, request, param_sets, first_index, warmup_loaded, market, detail
-    )
+    results = evaluate_sets(candles, run, param_sets, first_index, warmup_loaded, market, detail)
     bars = len(candles) - warmup_loaded
-    return results, set_statistics(results, bars, robustness_blocks(request))
+    return results, set_statistics(results, bars, run.robustness_blocks)
 
 
 def run_train_chunk(
     source: HeldCandles,
     bars: tuple[int, int],
-    request: Mapping[str, Any],
+    run: ParsedOptimization,
     param_sets: Sequence[Params],
     first_index: int,
-    objective: str,
 ) -> tuple[SetResult, SetStatistics]:
     """A walk-forward train chunk over bars [from, to) alone keeps only its best set, and
     every set's robustness statistics."""
     candles, market, detail = source.bars()
     train = bars_between(candles, *bars)
     market = market_between(market, *bars)
-    results = evaluate_sets(train, request, param_sets, first_index, 0, market, detail)
-    statistics = set_statistics(results, len(train), robustness_blocks(request))
-    return best_result(results, objective), statistics
+    results = evaluate_sets(train, run, param_sets, first_index, 0, market, detail)
+    statistics = set_statistics(results, len(train), run.robustness_blocks)
+    return best_result(results, run.objective), statistics
 
 
 def run_window_sets(
     source: HeldCandles,
     bars: tuple[int, int],
-    request: Mapping[str, Any],
+    run: ParsedOptimization,
     param_sets: Sequence[Params],
     first_index: int,
 ) -> tuple[list[SetResult], SetStatistics]:
@@ -291,30 +282,27 @@ def run_window_sets(
     candles, market, detail = source.bars()
     train = bars_between(candles, *bars)
     results = evaluate_sets(
-        train, request, param_sets, first_index, 0, market_between(market, *bars), detail
+        train, run, param_sets, first_index, 0, market_between(market, *bars), detail
     )
-    return results, set_statistics(results, len(train), robustness_blocks(request))
+    return results, set_statistics(results, len(train), run.robustness_blocks)
 
 
 def run_test_chunk(
-    source: HeldCandles, bars: tuple[int, int], request: Mapping[str, Any], params: Params
+    source: HeldCandles, bars: tuple[int, int], run: ParsedOptimization, params: Params
 ) -> tuple[dict[str, Metric], TestRun]:
     """The chosen set over test bars [from, to) of the held candles, warmed up on as many
     bars before them as the backtest's `warmup_bars` takes (as many as there are): its cost
     is its own bars and the warm-up, wherever the window lies."""
     test_from, test_to = bars
-    spec = BacktestSpec.model_validate(request["backtest"])
+    config = run.config
     warmup = warmup_bars(
-        spec.warmup_bars,
-        spec.strategy.entry(),
-        {**spec.strategy.resolved_params, **params},
-        spec.interval,
+        run.warmup_bars, config.strategy_entry(), {**config.params, **params}, config.interval
     )
     first = max(0, test_from - warmup)
     candles, market, detail = source.bars()
     return run_test_window(
         bars_between(candles, first, test_to),
-        request,
+        run,
         params,
         test_from - first,
         market_between(market, first, test_to),
@@ -324,7 +312,7 @@ def run_test_chunk(
 
 def run_test_window(
     candles: Candles,
-    request: Mapping[str, Any],
+    run: ParsedOptimization,
     params: Params,
     test_from: int,
     market: PerpMarket | None = None,
@@ -332,12 +320,11 @@ def run_test_window(
 ) -> tuple[dict[str, Metric], TestRun]:
     """The chosen set over bars [test_from, len(candles)), its indicators warmed up on every
     bar before, starting flat with the initial capital."""
-    base = backtest_config(request)
-    config = set_config(base, {**base.params, **params})
+    config = set_config(run.config, {**run.config.params, **params})
     result = run_backtest(candles, config, trade_from=test_from, market=market, detail=detail)
     trades = result.trades
     closed = trades.closed
-    run = TestRun(
+    test_run = TestRun(
         times=result.time,
         equity=result.equity,
         closed_pnl=trades.pnl[closed].tolist(),
@@ -345,4 +332,4 @@ def run_test_window(
         bars_held=round((result.metrics["exposure"] or 0.0) * result.equity.size),
         metrics=result.metrics,
     )
-    return result.metrics, run
+    return result.metrics, test_run

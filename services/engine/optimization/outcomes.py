@@ -13,7 +13,7 @@ from domain.metrics.performance import Metric
 from domain.metrics.sweep import TestRun, chained_metrics
 from domain.optimization.ranking import best_of
 from domain.research.robustness import SetStatistics, robustness
-from services.engine.optimization.in_pool import SetResult, backtest_config
+from services.engine.optimization.in_pool import SetResult
 from shared.db import DbConnection
 from shared.repos import optimization_chunks as store
 from shared.repos import optimizations as optimizations_repo
@@ -130,10 +130,10 @@ async def _finish_if_last(conn: DbConnection, work: ChunkWork) -> None:
         )
         for kept, times, equity in outcomes
     ]
-    config = backtest_config(request)
+    backtest = request["backtest"]  # stored with its defaults filled in
     summary = {
         "windows": len(runs),
-        "test_metrics": chained_metrics(runs, config.interval, config.execution.initial_capital),
+        "test_metrics": chained_metrics(runs, backtest["interval"], backtest["initial_capital"]),
     }
     # The latest window's choice is the set to trade next (its `best`).
     last = await optimizations_repo.last_window_row(conn, work.optimization_id)

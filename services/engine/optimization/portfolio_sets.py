@@ -7,7 +7,8 @@ strategy's parameters, the backtest fields and `max_positions` of the set, every
 on as many stored bars as the set's own `warmup_bars` takes, as its backtest would be.
 """
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from domain.execution.settings import PORTFOLIO_GRID_FIELD
@@ -27,19 +28,16 @@ from services.engine.optimization.in_pool import (
     Params,
     SetResult,
     best_result,
-    robustness_blocks,
     set_config,
     set_statistics,
 )
-from shared.backtest_spec import BacktestSpec
+from services.engine.optimization.parsed_request import ParsedOptimization
 
 
-def _rules(spec: BacktestSpec, params: Params) -> PortfolioRules:
-    portfolio = spec.portfolio
-    assert portfolio is not None and portfolio.max_positions is not None
-    every = None if portfolio.rebalance is None else portfolio.rebalance.every
-    slots = int(params.get(PORTFOLIO_GRID_FIELD, portfolio.max_positions))
-    return PortfolioRules(slots, portfolio.rank, every)
+def _rules(run: ParsedOptimization, params: Params) -> PortfolioRules:
+    assert run.portfolio is not None
+    slots = int(params.get(PORTFOLIO_GRID_FIELD, run.portfolio.max_positions))
+    return dataclasses.replace(run.portfolio, max_positions=slots)
 
 
 def _strategy_params(params: Params) -> dict[str, Any]:
@@ -49,21 +47,20 @@ def _strategy_params(params: Params) -> dict[str, Any]:
 def run_portfolio_train_chunk(
     series: Sequence[SymbolSeries],
     times: tuple[int, int],
-    request: Mapping[str, Any],
+    run: ParsedOptimization,
     param_sets: Sequence[Params],
     first_index: int,
-    objective: str,
 ) -> tuple[SetResult, SetStatistics]:
     """A walk-forward train chunk over the bars opening in [times] alone (warmed inside the
     window, as a one-symbol train window is): its best set and every set's statistics."""
-    results, statistics = run_portfolio_window_sets(series, times, request, param_sets, first_index)
-    return best_result(results, objective), statistics
+    results, statistics = run_portfolio_window_sets(series, times, run, param_sets, first_index)
+    return best_result(results, run.objective), statistics
 
 
 def run_portfolio_window_sets(
     series: Sequence[SymbolSeries],
     times: tuple[int, int],
-    request: Mapping[str, Any],
+    run: ParsedOptimization,
     param_sets: Sequence[Params],
     first_index: int,
 ) -> tuple[list[SetResult], SetStatistics]:
@@ -71,25 +68,24 @@ def run_portfolio_window_sets(
     walk-forward window's Bayesian search needs each trial's objective), and their
     statistics."""
     window = series_between(series, *times, 0)
-    return run_portfolio_grid_chunk(window, request, param_sets, first_index)
+    return run_portfolio_grid_chunk(window, run, param_sets, first_index)
 
 
 def run_portfolio_test_chunk(
     series: Sequence[SymbolSeries],
     times: tuple[int, int],
-    request: Mapping[str, Any],
+    run: ParsedOptimization,
     params: Params,
 ) -> tuple[dict[str, Metric], TestRun]:
     """The chosen set over the bars opening in [times], each symbol warmed on as many bars
     before them as the set's `warmup_bars` takes, starting flat with the initial capital."""
-    spec = BacktestSpec.model_validate(request["backtest"])
-    base = spec.config()
+    base = run.config
     one = set_config(base, {**base.params, **_strategy_params(params)})
-    warm = warmup_bars(spec.warmup_bars, one.strategy_entry(), one.params, spec.interval)
-    result = run_portfolio(series_between(series, *times, warm), one, _rules(spec, params))
+    warm = warmup_bars(run.warmup_bars, one.strategy_entry(), one.params, base.interval)
+    result = run_portfolio(series_between(series, *times, warm), one, _rules(run, params))
     trades = result.trades
     closed = trades.closed
-    run = TestRun(
+    test_run = TestRun(
         times=result.time,
         equity=result.equity,
         closed_pnl=trades.pnl[closed].tolist(),
@@ -97,25 +93,24 @@ def run_portfolio_test_chunk(
         bars_held=result.kernel.bars_held,
         metrics=result.metrics,
     )
-    return dict(result.metrics), run
+    return dict(result.metrics), test_run
 
 
 def run_portfolio_grid_chunk(
     series: Sequence[SymbolSeries],
-    request: Mapping[str, Any],
+    run: ParsedOptimization,
     param_sets: Sequence[Params],
     first_index: int,
 ) -> tuple[list[SetResult], SetStatistics]:
-    spec = BacktestSpec.model_validate(request["backtest"])
-    config = spec.config()
-    blocks = robustness_blocks(request)
+    config = run.config
+    blocks = run.robustness_blocks
     results = []
     bars = 0
     for i, params in enumerate(param_sets):
         one = set_config(config, _strategy_params(params))
-        warm = warmup_bars(spec.warmup_bars, one.strategy_entry(), one.params, spec.interval)
+        warm = warmup_bars(run.warmup_bars, one.strategy_entry(), one.params, config.interval)
         warmed = [series_warmed_on(s, warm) for s in series]
-        result = run_portfolio(warmed, one, _rules(spec, params))
+        result = run_portfolio(warmed, one, _rules(run, params))
         returns = per_bar_returns(result.equity, one.execution.initial_capital)
         sums, squares = block_sums(returns, blocks)
         moments = ReturnMoments.of(returns) if returns.size else None

@@ -19,15 +19,18 @@ from services.engine.optimization.in_pool import (
     evaluate_sets,
     run_test_window,
 )
+from services.engine.optimization.parsed_request import ParsedOptimization
+from shared.backtest_spec import BacktestSpec
 from tests.support.market import random_walk
 
 T0 = 1_704_067_200_000
 SETS = [{"fast": f, "slow": s} for f in (2, 5, 9) for s in (12, 40)]
 
 
-def _request(**backtest: Any) -> dict[str, Any]:
-    return {
-        "backtest": {
+def _request(**backtest: Any) -> ParsedOptimization:
+    """An optimization of this backtest, as the engine's chunk consumer parses it."""
+    spec = BacktestSpec.model_validate(
+        {
             "category": "linear",
             "symbol": "BTCUSDT",
             "interval": "60",
@@ -36,7 +39,8 @@ def _request(**backtest: Any) -> dict[str, Any]:
             "strategy": {"name": "sma_cross"},
             **backtest,
         }
-    }
+    )
+    return ParsedOptimization.of(spec)
 
 
 def _config(params: dict[str, Any], **execution: Any) -> BacktestConfig:

@@ -12,6 +12,7 @@ from domain.execution.settings import AtrMultiple, ExecutionSettings
 from domain.market.candles import Candles
 from domain.research.monte_carlo import resample_trades
 from services.engine.backtests.in_pool import simulate
+from services.engine.backtests.parsed_request import parse_backtest
 from tests.support.candles import bars, run
 from tests.support.market import random_walk
 
@@ -194,8 +195,10 @@ def test_monte_carlo_resamples_returns_on_equity_so_leverage_counts() -> None:
         "funding": False,
         "monte_carlo": {"runs": 500, "seed": 3},
     }
-    levered = simulate(candles, {**request, "leverage": 10, "position_size": 0.5}, WARMUP)
-    plain = simulate(candles, request, WARMUP)
+    levered = simulate(
+        candles, parse_backtest({**request, "leverage": 10, "position_size": 0.5})[1], WARMUP
+    )
+    plain = simulate(candles, parse_backtest(request)[1], WARMUP)
     assert levered.monte_carlo is not None and plain.monte_carlo is not None
     assert levered.monte_carlo["final_equity"] != plain.monte_carlo["final_equity"]
     returns_on_equity = np.array([row[11] for row in levered.trades if row[3] is not None])

@@ -14,6 +14,7 @@ from domain.strategies import STRATEGIES
 from domain.strategies.definitions import definition_of
 from domain.strategies.registry import strategies_with_plugins
 from services.engine.backtests.in_pool import simulate
+from services.engine.backtests.parsed_request import parse_backtest
 from services.engine.provenance import candles_provenance, differences, strategy_sha256
 from shared.backtest_spec import BacktestSpec
 from tests.support.market import random_walk
@@ -76,16 +77,19 @@ def test_differences_name_the_parts_that_differ_in_order() -> None:
 def test_a_backtest_in_the_pool_is_bit_identical_run_again_and_its_monte_carlo_by_seed() -> None:
     candles = random_walk(T0, 800, "60", seed=3)
     request = {**REQUEST, "monte_carlo": {"runs": 500, "seed": 3}}
-    first, again = simulate(candles, request), simulate(candles, request)
+    run = parse_backtest(request)[1]
+    first, again = simulate(candles, run), simulate(candles, run)
     assert first.digests == again.digests and first.monte_carlo == again.monte_carlo
     # Each closed trade's return on equity (TRADE_COLUMNS' equity_return, after funding).
     closed = np.asarray([t[11] for t in first.trades if t[3] is not None])
     assert closed.size > 5
     assert first.monte_carlo == resample_trades(closed, 10_000.0, 500, 3).as_json()
-    assert simulate(candles, {**request, "monte_carlo": None}).monte_carlo is None
+    assert (
+        simulate(candles, parse_backtest({**request, "monte_carlo": None})[1]).monte_carlo is None
+    )
 
     close = candles.close.copy()
     close[400] *= 1.05
-    changed = simulate(dataclasses.replace(candles, close=close), request)
+    changed = simulate(dataclasses.replace(candles, close=close), run)
     assert differences(first.digests, changed.digests)[0] == "candles"
     assert first.provenance["candles"]["count"] == 800

@@ -21,6 +21,7 @@ from services.engine.optimization.in_pool import (
     run_grid_chunk,
     run_train_chunk,
 )
+from services.engine.optimization.parsed_request import parse_optimization
 from shared.backtest_spec import BacktestSpec
 from shared.optimization_spec import OptimizationSpec
 from tests.support.market import random_walk
@@ -41,6 +42,7 @@ REQUEST: dict[str, Any] = {
     "param_grid": {"fast": [3, 5, 8], "slow": [20, 30, 50]},
     "robustness_blocks": 6,
 }
+PARSED = parse_optimization(REQUEST)[1]  # as the chunk consumer parses it
 SETS = [{"fast": f, "slow": s} for f in (3, 5, 8) for s in (20, 30, 50)]
 
 
@@ -75,8 +77,8 @@ def test_psr_is_null_without_variance() -> None:
 def test_chunks_gather_what_the_full_return_matrix_gives() -> None:
     candles = random_walk(T0, BARS, "60", seed=5)
     source = HeldCandles(("linear", "ROBUST", "60", 0, 1, 2, 0), candles)
-    first, statistics_first = run_grid_chunk(source, 0, REQUEST, SETS[:4], 0)
-    second, statistics_second = run_grid_chunk(HeldCandles(source.key), 0, REQUEST, SETS[4:], 4)
+    first, statistics_first = run_grid_chunk(source, 0, PARSED, SETS[:4], 0)
+    second, statistics_second = run_grid_chunk(HeldCandles(source.key), 0, PARSED, SETS[4:], 4)
     parts = [SetStatistics.from_bytes(s.to_bytes()) for s in (statistics_second, statistics_first)]
     gathered = SetStatistics.stack(parts)
 
@@ -106,7 +108,7 @@ def test_chunks_gather_what_the_full_return_matrix_gives() -> None:
 def test_a_train_chunk_gathers_statistics_over_its_train_bars_alone() -> None:
     candles = random_walk(T0, BARS, "60", seed=9)
     source = HeldCandles(("linear", "TRAIN", "60", 0, 1, 2, 0), candles)
-    _, statistics = run_train_chunk(source, (100, 700), REQUEST, SETS, 0, "sharpe")
+    _, statistics = run_train_chunk(source, (100, 700), PARSED, SETS, 0)
     train = bars_between(candles, 100, 700)
     matrix = np.asarray([_returns_of(train, p) for p in SETS])
     np.testing.assert_allclose(statistics.blocks.sums, BlockSums.of(matrix, 6).sums, rtol=1e-12)

@@ -1,0 +1,1 @@
+"""Latency benchmark: a worker's cold start and one backtest end to end, in its parts."""
