@@ -290,20 +290,21 @@ async def load_many_candles_warmed(
 ) -> dict[str, Candles]:
     """`load_candles_warmed` of every symbol, in one query (a portfolio's symbols)."""
     rows = await conn.fetch(
-        """SELECT s.symbol, w.first_time, b.candles
-           FROM unnest($2::text[]) AS s(symbol)
-           CROSS JOIN LATERAL (
-               SELECT coalesce(
+        """WITH firsts AS MATERIALIZED (
+               SELECT s.symbol, coalesce(
                    (SELECT min(open_time) FROM (
                        SELECT open_time FROM klines
                        WHERE category = $1 AND symbol = s.symbol AND interval = $3
                          AND open_time < $4
                        ORDER BY open_time DESC LIMIT $6) AS warmup),
-                   $4) AS first_time) AS w
+                   $4) AS first_time
+               FROM unnest($2::text[]) AS s(symbol))
+           SELECT f.symbol, f.first_time, b.candles
+           FROM firsts f
            LEFT JOIN kline_blocks b
-             ON b.category = $1 AND b.symbol = s.symbol AND b.interval = $3
-            AND b.block BETWEEN candle_block($3, w.first_time) AND candle_block($3, $5)
-           ORDER BY s.symbol, b.block""",
+             ON b.category = $1 AND b.symbol = f.symbol AND b.interval = $3
+            AND b.block BETWEEN candle_block($3, f.first_time) AND candle_block($3, $5)
+           ORDER BY f.symbol, b.block""",
         category,
         list(dict.fromkeys(symbols)),
         interval,
