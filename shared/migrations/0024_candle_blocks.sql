@@ -1,31 +1,44 @@
 -- Candles packed per series and block of time (about 1,440 bars: a day of minutes, 60 days of
--- hours): what backtests read, one row per block instead of one per candle. Triggers rewrite
--- the blocks a statement touches in the same transaction, so a block always holds exactly the
--- stored rows of its time span. `candles` is each row's open_time as PostgreSQL sends a
--- timestamptz (microseconds since 2000-01-01) then its price fields as float8, every value 8
--- bytes big-endian, oldest first (`shared/candle_blocks.py` decodes it).
+-- hours): what backtests read, one row per block instead of one per candle. Triggers keep the
+-- blocks a statement touches in its transaction (candles newer than every one of their block
+-- are appended to it; any other change rewrites the block from the rows), so a block always
+-- holds exactly the stored rows of its time span. `candles` is each row's open_time as
+-- PostgreSQL sends a timestamptz (microseconds since 2000-01-01) then its price fields as
+-- float8, every value 8 bytes big-endian, oldest first (`shared/candle_blocks.py` decodes it).
 
--- Seconds a block spans: 1,440 bars of the interval (a month counted as 30 days; unknown
+-- Seconds a block spans: 1,440 bars of the interval (a month counted as 30 days; other
 -- intervals as one minute). Only the partition of time depends on it, never a result.
 CREATE FUNCTION candle_block_seconds(bar_interval text) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN 86400 * CASE
+        WHEN bar_interval IN ('1', '3', '5', '15', '30', '60', '120', '240', '360', '720')
+            THEN bar_interval::bigint
         WHEN bar_interval = 'D' THEN 1440
         WHEN bar_interval = 'W' THEN 10080
         WHEN bar_interval = 'M' THEN 43200
-        WHEN bar_interval ~ '^[1-9][0-9]{0,5}$' THEN bar_interval::bigint
         ELSE 1 END;
 
+-- The block of a candle. A float8 epoch is cheap, and the rewrite below selects a block's rows
+-- by this same function, so its rounding can never split them. STABLE as date_part is: a
+-- function no more volatile than its body is inlined into the query, not called per row.
 CREATE FUNCTION candle_block(bar_interval text, open_time timestamptz) RETURNS bigint
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN floor(extract(epoch FROM open_time) / candle_block_seconds(bar_interval))::bigint;
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN floor(date_part('epoch', open_time) / candle_block_seconds(bar_interval))::bigint;
+
+-- The bytes of a row `c` of a candle table with these price fields (comma-separated, in order).
+CREATE FUNCTION packed_candle(fields text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    RETURN 'timestamptz_send(c.open_time) || ' || (
+        SELECT string_agg(format('float8send(c.%I)', field), ' || ')
+        FROM unnest(string_to_array(fields, ',')) AS field);
 
 CREATE TABLE kline_blocks (
-    category  text   NOT NULL,
-    symbol    text   NOT NULL,
-    interval  text   NOT NULL,
-    block     bigint NOT NULL,  -- candle_block(interval, open_time) of its candles
-    candles   bytea  NOT NULL,
+    category   text        NOT NULL,
+    symbol     text        NOT NULL,
+    interval   text        NOT NULL,
+    block      bigint      NOT NULL,  -- candle_block(interval, open_time) of its candles
+    last_time  timestamptz NOT NULL,  -- the open time of its newest candle
+    candles    bytea       NOT NULL,
     PRIMARY KEY (category, symbol, interval, block)
 );
 -- Packed doubles do not compress; storing them as they are saves the attempt on every write.
@@ -33,17 +46,14 @@ ALTER TABLE kline_blocks ALTER COLUMN candles SET STORAGE EXTERNAL;
 CREATE TABLE mark_price_kline_blocks (LIKE kline_blocks INCLUDING ALL);
 
 -- Rewrite the given blocks of `candle_table` into `blocks` from its rows (`fields`: its price
--- fields, in order). Each series is locked first, so that writers of one series rewrite its
--- blocks one after another, each from a snapshot taken after the previous one committed.
+-- fields). Each series is locked first, so that writers of one series rewrite its blocks one
+-- after another, each from a snapshot taken after the previous one committed.
 CREATE FUNCTION write_candle_blocks(
     candle_table text, blocks text, fields text,
     categories text[], symbols text[], intervals text[], block_numbers bigint[]
 ) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     touched text := 'SELECT * FROM unnest($1, $2, $3, $4) AS t(category, symbol, interval, block)';
-    packed text := 'timestamptz_send(c.open_time) || ' || (
-        SELECT string_agg(format('float8send(c.%I)', field), ' || ')
-        FROM unnest(string_to_array(fields, ',')) AS field);
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(
                 candle_table || ' ' || category || ' ' || symbol || ' ' || interval, 0))
@@ -56,43 +66,79 @@ BEGIN
            AND b.block = t.block', blocks, touched)
     USING categories, symbols, intervals, block_numbers;
     EXECUTE format(
-        'INSERT INTO %1$I (category, symbol, interval, block, candles)
-         SELECT t.category, t.symbol, t.interval, t.block, packed.candles
+        'INSERT INTO %1$I (category, symbol, interval, block, last_time, candles)
+         SELECT t.category, t.symbol, t.interval, t.block, packed.last_time, packed.candles
          FROM (%2$s) AS t,
-              LATERAL (SELECT string_agg(%3$s, ''''::bytea ORDER BY c.open_time) AS candles
+              LATERAL (SELECT max(c.open_time) AS last_time,
+                              string_agg(%3$s, ''''::bytea ORDER BY c.open_time) AS candles
                        FROM %4$I c
                        WHERE c.category = t.category AND c.symbol = t.symbol
                          AND c.interval = t.interval
                          AND c.open_time >= to_timestamp(
-                                 t.block * candle_block_seconds(t.interval))
+                                 t.block * candle_block_seconds(t.interval) - 1)
                          AND c.open_time < to_timestamp(
-                                 (t.block + 1) * candle_block_seconds(t.interval))) AS packed
-         WHERE packed.candles IS NOT NULL', blocks, touched, packed, candle_table)
+                                 (t.block + 1) * candle_block_seconds(t.interval) + 1)
+                         AND candle_block(c.interval, c.open_time) = t.block) AS packed
+         WHERE packed.candles IS NOT NULL', blocks, touched, packed_candle(fields), candle_table)
     USING categories, symbols, intervals, block_numbers;
 END
 $$;
 
--- After a statement on a candle table (TG_ARGV: its blocks table, its price fields): rewrite
--- every block whose rows it inserted, updated or deleted.
-CREATE FUNCTION rewrite_candle_blocks() RETURNS trigger LANGUAGE plpgsql AS $$
+-- After a statement on a candle table (TG_ARGV: its blocks table, its price fields). Inserted
+-- candles newer than every one of their block are appended to it, the block's row lock
+-- ordering concurrent appends (a block not there yet is created); every other block the
+-- statement touched is rewritten.
+CREATE FUNCTION keep_candle_blocks() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     changed text := CASE TG_OP
-        WHEN 'INSERT' THEN 'SELECT category, symbol, interval, open_time FROM new_rows'
         WHEN 'DELETE' THEN 'SELECT category, symbol, interval, open_time FROM old_rows'
         ELSE 'SELECT category, symbol, interval, open_time FROM new_rows
               UNION ALL SELECT category, symbol, interval, open_time FROM old_rows' END;
-    categories text[];
-    symbols text[];
-    intervals text[];
-    block_numbers bigint[];
+    the_block text := 'category = $1 AND symbol = $2 AND interval = $3 AND block = $4';
+    categories text[] := '{}';
+    symbols text[] := '{}';
+    intervals text[] := '{}';
+    block_numbers bigint[] := '{}';
+    added record;
+    kept integer;
 BEGIN
-    EXECUTE format(
-        'SELECT array_agg(category), array_agg(symbol), array_agg(interval), array_agg(block)
-         FROM (SELECT DISTINCT category, symbol, interval,
-                      candle_block(interval, open_time) AS block
-               FROM (%s) AS changed) AS touched', changed)
-    INTO categories, symbols, intervals, block_numbers;
-    IF categories IS NOT NULL THEN
+    IF TG_OP = 'INSERT' THEN
+        FOR added IN EXECUTE format(
+            'SELECT category, symbol, interval, candle_block(interval, open_time) AS block,
+                    min(open_time) AS first_time, max(open_time) AS last_time,
+                    string_agg(%s, ''''::bytea ORDER BY open_time) AS candles
+             FROM new_rows c GROUP BY 1, 2, 3, 4', packed_candle(TG_ARGV[1]))
+        LOOP
+            EXECUTE format(
+                'UPDATE %I SET candles = candles || $5, last_time = $6
+                 WHERE %s AND last_time < $7', TG_ARGV[0], the_block)
+            USING added.category, added.symbol, added.interval, added.block, added.candles,
+                  added.last_time, added.first_time;
+            GET DIAGNOSTICS kept = ROW_COUNT;
+            IF kept = 0 THEN
+                EXECUTE format(
+                    'INSERT INTO %I (category, symbol, interval, block, last_time, candles)
+                     VALUES ($1, $2, $3, $4, $6, $5) ON CONFLICT DO NOTHING', TG_ARGV[0])
+                USING added.category, added.symbol, added.interval, added.block, added.candles,
+                      added.last_time;
+                GET DIAGNOSTICS kept = ROW_COUNT;
+            END IF;
+            IF kept = 0 THEN
+                categories := categories || added.category;
+                symbols := symbols || added.symbol;
+                intervals := intervals || added.interval;
+                block_numbers := block_numbers || added.block;
+            END IF;
+        END LOOP;
+    ELSE
+        EXECUTE format(
+            'SELECT array_agg(category), array_agg(symbol), array_agg(interval), array_agg(block)
+             FROM (SELECT DISTINCT category, symbol, interval,
+                          candle_block(interval, open_time) AS block
+                   FROM (%s) AS changed) AS touched', changed)
+        INTO categories, symbols, intervals, block_numbers;
+    END IF;
+    IF cardinality(categories) > 0 THEN
         PERFORM write_candle_blocks(
             TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1], categories, symbols, intervals, block_numbers);
     END IF;
@@ -109,25 +155,25 @@ $$;
 
 CREATE TRIGGER kline_blocks_after_insert AFTER INSERT ON klines
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION rewrite_candle_blocks('kline_blocks', 'open,high,low,close,volume,turnover');
+    EXECUTE FUNCTION keep_candle_blocks('kline_blocks', 'open,high,low,close,volume,turnover');
 CREATE TRIGGER kline_blocks_after_update AFTER UPDATE ON klines
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION rewrite_candle_blocks('kline_blocks', 'open,high,low,close,volume,turnover');
+    EXECUTE FUNCTION keep_candle_blocks('kline_blocks', 'open,high,low,close,volume,turnover');
 CREATE TRIGGER kline_blocks_after_delete AFTER DELETE ON klines
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION rewrite_candle_blocks('kline_blocks', 'open,high,low,close,volume,turnover');
+    EXECUTE FUNCTION keep_candle_blocks('kline_blocks', 'open,high,low,close,volume,turnover');
 CREATE TRIGGER kline_blocks_after_truncate AFTER TRUNCATE ON klines
     FOR EACH STATEMENT EXECUTE FUNCTION empty_candle_blocks('kline_blocks');
 
 CREATE TRIGGER mark_price_kline_blocks_after_insert AFTER INSERT ON mark_price_klines
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION rewrite_candle_blocks('mark_price_kline_blocks', 'open,high,low,close');
+    EXECUTE FUNCTION keep_candle_blocks('mark_price_kline_blocks', 'open,high,low,close');
 CREATE TRIGGER mark_price_kline_blocks_after_update AFTER UPDATE ON mark_price_klines
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION rewrite_candle_blocks('mark_price_kline_blocks', 'open,high,low,close');
+    EXECUTE FUNCTION keep_candle_blocks('mark_price_kline_blocks', 'open,high,low,close');
 CREATE TRIGGER mark_price_kline_blocks_after_delete AFTER DELETE ON mark_price_klines
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION rewrite_candle_blocks('mark_price_kline_blocks', 'open,high,low,close');
+    EXECUTE FUNCTION keep_candle_blocks('mark_price_kline_blocks', 'open,high,low,close');
 CREATE TRIGGER mark_price_kline_blocks_after_truncate AFTER TRUNCATE ON mark_price_klines
     FOR EACH STATEMENT EXECUTE FUNCTION empty_candle_blocks('mark_price_kline_blocks');
 
