@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from bench.loading.measure import LoadTiming
+from bench.loading.writing import PAGE, PAGES_PER_COMMIT, WriteTiming
 from bench.support.report_files import markdown_table, met, write_report
 
 # Per worker: a year of 1-minute candles ready in at most this long, and this rate for any load.
@@ -41,7 +42,7 @@ def _rate_line(name: str, timing: LoadTiming) -> str:
     )
 
 
-def write(minutes: LoadTiming, portfolio: LoadTiming, path: Path) -> str:
+def write(minutes: LoadTiming, portfolio: LoadTiming, writes: WriteTiming, path: Path) -> str:
     minutes_met = minutes.seconds <= YEAR_OF_MINUTES_SECONDS_NEEDED
     body = [
         markdown_table(
@@ -63,6 +64,11 @@ def write(minutes: LoadTiming, portfolio: LoadTiming, path: Path) -> str:
         " engine calls it on one pooled connection (one symbol: `load_candles_warmed`; a"
         " portfolio: `load_many_candles_warmed`, one query), 300 bars of warm-up included;"
         " from a scratch database written by the ingest's store (so its packed blocks too).",
+        f"- writing: storing {writes.candles:,} 1-minute candles as the ingest does (pages of"
+        f" {PAGE:,}, {PAGES_PER_COMMIT} per transaction) took {writes.seconds:.2f} s"
+        f" ({writes.candles_per_second:,} candles/s) with the triggers that keep the blocks,"
+        f" {writes.bare_seconds:.2f} s ({writes.bare_candles_per_second:,} candles/s) with them"
+        f" disabled: {writes.seconds / writes.bare_seconds:.2f}x; best of 2 each, alternating.",
         "- row-by-row COPY: the loader before packed blocks (`bench/loading/row_copy.py`: a"
         " binary COPY of the rows decoded with numpy, one query per symbol), timed in the same"
         " runs, alternating with ours; both return the same arrays, checked before timing.",
@@ -72,6 +78,7 @@ def write(minutes: LoadTiming, portfolio: LoadTiming, path: Path) -> str:
             {"load": name, **vars(timing)}
             for name, timing in (("minutes", minutes), ("portfolio", portfolio))
         ],
+        "writes": vars(writes),
         "year_of_minutes_seconds_needed": YEAR_OF_MINUTES_SECONDS_NEEDED,
         "load_rate_needed": LOAD_RATE_NEEDED,
         "met": minutes_met
