@@ -2,7 +2,11 @@
 every kind of write: stores, upserts, UPDATE, DELETE, TRUNCATE, concurrent writers."""
 
 import asyncio
+import io
+import shutil
+import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 import numpy as np
@@ -11,14 +15,17 @@ import pytest
 from domain.market.candles import PRICE_FIELDS, Candles
 from domain.market.intervals import from_epoch_ms, interval_ms
 from services.ingest.kline_store import MARK_PRICE_KLINES, Series, store
-from shared import market_data
-from shared.db import DbConnection
+from shared import candle_copy, market_data
+from shared.db import DbConnection, ensure_database, with_database
+from shared.migrate import MIGRATIONS_DIR, apply_migrations
 from tests.support.candle_rows import (
+    TABLE_FIELDS,
     assert_same_candles,
     rows_in_range,
     rows_warmed,
     series_rows,
 )
+from tests.support.servers import Servers
 
 pytestmark = pytest.mark.integration
 
@@ -185,3 +192,35 @@ async def test_concurrent_writers_of_one_block_both_land_in_it(pool: asyncpg.Poo
         await waiting
         await assert_every_series_loads_as_stored(one)
         assert await one.fetchval("SELECT count(*) FROM klines") == len(first) + len(second)
+
+
+async def test_the_migration_packs_the_candles_stored_before_it(
+    servers: Servers, tmp_path: Path
+) -> None:
+    earlier = tmp_path / "migrations"
+    earlier.mkdir()
+    for migration in MIGRATIONS_DIR.glob("*.sql"):
+        if migration.name < "0024_candle_blocks.sql":
+            shutil.copy(migration, earlier)
+    name = f"bt_blocks_{uuid.uuid4().hex[:10]}"
+    url = with_database(servers.database_url, name)
+    await ensure_database(url)
+    conn = await asyncpg.connect(url)
+    try:
+        await apply_migrations(conn, earlier)
+        for table, fields in TABLE_FIELDS.items():
+            for symbol, seed in (("BTCUSDT", 60), ("ETHUSDT", 61)):
+                candles = walk(T0, 3_000, "1", seed)
+                await conn.copy_to_table(
+                    table,
+                    source=io.BytesIO(candle_copy.encode(candles, ("linear", symbol, "1"), fields)),
+                    columns=["category", "symbol", "interval", "open_time", *fields],
+                    format="binary",
+                )
+        assert "0024_candle_blocks" in await apply_migrations(conn)
+        await assert_every_series_loads_as_stored(conn)
+    finally:
+        await conn.close()
+        admin = await asyncpg.connect(servers.database_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
