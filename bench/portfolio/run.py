@@ -68,7 +68,7 @@ def run_portfolio_bench(
         for fast, slots in sets:
             run_portfolio(series, _config(fast), PortfolioRules(slots, RANK))
 
-    loading = load_timing(symbols, "60", bars, WARMUP, 3)
+    loading = load_timing(symbols, "60", bars, WARMUP, 5)
     rows.append(
         {
             "run": "loading every symbol's warmed candles (PostgreSQL -> numpy, one query)",
