@@ -45,9 +45,17 @@ CREATE TABLE kline_blocks (
 ALTER TABLE kline_blocks ALTER COLUMN candles SET STORAGE EXTERNAL;
 CREATE TABLE mark_price_kline_blocks (LIKE kline_blocks INCLUDING ALL);
 
+-- Writers of one series keep its blocks one after another: each takes this lock (until its
+-- transaction ends) before it reads or writes any of the blocks, so a rewrite reads the rows
+-- from a snapshot taken after the previous writer committed, and appends and rewrites never
+-- wait on each other's row locks in opposite orders.
+CREATE FUNCTION lock_candle_series(candle_table text, category text, symbol text, bar_interval text)
+    RETURNS void LANGUAGE sql
+    RETURN pg_advisory_xact_lock(hashtextextended(
+        candle_table || ' ' || category || ' ' || symbol || ' ' || bar_interval, 0));
+
 -- Rewrite the given blocks of `candle_table` into `blocks` from its rows (`fields`: its price
--- fields). Each series is locked first, so that writers of one series rewrite its blocks one
--- after another, each from a snapshot taken after the previous one committed.
+-- fields), its series locked first.
 CREATE FUNCTION write_candle_blocks(
     candle_table text, blocks text, fields text,
     categories text[], symbols text[], intervals text[], block_numbers bigint[]
@@ -55,8 +63,7 @@ CREATE FUNCTION write_candle_blocks(
 DECLARE
     touched text := 'SELECT * FROM unnest($1, $2, $3, $4) AS t(category, symbol, interval, block)';
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended(
-                candle_table || ' ' || category || ' ' || symbol || ' ' || interval, 0))
+    PERFORM lock_candle_series(candle_table, category, symbol, interval)
     FROM (SELECT DISTINCT category, symbol, interval
           FROM unnest(categories, symbols, intervals) AS s(category, symbol, interval)
           ORDER BY 1, 2, 3) AS series;
@@ -84,13 +91,13 @@ BEGIN
 END
 $$;
 
--- After a statement on a candle table (TG_ARGV: its blocks table, its price fields). Inserted
--- candles newer than every one of their block are appended to it, the block's row lock
--- ordering concurrent appends (a block not there yet is created); every other block the
--- statement touched is rewritten.
+-- After a statement on a candle table (TG_ARGV: its blocks table, its price fields), its
+-- series locked: inserted candles newer than every one of their block are appended to it (a
+-- block not there yet is created); every other block the statement touched is rewritten.
 CREATE FUNCTION keep_candle_blocks() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     changed text := CASE TG_OP
+        WHEN 'INSERT' THEN 'SELECT category, symbol, interval, open_time FROM new_rows'
         WHEN 'DELETE' THEN 'SELECT category, symbol, interval, open_time FROM old_rows'
         ELSE 'SELECT category, symbol, interval, open_time FROM new_rows
               UNION ALL SELECT category, symbol, interval, open_time FROM old_rows' END;
@@ -102,6 +109,10 @@ DECLARE
     added record;
     kept integer;
 BEGIN
+    EXECUTE format(
+        'SELECT lock_candle_series(%L, category, symbol, interval)
+         FROM (SELECT DISTINCT category, symbol, interval FROM (%s) AS changed
+               ORDER BY 1, 2, 3) AS series', TG_TABLE_NAME, changed);
     IF TG_OP = 'INSERT' THEN
         FOR added IN EXECUTE format(
             'SELECT category, symbol, interval, candle_block(interval, open_time) AS block,
@@ -153,40 +164,41 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER kline_blocks_after_insert AFTER INSERT ON klines
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION keep_candle_blocks('kline_blocks', 'open,high,low,close,volume,turnover');
-CREATE TRIGGER kline_blocks_after_update AFTER UPDATE ON klines
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION keep_candle_blocks('kline_blocks', 'open,high,low,close,volume,turnover');
-CREATE TRIGGER kline_blocks_after_delete AFTER DELETE ON klines
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION keep_candle_blocks('kline_blocks', 'open,high,low,close,volume,turnover');
-CREATE TRIGGER kline_blocks_after_truncate AFTER TRUNCATE ON klines
-    FOR EACH STATEMENT EXECUTE FUNCTION empty_candle_blocks('kline_blocks');
-
-CREATE TRIGGER mark_price_kline_blocks_after_insert AFTER INSERT ON mark_price_klines
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION keep_candle_blocks('mark_price_kline_blocks', 'open,high,low,close');
-CREATE TRIGGER mark_price_kline_blocks_after_update AFTER UPDATE ON mark_price_klines
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION keep_candle_blocks('mark_price_kline_blocks', 'open,high,low,close');
-CREATE TRIGGER mark_price_kline_blocks_after_delete AFTER DELETE ON mark_price_klines
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION keep_candle_blocks('mark_price_kline_blocks', 'open,high,low,close');
-CREATE TRIGGER mark_price_kline_blocks_after_truncate AFTER TRUNCATE ON mark_price_klines
-    FOR EACH STATEMENT EXECUTE FUNCTION empty_candle_blocks('mark_price_kline_blocks');
-
--- The candles stored before this migration.
-SELECT write_candle_blocks(
-    'klines', 'kline_blocks', 'open,high,low,close,volume,turnover',
-    array_agg(category), array_agg(symbol), array_agg(interval), array_agg(block))
-FROM (SELECT DISTINCT category, symbol, interval, candle_block(interval, open_time) AS block
-      FROM klines) AS stored
-HAVING count(*) > 0;
-SELECT write_candle_blocks(
-    'mark_price_klines', 'mark_price_kline_blocks', 'open,high,low,close',
-    array_agg(category), array_agg(symbol), array_agg(interval), array_agg(block))
-FROM (SELECT DISTINCT category, symbol, interval, candle_block(interval, open_time) AS block
-      FROM mark_price_klines) AS stored
-HAVING count(*) > 0;
+-- Each candle table's triggers (named after its blocks table), and its blocks of the candles
+-- stored before this migration.
+DO $$
+DECLARE
+    candle_table text;
+    blocks text;
+    fields text;
+BEGIN
+    FOR candle_table, blocks, fields IN VALUES
+        ('klines', 'kline_blocks', 'open,high,low,close,volume,turnover'),
+        ('mark_price_klines', 'mark_price_kline_blocks', 'open,high,low,close')
+    LOOP
+        EXECUTE format(
+            'CREATE TRIGGER %1$I AFTER INSERT ON %2$I REFERENCING NEW TABLE AS new_rows
+             FOR EACH STATEMENT EXECUTE FUNCTION keep_candle_blocks(%3$L, %4$L)',
+            blocks || '_after_insert', candle_table, blocks, fields);
+        EXECUTE format(
+            'CREATE TRIGGER %1$I AFTER UPDATE ON %2$I
+             REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+             FOR EACH STATEMENT EXECUTE FUNCTION keep_candle_blocks(%3$L, %4$L)',
+            blocks || '_after_update', candle_table, blocks, fields);
+        EXECUTE format(
+            'CREATE TRIGGER %1$I AFTER DELETE ON %2$I REFERENCING OLD TABLE AS old_rows
+             FOR EACH STATEMENT EXECUTE FUNCTION keep_candle_blocks(%3$L, %4$L)',
+            blocks || '_after_delete', candle_table, blocks, fields);
+        EXECUTE format(
+            'CREATE TRIGGER %1$I AFTER TRUNCATE ON %2$I
+             FOR EACH STATEMENT EXECUTE FUNCTION empty_candle_blocks(%3$L)',
+            blocks || '_after_truncate', candle_table, blocks);
+        EXECUTE format(
+            'SELECT write_candle_blocks(%1$L, %2$L, %3$L, array_agg(category), array_agg(symbol),
+                                        array_agg(interval), array_agg(block))
+             FROM (SELECT DISTINCT category, symbol, interval,
+                          candle_block(interval, open_time) AS block FROM %1$I) AS stored
+             HAVING count(*) > 0', candle_table, blocks, fields);
+    END LOOP;
+END
+$$;
