@@ -11,6 +11,7 @@ from bench.engine import run as engine
 from bench.ingest import run as ingest
 from bench.jobs import run as jobs
 from bench.latency import run as latency
+from bench.loading import run as loading
 from bench.optimization import run as optimization
 from bench.portfolio import run as portfolio
 from bench.robustness import run as robustness
@@ -36,6 +37,11 @@ BENCHMARKS = {
         "one sma_cross backtest on a year of 1-minute bars: ours, vectorbt, backtesting.py",
         engine.add_arguments,
         engine.run,
+    ),
+    "loading": Benchmark(
+        "candles per second from PostgreSQL into numpy: a year of minutes, a 50-symbol portfolio",
+        loading.add_arguments,
+        loading.run,
     ),
     "api": Benchmark(
         "requests per second and latency of GET and POST /api/v1/backtests",

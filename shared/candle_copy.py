@@ -10,7 +10,7 @@ import numpy as np
 from domain.market.candles import PRICE_FIELDS, Candles
 
 # PostgreSQL's binary timestamps count microseconds from 2000-01-01.
-_PG_EPOCH_MS = 946_684_800_000
+PG_EPOCH_MS = 946_684_800_000
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _HEADER = _SIGNATURE + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _TRAILER = (-1).to_bytes(2, "big", signed=True)
@@ -41,7 +41,7 @@ def encode(
         rows[f"tlen{i}"] = len(raw)
         rows[f"t{i}"] = raw
     rows["time_len"] = 8
-    rows["time"] = (candles.open_time - _PG_EPOCH_MS) * 1000
+    rows["time"] = (candles.open_time - PG_EPOCH_MS) * 1000
     for i, name in enumerate(fields):
         rows[f"len{i}"] = 8
         rows[f"v{i}"] = getattr(candles, name)
@@ -58,7 +58,7 @@ def decode(payload: bytes, fields: tuple[str, ...] = PRICE_FIELDS) -> Candles:
     rows = np.frombuffer(body, dtype=np.dtype([("fields", ">i2"), *_values(fields)]))
     if len(rows) and not (rows["fields"] == 1 + len(fields)).all():
         raise ValueError("unexpected columns in the COPY payload")
-    open_time = rows["time"] // 1000 + _PG_EPOCH_MS
+    open_time = rows["time"] // 1000 + PG_EPOCH_MS
     given = {name: rows[f"v{i}"].astype(np.float64) for i, name in enumerate(fields)}
     zeros = np.zeros(len(rows), np.float64)
     return Candles(open_time.astype(np.int64), *(given.get(f, zeros) for f in PRICE_FIELDS))

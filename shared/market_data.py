@@ -1,6 +1,6 @@
 """Reading stored candles and their coverage; a perpetual's mark prices, fundings and limits."""
 
-import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -9,14 +9,15 @@ import numpy as np
 import numpy.typing as npt
 
 from domain.market.candles import PRICE_FIELDS, Candles
-from shared import candle_copy
+from shared import candle_blocks, candle_copy
 from shared.db import DbConnection, DbExecutor
 
 Price = Literal["last", "mark"]
-# The table of each price's candles, and the fields it stores besides open_time.
-_CANDLE_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "last": ("klines", PRICE_FIELDS),
-    "mark": ("mark_price_klines", candle_copy.MARK_PRICE_FIELDS),
+# The table of each price's candles, the table of its packed blocks, and the fields it stores
+# besides open_time.
+_CANDLE_TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "last": ("klines", "kline_blocks", PRICE_FIELDS),
+    "mark": ("mark_price_klines", "mark_price_kline_blocks", candle_copy.MARK_PRICE_FIELDS),
 }
 
 
@@ -82,7 +83,7 @@ async def candles_page(
     price: Price = "last",
 ) -> tuple[list[dict[str, Any]], int]:
     """Candles of the last price, or of the mark price (which have no volume)."""
-    table, fields = _CANDLE_TABLES[price]
+    table, _, fields = _CANDLE_TABLES[price]
     where = "category = $1 AND symbol = $2 AND interval = $3 AND open_time BETWEEN $4 AND $5"
     args = (category, symbol, interval, start, end)
     rows = await db.fetch(
@@ -227,19 +228,21 @@ async def load_candles(
     end: datetime,
     price: Price = "last",
 ) -> Candles:
-    """The stored candles of [start, end], oldest first, straight into numpy (binary COPY);
-    mark-price candles come with zero volume and turnover."""
-    return await _copy_candles(
-        conn,
-        """WHERE category = $1 AND symbol = $2 AND interval = $3
-             AND open_time BETWEEN $4 AND $5""",
+    """The stored candles of [start, end], oldest first, read from their packed blocks into
+    numpy; mark-price candles come with zero volume and turnover."""
+    _, blocks, fields = _CANDLE_TABLES[price]
+    rows = await conn.fetch(
+        f"""SELECT candles FROM {blocks}
+            WHERE category = $1 AND symbol = $2 AND interval = $3
+              AND block BETWEEN candle_block($3, $4) AND candle_block($3, $5)
+            ORDER BY block""",
         category,
         symbol,
         interval,
         start,
         end,
-        price=price,
     )
+    return candle_blocks.decode([row["candles"] for row in rows], fields, start, end)
 
 
 async def bars_before(
@@ -271,34 +274,51 @@ async def load_candles_warmed(
     warmup: int,
 ) -> Candles:
     """The stored candles of [start, end] after the last `warmup` stored before `start` (fewer
-    if there are not as many), oldest first, in one query: a backtest's bars and warm-up."""
-    return await _copy_candles(
-        conn,
-        """WHERE category = $1 AND symbol = $2 AND interval = $3 AND open_time <= $5
-             AND open_time >= coalesce(
-                 (SELECT min(open_time) FROM (
-                     SELECT open_time FROM klines
-                     WHERE category = $1 AND symbol = $2 AND interval = $3 AND open_time < $4
-                     ORDER BY open_time DESC LIMIT $6) AS warmup),
-                 $4)""",
+    if there are not as many), oldest first: a backtest's bars and warm-up."""
+    loaded = await load_many_candles_warmed(conn, category, [symbol], interval, start, end, warmup)
+    return loaded[symbol]
+
+
+async def load_many_candles_warmed(
+    conn: DbConnection,
+    category: str,
+    symbols: Sequence[str],
+    interval: str,
+    start: datetime,
+    end: datetime,
+    warmup: int,
+) -> dict[str, Candles]:
+    """`load_candles_warmed` of every symbol, in one query (a portfolio's symbols)."""
+    rows = await conn.fetch(
+        """WITH firsts AS MATERIALIZED (
+               SELECT s.symbol, coalesce(
+                   (SELECT min(open_time) FROM (
+                       SELECT open_time FROM klines
+                       WHERE category = $1 AND symbol = s.symbol AND interval = $3
+                         AND open_time < $4
+                       ORDER BY open_time DESC LIMIT $6) AS warmup),
+                   $4) AS first_time
+               FROM unnest($2::text[]) AS s(symbol))
+           SELECT f.symbol, f.first_time, b.candles
+           FROM firsts f
+           LEFT JOIN kline_blocks b
+             ON b.category = $1 AND b.symbol = f.symbol AND b.interval = $3
+            AND b.block BETWEEN candle_block($3, f.first_time) AND candle_block($3, $5)
+           ORDER BY f.symbol, b.block""",
         category,
-        symbol,
+        list(dict.fromkeys(symbols)),
         interval,
         start,
         end,
         warmup,
     )
-
-
-async def _copy_candles(
-    conn: DbConnection, where: str, *args: Any, price: Price = "last"
-) -> Candles:
-    table, fields = _CANDLE_TABLES[price]
-    buffer = io.BytesIO()
-    await conn.copy_from_query(
-        f"""SELECT open_time, {", ".join(fields)} FROM {table} {where} ORDER BY open_time""",
-        *args,
-        output=buffer,
-        format="binary",
-    )
-    return candle_copy.decode(buffer.getvalue(), fields)
+    first_time: dict[str, datetime] = {}
+    blocks: dict[str, list[bytes]] = {}
+    for row in rows:
+        first_time[row["symbol"]] = row["first_time"]
+        if row["candles"] is not None:
+            blocks.setdefault(row["symbol"], []).append(row["candles"])
+    return {
+        symbol: candle_blocks.decode(blocks.get(symbol, []), PRICE_FIELDS, first_time[symbol], end)
+        for symbol in symbols
+    }

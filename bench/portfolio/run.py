@@ -6,16 +6,16 @@ timeline, the compiled loop, trades, details and metrics), slots, slots with a t
 stop, an ATR stop loss and a time stop on every position, and a weekly rotation; then
 a 100-set grid over it (10 `fast` values x 10 `max_positions`) run one set after another in
 this process: sets per second; and loading every symbol's candles from PostgreSQL as the
-engine does (a scratch database), candles per second. Through the API such a grid's
-chunks spread over the engine workers; here it is one process.
+engine does (a scratch database; `bench/loading`), candles per second. Through the API such a
+grid's chunks spread over the engine workers; here it is one process.
 """
 
 import argparse
 import itertools
 from typing import Any
 
+from bench.loading.measure import load_timing
 from bench.portfolio import report as portfolio_report
-from bench.portfolio.loading import load_rate
 from bench.support.report_files import report_path
 from bench.support.synthetic import random_walk
 from bench.support.timing import best_seconds
@@ -76,14 +76,15 @@ def run_portfolio_bench(
         for fast, slots in sets:
             run_portfolio(series, _config(fast), PortfolioRules(slots, RANK))
 
-    loaded, seconds = load_rate(symbols, bars, WARMUP)
+    loading = load_timing(symbols, "60", bars, WARMUP, 5)
     rows.append(
         {
-            "run": "loading every symbol's warmed candles (PostgreSQL -> numpy)",
-            "symbol_bars": loaded,
+            "run": "loading every symbol's warmed candles (PostgreSQL -> numpy, one query)",
+            "symbol_bars": loading.candles,
             "sets": 1,
-            "seconds": round(seconds, 5),
-            "symbol_bars_per_second": round(loaded / seconds),
+            "seconds": round(loading.seconds, 5),
+            "symbol_bars_per_second": loading.candles_per_second,
+            "row_by_row_copy_seconds": round(loading.rows_seconds, 5),
         }
     )
     rows.append(

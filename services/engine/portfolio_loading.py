@@ -1,5 +1,5 @@
-"""Loading a portfolio's symbols (engine side, asyncpg): each symbol's warmed candles and, for
-a perpetual, its market, as a one-symbol backtest loads them."""
+"""Loading a portfolio's symbols (engine side, asyncpg): every symbol's warmed candles in one
+query and, for a perpetual, each one's market, as a one-symbol backtest loads them."""
 
 import numpy as np
 
@@ -16,11 +16,12 @@ async def load_portfolio_series(
 ) -> list[SymbolSeries]:
     """Every symbol of `spec` with `warmup_asked` stored bars before the start (fewer where
     there are not as many); JobRejected when no symbol has a candle in the range."""
+    symbols = spec.symbols or []
+    loaded = await market_data.load_many_candles_warmed(
+        conn, spec.category, symbols, spec.interval, spec.start, spec.end, warmup_asked
+    )
     series = []
-    for symbol in spec.symbols or ():
-        candles = await market_data.load_candles_warmed(
-            conn, spec.category, symbol, spec.interval, spec.start, spec.end, warmup_asked
-        )
+    for symbol, candles in loaded.items():
         market = await load_perp_market(conn, spec.model_copy(update={"symbol": symbol}), candles)
         warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
         series.append(SymbolSeries(symbol, candles, warmup, market))
