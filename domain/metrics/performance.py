@@ -210,8 +210,7 @@ def _max_drawdown(equity: FloatArray) -> float:
                 drawdown = max(drawdown, 1.0 - trough / peak)
             peak = value
             trough = value
-        elif value < trough:
-            trough = value
+        trough = min(trough, value)  # a select, not a branch: new lows are hard to predict
         if peak <= 0.0:
             fall = 1.0 - value / peak
             if fall != fall:
