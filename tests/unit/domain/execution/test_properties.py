@@ -101,3 +101,37 @@ def test_fees_and_slippage_never_raise_final_equity(
     # Slippage moves entry prices and with them stop levels; without stops it only costs.
     assert final(0.0, slippage, stops=False) <= final(0.0, 0.0, stops=False) * (1 + 1e-12)
     assert final(fee, slippage, stops=False) <= final(fee, 0.0, stops=False) * (1 + 1e-12)
+
+
+@SETTINGS
+@given(
+    walk=moves,
+    wick=wicks,
+    raw_targets=arrays(np.int8, 120, elements=st.sampled_from([-1, 0, 1])),
+    direction=st.sampled_from(["long_only", "short_only", "long_short"]),
+    fill=st.sampled_from(["next_open", "close"]),
+    position_size=st.floats(0.1, 1.0),
+)
+def test_bars_only_marked_give_the_full_loops_bits(
+    walk, wick, raw_targets, direction, fill, position_size
+) -> None:
+    """Without stops, orders, funding or detail the kernel only marks a bar whose target does
+    not change; a time stop too long to come due keeps it on the full loop, bit for bit the
+    same."""
+    candles = market(walk, wick, 0.002)
+    targets = raw_targets[: len(candles)]
+
+    def run(max_bars_in_trade: int) -> tuple[bytes, ...]:
+        execution = ExecutionSettings(
+            direction=direction,
+            fill=fill,
+            position_size=position_size,
+            fee_rate=0.001,
+            max_bars_in_trade=max_bars_in_trade,
+        )
+        result = simulate_targets(candles, targets, execution, "1")
+        trades = result.trades
+        columns = (trades.entry_price, trades.exit_price, trades.qty, trades.pnl, trades.fees)
+        return (result.equity.tobytes(), *(c.tobytes() for c in columns))
+
+    assert run(0) == run(10**9)
