@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.engine.breakdown import Part, lines
 from bench.engine.orders import cost_targets
 from bench.support.report_files import markdown_table, met, write_report
 
@@ -102,8 +103,10 @@ def target_lines(checks: Sequence[dict[str, Any]]) -> list[str]:
     ]
 
 
-def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
+def write(rows: Sequence[dict[str, Any]], path: Path, parts: Sequence[Part] = ()) -> str:
+    """`parts`: the first row's backtest, whole and by part (bench/engine/breakdown.py)."""
     checks = targets(rows) + cost_checks(rows)
+    where = ["Where the time goes:", "", *lines("ours, one backtest", list(parts)), ""]
     body = [
         table(rows),
         "",
@@ -111,11 +114,13 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         "",
         *target_lines(checks),
         "",
+        *(where if parts else []),
         "- seconds: best of a few runs after warm-up (numba kernels loaded or compiled, vectorbt's"
         " JIT warmed); x ours: seconds / ours (the simulation-only rows against ours'"
         " simulation only); x floor: seconds / the hand-written numba loop's.",
         "- every peer is checked to make our trades before it is timed; its note says so.",
         "- peak memory: Python and numpy allocations under tracemalloc in a separate run.",
     ]
-    payload = {"rows": list(rows), "targets": checks}
+    breakdown = [{"part": p.name, "cpu_seconds": round(p.seconds, 5)} for p in parts]
+    payload = {"rows": list(rows), "targets": checks, "breakdown": breakdown}
     return write_report(path, "Engine benchmark", body, payload)

@@ -22,6 +22,7 @@ import pandas as pd  # type: ignore[import-untyped]
 
 from bench.engine import peers
 from bench.engine import report as engine_report
+from bench.engine.breakdown import Part, backtest_parts
 from bench.engine.orders import order_rows
 from bench.support.report_files import report_path
 from bench.support.synthetic import random_walk
@@ -184,6 +185,11 @@ def _row(name: str, bars: int, seconds: float, memory_mb: float, note: str) -> d
     }
 
 
+def ours_breakdown(bars: int = BARS, repeats: int = 3) -> list[Part]:
+    """Our backtest's CPU time, whole and by part."""
+    return backtest_parts(synthetic_minutes(bars), _config(), 3 * repeats)
+
+
 def run_engine_bench(bars: int = BARS, repeats: int = 3) -> list[dict[str, Any]]:
     """One row per engine, plus how many times faster ours is than each of the others."""
     candles = synthetic_minutes(bars)
@@ -311,6 +317,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     print(f"engine benchmark: {args.bars:,} bars ...", flush=True)
     rows = run_engine_bench(args.bars, args.repeats)
-    text = engine_report.write(rows, report_path("engine"))
+    parts = ours_breakdown(args.bars, args.repeats)
+    text = engine_report.write(rows, report_path("engine"), parts)
     print(text)
     return 0

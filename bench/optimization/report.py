@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.engine.breakdown import Part, lines
 from bench.support.report_files import markdown_table, met, write_report
 
 PER_CORE_TARGET = 200e6  # bar-evaluations per second per core, ours (issue 27)
@@ -98,13 +99,16 @@ def _summary_lines(s: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
+def write(rows: Sequence[dict[str, Any]], path: Path, parts: Sequence[Part] = ()) -> str:
+    """`parts`: one grid set, whole and by part (bench/engine/breakdown.py)."""
     result = summary(rows)
+    where = ["Where the time goes:", "", *lines("one grid set", list(parts)), ""]
     body = [
         markdown_table(_COLUMNS, [_table_row(r) for r in rows]),
         "",
         *_summary_lines(result),
         "",
+        *(where if parts else []),
         "- bar-evaluations/s: parameter sets x bars / seconds; per core: over the cores the row"
         " uses (one pool process per engine worker, which share the machine with PostgreSQL"
         " and RabbitMQ).",
@@ -112,4 +116,6 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         " through the queue: the job's `finished_at - created_at` in the database, best of as"
         " many jobs in a row, once the workers consume the chunk queue.",
     ]
-    return write_report(path, "Optimization benchmark", body, {"rows": list(rows), **result})
+    breakdown = [{"part": p.name, "cpu_seconds": round(p.seconds, 5)} for p in parts]
+    payload = {"rows": list(rows), **result, "breakdown": breakdown}
+    return write_report(path, "Optimization benchmark", body, payload)

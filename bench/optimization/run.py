@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
 from bench.engine import peers
+from bench.engine.breakdown import Part, grid_set_parts
 from bench.optimization import report as optimization_report
 from bench.support.proc_stats import tree_cpu_seconds
 from bench.support.report_files import report_path
@@ -41,7 +42,11 @@ from bench.support.timing import best_seconds
 from bench.support.vectorbt_sma_cross import sma_cross_portfolio
 from devtools.job_follower import follow_job
 from devtools.launcher import tail
+from domain.execution.config import BacktestConfig
+from domain.execution.settings import ExecutionSettings
 from domain.market.candles import Candles
+from domain.research.robustness import DEFAULT_BLOCKS
+from domain.targets.indicator_cache import IndicatorCache
 from services.engine.optimization.in_pool import evaluate_sets
 from services.engine.optimization.parsed_request import parse_optimization
 from services.ingest.kline_store import Series
@@ -193,6 +198,19 @@ def _compute_rows(candles: Candles, repeats: int, vectorbt_sets: int) -> list[di
     return [ours, vectorbt, floor]
 
 
+BREAKDOWN_SET = {"fast": 10, "slow": 100}
+
+
+def set_breakdown(bars: int = BARS, repeats: int = 2) -> list[Part]:
+    """One set of the grid (`BREAKDOWN_SET`), its CPU time whole and by part, its SMAs already
+    in the chunk's shared indicator cache."""
+    candles = random_walk(bars)
+    cache = IndicatorCache(candles)
+    execution = ExecutionSettings(fee_rate=FEE_RATE, initial_capital=CASH)
+    config = BacktestConfig("sma_cross", BREAKDOWN_SET, SERIES.interval, execution)
+    return grid_set_parts(candles, config, cache, DEFAULT_BLOCKS, 5 * repeats)
+
+
 def _hand_loops(candles: Candles) -> Callable[[], None]:
     def run() -> None:
         for params in SETS:
@@ -327,6 +345,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     rows = run_optimization_bench(args.bars, args.repeats, args.vectorbt_sets, args.workers)
-    print(optimization_report.write(rows, report_path("optimization")))
+    parts = set_breakdown(args.bars, args.repeats)
+    print(optimization_report.write(rows, report_path("optimization"), parts))
     _say(f"{time.monotonic() - started:.0f} s in all")
     return 0

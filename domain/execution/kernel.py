@@ -154,6 +154,9 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
     has_stops = not (np.isnan(s.stop_loss) and np.isnan(s.take_profit))
     has_stops = has_stops or uses_atr or not np.isnan(s.trailing_stop)
     walks_candles = uses_detail or books_funding or limits or has_stops or s.liquidates
+    # Nor then, with no limit order working, at its close unless the target changes or a time
+    # stop comes due: such a bar is only marked (the loop's first lines), as most bars are.
+    marks_quiet_bars = not (uses_detail or books_funding or has_stops or s.liquidates)
 
     cash = s.initial_capital
     side = 0  # current position: +1, -1 or 0
@@ -183,6 +186,18 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
     unfilled = 0
 
     for t in range(s.trade_from, n):
+        if (
+            marks_quiet_bars
+            and limit_side == 0
+            and not (has_pending or time_exit_due)
+            and target[t] == prev_target
+            and (side == 0 or s.max_bars_in_trade == 0 or closes_held + 1 < s.max_bars_in_trade)
+        ):
+            if side != 0:
+                closes_held += 1
+                bars_held += 1
+            equity[t - s.trade_from] = cash + side * qty * value(inverse, bar_close[t])
+            continue
         has_detail = uses_detail and detail.stop[t] > detail.first[t]
         first = detail.first[t] if has_detail else 0
         stop = detail.stop[t] if has_detail else 1

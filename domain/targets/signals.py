@@ -4,6 +4,7 @@ Targets are int8 in {+1, 0, -1}, decided from data up to each bar's close; warm-
 """
 
 import numpy as np
+from numba import njit
 
 from domain.execution.settings import Direction
 from domain.strategies import strategy_entry
@@ -13,12 +14,21 @@ from domain.targets.indicator_cache import IndicatorCache
 __all__ = ["Direction", "Params", "Targets", "allow_direction", "target_positions"]
 
 
+@njit(cache=True)
+def _side_dropped(targets: Targets, side: int) -> Targets:
+    """A copy of the targets with those of `side` (+1 or -1) made flat, in one pass."""
+    kept = np.empty(targets.size, np.int8)
+    for i in range(targets.size):
+        kept[i] = 0 if targets[i] == side else targets[i]
+    return kept
+
+
 def allow_direction(targets: Targets, direction: Direction) -> Targets:
     """Drop the side the direction forbids: long_only maps -1 to 0, short_only +1 to 0."""
     if direction == "long_only":
-        return np.maximum(targets, 0).astype(np.int8)
+        return _side_dropped(np.ascontiguousarray(targets, np.int8), -1)
     if direction == "short_only":
-        return np.minimum(targets, 0).astype(np.int8)
+        return _side_dropped(np.ascontiguousarray(targets, np.int8), 1)
     return targets
 
 

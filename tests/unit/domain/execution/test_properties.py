@@ -7,7 +7,7 @@ from hypothesis.extra.numpy import arrays
 
 from domain.backtest import run_backtest, simulate_targets
 from domain.execution.config import BacktestConfig
-from domain.execution.settings import ExecutionSettings
+from domain.execution.settings import ExecutionSettings, LimitEntry
 from domain.market.candles import Candles
 from domain.targets.indicator_cache import IndicatorCache
 from domain.targets.signals import target_positions
@@ -101,3 +101,42 @@ def test_fees_and_slippage_never_raise_final_equity(
     # Slippage moves entry prices and with them stop levels; without stops it only costs.
     assert final(0.0, slippage, stops=False) <= final(0.0, 0.0, stops=False) * (1 + 1e-12)
     assert final(fee, slippage, stops=False) <= final(fee, 0.0, stops=False) * (1 + 1e-12)
+
+
+@SETTINGS
+@given(
+    walk=moves,
+    wick=wicks,
+    raw_targets=arrays(np.int8, 120, elements=st.sampled_from([-1, 0, 1])),
+    direction=st.sampled_from(["long_only", "short_only", "long_short"]),
+    fill=st.sampled_from(["next_open", "close"]),
+    position_size=st.floats(0.1, 1.0),
+    entry_order=st.sampled_from([None, LimitEntry(0.001, 3)]),
+    max_bars_in_trade=st.sampled_from([None, 4]),
+)
+def test_bars_only_marked_give_the_full_loops_bits(
+    walk, wick, raw_targets, direction, fill, position_size, entry_order, max_bars_in_trade
+) -> None:
+    """Without stops, funding or detail the kernel only marks a bar where no limit order
+    works, the target does not change and no time stop comes due; a take profit too far to
+    be reached keeps every bar on the full loop, bit for bit the same."""
+    candles = market(walk, wick, 0.002)
+    targets = raw_targets[: len(candles)]
+
+    def run(take_profit: float | None) -> tuple[bytes, ...]:
+        execution = ExecutionSettings(
+            direction=direction,
+            fill=fill,
+            position_size=position_size,
+            fee_rate=0.001,
+            take_profit=take_profit,
+            entry_order=entry_order,
+            max_bars_in_trade=max_bars_in_trade,
+        )
+        result = simulate_targets(candles, targets, execution, "1")
+        trades = result.trades
+        columns = (trades.entry_price, trades.exit_price, trades.qty, trades.pnl, trades.fees)
+        reasons = trades.exit_reason.tobytes()
+        return (result.equity.tobytes(), reasons, *(c.tobytes() for c in columns))
+
+    assert run(None) == run(1000.0)
