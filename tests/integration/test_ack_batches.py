@@ -52,4 +52,8 @@ async def test_acks_in_runs_leave_the_deliveries_in_hand_unsettled(
         await channel.close()
     # Closing the channel returns what was not acknowledged: 4 and 9 (requeued, delivered
     # again, in hand), and those kept back behind 4 (5-8, 10, 11) unless sent by themselves.
-    assert await ready_messages(settings.amqp_url, name) == returned
+    try:
+        assert await ready_messages(settings.amqp_url, name) == returned
+    finally:
+        async with await aio_pika.connect(settings.amqp_url) as cleanup:
+            await (await cleanup.channel()).queue_delete(name)
