@@ -41,7 +41,9 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         "- Engine time: every symbol's targets and rank, the union timeline, the compiled loop,"
         " trades with their details and the metrics; best of a few runs after compiling. The"
         " grid runs its sets one after another in this one process (through the API its"
-        " chunks spread over the engine workers).",
+        " chunks spread over the engine workers). The process runs with the engine pool's"
+        " allocator settings (`POOL_ALLOCATOR_ENV` in services/engine/simulation_pool.py:"
+        " glibc keeps freed memory for the next run instead of faulting it in again).",
     ]
     payload = {
         "rows": list(rows),

@@ -12,6 +12,8 @@ grid's chunks spread over the engine workers; here it is one process.
 
 import argparse
 import itertools
+import os
+import sys
 from typing import Any
 
 from bench.loading.measure import load_timing
@@ -22,6 +24,7 @@ from bench.support.timing import best_seconds
 from domain.execution.config import BacktestConfig
 from domain.execution.settings import AtrMultiple, ExecutionSettings
 from domain.portfolio_backtest import PortfolioRules, SymbolSeries, run_portfolio
+from services.engine.simulation_pool import POOL_ALLOCATOR_ENV
 
 SYMBOLS = 50
 BARS = 8_760  # a year of hourly bars
@@ -110,6 +113,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if any(name not in os.environ for name in POOL_ALLOCATOR_ENV):
+        # Timed as the engine's pool processes run it: with their allocator settings, which
+        # glibc reads only when a process starts.
+        env = {**POOL_ALLOCATOR_ENV, **os.environ}
+        os.execve(sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], env)
     print(f"portfolio benchmark: {args.symbols} symbols x {args.bars:,} bars ...", flush=True)
     rows = run_portfolio_bench(args.symbols, args.bars, args.repeats)
     print(portfolio_report.write(rows, report_path("portfolio")))

@@ -25,6 +25,15 @@ from shared.jobs import JobRejected
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 
+# glibc's allocator in the pool processes keeps freed memory for the next run (trim threshold
+# and top pad raised) instead of handing it back and faulting it in again: a portfolio's flat
+# columns (50 symbols x a year of hours) spent about a third of its time in page faults. Read by
+# glibc when a process starts, so set before the pool spawns; an operator's own values win.
+POOL_ALLOCATOR_ENV = {
+    "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20),
+    "MALLOC_TOP_PAD_": str(64 * 2**20),
+}
+
 
 class SimulationPool:
     def __init__(self, processes: int, strategy_path: str, timeout_seconds: float) -> None:
@@ -37,6 +46,8 @@ class SimulationPool:
         # Spawned, not forked: a forked pool process would inherit the broker connection's
         # socket and keep it open after this process is killed, so its unacknowledged jobs
         # would not be redelivered until the broker's heartbeat timeout.
+        for name, value in POOL_ALLOCATOR_ENV.items():
+            os.environ.setdefault(name, value)
         return ProcessPoolExecutor(
             max_workers=self.processes,
             mp_context=multiprocessing.get_context("spawn"),
