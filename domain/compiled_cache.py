@@ -4,13 +4,16 @@ numba stamps a cached function with its own file only, but the domain's kernels 
 helpers from other modules (`kernel.py` and `portfolio.py` call `positions.py`): after a
 change to a helper alone, the kernel's stale machine code would load. Here the domain's
 compiled functions are stamped with a digest of all of the domain's sources, so any change
-to them recompiles every kernel once."""
+to them recompiles every kernel once. The domain's modules take `njit` from here, so the
+locators are in place before any of them compiles, and a process that never compiles (the
+API) never imports numba."""
 
 import functools
 import hashlib
 from pathlib import Path
 from typing import Any
 
+from numba import njit
 from numba.core import caching
 
 DOMAIN_ROOT = Path(__file__).resolve().parent
@@ -60,3 +63,8 @@ def stamp_compiled_functions_with_the_domain() -> None:
     classes: list[type[Any]] = caching.CacheImpl._locator_classes
     if classes[: len(DOMAIN_LOCATORS)] != list(DOMAIN_LOCATORS):
         classes[:0] = DOMAIN_LOCATORS
+
+
+stamp_compiled_functions_with_the_domain()
+
+__all__ = ["njit"]

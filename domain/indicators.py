@@ -5,7 +5,8 @@ Each output has the input's length and at bar t uses only bars up to and includi
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from domain.compiled_cache import njit
 
 FloatArray = npt.NDArray[np.float64]
 

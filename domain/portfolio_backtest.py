@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from domain import indicators
 from domain.backtest import Trades, kernel_settings, stop_warnings
+from domain.compiled_cache import njit
 from domain.execution.config import BacktestConfig
 from domain.execution.kernel import Kernel, trade_capacity, trade_returns
 from domain.execution.portfolio import (

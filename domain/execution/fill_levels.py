@@ -5,8 +5,8 @@ futures"). Compiled helpers of the kernel in `simulate`; a candle is a bar or, w
 """
 
 import numpy as np
-from numba import njit
 
+from domain.compiled_cache import njit
 from domain.execution.settings import (
     EXIT_LIQUIDATION,
     EXIT_STOP_LOSS,

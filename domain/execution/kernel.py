@@ -24,8 +24,8 @@ cash formulas serves both through `fill_levels.value`.
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from domain.compiled_cache import njit
 from domain.execution.fill_levels import value
 from domain.execution.kernel_records import (
     AT_CLOSE,

@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from domain.compiled_cache import njit
 from domain.execution.fill_levels import value
 from domain.execution.kernel_records import AT_CLOSE, AT_OPEN, INSIDE, FloatArray, KernelSettings
 from domain.execution.positions import (

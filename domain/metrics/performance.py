@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from domain.compiled_cache import njit
 from domain.market.intervals import DAY_MS, add_intervals, interval_minutes
 from domain.research.sharpe_inference import ReturnMoments, probabilistic_sharpe
 

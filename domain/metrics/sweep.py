@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from domain.backtest import perp_metrics
+from domain.compiled_cache import njit
 from domain.execution.kernel import Kernel
 from domain.metrics.performance import (
     Metric,

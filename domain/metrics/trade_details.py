@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from domain.compiled_cache import njit
 from domain.execution.kernel import Kernel
 from domain.execution.settings import EXIT_LIQUIDATION, EXIT_SIGNAL, EXIT_STILL_OPEN
 

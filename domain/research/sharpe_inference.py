@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 from scipy.special import ndtr, ndtri
+
+from domain.compiled_cache import njit
 
 EULER_MASCHERONI = 0.5772156649
 

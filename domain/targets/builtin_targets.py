@@ -9,8 +9,8 @@ from types import MappingProxyType
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from domain.compiled_cache import njit
 from domain.strategies import BUILTIN_STRATEGIES
 from domain.targets.indicator_cache import IndicatorCache
 

@@ -10,7 +10,8 @@ bar, so a target held from the warm-up opens its position there, at that bar's s
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from domain.compiled_cache import njit
 
 Targets = npt.NDArray[np.int8]
 FloatArray = npt.NDArray[np.float64]

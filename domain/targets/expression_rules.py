@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from numba import njit
 
 from domain import indicators
+from domain.compiled_cache import njit
 from domain.execution.settings import Direction
 from domain.market.candles import Candles
 from domain.market.perp_market import PerpMarket

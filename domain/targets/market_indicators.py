@@ -8,9 +8,9 @@ NaN before it.
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from domain import indicators
+from domain.compiled_cache import njit
 
 FloatArray = npt.NDArray[np.float64]
 # TA-Lib's dead zone: a difference within this share of the magnitudes compared is none.

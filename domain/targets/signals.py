@@ -4,8 +4,8 @@ Targets are int8 in {+1, 0, -1}, decided from data up to each bar's close; warm-
 """
 
 import numpy as np
-from numba import njit
 
+from domain.compiled_cache import njit
 from domain.execution.settings import Direction
 from domain.strategies import strategy_entry
 from domain.targets.builtin_targets import BUILTIN_TARGETS, Params, Targets

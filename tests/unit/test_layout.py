@@ -35,7 +35,7 @@ def _top(module: str) -> str:
 
 def test_the_rules_see_imports() -> None:
     assert ("shared/backtest_spec.py", "domain.strategies") in _imports("shared")
-    assert ("domain/indicators.py", "numba") in _imports("domain")
+    assert ("domain/compiled_cache.py", "numba") in _imports("domain")
 
 
 def test_shared_imports_no_service_and_no_tooling() -> None:

@@ -46,3 +46,12 @@ def test_functions_outside_the_domain_keep_numbas_own_stamp() -> None:
     assert outside(np.ones(3)) == 3.0
     locator = outside._cache._impl._locator  # type: ignore[attr-defined]
     assert not isinstance(locator, DOMAIN_LOCATORS)
+
+
+def test_every_domain_module_compiles_through_the_stamped_njit() -> None:
+    direct = [
+        path.relative_to(DOMAIN_ROOT).as_posix()
+        for path in DOMAIN_ROOT.rglob("*.py")
+        if path.name != "compiled_cache.py" and "from numba import" in path.read_text()
+    ]
+    assert direct == []
