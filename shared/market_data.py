@@ -24,24 +24,24 @@ _CANDLE_TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 async def coverage(db: DbExecutor, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     """Per stored series: first and last open time, count, and the recorded gaps; read from
     the packed blocks (a row per ~1,440 candles), never a scan of the candle rows."""
+    series = _block_coverage("kline_blocks", PRICE_FIELDS)
+    marks = _block_coverage("mark_price_kline_blocks", candle_copy.MARK_PRICE_FIELDS)
     rows = await db.fetch(
-        f"""WITH series AS ({_block_coverage("kline_blocks", PRICE_FIELDS)})
+        f"""WITH series AS ({series}), marks AS ({marks})
            SELECT s.*, {_gaps_of("kline_gaps")} AS gaps,
-                  (SELECT jsonb_build_object(
-                              'first_open_time', m.first_open_time,
-                              'last_open_time', m.last_open_time, 'count', m.count,
-                              'gaps', {_gaps_of("mark_price_kline_gaps")})
-                   FROM ({_block_coverage("mark_price_kline_blocks", candle_copy.MARK_PRICE_FIELDS)}
-                         ) m
-                   WHERE m.category = s.category AND m.symbol = s.symbol
-                     AND m.interval = s.interval) AS mark_price,
+                  CASE WHEN m.count IS NOT NULL THEN jsonb_build_object(
+                      'first_open_time', m.first_open_time,
+                      'last_open_time', m.last_open_time, 'count', m.count,
+                      'gaps', {_gaps_of("mark_price_kline_gaps")}) END AS mark_price,
                   (SELECT CASE WHEN count(*) > 0 THEN jsonb_build_object(
                               'first_time', min(f.funding_time),
                               'last_time', max(f.funding_time), 'count', count(*)) END
                    FROM funding_rates f
                    WHERE f.category = s.category AND f.symbol = s.symbol) AS funding,
                   count(*) OVER () AS total
-           FROM series s ORDER BY category, symbol, interval LIMIT $1 OFFSET $2""",
+           FROM series s LEFT JOIN marks m
+             ON m.category = s.category AND m.symbol = s.symbol AND m.interval = s.interval
+           ORDER BY s.category, s.symbol, s.interval LIMIT $1 OFFSET $2""",
         limit,
         offset,
     )
