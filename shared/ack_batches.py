@@ -13,8 +13,8 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from aio_pika.abc import AbstractIncomingMessage
 from aiormq.abc import AbstractChannel
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,16 @@ log = logging.getLogger(__name__)
 GATHER_SECONDS = 0.005
 # An ack kept back by an earlier delivery still in hand goes out by itself after this long.
 LONGEST_WAIT_SECONDS = 0.1
+
+
+class Delivery(Protocol):
+    """A consumed delivery: aiormq's, or aio-pika's message wrapping one."""
+
+    @property
+    def channel(self) -> AbstractChannel: ...
+
+    @property
+    def delivery_tag(self) -> int | None: ...
 
 
 @dataclass
@@ -40,11 +50,11 @@ class AckBatches:
         self._channels: dict[AbstractChannel, _ChannelAcks] = {}
         self._sending: asyncio.Task[None] | None = None
 
-    def received(self, message: AbstractIncomingMessage) -> None:
+    def received(self, message: Delivery) -> None:
         """`message` is in hand: no multiple ack may cover it until it is settled."""
         self._of(message).unsettled.add(_tag(message))
 
-    def ack(self, message: AbstractIncomingMessage) -> None:
+    def ack(self, message: Delivery) -> None:
         """Acknowledge `message` with the next batch."""
         acks = self._of(message)
         tag = _tag(message)
@@ -53,7 +63,7 @@ class AckBatches:
         if self._sending is None or self._sending.done():
             self._sending = asyncio.create_task(self._send_soon())
 
-    def settled_otherwise(self, message: AbstractIncomingMessage) -> None:
+    def settled_otherwise(self, message: Delivery) -> None:
         """`message` was requeued or rejected (by itself)."""
         self._of(message).unsettled.discard(_tag(message))
 
@@ -69,7 +79,7 @@ class AckBatches:
                 log.warning("acks not sent", extra={"error": f"{type(exc).__name__}: {exc}"})
                 self._channels.pop(channel, None)
 
-    def _of(self, message: AbstractIncomingMessage) -> _ChannelAcks:
+    def _of(self, message: Delivery) -> _ChannelAcks:
         channel = message.channel
         acks = self._channels.get(channel)
         if acks is None:
@@ -99,7 +109,7 @@ class AckBatches:
             del acks.waiting[tag]
 
 
-def _tag(message: AbstractIncomingMessage) -> int:
+def _tag(message: Delivery) -> int:
     tag = message.delivery_tag
     assert tag is not None  # a consumed delivery (not a basic.get's empty answer)
     return tag

@@ -21,7 +21,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustChannel
+from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
 from shared.ack_batches import AckBatches
@@ -57,10 +59,16 @@ class InHand:
     settled: bool = False  # acknowledged, requeued or rejected
 
 
-def _delivery_count(message: AbstractIncomingMessage) -> int:
+def _delivery_count(message: DeliveredMessage) -> int:
     """How many times this message was delivered before (quorum queues count it for us)."""
-    headers: dict[str, Any] = message.headers or {}
+    headers: dict[str, Any] = message.header.properties.headers or {}
     return int(headers.get("x-delivery-count", 0) or 0)
+
+
+def delivery_tag(message: DeliveredMessage) -> int:
+    tag = message.delivery_tag
+    assert tag is not None  # a consumed delivery (not a basic.get's empty answer)
+    return tag
 
 
 def _describe(exc: BaseException) -> str:
@@ -70,7 +78,11 @@ def _describe(exc: BaseException) -> str:
 class QueueConsumer:
     """One queue's deliveries in hand, what they wait for, and how each is settled; a subclass
     says what handling one is (`_settle`). With `batched_acks`, acknowledgements go out a run
-    at a time (see shared.ack_batches)."""
+    at a time (see shared.ack_batches).
+
+    Deliveries come straight from aiormq (aio-pika's message wrapper, and the task it adds,
+    cost more than the rest of reading a delivery); consuming resumes whenever the robust
+    channel reopens, or after the broker cancelled the consumer."""
 
     def __init__(self, *, batched_acks: bool = False) -> None:
         self._queue: AbstractQueue | None = None
@@ -79,18 +91,53 @@ class QueueConsumer:
         self._stopping = asyncio.Event()
         self._in_hand: dict[asyncio.Task[Any], InHand] = {}
         self._acks = AckBatches() if batched_acks else None
+        self._resubscribing: asyncio.Task[None] | None = None
 
     async def _consume(self, channel: AbstractChannel, queue: AbstractQueue) -> None:
         self._channel, self._queue = channel, queue
-        self._tag = await queue.consume(self._on_message)
+        await self._subscribe()
+        if isinstance(channel, AbstractRobustChannel):
+            channel.reopen_callbacks.add(self._resubscribe)
+
+    async def _subscribe(self) -> None:
+        assert self._channel is not None and self._queue is not None
+        underlay = await self._channel.get_underlay_channel()
+        underlay.on_consumer_cancel_callbacks.add(self._cancelled_by_broker)
+        consumed = await underlay.basic_consume(self._queue.name, self._on_message)
+        self._tag = consumed.consumer_tag
+
+    async def _resubscribe(self, *_: Any) -> None:
+        if not self._stopping.is_set():
+            await self._subscribe()
+
+    def _cancelled_by_broker(self, frame: aiormq.spec.Basic.Cancel) -> None:
+        if frame.consumer_tag != self._tag or self._stopping.is_set():
+            return
+        self._tag = None
+        self._resubscribing = asyncio.create_task(self._consume_again())
+
+    async def _consume_again(self) -> None:
+        """After the broker cancelled the consumer (its queue deleted, say): consume again; if
+        that fails, the channel closes and consuming resumes when the robust channel reopens."""
+        try:
+            await self._resubscribe()
+            log.warning("the broker cancelled the consumer; consuming again")
+        except Exception as exc:
+            log.warning(
+                "the broker cancelled the consumer; consuming resumes once the channel reopens",
+                extra={"error": _describe(exc)},
+            )
 
     async def stop(self, at_most: float | None = None) -> None:
         """Take no new deliveries; finish those in hand (for at most `at_most` seconds), handing
         back any held by an outage."""
         self._stopping.set()
-        if self._tag is not None and self._queue is not None:
+        if self._tag is not None and self._channel is not None:
             try:
-                await asyncio.wait_for(self._queue.cancel(self._tag), _CANCEL_SECONDS)
+                underlay = await asyncio.wait_for(
+                    self._channel.get_underlay_channel(), _CANCEL_SECONDS
+                )
+                await asyncio.wait_for(underlay.basic_cancel(self._tag), _CANCEL_SECONDS)
             except Exception as exc:  # broker away: its deliveries return to the queue anyway
                 log.warning("could not cancel the consumer", extra={"error": _describe(exc)})
         if self._in_hand:
@@ -112,7 +159,7 @@ class QueueConsumer:
         waiting = sorted({d.waiting_for for d in self._in_hand.values() if d.waiting_for})
         return {"consuming": self.consuming, "in_hand": len(self._in_hand), "waiting_for": waiting}
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+    async def _on_message(self, message: DeliveredMessage) -> None:
         task = asyncio.current_task()
         assert task is not None
         held = self._in_hand[task] = InHand()
@@ -123,13 +170,13 @@ class QueueConsumer:
         finally:
             self._in_hand.pop(task, None)
 
-    async def _settle(self, message: AbstractIncomingMessage, held: InHand) -> None:
+    async def _settle(self, message: DeliveredMessage, held: InHand) -> None:
         """Handle `message` and settle it (`_settling` around the handling)."""
         raise NotImplementedError
 
     async def _settling(
         self,
-        message: AbstractIncomingMessage,
+        message: DeliveredMessage,
         held: InHand,
         context: dict[str, str],
         handle: Callable[[], Awaitable[None]],
@@ -186,7 +233,7 @@ class QueueConsumer:
                 raise HandBack
 
     async def _requeued_after_failure(
-        self, message: AbstractIncomingMessage, failure: Exception, context: dict[str, str]
+        self, message: DeliveredMessage, failure: Exception, context: dict[str, str]
     ) -> bool:
         """The message failed by itself: requeued after a growing pause (True), unless this
         was its last allowed delivery (False: the caller settles it for good)."""
@@ -211,7 +258,7 @@ class QueueConsumer:
 
     async def _hand_back(
         self,
-        message: AbstractIncomingMessage,
+        message: DeliveredMessage,
         context: dict[str, str],
         queue_copy: Callable[[], Awaitable[None]],
     ) -> None:
@@ -230,23 +277,23 @@ class QueueConsumer:
 
     # Settling: always from the delivery's own task (the one `_on_message` runs in).
 
-    async def _ack(self, message: AbstractIncomingMessage) -> None:
+    async def _ack(self, message: DeliveredMessage) -> None:
         if self._acks is None:
-            await message.ack()
+            await message.channel.basic_ack(delivery_tag(message))
         else:
             self._acks.ack(message)
         self._settled()
 
-    async def _nack(self, message: AbstractIncomingMessage) -> None:
+    async def _nack(self, message: DeliveredMessage) -> None:
         """Back to the queue (a delivery spent)."""
-        await message.nack(requeue=True)
+        await message.channel.basic_nack(delivery_tag(message), requeue=True)
         if self._acks is not None:
             self._acks.settled_otherwise(message)
         self._settled()
 
-    async def _reject(self, message: AbstractIncomingMessage) -> None:
+    async def _reject(self, message: DeliveredMessage) -> None:
         """To the dead letters."""
-        await message.reject(requeue=False)
+        await message.channel.basic_reject(delivery_tag(message), requeue=False)
         if self._acks is not None:
             self._acks.settled_otherwise(message)
         self._settled()
@@ -286,7 +333,7 @@ class Consumer(QueueConsumer, Generic[M]):
     def status(self) -> dict[str, Any]:
         return {"queue": self.queue_name, **super().status()}
 
-    async def _settle(self, message: AbstractIncomingMessage, held: InHand) -> None:
+    async def _settle(self, message: DeliveredMessage, held: InHand) -> None:
         """Acknowledged only after the handler returns (its results committed)."""
         started = time.perf_counter()
         try:
@@ -316,7 +363,7 @@ class Consumer(QueueConsumer, Generic[M]):
 
     async def _failed(
         self,
-        message: AbstractIncomingMessage,
+        message: DeliveredMessage,
         parsed: M,
         failure: Exception,
         held: InHand,

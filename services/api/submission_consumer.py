@@ -27,8 +27,9 @@ import time
 import aio_pika
 import aiormq
 import asyncpg
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
+from aiormq.abc import DeliveredMessage
 
 from services.api.commit_groups import CommitGroups
 from services.api.errors import ApiError
@@ -94,9 +95,9 @@ class SubmissionConsumer(QueueConsumer):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(channel.close(), _STOP_SECONDS)
 
-    async def _settle(self, message: AbstractIncomingMessage, held: InHand) -> None:
+    async def _settle(self, message: DeliveredMessage, held: InHand) -> None:
         started = time.perf_counter()
-        context: dict[str, str] = {"message_id": message.message_id or ""}
+        context: dict[str, str] = {"message_id": message.header.properties.message_id or ""}
 
         async def handle() -> None:
             try:
@@ -152,7 +153,7 @@ class SubmissionConsumer(QueueConsumer):
 
     async def _refuse(
         self,
-        message: AbstractIncomingMessage,
+        message: DeliveredMessage,
         refused: SubmissionRefused,
         context: dict[str, str],
     ) -> None:
@@ -173,7 +174,7 @@ class SubmissionConsumer(QueueConsumer):
 
     async def _failed(
         self,
-        message: AbstractIncomingMessage,
+        message: DeliveredMessage,
         submission: Submission,
         failure: Exception,
         context: dict[str, str],
@@ -194,39 +195,40 @@ class SubmissionConsumer(QueueConsumer):
         await self._reject(message)
         self._metrics.submissions.labels(submission.message.type, "rejected", "internal").inc()
 
-    async def _reply(self, message: AbstractIncomingMessage, answer: Message) -> None:
+    async def _reply(self, message: DeliveredMessage, answer: Message) -> None:
         """Publish the answer to `reply_to` with the same `correlation_id`, and wait for the
         broker's confirm; a message without `reply_to` wants no answer."""
-        if not message.reply_to or self._channel is None:
+        asked = message.header.properties
+        if not asked.reply_to:
             return
-        # Straight through aiormq: one reply per submission, aio-pika's message object is
-        # the larger part of the cost of publishing it.
-        channel = await self._channel.get_underlay_channel()
-        await channel.basic_publish(
+        # Straight through aiormq, on the channel the submission came by: one reply per
+        # submission, aio-pika's message object is the larger part of the cost of publishing it.
+        await message.channel.basic_publish(
             answer.model_dump_json().encode(),
-            routing_key=message.reply_to,
+            routing_key=asked.reply_to,
             properties=aiormq.spec.Basic.Properties(
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                correlation_id=message.correlation_id,
+                correlation_id=asked.correlation_id,
                 message_id=str(answer.id) if answer.id is not None else None,
                 message_type=answer.type,
             ),
         )
 
-    async def _queue_copy(self, message: AbstractIncomingMessage) -> None:
+    async def _queue_copy(self, message: DeliveredMessage) -> None:
         """A copy of `message` (same body and properties, a fresh delivery count) queued."""
         assert self._channel is not None
-        headers = {k: v for k, v in (message.headers or {}).items() if k != "x-delivery-count"}
+        asked = message.header.properties
+        headers = {k: v for k, v in (asked.headers or {}).items() if k != "x-delivery-count"}
         copy = aio_pika.Message(
             message.body,
             headers=headers,
-            content_type=message.content_type,
+            content_type=asked.content_type,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            correlation_id=message.correlation_id,
-            reply_to=message.reply_to,
-            message_id=message.message_id,
-            type=message.type,
+            correlation_id=asked.correlation_id,
+            reply_to=asked.reply_to,
+            message_id=asked.message_id,
+            type=asked.message_type,
         )
         await self._channel.default_exchange.publish(copy, routing_key=self._topology.submissions)
 
