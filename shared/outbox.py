@@ -48,10 +48,22 @@ async def relay_pending(pool: asyncpg.Pool, publisher: Publisher, *, batch: int 
                WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
             batch,
         )
-        for row in rows:
-            await publisher.send_raw(
-                row["exchange"], row["message_type"], str(row["message_id"]), row["body"].encode()
-            )
+        # Published together, their confirms awaited together: one round trip per batch.
+        sent = await asyncio.gather(
+            *(
+                publisher.send_raw(
+                    row["exchange"],
+                    row["message_type"],
+                    str(row["message_id"]),
+                    row["body"].encode(),
+                )
+                for row in rows
+            ),
+            return_exceptions=True,
+        )
+        failure = next((outcome for outcome in sent if isinstance(outcome, BaseException)), None)
+        if failure is not None:
+            raise failure
         if rows:
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",

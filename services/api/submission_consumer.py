@@ -25,7 +25,6 @@ import logging
 import time
 
 import aio_pika
-import aiormq
 import asyncpg
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
@@ -36,7 +35,7 @@ from services.api.errors import ApiError
 from services.api.job_submission import SubmittedJob, submit_job
 from services.api.prometheus import ApiMetrics
 from services.api.submission_reading import Submission, SubmissionRefused, read_submission
-from shared.amqp import Topology
+from shared.amqp import Topology, json_properties
 from shared.consumer import HandBack, InHand, QueueConsumer
 from shared.dependencies import within
 from shared.messages import Message
@@ -201,17 +200,14 @@ class SubmissionConsumer(QueueConsumer):
         asked = message.header.properties
         if not asked.reply_to:
             return
-        # Straight through aiormq, on the channel the submission came by: one reply per
-        # submission, aio-pika's message object is the larger part of the cost of publishing it.
+        # On the channel the submission came by.
         await message.channel.basic_publish(
             answer.model_dump_json().encode(),
             routing_key=asked.reply_to,
-            properties=aiormq.spec.Basic.Properties(
-                content_type="application/json",
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                correlation_id=asked.correlation_id,
-                message_id=str(answer.id) if answer.id is not None else None,
-                message_type=answer.type,
+            properties=json_properties(
+                answer.type,
+                str(answer.id) if answer.id is not None else None,
+                asked.correlation_id,
             ),
         )
 
