@@ -1,7 +1,7 @@
 """Jobs created a group per transaction: the AMQP submissions in hand at once share one
-BEGIN and one COMMIT (each still claims its own key and inserts its own job and outbox row,
-as `create_once` does), so a burst from a producer costs the database one commit per group
-instead of one per job.
+BEGIN and one COMMIT and claim their keys in one statement (each still inserts its own job and
+outbox row, as `create_once` does), so a burst from a producer costs the database one commit
+and one claim per group instead of one each per job.
 
 A group starts as soon as a job waits and fewer than `at_once` groups are running, so a lone
 submission waits for no one; under load the next group takes every job that arrived meanwhile
@@ -16,7 +16,7 @@ import logging
 
 import asyncpg
 
-from services.api.idempotency import Creation, Submission, create_once
+from services.api.idempotency import Creation, Submission, claim_and_create_all, create_once
 from shared.dependencies import unreachable_server
 from shared.repos.idempotency import EarlierSubmission
 
@@ -80,7 +80,7 @@ class CommitGroups:
         self, creations: list[Creation]
     ) -> list[EarlierSubmission | None]:
         async with self._pool.acquire() as conn, conn.transaction():
-            return [await creation.claim_and_create(conn) for creation in creations]
+            return await claim_and_create_all(conn, creations)
 
     async def _alone(self, creation: Creation, answer: "asyncio.Future[Submission]") -> None:
         try:

@@ -7,7 +7,7 @@ share one store, per kind of job.
 
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from services.api.errors import Unprocessable
 from shared.db import DbConnection
-from shared.repos.idempotency import EarlierSubmission, claim_key
+from shared.repos.idempotency import EarlierSubmission, KeyClaim, claim_keys
 
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
@@ -60,15 +60,13 @@ class Creation:
 
     async def claim_and_create(self, conn: DbConnection) -> EarlierSubmission | None:
         """In a transaction: create the job unless its key names an earlier one (returned)."""
-        if self.key is not None:
-            # The key names its job from the start: claimed and bound in one statement.
-            earlier = await claim_key(
-                conn, self.scope, self.key, fingerprint(self.body), self.job_id
-            )
-            if earlier is not None:
-                return earlier
-        await self.create(conn, self.job_id)
-        return None
+        return (await claim_and_create_all(conn, [self]))[0]
+
+    def claim(self) -> KeyClaim | None:
+        """The key names its job from the start: claimed and bound in one statement."""
+        if self.key is None:
+            return None
+        return KeyClaim(self.scope, self.key, fingerprint(self.body), self.job_id)
 
     def outcome(self, earlier: EarlierSubmission | None) -> Submission:
         """Once committed: the job created, or the earlier one its key names."""
@@ -79,6 +77,22 @@ class Creation:
                 self.key_field, "already used, within 24 hours, for a different request"
             )
         return Submission(earlier.job_id, replayed=True)
+
+
+async def claim_and_create_all(
+    conn: DbConnection, creations: Sequence[Creation]
+) -> list[EarlierSubmission | None]:
+    """In a transaction: each job created unless its key names an earlier one (returned for
+    it); the keys claimed together, before any job is created."""
+    claims = {id(c): claim for c in creations if (claim := c.claim()) is not None}
+    found = dict(zip(claims, await claim_keys(conn, list(claims.values())), strict=True))
+    outcomes: list[EarlierSubmission | None] = []
+    for creation in creations:
+        earlier = found.get(id(creation))
+        if earlier is None:
+            await creation.create(conn, creation.job_id)
+        outcomes.append(earlier)
+    return outcomes
 
 
 async def create_once(

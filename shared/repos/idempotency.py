@@ -1,5 +1,6 @@
 """Idempotency keys of job submissions: which job a key created, for 24 hours."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -14,34 +15,75 @@ class EarlierSubmission:
     fingerprint: str
 
 
-async def claim_key(
-    conn: DbConnection, scope: str, key: str, fingerprint: str, job_id: UUID
-) -> EarlierSubmission | None:
-    """Inside the transaction that creates the job `job_id`: None if this key is now its (new,
-    or its earlier use expired), else the submission that holds it. A concurrent claim of the
-    same key waits here until the first one's transaction ends."""
-    claimed = await conn.fetchval(
+@dataclass(frozen=True)
+class KeyClaim:
+    """A key to bind to the job `job_id` (created in the same transaction)."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    job_id: UUID
+
+    @property
+    def name(self) -> tuple[str, str]:
+        return self.scope, self.key
+
+
+async def claim_keys(
+    conn: DbConnection, claims: Sequence[KeyClaim]
+) -> list[EarlierSubmission | None]:
+    """Inside the transaction that creates the claims' jobs, for each claim: None if its key
+    is now its job's (new, or its earlier use expired), else the submission that holds it (a
+    key claimed twice here is the first claim's). One statement for all of them, taking the
+    keys in order, so two transactions claiming some of the same keys never wait on each
+    other crosswise; a concurrent claim of the same key waits until the first one's
+    transaction ends."""
+    firsts: dict[tuple[str, str], KeyClaim] = {}
+    for claim in claims:
+        firsts.setdefault(claim.name, claim)
+    ordered = sorted(firsts.values(), key=lambda claim: claim.name)
+    rows = await conn.fetch(
         f"""INSERT INTO idempotency_keys (scope, key, fingerprint, job_id)
-            VALUES ($1, $2, $3, $4)
+            SELECT scope, key, fingerprint, job_id
+              FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[])
+                   WITH ORDINALITY AS c(scope, key, fingerprint, job_id, n)
+             ORDER BY n
             ON CONFLICT (scope, key) DO UPDATE
                 SET fingerprint = EXCLUDED.fingerprint, job_id = EXCLUDED.job_id,
                     created_at = now()
                 WHERE idempotency_keys.created_at < now() - interval '{KEY_HOURS} hours'
-            RETURNING true""",
-        scope,
-        key,
-        fingerprint,
-        job_id,
+            RETURNING scope, key""",
+        [claim.scope for claim in ordered],
+        [claim.key for claim in ordered],
+        [claim.fingerprint for claim in ordered],
+        [claim.job_id for claim in ordered],
     )
-    if claimed:
-        return None
-    row = await conn.fetchrow(
-        "SELECT job_id, fingerprint FROM idempotency_keys WHERE scope = $1 AND key = $2",
-        scope,
-        key,
-    )
-    assert row is not None and row["job_id"] is not None  # committed with its job
-    return EarlierSubmission(row["job_id"], row["fingerprint"])
+    claimed = {(row["scope"], row["key"]) for row in rows}
+    held = [claim for claim in ordered if claim.name not in claimed]
+    earlier: dict[tuple[str, str], EarlierSubmission] = {}
+    if held:
+        rows = await conn.fetch(
+            """SELECT k.scope, k.key, k.job_id, k.fingerprint
+                 FROM idempotency_keys k
+                 JOIN unnest($1::text[], $2::text[]) AS c(scope, key) USING (scope, key)""",
+            [claim.scope for claim in held],
+            [claim.key for claim in held],
+        )
+        for row in rows:
+            assert row["job_id"] is not None  # committed with its job
+            earlier[(row["scope"], row["key"])] = EarlierSubmission(
+                row["job_id"], row["fingerprint"]
+            )
+    outcomes: list[EarlierSubmission | None] = []
+    for claim in claims:
+        first = firsts[claim.name]
+        if claim.name not in claimed:
+            outcomes.append(earlier[claim.name])
+        elif claim is first:
+            outcomes.append(None)
+        else:
+            outcomes.append(EarlierSubmission(first.job_id, first.fingerprint))
+    return outcomes
 
 
 async def delete_expired_keys(db: DbExecutor) -> int:

@@ -1,6 +1,7 @@
 """Idempotency-Key on the job submissions: a retry answers the job first created."""
 
 import asyncio
+import uuid
 from typing import Any
 
 import asyncpg
@@ -8,7 +9,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from shared.repos.idempotency import delete_expired_keys
+from shared.repos.idempotency import (
+    EarlierSubmission,
+    KeyClaim,
+    claim_keys,
+    delete_expired_keys,
+)
 from tests.support.market import BACKTEST_REQUEST, insert_hourly
 
 pytestmark = pytest.mark.integration
@@ -120,3 +126,34 @@ async def test_a_retry_after_the_job_was_deleted_is_a_conflict(
     retry = await api.post("/api/v1/backtests", json=BACKTEST, headers=headers)
     assert retry.status == 409, await retry.text()
     assert await jobs_in(pool, "backtests") == 0
+
+
+async def test_keys_claimed_together_are_answered_as_one_by_one(pool: asyncpg.Pool) -> None:
+    """One statement for a group's keys: a new key is claimed, a held one answers its job, an
+    expired one is claimed again, and a key twice in the group is the first claim's."""
+    held_job, expired_job = uuid.uuid4(), uuid.uuid4()
+    await pool.execute(
+        """INSERT INTO idempotency_keys (scope, key, fingerprint, job_id, created_at)
+           VALUES ('grouped', 'held', 'f-held', $1, now()),
+                  ('grouped', 'old', 'f-old', $2, now() - interval '25 hours')""",
+        held_job,
+        expired_job,
+    )
+    claims = [
+        KeyClaim("grouped", key, fingerprint, uuid.uuid4())
+        for key, fingerprint in [("new", "f1"), ("held", "f2"), ("old", "f3"), ("new", "f4")]
+    ]
+    async with pool.acquire() as conn, conn.transaction():
+        outcomes = await claim_keys(conn, claims)
+    assert outcomes == [
+        None,
+        EarlierSubmission(held_job, "f-held"),
+        None,
+        EarlierSubmission(claims[0].job_id, "f1"),
+    ]
+    rows = await pool.fetch("SELECT key, job_id, fingerprint FROM idempotency_keys")
+    assert {row["key"]: (row["job_id"], row["fingerprint"]) for row in rows} == {
+        "new": (claims[0].job_id, "f1"),
+        "held": (held_job, "f-held"),
+        "old": (claims[2].job_id, "f3"),
+    }
