@@ -6,18 +6,24 @@ hourly candles (so submissions validate). The HTTP load is the API benchmark's c
 (its own process), without and with an `Idempotency-Key` per request (an AMQP submission
 always has one, its `id`); the AMQP load is a closed loop of as many submissions in flight as HTTP
 connections, each published with a confirm, answered on a reply queue. The three take turns in
-rounds. Nothing consumes the jobs: they wait in a queue under a unique prefix, deleted
-afterwards.
+rounds. Nothing consumes the jobs: once the API has relayed a turn's jobs to their queue (under a
+unique prefix, deleted afterwards), they are deleted with the queue's messages, so every turn
+starts from none (the API looks at every queued job once a second: a backlog left by one
+turn would slow the next).
 """
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import aiormq
+import asyncpg
 
 from bench.api.load_generator import LoadSpec, LoadSummary, run_in_child
 from bench.submissions import report
@@ -27,8 +33,11 @@ from bench.support.report_files import report_path
 from bench.support.seed import backtest_request, store_candles
 from bench.support.service_stack import RunningApi, bench_settings, running_api
 from bench.support.synthetic import random_walk
+from devtools.waiting import StillWaiting, poll_until
 from services.ingest.kline_store import Series
 from shared.amqp import Topology
+from shared.messages import RunBacktest
+from shared.outbox import unpublished_count
 from shared.settings import Settings
 
 BENCH_DATABASE = "backtester_bench_submissions"
@@ -79,6 +88,7 @@ async def run_submissions_bench(
                         )
                         load = _load(transport, api, settings, body, in_flight, seconds / rounds)
                         turns[transport].append(await _measured(api, load))
+                        await _forget_jobs(settings)
                         summary, cpu = turns[transport][-1]
                         print(
                             "  "
@@ -91,6 +101,26 @@ async def run_submissions_bench(
         )
         for t in TRANSPORTS
     ]
+
+
+async def _forget_jobs(settings: Settings, within: float = 60.0) -> None:
+    """Once the outbox is relayed (or `within` seconds passed), delete the jobs, their keys and
+    outbox rows, and the messages queued for them."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        with contextlib.suppress(StillWaiting):
+            await poll_until(lambda: unpublished_count(conn), lambda n: n == 0, within=within)
+        await conn.execute(
+            "DELETE FROM backtests; DELETE FROM outbox; DELETE FROM idempotency_keys"
+        )
+    finally:
+        await conn.close()
+    connection = await aiormq.connect(settings.amqp_url)
+    try:
+        channel = await connection.channel()
+        await channel.queue_purge(Topology(settings.amqp_prefix).queue_for(RunBacktest))
+    finally:
+        await connection.close()
 
 
 def _load(

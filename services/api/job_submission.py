@@ -75,7 +75,7 @@ async def _valid_backtest(pool: asyncpg.Pool, body: bytes, numbers_checked: bool
 
     async def insert(conn: DbConnection, job_id: UUID, submission_id: UUID | None) -> None:
         request = spec.model_dump(mode="json")
-        await backtests_repo.create_backtest(
+        await backtests_repo.insert_backtest(
             conn, request, submission_id=submission_id, job_id=job_id
         )
 

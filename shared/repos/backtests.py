@@ -158,30 +158,54 @@ async def create_backtest(
 ) -> BacktestView:
     """Insert the job (as `job_id`, or a new id) and its RunBacktest message: one statement,
     so one transaction. `submission_id` is the AMQP submission that asked for it, if one did."""
-    backtest_id = job_id or uuid4()
     row = await db.fetchrow(
-        f"""WITH job AS (
-                INSERT INTO backtests (id, request, symbol, strategy, rerun_of, warnings,
-                                       submission_id)
-                VALUES ($1, $2, $3, $4, $9, $10, $11)
-                RETURNING id, status, request, strategy AS strategy_name, metrics, data,
-                          warnings, exit_counts, monte_carlo, per_symbol, provenance, rerun_of,
-                          reproduced, differences, error, created_at,
-                          started_at, finished_at, NULL::float8 AS queued_seconds,
-                          NULL::float8 AS run_seconds
-            ), message AS ({outbox_insert(5)})
-            SELECT * FROM job""",
-        backtest_id,
+        _INSERT_RETURNING_VIEW,
+        *_insert_values(request, rerun_of, submission_id, job_id or uuid4()),
+    )
+    assert row is not None
+    return BacktestView(**dict(row))
+
+
+async def insert_backtest(
+    db: DbExecutor, request: dict[str, Any], *, submission_id: UUID | None, job_id: UUID
+) -> None:
+    """`create_backtest` without reading the job back (for a caller that needs only its id)."""
+    await db.execute(_INSERT, *_insert_values(request, None, submission_id, job_id))
+
+
+def _insert(returning: str) -> str:
+    """The job and its message in one statement, the job's `returning` columns read back."""
+    return f"""WITH job AS (
+                   INSERT INTO backtests (id, request, symbol, strategy, rerun_of, warnings,
+                                          submission_id)
+                   VALUES ($1, $2, $3, $4, $9, $10, $11)
+                   RETURNING {returning}
+               ), message AS ({outbox_insert(5)})
+               SELECT * FROM job"""
+
+
+_INSERT = _insert("id")
+_INSERT_RETURNING_VIEW = _insert(
+    """id, status, request, strategy AS strategy_name, metrics, data, warnings, exit_counts,
+       monte_carlo, per_symbol, provenance, rerun_of, reproduced, differences, error,
+       created_at, started_at, finished_at, NULL::float8 AS queued_seconds,
+       NULL::float8 AS run_seconds"""
+)
+
+
+def _insert_values(
+    request: dict[str, Any], rerun_of: UUID | None, submission_id: UUID | None, job_id: UUID
+) -> tuple[Any, ...]:
+    return (
+        job_id,
         request,
         request.get("symbol") or request["symbols"][0],
         strategy_name(request["strategy"]),
-        *outbox_values(RunBacktest(backtest_id=backtest_id)),
+        *outbox_values(RunBacktest(backtest_id=job_id)),
         rerun_of,
         request_warnings(request),
         submission_id,
     )
-    assert row is not None
-    return BacktestView(**dict(row))
 
 
 _VIEW = """SELECT id, status, request, strategy AS strategy_name, metrics, data, warnings,
