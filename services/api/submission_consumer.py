@@ -209,6 +209,7 @@ class SubmissionConsumer(QueueConsumer):
                 str(answer.id) if answer.id is not None else None,
                 asked.correlation_id,
             ),
+            wait=False,  # for the write to drain: the confirm, awaited, comes after it
         )
 
     async def _queue_copy(self, message: DeliveredMessage) -> None:
