@@ -168,7 +168,6 @@ class Publisher:
             routing_key=routing_key,
             properties=json_properties(message_type, message_id),
             mandatory=mandatory,
-            wait=False,  # for the write to drain: the confirm, awaited, comes after it
         )
 
 

@@ -1,7 +1,10 @@
 """asyncpg pools, and creating the database itself on a fresh machine."""
 
+import asyncio
 import contextlib
 import json
+from collections.abc import Hashable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -9,9 +12,57 @@ import asyncpg.pool
 
 from shared.json_numbers import loads_stored
 
-# A connection of its own or one lent by a pool: repositories take either.
+
+class SharedReads:
+    """Reads through a pool where identical ones asked for at the same moment share one query:
+    a read asked for while the same statement with the same arguments runs waits for that
+    one's answer instead of querying again (as current as its own query would have been, but
+    for the time that one had already run). For checks that only read, made for many requests
+    at once (the AMQP submissions in hand); writes go straight to the pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._running: dict[Hashable, asyncio.Future[Any]] = {}
+
+    async def fetch(self, query: str, *args: Any, **options: Any) -> Any:
+        return await self._shared(self._pool.fetch, query, args, options)
+
+    async def fetchrow(self, query: str, *args: Any, **options: Any) -> Any:
+        return await self._shared(self._pool.fetchrow, query, args, options)
+
+    async def fetchval(self, query: str, *args: Any, **options: Any) -> Any:
+        return await self._shared(self._pool.fetchval, query, args, options)
+
+    async def execute(self, query: str, *args: Any, **options: Any) -> str:
+        result: str = await self._pool.execute(query, *args, **options)
+        return result
+
+    async def _shared(
+        self, read: Any, query: str, args: tuple[Any, ...], options: dict[str, Any]
+    ) -> Any:
+        key = (read.__name__, query, args, tuple(options.items()))
+        try:
+            running = self._running.get(key)
+        except TypeError:  # an argument that cannot be told equal cheaply (a list): its own query
+            return await read(query, *args, **options)
+        if running is None:
+            running = asyncio.ensure_future(read(query, *args, **options))
+            self._running[key] = running
+            running.add_done_callback(lambda done: self._finished(key, done))
+        # One reader giving up (cancelled) leaves the query to the others.
+        return await asyncio.shield(running)
+
+    def _finished(self, key: Hashable, done: asyncio.Future[Any]) -> None:
+        if self._running.get(key) is done:
+            del self._running[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: every reader may have given up
+
+
+# A connection of its own or one lent by a pool: repositories take either, and readers take
+# shared reads too.
 DbConnection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-DbExecutor = DbConnection | asyncpg.Pool
+DbExecutor = DbConnection | asyncpg.Pool | SharedReads
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -62,15 +62,15 @@ class ValidJob:
     insert: Insert
 
 
-async def _valid_backtest(pool: asyncpg.Pool, body: bytes, numbers_checked: bool) -> ValidJob:
-    instruments = InstrumentsRead(pool)
+async def _valid_backtest(db: DbExecutor, body: bytes, numbers_checked: bool) -> ValidJob:
+    instruments = InstrumentsRead(db)
     spec = await parse_body(
         body,
         BacktestSpec,
         lambda parsed: prepared_backtest(instruments, parsed),
         numbers_checked=numbers_checked,
     )
-    await ensure_candles(pool, spec)
+    await ensure_candles(db, spec)
     await ensure_perpetual_limits(instruments, spec)
 
     async def insert(conn: DbConnection, job_id: UUID, submission_id: UUID | None) -> None:
@@ -82,15 +82,15 @@ async def _valid_backtest(pool: asyncpg.Pool, body: bytes, numbers_checked: bool
     return ValidJob(spec, insert)
 
 
-async def _valid_optimization(pool: asyncpg.Pool, body: bytes, numbers_checked: bool) -> ValidJob:
-    instruments = InstrumentsRead(pool)
+async def _valid_optimization(db: DbExecutor, body: bytes, numbers_checked: bool) -> ValidJob:
+    instruments = InstrumentsRead(db)
     spec = await parse_body(
         body,
         OptimizationSpec,
         lambda parsed: prepared_backtest(instruments, parsed, ("backtest",)),
         numbers_checked=numbers_checked,
     )
-    bars = await stored_bars(pool, spec.backtest, prefix="backtest.")
+    bars = await stored_bars(db, spec.backtest, prefix="backtest.")
     leverage, fields = spec.grid.get("leverage", []), list[str]()
     if spec.param_space is not None:
         leverage, fields = spec.sampled_leverage()
@@ -121,7 +121,7 @@ async def _valid_optimization(pool: asyncpg.Pool, body: bytes, numbers_checked: 
     return ValidJob(spec, insert)
 
 
-async def _valid_backfill(pool: asyncpg.Pool, body: bytes, numbers_checked: bool) -> ValidJob:
+async def _valid_backfill(db: DbExecutor, body: bytes, numbers_checked: bool) -> ValidJob:
     spec = await parse_body(body, BackfillSpec, numbers_checked=numbers_checked)
 
     async def insert(conn: DbConnection, job_id: UUID, submission_id: UUID | None) -> None:
@@ -138,7 +138,7 @@ class JobForm:
     kind: JobKind
     scope: str
     model: type[BaseModel]
-    validate: Callable[[asyncpg.Pool, bytes, bool], Awaitable[ValidJob]]
+    validate: Callable[[DbExecutor, bytes, bool], Awaitable[ValidJob]]
     load: Callable[[DbExecutor, UUID], Awaitable[Any]]
 
     @property
@@ -192,14 +192,16 @@ async def submit_job(
     numbers_checked: bool = False,
     before_commit: Callable[[], None] | None = None,
     commits: CommitGroups | None = None,
+    reads: DbExecutor | None = None,
 ) -> SubmittedJob:
     """Validate `body` as a `kind` request and create its job, once per `key` (`key_field`
     names the key in a refusal); `submission_id` is recorded on the job for its events.
     Without `with_view` only the job's status is read back (a new job is `queued`). With
     `commits`, the job is committed with those created at the same moment (see
-    commit_groups), else in a transaction of its own (told `before_commit`)."""
+    commit_groups), else in a transaction of its own (told `before_commit`). The checks read
+    through `reads` (shared reads, say), else the pool."""
     form = JOB_FORMS[kind]
-    valid = await form.validate(pool, body, numbers_checked)
+    valid = await form.validate(reads or pool, body, numbers_checked)
 
     async def create(conn: DbConnection, job_id: UUID) -> None:
         await valid.insert(conn, job_id, submission_id)

@@ -37,6 +37,7 @@ from services.api.prometheus import ApiMetrics
 from services.api.submission_reading import Submission, SubmissionRefused, read_submission
 from shared.amqp import Topology, json_properties
 from shared.consumer import HandBack, InHand, QueueConsumer
+from shared.db import SharedReads
 from shared.dependencies import within
 from shared.messages import Message
 from shared.submissions import (
@@ -74,6 +75,9 @@ class SubmissionConsumer(QueueConsumer):
         self._prefetch = prefetch
         self._attempt_seconds = attempt_seconds
         self._commits = CommitGroups(pool)
+        # Submissions in hand at once (a producer's burst, often of one series) share their
+        # checks' identical reads, as they share their commits.
+        self._reads = SharedReads(pool)
 
     async def start(self, connection: AbstractRobustConnection) -> None:
         """Consume on a channel of its own (a robust one: it resumes after a reconnect)."""
@@ -147,6 +151,7 @@ class SubmissionConsumer(QueueConsumer):
                 with_view=False,
                 numbers_checked=True,  # the whole message was checked when it was read
                 commits=self._commits,
+                reads=self._reads,
             ),
         )
 
@@ -209,7 +214,6 @@ class SubmissionConsumer(QueueConsumer):
                 str(answer.id) if answer.id is not None else None,
                 asked.correlation_id,
             ),
-            wait=False,  # for the write to drain: the confirm, awaited, comes after it
         )
 
     async def _queue_copy(self, message: DeliveredMessage) -> None:
