@@ -20,7 +20,7 @@ _COLUMNS = (
     "max ms",
     "answers",
     "CPU cores api / postgres / rabbitmq",
-    "CPU ms per submission api / postgres / rabbitmq",
+    "CPU ms per submission api / postgres / rabbitmq / producer",
     "machine busy",
 )
 
@@ -37,8 +37,15 @@ def _row(r: "TransportResult") -> list[str]:
         answers + (f"; {s.errors} errors" if s.errors else ""),
         " / ".join(f"{cpu.get(k, 0):.2f}" for k in ("api", "postgres", "rabbitmq")),
         " / ".join(
-            f"{cpu.get(k, 0) / s.requests_per_second * 1000:.2f}" if s.requests_per_second else "-"
-            for k in ("api", "postgres", "rabbitmq")
+            [
+                *(
+                    f"{cpu.get(k, 0) / s.requests_per_second * 1000:.2f}"
+                    if s.requests_per_second
+                    else "-"
+                    for k in ("api", "postgres", "rabbitmq")
+                ),
+                f"{s.cpu_seconds / s.requests * 1000:.2f}" if s.requests else "-",
+            ]
         ),
         f"{cpu.get('machine_busy', 0):.0%}",
     ]
@@ -76,7 +83,8 @@ def write(results: Sequence["TransportResult"], path: Path) -> str:
         " the last is in), measured after 1 s of warm-up; every answer a new queued backtest."
         " The three take turns in rounds (HTTP, HTTP with a key, AMQP, again), so a neighbour's"
         " load weighs on all; each row sums its rounds, its latency percentiles the median of"
-        " the rounds' (max: the largest).",
+        " the rounds' (max: the largest). Each turn starts from no jobs: once relayed, a turn's"
+        " jobs are deleted (the API looks at every queued job once a second).",
         "- HTTP: `POST /api/v1/backtests`, latency from sending to reading the 202; with"
         " Idempotency-Key: each request a key of its own (claimed with its job's id in the job's"
         " transaction, as an AMQP submission's `id` is).",
@@ -84,10 +92,14 @@ def write(results: Sequence["TransportResult"], path: Path) -> str:
         " exchange with `reply_to`; latency from the publish to the `SubmissionAccepted` read.",
         "- CPU cores: average cores each process used during the load (postgres and rabbitmq:"
         " all their processes); CPU ms per submission: CPU time over answers, the figure least"
-        " moved by neighbours; machine busy: share of all cores busy, anything else included.",
-        "- An AMQP submission also costs two broker writes the HTTP one does not (the quorum"
-        " queue's, the confirmed reply). The submissions in hand at once commit together (one"
-        " transaction per group) and are acknowledged in runs.",
+        " moved by neighbours (producer: the load generator's own, warm-up included; the AMQP"
+        " one straight through aiormq); machine busy: share of all cores busy, anything else"
+        " included. On 2 cores every process's CPU is taken from the others'.",
+        "- An AMQP submission also costs the broker two writes the HTTP one does not (the quorum"
+        " queue's, the confirmed reply), and the producer a confirmed publish and a reply read."
+        " The API reads deliveries straight from aiormq; the submissions in hand at once share"
+        " their checks' identical reads, commit together (one transaction and one key claim per"
+        " group) and are acknowledged in runs.",
     ]
     payload = {"results": [r.as_dict() for r in results], "passed": passed(results)}
     return write_report(path, "Submissions benchmark", body, payload)
