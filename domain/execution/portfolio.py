@@ -315,6 +315,9 @@ def simulate_portfolio(
                         m += 1
                 if m == 0:
                     continue
+                if open_positions >= max_positions:
+                    skipped += m  # every one of them waits for a slot
+                    continue
                 entering = _ranked(candidates, keys, m, True)
                 share = 1.0 / max_positions
             if entering.size == 0:
