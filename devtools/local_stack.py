@@ -15,7 +15,7 @@ from rich.table import Table
 
 from devtools import launcher, producer_user
 from devtools.preflight import NotReachable, check_servers
-from devtools.stack import platform_processes
+from devtools.stack import SIM_PORT, platform_processes
 from devtools.waiting import StillWaiting, poll_until
 from shared.amqp import Topology
 from shared.dependencies import wait_for
@@ -57,7 +57,9 @@ async def wait_until_ready(settings: Settings, within: float = 60) -> tuple[bool
 async def up(settings: Settings, engines: int, offline: bool) -> int:
     await check_servers(settings)
     await wait_for("postgres", lambda: migrate(settings.database_url))
-    for spec in platform_processes(settings, engines=engines, offline=offline):
+    # The simulator's port as the simulator itself reads it, so two stacks can run side by side.
+    sim_port = int(os.environ.get("BYBIT_SIM_PORT", SIM_PORT))
+    for spec in platform_processes(settings, engines=engines, offline=offline, sim_port=sim_port):
         pid = launcher.running_pid(spec.name)
         if pid is None:
             pid = launcher.start(spec)

@@ -18,7 +18,7 @@ from domain import indicators
 from domain.backtest import Trades, kernel_settings, stop_warnings
 from domain.compiled_cache import njit
 from domain.execution.config import BacktestConfig
-from domain.execution.kernel import Kernel, trade_capacity, trade_returns
+from domain.execution.kernel import trade_capacity, trade_returns
 from domain.execution.portfolio import (
     PortfolioBars,
     PortfolioKernel,
@@ -30,7 +30,7 @@ from domain.market.candles import PRICE_FIELDS, Candles
 from domain.market.intervals import DAY_MS, add_intervals, interval_ms
 from domain.market.perp_market import PerpMarket
 from domain.metrics.performance import Metric, buy_and_hold_return, compute_metrics, span_of
-from domain.metrics.trade_details import TradeDetails, trade_details
+from domain.metrics.trade_details import TradeDetails, bars_held, excursions, fill_places
 from domain.strategies.rank_rule import parse_rank
 from domain.targets.ranks import rank_values
 from domain.targets.strategy_targets import StrategyTargets
@@ -252,50 +252,73 @@ def union_timeline(
 ) -> tuple[IntArray, UnionTimeline]:
     """The union of the symbols' traded open times, each bar's rows in the order of
     `symbols`, and the rebalance times (empty without rotation)."""
-    times = [one.candles.open_time[one.trade_from :] for one in series]
-    flat = np.concatenate(times)
-    rows = np.arange(flat.size, dtype=np.int64)
-    # `flat` runs symbol after symbol, so a stable sort by time keeps each bar's rows in the
-    # order of `symbols`.
-    order = _time_order(flat, interval)
-    ordered = flat[order]
-    first = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    union = ordered[first]
-    stop = np.append(first[1:], flat.size).astype(np.int64)
+    flat = np.concatenate([one.candles.open_time[one.trade_from :] for one in series])
+    union, first, stop, row = _union_rows(flat, interval)
     rebalance = np.zeros(0, np.bool_)
     if every is not None:
         fill_times = union if fill == "next_open" else _ends(union, interval)
         rebalance = rebalance_times(fill_times, every)
-    timeline = UnionTimeline(
-        first.astype(np.int64), stop, np.ascontiguousarray(rows[order]), rebalance
-    )
-    return union.astype(np.int64), timeline
+    return union, UnionTimeline(first, stop, row, rebalance)
 
 
-def _time_order(flat: IntArray, interval: str) -> IntArray:
-    """The stable order of `flat` by time: a counting sort over the interval's grid (one
-    pass), or a sort for months."""
-    if interval == "M" or flat.size == 0:
-        return np.argsort(flat, kind="stable")
-    first = int(flat.min())
-    slots = (flat - first) // interval_ms(interval)
-    if np.any(flat != first + slots * interval_ms(interval)):
-        return np.argsort(flat, kind="stable")  # off the grid: sort
-    return _counting_order(slots, int(slots.max()) + 1)
+def _union_rows(flat: IntArray, interval: str) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """The distinct times of `flat` ascending, each one's [first, stop) in the row order, and
+    the row order: `flat`'s rows stably by time. `flat` runs symbol after symbol, so a stable
+    order keeps each bar's rows in the order of `symbols`."""
+    if interval != "M" and flat.size > 0:
+        on_grid, union, first, stop, row = _grid_union_rows(flat, interval_ms(interval))
+        if on_grid:
+            return union, first, stop, row
+    row = np.argsort(flat, kind="stable")  # months, or times off the interval's grid
+    ordered = flat[row]
+    first = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    stop = np.append(first[1:], flat.size).astype(np.int64)
+    return ordered[first].astype(np.int64), first.astype(np.int64), stop, row.astype(np.int64)
 
 
 @njit(cache=True)
-def _counting_order(slots: IntArray, size: int) -> IntArray:
-    starts = np.zeros(size + 1, np.int64)
-    for slot in slots:
+def _grid_union_rows(
+    flat: IntArray, step: int
+) -> tuple[bool, IntArray, IntArray, IntArray, IntArray]:
+    """`_union_rows` by a counting sort over the interval's grid of slots, in two passes;
+    False first when a time is off the grid."""
+    empty = np.empty(0, np.int64)
+    lowest = flat.min()
+    slots = (flat.max() - lowest) // step + 1
+    starts = np.zeros(slots + 1, np.int64)
+    for t in flat:
+        slot = _slot(t, lowest, step)
+        if slot < 0:
+            return False, empty, empty, empty, empty
         starts[slot + 1] += 1
-    for i in range(size):
-        starts[i + 1] += starts[i]
-    order = np.empty(slots.size, np.int64)
-    for row in range(slots.size):
-        order[starts[slots[row]]] = row
-        starts[slots[row]] += 1
-    return order
+    bars = 0
+    for slot in range(slots):
+        bars += starts[slot + 1] > 0
+        starts[slot + 1] += starts[slot]
+    union = np.empty(bars, np.int64)
+    first = np.empty(bars, np.int64)
+    stop = np.empty(bars, np.int64)
+    u = 0
+    for slot in range(slots):
+        if starts[slot + 1] > starts[slot]:
+            union[u] = lowest + slot * step
+            first[u] = starts[slot]
+            stop[u] = starts[slot + 1]
+            u += 1
+    row = np.empty(flat.size, np.int64)
+    for r in range(flat.size):
+        slot = _slot(flat[r], lowest, step)
+        row[starts[slot]] = r
+        starts[slot] += 1
+    return True, union, first, stop, row
+
+
+@njit(cache=True, inline="always")
+def _slot(time: int, lowest: int, step: int) -> int:
+    """(time - lowest) / step, -1 off the grid; a float division, which is exact on the grid
+    (offsets are far below 2**53) and several times cheaper than an integer one."""
+    slot = int((time - lowest) / step)
+    return slot if lowest + slot * step == time else -1
 
 
 def _ends(open_time: IntArray, interval: str) -> IntArray:
@@ -343,7 +366,7 @@ def _result(
         exit_reason=kernel.exit_reason,
         funding=kernel.funding,
     )
-    details = _details(series, bars, kernel, execution.fill == "close", execution.slippage_bps)
+    details = _details(bars, kernel, execution.fill == "close", execution.slippage_bps)
     closed = ~still_open
     benchmarks = [
         b
@@ -389,70 +412,46 @@ def _per_symbol(
     names: list[str], trades: Trades, kernel: PortfolioKernel, bars: int
 ) -> dict[str, dict[str, Metric]]:
     """{num_trades, pnl, fees_paid, funding_paid, exposure, win_rate} per symbol."""
+    # Each symbol's trades together, in their order (so each sum adds what a mask would).
+    order = np.argsort(kernel.trade_symbol, kind="stable")
+    bounds = np.searchsorted(kernel.trade_symbol[order], np.arange(len(names) + 1))
+    pnl, fees, funding = trades.pnl[order], trades.fees[order], trades.funding[order]
+    closed = trades.exit_time[order] >= 0
     out: dict[str, dict[str, Metric]] = {}
     for k, name in enumerate(names):
-        mine = kernel.trade_symbol == k
-        closed = mine & (trades.exit_time >= 0)
-        wins = int(np.count_nonzero(trades.pnl[closed] > 0))
+        mine = slice(bounds[k], bounds[k + 1])
+        closed_pnl = pnl[mine][closed[mine]]
         out[name] = {
-            "num_trades": int(np.count_nonzero(mine)),
-            "pnl": float(trades.pnl[mine].sum()),
-            "fees_paid": float(trades.fees[mine].sum()),
-            "funding_paid": float(trades.funding[mine].sum()),
+            "num_trades": int(bounds[k + 1] - bounds[k]),
+            "pnl": float(pnl[mine].sum()),
+            "fees_paid": float(fees[mine].sum()),
+            "funding_paid": float(funding[mine].sum()),
             "exposure": float(kernel.symbol_bars_held[k]) / bars if bars else None,
-            "win_rate": wins / int(closed.sum()) if closed.any() else None,
+            "win_rate": int(np.count_nonzero(closed_pnl > 0)) / closed_pnl.size
+            if closed_pnl.size
+            else None,
         }
     return out
 
 
 def _details(
-    series: Sequence[SymbolSeries],
-    bars: PortfolioBars,
-    kernel: PortfolioKernel,
-    fill_at_close: bool,
-    slippage_bps: float,
+    bars: PortfolioBars, kernel: PortfolioKernel, fill_at_close: bool, slippage_bps: float
 ) -> TradeDetails:
     """mae, mfe, bars held and the return on equity of each trade, by the one-symbol rules
-    on its own symbol's candles."""
-    n = kernel.side.size
-    mae, mfe = np.zeros(n), np.zeros(n)
-    held = np.zeros(n, np.int64)
-    for k in range(len(series)):
-        mine = np.flatnonzero(kernel.trade_symbol == k)
-        if mine.size == 0:
-            continue
-        first = int(bars.symbol_first[k])
-        stop = int(bars.symbol_stop[k])
-        exit_bar = kernel.exit_bar[mine]
-        one_symbol = Kernel(
-            np.empty(0),
-            0,
-            kernel.side[mine],
-            kernel.entry_bar[mine] - first,
-            kernel.entry_price[mine],
-            np.where(exit_bar >= 0, exit_bar - first, -1),
-            kernel.exit_price[mine],
-            kernel.qty[mine],
-            kernel.pnl[mine],
-            kernel.fees[mine],
-            kernel.exit_reason[mine],
-            kernel.funding[mine],
-            0,
-            0,
-            kernel.entry_at[mine],
-            np.full(mine.size, -1, np.int64),
-            kernel.exit_at[mine],
-            np.full(mine.size, -1, np.int64),
-            kernel.entry_equity[mine],
-        )
-        prices = (
-            bars.open[first:stop],
-            bars.high[first:stop],
-            bars.low[first:stop],
-            bars.close[first:stop],
-        )
-        one_details = trade_details(one_symbol, prices, fill_at_close, slippage_bps / 10_000)
-        mae[mine], mfe[mine], held[mine] = one_details.mae, one_details.mfe, one_details.bars_held
+    on its own symbol's rows (a trade still open lives to its symbol's last row)."""
+    places = fill_places(
+        kernel.side,
+        kernel.entry_bar,
+        kernel.exit_bar,
+        kernel.exit_price,
+        kernel.exit_reason,
+        bars.symbol_stop[kernel.trade_symbol] - 1,
+        fill_at_close,
+        slippage_bps / 10_000,
+    )
+    prices = (bars.open, bars.high, bars.low, bars.close)
+    mae, mfe = excursions(prices, kernel.side, kernel.entry_price, kernel.exit_bar, places)
     with np.errstate(divide="ignore", invalid="ignore"):
         equity_return = kernel.pnl / kernel.entry_equity
-    return TradeDetails(mae, mfe, held, equity_return, np.zeros(n, np.int8))
+    n = kernel.side.size
+    return TradeDetails(mae, mfe, bars_held(places), equity_return, np.zeros(n, np.int8))

@@ -21,27 +21,22 @@ import gc
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
-import asyncpg
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
 from bench.engine import peers
 from bench.engine.breakdown import Part, grid_set_parts
 from bench.optimization import report as optimization_report
-from bench.support.proc_stats import tree_cpu_seconds
+from bench.support.optimization_queue import through_the_queue
 from bench.support.report_files import report_path
 from bench.support.seed import store_candles
-from bench.support.service_stack import bench_settings, running_engines, wait_for_consumers
+from bench.support.service_stack import bench_settings
 from bench.support.synthetic import START_MS, random_walk
 from bench.support.timing import best_seconds
 from bench.support.vectorbt_sma_cross import sma_cross_portfolio
-from devtools.job_follower import follow_job
-from devtools.launcher import tail
 from domain.execution.config import BacktestConfig
 from domain.execution.settings import ExecutionSettings
 from domain.market.candles import Candles
@@ -50,11 +45,6 @@ from domain.targets.indicator_cache import IndicatorCache
 from services.engine.optimization.in_pool import evaluate_sets
 from services.engine.optimization.parsed_request import parse_optimization
 from services.ingest.kline_store import Series
-from shared.db import create_pool
-from shared.messages import RunOptimizationChunk
-from shared.optimization_spec import OptimizationSpec
-from shared.repos import optimizations as optimizations_repo
-from shared.settings import Settings
 
 BARS = 525_600
 FAST = list(range(2, 42, 2))  # 20 values, all below every slow one: 400 parameter sets
@@ -219,68 +209,6 @@ def _hand_loops(candles: Candles) -> Callable[[], None]:
     return run
 
 
-@dataclass(frozen=True)
-class QueueRun:
-    seconds: float  # the job's finished_at - created_at
-    engine_cpu_seconds: float  # engine workers and their pool processes, during the job
-    chunks: int
-
-
-async def _through_the_queue(
-    settings: Settings, bars: int, workers: int, repeats: int, logs: Path
-) -> QueueRun:
-    """The shortest of `repeats` optimizations with `workers` engine workers, each from its
-    creation to its end."""
-    spec = OptimizationSpec.model_validate(_request(bars))
-    sets, skipped = spec.combinations()
-    best = QueueRun(float("inf"), 0.0, 0)
-    async with running_engines(settings, workers, logs) as engines:
-        await wait_for_consumers(
-            settings.amqp_url,
-            settings.amqp_prefix,
-            workers,
-            within=120,
-            command=RunOptimizationChunk,  # the last queue an engine consumes
-        )
-        pool = await create_pool(settings.database_url, max_size=1)
-        try:
-            for _ in range(max(repeats, 1)):
-                cpu_before = sum(tree_cpu_seconds(e.pid) for e in engines)
-                async with pool.acquire() as conn:
-                    optimization_id = await optimizations_repo.create_optimization(
-                        conn, "grid", spec.model_dump(mode="json"), len(sets), skipped
-                    )
-                job = await _wait_settled(pool, optimization_id, within=300)
-                cpu = sum(tree_cpu_seconds(e.pid) for e in engines) - cpu_before
-                if job["status"] != "succeeded":
-                    raise RuntimeError(
-                        f"the optimization is {job['status']}: {job['error']}; engine log:\n"
-                        f"{tail(logs / 'engine-0.log')}"
-                    )
-                seconds = (job["finished_at"] - job["created_at"]).total_seconds()
-                if seconds < best.seconds:
-                    chunks = await pool.fetchval(
-                        "SELECT count(*) FROM optimization_chunks WHERE optimization_id = $1",
-                        optimization_id,
-                    )
-                    best = QueueRun(seconds, cpu, int(chunks))
-        finally:
-            await pool.close()
-    return best
-
-
-async def _wait_settled(pool: asyncpg.Pool, optimization_id: UUID, *, within: float) -> Any:
-    """The optimization's status, error and times once it has settled."""
-
-    async def read() -> Any:
-        return await pool.fetchrow(
-            "SELECT status, error, created_at, finished_at FROM optimizations WHERE id = $1",
-            optimization_id,
-        )
-
-    return await follow_job(read, within=within, every=0.05, what="optimization")
-
-
 async def _queue_rows(
     candles: Candles, worker_counts: list[int], repeats: int
 ) -> list[dict[str, Any]]:
@@ -291,7 +219,9 @@ async def _queue_rows(
             await store_candles(settings.database_url, SERIES, candles)
             for workers in worker_counts:
                 _say(f"{workers} worker(s) through the queue ...")
-                run = await _through_the_queue(settings, bars, workers, repeats, Path(logs))
+                run = await through_the_queue(
+                    settings, _request(bars), workers, repeats, Path(logs)
+                )
                 rows.append(
                     _row(
                         f"ours through the queue, {workers} engine worker(s)",

@@ -24,6 +24,13 @@ def _row(row: dict[str, Any]) -> list[str]:
     ]
 
 
+def _speed_up(rows: Sequence[dict[str, Any]]) -> list[str]:
+    by_workers = {r["workers"]: r["seconds"] for r in rows if "workers" in r}
+    if not {1, 2} <= by_workers.keys():
+        return []
+    return [f"- Speed-up from 1 to 2 workers: {by_workers[1] / by_workers[2]:.2f}x"]
+
+
 def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
     slots = next(r for r in rows if r["run"].startswith("slots"))
     passed = slots["seconds"] <= ENGINE_SECONDS_NEEDED
@@ -39,11 +46,17 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         f"{loading['row_by_row_copy_seconds'] / loading['seconds']:.1f}x faster than the"
         " row-by-row COPY it replaced, timed in the same run (`python -m bench loading`)",
         "- Engine time: every symbol's targets and rank, the union timeline, the compiled loop,"
-        " trades with their details and the metrics; best of a few runs after compiling. The"
-        " grid runs its sets one after another in this one process (through the API its"
-        " chunks spread over the engine workers). The process runs with the engine pool's"
-        " allocator settings (`POOL_ALLOCATOR_ENV` in services/engine/simulation_pool.py:"
-        " glibc keeps freed memory for the next run instead of faulting it in again).",
+        " trades with their details and the metrics; best of 15 runs after compiling. The"
+        " one-process grid runs its sets one after another in this process, which runs with"
+        " the engine pool's allocator settings (`POOL_ALLOCATOR_ENV` in"
+        " services/engine/simulation_pool.py: glibc keeps freed memory for the next run"
+        " instead of faulting it in again).",
+        "- Through the queue: the same grid as an optimization job over the candles stored in"
+        " a scratch database, planned and run by 1 and then 2 engine workers (one pool process"
+        " each; chunks over RabbitMQ, each worker loading the candles once), from the job's"
+        " `created_at` to its `finished_at`, best of 2; the two workers share the machine's"
+        " cores with PostgreSQL and RabbitMQ.",
+        *_speed_up(rows),
     ]
     payload = {
         "rows": list(rows),

@@ -11,20 +11,27 @@ grid's chunks spread over the engine workers; here it is one process.
 """
 
 import argparse
+import asyncio
 import itertools
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from bench.loading.measure import load_timing
 from bench.portfolio import report as portfolio_report
+from bench.support.optimization_queue import through_the_queue
 from bench.support.report_files import report_path
-from bench.support.synthetic import random_walk
+from bench.support.service_stack import bench_settings
+from bench.support.synthetic import START_MS, random_walk
 from bench.support.timing import best_seconds
 from domain.execution.config import BacktestConfig
 from domain.execution.settings import AtrMultiple, ExecutionSettings
 from domain.portfolio_backtest import PortfolioRules, SymbolSeries, run_portfolio
 from services.engine.simulation_pool import POOL_ALLOCATOR_ENV
+from services.ingest.kline_store import Series, store
+from shared.db import create_pool
 
 SYMBOLS = 50
 BARS = 8_760  # a year of hourly bars
@@ -32,6 +39,9 @@ WARMUP = 300
 RANK = "roc(close, 24)"
 GRID_FAST = list(range(5, 55, 5))  # 10 values
 GRID_SLOTS = list(range(1, 11))  # 10 values of max_positions
+HOUR_MS = 3_600_000
+WORKERS = (1, 2)
+BENCH_DATABASE = "backtester_bench_portfolio"
 
 
 def _series(symbols: int, bars: int) -> list[SymbolSeries]:
@@ -96,6 +106,53 @@ def run_portfolio_bench(
     return rows
 
 
+def _grid_request(symbols: int, bars: int) -> dict[str, Any]:
+    """The same 100-set grid as a POST /optimizations body over the stored candles."""
+    return {
+        "kind": "grid",
+        "backtest": {
+            "category": "spot",
+            "symbols": [f"S{i:02d}USDT" for i in range(symbols)],
+            "interval": "60",
+            "start": START_MS + WARMUP * HOUR_MS,
+            "end": START_MS + (WARMUP + bars - 1) * HOUR_MS,
+            "strategy": {"name": "sma_cross", "params": {"slow": 100}},
+            "fee_rate": 0.00055,
+            "warmup_bars": WARMUP,
+            "portfolio": {"max_positions": 10, "rank": RANK},
+        },
+        "param_grid": {"fast": GRID_FAST, "max_positions": GRID_SLOTS},
+        "objective": "sharpe",
+    }
+
+
+async def _queue_rows(symbols: int, bars: int, repeats: int) -> list[dict[str, Any]]:
+    """The grid as an optimization job, its chunks spread over 1 and then 2 engine workers."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-portfolio-") as logs:
+        async with bench_settings(BENCH_DATABASE) as settings:
+            pool = await create_pool(settings.database_url, max_size=1)
+            try:
+                async with pool.acquire() as conn:
+                    for one in _series(symbols, bars):
+                        await store(conn, Series("spot", one.symbol, "60"), one.candles, [], [])
+            finally:
+                await pool.close()
+            request = _grid_request(symbols, bars)
+            for workers in WORKERS:
+                print(f"  the grid through the queue, {workers} worker(s) ...", flush=True)
+                run = await through_the_queue(settings, request, workers, repeats, Path(logs))
+                sets = len(GRID_FAST) * len(GRID_SLOTS)
+                row = _row(
+                    f"{sets}-set grid through the queue, {workers} engine worker(s)",
+                    symbols * bars,
+                    sets,
+                    run.seconds,
+                )
+                rows.append({**row, "workers": workers, "chunks": run.chunks})
+    return rows
+
+
 def _row(name: str, symbol_bars: int, sets: int, seconds: float) -> dict[str, Any]:
     return {
         "run": name,
@@ -109,7 +166,10 @@ def _row(name: str, symbol_bars: int, sets: int, seconds: float) -> dict[str, An
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbols", type=int, default=SYMBOLS)
     parser.add_argument("--bars", type=int, default=BARS, help="hourly bars per symbol")
-    parser.add_argument("--repeats", type=int, default=5, help="timed single backtests")
+    parser.add_argument("--repeats", type=int, default=15, help="timed single backtests")
+    parser.add_argument(
+        "--queue-repeats", type=int, default=2, help="grids through the queue; the best counts"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,5 +180,6 @@ def run(args: argparse.Namespace) -> int:
         os.execve(sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], env)
     print(f"portfolio benchmark: {args.symbols} symbols x {args.bars:,} bars ...", flush=True)
     rows = run_portfolio_bench(args.symbols, args.bars, args.repeats)
+    rows += asyncio.run(_queue_rows(args.symbols, args.bars, args.queue_repeats))
     print(portfolio_report.write(rows, report_path("portfolio")))
     return 0

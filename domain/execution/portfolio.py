@@ -140,6 +140,9 @@ def simulate_portfolio(
     # Without stops or liquidation no position exits between its signals: no stop checks.
     has_stops = trails or s.liquidates or uses_atr
     has_stops = has_stops or not (np.isnan(s.stop_loss) and np.isnan(s.take_profit))
+    rows, row_symbol, union_first, union_stop = union.row, bars.symbol, union.first, union.stop
+    bar_open, bar_high, bar_low, bar_close = bars.open, bars.high, bars.low, bars.close
+    bar_target, bar_rank = bars.target, bars.rank
     book = trade_book(s.max_trades)
     trade_symbol = np.zeros(s.max_trades, np.int64)
     equity = np.empty(n)
@@ -163,6 +166,7 @@ def simulate_portfolio(
     want = np.zeros(symbols, np.int64)  # slots: the side a flat symbol waits to enter
     exit_due = np.zeros(symbols, np.bool_)  # a change of target to fill at the next open
     time_exit_due = np.zeros(symbols, np.bool_)  # a time stop to fill at the next open
+    exits_due = 0  # flags up in those two: the open has exits to fill
     held = Held(side, stop_loss, take_profit, trailing_distance, best, liquidation, bankruptcy)
     last_close = np.full(symbols, np.nan)
     symbol_bars_held = np.zeros(symbols, np.int64)
@@ -178,13 +182,13 @@ def simulate_portfolio(
     without_atr = 0
 
     for u in range(n):
-        lo = union.first[u]
-        hi = union.stop[u]
+        lo = union_first[u]
+        hi = union_stop[u]
         # Funding at the bar's open time, paid by the positions coming into it.
         if books_funding:
             for i in range(lo, hi):
-                r = union.row[i]
-                k = bars.symbol[r]
+                r = rows[i]
+                k = row_symbol[r]
                 rate = bars.funding_at_open[r]
                 if side[k] != 0 and rate != 0.0:
                     mark = bars.mark_open[r]
@@ -192,19 +196,21 @@ def simulate_portfolio(
 
         # The open (fill: next_open): exits first, in the order of `symbols` (a time stop due,
         # a change of target, a stop the open is past), then entries.
-        if not at_close:
+        if not at_close and (has_stops or exits_due > 0):
             for i in range(lo, hi):
-                r = union.row[i]
-                k = bars.symbol[r]
+                r = rows[i]
+                k = row_symbol[r]
                 reason = -1
                 if time_exit_due[k]:
                     time_exit_due[k] = False
+                    exits_due -= 1
                     reason = EXIT_TIME_STOP
                 if exit_due[k]:
                     exit_due[k] = False
+                    exits_due -= 1
                     if reason < 0:
                         reason = EXIT_SIGNAL
-                price = bars.open[r]
+                price = bar_open[r]
                 if side[k] != 0 and reason < 0 and has_stops:
                     price, reason, at_open = _stop_in_row(held, k, bars, r, s)
                     if not at_open:
@@ -221,9 +227,9 @@ def simulate_portfolio(
             if phase == 1:
                 # Inside the bar: stops and liquidations by the one-symbol rules, funding
                 # inside it between the open's fills and those inside.
-                for i in range(lo, hi):
-                    r = union.row[i]
-                    k = bars.symbol[r]
+                for i in range(lo, hi if has_stops or books_funding else lo):
+                    r = rows[i]
+                    k = row_symbol[r]
                     if side[k] == 0:
                         continue
                     reason = -1
@@ -248,9 +254,9 @@ def simulate_portfolio(
                         open_positions -= 1
                 # The close: every symbol's latest close, a time stop, its change of target.
                 for i in range(lo, hi):
-                    r = union.row[i]
-                    k = bars.symbol[r]
-                    last_close[k] = bars.close[r]
+                    r = rows[i]
+                    k = row_symbol[r]
+                    last_close[k] = bar_close[r]
                     # No exit on a symbol's last bar is filled after its data ends.
                     has_next = r + 1 < bars.symbol_stop[k]
                     reason = -1  # an exit at this close (fill: close)
@@ -259,20 +265,22 @@ def simulate_portfolio(
                         if time_stop_due(closes_held[k], s):
                             if at_close:
                                 reason = EXIT_TIME_STOP
-                            elif has_next:
+                            elif has_next and not time_exit_due[k]:
                                 time_exit_due[k] = True
-                    target = bars.target[r]
+                                exits_due += 1
+                    target = bar_target[r]
                     if target != prev_target[k]:
                         prev_target[k] = target
                         want[k] = target
                         reverses = side[k] != 0 and side[k] != target
                         if not at_close:
-                            if has_next:
+                            if has_next and reverses != exit_due[k]:
                                 exit_due[k] = reverses
+                                exits_due += 1 if reverses else -1
                         elif reverses and reason < 0:
                             reason = EXIT_SIGNAL
                     if reason >= 0:
-                        price = bars.close[r]
+                        price = bar_close[r]
                         cash += close_trade(
                             book, trade[k], side[k], qty[k], price, reason, r, AT_CLOSE, -1, s
                         )
@@ -293,10 +301,10 @@ def simulate_portfolio(
                 for k in shorts:
                     chosen[k] = True
                 for i in range(lo, hi):
-                    r = union.row[i]
-                    k = bars.symbol[r]
+                    r = rows[i]
+                    k = row_symbol[r]
                     if side[k] != 0 and not chosen[k]:
-                        price = bars.close[r] if at_close else bars.open[r]
+                        price = bar_close[r] if at_close else bar_open[r]
                         cash += close_trade(
                             book, trade[k], side[k], qty[k], price, EXIT_REBALANCE, r, at, -1, s
                         )
@@ -307,13 +315,16 @@ def simulate_portfolio(
             else:
                 m = 0
                 for i in range(lo, hi):
-                    r = union.row[i]
-                    k = bars.symbol[r]
+                    r = rows[i]
+                    k = row_symbol[r]
                     if side[k] == 0 and want[k] != 0 and r - back >= bars.symbol_first[k]:
                         candidates[m] = k
-                        keys[m] = bars.rank[r - back]
+                        keys[m] = bar_rank[r - back]
                         m += 1
                 if m == 0:
+                    continue
+                if open_positions >= max_positions:
+                    skipped += m  # every one of them waits for a slot
                     continue
                 entering = _ranked(candidates, keys, m, True)
                 share = 1.0 / max_positions
@@ -337,12 +348,12 @@ def simulate_portfolio(
                     continue
                 r = _row_at(union, bars, lo, hi, k)
                 signal = r - back
-                direction = bars.target[signal] if rotating else want[k]
+                direction = bar_target[signal] if rotating else want[k]
                 size = bars.entry_size[signal] if sized else 1.0
                 money = account * (s.position_size * size * share)
                 if money > free:
                     money = free
-                price = bars.close[r] if at_close else bars.open[r]
+                price = bar_close[r] if at_close else bar_open[r]
                 atr_at_fill = bars.atr[signal] if uses_atr else np.nan
                 entry = open_trade(
                     book,
@@ -384,10 +395,10 @@ def simulate_portfolio(
             bars_held += 1
         # The trail follows the bars that ended after the fill.
         for i in range(lo if trails else hi, hi):
-            r = union.row[i]
-            k = bars.symbol[r]
+            r = rows[i]
+            k = row_symbol[r]
             if side[k] != 0 and r >= trail_from[k]:
-                best[k] = ratchet(side[k], best[k], bars.high[r], bars.low[r])
+                best[k] = ratchet(side[k], best[k], bar_high[r], bar_low[r])
 
     for k in range(symbols):
         if side[k] != 0:

@@ -58,11 +58,12 @@ def fill_places(
     exit_bar: IntArray,
     exit_price: FloatArray,
     exit_reason: npt.NDArray[np.int8],
-    last_bar: int,
+    last_bar: int | IntArray,
     fill_at_close: bool,
     slippage: float,
 ) -> FillPlaces:
-    """`last_bar`: the index of the last traded bar (a trade still open lives to its close)."""
+    """`last_bar`: the index of the last traded bar (a trade still open lives to its close),
+    or each trade's own (a portfolio's symbols end apart)."""
     still_open = exit_reason == EXIT_STILL_OPEN
     signal = exit_reason == EXIT_SIGNAL
     inside = ~still_open & ~signal  # stops, take profits, trailing stops, liquidations

@@ -27,6 +27,7 @@ async def local_stack(command: str, env: dict[str, str], cwd: Path) -> tuple[int
 
 async def test_up_status_down(settings: Settings, tmp_path: Path) -> None:
     env = {**os.environ, **settings.environment(), "API_PORT": str(free_port()), "COLUMNS": "200"}
+    env["BYBIT_SIM_PORT"] = str(free_port())  # beside any other stack on this machine
     producer = env["PRODUCER_USER"] = f"bt-test-{uuid.uuid4().hex[:12]}"
     code, out = await local_stack("up", env, tmp_path)
     try:

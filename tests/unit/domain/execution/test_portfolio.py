@@ -23,6 +23,7 @@ from domain.portfolio_backtest import (
     rebalance_times,
     run_portfolio,
     simulate_portfolio_targets,
+    union_timeline,
 )
 from tests.support import portfolio_reference as ref
 from tests.support.candles import frame_candles as _candles
@@ -392,3 +393,27 @@ def test_one_symbol_portfolio_is_the_single_backtest_with_funding_and_liquidatio
     metrics = dict(portfolio.metrics)
     metrics.pop("skipped_entries")
     assert metrics == single.metrics
+
+
+@pytest.mark.parametrize(
+    ("interval", "step", "off_grid"), [("60", HOUR, 0), ("1", 60_000, 7), ("M", HOUR, 0)]
+)
+def test_union_timeline_is_the_stable_sort_of_every_traded_time(
+    interval: str, step: int, off_grid: int
+) -> None:
+    rng = np.random.default_rng(5)
+    series = []
+    for k in range(6):  # late starts, gaps, early ends; one symbol off the grid
+        times = np.sort(rng.choice(400, size=int(rng.integers(1, 120)), replace=False)) * step
+        times = times + (off_grid if k == 3 else 0)
+        zeros = np.zeros(times.size)
+        candles = Candles(times.astype(np.int64), *(zeros,) * 6)
+        series.append(SymbolSeries(f"S{k}", candles, int(rng.integers(0, min(3, times.size)))))
+    union, timeline = union_timeline(series, interval, None, "next_open")
+    flat = np.concatenate([one.candles.open_time[one.trade_from :] for one in series])
+    order = sorted(range(flat.size), key=lambda row: flat[row])  # stable: by symbol in a bar
+    assert timeline.row.tolist() == order
+    assert union.tolist() == sorted(set(flat.tolist()))
+    for u, time in enumerate(union):
+        rows = timeline.row[timeline.first[u] : timeline.stop[u]]
+        assert (flat[rows] == time).all() and rows.size == np.count_nonzero(flat == time)
