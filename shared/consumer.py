@@ -65,7 +65,7 @@ def _delivery_count(message: DeliveredMessage) -> int:
     return int(headers.get("x-delivery-count", 0) or 0)
 
 
-def delivery_tag(message: DeliveredMessage) -> int:
+def _delivery_tag(message: DeliveredMessage) -> int:
     tag = message.delivery_tag
     assert tag is not None  # a consumed delivery (not a basic.get's empty answer)
     return tag
@@ -279,21 +279,21 @@ class QueueConsumer:
 
     async def _ack(self, message: DeliveredMessage) -> None:
         if self._acks is None:
-            await message.channel.basic_ack(delivery_tag(message))
+            await message.channel.basic_ack(_delivery_tag(message))
         else:
             self._acks.ack(message)
         self._settled()
 
     async def _nack(self, message: DeliveredMessage) -> None:
         """Back to the queue (a delivery spent)."""
-        await message.channel.basic_nack(delivery_tag(message), requeue=True)
+        await message.channel.basic_nack(_delivery_tag(message), requeue=True)
         if self._acks is not None:
             self._acks.settled_otherwise(message)
         self._settled()
 
     async def _reject(self, message: DeliveredMessage) -> None:
         """To the dead letters."""
-        await message.channel.basic_reject(delivery_tag(message), requeue=False)
+        await message.channel.basic_reject(_delivery_tag(message), requeue=False)
         if self._acks is not None:
             self._acks.settled_otherwise(message)
         self._settled()
