@@ -18,7 +18,7 @@ class SharedReads:
     a read asked for while the same statement with the same arguments runs waits for that
     one's answer instead of querying again (as current as its own query would have been, but
     for the time that one had already run). For checks that only read, made for many requests
-    at once (the AMQP submissions in hand); writes go straight to the pool."""
+    at once (the API's job submissions, by POST or over AMQP); writes go straight to the pool."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool

@@ -12,7 +12,7 @@ from services.api.asyncapi import asyncapi_document
 from services.api.broker_link import BrokerLink
 from services.api.endpoints import Endpoint
 from services.api.errors import error_middleware
-from services.api.keys import BROKER, POOL, SETTINGS
+from services.api.keys import BROKER, POOL, READS, SETTINGS
 from services.api.middleware import auth_middleware, request_id_middleware, stamp_response
 from services.api.openapi import openapi_document
 from services.api.prometheus import METRICS, ApiMetrics, metrics_middleware
@@ -33,7 +33,7 @@ from services.api.routes import (
 from services.api.submission_consumer import SUBMISSIONS, SubmissionConsumer
 from services.api.ui import pages
 from shared.amqp import Topology
-from shared.db import create_pool
+from shared.db import SharedReads, create_pool
 from shared.dependencies import wait_for
 from shared.migrate import migrate
 from shared.repos.idempotency import delete_expired_keys
@@ -69,6 +69,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             "postgres",
             lambda: create_pool(url, max_size=20, statement_timeout=bound, connect_timeout=bound),
         )
+    app[READS] = SharedReads(app[POOL])
     yield
     await app[POOL].close()
 
@@ -88,7 +89,9 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
 async def _submissions(app: web.Application) -> AsyncIterator[None]:
     """Consume producers' job submissions once the broker link has connected."""
     settings = app[SETTINGS]
-    consumer = SubmissionConsumer(app[POOL], Topology(settings.amqp_prefix), app[METRICS])
+    consumer = SubmissionConsumer(
+        app[POOL], Topology(settings.amqp_prefix), app[METRICS], reads=app[READS]
+    )
     app[SUBMISSIONS] = consumer
     link = app[BROKER]
 

@@ -39,7 +39,7 @@ from services.api.job_requests import (
     prepared_backtest,
     stored_bars,
 )
-from services.api.keys import POOL
+from services.api.keys import POOL, READS
 from services.api.request_body import read_body_bytes
 from services.api.request_budget import commit_sent, submitting
 from shared.backtest_spec import BacktestSpec
@@ -240,6 +240,7 @@ async def post_job(request: web.Request, kind: JobKind) -> web.Response:
         key=key,
         key_field=HEADER,
         before_commit=lambda: commit_sent(request),
+        reads=request.app[READS],
     )
     assert job.view is not None
     return accepted(job.view, job.location, job.submission.headers)

@@ -67,6 +67,7 @@ class SubmissionConsumer(QueueConsumer):
         *,
         prefetch: int = PREFETCH,
         attempt_seconds: float = ATTEMPT_SECONDS,
+        reads: SharedReads | None = None,
     ) -> None:
         super().__init__(batched_acks=True)
         self._pool = pool
@@ -76,8 +77,8 @@ class SubmissionConsumer(QueueConsumer):
         self._attempt_seconds = attempt_seconds
         self._commits = CommitGroups(pool)
         # Submissions in hand at once (a producer's burst, often of one series) share their
-        # checks' identical reads, as they share their commits.
-        self._reads = SharedReads(pool)
+        # checks' identical reads (with the POSTs', the API's), as they share their commits.
+        self._reads = reads or SharedReads(pool)
 
     async def start(self, connection: AbstractRobustConnection) -> None:
         """Consume on a channel of its own (a robust one: it resumes after a reconnect)."""
