@@ -32,6 +32,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 from optuna.samplers import BaseSampler, CmaEsSampler, RandomSampler, TPESampler
 from optuna.trial import FrozenTrial, Trial, TrialState, create_trial
 
@@ -276,10 +277,6 @@ class SearchStudy:
 
     def importances(self) -> dict[str, float] | None:
         """Optuna's `get_param_importances` by PED-ANOVA; None where it is undefined."""
-        # Imported here: optuna.importance imports scikit-learn's forests (for fANOVA) where
-        # installed, some seconds of every engine start for the end of a search.
-        from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
