@@ -61,7 +61,8 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         f" {s['rebuilt_ask_ms_per_trial']:g} ms with the study rebuilt from every stored trial"
         f" (a worker that did not ask the batch before)",
         f"- where the engine's CPU went: {search['event_loop_cpu_seconds']:g} s in the workers'"
-        f" own processes (messages, database, the ask step; {search['idle_engine_cpu_seconds']:g}"
+        f" own processes (messages, database, the ask step, the robustness and parameter"
+        f" importance at the end; {search['idle_engine_cpu_seconds']:g}"
         f" s of it idle), {search['pool_cpu_seconds']:g} s in their pool processes against"
         f" {search['kernel_cpu_seconds']:g} s for the same chunks in one process",
         f"- PostgreSQL and RabbitMQ CPU during the search (the whole machine's servers):"
