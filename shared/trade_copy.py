@@ -96,21 +96,20 @@ def encode(backtest_id: UUID, t: TradeColumns) -> bytes:
         _Text(one, (t.entry_order.encode(),)),
         _Text(t.symbol.astype(np.intp), tuple(s.encode() for s in t.symbols)),
     ]
-    # Each row's layout: its NULLs and the index of each of its texts.
-    shapes = np.stack(
-        [c.codes if isinstance(c, _Text) else c.null for c in columns if _varies(c)], axis=1
-    ).astype(np.intp)
-    layouts, of_row = np.unique(shapes, axis=0, return_inverse=True)
+    # Each row's layout as one number: its NULLs and the index of each of its texts.
+    layout_of = np.zeros(n, np.int64)
+    for column in columns:
+        if isinstance(column, _Text):
+            layout_of = layout_of * len(column.labels) + column.codes
+        elif column.null is not None:
+            layout_of = layout_of * 2 + column.null
+    layouts, of_row = np.unique(layout_of, return_inverse=True)
     parts = [_HEADER]
     for layout in range(len(layouts)):
-        rows = np.flatnonzero(of_row.reshape(-1) == layout)
+        rows = np.flatnonzero(of_row == layout)
         parts.append(_layout_rows(columns, rows[0], rows).tobytes())
     parts.append(_TRAILER)
     return b"".join(parts)
-
-
-def _varies(column: _Fixed | _Text) -> bool:
-    return isinstance(column, _Text) or column.null is not None
 
 
 def _layout_rows(

@@ -1,9 +1,10 @@
 """Consuming RunBacktest: claim, load candles, simulate in the process pool, commit, settle."""
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -15,7 +16,7 @@ from services.engine.backtests.portfolio_in_pool import simulate_portfolio
 from services.engine.fill_detail_loading import load_fill_detail
 from services.engine.perp_market_loading import load_perp_market
 from services.engine.portfolio_loading import load_portfolio_series
-from services.engine.provenance import differences
+from services.engine.provenance import CandlesDigests, differences
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.backtest_spec import BacktestSpec
@@ -32,6 +33,8 @@ PoolWork = tuple[Callable[..., BacktestOutput], tuple[Any, ...]]
 class BacktestWorker:
     pool: asyncpg.Pool
     simulations: SimulationPool
+    # The digest of the candles last loaded, reused while the same candles are loaded again.
+    candles_digests: CandlesDigests = field(default_factory=CandlesDigests)
 
     async def handle(self, command: RunBacktest) -> None:
         request = await backtests_repo.claim_backtest(self.pool, command.backtest_id)
@@ -105,7 +108,8 @@ class BacktestWorker:
         warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
         if warmup == len(candles):
             raise JobRejected("no stored candles in the range")
-        return simulate, (candles, run, warmup, market, detail)
+        digest = await asyncio.to_thread(self.candles_digests.of, candles)
+        return simulate, (candles, run, warmup, market, detail, digest)
 
     async def give_up(self, command: RunBacktest, error: str) -> None:
         async with self.pool.acquire() as conn:

@@ -48,10 +48,12 @@ def simulate(
     warmup: int = 0,
     market: PerpMarket | None = None,
     detail: FillDetail | None = None,
+    candles_digest: dict[str, Any] | None = None,
 ) -> BacktestOutput:
     """The backtest over `candles` but their first `warmup` bars, which only warm the
     indicators; `market` a perpetual's mark price and funding on the same candles, `detail`
-    the `fill_detail` candles inside them. `run` is the request as the consumer parsed it."""
+    the `fill_detail` candles inside them. `run` is the request as the consumer parsed it;
+    `candles_digest` the candles' `candles_provenance` when the consumer has it already."""
     result = run_backtest(candles, run.config, trade_from=warmup, market=market, detail=detail)
     t = result.trades
     trades = trade_columns(result, run.entry_order, (run.symbol,), np.zeros(len(t), np.intp))
@@ -65,7 +67,7 @@ def simulate(
         len(t),
     )
     metrics = dict(result.metrics)
-    ran_on = provenance(candles_provenance(candles), run.strategy_sha256)
+    ran_on = provenance(candles_digest or candles_provenance(candles), run.strategy_sha256)
     digests = {
         "candles": ran_on["candles"]["sha256"],
         "metrics": sha256_hex(canonical_json(metrics)),
