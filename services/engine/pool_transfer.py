@@ -5,22 +5,28 @@ was copied four times and took longer than the backtest. Here the arguments are 
 their arrays left out (protocol 5's out-of-band buffers), the arrays' bytes are copied once
 into a shared memory segment, and the pool process unpickles arrays that are views of it.
 
-The engine process creates the segment and unlinks it when the call is over; the pool
-process unmaps it once nothing there holds a view of it any more (a result may still hold
-one while it is sent back, a pool cache for the next call).
+The engine process creates the segment (POSIX shared memory, under /dev/shm on Linux; its
+resource tracker removes what a killed engine leaves) and unlinks it when the call is over.
+The pool process maps it as a file, and the mapping goes when the last array viewing it does
+(a result may still hold one while it is sent back, a pool cache until its next call).
+Where /dev/shm is missing, the arguments go through the pipe.
 """
 
 import contextlib
+import mmap
+import os
 import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
 from typing import Any, TypeVar
 
 R = TypeVar("R")
 # Smaller arguments go through the pipe as they are: a segment costs a few system calls.
 SHARED_FROM_BYTES = 1 << 20
 _ALIGNMENT = 64  # each array at a cache line (numba compiles aligned and unaligned apart)
+_SEGMENTS = Path("/dev/shm")
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ def shipped(function: Callable[..., R], args: tuple[Any, ...]) -> Iterator[tuple
         start = -(-end // _ALIGNMENT) * _ALIGNMENT
         end = start + view.nbytes
         spans.append((start, end))
-    if end < SHARED_FROM_BYTES:
+    if end < SHARED_FROM_BYTES or not _SEGMENTS.is_dir():
         yield (function, *args)
         return
     segment = SharedMemory(create=True, size=end)
@@ -59,25 +65,15 @@ def shipped(function: Callable[..., R], args: tuple[Any, ...]) -> Iterator[tuple
         segment.unlink()
 
 
-# Segments this pool process has mapped and not yet unmapped.
-_mapped: list[SharedMemory] = []
-
-
 def call_shipped(function: Callable[..., R], shipment: Shipment) -> R:
     """In a pool process: `function` called with the shipped arguments."""
-    _unmap_unused()
-    segment = SharedMemory(shipment.segment)
-    _mapped.append(segment)
-    buffers = [segment.buf[start:stop] for start, stop in shipment.spans]
+    fd = os.open(_SEGMENTS / shipment.segment.lstrip("/"), os.O_RDWR)
+    try:
+        segment = memoryview(mmap.mmap(fd, 0))
+    finally:
+        os.close(fd)
+    buffers = [segment[start:stop] for start, stop in shipment.spans]
+    del segment
     args = pickle.loads(shipment.pickled, buffers=buffers)
     del buffers
     return function(*args)
-
-
-def _unmap_unused() -> None:
-    for segment in list(_mapped):
-        try:
-            segment.close()
-        except BufferError:  # an array of it is still alive
-            continue
-        _mapped.remove(segment)
