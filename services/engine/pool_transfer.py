@@ -57,8 +57,11 @@ def shipped(function: Callable[..., R], args: tuple[Any, ...]) -> Iterator[tuple
         return
     segment = SharedMemory(create=True, size=end)
     try:
+        memory = segment.buf
+        assert memory is not None  # open until closed below
         for view, (start, stop) in zip(views, spans, strict=True):
-            segment.buf[start:stop] = view
+            memory[start:stop] = view
+        del memory
         yield (call_shipped, function, Shipment(pickled, segment.name, tuple(spans)))
     finally:
         segment.close()

@@ -50,10 +50,7 @@ class BacktestWorker:
     async def _run(self, command: RunBacktest, request: dict[str, object]) -> None:
         began = time.perf_counter()
         spec, run = parse_backtest(request)
-        if spec.symbols is not None:
-            simulation, inputs = await self._load_portfolio(spec, run)
-        else:
-            simulation, inputs = await self._load_one(spec, run)
+        simulation, inputs = await pool_work(self.pool, spec, run, self.candles_digests)
         loaded = time.perf_counter()
         output = await self.simulations.run(simulation, *inputs)
         simulated = time.perf_counter()
@@ -86,31 +83,34 @@ class BacktestWorker:
         ms = {f"{name}_ms": round(seconds * 1000, 1) for name, seconds in parts.items()}
         log.info("backtest stored", extra={**context, "bars": len(output.times), **ms})
 
-    async def _load_portfolio(self, spec: BacktestSpec, run: ParsedBacktest) -> PoolWork:
-        """Each symbol's warmed candles (and perpetual market) on the union timeline."""
-        async with self.pool.acquire() as conn:
-            series = await load_portfolio_series(conn, spec, spec.warmup_bars_asked)
-        return simulate_portfolio, (series, run)
-
-    async def _load_one(self, spec: BacktestSpec, run: ParsedBacktest) -> PoolWork:
-        async with self.pool.acquire() as conn:
-            candles = await market_data.load_candles_warmed(
-                conn,
-                spec.category,
-                spec.symbol,
-                spec.interval,
-                spec.start,
-                spec.end,
-                spec.warmup_bars_asked,
-            )
-            market = await load_perp_market(conn, spec, candles)
-            detail = await load_fill_detail(conn, spec, candles)
-        warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
-        if warmup == len(candles):
-            raise JobRejected("no stored candles in the range")
-        digest = await asyncio.to_thread(self.candles_digests.of, candles)
-        return simulate, (candles, run, warmup, market, detail, digest)
-
     async def give_up(self, command: RunBacktest, error: str) -> None:
         async with self.pool.acquire() as conn:
             await backtests_repo.fail_backtest(conn, command.backtest_id, error)
+
+
+async def pool_work(
+    pool: asyncpg.Pool, spec: BacktestSpec, run: ParsedBacktest, digests: CandlesDigests
+) -> PoolWork:
+    """What the pool runs for the backtest, and its inputs loaded: one symbol's warmed
+    candles (with a perpetual's market, the `fill_detail` candles and the candles' digest),
+    or each symbol's of a portfolio on the union timeline."""
+    async with pool.acquire() as conn:
+        if spec.symbols is not None:
+            series = await load_portfolio_series(conn, spec, spec.warmup_bars_asked)
+            return simulate_portfolio, (series, run)
+        candles = await market_data.load_candles_warmed(
+            conn,
+            spec.category,
+            spec.symbol,
+            spec.interval,
+            spec.start,
+            spec.end,
+            spec.warmup_bars_asked,
+        )
+        market = await load_perp_market(conn, spec, candles)
+        detail = await load_fill_detail(conn, spec, candles)
+    warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
+    if warmup == len(candles):
+        raise JobRejected("no stored candles in the range")
+    digest = await asyncio.to_thread(digests.of, candles)
+    return simulate, (candles, run, warmup, market, detail, digest)

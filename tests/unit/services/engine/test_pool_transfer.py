@@ -9,8 +9,10 @@ import numpy as np
 from services.engine import pool_transfer
 from services.engine.pool_transfer import Shipment, call_shipped, shipped
 
+Flags = tuple[bool, bool, bool, bool]
 
-def _describe(columns: dict[str, np.ndarray], label: str) -> tuple[str, list[tuple[bool, ...]]]:
+
+def _describe(columns: dict[str, np.ndarray], label: str) -> tuple[str, list[Flags]]:
     flags = [
         (c.flags.aligned, c.flags.writeable, c.flags.c_contiguous, c.base is not None)
         for c in columns.values()
@@ -18,9 +20,13 @@ def _describe(columns: dict[str, np.ndarray], label: str) -> tuple[str, list[tup
     return label, flags
 
 
+def _copies(columns: dict[str, np.ndarray], _: str) -> dict[str, np.ndarray]:
+    return {name: column.copy() for name, column in columns.items()}
+
+
 def test_large_arrays_arrive_as_aligned_writeable_views_and_the_segment_goes() -> None:
     rng = np.random.default_rng(3)
-    columns = {
+    columns: dict[str, np.ndarray] = {
         "times": np.arange(300_000, dtype=np.int64),
         "close": rng.random(300_000),
         "sides": rng.integers(-1, 2, 333).astype(np.int8),  # odd sizes: the next is realigned
@@ -37,7 +43,7 @@ def test_large_arrays_arrive_as_aligned_writeable_views_and_the_segment_goes() -
             aligned and writeable and contiguous for aligned, writeable, contiguous, _ in flags
         )
         assert all(view for *_, view in flags[:3])  # views of the segment, not copies
-        arrived = call_shipped(lambda c, _: {k: v.copy() for k, v in c.items()}, shipment)
+        arrived: dict[str, np.ndarray] = call_shipped(_copies, shipment)
     assert not segment.exists()
     for name, column in columns.items():
         assert np.array_equal(arrived[name], column) and arrived[name].dtype == column.dtype
@@ -47,4 +53,4 @@ def test_small_arguments_go_as_they_are() -> None:
     small = np.arange(10.0)
     with shipped(np.sum, (small,)) as call:
         assert call[0] is np.sum and call[1] is small
-    assert pool_transfer.SHARED_FROM_BYTES > small.nbytes
+    assert small.nbytes < pool_transfer.SHARED_FROM_BYTES

@@ -7,8 +7,6 @@ import json
 import struct
 from typing import Any
 
-import numpy as np
-
 from domain.research.monte_carlo import resample_trades
 from domain.strategies import STRATEGIES
 from domain.strategies.definitions import definition_of
