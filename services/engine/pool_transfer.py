@@ -9,7 +9,7 @@ The engine process creates the segment (POSIX shared memory, under /dev/shm on L
 resource tracker removes what a killed engine leaves) and unlinks it when the call is over.
 The pool process maps it as a file, and the mapping goes when the last array viewing it does
 (a result may still hold one while it is sent back, a pool cache until its next call).
-Where /dev/shm is missing, the arguments go through the pipe.
+Where /dev/shm is missing or full, the arguments go through the pipe.
 """
 
 import contextlib
@@ -56,6 +56,11 @@ def shipped(function: Callable[..., R], args: tuple[Any, ...]) -> Iterator[tuple
         yield (function, *args)
         return
     segment = SharedMemory(create=True, size=end)
+    if not _reserved(segment.name, end):  # /dev/shm is full (a container's is 64 MB)
+        segment.close()
+        segment.unlink()
+        yield (function, *args)
+        return
     try:
         memory = segment.buf
         assert memory is not None  # open until closed below
@@ -66,6 +71,19 @@ def shipped(function: Callable[..., R], args: tuple[Any, ...]) -> Iterator[tuple
     finally:
         segment.close()
         segment.unlink()
+
+
+def _reserved(name: str, size: int) -> bool:
+    """Whether the segment's pages could be allocated now: writing to pages a full tmpfs
+    cannot back would kill the process (SIGBUS)."""
+    fd = os.open(_SEGMENTS / name.lstrip("/"), os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def call_shipped(function: Callable[..., R], shipment: Shipment) -> R:
