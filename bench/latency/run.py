@@ -193,6 +193,7 @@ async def run_latency_bench(bars: int, runs: int) -> LatencyResult:
         cold_starts,
         timings,
         pool_side.core,
+        pool_side.simulate,
         pool_side.pool_side,
     )
 
