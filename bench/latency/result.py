@@ -37,6 +37,9 @@ class LatencyResult:
     trades: int
     cold_starts: list[ColdStart]
     runs: list[BacktestTiming]  # one at a time on a warm worker
+    core_cpu: float  # seconds of run_backtest alone (bench/latency/pool_side.py)
+    simulate_cpu: float  # seconds of `simulate`: the backtest with its trades and digests
+    pool_side_cpu: float  # seconds of a pool process's part of the job
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

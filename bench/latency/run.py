@@ -12,6 +12,7 @@ second worker, `--runs` more backtests run one at a time.
 Each backtest is timed as a client sees it: from its POST to reading `succeeded` (the resource
 polled every few milliseconds); its parts from the database (`created_at`, `started_at`,
 `finished_at`) and from the worker's own log line (`backtest stored`: load, simulate, write).
+Last, the pool's side of a backtest against its core, as CPU in this process (pool_side.py).
 """
 
 import argparse
@@ -31,6 +32,7 @@ import aiohttp
 import asyncpg
 
 from bench.latency import report as latency_report
+from bench.latency.pool_side import measure_pool_side
 from bench.latency.result import BacktestTiming, ColdStart, LatencyResult
 from bench.support import proc_stats
 from bench.support.report_files import report_path
@@ -180,9 +182,20 @@ async def run_latency_bench(bars: int, runs: int) -> LatencyResult:
                     print(f"  ready in {worker.ready:.2f} s, first backtest {first.total:.3f} s")
                 trades = await client.trades()
             await db.close()
+            print("latency benchmark: the pool's side of a backtest against its core ...")
+            pool_side = await measure_pool_side(settings.database_url, next(bodies))
     total = statistics.median(t.total for t in timings)
     print(f"  {runs} backtests one at a time: median {total:.3f} s from POST to succeeded")
-    return LatencyResult(bars, trades // (2 * len(cold_starts) + runs), cold_starts, timings)
+    print(f"  pool side {pool_side.ratio:.2f}x the core's CPU")
+    return LatencyResult(
+        bars,
+        trades // (2 * len(cold_starts) + runs),
+        cold_starts,
+        timings,
+        pool_side.core,
+        pool_side.simulate,
+        pool_side.pool_side,
+    )
 
 
 # --- command line --------------------------------------------------------------------------

@@ -57,9 +57,14 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if 1 in queue:
         one = queue[1]
         result["queue_1_worker_share_of_ours"] = round(ours["seconds"] / one["seconds"], 2)
-        if one.get("chunks") and "kernel_cpu_seconds" in ours:
-            # The in-process run is the kernel's CPU for the same sets; the rest is overhead.
-            outside = one["engine_cpu_seconds"] - ours["kernel_cpu_seconds"]
+        same = one.get("in_process_same_inputs_seconds")
+        if same is not None:
+            result["queue_1_worker_share_of_same_inputs"] = round(same / one["seconds"], 2)
+        # The in-process run is the kernel's CPU for the same sets (on the same inputs where
+        # measured); the rest is overhead.
+        kernel_cpu = one.get("in_process_same_inputs_cpu_seconds", ours.get("kernel_cpu_seconds"))
+        if one.get("chunks") and kernel_cpu is not None:
+            outside = one["engine_cpu_seconds"] - kernel_cpu
             result["per_chunk_overhead_cpu_ms"] = round(1000 * outside / one["chunks"], 1)
             result["chunks"] = one["chunks"]
     if 1 in queue and 2 in queue:
@@ -85,11 +90,18 @@ def _summary_lines(s: dict[str, Any]) -> list[str]:
             f"{s['queue_1_worker_share_of_ours']:.0%} of ours' in-process rate"
             f" (target {QUEUE_SHARE_TARGET:.0%})"
         )
+    if "queue_1_worker_share_of_same_inputs" in s:
+        share = s["queue_1_worker_share_of_same_inputs"]
+        lines.append(
+            "- queue vs in-process on the same inputs (the perpetual's market a worker loads,"
+            f" which ours' row runs without), 1 worker: {share:.0%}"
+            f" (target {QUEUE_SHARE_TARGET:.0%})"
+        )
     if "per_chunk_overhead_cpu_ms" in s:
         lines.append(
             f"- per-chunk overhead, 1 worker: {s['per_chunk_overhead_cpu_ms']:g} ms of CPU outside"
             f" the kernel per chunk ({s['chunks']} chunks; engine and pool CPU during the job"
-            " less the in-process run's CPU)"
+            " less the in-process run's CPU on the same inputs)"
         )
     if "speed_up_1_to_2_workers" in s:
         lines.append(

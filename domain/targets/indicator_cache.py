@@ -24,6 +24,19 @@ class IndicatorCache:
         self._macd_line: dict[tuple[int, int], FloatArray] = {}
         self._macd_signal: dict[tuple[int, int, int], FloatArray] = {}
 
+    def nbytes(self) -> int:
+        """The memory its indicators hold."""
+        held = [
+            *self._sma.values(),
+            *self._ema.values(),
+            *self._rsi.values(),
+            *self._std.values(),
+            *(band for pair in self._donchian.values() for band in pair),
+            *self._macd_line.values(),
+            *self._macd_signal.values(),
+        ]
+        return sum(array.nbytes for array in held)
+
     def sma(self, window: int) -> FloatArray:
         if window not in self._sma:
             self._sma[window] = indicators.sma(self.close, window)

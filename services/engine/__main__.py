@@ -1,13 +1,6 @@
 """`python -m services.engine`: an engine worker; run as many as you like."""
 
-import os
-
-# One OpenBLAS thread (its pool processes inherit it), read when numpy loads, so before any
-# import; an operator's own value wins. The engine's only BLAS work is the robustness
-# combining's small products at an optimization's end, beside its pool processes on the same
-# cores: a second thread mostly spun, and the same figures took twice the CPU.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
+import services.engine.one_blas_thread  # noqa: F401  (before numpy loads)
 from services.engine.service import run_engine
 from shared.logs import setup_logging
 from shared.service_lifecycle import serve_until_signalled

@@ -66,6 +66,32 @@ def candles_provenance(candles: Candles) -> dict[str, Any]:
     }
 
 
+class CandlesDigests:
+    """The `candles_provenance` of the candles last asked about, kept with them: candles
+    bit-identical to those (the same range loaded again, unchanged) reuse it, a comparison
+    several times cheaper than hashing them again (a year of minutes is 25 MB)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Candles, dict[str, Any]] | None = None
+
+    def of(self, candles: Candles) -> dict[str, Any]:
+        last = self._last
+        if last is not None and _same_bits(last[0], candles):
+            return last[1]
+        made = candles_provenance(candles)
+        self._last = (candles, made)
+        return made
+
+
+def _same_bits(a: Candles, b: Candles) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(
+        np.array_equal(getattr(a, name).view(np.int64), getattr(b, name).view(np.int64))
+        for name in ("open_time", *PRICE_FIELDS)
+    )
+
+
 def strategy_sha256(strategy: StrategyRef) -> str:
     entry = strategy.entry()
     if entry.plugin is not None:
@@ -92,7 +118,8 @@ def arrays_sha256(*arrays: npt.NDArray[Any]) -> str:
     """Of the arrays' bytes (little-endian), one after the other."""
     digest = hashlib.sha256()
     for array in arrays:
-        digest.update(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes())
+        # A little-endian contiguous array is hashed where it lies, not copied.
+        digest.update(np.ascontiguousarray(array, array.dtype.newbyteorder("<")).data)
     return digest.hexdigest()
 
 

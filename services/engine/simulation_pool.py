@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from domain.strategies import install_strategies
 from domain.targets.plugin_targets import StrategyError
+from services.engine import pool_transfer
 from services.engine.pool_warm_up import warm_up
 from shared.jobs import JobRejected
 
@@ -71,9 +72,10 @@ class SimulationPool:
         """`function(*args)` in a pool process; JobRejected when it runs past the timeout or
         user code fails (the reason says which)."""
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, function, *args)
         try:
-            return await asyncio.wait_for(future, self.timeout_seconds)
+            with pool_transfer.shipped(function, args) as call:
+                future = loop.run_in_executor(self._executor, *call)
+                return await asyncio.wait_for(future, self.timeout_seconds)
         except TimeoutError:
             await self._replace_processes()
             raise JobRejected(f"timed out after {self.timeout_seconds:g} s") from None

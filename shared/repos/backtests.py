@@ -1,5 +1,6 @@
 """Backtest jobs as stored: the request, status, metrics, trades and the equity curve."""
 
+import io
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.execution.settings import ExitReason
 from domain.metrics.names import LOWER_IS_BETTER
+from shared import trade_copy
 from shared.backtest_spec import request_warnings, strategy_name
 from shared.db import DbConnection, DbExecutor
 from shared.job_failures import fail_job
@@ -17,6 +19,7 @@ from shared.jobs import JobStatus
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
 from shared.metric_names import Metrics
 from shared.outbox import add_to_outbox, outbox_insert, outbox_values
+from shared.trade_copy import TradeColumns
 
 TRADE_COLUMNS = (
     "backtest_id",
@@ -317,7 +320,7 @@ async def store_result(
     conn: DbConnection,
     backtest_id: UUID,
     metrics: dict[str, float | int | None],
-    trades: list[tuple[Any, ...]],
+    trades: TradeColumns,
     times: npt.NDArray[np.int64],
     equity: npt.NDArray[np.float64],
     *,
@@ -342,10 +345,11 @@ async def store_result(
         # A redelivered job may have written part of this before a crash: start clean.
         await conn.execute("DELETE FROM trades WHERE backtest_id = $1", backtest_id)
         await conn.execute("DELETE FROM equity WHERE backtest_id = $1", backtest_id)
-        await conn.copy_records_to_table(
+        await conn.copy_to_table(
             "trades",
-            records=[(backtest_id, seq, *trade) for seq, trade in enumerate(trades)],
+            source=io.BytesIO(trade_copy.encode(backtest_id, trades)),
             columns=list(TRADE_COLUMNS),
+            format="binary",
         )
         await conn.execute(
             "INSERT INTO equity (backtest_id, points, times, values) VALUES ($1, $2, $3, $4)",

@@ -14,6 +14,10 @@ from aiohttp.test_utils import TestClient
 from devtools.waiting import poll_until
 from domain.backtest import run_backtest
 from domain.market.intervals import iso_utc
+from services.engine.backtests.consumer import pool_work
+from services.engine.backtests.parsed_request import parse_backtest
+from services.engine.pool_transfer import call_shipped, shipped
+from services.engine.provenance import CandlesDigests
 from shared.amqp import Topology
 from shared.backtest_spec import BacktestSpec
 from shared.market_data import load_candles
@@ -279,3 +283,26 @@ async def test_a_partly_covered_range_succeeds_with_warnings(
     assert "10 bars missing" in gaps and "1 gap" in gaps
     assert "0 warm-up bars" in warmup and "1500" in warmup
     assert "no trades" in trades
+
+
+async def test_a_backtest_whose_candles_go_through_shared_memory_is_bit_identical(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """Candles and market above SHARED_FROM_BYTES reach the pool process as views of a shared
+    memory segment: the stored digests and metrics are those of the same run in this
+    process."""
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 20_000, "60"))
+    body = {**BACKTEST, "end": iso_utc(T0 + 20_000 * 3_600_000)}
+    spec, run = parse_backtest(BacktestSpec.model_validate(body).model_dump(mode="json"))
+    function, inputs = await pool_work(pool, spec, run, CandlesDigests())
+    with shipped(function, inputs) as call:
+        assert call[0] is call_shipped  # the shared-memory path, not the pipe
+    expected = function(*inputs)
+    async with running_engine(settings):
+        resp = await api.post("/api/v1/backtests", json=body)
+        done = await settled(api, resp.headers["Location"])
+    assert done["status"] == "succeeded", done["error"]
+    stored = await pool.fetchval("SELECT digests FROM backtests WHERE id = $1::uuid", done["id"])
+    assert stored == expected.digests
+    assert done["metrics"] == expected.metrics
+    assert done["provenance"]["candles"]["sha256"] == expected.provenance["candles"]["sha256"]

@@ -1,9 +1,10 @@
 """Consuming RunBacktest: claim, load candles, simulate in the process pool, commit, settle."""
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -15,7 +16,7 @@ from services.engine.backtests.portfolio_in_pool import simulate_portfolio
 from services.engine.fill_detail_loading import load_fill_detail
 from services.engine.perp_market_loading import load_perp_market
 from services.engine.portfolio_loading import load_portfolio_series
-from services.engine.provenance import differences
+from services.engine.provenance import CandlesDigests, differences
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.backtest_spec import BacktestSpec
@@ -32,6 +33,8 @@ PoolWork = tuple[Callable[..., BacktestOutput], tuple[Any, ...]]
 class BacktestWorker:
     pool: asyncpg.Pool
     simulations: SimulationPool
+    # The digest of the candles last loaded, reused while the same candles are loaded again.
+    candles_digests: CandlesDigests = field(default_factory=CandlesDigests)
 
     async def handle(self, command: RunBacktest) -> None:
         request = await backtests_repo.claim_backtest(self.pool, command.backtest_id)
@@ -47,10 +50,7 @@ class BacktestWorker:
     async def _run(self, command: RunBacktest, request: dict[str, object]) -> None:
         began = time.perf_counter()
         spec, run = parse_backtest(request)
-        if spec.symbols is not None:
-            simulation, inputs = await self._load_portfolio(spec, run)
-        else:
-            simulation, inputs = await self._load_one(spec, run)
+        simulation, inputs = await pool_work(self.pool, spec, run, self.candles_digests)
         loaded = time.perf_counter()
         output = await self.simulations.run(simulation, *inputs)
         simulated = time.perf_counter()
@@ -83,30 +83,34 @@ class BacktestWorker:
         ms = {f"{name}_ms": round(seconds * 1000, 1) for name, seconds in parts.items()}
         log.info("backtest stored", extra={**context, "bars": len(output.times), **ms})
 
-    async def _load_portfolio(self, spec: BacktestSpec, run: ParsedBacktest) -> PoolWork:
-        """Each symbol's warmed candles (and perpetual market) on the union timeline."""
-        async with self.pool.acquire() as conn:
-            series = await load_portfolio_series(conn, spec, spec.warmup_bars_asked)
-        return simulate_portfolio, (series, run)
-
-    async def _load_one(self, spec: BacktestSpec, run: ParsedBacktest) -> PoolWork:
-        async with self.pool.acquire() as conn:
-            candles = await market_data.load_candles_warmed(
-                conn,
-                spec.category,
-                spec.symbol,
-                spec.interval,
-                spec.start,
-                spec.end,
-                spec.warmup_bars_asked,
-            )
-            market = await load_perp_market(conn, spec, candles)
-            detail = await load_fill_detail(conn, spec, candles)
-        warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
-        if warmup == len(candles):
-            raise JobRejected("no stored candles in the range")
-        return simulate, (candles, run, warmup, market, detail)
-
     async def give_up(self, command: RunBacktest, error: str) -> None:
         async with self.pool.acquire() as conn:
             await backtests_repo.fail_backtest(conn, command.backtest_id, error)
+
+
+async def pool_work(
+    pool: asyncpg.Pool, spec: BacktestSpec, run: ParsedBacktest, digests: CandlesDigests
+) -> PoolWork:
+    """What the pool runs for the backtest, and its inputs loaded: one symbol's warmed
+    candles (with a perpetual's market, the `fill_detail` candles and the candles' digest),
+    or each symbol's of a portfolio on the union timeline."""
+    async with pool.acquire() as conn:
+        if spec.symbols is not None:
+            series = await load_portfolio_series(conn, spec, spec.warmup_bars_asked)
+            return simulate_portfolio, (series, run)
+        candles = await market_data.load_candles_warmed(
+            conn,
+            spec.category,
+            spec.symbol,
+            spec.interval,
+            spec.start,
+            spec.end,
+            spec.warmup_bars_asked,
+        )
+        market = await load_perp_market(conn, spec, candles)
+        detail = await load_fill_detail(conn, spec, candles)
+    warmup = int(np.searchsorted(candles.open_time, spec.start_ms))
+    if warmup == len(candles):
+        raise JobRejected("no stored candles in the range")
+    digest = await asyncio.to_thread(digests.of, candles)
+    return simulate, (candles, run, warmup, market, detail, digest)

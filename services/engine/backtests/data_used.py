@@ -65,6 +65,8 @@ def _gaps(times: npt.NDArray[np.int64], interval: str) -> tuple[int, int, int] |
     """(bars missing, gaps, the first missing open time) between the first and the last of
     `times` (aligned, ascending, unique), or None without a gap; one pass, no sort."""
     first = int(times[0])
+    if interval != "M" and int(times[-1]) - first == (times.size - 1) * interval_ms(interval):
+        return None  # as many bars as the span holds: none missing (the common case, O(1))
     if interval == "M":  # months differ in length; there are few of them
         grid = open_times(first, int(times[-1]), interval)
         slots = np.searchsorted(grid, times)

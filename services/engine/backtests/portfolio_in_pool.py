@@ -5,16 +5,10 @@ import dataclasses
 
 import numpy as np
 
-from domain.execution.settings import EXIT_REASONS
-from domain.market.intervals import from_epoch_ms, iso_utc
+from domain.market.intervals import iso_utc
 from domain.portfolio_backtest import SymbolSeries, run_portfolio
 from services.engine.backtests.data_used import DataReport, data_used
-from services.engine.backtests.in_pool import (
-    BacktestOutput,
-    finite_or_none,
-    monte_carlo,
-    time_or_none,
-)
+from services.engine.backtests.in_pool import BacktestOutput, monte_carlo, trade_columns
 from services.engine.backtests.parsed_request import ParsedBacktest
 from services.engine.provenance import (
     arrays_sha256,
@@ -31,28 +25,8 @@ def simulate_portfolio(series: list[SymbolSeries], run: ParsedBacktest) -> Backt
     result = run_portfolio(series, run.config, run.portfolio)
     t = result.trades
     d = result.details
-    trades = [
-        (
-            "long" if t.side[i] > 0 else "short",
-            from_epoch_ms(int(t.entry_time[i])),
-            float(t.entry_price[i]),
-            time_or_none(int(t.exit_time[i])),
-            float(t.exit_price[i]) if t.exit_time[i] >= 0 else None,
-            float(t.qty[i]),
-            float(t.pnl[i]),
-            float(t.returns[i]),
-            float(t.fees[i]),
-            EXIT_REASONS[int(t.exit_reason[i])],
-            float(t.funding[i]),
-            finite_or_none(float(d.equity_return[i])),
-            float(d.mae[i]),
-            float(d.mfe[i]),
-            int(d.bars_held[i]),
-            "market",
-            result.trade_symbols[i],
-        )
-        for i in range(len(t))
-    ]
+    names = tuple(one.symbol for one in series)
+    trades = trade_columns(result, "market", names, result.kernel.trade_symbol)
     data, warnings = _data(series, run, len(t))
     metrics = dict(result.metrics)
     ran_on = portfolio_provenance(series, run.strategy_sha256)

@@ -30,7 +30,7 @@ from domain.metrics.trade_details import bars_held, kernel_places
 from domain.optimization.ranking import best_of
 from domain.research.robustness import SetStatistics
 from domain.research.sharpe_inference import ReturnMoments
-from domain.strategies import ParamValue
+from domain.strategies import ParamValue, StrategyEntry
 from domain.strategies.warmup import warmup_bars
 from domain.targets.strategy_targets import StrategyTargets
 from services.engine.optimization.parsed_request import ParsedOptimization
@@ -115,6 +115,45 @@ class HeldCandles:
         return _held[self.key]
 
 
+# A range's strategy targets (a built-in's indicators, each window computed once) by the bar
+# they start at, kept for the range's next chunks: the sets of one grid share most windows.
+# At most this much is kept; past it the next chunk starts afresh.
+TARGETS_KEPT_BYTES = 256 * 2**20
+_kept_targets: dict[tuple[CandlesKey, int, str], tuple[StrategyEntry, StrategyTargets]] = {}
+
+
+def _strategy_targets(
+    key: CandlesKey | None,
+    start: int,
+    config: BacktestConfig,
+    bars: Candles,
+    market: PerpMarket | None,
+) -> StrategyTargets:
+    """The targets of `config`'s strategy over `bars`, which are the held candles of `key`
+    from bar `start` on: those a previous chunk of the range built, if any (None: not held
+    candles, built afresh)."""
+    entry = config.strategy_entry()
+    kept = None if key is None else _kept_targets.get((key, start, config.interval))
+    if kept is not None and kept[0] == entry:
+        return kept[1]
+    made = StrategyTargets(entry, bars, interval=config.interval, market=market)
+    if key is not None and made.indicator_cache is not None:
+        if any(other != key for other, _, _ in _kept_targets):
+            _kept_targets.clear()
+        _kept_targets[key, start, config.interval] = (entry, made)
+    return made
+
+
+def _bound_kept_targets() -> None:
+    held = sum(
+        targets.indicator_cache.nbytes()
+        for _, targets in _kept_targets.values()
+        if targets.indicator_cache is not None
+    )
+    if held > TARGETS_KEPT_BYTES:
+        _kept_targets.clear()
+
+
 def bars_between(candles: Candles, start: int, stop: int) -> Candles:
     """Bars [start, stop) as views: what a chunk sends to the pool is only what it needs."""
     return Candles(
@@ -154,11 +193,13 @@ def evaluate_sets(
     warmup_loaded: int = 0,
     market: PerpMarket | None = None,
     detail: FillDetail | None = None,
+    key: CandlesKey | None = None,
 ) -> list[SetResult]:
     """Every set over `candles` but their first `warmup_loaded` bars, on which each set's
     indicators are warmed up as far as its `warmup_bars` takes; the metrics equal
     run_backtest's on the same bars (to rounding). `run`: the request as the consumer parsed
-    it."""
+    it; `key`: the held candles' (`candles` are all of them), whose indicators the range's
+    chunks share."""
     config = run.config
     execution = config.execution
     # Sets warmed on as many bars share one indicator cache (one per distinct warm-up).
@@ -177,9 +218,7 @@ def evaluate_sets(
     for start, members in by_start.items():
         bars = bars_between(candles, start, len(candles)) if start else candles
         bars_market = market_between(market, start, len(candles)) if start else market
-        strategy = StrategyTargets(
-            config.strategy_entry(), bars, interval=config.interval, market=bars_market
-        )
+        strategy = _strategy_targets(key, start, config, bars, bars_market)
         prices = contiguous_prices(bars)
         laid_out = lay_out_detail(bars, config.interval, detail, bars_market, execution.funding)
         for i in members:
@@ -217,6 +256,7 @@ def evaluate_sets(
                     sweep.block_squares,
                 )
             )
+    _bound_kept_targets()
     ranked = sorted(results, key=lambda r: r.index)
     _guard_plugin(config, candles, ranked, run.objective, market)
     return ranked
@@ -248,7 +288,9 @@ def run_grid_chunk(
     first_index: int,
 ) -> tuple[list[SetResult], SetStatistics]:
     candles, market, detail = source.bars()
-    results = evaluate_sets(candles, run, param_sets, first_index, warmup_loaded, market, detail)
+    results = evaluate_sets(
+        candles, run, param_sets, first_index, warmup_loaded, market, detail, source.key
+    )
     bars = len(candles) - warmup_loaded
     return results, set_statistics(results, bars, run.robustness_blocks)
 

@@ -201,10 +201,11 @@ def test_monte_carlo_resamples_returns_on_equity_so_leverage_counts() -> None:
     plain = simulate(candles, parse_backtest(request)[1], WARMUP)
     assert levered.monte_carlo is not None and plain.monte_carlo is not None
     assert levered.monte_carlo["final_equity"] != plain.monte_carlo["final_equity"]
-    returns_on_equity = np.array([row[11] for row in levered.trades if row[3] is not None])
+    closed = levered.trades.exit_time >= 0
+    returns_on_equity = levered.trades.equity_return[closed]
     expected = resample_trades(returns_on_equity, 10_000.0, 500, 3).as_json()
     assert levered.monte_carlo == expected
     # At 10x and half size a trade moves the account about five times its price return.
-    per_notional = np.array([row[7] for row in levered.trades if row[3] is not None])
+    per_notional = levered.trades.returns[closed]
     ratio = np.median(returns_on_equity / per_notional)
     assert 4.5 < ratio < 5.0

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 
 from domain.backtest import run_backtest
 from domain.market.candles import Candles
+from services.engine.optimization import in_pool
 from services.engine.optimization.in_pool import (
     CandlesMissing,
     HeldCandles,
@@ -69,6 +70,33 @@ def test_a_grid_chunk_from_held_candles_equals_single_backtests() -> None:
         assert result.index == 3 + offset
         expected = run_backtest(candles, dataclasses.replace(config, params=sets[offset]))
         assert result.metrics == pytest.approx(expected.metrics, rel=1e-12)
+
+
+def test_a_range_s_chunks_share_their_indicators_and_equal_the_whole_grid() -> None:
+    candles = random_walk(T0, 800, "60", seed=4)
+    HeldCandles(_key("SHARED"), candles).get()
+    sets = [{"fast": f, "slow": s} for f in (3, 5, 8) for s in (20, 30, 40)]
+    whole, _ = run_grid_chunk(HeldCandles(_key("SHARED"), candles), 0, PARSED, sets, 0)
+    cache = in_pool._kept_targets[_key("SHARED"), 0, "60"][1].indicator_cache
+    assert cache is not None
+    kept = cache.nbytes()
+    assert kept == 6 * candles.close.nbytes  # one SMA per window, computed once
+    chunked = [
+        result
+        for first in range(0, len(sets), 4)
+        for result in run_grid_chunk(
+            HeldCandles(_key("SHARED")), 0, PARSED, sets[first : first + 4], first
+        )[0]
+    ]
+    assert cache.nbytes() == kept  # the later chunks computed no window again
+    assert [(r.index, r.metrics) for r in chunked] == [(r.index, r.metrics) for r in whole]
+    # Past the budget, nothing is kept for the next chunk.
+    in_pool.TARGETS_KEPT_BYTES, budget = kept - 1, in_pool.TARGETS_KEPT_BYTES
+    try:
+        run_grid_chunk(HeldCandles(_key("SHARED")), 0, PARSED, sets[:1], 0)
+        assert not in_pool._kept_targets
+    finally:
+        in_pool.TARGETS_KEPT_BYTES = budget
 
 
 def test_a_chunk_runs_the_parsed_request_without_validating_anything_again(

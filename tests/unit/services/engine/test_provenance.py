@@ -7,8 +7,6 @@ import json
 import struct
 from typing import Any
 
-import numpy as np
-
 from domain.research.monte_carlo import resample_trades
 from domain.strategies import STRATEGIES
 from domain.strategies.definitions import definition_of
@@ -81,7 +79,7 @@ def test_a_backtest_in_the_pool_is_bit_identical_run_again_and_its_monte_carlo_b
     first, again = simulate(candles, run), simulate(candles, run)
     assert first.digests == again.digests and first.monte_carlo == again.monte_carlo
     # Each closed trade's return on equity (TRADE_COLUMNS' equity_return, after funding).
-    closed = np.asarray([t[11] for t in first.trades if t[3] is not None])
+    closed = first.trades.equity_return[first.trades.exit_time >= 0]
     assert closed.size > 5
     assert first.monte_carlo == resample_trades(closed, 10_000.0, 500, 3).as_json()
     assert (

@@ -1,0 +1,60 @@
+"""A backtest's pool-side work against its core (issue 27: at most 1.5x), in this process.
+
+The worker loads the inputs as it does for a job (`pool_work`: the candles, the perpetual's
+market, the candles' digest), ships them as it does (`pool_transfer`), and then, timed as CPU
+best of a few: the core (`run_backtest` alone), and what a pool process does for the job:
+unpickling the shipped arguments, the backtest with its trades, metrics and digests
+(`simulate`), pickling the output to send it back. Timed here rather than in the pool
+process, whose CPU /proc counts only in 10 ms ticks.
+"""
+
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+from bench.support.timing import best_cpu_seconds
+from domain.backtest import run_backtest
+from services.engine.backtests.consumer import pool_work
+from services.engine.backtests.parsed_request import parse_backtest
+from services.engine.pool_transfer import shipped
+from services.engine.provenance import CandlesDigests
+from shared.backtest_spec import BacktestSpec
+from shared.db import create_pool
+
+REPEATS = 7
+
+
+@dataclass(frozen=True)
+class PoolSide:
+    core: float  # CPU seconds of run_backtest alone
+    simulate: float  # CPU seconds of `simulate`: the backtest with its trades and digests
+    pool_side: float  # CPU seconds of the pool's part of a job: `simulate` and the hand-over
+
+    @property
+    def ratio(self) -> float:
+        return self.pool_side / self.core
+
+
+async def measure_pool_side(database_url: str, body: dict[str, Any]) -> PoolSide:
+    spec, run = parse_backtest(BacktestSpec.model_validate(body).model_dump(mode="json"))
+    pool = await create_pool(database_url, max_size=1)
+    try:
+        function, inputs = await pool_work(pool, spec, run, CandlesDigests())
+    finally:
+        await pool.close()
+    candles, _, warmup, market, detail, _ = inputs
+
+    def core() -> None:
+        run_backtest(candles, run.config, trade_from=warmup, market=market, detail=detail)
+
+    with shipped(function, inputs) as call:
+
+        def pool_side() -> None:
+            pickle.dumps(call[0](*call[1:]), pickle.HIGHEST_PROTOCOL)
+
+        pool_side()
+        return PoolSide(
+            best_cpu_seconds(core, REPEATS),
+            best_cpu_seconds(lambda: function(*inputs), REPEATS),
+            best_cpu_seconds(pool_side, REPEATS),
+        )
