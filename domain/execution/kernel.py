@@ -49,6 +49,7 @@ from domain.execution.positions import (
     stop_hit,
     time_stop_due,
     trade_book,
+    trade_columns,
 )
 from domain.execution.settings import (
     EXIT_LIQUIDATION,
@@ -466,26 +467,27 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
     if side != 0:
         mark_still_open(book, trades - 1, side, qty, bar_close[n - 1], inverse)
 
+    columns = trade_columns(book, trades)
     return Kernel(
         equity,
         bars_held,
-        book.side[:trades],
-        book.entry_bar[:trades],
-        book.entry_price[:trades],
-        book.exit_bar[:trades],
-        book.exit_price[:trades],
-        book.qty[:trades],
-        book.pnl[:trades],
-        book.fees[:trades],
-        book.reason[:trades],
-        book.funding[:trades],
+        columns.side,
+        columns.entry_bar,
+        columns.entry_price,
+        columns.exit_bar,
+        columns.exit_price,
+        columns.qty,
+        columns.pnl,
+        columns.fees,
+        columns.reason,
+        columns.funding,
         without_atr,
         unfilled,
-        book.entry_at[:trades],
-        book.entry_candle[:trades],
-        book.exit_at[:trades],
-        book.exit_candle[:trades],
-        book.entry_equity[:trades],
+        columns.entry_at,
+        columns.entry_candle,
+        columns.exit_at,
+        columns.exit_candle,
+        columns.entry_equity,
     )
 
 
