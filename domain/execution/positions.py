@@ -76,14 +76,8 @@ class TradeColumns(NamedTuple):
 
 @njit(cache=True)
 def trade_book(capacity: int) -> TradeBook:
-    book = np.zeros(capacity, TRADE_RECORD)
-    for k in range(capacity):
-        trade = book[k]
-        trade.exit_bar = -1
-        trade.entry_candle = -1
-        trade.exit_at = -1
-        trade.exit_candle = -1
-    return book
+    """Rows left unwritten (not a page of them touched) until `open_trade` fills them."""
+    return np.empty(capacity, TRADE_RECORD)
 
 
 @njit(cache=True)
@@ -167,6 +161,10 @@ def open_trade(
     trade.fees = fee
     trade.entry_at = at
     trade.entry_candle = candle
+    trade.funding = 0.0
+    trade.exit_bar = -1
+    trade.exit_at = -1
+    trade.exit_candle = -1
     return (
         -(side * qty * value(inverse, fill) + fee),
         qty,
