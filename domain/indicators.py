@@ -24,22 +24,66 @@ def _compensated_add(total: float, compensation: float, x: float) -> tuple[float
 
 @njit(cache=True)
 def _rolling_total(values: FloatArray, window: int, divisor: float) -> FloatArray:
-    # A compensated running sum: O(n) without the drift of a plain cumsum.
-    out = np.full(values.size, np.nan)
+    # A compensated running sum: O(n) without the drift of a plain cumsum. Filling the window
+    # and sliding it are two loops, so the sliding one has no branch on the bar's index.
+    n = values.size
+    out = np.empty(n)
+    out[: window - 1] = np.nan
     total = 0.0
     compensation = 0.0
-    for i in range(values.size):
+    for i in range(min(window, n)):
         total, compensation = _compensated_add(total, compensation, values[i])
-        if i >= window:
-            total, compensation = _compensated_add(total, compensation, -values[i - window])
-        if i >= window - 1:
-            out[i] = (total + compensation) / divisor
+    if window <= n:
+        out[window - 1] = (total + compensation) / divisor
+    for i in range(window, n):
+        total, compensation = _compensated_add(total, compensation, values[i])
+        total, compensation = _compensated_add(total, compensation, -values[i - window])
+        out[i] = (total + compensation) / divisor
     return out
+
+
+@njit(cache=True)
+def _rolling_means_pair(
+    values: FloatArray, window_a: int, window_b: int
+) -> tuple[FloatArray, FloatArray]:
+    """`_rolling_total`'s means over two windows in one pass, each total summed in the same
+    order (the same bits): a total's additions depend on each other, two totals' do not, so
+    the two chains run side by side in about the time of one."""
+    n = values.size
+    # One allocation: two of 4 MB each were handed back by glibc and faulted in every run.
+    means = np.empty((2, n))
+    mean_a = means[0]
+    mean_b = means[1]
+    mean_a[: window_a - 1] = np.nan
+    mean_b[: window_b - 1] = np.nan
+    total_a = compensation_a = total_b = compensation_b = 0.0
+    for i in range(n):
+        value = values[i]
+        total_a, compensation_a = _compensated_add(total_a, compensation_a, value)
+        total_b, compensation_b = _compensated_add(total_b, compensation_b, value)
+        if i >= window_a:
+            total_a, compensation_a = _compensated_add(
+                total_a, compensation_a, -values[i - window_a]
+            )
+        if i >= window_b:
+            total_b, compensation_b = _compensated_add(
+                total_b, compensation_b, -values[i - window_b]
+            )
+        if i >= window_a - 1:
+            mean_a[i] = (total_a + compensation_a) / window_a
+        if i >= window_b - 1:
+            mean_b[i] = (total_b + compensation_b) / window_b
+    return mean_a, mean_b
 
 
 def sma(values: FloatArray, window: int) -> FloatArray:
     """Plain mean of the last `window` values."""
     return _rolling_total(np.ascontiguousarray(values, np.float64), window, float(window))
+
+
+def sma_pair(values: FloatArray, window_a: int, window_b: int) -> tuple[FloatArray, FloatArray]:
+    """(sma(values, window_a), sma(values, window_b)), the same bits, in one pass."""
+    return _rolling_means_pair(np.ascontiguousarray(values, np.float64), window_a, window_b)
 
 
 def rolling_sum(values: FloatArray, window: int) -> FloatArray:

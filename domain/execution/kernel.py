@@ -49,6 +49,7 @@ from domain.execution.positions import (
     stop_hit,
     time_stop_due,
     trade_book,
+    trade_columns,
 )
 from domain.execution.settings import (
     EXIT_LIQUIDATION,
@@ -117,13 +118,13 @@ def _enter(
     )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _size_at(entry_size: FloatArray, signal_bar: int) -> float:
     """The `size` rule's share of `position_size` for an entry signalled at `signal_bar`."""
     return entry_size[signal_bar] if entry_size.size > 0 else 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _atr_at(atr: FloatArray, known_at: int, uses_atr: bool) -> float:
     """The ATR known at a fill: that of bar `known_at`; NaN without ATR stops or before one."""
     return atr[known_at] if uses_atr and known_at >= 0 else np.nan
@@ -185,19 +186,22 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
     limit_until = -1
     unfilled = 0
 
-    for t in range(s.trade_from, n):
-        if (
-            marks_quiet_bars
-            and limit_side == 0
-            and not (has_pending or time_exit_due)
-            and target[t] == prev_target
-            and (side == 0 or s.max_bars_in_trade == 0 or closes_held + 1 < s.max_bars_in_trade)
-        ):
+    t = s.trade_from
+    while t < n:
+        if marks_quiet_bars and limit_side == 0 and not (has_pending or time_exit_due):
+            # The bars up to the next change of target (or a time stop's bar) are only marked.
+            quiet_until = n
+            if side != 0 and s.max_bars_in_trade > 0:
+                quiet_until = min(n, t + s.max_bars_in_trade - 1 - closes_held)
+            quiet_from = t
+            while t < quiet_until and target[t] == prev_target:
+                equity[t - s.trade_from] = cash + side * qty * value(inverse, bar_close[t])
+                t += 1
             if side != 0:
-                closes_held += 1
-                bars_held += 1
-            equity[t - s.trade_from] = cash + side * qty * value(inverse, bar_close[t])
-            continue
+                closes_held += t - quiet_from
+                bars_held += t - quiet_from
+            if t == n:
+                break
         has_detail = uses_detail and detail.stop[t] > detail.first[t]
         first = detail.first[t] if has_detail else 0
         stop = detail.stop[t] if has_detail else 1
@@ -462,30 +466,32 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
             # close fill's (with detail, it followed the detail candles).
             if t >= check_bar and not has_detail:
                 best = ratchet(side, best, bar_high[t], bar_low[t])
+        t += 1
 
     if side != 0:
         mark_still_open(book, trades - 1, side, qty, bar_close[n - 1], inverse)
 
+    columns = trade_columns(book, trades)
     return Kernel(
         equity,
         bars_held,
-        book.side[:trades],
-        book.entry_bar[:trades],
-        book.entry_price[:trades],
-        book.exit_bar[:trades],
-        book.exit_price[:trades],
-        book.qty[:trades],
-        book.pnl[:trades],
-        book.fees[:trades],
-        book.reason[:trades],
-        book.funding[:trades],
+        columns.side,
+        columns.entry_bar,
+        columns.entry_price,
+        columns.exit_bar,
+        columns.exit_price,
+        columns.qty,
+        columns.pnl,
+        columns.fees,
+        columns.reason,
+        columns.funding,
         without_atr,
         unfilled,
-        book.entry_at[:trades],
-        book.entry_candle[:trades],
-        book.exit_at[:trades],
-        book.exit_candle[:trades],
-        book.entry_equity[:trades],
+        columns.entry_at,
+        columns.entry_candle,
+        columns.exit_at,
+        columns.exit_candle,
+        columns.entry_equity,
     )
 
 

@@ -33,6 +33,7 @@ from domain.execution.positions import (
     stop_hit,
     time_stop_due,
     trade_book,
+    trade_columns,
 )
 from domain.execution.settings import EXIT_REBALANCE, EXIT_SIGNAL, EXIT_TIME_STOP
 
@@ -404,24 +405,25 @@ def simulate_portfolio(
         if side[k] != 0:
             mark_still_open(book, trade[k], side[k], qty[k], last_close[k], inverse)
 
+    columns = trade_columns(book, trades)
     return PortfolioKernel(
         equity,
         bars_held,
         symbol_bars_held,
         trade_symbol[:trades],
-        book.side[:trades],
-        book.entry_bar[:trades],
-        book.entry_price[:trades],
-        book.exit_bar[:trades],
-        book.exit_price[:trades],
-        book.qty[:trades],
-        book.pnl[:trades],
-        book.fees[:trades],
-        book.reason[:trades],
-        book.funding[:trades],
-        book.entry_at[:trades],
-        book.exit_at[:trades],
-        book.entry_equity[:trades],
+        columns.side,
+        columns.entry_bar,
+        columns.entry_price,
+        columns.exit_bar,
+        columns.exit_price,
+        columns.qty,
+        columns.pnl,
+        columns.fees,
+        columns.reason,
+        columns.funding,
+        columns.entry_at,
+        columns.exit_at,
+        columns.entry_equity,
         skipped,
         without_atr,
     )

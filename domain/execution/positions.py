@@ -28,9 +28,34 @@ from domain.execution.fill_levels import (
 from domain.execution.kernel_records import FloatArray, KernelSettings
 from domain.execution.settings import EXIT_LIQUIDATION, EXIT_STILL_OPEN
 
+# The trade book the loops fill in place, `max_trades` rows of one record each: a structured
+# array, so a fill touches one array (numba counts references per array it reads, and the 15
+# columns of separate arrays cost 30 atomic counts a fill), read out as `TradeColumns`.
+TRADE_RECORD = np.dtype(
+    [
+        ("side", np.int8),
+        ("entry_at", np.int8),  # AT_OPEN, INSIDE or AT_CLOSE
+        ("exit_at", np.int8),  # -1 while still open
+        ("reason", np.int8),
+        ("entry_bar", np.int64),
+        ("exit_bar", np.int64),
+        ("entry_candle", np.int64),  # the detail candle of the fill; -1: the bar's
+        ("exit_candle", np.int64),
+        ("entry_price", np.float64),
+        ("exit_price", np.float64),
+        ("qty", np.float64),
+        ("pnl", np.float64),
+        ("fees", np.float64),
+        ("funding", np.float64),
+        ("entry_equity", np.float64),  # the equity just before the entry fill (flat: the cash)
+    ],
+    align=True,
+)
+TradeBook = npt.NDArray[np.void]
 
-class TradeBook(NamedTuple):
-    """The trade columns the loops fill in place, `max_trades` long."""
+
+class TradeColumns(NamedTuple):
+    """The book's first trades, one contiguous array per column."""
 
     side: npt.NDArray[np.int8]
     entry_bar: npt.NDArray[np.int64]
@@ -42,31 +67,39 @@ class TradeBook(NamedTuple):
     fees: FloatArray
     reason: npt.NDArray[np.int8]
     funding: FloatArray
-    entry_at: npt.NDArray[np.int8]  # AT_OPEN, INSIDE or AT_CLOSE
-    entry_candle: npt.NDArray[np.int64]  # the detail candle of the fill; -1: the bar's
-    exit_at: npt.NDArray[np.int8]  # -1 while still open
+    entry_at: npt.NDArray[np.int8]
+    entry_candle: npt.NDArray[np.int64]
+    exit_at: npt.NDArray[np.int8]
     exit_candle: npt.NDArray[np.int64]
-    entry_equity: FloatArray  # the equity just before the entry fill (flat: the cash)
+    entry_equity: FloatArray
 
 
 @njit(cache=True)
 def trade_book(capacity: int) -> TradeBook:
-    return TradeBook(
-        np.zeros(capacity, np.int8),
-        np.zeros(capacity, np.int64),
-        np.zeros(capacity),
-        np.full(capacity, -1, np.int64),
-        np.zeros(capacity),
-        np.zeros(capacity),
-        np.zeros(capacity),
-        np.zeros(capacity),
-        np.zeros(capacity, np.int8),
-        np.zeros(capacity),
-        np.zeros(capacity, np.int8),
-        np.full(capacity, -1, np.int64),
-        np.full(capacity, -1, np.int8),
-        np.full(capacity, -1, np.int64),
-        np.zeros(capacity),
+    """Rows left unwritten (not a page of them touched) until `open_trade` fills them."""
+    return np.empty(capacity, TRADE_RECORD)
+
+
+@njit(cache=True)
+def trade_columns(book: TradeBook, trades: int) -> TradeColumns:
+    """The first `trades` rows of `book`, column by column."""
+    rows = book[:trades]
+    return TradeColumns(
+        np.ascontiguousarray(rows["side"]),
+        np.ascontiguousarray(rows["entry_bar"]),
+        np.ascontiguousarray(rows["entry_price"]),
+        np.ascontiguousarray(rows["exit_bar"]),
+        np.ascontiguousarray(rows["exit_price"]),
+        np.ascontiguousarray(rows["qty"]),
+        np.ascontiguousarray(rows["pnl"]),
+        np.ascontiguousarray(rows["fees"]),
+        np.ascontiguousarray(rows["reason"]),
+        np.ascontiguousarray(rows["funding"]),
+        np.ascontiguousarray(rows["entry_at"]),
+        np.ascontiguousarray(rows["entry_candle"]),
+        np.ascontiguousarray(rows["exit_at"]),
+        np.ascontiguousarray(rows["exit_candle"]),
+        np.ascontiguousarray(rows["entry_equity"]),
     )
 
 
@@ -119,14 +152,19 @@ def open_trade(
         if at_risk > 0.0:  # a stop at the fill itself (an ATR of 0) risks all: the cap
             qty = min(qty, s.risk * equity / at_risk)
     fee = share_of_value(inverse, fee_rate, qty, fill)
-    book.entry_equity[k] = equity
-    book.side[k] = side
-    book.entry_bar[k] = t
-    book.entry_price[k] = fill
-    book.qty[k] = qty
-    book.fees[k] = fee
-    book.entry_at[k] = at
-    book.entry_candle[k] = candle
+    trade = book[k]
+    trade.entry_equity = equity
+    trade.side = side
+    trade.entry_bar = t
+    trade.entry_price = fill
+    trade.qty = qty
+    trade.fees = fee
+    trade.entry_at = at
+    trade.entry_candle = candle
+    trade.funding = 0.0
+    trade.exit_bar = -1
+    trade.exit_at = -1
+    trade.exit_candle = -1
     return (
         -(side * qty * value(inverse, fill) + fee),
         qty,
@@ -162,14 +200,15 @@ def close_trade(
         slippage = settings.slippage
         fill = price * (1.0 - slippage) if side > 0 else price * (1.0 + slippage)
         fee = share_of_value(inverse, settings.fee_rate, qty, fill)
-    book.exit_bar[k] = t
-    book.exit_price[k] = fill
-    book.fees[k] += fee
-    gain = side * qty * (value(inverse, fill) - value(inverse, book.entry_price[k]))
-    book.pnl[k] = gain - book.fees[k] - book.funding[k]
-    book.reason[k] = reason
-    book.exit_at[k] = at
-    book.exit_candle[k] = candle
+    trade = book[k]
+    trade.exit_bar = t
+    trade.exit_price = fill
+    trade.fees += fee
+    gain = side * qty * (value(inverse, fill) - value(inverse, trade.entry_price))
+    trade.pnl = gain - trade.fees - trade.funding
+    trade.reason = reason
+    trade.exit_at = at
+    trade.exit_candle = candle
     return side * qty * value(inverse, fill) - fee
 
 
@@ -178,10 +217,11 @@ def mark_still_open(
     book: TradeBook, k: int, side: int, qty: float, last_close: float, inverse: bool
 ) -> None:
     """Trade k, open when the data ends: marked at the last close, no exit fee."""
-    book.exit_price[k] = last_close
-    gain = side * qty * (value(inverse, last_close) - value(inverse, book.entry_price[k]))
-    book.pnl[k] = gain - book.fees[k] - book.funding[k]
-    book.reason[k] = EXIT_STILL_OPEN
+    trade = book[k]
+    trade.exit_price = last_close
+    gain = side * qty * (value(inverse, last_close) - value(inverse, trade.entry_price))
+    trade.pnl = gain - trade.fees - trade.funding
+    trade.reason = EXIT_STILL_OPEN
 
 
 @njit(cache=True, inline="always")
@@ -190,7 +230,7 @@ def pay_funding(
 ) -> float:
     """What trade k's position pays at a funding time of `rate` (negative: receives)."""
     paid = side * share_of_value(inverse, rate, qty, mark)
-    book.funding[k] += paid
+    book[k].funding += paid
     return paid
 
 

@@ -72,7 +72,7 @@ def _enter_exit(
 
 @_targets_of("sma_cross")
 def _sma_cross(cache: IndicatorCache, p: Params) -> Targets:
-    return _above_below(cache.sma(int(p["fast"])), cache.sma(int(p["slow"])))
+    return _above_below(*cache.sma_pair(int(p["fast"]), int(p["slow"])))
 
 
 @_targets_of("ema_cross")

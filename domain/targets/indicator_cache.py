@@ -42,6 +42,14 @@ class IndicatorCache:
             self._sma[window] = indicators.sma(self.close, window)
         return self._sma[window]
 
+    def sma_pair(self, window_a: int, window_b: int) -> tuple[FloatArray, FloatArray]:
+        """(sma(window_a), sma(window_b)): in one pass when neither is cached yet."""
+        if window_a != window_b and window_a not in self._sma and window_b not in self._sma:
+            self._sma[window_a], self._sma[window_b] = indicators.sma_pair(
+                self.close, window_a, window_b
+            )
+        return self.sma(window_a), self.sma(window_b)
+
     def ema(self, window: int) -> FloatArray:
         if window not in self._ema:
             self._ema[window] = indicators.ema(self.close, window)

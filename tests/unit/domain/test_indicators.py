@@ -152,3 +152,20 @@ def test_indicators_on_short_inputs_are_all_nan() -> None:
     assert np.isnan(indicators.ema(x, 5)).all()
     assert np.isnan(indicators.rsi(x, 5)).all()
     assert indicators.sma(np.empty(0), 3).size == 0
+
+
+@pytest.mark.parametrize("windows", [(10, 30), (30, 10), (1, 2), (5, 1500), (2000, 3)])
+def test_an_sma_pair_is_each_sma_bit_for_bit(windows: tuple[int, int]) -> None:
+    x = CLOSES["EURUSD"]
+    first, second = indicators.sma_pair(x, *windows)
+    np.testing.assert_array_equal(first, indicators.sma(x, windows[0]))
+    np.testing.assert_array_equal(second, indicators.sma(x, windows[1]))
+    assert np.isnan(first[: windows[0] - 1]).all()
+    close(first, ref_sma(list(x), windows[0]))
+
+
+def test_an_sma_pair_of_short_inputs() -> None:
+    first, second = indicators.sma_pair(np.array([1.0, 2.0, 3.0]), 2, 5)
+    np.testing.assert_array_equal(first, [np.nan, 1.5, 2.5])
+    assert np.isnan(second).all()
+    assert [a.size for a in indicators.sma_pair(np.empty(0), 3, 4)] == [0, 0]
