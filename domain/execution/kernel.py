@@ -130,6 +130,42 @@ def _atr_at(atr: FloatArray, known_at: int, uses_atr: bool) -> float:
     return atr[known_at] if uses_atr and known_at >= 0 else np.nan
 
 
+@njit(cache=True, inline="always")
+def _held_bar_quiet(
+    bars: KernelBars,
+    t: int,
+    side: int,
+    levels: tuple[float, float, float, float],
+    liquidation_level: float,
+    bankruptcy_level: float,
+    s: KernelSettings,
+) -> bool:
+    """No funding time in bar t and no exit of the position held into it (`levels`: its
+    stop loss, take profit, trailing distance and best price; without stops, only a
+    liquidation can come inside a bar)."""
+    if bars.funding_at_open.size > 0:
+        if bars.funding_at_open[t] != 0.0 or bars.funding_inside[t] != 0.0:
+            return False
+    stop_loss_level, take_profit_level, trailing_distance, best = levels
+    reason = stop_hit(
+        side,
+        stop_loss_level,
+        take_profit_level,
+        trailing_distance,
+        best,
+        liquidation_level,
+        bankruptcy_level,
+        s,
+        bars.open[t],
+        bars.high[t],
+        bars.low[t],
+        bars.mark_open[t],
+        bars.mark_high[t],
+        bars.mark_low[t],
+    )[1]
+    return reason < 0
+
+
 @njit(cache=True)
 def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSettings) -> Kernel:
     """Fills, trades and equity of `bars.target` under `settings`; ATR stops use the ATR
@@ -157,7 +193,9 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
     walks_candles = uses_detail or books_funding or limits or has_stops or s.liquidates
     # Nor then, with no limit order working, at its close unless the target changes or a time
     # stop comes due: such a bar is only marked (the loop's first lines), as most bars are.
-    marks_quiet_bars = not (uses_detail or books_funding or has_stops or s.liquidates)
+    # A perpetual's position makes a bar quiet only without a funding time or liquidation in it.
+    marks_quiet_bars = not (uses_detail or has_stops)
+    checks_held_bars = books_funding or s.liquidates
 
     cash = s.initial_capital
     side = 0  # current position: +1, -1 or 0
@@ -195,6 +233,12 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                 quiet_until = min(n, t + s.max_bars_in_trade - 1 - closes_held)
             quiet_from = t
             while t < quiet_until and target[t] == prev_target:
+                if side != 0 and checks_held_bars:
+                    levels = (stop_loss_level, take_profit_level, trailing_distance, best)
+                    if t < check_bar or not _held_bar_quiet(
+                        bars, t, side, levels, liquidation_level, bankruptcy_level, s
+                    ):
+                        break
                 equity[t - s.trade_from] = cash + side * qty * value(inverse, bar_close[t])
                 t += 1
             if side != 0:
