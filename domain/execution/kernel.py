@@ -143,9 +143,9 @@ def _held_bar_quiet(
     """No funding time in bar t and no exit of the position held into it (`levels`: its
     stop loss, take profit, trailing distance and best price; without stops, only a
     liquidation can come inside a bar)."""
-    if bars.funding_at_open.size > 0:
-        if bars.funding_at_open[t] != 0.0 or bars.funding_inside[t] != 0.0:
-            return False
+    funding = bars.funding_at_open.size > 0
+    if funding and (bars.funding_at_open[t] != 0.0 or bars.funding_inside[t] != 0.0):
+        return False
     stop_loss_level, take_profit_level, trailing_distance, best = levels
     reason = stop_hit(
         side,
