@@ -50,6 +50,7 @@ class JobEventHub:
         self._events: deque[JobEvent] = deque(maxlen=capacity)
         self._seq = 0
         self._last_state: OrderedDict[tuple[str, str], tuple[Any, ...]] = OrderedDict()
+        self._remembered_jobs = _REMEMBERED_JOBS
         self._wakeup = asyncio.Event()
         self.closed = False
 
@@ -61,6 +62,12 @@ class JobEventHub:
     def _wake(self) -> None:
         wakeup, self._wakeup = self._wakeup, asyncio.Event()
         wakeup.set()
+
+    def remember_at_least(self, jobs: int) -> None:
+        """Keep the states of `jobs` jobs on top of the usual memory: a poll that sees more live
+        jobs than the hub remembers would forget each before it comes round again, and tell every
+        one of them as changed, every second."""
+        self._remembered_jobs = _REMEMBERED_JOBS + jobs
 
     def event_id(self, event: JobEvent) -> str:
         return f"{self.epoch}-{event.seq}"
@@ -83,7 +90,7 @@ class JobEventHub:
             return False
         self._last_state[key] = state
         self._last_state.move_to_end(key)
-        while len(self._last_state) > _REMEMBERED_JOBS:
+        while len(self._last_state) > self._remembered_jobs:
             self._last_state.popitem(last=False)
         progress = None if total is None else {"done": done, "total": total}
         self._seq += 1
@@ -123,7 +130,9 @@ async def poll_jobs(
     a live job whose state changed is also published as `<kind>.progress`."""
     while True:
         try:
-            for row in await jobs_repo.live_and_recent_jobs(pool):
+            rows = await jobs_repo.live_and_recent_jobs(pool)
+            hub.remember_at_least(len(rows))
+            for row in rows:
                 changed = hub.record(
                     row["kind"],
                     str(row["id"]),

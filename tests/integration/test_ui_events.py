@@ -2,6 +2,7 @@
 job events and the database poll, and a stream reconnecting with Last-Event-ID resumes."""
 
 import asyncio
+import contextlib
 import signal
 import time
 import uuid
@@ -15,8 +16,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from devtools.launcher import free_port, wait_until_serving
+from services.api import job_events
+from services.api.job_events import _REMEMBERED_JOBS
 from shared.amqp import Topology
-from shared.messages import BacktestFailed
+from shared.messages import BacktestFailed, JobProgressed
+from shared.repos import jobs as jobs_repo
 from shared.settings import Settings
 from tests.support.event_stream import events_of, events_until
 from tests.support.market import BACKTEST_REQUEST, insert_hourly
@@ -127,3 +131,41 @@ async def test_an_open_stream_does_not_hold_the_apis_shutdown(settings: Settings
         assert time.monotonic() - started < 10
         assert (await asyncio.wait_for(stream.content.read(), 10)).strip() == b""  # ended
         assert proc.returncode == 0
+
+
+async def test_a_poll_over_more_live_jobs_than_the_hub_remembers_tells_each_once(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = _REMEMBERED_JOBS + 500
+    await pool.execute(
+        """INSERT INTO backtests (id, request, symbol, strategy)
+           SELECT gen_random_uuid(), '{}', 'X', 'y' FROM generate_series(1, $1::int)""",
+        live,
+    )
+    polls = 0
+    fourth_poll = asyncio.Event()  # three whole polls after the first
+    read_live_jobs = jobs_repo.live_and_recent_jobs
+
+    async def counted_read(db: asyncpg.Pool) -> list[Any]:
+        nonlocal polls
+        polls += 1
+        if polls == 4:
+            fourth_poll.set()
+        return await read_live_jobs(db)
+
+    monkeypatch.setattr(jobs_repo, "live_and_recent_jobs", counted_read)
+    monkeypatch.setattr(job_events, "POLL_SECONDS", 0.01)
+    hub = job_events.JobEventHub()
+    published: list[JobProgressed] = []
+
+    async def publish(event: JobProgressed) -> None:
+        published.append(event)
+
+    poll = asyncio.create_task(job_events.poll_jobs(hub, pool, publish))
+    await asyncio.wait_for(fourth_poll.wait(), 60)
+    poll.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await poll
+    assert len(published) == live
+    assert len({event.job_id for event in published}) == live
+    assert hub.latest_id() == f"{hub.epoch}-{live}"
