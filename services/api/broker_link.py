@@ -45,10 +45,17 @@ class BrokerLink:
 
     async def _connect(self) -> None:
         connection = await connect(self._url)
-        channel = await connection.channel()
-        await self._topology.declare(channel)
+        try:
+            channel = await connection.channel()
+            await self._topology.declare(channel)
+            publisher = await Publisher.open(channel, self._topology)
+        except BaseException:
+            # Cancelled mid-declare (the API stopping) or failed: a robust connection left open
+            # would reopen the channel and declare the queues again, after they were deleted.
+            await connection.close()
+            raise
         self._connection = connection
-        self._publisher = await Publisher.open(channel, self._topology)
+        self._publisher = publisher
         log.info("broker connected")
 
     @property
