@@ -14,6 +14,7 @@ import hypothesis
 import pytest
 
 from domain.strategies import install_strategies
+from services.engine.pool_warm_up import warm_up
 from shared.amqp import Topology
 from shared.db import create_pool, with_database
 from shared.migrate import migrate
@@ -27,6 +28,16 @@ from tests.support.servers import Servers, test_servers
 hypothesis.settings.register_profile("repeatable", derandomize=True, database=None, print_blob=True)
 hypothesis.settings.register_profile("explore", derandomize=False, print_blob=True)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernels_in_the_numba_cache(request: pytest.FixtureRequest) -> None:
+    """On a fresh checkout, compile the engine's kernels into the numba cache once, before a test
+    starts an engine: each pool process would otherwise compile them (half a minute of CPU each,
+    minutes on a busy machine) inside the first job's deadline. Runs without services skip it."""
+    services = ("integration", "e2e")
+    if any(item.get_closest_marker(name) for item in request.session.items for name in services):
+        warm_up()
 
 
 @pytest.fixture(autouse=True)
