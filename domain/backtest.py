@@ -351,8 +351,9 @@ def run_backtest(
     `trade_from` / `trade_to` bound the traded bars, `market` is the perpetual's and
     `detail` the `fill_detail` candles, as in `simulate_targets`.
     """
+    own = IndicatorCache(candles, shared=False) if cache is None else cache
     strategy = StrategyTargets(
-        config.strategy_entry(), candles, cache, interval=config.interval, market=market
+        config.strategy_entry(), candles, own, interval=config.interval, market=market
     )
     targets, entry_size = strategy.sized(config.params, config.execution.direction, trade_from)
     strategy.guard(config.params)

@@ -172,7 +172,7 @@ def test_curve_sums_are_numpys_and_the_bar_by_bar_drawdown_to_the_bit(
     size: int, shape: str
 ) -> None:
     rng = np.random.default_rng(size)
-    equity = 10_000.0 * np.cumprod(1.0 + rng.standard_normal(size) * 1e-2)
+    equity = np.asarray(10_000.0 * np.cumprod(1.0 + rng.standard_normal(size) * 1e-2), np.float64)
     if shape == "blown_up":
         equity[size // 2 :] -= 2.0 * equity[size // 2]
     if shape == "nan":
