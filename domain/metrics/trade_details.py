@@ -87,39 +87,6 @@ def bars_held(places: FillPlaces) -> IntArray:
     return held
 
 
-@njit(cache=True, inline="always")
-def _higher(value: float, high: float) -> float:
-    """max(high, value) as numba has it: a NaN value is passed over, a NaN high kept."""
-    return value if value > high else high
-
-
-@njit(cache=True, inline="always")
-def _lower(value: float, low: float) -> float:
-    return value if value < low else low
-
-
-@njit(cache=True, inline="always")
-def _range_extremes(
-    bar_high: FloatArray, bar_low: FloatArray, first: int, stop: int, start: float
-) -> tuple[float, float]:
-    """The highest high and the lowest low of bars [first, stop), and `start`, in four
-    independent chains (one waits on each comparison); the same as one chain in bar order,
-    since NaN bars are passed over either way."""
-    high0, low0 = start, start
-    high1 = high2 = high3 = -np.inf
-    low1 = low2 = low3 = np.inf
-    end = stop - max(stop - first, 0) % 4
-    for t in range(first, end, 4):
-        high0, low0 = _higher(bar_high[t], high0), _lower(bar_low[t], low0)
-        high1, low1 = _higher(bar_high[t + 1], high1), _lower(bar_low[t + 1], low1)
-        high2, low2 = _higher(bar_high[t + 2], high2), _lower(bar_low[t + 2], low2)
-        high3, low3 = _higher(bar_high[t + 3], high3), _lower(bar_low[t + 3], low3)
-    for t in range(max(end, first), stop):
-        high0, low0 = _higher(bar_high[t], high0), _lower(bar_low[t], low0)
-    high = _higher(_higher(high3, high2), _higher(high1, high0))
-    return high, _lower(_lower(low3, low2), _lower(low1, low0))
-
-
 @njit(cache=True)
 def _excursions(
     bar_open: FloatArray,
@@ -138,7 +105,11 @@ def _excursions(
     mfe = np.zeros(trades)
     for k in range(trades):
         entry = entry_price[k]
-        highest, lowest = _range_extremes(bar_high, bar_low, first_bar[k], last_bar[k] + 1, entry)
+        highest = entry
+        lowest = entry
+        for t in range(first_bar[k], last_bar[k] + 1):
+            highest = max(highest, bar_high[t])
+            lowest = min(lowest, bar_low[t])
         if sees_exit_open[k]:
             highest = max(highest, bar_open[exit_bar[k]])
             lowest = min(lowest, bar_open[exit_bar[k]])
