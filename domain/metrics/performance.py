@@ -52,50 +52,81 @@ def span_of(open_time: npt.NDArray[np.int64]) -> Span:
 _PAIRWISE_BLOCK = 128
 
 
-# What a pass sums: the values, their squared deviations from the mean, their squared downside.
-_VALUE, _SQUARED_DEVIATION, _SQUARED_DOWNSIDE = 0, 1, 2
+# What a pass sums: the values, their squared deviations from the mean, their squared downside,
+# or nothing (a pass with one sum: the compiler drops the other).
+_VALUE, _SQUARED_DEVIATION, _SQUARED_DOWNSIDE, _NOTHING = 0, 1, 2, 3
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _term(kind: int, value: float, mean: float) -> float:
-    """x; (x - mean)², as np.var squares it; or np.minimum(x, 0)², NaN kept."""
+    """x; (x - mean)², as np.var squares it; np.minimum(x, 0)², NaN kept; or 0."""
     if kind == _VALUE:
         return value
     if kind == _SQUARED_DEVIATION:
         deviation = value - mean
         return deviation * deviation
+    if kind == _NOTHING:
+        return 0.0
     low = 0.0 if value >= 0.0 else value  # one compare, a select
     return low * low
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _block_sum(values: FloatArray, first: int, count: int, mean: float, kind: int) -> float:
-    """numpy's sum of `_term` of `kind` over one block, values[first:first + count] (count <=
-    128)."""
+def _block_sums(
+    values: FloatArray, first: int, count: int, mean: float, kind: int, other: int
+) -> tuple[float, float]:
+    """numpy's sums of `_term` of `kind` and of `other` over one block, values[first:first +
+    count] (count <= 128): 8 accumulators each, side by side in one loop."""
     if count < 8:
-        total = 0.0
+        total = other_total = 0.0
         for i in range(first, first + count):
             total += _term(kind, values[i], mean)
-        return total
-    # 8 accumulators, started on the first 8 values.
-    a0, a1 = _term(kind, values[first], mean), _term(kind, values[first + 1], mean)
-    a2, a3 = _term(kind, values[first + 2], mean), _term(kind, values[first + 3], mean)
-    a4, a5 = _term(kind, values[first + 4], mean), _term(kind, values[first + 5], mean)
-    a6, a7 = _term(kind, values[first + 6], mean), _term(kind, values[first + 7], mean)
+            other_total += _term(other, values[i], mean)
+        return total, other_total
+    # 8 accumulators of each, started on the first 8 values.
+    v = values[first : first + 8]
+    a0, a1, a2, a3 = (
+        _term(kind, v[0], mean),
+        _term(kind, v[1], mean),
+        _term(kind, v[2], mean),
+        _term(kind, v[3], mean),
+    )
+    a4, a5, a6, a7 = (
+        _term(kind, v[4], mean),
+        _term(kind, v[5], mean),
+        _term(kind, v[6], mean),
+        _term(kind, v[7], mean),
+    )
+    b0, b1, b2, b3 = (
+        _term(other, v[0], mean),
+        _term(other, v[1], mean),
+        _term(other, v[2], mean),
+        _term(other, v[3], mean),
+    )
+    b4, b5, b6, b7 = (
+        _term(other, v[4], mean),
+        _term(other, v[5], mean),
+        _term(other, v[6], mean),
+        _term(other, v[7], mean),
+    )
     end = first + count - count % 8
     for i in range(first + 8, end, 8):
-        a0 += _term(kind, values[i], mean)
-        a1 += _term(kind, values[i + 1], mean)
-        a2 += _term(kind, values[i + 2], mean)
-        a3 += _term(kind, values[i + 3], mean)
-        a4 += _term(kind, values[i + 4], mean)
-        a5 += _term(kind, values[i + 5], mean)
-        a6 += _term(kind, values[i + 6], mean)
-        a7 += _term(kind, values[i + 7], mean)
+        v0, v1, v2, v3 = values[i], values[i + 1], values[i + 2], values[i + 3]
+        v4, v5, v6, v7 = values[i + 4], values[i + 5], values[i + 6], values[i + 7]
+        a0, b0 = a0 + _term(kind, v0, mean), b0 + _term(other, v0, mean)
+        a1, b1 = a1 + _term(kind, v1, mean), b1 + _term(other, v1, mean)
+        a2, b2 = a2 + _term(kind, v2, mean), b2 + _term(other, v2, mean)
+        a3, b3 = a3 + _term(kind, v3, mean), b3 + _term(other, v3, mean)
+        a4, b4 = a4 + _term(kind, v4, mean), b4 + _term(other, v4, mean)
+        a5, b5 = a5 + _term(kind, v5, mean), b5 + _term(other, v5, mean)
+        a6, b6 = a6 + _term(kind, v6, mean), b6 + _term(other, v6, mean)
+        a7, b7 = a7 + _term(kind, v7, mean), b7 + _term(other, v7, mean)
     total = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    other_total = ((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7))
     for i in range(end, first + count):
         total += _term(kind, values[i], mean)
-    return total
+        other_total += _term(other, values[i], mean)
+    return total, other_total
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -162,18 +193,21 @@ def _pairwise_total(program: IntArray, block_sums: FloatArray) -> float:
 
 
 @njit(cache=True, error_model="numpy")
-def _pairwise_sum(
+def _pairwise_sums(
     values: FloatArray,
     mean: float,
     kind: int,
+    other: int,
     plan: tuple[IntArray, IntArray, IntArray],
-) -> float:
-    """numpy's sum of `_term` of `kind` over all the values, `plan` their `_pairwise_plan`."""
+) -> tuple[float, float]:
+    """numpy's sums of `_term` of `kind` and of `other` over all the values, `plan` their
+    `_pairwise_plan`."""
     block_first, block_count, program = plan
-    sums = np.empty(block_first.size)
+    sums = np.empty((2, block_first.size))
     for block in range(block_first.size):
-        sums[block] = _block_sum(values, block_first[block], block_count[block], mean, kind)
-    return _pairwise_total(program, sums)
+        first, count = block_first[block], block_count[block]
+        sums[0, block], sums[1, block] = _block_sums(values, first, count, mean, kind, other)
+    return _pairwise_total(program, sums[0]), _pairwise_total(program, sums[1])
 
 
 @njit(cache=True, error_model="numpy")
@@ -183,9 +217,10 @@ def _return_sums(returns: FloatArray) -> tuple[float, float, float]:
     them (the same bits)."""
     count = returns.size
     plan = _pairwise_plan(count)
-    mean = _pairwise_sum(returns, 0.0, _VALUE, plan) / count
-    deviations = _pairwise_sum(returns, mean, _SQUARED_DEVIATION, plan)
-    return mean, deviations, _pairwise_sum(returns, 0.0, _SQUARED_DOWNSIDE, plan) / count
+    total, downside = _pairwise_sums(returns, 0.0, _VALUE, _SQUARED_DOWNSIDE, plan)
+    mean = total / count
+    deviations = _pairwise_sums(returns, mean, _SQUARED_DEVIATION, _NOTHING, plan)[0]
+    return mean, deviations, downside / count
 
 
 def return_ratios(
@@ -282,8 +317,7 @@ def _curve_sums(
     returns = np.empty(count)
     plan = _pairwise_plan(count)
     block_first, block_count, program = plan
-    sums = np.empty(block_first.size)
-    downside = np.empty(block_first.size)
+    sums = np.empty((2, block_first.size))  # of the returns, and of their squared downside
     drawdown, peak, trough, broken = -np.inf, -np.inf, np.inf, False
     if count > 0:
         returns[0] = equity[0] / initial_capital - 1.0
@@ -292,14 +326,15 @@ def _curve_sums(
     for block in range(block_first.size):
         first = block_first[block]
         stop = first + block_count[block]
-        sums[block] = _block_sum(returns, first, stop - first, 0.0, _VALUE)
-        downside[block] = _block_sum(returns, first, stop - first, 0.0, _SQUARED_DOWNSIDE)
+        sums[0, block], sums[1, block] = _block_sums(
+            returns, first, stop - first, 0.0, _VALUE, _SQUARED_DOWNSIDE
+        )
         if broken:
             continue
         # A block below a positive peak, without a NaN (its returns' sum would be one), only
         # lowers the trough.
         low, high = _block_extremes(equity, first, stop)
-        if peak > 0.0 and not high > peak and sums[block] == sums[block]:
+        if peak > 0.0 and not high > peak and sums[0, block] == sums[0, block]:
             trough = min(trough, low)
         else:
             drawdown, peak, trough, broken = _drawdown_walk(
@@ -309,9 +344,9 @@ def _curve_sums(
         drawdown = np.nan
     elif peak > 0.0:
         drawdown = max(drawdown, 1.0 - trough / peak)
-    mean = _pairwise_total(program, sums) / count
-    deviations = _pairwise_sum(returns, mean, _SQUARED_DEVIATION, plan)
-    return returns, drawdown, mean, deviations, _pairwise_total(program, downside) / count
+    mean = _pairwise_total(program, sums[0]) / count
+    deviations = _pairwise_sums(returns, mean, _SQUARED_DEVIATION, _NOTHING, plan)[0]
+    return returns, drawdown, mean, deviations, _pairwise_total(program, sums[1]) / count
 
 
 @dataclass(frozen=True)
