@@ -32,6 +32,7 @@ from domain.execution.settings import (
     ExecutionSettings,
     Stop,
 )
+from domain.freed_memory import keep_freed_pages
 from domain.market.candles import Candles
 from domain.market.intervals import interval_label
 from domain.market.perp_market import PerpMarket
@@ -40,6 +41,8 @@ from domain.metrics.trade_details import TradeDetails, trade_details
 from domain.targets.indicator_cache import IndicatorCache
 from domain.targets.signals import Targets
 from domain.targets.strategy_targets import StrategyTargets
+
+keep_freed_pages()  # every process that runs backtests: no page faults on its arrays
 
 
 @dataclass(frozen=True)
@@ -348,8 +351,9 @@ def run_backtest(
     `trade_from` / `trade_to` bound the traded bars, `market` is the perpetual's and
     `detail` the `fill_detail` candles, as in `simulate_targets`.
     """
+    own = IndicatorCache(candles, shared=False) if cache is None else cache
     strategy = StrategyTargets(
-        config.strategy_entry(), candles, cache, interval=config.interval, market=market
+        config.strategy_entry(), candles, own, interval=config.interval, market=market
     )
     targets, entry_size = strategy.sized(config.params, config.execution.direction, trade_from)
     strategy.guard(config.params)

@@ -42,20 +42,30 @@ def _rolling_total(values: FloatArray, window: int, divisor: float) -> FloatArra
     return out
 
 
+@njit(cache=True, inline="always")
+def side(a: float, b: float) -> int:
+    """1 where a > b, -1 where below, 0 where equal or either is NaN (undefined)."""
+    return 1 if a > b else (-1 if a < b else 0)
+
+
 @njit(cache=True)
 def _rolling_means_pair(
-    values: FloatArray, window_a: int, window_b: int
-) -> tuple[FloatArray, FloatArray]:
+    values: FloatArray, window_a: int, window_b: int, compared: bool
+) -> tuple[FloatArray, npt.NDArray[np.int8]]:
     """`_rolling_total`'s means over two windows in one pass, each total summed in the same
     order (the same bits): a total's additions depend on each other, two totals' do not, so
-    the two chains run side by side in about the time of one."""
+    the two chains run side by side in about the time of one. `compared`: the means are not
+    kept, each bar gets their `side` instead (writing them and reading them back would cost
+    more than the sums)."""
     n = values.size
     # One allocation: two of 4 MB each were handed back by glibc and faulted in every run.
-    means = np.empty((2, n))
+    means = np.empty((2, 0 if compared else n))
+    sides = np.zeros(n if compared else 0, np.int8)
     mean_a = means[0]
     mean_b = means[1]
-    mean_a[: window_a - 1] = np.nan
-    mean_b[: window_b - 1] = np.nan
+    if not compared:
+        mean_a[: window_a - 1] = np.nan
+        mean_b[: window_b - 1] = np.nan
     total_a = compensation_a = total_b = compensation_b = 0.0
     for i in range(n):
         value = values[i]
@@ -69,11 +79,16 @@ def _rolling_means_pair(
             total_b, compensation_b = _compensated_add(
                 total_b, compensation_b, -values[i - window_b]
             )
+        if compared:
+            if i >= window_a - 1 and i >= window_b - 1:  # before, a mean is NaN: 0
+                mean = (total_a + compensation_a) / window_a
+                sides[i] = side(mean, (total_b + compensation_b) / window_b)
+            continue
         if i >= window_a - 1:
             mean_a[i] = (total_a + compensation_a) / window_a
         if i >= window_b - 1:
             mean_b[i] = (total_b + compensation_b) / window_b
-    return mean_a, mean_b
+    return means, sides
 
 
 def sma(values: FloatArray, window: int) -> FloatArray:
@@ -83,7 +98,15 @@ def sma(values: FloatArray, window: int) -> FloatArray:
 
 def sma_pair(values: FloatArray, window_a: int, window_b: int) -> tuple[FloatArray, FloatArray]:
     """(sma(values, window_a), sma(values, window_b)), the same bits, in one pass."""
-    return _rolling_means_pair(np.ascontiguousarray(values, np.float64), window_a, window_b)
+    means = _rolling_means_pair(np.ascontiguousarray(values, np.float64), window_a, window_b, False)
+    return means[0][0], means[0][1]
+
+
+def sma_pair_sides(values: FloatArray, window_a: int, window_b: int) -> npt.NDArray[np.int8]:
+    """`side` of sma(values, window_a) and sma(values, window_b) per bar, the same bits as
+    compared from `sma_pair`, in one pass without the means."""
+    values = np.ascontiguousarray(values, np.float64)
+    return _rolling_means_pair(values, window_a, window_b, True)[1]
 
 
 def rolling_sum(values: FloatArray, window: int) -> FloatArray:

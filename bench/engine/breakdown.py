@@ -1,11 +1,13 @@
 """Where the time of one backtest, and of one grid set, goes: each part timed alone on the same
 inputs (CPU time, best of a few runs), beside the whole timed the same way.
 
-A backtest (`run_backtest`): its targets (indicators and crosses, from a fresh indicator
-cache), the fill kernel, the trade details (mae, mfe, bars held), the metrics; the rest is the
-trade columns and the glue between. A grid set (`evaluate_sets`'s loop): its targets from the
-chunk's shared indicator cache, the kernel, the set's metrics with its trades' places and returns
-and its robustness sums (`sweep_metrics`).
+A backtest (`run_backtest`): its targets (indicators and crosses, from a backtest's own
+indicator cache, which keeps nothing), the fill kernel, the trade details (mae, mfe, bars
+held), the metrics (one compiled function over the curve for its returns, drawdown and sums in
+numpy's order, and the returns' moments for the PSR); the rest is the trade columns and the
+glue between. A grid set (`evaluate_sets`'s loop): its targets from the chunk's shared
+indicator cache, the kernel, the set's metrics with its trades' places and returns and its
+robustness sums (`sweep_metrics`).
 """
 
 from collections.abc import Callable
@@ -80,7 +82,7 @@ def backtest_parts(candles: Candles, config: BacktestConfig, repeats: int) -> li
             (
                 "targets (indicators, crosses)",
                 lambda: target_positions(
-                    IndicatorCache(candles), config.strategy, config.params, direction
+                    IndicatorCache(candles, shared=False), config.strategy, config.params, direction
                 ),
             ),
             ("fill kernel", lambda: run_kernel(prices, targets, 0, execution)),

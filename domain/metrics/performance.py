@@ -1,6 +1,7 @@
 """The metrics of one equity curve and its trades (docs/simulation.md); undefined ones are None."""
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -11,6 +12,7 @@ from domain.research.sharpe_inference import ReturnMoments, probabilistic_sharpe
 
 Metric = float | int | None
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 # The open times of a curve's first and last bars; None for a curve without bars.
 Span = tuple[int, int] | None
 
@@ -50,51 +52,81 @@ def span_of(open_time: npt.NDArray[np.int64]) -> Span:
 _PAIRWISE_BLOCK = 128
 
 
-# What a pass sums: the values, their squared deviations from the mean, their squared downside
-# (or nothing).
+# What a pass sums: the values, their squared deviations from the mean, their squared downside,
+# or nothing (a pass with one sum: the compiler drops the other).
 _VALUE, _SQUARED_DEVIATION, _SQUARED_DOWNSIDE, _NOTHING = 0, 1, 2, 3
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _term(kind: int, value: float, mean: float) -> float:
-    """x; (x - mean)², as np.var squares it; or np.minimum(x, 0)², NaN kept."""
+    """x; (x - mean)², as np.var squares it; np.minimum(x, 0)², NaN kept; or 0."""
     if kind == _VALUE:
         return value
     if kind == _SQUARED_DEVIATION:
         deviation = value - mean
         return deviation * deviation
-    low = value if value < 0.0 or value != value else 0.0
+    if kind == _NOTHING:
+        return 0.0
+    low = 0.0 if value >= 0.0 else value  # one compare, a select
     return low * low
 
 
-@njit(cache=True, error_model="numpy")
-def _block_sum(values: FloatArray, first: int, count: int, mean: float, kind: int) -> float:
-    """numpy's sum of `_term` of `kind` over one block, values[first:first + count] (count <=
-    128)."""
+@njit(cache=True, error_model="numpy", inline="always")
+def _block_sums(
+    values: FloatArray, first: int, count: int, mean: float, kind: int, other: int
+) -> tuple[float, float]:
+    """numpy's sums of `_term` of `kind` and of `other` over one block, values[first:first +
+    count] (count <= 128): 8 accumulators each, side by side in one loop."""
     if count < 8:
-        total = 0.0
+        total = other_total = 0.0
         for i in range(first, first + count):
             total += _term(kind, values[i], mean)
-        return total
-    # 8 accumulators, started on the first 8 values.
-    a0, a1 = _term(kind, values[first], mean), _term(kind, values[first + 1], mean)
-    a2, a3 = _term(kind, values[first + 2], mean), _term(kind, values[first + 3], mean)
-    a4, a5 = _term(kind, values[first + 4], mean), _term(kind, values[first + 5], mean)
-    a6, a7 = _term(kind, values[first + 6], mean), _term(kind, values[first + 7], mean)
+            other_total += _term(other, values[i], mean)
+        return total, other_total
+    # 8 accumulators of each, started on the first 8 values.
+    v = values[first : first + 8]
+    a0, a1, a2, a3 = (
+        _term(kind, v[0], mean),
+        _term(kind, v[1], mean),
+        _term(kind, v[2], mean),
+        _term(kind, v[3], mean),
+    )
+    a4, a5, a6, a7 = (
+        _term(kind, v[4], mean),
+        _term(kind, v[5], mean),
+        _term(kind, v[6], mean),
+        _term(kind, v[7], mean),
+    )
+    b0, b1, b2, b3 = (
+        _term(other, v[0], mean),
+        _term(other, v[1], mean),
+        _term(other, v[2], mean),
+        _term(other, v[3], mean),
+    )
+    b4, b5, b6, b7 = (
+        _term(other, v[4], mean),
+        _term(other, v[5], mean),
+        _term(other, v[6], mean),
+        _term(other, v[7], mean),
+    )
     end = first + count - count % 8
     for i in range(first + 8, end, 8):
-        a0 += _term(kind, values[i], mean)
-        a1 += _term(kind, values[i + 1], mean)
-        a2 += _term(kind, values[i + 2], mean)
-        a3 += _term(kind, values[i + 3], mean)
-        a4 += _term(kind, values[i + 4], mean)
-        a5 += _term(kind, values[i + 5], mean)
-        a6 += _term(kind, values[i + 6], mean)
-        a7 += _term(kind, values[i + 7], mean)
+        v0, v1, v2, v3 = values[i], values[i + 1], values[i + 2], values[i + 3]
+        v4, v5, v6, v7 = values[i + 4], values[i + 5], values[i + 6], values[i + 7]
+        a0, b0 = a0 + _term(kind, v0, mean), b0 + _term(other, v0, mean)
+        a1, b1 = a1 + _term(kind, v1, mean), b1 + _term(other, v1, mean)
+        a2, b2 = a2 + _term(kind, v2, mean), b2 + _term(other, v2, mean)
+        a3, b3 = a3 + _term(kind, v3, mean), b3 + _term(other, v3, mean)
+        a4, b4 = a4 + _term(kind, v4, mean), b4 + _term(other, v4, mean)
+        a5, b5 = a5 + _term(kind, v5, mean), b5 + _term(other, v5, mean)
+        a6, b6 = a6 + _term(kind, v6, mean), b6 + _term(other, v6, mean)
+        a7, b7 = a7 + _term(kind, v7, mean), b7 + _term(other, v7, mean)
     total = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    other_total = ((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7))
     for i in range(end, first + count):
         total += _term(kind, values[i], mean)
-    return total
+        other_total += _term(other, values[i], mean)
+    return total, other_total
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -104,58 +136,90 @@ def _left_half(count: int) -> int:
 
 
 @njit(cache=True, error_model="numpy")
-def _pairwise_sums(
-    values: FloatArray, mean: float, kind: int, other_kind: int
-) -> tuple[float, float]:
-    """numpy's sums of `_term` of `kind` and of `other_kind` (_NOTHING: none) over all the
-    values, in one walk: `_block_sum` of each block (the second sum reads it from the cache),
-    halves (cut at a multiple of 8) summed until they are blocks, left half + right half:
-    numpy's recursion, walked with a stack of its own (numba cannot cache a recursive
-    function)."""
+def _pairwise_plan(count: int) -> tuple[IntArray, IntArray, IntArray]:
+    """numpy's order for summing `count` values: its blocks in order (first value, count), and
+    how their sums are added, as a postfix program of block numbers (its sum) and -1 (the last
+    two added, left + right). numpy's recursion (halves cut at a multiple of 8 until they are
+    blocks), walked with a stack of its own (numba cannot cache a recursive function)."""
+    blocks = count // (_PAIRWISE_BLOCK // 2) + 1  # a block past the first has over 64 values
+    block_first = np.empty(blocks, np.int64)
+    block_count = np.empty(blocks, np.int64)
+    program = np.empty(2 * blocks, np.int64)
     firsts = np.zeros(64, np.int64)  # per depth: the half being summed, and whether its
-    counts = np.zeros(64, np.int64)  # left half is done (then its sums are kept)
+    counts = np.zeros(64, np.int64)  # left half is done
     left_done = np.zeros(64, np.bool_)
-    lefts = np.zeros(64)
-    other_lefts = np.zeros(64)
-    depth = 0
-    counts[0] = values.size
+    depth = block = steps = 0
+    counts[0] = count
     while True:
         while counts[depth] > _PAIRWISE_BLOCK:  # down the left halves to a block
             left_done[depth] = False
             firsts[depth + 1] = firsts[depth]
             counts[depth + 1] = _left_half(counts[depth])
             depth += 1
-        total = _block_sum(values, firsts[depth], counts[depth], mean, kind)
-        other = 0.0
-        if other_kind != _NOTHING:
-            other = _block_sum(values, firsts[depth], counts[depth], mean, other_kind)
+        block_first[block] = firsts[depth]
+        block_count[block] = counts[depth]
+        program[steps] = block
+        block += 1
+        steps += 1
         while depth > 0:  # up while right halves are done
             depth -= 1
             if not left_done[depth]:
                 left_done[depth] = True
-                lefts[depth] = total
-                other_lefts[depth] = other
                 half = _left_half(counts[depth])
                 firsts[depth + 1] = firsts[depth] + half
                 counts[depth + 1] = counts[depth] - half
                 depth += 1
                 break
-            total = lefts[depth] + total
-            other = other_lefts[depth] + other
+            program[steps] = -1
+            steps += 1
         else:
-            return total, other
+            return block_first[:block], block_count[:block], program[:steps]
+
+
+@njit(cache=True, error_model="numpy")
+def _pairwise_total(program: IntArray, block_sums: FloatArray) -> float:
+    """The blocks' sums added as `_pairwise_plan`'s program says."""
+    stack = np.empty(64)
+    top = 0
+    for step in program:
+        if step >= 0:
+            stack[top] = block_sums[step]
+            top += 1
+        else:
+            top -= 1
+            stack[top - 1] = stack[top - 1] + stack[top]
+    total: float = stack[0]
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def _pairwise_sums(
+    values: FloatArray,
+    mean: float,
+    kind: int,
+    other: int,
+    plan: tuple[IntArray, IntArray, IntArray],
+) -> tuple[float, float]:
+    """numpy's sums of `_term` of `kind` and of `other` over all the values, `plan` their
+    `_pairwise_plan`."""
+    block_first, block_count, program = plan
+    sums = np.empty((2, block_first.size))
+    for block in range(block_first.size):
+        first, count = block_first[block], block_count[block]
+        sums[0, block], sums[1, block] = _block_sums(values, first, count, mean, kind, other)
+    return _pairwise_total(program, sums[0]), _pairwise_total(program, sums[1])
 
 
 @njit(cache=True, error_model="numpy")
 def _return_sums(returns: FloatArray) -> tuple[float, float, float]:
     """The mean of the returns, the sum of their squared deviations from it and the mean of
     their squared downside, as np.mean, np.var and the mean of np.minimum(r, 0) ** 2 find
-    them (the same bits), in two light compiled passes instead of numpy's five (the values
-    and the downside in the first, the deviations from the mean in the second)."""
+    them (the same bits)."""
     count = returns.size
-    total, downside = _pairwise_sums(returns, 0.0, _VALUE, _SQUARED_DOWNSIDE)
+    plan = _pairwise_plan(count)
+    total, downside = _pairwise_sums(returns, 0.0, _VALUE, _SQUARED_DOWNSIDE, plan)
     mean = total / count
-    deviations = _pairwise_sums(returns, mean, _SQUARED_DEVIATION, _NOTHING)[0]
+    deviations = _pairwise_sums(returns, mean, _SQUARED_DEVIATION, _NOTHING, plan)[0]
     return mean, deviations, downside / count
 
 
@@ -164,10 +228,16 @@ def return_ratios(
 ) -> tuple[float | None, float | None]:
     """(Sharpe, Sortino) of per-bar returns, annualized over `periods_per_year`: the mean
     over the standard deviation (ddof 1), and over the root mean square of the downside."""
-    count = returns.size
-    if count == 0:
+    if returns.size == 0:
         return None, None
-    mean, deviations, downside_square = _return_sums(np.ascontiguousarray(returns, np.float64))
+    sums = _return_sums(np.ascontiguousarray(returns, np.float64))
+    return _ratios(returns.size, *sums, periods_per_year)
+
+
+def _ratios(
+    count: int, mean: float, deviations: float, downside_square: float, periods_per_year: float
+) -> tuple[float | None, float | None]:
+    """`return_ratios` from `_return_sums` of `count` returns (at least one)."""
     annualize = math.sqrt(periods_per_year)
     sharpe = None
     if count >= 2:
@@ -181,24 +251,20 @@ def return_ratios(
     return sharpe, sortino
 
 
-def max_drawdown(equity: FloatArray) -> float | None:
-    """max over t of 1 - equity_t / max(equity_0..t), as a positive fraction."""
-    return finite_or_none(_max_drawdown(equity)) if equity.size else None
-
-
-@njit(cache=True, error_model="numpy")
-def _max_drawdown(equity: FloatArray) -> float:
-    """While the running peak is positive, the deepest fall below it is at the lowest equity
-    before the next peak, so one division per peak replaces one per bar; the exact same
-    quotient comes out, division being monotonic. A peak at or below zero (a blown-up
-    account) takes the per-bar route."""
-    drawdown = -np.inf
-    peak = -np.inf
-    trough = np.inf
-    for i in range(equity.size):
+@njit(cache=True, error_model="numpy", inline="always")
+def _drawdown_walk(
+    equity: FloatArray, first: int, stop: int, drawdown: float, peak: float, trough: float
+) -> tuple[float, float, float, bool]:
+    """The maximum drawdown walked on over equity[first:stop] from its state: the deepest fall
+    so far, the running peak and the lowest equity since it; True once a NaN made it NaN.
+    While the peak is positive, the deepest fall below it is at the lowest equity before the
+    next peak, so one division per peak replaces one per bar; the exact same quotient comes
+    out, division being monotonic. A peak at or below zero (a blown-up account) takes the
+    per-bar route."""
+    for i in range(first, stop):
         value = equity[i]
         if value != value:
-            return np.nan
+            return drawdown, peak, trough, True
         if value > peak:
             if peak > 0.0:
                 drawdown = max(drawdown, 1.0 - trough / peak)
@@ -208,11 +274,96 @@ def _max_drawdown(equity: FloatArray) -> float:
         if peak <= 0.0:
             fall = 1.0 - value / peak
             if fall != fall:
-                return np.nan
+                return drawdown, peak, trough, True
             drawdown = max(drawdown, fall)
-    if peak > 0.0:
+    return drawdown, peak, trough, False
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _lower(value: float, low: float) -> float:
+    return value if value < low else low
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _higher(value: float, high: float) -> float:
+    return value if value > high else high
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _block_extremes(values: FloatArray, first: int, stop: int) -> tuple[float, float]:
+    """The lowest and the highest of values[first:stop] in four independent chains (a chain
+    of selects waits on each comparison; exact in any order), meaningless if one is NaN."""
+    low0 = low1 = low2 = low3 = np.inf
+    high0 = high1 = high2 = high3 = -np.inf
+    end = stop - (stop - first) % 4
+    for i in range(first, end, 4):
+        low0, high0 = _lower(values[i], low0), _higher(values[i], high0)
+        low1, high1 = _lower(values[i + 1], low1), _higher(values[i + 1], high1)
+        low2, high2 = _lower(values[i + 2], low2), _higher(values[i + 2], high2)
+        low3, high3 = _lower(values[i + 3], low3), _higher(values[i + 3], high3)
+    for i in range(end, stop):
+        low0, high0 = _lower(values[i], low0), _higher(values[i], high0)
+    low = _lower(_lower(low0, low1), _lower(low2, low3))
+    return low, _higher(_higher(high0, high1), _higher(high2, high3))
+
+
+@njit(cache=True, error_model="numpy")
+def _curve_sums(
+    equity: FloatArray, initial_capital: float
+) -> tuple[FloatArray, float, float, float, float]:
+    """`CurveSums` of the curve: its returns, then block by block in numpy's summation
+    order their sums and the drawdown walked on, then their deviations from the mean."""
+    count = equity.size
+    returns = np.empty(count)
+    plan = _pairwise_plan(count)
+    block_first, block_count, program = plan
+    sums = np.empty((2, block_first.size))  # of the returns, and of their squared downside
+    drawdown, peak, trough, broken = -np.inf, -np.inf, np.inf, False
+    if count > 0:
+        returns[0] = equity[0] / initial_capital - 1.0
+    for i in range(1, count):
+        returns[i] = equity[i] / equity[i - 1] - 1.0
+    for block in range(block_first.size):
+        first = block_first[block]
+        stop = first + block_count[block]
+        sums[0, block], sums[1, block] = _block_sums(
+            returns, first, stop - first, 0.0, _VALUE, _SQUARED_DOWNSIDE
+        )
+        if broken:
+            continue
+        # A block below a positive peak, without a NaN (its returns' sum would be one), only
+        # lowers the trough.
+        low, high = _block_extremes(equity, first, stop)
+        if peak > 0.0 and not high > peak and sums[0, block] == sums[0, block]:
+            trough = min(trough, low)
+        else:
+            drawdown, peak, trough, broken = _drawdown_walk(
+                equity, first, stop, drawdown, peak, trough
+            )
+    if broken:
+        drawdown = np.nan
+    elif peak > 0.0:
         drawdown = max(drawdown, 1.0 - trough / peak)
-    return drawdown
+    mean = _pairwise_total(program, sums[0]) / count
+    deviations = _pairwise_sums(returns, mean, _SQUARED_DEVIATION, _NOTHING, plan)[0]
+    return returns, drawdown, mean, deviations, _pairwise_total(program, sums[1]) / count
+
+
+@dataclass(frozen=True)
+class CurveSums:
+    """What the metrics need of an equity curve and its per-bar returns."""
+
+    returns: FloatArray  # per_bar_returns
+    max_drawdown: float  # max over t of 1 - equity_t / max(equity_0..t); NaN after a NaN
+    mean: float  # of the returns, as np.mean
+    deviations: float  # the sum of their squared deviations from the mean, as np.var's
+    downside_square: float  # the mean of their squared downside, np.minimum(r, 0) ** 2
+
+
+def curve_sums(equity: FloatArray, initial_capital: float) -> CurveSums:
+    """The returns, drawdown and return sums of `equity` (one compiled pass and a light
+    second: at a grid's scale numpy's passes and temporaries cost more than the kernel)."""
+    return CurveSums(*_curve_sums(np.ascontiguousarray(equity, np.float64), initial_capital))
 
 
 def cagr(final: float, initial: float, elapsed_ms: int) -> float | None:
@@ -268,26 +419,28 @@ def compute_metrics(
     closed_sides: npt.NDArray[np.int8] | None = None,
     closed_bars_held: npt.NDArray[np.int64] | None = None,
     benchmark_return: float | None = None,
-    returns: FloatArray | None = None,
+    curve: CurveSums | None = None,
     moments: ReturnMoments | None = None,
 ) -> dict[str, Metric]:
     """Every metric of docs/simulation.md's table, keyed as there: the one assembly that a
-    backtest, an optimization's sets and the chained walk-forward windows all use. `returns`
-    and `moments` may be given when the caller already has them."""
+    backtest, an optimization's sets and the chained walk-forward windows all use. `curve`
+    (`curve_sums` of `equity`) and `moments` may be given when the caller already has them."""
     if equity.size == 0 or span is None:
         final = initial_capital if equity.size == 0 else float(equity[-1])
         elapsed_ms = 0
     else:
         final = float(equity[-1])
         elapsed_ms = add_intervals(span[1], interval, 1) - span[0]
-    if returns is None:
-        returns = per_bar_returns(equity, initial_capital)
+    if curve is None:
+        curve = curve_sums(equity, initial_capital)
     if moments is None:
-        moments = ReturnMoments.of(returns)
-    periods = bars_per_year(interval)
+        moments = ReturnMoments.of(curve.returns)
     growth = cagr(final, initial_capital, elapsed_ms)
-    drawdown = max_drawdown(equity)
-    sharpe, sortino = return_ratios(returns, periods)
+    drawdown = finite_or_none(curve.max_drawdown) if equity.size else None
+    sharpe, sortino = None, None
+    if equity.size:
+        sums = (curve.mean, curve.deviations, curve.downside_square)
+        sharpe, sortino = _ratios(equity.size, *sums, bars_per_year(interval))
     gains = float(closed_pnl[closed_pnl > 0].sum())
     losses = -float(closed_pnl[closed_pnl < 0].sum())
     closed = closed_pnl.size

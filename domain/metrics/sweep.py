@@ -16,8 +16,8 @@ from domain.execution.kernel import Kernel
 from domain.metrics.performance import (
     Metric,
     compute_metrics,
+    curve_sums,
     finite_or_none,
-    per_bar_returns,
     span_of,
 )
 from domain.optimization.walk_forward import chain_scales
@@ -75,8 +75,8 @@ def sweep_metrics(
     and bars_held; `benchmark_return` its bars' buy and hold), with its returns' moments and
     block sums over `blocks` blocks."""
     closed = kernel.exit_bar >= 0
-    returns = per_bar_returns(kernel.equity, initial_capital)
-    moments = ReturnMoments.of(returns)
+    curve = curve_sums(kernel.equity, initial_capital)
+    moments = ReturnMoments.of(curve.returns)
     metrics = compute_metrics(
         kernel.equity,
         (first_time, last_time),
@@ -91,12 +91,12 @@ def sweep_metrics(
         closed_sides=kernel.side[closed],
         closed_bars_held=trade_bars_held[closed],
         benchmark_return=benchmark_return,
-        returns=returns,
+        curve=curve,
         moments=moments,
     )
     if not kernel.equity.size:
         return SetSweep(metrics, None, np.zeros(blocks), np.zeros(blocks))
-    sums, squares = block_sums(returns, blocks)
+    sums, squares = block_sums(curve.returns, blocks)
     return SetSweep(metrics, moments, sums, squares)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from domain.compiled_cache import njit
+from domain.indicators import side, sma_pair_sides
 from domain.strategies import BUILTIN_STRATEGIES
 from domain.targets.indicator_cache import IndicatorCache
 
@@ -40,7 +41,7 @@ def _targets_of(name: str) -> Callable[[TargetsFunction], TargetsFunction]:
 def _above_below_compiled(fast: npt.NDArray[np.float64], slow: npt.NDArray[np.float64]) -> Targets:
     targets = np.empty(fast.size, np.int8)
     for i in range(fast.size):
-        targets[i] = 1 if fast[i] > slow[i] else (-1 if fast[i] < slow[i] else 0)
+        targets[i] = side(fast[i], slow[i])
     return targets
 
 
@@ -72,7 +73,10 @@ def _enter_exit(
 
 @_targets_of("sma_cross")
 def _sma_cross(cache: IndicatorCache, p: Params) -> Targets:
-    return _above_below(*cache.sma_pair(int(p["fast"]), int(p["slow"])))
+    fast, slow = int(p["fast"]), int(p["slow"])
+    if not cache.shared and not (cache.holds_sma(fast) or cache.holds_sma(slow)):
+        return sma_pair_sides(cache.close, fast, slow)  # no set will ask for the SMAs again
+    return _above_below(*cache.sma_pair(fast, slow))
 
 
 @_targets_of("ema_cross")

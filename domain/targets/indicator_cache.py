@@ -13,8 +13,13 @@ FloatArray = npt.NDArray[np.float64]
 
 
 class IndicatorCache:
-    def __init__(self, candles: Candles) -> None:
+    """`shared`: asked by many parameter sets (an optimizer's), so every indicator is kept; a
+    backtest's own cache (not shared) lets a strategy's targets skip indicators no other set
+    will ask for."""
+
+    def __init__(self, candles: Candles, shared: bool = True) -> None:
         self.candles = candles
+        self.shared = shared
         self.close: FloatArray = np.ascontiguousarray(candles.close, np.float64)
         self._sma: dict[int, FloatArray] = {}
         self._ema: dict[int, FloatArray] = {}
@@ -36,6 +41,9 @@ class IndicatorCache:
             *self._macd_signal.values(),
         ]
         return sum(array.nbytes for array in held)
+
+    def holds_sma(self, window: int) -> bool:
+        return window in self._sma
 
     def sma(self, window: int) -> FloatArray:
         if window not in self._sma:

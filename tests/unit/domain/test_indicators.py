@@ -169,3 +169,17 @@ def test_an_sma_pair_of_short_inputs() -> None:
     np.testing.assert_array_equal(first, [np.nan, 1.5, 2.5])
     assert np.isnan(second).all()
     assert [a.size for a in indicators.sma_pair(np.empty(0), 3, 4)] == [0, 0]
+
+
+@pytest.mark.parametrize(("fast", "slow"), [(10, 30), (30, 10), (1, 5), (7, 7), (3, 5_000)])
+def test_sma_pair_sides_are_the_pairs_means_compared_to_the_bit(fast: int, slow: int) -> None:
+    rng = np.random.default_rng(fast * slow)
+    close = 100.0 + np.cumsum(rng.standard_normal(3_000))
+    close[1_000] = np.nan
+    close[2_000:2_050] = close[1_999]  # flat: equal means
+    mean_fast, mean_slow = indicators.sma(close, fast), indicators.sma(close, slow)
+    expected = np.where(mean_fast > mean_slow, 1, np.where(mean_fast < mean_slow, -1, 0))
+    sides = indicators.sma_pair_sides(close, fast, slow)
+    assert sides.dtype == np.int8
+    assert sides.tolist() == expected.tolist()
+    assert np.count_nonzero(sides == 0) >= min(max(fast, slow), close.size)

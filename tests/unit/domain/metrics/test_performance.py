@@ -12,6 +12,8 @@ from domain.metrics.performance import (
     Metric,
     bars_per_year,
     compute_metrics,
+    curve_sums,
+    per_bar_returns,
     return_ratios,
     span_of,
 )
@@ -148,3 +150,38 @@ def test_sharpe_and_sortino_are_numpys_to_the_bit(size: int) -> None:
     assert repr(sharpe) == repr(expected_sharpe)
     expected_sortino = mean / downside * math.sqrt(525_600) if downside else None
     assert repr(sortino) == repr(expected_sortino)
+
+
+def _slow_drawdown(equity: np.ndarray) -> float:
+    """max over t of 1 - equity_t / max(equity_0..t), bar by bar; NaN after a NaN."""
+    drawdown = peak = -math.inf
+    for value in equity:
+        if value != value:
+            return math.nan
+        peak = max(peak, value)
+        fall = 1.0 - value / peak
+        if fall != fall:
+            return math.nan
+        drawdown = max(drawdown, fall)
+    return drawdown
+
+
+@pytest.mark.parametrize("size", [1, 2, 8, 9, 64, 129, 300, 1_000, 8_193, 40_001])
+@pytest.mark.parametrize("shape", ["walk", "blown_up", "nan"])
+def test_curve_sums_are_numpys_and_the_bar_by_bar_drawdown_to_the_bit(
+    size: int, shape: str
+) -> None:
+    rng = np.random.default_rng(size)
+    equity = np.asarray(10_000.0 * np.cumprod(1.0 + rng.standard_normal(size) * 1e-2), np.float64)
+    if shape == "blown_up":
+        equity[size // 2 :] -= 2.0 * equity[size // 2]
+    if shape == "nan":
+        equity[size // 3] = np.nan
+    curve = curve_sums(equity, 10_000.0)
+    returns = per_bar_returns(equity, 10_000.0)
+    assert curve.returns.tobytes() == returns.tobytes()
+    assert repr(curve.max_drawdown) == repr(float(_slow_drawdown(equity)))
+    mean = np.mean(returns)
+    assert repr(curve.mean) == repr(float(mean))
+    assert repr(curve.deviations) == repr(float(np.sum((returns - mean) ** 2)))
+    assert repr(curve.downside_square) == repr(float(np.mean(np.minimum(returns, 0.0) ** 2)))
