@@ -162,13 +162,30 @@ class Publisher:
         if self._channel.is_closed:
             raise aiormq.exceptions.ChannelInvalidStateError(f"{self._channel!r} closed")
         channel = await self._channel.get_underlay_channel()
-        await channel.basic_publish(
-            body,
-            exchange=exchange,
-            routing_key=routing_key,
-            properties=json_properties(message_type, message_id),
-            mandatory=mandatory,
-        )
+        properties = json_properties(message_type, message_id)
+        await publish(channel, body, exchange, routing_key, properties, mandatory=mandatory)
+
+
+async def publish(
+    channel: aiormq.abc.AbstractChannel,
+    body: bytes,
+    exchange: str,
+    routing_key: str,
+    properties: aiormq.spec.Basic.Properties,
+    *,
+    mandatory: bool = False,
+) -> None:
+    """Publish on a channel with publisher confirms and wait for the broker's confirm, not for
+    the write to drain first (the confirm comes after it anyway)."""
+    assert isinstance(channel, aiormq.Channel)  # aiormq's abstract channel does not say `wait`
+    await channel.basic_publish(
+        body,
+        exchange=exchange,
+        routing_key=routing_key,
+        properties=properties,
+        mandatory=mandatory,
+        wait=False,
+    )
 
 
 def json_properties(
