@@ -81,7 +81,11 @@ class Statement:
 async def run_all(conn: DbConnection, statements: Sequence[Statement]) -> None:
     """Run `statements` in their order, each run of one SQL text in one round trip."""
     for sql, run in itertools.groupby(statements, key=lambda statement: statement.sql):
-        await conn.executemany(sql, [statement.args for statement in run])
+        args = [statement.args for statement in run]
+        if len(args) == 1:
+            await conn.execute(sql, *args[0])
+        else:
+            await conn.executemany(sql, args)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
