@@ -20,7 +20,7 @@ from aiormq.abc import AbstractChannel
 log = logging.getLogger(__name__)
 
 # Acks asked for within this long go out together.
-GATHER_SECONDS = 0.005
+GATHER_SECONDS = 0.02
 # An ack kept back by an earlier delivery still in hand goes out by itself after this long.
 LONGEST_WAIT_SECONDS = 0.1
 

@@ -2,8 +2,10 @@
 
 import asyncio
 import contextlib
+import itertools
 import json
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -63,6 +65,27 @@ class SharedReads:
 # shared reads too.
 DbConnection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 DbExecutor = DbConnection | asyncpg.Pool | SharedReads
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A write and its arguments, to run by itself or with others of the same SQL."""
+
+    sql: str
+    args: tuple[Any, ...]
+
+    async def run(self, db: DbExecutor) -> None:
+        await db.execute(self.sql, *self.args)
+
+
+async def run_all(conn: DbConnection, statements: Sequence[Statement]) -> None:
+    """Run `statements` in their order, each run of one SQL text in one round trip."""
+    for sql, run in itertools.groupby(statements, key=lambda statement: statement.sql):
+        args = [statement.args for statement in run]
+        if len(args) == 1:
+            await conn.execute(sql, *args[0])
+        else:
+            await conn.executemany(sql, args)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -6,6 +6,7 @@ Straight through aiormq, as lean a producer as the HTTP load generator is a clie
 machine of two cores the producer's own CPU would otherwise be taken from the API's."""
 
 import asyncio
+import random
 import time
 import uuid
 from collections import Counter
@@ -17,7 +18,10 @@ import orjson
 from aiormq.abc import DeliveredMessage
 
 from bench.api.load_generator import LoadSummary, percentile
-from shared.amqp import SUBMIT_ROUTING_KEY, Topology
+from shared.amqp import SUBMIT_ROUTING_KEY, Topology, publish
+
+# The longest a submission's answer may take.
+_REPLY_SECONDS = 30.0
 
 
 @dataclass
@@ -59,22 +63,24 @@ async def amqp_load(
         async def publisher() -> None:
             loop = asyncio.get_running_loop()
             while time.perf_counter() < stop_at:
-                submission_id = str(uuid.uuid4())
+                # A random (version 4) UUID without a system call for each.
+                submission_id = str(uuid.UUID(int=random.getrandbits(128), version=4))
                 body = {"type": "SubmitBacktest", "version": 1, "id": submission_id}
                 future = waiting[submission_id] = loop.create_future()
                 sent = time.perf_counter()
                 try:
-                    await channel.basic_publish(
+                    await publish(  # confirmed by the broker
+                        channel,
                         orjson.dumps({**body, "request": request}),
-                        exchange=topology.submit,
-                        routing_key=SUBMIT_ROUTING_KEY,
-                        properties=aiormq.spec.Basic.Properties(
+                        topology.submit,
+                        SUBMIT_ROUTING_KEY,
+                        aiormq.spec.Basic.Properties(
                             delivery_mode=2,  # persistent
                             correlation_id=submission_id,
                             reply_to=replies,
                         ),
                     )
-                    answer = orjson.loads(await asyncio.wait_for(future, 30))
+                    answer = orjson.loads(await future)
                 except Exception as exc:
                     tally.errors += 1
                     tally.first_error = tally.first_error or f"{type(exc).__name__}: {exc}"
@@ -84,7 +90,9 @@ async def amqp_load(
                     tally.latencies.append((answered - sent) * 1000)
                     tally.answers[answer["type"]] += 1
 
-        await asyncio.gather(*(publisher() for _ in range(in_flight)))
+        # One deadline for all (a reply that never comes fails the run), not a timer each.
+        async with asyncio.timeout(warmup_seconds + seconds + _REPLY_SECONDS):
+            await asyncio.gather(*(publisher() for _ in range(in_flight)))
         cpu_seconds = time.process_time() - cpu_before
     finally:
         await connection.close()

@@ -91,15 +91,17 @@ def write(results: Sequence["TransportResult"], path: Path) -> str:
         "- AMQP: `SubmitBacktest` published (persistent, with a publisher confirm) to the submit"
         " exchange with `reply_to`; latency from the publish to the `SubmissionAccepted` read.",
         "- CPU cores: average cores each process used during the load (postgres and rabbitmq:"
-        " all their processes); CPU ms per submission: CPU time over answers, the figure least"
-        " moved by neighbours (producer: the load generator's own, warm-up included; the AMQP"
-        " one straight through aiormq); machine busy: share of all cores busy, anything else"
-        " included. On 2 cores every process's CPU is taken from the others'.",
+        " all their processes, whoever else uses those servers meanwhile included); CPU ms per"
+        " submission: CPU time over answers, the figure least moved by neighbours (producer:"
+        " the load generator's own, warm-up included; the AMQP one straight through aiormq);"
+        " machine busy: share of all cores busy, anything else included. On 2 cores every"
+        " process's CPU is taken from the others'.",
         "- An AMQP submission also costs the broker two writes the HTTP one does not (the quorum"
         " queue's, the confirmed reply), and the producer a confirmed publish and a reply read."
         " The API reads deliveries straight from aiormq; the submissions in hand at once share"
-        " their checks' identical reads, commit together (one transaction and one key claim per"
-        " group) and are acknowledged in runs.",
+        " their checks' identical reads, commit together (per group one transaction, one key"
+        " claim and one round trip writing the jobs; two groups at a time) and are"
+        " acknowledged in runs.",
     ]
     payload = {"results": [r.as_dict() for r in results], "passed": passed(results)}
     return write_report(path, "Submissions benchmark", body, payload)

@@ -7,7 +7,7 @@ share one store, per kind of job.
 
 import hashlib
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from services.api.errors import Unprocessable
-from shared.db import DbConnection
+from shared.db import DbConnection, Statement, run_all
 from shared.repos.idempotency import EarlierSubmission, KeyClaim, claim_keys
 
 HEADER = "Idempotency-Key"
@@ -48,14 +48,15 @@ def fingerprint(body: BaseModel) -> str:
 @dataclass(frozen=True)
 class Creation:
     """A job to create once per `key`: `body` is the validated request (so a key reused for
-    another one is refused, naming `key_field`: the header, or the message's `id`), `create`
-    inserts the job under the id it is given, inside the caller's transaction."""
+    another one is refused, naming `key_field`: the header, or the message's `id`), `insert`
+    the statement that writes the job (its row and its outbox message) under the id it is
+    given, run inside the caller's transaction."""
 
     scope: str
     key: str | None
     key_field: str
     body: BaseModel
-    create: Callable[[DbConnection, UUID], Awaitable[None]]
+    insert: Callable[[UUID], Statement]
     job_id: UUID = field(default_factory=uuid4)
 
     async def claim_and_create(self, conn: DbConnection) -> EarlierSubmission | None:
@@ -83,15 +84,13 @@ async def claim_and_create_all(
     conn: DbConnection, creations: Sequence[Creation]
 ) -> list[EarlierSubmission | None]:
     """In a transaction: each job created unless its key names an earlier one (returned for
-    it); the keys claimed together, before any job is created."""
+    it); the keys claimed together, before any job is created, and the jobs of a kind written
+    together (one round trip)."""
     claims = {id(c): claim for c in creations if (claim := c.claim()) is not None}
     found = dict(zip(claims, await claim_keys(conn, list(claims.values())), strict=True))
-    outcomes: list[EarlierSubmission | None] = []
-    for creation in creations:
-        earlier = found.get(id(creation))
-        if earlier is None:
-            await creation.create(conn, creation.job_id)
-        outcomes.append(earlier)
+    outcomes = [found.get(id(creation)) for creation in creations]
+    created = [c for c, earlier in zip(creations, outcomes, strict=True) if earlier is None]
+    await run_all(conn, [creation.insert(creation.job_id) for creation in created])
     return outcomes
 
 

@@ -43,17 +43,18 @@ from services.api.keys import POOL, READS
 from services.api.request_body import read_body_bytes
 from services.api.request_budget import commit_sent, submitting
 from shared.backtest_spec import BacktestSpec
-from shared.db import DbConnection, DbExecutor
+from shared.db import DbExecutor, Statement
 from shared.jobs import JOB_TABLES, JobKind, JobStatus, JobTable
 from shared.optimization_spec import OptimizationSpec
+from shared.repos import backfills as backfills_repo
 from shared.repos import backtests as backtests_repo
 from shared.repos import optimizations as optimizations_repo
-from shared.repos.backfills import BackfillSpec, create_backfill, get_backfill
+from shared.repos.backfills import BackfillSpec, get_backfill
 from shared.repos.jobs import job_status
 
-# Creates the validated job on a connection (in the caller's transaction) under the id given,
-# with the AMQP submission id that asked for it (None over HTTP).
-Insert = Callable[[DbConnection, UUID, UUID | None], Awaitable[None]]
+# The statement creating the validated job under the id given, with the AMQP submission id
+# that asked for it (None over HTTP).
+Insert = Callable[[UUID, UUID | None], Statement]
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,9 @@ async def _valid_backtest(db: DbExecutor, body: bytes, numbers_checked: bool) ->
     await ensure_candles(db, spec)
     await ensure_perpetual_limits(instruments, spec)
 
-    async def insert(conn: DbConnection, job_id: UUID, submission_id: UUID | None) -> None:
+    def insert(job_id: UUID, submission_id: UUID | None) -> Statement:
         request = spec.model_dump(mode="json")
-        await backtests_repo.insert_backtest(
-            conn, request, submission_id=submission_id, job_id=job_id
-        )
+        return backtests_repo.insert_statement(request, submission_id=submission_id, job_id=job_id)
 
     return ValidJob(spec, insert)
 
@@ -112,10 +111,10 @@ async def _valid_optimization(db: DbExecutor, body: bytes, numbers_checked: bool
             raise Unprocessable.for_field(exc.field, exc.message) from None
     total = progress_total(sets, windows)
 
-    async def insert(conn: DbConnection, job_id: UUID, submission_id: UUID | None) -> None:
+    def insert(job_id: UUID, submission_id: UUID | None) -> Statement:
         request = spec.model_dump(mode="json")
-        await optimizations_repo.create_optimization(
-            conn, spec.kind, request, total, skipped, submission_id=submission_id, job_id=job_id
+        return optimizations_repo.insert_statement(
+            spec.kind, request, total, skipped, submission_id=submission_id, job_id=job_id
         )
 
     return ValidJob(spec, insert)
@@ -124,8 +123,8 @@ async def _valid_optimization(db: DbExecutor, body: bytes, numbers_checked: bool
 async def _valid_backfill(db: DbExecutor, body: bytes, numbers_checked: bool) -> ValidJob:
     spec = await parse_body(body, BackfillSpec, numbers_checked=numbers_checked)
 
-    async def insert(conn: DbConnection, job_id: UUID, submission_id: UUID | None) -> None:
-        await create_backfill(conn, spec, submission_id=submission_id, job_id=job_id)
+    def insert(job_id: UUID, submission_id: UUID | None) -> Statement:
+        return backfills_repo.insert_statement(spec, submission_id=submission_id, job_id=job_id)
 
     return ValidJob(spec, insert)
 
@@ -203,10 +202,10 @@ async def submit_job(
     form = JOB_FORMS[kind]
     valid = await form.validate(reads or pool, body, numbers_checked)
 
-    async def create(conn: DbConnection, job_id: UUID) -> None:
-        await valid.insert(conn, job_id, submission_id)
+    def insert(job_id: UUID) -> Statement:
+        return valid.insert(job_id, submission_id)
 
-    creation = Creation(form.scope, key, key_field, valid.spec, create)
+    creation = Creation(form.scope, key, key_field, valid.spec, insert)
     if commits is not None:
         submission = await commits.create_once(creation)
     else:

@@ -35,7 +35,7 @@ from services.api.errors import ApiError
 from services.api.job_submission import SubmittedJob, submit_job
 from services.api.prometheus import ApiMetrics
 from services.api.submission_reading import Submission, SubmissionRefused, read_submission
-from shared.amqp import Topology, json_properties
+from shared.amqp import Topology, json_properties, publish
 from shared.consumer import HandBack, InHand, QueueConsumer
 from shared.db import SharedReads
 from shared.dependencies import within
@@ -206,15 +206,12 @@ class SubmissionConsumer(QueueConsumer):
         asked = message.header.properties
         if not asked.reply_to:
             return
-        # On the channel the submission came by.
-        await message.channel.basic_publish(
-            answer.model_dump_json().encode(),
-            routing_key=asked.reply_to,
-            properties=json_properties(
-                answer.type,
-                str(answer.id) if answer.id is not None else None,
-                asked.correlation_id,
-            ),
+        properties = json_properties(
+            answer.type, str(answer.id) if answer.id is not None else None, asked.correlation_id
+        )
+        # On the channel the submission came by (the default exchange routes to `reply_to`).
+        await publish(
+            message.channel, answer.model_dump_json().encode(), "", asked.reply_to, properties
         )
 
     async def _queue_copy(self, message: DeliveredMessage) -> None:

@@ -9,9 +9,9 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.market.intervals import interval_ms
-from shared.db import DbConnection, DbExecutor
+from shared.db import DbConnection, DbExecutor, Statement
 from shared.messages import RunBackfill
-from shared.outbox import add_to_outbox
+from shared.outbox import outbox_insert, outbox_values
 from shared.series_range import SeriesRange
 from shared.validation import field_error
 
@@ -95,15 +95,25 @@ async def create_backfill(
     submission_id: UUID | None = None,
     job_id: UUID | None = None,
 ) -> UUID:
-    """Insert the job (as `job_id`, or a new id) and its RunBackfill message in one
-    transaction; `submission_id` is the AMQP submission that asked for it, if one did."""
+    """Insert the job (as `job_id`, or a new id) and its RunBackfill message; `submission_id`
+    is the AMQP submission that asked for it, if one did."""
     backfill_id = job_id or uuid4()
-    async with conn.transaction():
-        await conn.execute(
-            """INSERT INTO backfill_run (id, category, symbol, interval, start_time, end_time,
-                                         include, submission_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-            backfill_id,
+    await insert_statement(spec, submission_id=submission_id, job_id=backfill_id).run(conn)
+    return backfill_id
+
+
+def insert_statement(spec: BackfillSpec, *, submission_id: UUID | None, job_id: UUID) -> Statement:
+    """The job and its RunBackfill message in one statement (so one transaction)."""
+    return Statement(
+        f"""WITH job AS (
+                INSERT INTO backfill_run (id, category, symbol, interval, start_time, end_time,
+                                          include, submission_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                RETURNING id
+            ), message AS ({outbox_insert(9)})
+            SELECT id FROM job""",
+        (
+            job_id,
             spec.category,
             spec.symbol,
             spec.interval,
@@ -111,9 +121,9 @@ async def create_backfill(
             spec.end,
             [feed for feed in PERPETUAL_FEEDS if feed in spec.include],
             submission_id,
-        )
-        await add_to_outbox(conn, RunBackfill(backfill_id=backfill_id))
-    return backfill_id
+            *outbox_values(RunBackfill(backfill_id=job_id)),
+        ),
+    )
 
 
 _VIEW_SQL = """

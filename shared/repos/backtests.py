@@ -13,7 +13,7 @@ from domain.execution.settings import ExitReason
 from domain.metrics.names import LOWER_IS_BETTER
 from shared import trade_copy
 from shared.backtest_spec import request_warnings, strategy_name
-from shared.db import DbConnection, DbExecutor
+from shared.db import DbConnection, DbExecutor, Statement
 from shared.job_failures import fail_job
 from shared.jobs import JobStatus
 from shared.messages import BacktestCompleted, BacktestFailed, RunBacktest
@@ -169,11 +169,12 @@ async def create_backtest(
     return BacktestView(**dict(row))
 
 
-async def insert_backtest(
-    db: DbExecutor, request: dict[str, Any], *, submission_id: UUID | None, job_id: UUID
-) -> None:
-    """`create_backtest` without reading the job back (for a caller that needs only its id)."""
-    await db.execute(_INSERT, *_insert_values(request, None, submission_id, job_id))
+def insert_statement(
+    request: dict[str, Any], *, submission_id: UUID | None, job_id: UUID
+) -> Statement:
+    """`create_backtest`'s statement, reading nothing back (for a caller that needs only the
+    id, and may write many jobs at once)."""
+    return Statement(_INSERT, _insert_values(request, None, submission_id, job_id))
 
 
 def _insert(returning: str) -> str:

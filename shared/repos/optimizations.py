@@ -11,13 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.optimization.ranking import order_sql
 from shared.backtest_spec import request_warnings
-from shared.db import DbConnection, DbExecutor
+from shared.db import DbConnection, DbExecutor, Statement
 from shared.job_failures import fail_job
 from shared.jobs import JobStatus
 from shared.messages import OptimizationCompleted, OptimizationFailed, StartOptimization
 from shared.metric_names import Metrics
 from shared.optimization_spec import OptimizationKind
-from shared.outbox import add_to_outbox
+from shared.outbox import add_to_outbox, outbox_insert, outbox_values
 from shared.repos.backtests import Provenance
 
 
@@ -129,23 +129,44 @@ async def create_optimization(
     submission_id: UUID | None = None,
     job_id: UUID | None = None,
 ) -> UUID:
-    """Insert the job (as `job_id`, or a new id) and its StartOptimization message in one
-    transaction; `submission_id` is the AMQP submission that asked for it, if one did."""
+    """Insert the job (as `job_id`, or a new id) and its StartOptimization message;
+    `submission_id` is the AMQP submission that asked for it, if one did."""
     optimization_id = job_id or uuid4()
-    async with conn.transaction():
-        await conn.execute(
-            """INSERT INTO optimizations (id, kind, request, progress_total, skipped,
-                                          submission_id)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            optimization_id,
+    statement = insert_statement(
+        kind, request, total, skipped, submission_id=submission_id, job_id=optimization_id
+    )
+    await statement.run(conn)
+    return optimization_id
+
+
+def insert_statement(
+    kind: str,
+    request: dict[str, Any],
+    total: int,
+    skipped: int,
+    *,
+    submission_id: UUID | None,
+    job_id: UUID,
+) -> Statement:
+    """The job and its StartOptimization message in one statement (so one transaction)."""
+    return Statement(
+        f"""WITH job AS (
+                INSERT INTO optimizations (id, kind, request, progress_total, skipped,
+                                           submission_id)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                RETURNING id
+            ), message AS ({outbox_insert(7)})
+            SELECT id FROM job""",
+        (
+            job_id,
             kind,
             request,
             total,
             skipped,
             submission_id,
-        )
-        await add_to_outbox(conn, StartOptimization(optimization_id=optimization_id))
-    return optimization_id
+            *outbox_values(StartOptimization(optimization_id=job_id)),
+        ),
+    )
 
 
 # shared.backtest_spec.strategy_name, in SQL: so the list's `strategy` filter matches it.

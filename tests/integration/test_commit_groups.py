@@ -12,22 +12,25 @@ from pydantic import BaseModel
 from services.api.commit_groups import CommitGroups
 from services.api.errors import Unprocessable
 from services.api.idempotency import Creation, Submission
-from shared.db import DbConnection
+from shared.db import Statement
 
 pytestmark = pytest.mark.integration
 
 
 class Body(BaseModel):
-    n: int
+    n: int | None
 
 
-def _creation(key: str | None, n: int, *, fails: bool = False) -> Creation:
-    async def create(conn: DbConnection, job_id: uuid.UUID) -> None:
+def _creation(key: str | None, n: int | None, *, fails: bool = False) -> Creation:
+    """A job of number `n` (None: one the database refuses); `fails`: one that fails before
+    it reaches the database."""
+
+    def insert(job_id: uuid.UUID) -> Statement:
         if fails:
             raise ValueError(f"job {n} fails by itself")
-        await conn.execute("INSERT INTO grouped_jobs (id, n) VALUES ($1, $2)", job_id, n)
+        return Statement("INSERT INTO grouped_jobs (id, n) VALUES ($1, $2)", (job_id, n))
 
-    return Creation("grouped", key, "id", Body(n=n), create)
+    return Creation("grouped", key, "id", Body(n=n), insert)
 
 
 @pytest.fixture
@@ -73,6 +76,23 @@ async def test_a_job_failing_by_itself_costs_only_itself(
     created = [o for o in outcomes if isinstance(o, Submission)]
     assert len(created) == 9
     assert sorted((await _jobs(pool)).values()) == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+
+
+async def test_a_job_the_database_refuses_costs_only_itself(
+    pool: asyncpg.Pool, jobs_table: None
+) -> None:
+    # The group's jobs are written in one round trip, which the refused one fails as a whole.
+    commits = CommitGroups(pool, largest=16, at_once=1)
+    numbers = [0, 1, None, 3, 4]
+    outcomes = await asyncio.gather(
+        *(commits.create_once(_creation(f"key-{i}", n)) for i, n in enumerate(numbers)),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[2], asyncpg.NotNullViolationError)
+    assert all(isinstance(o, Submission) for i, o in enumerate(outcomes) if i != 2)
+    assert sorted((await _jobs(pool)).values()) == [0, 1, 3, 4]
+    keys = await pool.fetch("SELECT key FROM idempotency_keys WHERE scope = 'grouped'")
+    assert sorted(row["key"] for row in keys) == ["key-0", "key-1", "key-3", "key-4"]
 
 
 async def test_a_caller_that_gave_up_before_its_group_creates_nothing(
