@@ -223,3 +223,59 @@ def test_parameter_importance_names_the_parameter_that_matters() -> None:
     assert found is not None and max(found, key=found.__getitem__) == "fast"
     assert found == importances("sharpe", DIMENSIONS, history)
     assert importances("sharpe", DIMENSIONS, history[:1]) is None
+
+
+STEPPED = [
+    Dimension("fast", "int", 2, 60, 2),
+    Dimension("slow", "int", 2, 60, 2),  # the same range: its masses are fast's
+    Dimension("period", "int", 1, 300, log=True),
+    Dimension("stop_loss", "float", 0.01, 0.05, 0.01),
+]
+
+
+def _stepped_value(params: Mapping[str, Any]) -> float | None:
+    if params["period"] % 5 == 0:
+        return None
+    return round((params["slow"] - params["fast"] - 20) ** 2 / (1 + params["stop_loss"]), 2)
+
+
+def test_tpe_over_stepped_and_log_parameters_asks_what_one_study_asks() -> None:
+    """TPE's batch-shared work (tpe_batch.py) past 100 trials, where the estimators' kernels
+    stop narrowing, on stepped and log-scaled ints, two sharing a range, minimized."""
+    trials, batch, seed = 110, 16, 4
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
+    expected: list[tuple[int, dict[str, Any], float | None]] = []
+    while len(expected) < trials:
+        asked = []
+        for _ in range(min(batch, trials - len(expected))):
+            trial = study.ask()
+            params = {
+                "fast": trial.suggest_int("fast", 2, 60, step=2, log=False),
+                "slow": trial.suggest_int("slow", 2, 60, step=2, log=False),
+                "period": trial.suggest_int("period", 1, 300, step=1, log=True),
+                "stop_loss": trial.suggest_float("stop_loss", 0.01, 0.05, step=0.01, log=False),
+            }
+            asked.append((trial, params))
+        for trial, params in asked:
+            value = _stepped_value(params)
+            if value is None:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, value)
+            expected.append((trial.number, params, value))
+
+    search = BayesSearch(trials=trials, batch=batch, sampler="tpe", seed=seed)
+    held = SearchStudy.of_stored("max_drawdown", STEPPED, new_sampler(search))
+    got: list[tuple[int, dict[str, Any], float | None]] = []
+    history: list[StoredTrial] = []
+    while len(got) < trials:
+        held.catch_up([t for t in history if t.number >= held.settled_before])
+        for trial in held.ask(min(batch, trials - len(got)), 10 * trials, lambda p: False).trials:
+            value = _stepped_value(trial.params)
+            state = "fail" if value is None else "complete"
+            history.append(
+                _stored(StoredTrial(trial.number, trial.params, trial.system_attrs, state, value))
+            )
+            got.append((trial.number, trial.params, value))
+    assert got == expected
