@@ -25,6 +25,11 @@ from optuna.samplers._tpe.probability_distributions import (
 )
 from optuna.trial import FrozenTrial
 
+from services.engine.optimization.tpe_log_ndtr import log_ndtr
+
+# Optuna's TPE looks it up in its module at every call: the compiled one, the same bits.
+_truncnorm._log_ndtr = log_ndtr
+
 
 class _Placed(NamedTuple):
     """Where one parameter's values and kernels are in its `_SteppedMasses`, and the (a, b)
