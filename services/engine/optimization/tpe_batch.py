@@ -43,6 +43,11 @@ class _Placed(NamedTuple):
     pairs: list[tuple[np.ndarray, np.ndarray]]
 
 
+# Masses a `_SteppedMasses` keeps at most (8 MB): a long search's fine steps would make
+# every value met times every kernel met too many.
+_CELLS_KEPT = 1 << 20
+
+
 class _SteppedMasses:
     """A stepped parameter's Gaussian log masses over a batch's asks, for every kernel
     (mu, sigma) and value met: each kernel's between the bounds, and around each value (one
@@ -51,37 +56,49 @@ class _SteppedMasses:
     def __init__(self, distribution: Any) -> None:
         self.low, self.high = distribution.adapted_low, distribution.adapted_high
         self.step, self.log = distribution.step, distribution.is_log
+        self._clear()
+        # The unique kernels of the kernels placed last, by their mu array (held, so its id
+        # stays its own): the better trials' estimator is the same at every ask of the batch.
+        self._placed_kernels: dict[int, tuple[np.ndarray, list[bytes], np.ndarray]] = {}
+
+    def _clear(self) -> None:
         self.columns: dict[bytes, int] = {}  # by the kernel's (mu, sigma) bits
         self.rows: dict[int, int] = {}  # by the value's bits
         self.mu, self.sigma = np.empty(0), np.empty(0)  # by column
         self.left, self.right = np.empty(0), np.empty(0)  # by row: the value's interval
         self.bounds = np.empty(0)  # by column
         self.around = np.empty((0, 0))  # by row and column
-        # The columns of the kernels placed last, by their mu array (held, so its id stays
-        # its own): the better trials' estimator is the same at every ask of the batch.
-        self._placed_kernels: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def place(self, mu: np.ndarray, sigma: np.ndarray, values: np.ndarray) -> _Placed:
-        """The kernels' columns and the values' rows, new ones added (their masses to be
-        stored, in the order placed)."""
-        new_columns: list[bytes] = []
-        if (known := self._placed_kernels.pop(id(mu), None)) is not None and known[0] is mu:
-            columns = known[1]  # the better trials' kernels again
+    def _unique_kernels(self, mu: np.ndarray, sigma: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+        """Each unique (mu, sigma)'s bits, and each kernel's place among them."""
+        known = self._placed_kernels.pop(id(mu), None)
+        if known is not None and known[0] is mu:
+            keys, kernel = known[1], known[2]
         else:
             mu_u, sigma_u, kernel = _unique_inverse_2d(mu, sigma)
             keys = np.stack([mu_u, sigma_u], axis=1).view("V16").ravel().tolist()
-            new_columns = [k for k in keys if k not in self.columns]
-            for key in new_columns:
-                self.columns[key] = len(self.columns)
-            columns = np.array([self.columns[k] for k in keys], dtype=np.intp)[kernel]
-        self._placed_kernels[id(mu)] = (mu, columns)
+        self._placed_kernels[id(mu)] = (mu, keys, kernel)
         while len(self._placed_kernels) > 2:
             del self._placed_kernels[next(iter(self._placed_kernels))]
-        keys = np.ascontiguousarray(values).view(np.int64).tolist()
-        new_rows = [k for k in dict.fromkeys(keys) if k not in self.rows]
+        return keys, kernel
+
+    def place(self, mu: np.ndarray, sigma: np.ndarray, values: np.ndarray) -> _Placed:
+        """The kernels' columns and the values' rows, new ones added (their masses to be
+        stored before the next placing); the table starts over past `_CELLS_KEPT`."""
+        kernel_keys, kernel = self._unique_kernels(mu, sigma)
+        value_keys = np.ascontiguousarray(values).view(np.int64).tolist()
+        new_columns = [k for k in kernel_keys if k not in self.columns]
+        new_rows = [k for k in dict.fromkeys(value_keys) if k not in self.rows]
+        cells = (len(self.rows) + len(new_rows)) * (len(self.columns) + len(new_columns))
+        if cells > _CELLS_KEPT:
+            self._clear()
+            new_columns, new_rows = list(kernel_keys), list(dict.fromkeys(value_keys))
+        for key in new_columns:
+            self.columns[key] = len(self.columns)
         for key in new_rows:
             self.rows[key] = len(self.rows)
-        rows = np.array([self.rows[k] for k in keys], dtype=np.intp)
+        columns = np.array([self.columns[k] for k in kernel_keys], dtype=np.intp)[kernel]
+        rows = np.array([self.rows[k] for k in value_keys], dtype=np.intp)
         pairs: list[tuple[np.ndarray, np.ndarray]] = []
         if new_columns:
             added = np.frombuffer(b"".join(new_columns), dtype=np.float64).reshape(-1, 2)
@@ -120,8 +137,9 @@ class _SteppedMasses:
         return self.around[placed.rows][:, placed.columns], self.bounds[placed.columns]
 
 
-# By a stepped parameter's range, step and scale: what its masses depend on.
-SteppedMasses = dict[tuple[float, float, float, bool], _SteppedMasses]
+# By a stepped parameter's place in the space, range, step and scale (a table is placed and
+# stored once per density, so two parameters do not share one).
+SteppedMasses = dict[tuple[int, float, float, float, bool], _SteppedMasses]
 
 
 def _stepped_terms(
@@ -134,7 +152,7 @@ def _stepped_terms(
     for i, d in enumerate(mixture.distributions):
         if isinstance(d, _BatchedCategoricalDistributions) or d.step == 0.0:
             continue
-        key = (d.low, d.high, d.step, d.is_log)
+        key = (i, d.low, d.high, d.step, d.is_log)
         if (masses := kept.get(key)) is None:
             masses = kept[key] = _SteppedMasses(d)
         placed.append((i, masses, masses.place(d.mu, d.sigma, x[:, i])))

@@ -14,6 +14,7 @@ from typing import Any
 import optuna
 import pytest
 
+from services.engine.optimization import tpe_batch
 from services.engine.optimization.bayes_study import (
     SearchStudy,
     ask_batch,
@@ -239,9 +240,14 @@ def _stepped_value(params: Mapping[str, Any]) -> float | None:
     return round((params["slow"] - params["fast"] - 20) ** 2 / (1 + params["stop_loss"]), 2)
 
 
-def test_tpe_over_stepped_and_log_parameters_asks_what_one_study_asks() -> None:
+@pytest.mark.parametrize("cells_kept", [tpe_batch._CELLS_KEPT, 60])
+def test_tpe_over_stepped_and_log_parameters_asks_what_one_study_asks(
+    cells_kept: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """TPE's batch-shared work (tpe_batch.py) past 100 trials, where the estimators' kernels
-    stop narrowing, on stepped and log-scaled ints, two sharing a range, minimized."""
+    stop narrowing, on stepped and log-scaled ints, two with the same range, minimized; and
+    with its tables of masses starting over every few asks."""
+    monkeypatch.setattr(tpe_batch, "_CELLS_KEPT", cells_kept)
     trials, batch, seed = 110, 16, 4
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
