@@ -8,7 +8,7 @@ database keeps it) before every batch, as the engine's workers do.
 import json
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
@@ -53,6 +53,14 @@ def _value(params: Mapping[str, Any]) -> float | None:
     )
 
 
+def _tell(study: optuna.Study, trial: optuna.trial.Trial, value: float | None) -> None:
+    """As the contract tells an evaluated trial: its value, or failed where it is null."""
+    if value is None:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    else:
+        study.tell(trial, value)
+
+
 def _reference(sampler: str, seed: int, trials: int, batch: int) -> list[tuple[int, Any, Any]]:
     """The contract's loop: (trial number, params, told value or 'fail') of every trial."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -77,10 +85,7 @@ def _reference(sampler: str, seed: int, trials: int, batch: int) -> list[tuple[i
                 batch_trials.append((trial, params))
         for trial, params in batch_trials:
             value = _value(params)
-            if value is None:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            else:
-                study.tell(trial, value)
+            _tell(study, trial, value)
             told.append((trial.number, params, "fail" if value is None else value))
         evaluated += len(batch_trials)
     return sorted(told, key=lambda t: t[0])
@@ -125,11 +130,13 @@ def _stepwise(sampler: str, seed: int, trials: int, batch: int) -> list[tuple[in
     return [(t.number, t.params, t.value if t.state == "complete" else "fail") for t in history]
 
 
-def _told(trial: StoredTrial) -> StoredTrial:
+def _told(
+    trial: StoredTrial, value_of: Callable[[Mapping[str, Any]], float | None] = _value
+) -> StoredTrial:
     """An asked trial once evaluated: complete with its value, or failed."""
     if trial.state != "running":
         return trial
-    value = _value(trial.params)
+    value = value_of(trial.params)
     if value is None:
         return StoredTrial(trial.number, trial.params, trial.system_attrs, "fail")
     return StoredTrial(trial.number, trial.params, trial.system_attrs, "complete", value)
@@ -237,7 +244,7 @@ STEPPED = [
 def _stepped_value(params: Mapping[str, Any]) -> float | None:
     if params["period"] % 5 == 0:
         return None
-    return round((params["slow"] - params["fast"] - 20) ** 2 / (1 + params["stop_loss"]), 2)
+    return round(float((params["slow"] - params["fast"] - 20) ** 2 / (1 + params["stop_loss"])), 2)
 
 
 @pytest.mark.parametrize("cells_kept", [tpe_batch._CELLS_KEPT, 60])
@@ -264,12 +271,8 @@ def test_tpe_over_stepped_and_log_parameters_asks_what_one_study_asks(
             }
             asked.append((trial, params))
         for trial, params in asked:
-            value = _stepped_value(params)
-            if value is None:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            else:
-                study.tell(trial, value)
-            expected.append((trial.number, params, value))
+            _tell(study, trial, _stepped_value(params))
+            expected.append((trial.number, params, _stepped_value(params)))
 
     search = BayesSearch(trials=trials, batch=batch, sampler="tpe", seed=seed)
     held = SearchStudy.of_stored("max_drawdown", STEPPED, new_sampler(search))
@@ -277,11 +280,8 @@ def test_tpe_over_stepped_and_log_parameters_asks_what_one_study_asks(
     history: list[StoredTrial] = []
     while len(got) < trials:
         held.catch_up([t for t in history if t.number >= held.settled_before])
-        for trial in held.ask(min(batch, trials - len(got)), 10 * trials, lambda p: False).trials:
-            value = _stepped_value(trial.params)
-            state = "fail" if value is None else "complete"
-            history.append(
-                _stored(StoredTrial(trial.number, trial.params, trial.system_attrs, state, value))
-            )
-            got.append((trial.number, trial.params, value))
+        for one in held.ask(min(batch, trials - len(got)), 10 * trials, lambda p: False).trials:
+            told = _told(one, _stepped_value)
+            history.append(_stored(told))
+            got.append((one.number, one.params, told.value))
     assert got == expected
