@@ -29,6 +29,10 @@ def _table_row(row: dict[str, Any]) -> list[str]:
 _VARIED = ("fast", "slow", "trailing_stop")
 
 
+def _per_trial(seconds: float, search: dict[str, Any]) -> str:
+    return f"{1000 * seconds / search['trials']:+.2f}"
+
+
 def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     search, grid = rows[0], rows[1]
     overhead = search["overhead_cpu_ms_per_trial"]
@@ -52,6 +56,8 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
     s = summary(rows)
     target = s["target"]
     search = rows[0]
+    own = _per_trial(search["event_loop_cpu_seconds"] - search["idle_engine_cpu_seconds"], search)
+    pools = _per_trial(search["pool_cpu_seconds"] - search["kernel_cpu_seconds"], search)
     body = [
         markdown_table(_COLUMNS, [_table_row(r) for r in rows]),
         "",
@@ -65,6 +71,9 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         f" importance at the end; {search['idle_engine_cpu_seconds']:g}"
         f" s of it idle), {search['pool_cpu_seconds']:g} s in their pool processes against"
         f" {search['kernel_cpu_seconds']:g} s for the same chunks in one process",
+        f"- the overhead split: the workers' own processes beyond idle {own} ms per trial,"
+        f" their pool processes against the same chunks in one process {pools} ms per trial"
+        " (below zero: the bench process ran the chunks slower than the pools did)",
         f"- PostgreSQL and RabbitMQ CPU during the search (the whole machine's servers):"
         f" {search['server_cpu_ms_per_trial']:g} ms per trial",
         f"- best found: sharpe {s['search_best_sharpe']:.3f} after"

@@ -19,12 +19,10 @@ Plain data in and out, CPU only: callers run it off the event loop.
 import math
 import pickle
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import optuna
 from optuna.distributions import (
     BaseDistribution,
@@ -37,6 +35,7 @@ from optuna.samplers import BaseSampler, CmaEsSampler, RandomSampler, TPESampler
 from optuna.trial import FrozenTrial, Trial, TrialState, create_trial
 
 from domain.optimization.ranking import lower_is_better
+from services.engine.optimization.tpe_batch import batch_work_shared
 from shared.param_space import BayesSearch, Dimension, Sampler
 from shared.repos.bayes_trials import StoredTrial
 
@@ -104,61 +103,6 @@ def suggest(trial: Trial, dimensions: Sequence[Dimension]) -> dict[str, Any]:
 def objective_value(value: float | None) -> float | None:
     """What a trial is told: its objective, or None (told failed) where it is undefined."""
     return None if value is None or not math.isfinite(value) else float(value)
-
-
-@contextmanager
-def _batch_work_shared(sampler: BaseSampler) -> Iterator[None]:
-    """TPE, at every ask, reads every trial's values into arrays and builds two Parzen
-    estimators: one of the better finished trials, one of the rest with the trials still
-    running (its constant liar). Within one batch no trial finishes and no asked trial's
-    values change, so each trial's values are read once and the first estimator is built
-    once, and the asks ask exactly what they would have. Only while asking: the sampler is
-    pickled without."""
-    if not isinstance(sampler, TPESampler):
-        yield
-        return
-    build, read = sampler._build_parzen_estimator, sampler._get_params
-    estimators: dict[tuple[int, ...], Any] = {}
-    values: dict[tuple[tuple[str, BaseDistribution], ...], dict[int, tuple[Any, ...] | None]] = {}
-
-    def build_better_once(
-        study: optuna.Study,
-        search_space: dict[str, BaseDistribution],
-        trials: list[FrozenTrial],
-        handle_below: bool,
-    ) -> Any:
-        if not handle_below:
-            return build(study, search_space, trials, handle_below)
-        key = tuple(t.number for t in trials)
-        if key not in estimators:
-            estimators[key] = build(study, search_space, trials, handle_below)
-        return estimators[key]
-
-    def internal_values(
-        trials: list[FrozenTrial], search_space: dict[str, BaseDistribution], study: optuna.Study
-    ) -> dict[str, np.ndarray]:
-        # TPESampler._get_internal_repr, each trial's row kept (None: a parameter missing).
-        space = tuple(search_space.items())
-        read_before = values.setdefault(space, {})
-        rows = []
-        for trial in trials:
-            if trial.number not in read_before:
-                params = read(trial, study)
-                read_before[trial.number] = (
-                    tuple(d.to_internal_repr(params[name]) for name, d in space)
-                    if search_space.keys() <= params.keys()
-                    else None
-                )
-            if (row := read_before[trial.number]) is not None:
-                rows.append(row)
-        return {name: np.asarray([row[i] for row in rows]) for i, (name, _) in enumerate(space)}
-
-    sampler._build_parzen_estimator = build_better_once  # type: ignore[method-assign]
-    sampler._get_internal_repr = internal_values  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        del sampler._build_parzen_estimator, sampler._get_internal_repr
 
 
 def _study(objective: str, sampler: BaseSampler) -> optuna.Study:
@@ -245,7 +189,7 @@ class SearchStudy:
         """Ask until `wanted` trials keep the strategy's rules or `asks_left` asks are spent;
         each that breaks them is told failed at once."""
         study = self._study
-        with warnings.catch_warnings(), _batch_work_shared(study.sampler):
+        with warnings.catch_warnings(), batch_work_shared(study.sampler):
             # CMA-ES warns that it samples categorical parameters independently, TPE of
             # experimental options: the contract takes the samplers as they are.
             warnings.simplefilter("ignore")

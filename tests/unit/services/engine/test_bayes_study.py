@@ -8,12 +8,13 @@ database keeps it) before every batch, as the engine's workers do.
 import json
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
 import pytest
 
+from services.engine.optimization import tpe_batch
 from services.engine.optimization.bayes_study import (
     SearchStudy,
     ask_batch,
@@ -52,6 +53,14 @@ def _value(params: Mapping[str, Any]) -> float | None:
     )
 
 
+def _tell(study: optuna.Study, trial: optuna.trial.Trial, value: float | None) -> None:
+    """As the contract tells an evaluated trial: its value, or failed where it is null."""
+    if value is None:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    else:
+        study.tell(trial, value)
+
+
 def _reference(sampler: str, seed: int, trials: int, batch: int) -> list[tuple[int, Any, Any]]:
     """The contract's loop: (trial number, params, told value or 'fail') of every trial."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -76,10 +85,7 @@ def _reference(sampler: str, seed: int, trials: int, batch: int) -> list[tuple[i
                 batch_trials.append((trial, params))
         for trial, params in batch_trials:
             value = _value(params)
-            if value is None:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            else:
-                study.tell(trial, value)
+            _tell(study, trial, value)
             told.append((trial.number, params, "fail" if value is None else value))
         evaluated += len(batch_trials)
     return sorted(told, key=lambda t: t[0])
@@ -124,11 +130,13 @@ def _stepwise(sampler: str, seed: int, trials: int, batch: int) -> list[tuple[in
     return [(t.number, t.params, t.value if t.state == "complete" else "fail") for t in history]
 
 
-def _told(trial: StoredTrial) -> StoredTrial:
+def _told(
+    trial: StoredTrial, value_of: Callable[[Mapping[str, Any]], float | None] = _value
+) -> StoredTrial:
     """An asked trial once evaluated: complete with its value, or failed."""
     if trial.state != "running":
         return trial
-    value = _value(trial.params)
+    value = value_of(trial.params)
     if value is None:
         return StoredTrial(trial.number, trial.params, trial.system_attrs, "fail")
     return StoredTrial(trial.number, trial.params, trial.system_attrs, "complete", value)
@@ -223,3 +231,57 @@ def test_parameter_importance_names_the_parameter_that_matters() -> None:
     assert found is not None and max(found, key=found.__getitem__) == "fast"
     assert found == importances("sharpe", DIMENSIONS, history)
     assert importances("sharpe", DIMENSIONS, history[:1]) is None
+
+
+STEPPED = [
+    Dimension("fast", "int", 2, 60, 2),
+    Dimension("slow", "int", 2, 60, 2),  # the same range: its masses are fast's
+    Dimension("period", "int", 1, 300, log=True),
+    Dimension("stop_loss", "float", 0.01, 0.05, 0.01),
+]
+
+
+def _stepped_value(params: Mapping[str, Any]) -> float | None:
+    if params["period"] % 5 == 0:
+        return None
+    return round(float((params["slow"] - params["fast"] - 20) ** 2 / (1 + params["stop_loss"])), 2)
+
+
+@pytest.mark.parametrize("cells_kept", [tpe_batch._CELLS_KEPT, 60])
+def test_tpe_over_stepped_and_log_parameters_asks_what_one_study_asks(
+    cells_kept: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TPE's batch-shared work (tpe_batch.py) past 100 trials, where the estimators' kernels
+    stop narrowing, on stepped and log-scaled ints, two with the same range, minimized; and
+    with its tables of masses starting over every few asks."""
+    monkeypatch.setattr(tpe_batch, "_CELLS_KEPT", cells_kept)
+    trials, batch, seed = 110, 16, 4
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
+    expected: list[tuple[int, dict[str, Any], float | None]] = []
+    while len(expected) < trials:
+        asked = []
+        for _ in range(min(batch, trials - len(expected))):
+            trial = study.ask()
+            params = {
+                "fast": trial.suggest_int("fast", 2, 60, step=2, log=False),
+                "slow": trial.suggest_int("slow", 2, 60, step=2, log=False),
+                "period": trial.suggest_int("period", 1, 300, step=1, log=True),
+                "stop_loss": trial.suggest_float("stop_loss", 0.01, 0.05, step=0.01, log=False),
+            }
+            asked.append((trial, params))
+        for trial, params in asked:
+            _tell(study, trial, _stepped_value(params))
+            expected.append((trial.number, params, _stepped_value(params)))
+
+    search = BayesSearch(trials=trials, batch=batch, sampler="tpe", seed=seed)
+    held = SearchStudy.of_stored("max_drawdown", STEPPED, new_sampler(search))
+    got: list[tuple[int, dict[str, Any], float | None]] = []
+    history: list[StoredTrial] = []
+    while len(got) < trials:
+        held.catch_up([t for t in history if t.number >= held.settled_before])
+        for one in held.ask(min(batch, trials - len(got)), 10 * trials, lambda p: False).trials:
+            told = _told(one, _stepped_value)
+            history.append(_stored(told))
+            got.append((one.number, one.params, told.value))
+    assert got == expected
