@@ -39,7 +39,7 @@ async def measure_pool_side(database_url: str, body: dict[str, Any]) -> PoolSide
     spec, run = parse_backtest(BacktestSpec.model_validate(body).model_dump(mode="json"))
     pool = await create_pool(database_url, max_size=1)
     try:
-        function, inputs = await pool_work(pool, spec, run, CandlesDigests())
+        function, inputs, equity_bytes = await pool_work(pool, spec, run, CandlesDigests())
     finally:
         await pool.close()
     candles, _, warmup, market, detail, _ = inputs
@@ -47,7 +47,8 @@ async def measure_pool_side(database_url: str, body: dict[str, Any]) -> PoolSide
     def core() -> None:
         run_backtest(candles, run.config, trade_from=warmup, market=market, detail=detail)
 
-    with shipped(function, inputs) as call:
+    with shipped(function, inputs, equity_bytes) as shipment:
+        call = shipment.call
 
         def pool_side() -> None:
             pickle.dumps(call[0](*call[1:]), pickle.HIGHEST_PROTOCOL)
