@@ -6,6 +6,7 @@ sha256, or the sha256 of the resolved definition as canonical JSON (keys sorted,
 Pure; runs in the pool beside the simulation, or off the event loop.
 """
 
+import functools
 import hashlib
 import json
 from collections.abc import Hashable, Sequence
@@ -101,7 +102,10 @@ def strategy_sha256(strategy: StrategyRef) -> str:
     return sha256_hex(canonical_json({k: v for k, v in definition.items() if k != "name"}))
 
 
+@functools.cache
 def engine_version() -> str:
+    """The installed package's version, read once per process (the code it runs is the one
+    it imported, whatever is installed later)."""
     return metadata.version("backtester")
 
 
