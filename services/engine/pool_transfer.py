@@ -13,7 +13,8 @@ arguments go through the pipe.
 
 The result comes back pickled the same way: its arrays that view a shipped argument (a
 backtest's bar times are the candles' own) come back as where they lie in it, and the engine
-process reads them from its own copy of that argument, so they are sent neither way. Its
+process reads them from its own copy of that argument (pool functions read their arguments,
+never write them), so they are sent neither way. Its
 other large arrays (a backtest's equity curve) are copied once into room the caller kept at
 the segment's end, as far as it holds them; the rest comes back through the pipe.
 """
