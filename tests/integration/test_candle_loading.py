@@ -85,6 +85,7 @@ async def assert_span_counts_the_rows(
         start,
         end,
     )
+    assert expected is not None
     span = await market_data.candle_span(conn, category, symbol, interval, start, end)
     assert span == tuple(expected), (category, symbol, interval, start, end)
 
