@@ -1,14 +1,21 @@
-"""A backtest's pool-side work against its core (issue 27: at most 1.5x), in this process.
+"""A backtest's pool-side work against its core (issue 27: at most 1.5x), in a process of
+its own started as the engine starts its pool processes (spawned, with their allocator
+settings: `simulation_pool.POOL_ALLOCATOR_ENV`).
 
 The worker loads the inputs as it does for a job (`pool_work`: the candles, the perpetual's
 market, the candles' digest), ships them as it does (`pool_transfer`), and then, timed as CPU
 best of a few: the core (`run_backtest` alone), and what a pool process does for the job:
 unpickling the shipped arguments, the backtest with its trades, metrics and digests
-(`simulate`), pickling the output to send it back. Timed here rather than in the pool
-process, whose CPU /proc counts only in 10 ms ticks.
+(`simulate`), handing its output back (the equity into the segment, the rest pickled to go
+through the pipe). Timed in that process with `time.process_time` rather than read from
+/proc, which counts only in 10 ms ticks.
 """
 
+import asyncio
+import multiprocessing
+import os
 import pickle
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +25,11 @@ from services.engine.backtests.consumer import pool_work
 from services.engine.backtests.parsed_request import parse_backtest
 from services.engine.pool_transfer import shipped
 from services.engine.provenance import CandlesDigests
+from services.engine.simulation_pool import POOL_ALLOCATOR_ENV
 from shared.backtest_spec import BacktestSpec
 from shared.db import create_pool
 
-REPEATS = 7
+REPEATS = 11
 
 
 @dataclass(frozen=True)
@@ -36,10 +44,29 @@ class PoolSide:
 
 
 async def measure_pool_side(database_url: str, body: dict[str, Any]) -> PoolSide:
+    before = {name: os.environ.get(name) for name in POOL_ALLOCATOR_ENV}
+    os.environ.update(POOL_ALLOCATOR_ENV)  # read by the spawned process's allocator at start
+    try:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as process:
+            measured = process.submit(_measured_here, database_url, body)
+            return await asyncio.wrap_future(measured)
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _measured_here(database_url: str, body: dict[str, Any]) -> PoolSide:
+    return asyncio.run(_measured(database_url, body))
+
+
+async def _measured(database_url: str, body: dict[str, Any]) -> PoolSide:
     spec, run = parse_backtest(BacktestSpec.model_validate(body).model_dump(mode="json"))
     pool = await create_pool(database_url, max_size=1)
     try:
-        function, inputs = await pool_work(pool, spec, run, CandlesDigests())
+        function, inputs, equity_bytes = await pool_work(pool, spec, run, CandlesDigests())
     finally:
         await pool.close()
     candles, _, warmup, market, detail, _ = inputs
@@ -47,14 +74,16 @@ async def measure_pool_side(database_url: str, body: dict[str, Any]) -> PoolSide
     def core() -> None:
         run_backtest(candles, run.config, trade_from=warmup, market=market, detail=detail)
 
-    with shipped(function, inputs) as call:
+    with shipped(function, inputs, equity_bytes) as shipment:
+        call = shipment.call
 
         def pool_side() -> None:
             pickle.dumps(call[0](*call[1:]), pickle.HIGHEST_PROTOCOL)
 
         pool_side()
-        return PoolSide(
-            best_cpu_seconds(core, REPEATS),
-            best_cpu_seconds(lambda: function(*inputs), REPEATS),
-            best_cpu_seconds(pool_side, REPEATS),
-        )
+        # Taken in turns, so that the machine's load weighs on each alike.
+        parts = (core, lambda: function(*inputs), pool_side)
+        best = [float("inf")] * len(parts)
+        for _ in range(REPEATS):
+            best = [min(b, best_cpu_seconds(part, 1)) for b, part in zip(best, parts, strict=True)]
+        return PoolSide(*best)

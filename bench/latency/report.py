@@ -107,13 +107,16 @@ def write(result: "LatencyResult", path: Path) -> str:
             ],
         ),
         "",
-        "- CPU, best of a few, in the benchmark's process on the inputs a worker loads for the"
-        " next backtest: core, `run_backtest` alone (the kernel, its targets, metrics and"
-        " trade details); pool side, what a pool process does for the job: the shipped"
+        "- CPU, best of a few taken in turns, in a process started as the engine starts its"
+        " pool processes (spawned, with their allocator settings), on the inputs a worker loads"
+        " for the next backtest: core, `run_backtest` alone (the kernel, its targets, metrics"
+        " and trade details); pool side, what a pool process does for the job: the shipped"
         " arguments unpickled (the candles are views of a shared memory segment, not copies),"
         " `simulate` (the backtest, its trades as columns, the digests of its metrics, trades"
         " and equity; the candles' digest comes with the inputs, reused while the same candles"
-        " load again) and its output pickled to go back; simulate, that function alone; ratio:"
-        " pool side against core.",
+        " load again, and so does the equity digest's part over the bars' times) and its"
+        " output handed back (the equity copied into the segment, the bar times left where they"
+        " are, the engine's own candle times; the rest pickled for the pipe); simulate, that"
+        " function alone; ratio: pool side against core.",
     ]
     return write_report(path, "Latency benchmark", body, {"result": result.as_dict()})

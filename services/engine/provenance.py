@@ -6,9 +6,10 @@ sha256, or the sha256 of the resolved definition as canonical JSON (keys sorted,
 Pure; runs in the pool beside the simulation, or off the event loop.
 """
 
+import functools
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -101,7 +102,10 @@ def strategy_sha256(strategy: StrategyRef) -> str:
     return sha256_hex(canonical_json({k: v for k, v in definition.items() if k != "name"}))
 
 
+@functools.cache
 def engine_version() -> str:
+    """The installed package's version, read once per process (the code it runs is the one
+    it imported, whatever is installed later)."""
     return metadata.version("backtester")
 
 
@@ -118,9 +122,33 @@ def arrays_sha256(*arrays: npt.NDArray[Any]) -> str:
     """Of the arrays' bytes (little-endian), one after the other."""
     digest = hashlib.sha256()
     for array in arrays:
-        # A little-endian contiguous array is hashed where it lies, not copied.
-        digest.update(np.ascontiguousarray(array, array.dtype.newbyteorder("<")).data)
+        _update(digest, array)
     return digest.hexdigest()
+
+
+def _update(digest: "hashlib._Hash", array: npt.NDArray[Any]) -> None:
+    # A little-endian contiguous array is hashed where it lies, not copied.
+    digest.update(np.ascontiguousarray(array, array.dtype.newbyteorder("<")).data)
+
+
+class CurveDigests:
+    """`arrays_sha256(times, values)` of curves over bar times that recur (a backtest's
+    equity over the traded bars of candles loaded again): the sha256 state after the times
+    last hashed is kept under the key they came with (the candles' sha256 and the first
+    traded bar, say), and a curve over the same key hashes only its values."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Hashable, hashlib._Hash] | None = None
+
+    def of(self, times: npt.NDArray[np.int64], values: npt.NDArray[Any], key: Hashable) -> str:
+        last = self._last
+        if last is None or last[0] != key:
+            after_times = hashlib.sha256()
+            _update(after_times, times)
+            last = self._last = (key, after_times)
+        digest = last[1].copy()
+        _update(digest, values)
+        return digest.hexdigest()
 
 
 def differences(original: dict[str, str], rerun: dict[str, str]) -> list[str]:

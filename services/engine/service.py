@@ -35,7 +35,9 @@ async def run_engine(settings: Settings, stopping: asyncio.Event) -> None:
                 chunks = ChunkWorker(runtime.pool, simulations)
                 # One channel each, so each has its own prefetch. Backtests: two per pool
                 # process, so one's loading and storing overlaps another's simulation. Chunks:
-                # one per pool process, so the rest of an optimization stays queued for others.
+                # one per pool process and one more, waiting in the pool's queue so that it
+                # starts the moment a chunk ends (while that one's results are written); the
+                # rest of an optimization stays queued for other workers.
                 processes = settings.engine_processes
                 health.consumers = [
                     await _consume(
@@ -43,7 +45,7 @@ async def run_engine(settings: Settings, stopping: asyncio.Event) -> None:
                     ),
                     await _consume(runtime, StartOptimization, planner.handle, planner.give_up, 1),
                     await _consume(
-                        runtime, RunOptimizationChunk, chunks.handle, chunks.give_up, processes
+                        runtime, RunOptimizationChunk, chunks.handle, chunks.give_up, processes + 1
                     ),
                 ]
                 log.info("engine started", extra={"processes": settings.engine_processes})

@@ -68,14 +68,15 @@ class SimulationPool:
             *(loop.run_in_executor(self._executor, time.sleep, 0.05) for _ in range(self.processes))
         )
 
-    async def run(self, function: Callable[..., R], *args: Any) -> R:
+    async def run(self, function: Callable[..., R], *args: Any, room: int = 0) -> R:
         """`function(*args)` in a pool process; JobRejected when it runs past the timeout or
-        user code fails (the reason says which)."""
+        user code fails (the reason says which). `room`: bytes the result's large arrays
+        take, if known (`pool_transfer`)."""
         loop = asyncio.get_running_loop()
         try:
-            with pool_transfer.shipped(function, args) as call:
-                future = loop.run_in_executor(self._executor, *call)
-                return await asyncio.wait_for(future, self.timeout_seconds)
+            with pool_transfer.shipped(function, args, room) as shipment:
+                future = loop.run_in_executor(self._executor, *shipment.call)
+                return shipment.result(await asyncio.wait_for(future, self.timeout_seconds))
         except TimeoutError:
             await self._replace_processes()
             raise JobRejected(f"timed out after {self.timeout_seconds:g} s") from None

@@ -6,7 +6,7 @@ import io
 import json
 import shutil
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -66,7 +66,28 @@ async def assert_every_series_loads_as_stored(conn: DbConnection) -> None:
                 )
                 expected = await rows_in_range(conn, table, category, symbol, interval, start, end)
                 assert_same_candles(loaded, expected)
+                if price == "last":
+                    await assert_span_counts_the_rows(conn, category, symbol, interval, start, end)
     await assert_coverage_counts_the_rows(conn)
+
+
+async def assert_span_counts_the_rows(
+    conn: DbConnection, category: str, symbol: str, interval: str, start: datetime, end: datetime
+) -> None:
+    """`candle_span`, from the blocks' lengths and the rows at the range's ends, equals a
+    count over the rows."""
+    expected = await conn.fetchrow(
+        """SELECT count(*), max(open_time) FROM klines WHERE category = $1 AND symbol = $2
+           AND interval = $3 AND open_time BETWEEN $4 AND $5""",
+        category,
+        symbol,
+        interval,
+        start,
+        end,
+    )
+    assert expected is not None
+    span = await market_data.candle_span(conn, category, symbol, interval, start, end)
+    assert span == tuple(expected), (category, symbol, interval, start, end)
 
 
 async def assert_coverage_counts_the_rows(conn: DbConnection) -> None:
@@ -121,6 +142,9 @@ async def test_loaded_candles_equal_the_stored_rows_in_any_range(pool: asyncpg.P
                     conn, "klines", one.category, one.symbol, one.interval, start, end
                 )
                 assert_same_candles(loaded, expected)
+                await assert_span_counts_the_rows(
+                    conn, one.category, one.symbol, one.interval, start, end
+                )
         await assert_every_series_loads_as_stored(conn)
 
 

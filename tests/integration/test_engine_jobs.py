@@ -294,10 +294,14 @@ async def test_a_backtest_whose_candles_go_through_shared_memory_is_bit_identica
     await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, 20_000, "60"))
     body = {**BACKTEST, "end": iso_utc(T0 + 20_000 * 3_600_000)}
     spec, run = parse_backtest(BacktestSpec.model_validate(body).model_dump(mode="json"))
-    function, inputs = await pool_work(pool, spec, run, CandlesDigests())
-    with shipped(function, inputs) as call:
-        assert call[0] is call_shipped  # the shared-memory path, not the pipe
+    function, inputs, equity_bytes = await pool_work(pool, spec, run, CandlesDigests())
+    with shipped(function, inputs, equity_bytes) as shipment:
+        assert shipment.call[0] is call_shipped  # the shared-memory path, not the pipe
+        through = shipment.result(call_shipped(*shipment.call[1:]))
     expected = function(*inputs)
+    assert through.digests == expected.digests
+    assert np.array_equal(through.times, expected.times)
+    assert np.array_equal(through.equity.view(np.int64), expected.equity.view(np.int64))
     async with running_engine(settings):
         resp = await api.post("/api/v1/backtests", json=body)
         done = await settled(api, resp.headers["Location"])

@@ -25,8 +25,9 @@ from shared.messages import RunBacktest
 from shared.repos import backtests as backtests_repo
 
 log = logging.getLogger(__name__)
-# What the pool runs for a backtest, and its inputs (the candles loaded, the request parsed).
-PoolWork = tuple[Callable[..., BacktestOutput], tuple[Any, ...]]
+# What the pool runs for a backtest, its inputs (the candles loaded, the request parsed), and
+# the bytes of the output's equity curve when known beforehand.
+PoolWork = tuple[Callable[..., BacktestOutput], tuple[Any, ...], int]
 
 
 @dataclass
@@ -50,9 +51,11 @@ class BacktestWorker:
     async def _run(self, command: RunBacktest, request: dict[str, object]) -> None:
         began = time.perf_counter()
         spec, run = parse_backtest(request)
-        simulation, inputs = await pool_work(self.pool, spec, run, self.candles_digests)
+        simulation, inputs, equity_bytes = await pool_work(
+            self.pool, spec, run, self.candles_digests
+        )
         loaded = time.perf_counter()
-        output = await self.simulations.run(simulation, *inputs)
+        output = await self.simulations.run(simulation, *inputs, room=equity_bytes)
         simulated = time.perf_counter()
         async with self.pool.acquire() as conn:
             original = await backtests_repo.rerun_source(conn, command.backtest_id)
@@ -97,7 +100,7 @@ async def pool_work(
     async with pool.acquire() as conn:
         if spec.symbols is not None:
             series = await load_portfolio_series(conn, spec, spec.warmup_bars_asked)
-            return simulate_portfolio, (series, run)
+            return simulate_portfolio, (series, run), 0
         candles = await market_data.load_candles_warmed(
             conn,
             spec.category,
@@ -113,4 +116,5 @@ async def pool_work(
     if warmup == len(candles):
         raise JobRejected("no stored candles in the range")
     digest = await asyncio.to_thread(digests.of, candles)
-    return simulate, (candles, run, warmup, market, detail, digest)
+    equity_bytes = (len(candles) - warmup) * np.dtype(np.float64).itemsize
+    return simulate, (candles, run, warmup, market, detail, digest), equity_bytes

@@ -16,6 +16,7 @@ from domain.research.monte_carlo import resample_trades
 from services.engine.backtests.data_used import DataReport, data_used
 from services.engine.backtests.parsed_request import ParsedBacktest
 from services.engine.provenance import (
+    CurveDigests,
     arrays_sha256,
     candles_provenance,
     canonical_json,
@@ -25,6 +26,8 @@ from services.engine.provenance import (
 from shared.trade_copy import TradeColumns
 
 FloatArray = npt.NDArray[np.float64]
+# In a pool process: the equity curves' digests, their bar times hashed once per candle range.
+_equity_digests = CurveDigests()
 
 
 @dataclass(frozen=True)
@@ -68,11 +71,14 @@ def simulate(
     )
     metrics = dict(result.metrics)
     ran_on = provenance(candles_digest or candles_provenance(candles), run.strategy_sha256)
+    candles_sha256 = ran_on["candles"]["sha256"]
+    # The traded bars' times are those of the candles from `warmup` on.
+    times_key = (candles_sha256, warmup, len(result.time))
     digests = {
-        "candles": ran_on["candles"]["sha256"],
+        "candles": candles_sha256,
         "metrics": sha256_hex(canonical_json(metrics)),
         "trades": arrays_sha256(*(getattr(t, f.name) for f in dataclasses.fields(t))),
-        "equity": arrays_sha256(result.time, result.equity),
+        "equity": _equity_digests.of(result.time, result.equity, times_key),
     }
     return BacktestOutput(
         metrics,

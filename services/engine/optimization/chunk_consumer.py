@@ -84,6 +84,9 @@ class ChunkWorker:
     )
     # The Bayesian searches' studies this worker asked the latest batch of.
     _studies: bayes_search.HeldStudies = field(default_factory=bayes_search.HeldStudies, repr=False)
+    # Chunks in hand at once (the next waits for the pool while one runs) load one at a time:
+    # the second finds the candles, their digest and the provenance the first left.
+    _loading: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     async def handle(self, command: RunOptimizationChunk) -> None:
         work = await store.chunk_work(self.pool, command.optimization_id, command.chunk)
@@ -297,6 +300,12 @@ class ChunkWorker:
         self, work: ChunkWork, spec: OptimizationSpec
     ) -> tuple[CandlesKey, Candles, PerpMarket | None, FillDetail | None]:
         """The bars the optimization was planned on, after their warm-up."""
+        async with self._loading:
+            return await self._load_once(work, spec)
+
+    async def _load_once(
+        self, work: ChunkWork, spec: OptimizationSpec
+    ) -> tuple[CandlesKey, Candles, PerpMarket | None, FillDetail | None]:
         b = spec.backtest
         end_ms = to_epoch_ms(work.data_end)
         interval = b.interval if b.fill_detail is None else f"{b.interval}:{b.fill_detail}"

@@ -1,10 +1,14 @@
 """A pool call's arguments through shared memory: the same values arrive, as aligned,
 writeable views of the segment (numba compiles other array types apart), and the segment is
-gone when the call is over; small arguments go as they are."""
+gone when the call is over; small arguments go as they are. The result's arrays that view
+an argument come back as views of the caller's own array; the others as copies."""
 
+import pickle
 from pathlib import Path
+from typing import cast
 
 import numpy as np
+import pytest
 
 from services.engine import pool_transfer
 from services.engine.pool_transfer import Shipment, call_shipped, shipped
@@ -32,25 +36,50 @@ def test_large_arrays_arrive_as_aligned_writeable_views_and_the_segment_goes() -
         "sides": rng.integers(-1, 2, 333).astype(np.int8),  # odd sizes: the next is realigned
         "strided": rng.random(1_000)[::2],  # not contiguous: pickled in-band
     }
-    with shipped(_describe, (columns, "x")) as call:
-        function, shipment = call[0], call[2]
+    with shipped(_describe, (columns, "x")) as sent:
+        function, shipment = sent.call[0], sent.call[2]
         assert function is call_shipped and isinstance(shipment, Shipment)
         segment = Path("/dev/shm") / shipment.segment.lstrip("/")
         assert segment.exists()
-        label, flags = call_shipped(*call[1:])
+        label, flags = sent.result(call_shipped(*sent.call[1:]))
         assert label == "x"
         assert all(
             aligned and writeable and contiguous for aligned, writeable, contiguous, _ in flags
         )
         assert all(view for *_, view in flags[:3])  # views of the segment, not copies
-        arrived: dict[str, np.ndarray] = call_shipped(_copies, shipment)
+        arrived = cast(dict[str, np.ndarray], sent.result(call_shipped(_copies, shipment)))
     assert not segment.exists()
     for name, column in columns.items():
         assert np.array_equal(arrived[name], column) and arrived[name].dtype == column.dtype
 
 
+def _tail_and_new(
+    times: np.ndarray, start: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return times[start:], times[start : start + 10] * 2, times[start:] * 3.0, np.zeros(0)
+
+
+@pytest.mark.parametrize("room", [0, 2_400_000, 1_000_000])
+def test_result_arrays_come_back_as_views_of_the_callers_array_or_through_the_room(
+    room: int,
+) -> None:
+    """A result array viewing an argument comes back as a view of the caller's own array;
+    a large new one through the room the caller kept when it fits, else through the pipe."""
+    times = np.arange(300_000, dtype=np.int64)
+    with shipped(_tail_and_new, (times, 1_000), room) as sent:
+        answer = call_shipped(*sent.call[1:])
+        tail, doubled, tripled, empty = sent.result(answer)
+    sent_back = len(pickle.dumps(answer))
+    assert sent_back < 10_000 if room >= tripled.nbytes else sent_back > tripled.nbytes
+    assert np.shares_memory(tail, times) and np.array_equal(tail, times[1_000:])
+    assert not np.shares_memory(doubled, times) and doubled.flags.writeable
+    assert np.array_equal(doubled, times[1_000:1_010] * 2) and empty.size == 0
+    assert tripled.flags.writeable and np.array_equal(tripled, times[1_000:] * 3.0)
+
+
 def test_small_arguments_go_as_they_are() -> None:
     small = np.arange(10.0)
-    with shipped(np.sum, (small,)) as call:
-        assert call[0] is np.sum and call[1] is small
+    with shipped(np.sum, (small,)) as sent:
+        assert sent.call[0] is np.sum and sent.call[1] is small
+        assert sent.result(45.0) == 45.0
     assert small.nbytes < pool_transfer.SHARED_FROM_BYTES

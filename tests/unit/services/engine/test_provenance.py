@@ -91,3 +91,19 @@ def test_a_backtest_in_the_pool_is_bit_identical_run_again_and_its_monte_carlo_b
     changed = simulate(dataclasses.replace(candles, close=close), run)
     assert differences(first.digests, changed.digests)[0] == "candles"
     assert first.provenance["candles"]["count"] == 800
+
+
+def test_the_equity_digest_is_sha256_over_the_bar_times_then_the_equity_whatever_ran_before() -> (
+    None
+):
+    """The times' part of the digest is kept per candle range and first traded bar (the pool
+    process's cache): each digest is still exactly its own times' and equity's."""
+    candles = random_walk(T0, 800, "60", seed=4)
+    shifted = random_walk(T0 + 3_600_000, 800, "60", seed=4)  # other times, same prices
+    runs = [(candles, 0, 5), (candles, 0, 7), (candles, 30, 5), (shifted, 30, 5), (candles, 0, 5)]
+    for source, warmup, fast in runs:
+        request = {**REQUEST, "strategy": {"name": "sma_cross", "params": {"fast": fast}}}
+        out = simulate(source, parse_backtest(request)[1], warmup)
+        times = source.open_time[warmup:].astype("<i8").tobytes()
+        expected = hashlib.sha256(times + out.equity.astype("<f8").tobytes()).hexdigest()
+        assert out.digests["equity"] == expected, (warmup, fast)
