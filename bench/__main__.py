@@ -18,6 +18,7 @@ from bench.robustness import run as robustness
 from bench.strategies import run as strategies
 from bench.submissions import run as submissions
 from bench.ui import run as ui
+from shared.freed_memory import keep_freed_pages
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # What runs the core here (ours and the peers alike) runs with the allocator settings the
+    # engine's pool processes have.
+    keep_freed_pages()
     if args.benchmark is not None:
         return BENCHMARKS[args.benchmark].run(args)
     status = 0

@@ -32,7 +32,6 @@ from domain.execution.settings import (
     ExecutionSettings,
     Stop,
 )
-from domain.freed_memory import keep_freed_pages
 from domain.market.candles import Candles
 from domain.market.intervals import interval_label
 from domain.market.perp_market import PerpMarket
@@ -41,8 +40,6 @@ from domain.metrics.trade_details import TradeDetails, trade_details
 from domain.targets.indicator_cache import IndicatorCache
 from domain.targets.signals import Targets
 from domain.targets.strategy_targets import StrategyTargets
-
-keep_freed_pages()  # every process that runs backtests: no page faults on its arrays
 
 
 @dataclass(frozen=True)

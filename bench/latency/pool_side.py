@@ -1,6 +1,6 @@
 """A backtest's pool-side work against its core (issue 27: at most 1.5x), in a process of
-its own started as the engine starts its pool processes (spawned, with their allocator
-settings: `simulation_pool.POOL_ALLOCATOR_ENV`).
+its own started as the engine starts its pool processes (spawned, keeping freed arrays'
+pages: `shared.freed_memory`).
 
 The worker loads the inputs as it does for a job (`pool_work`: the candles, the perpetual's
 market, the candles' digest), ships them as it does (`pool_transfer`), and then, timed as CPU
@@ -13,7 +13,6 @@ through the pipe). Timed in that process with `time.process_time` rather than re
 
 import asyncio
 import multiprocessing
-import os
 import pickle
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -25,9 +24,9 @@ from services.engine.backtests.consumer import pool_work
 from services.engine.backtests.parsed_request import parse_backtest
 from services.engine.pool_transfer import shipped
 from services.engine.provenance import CandlesDigests
-from services.engine.simulation_pool import POOL_ALLOCATOR_ENV
 from shared.backtest_spec import BacktestSpec
 from shared.db import create_pool
+from shared.freed_memory import keep_freed_pages
 
 REPEATS = 11
 
@@ -44,21 +43,13 @@ class PoolSide:
 
 
 async def measure_pool_side(database_url: str, body: dict[str, Any]) -> PoolSide:
-    before = {name: os.environ.get(name) for name in POOL_ALLOCATOR_ENV}
-    os.environ.update(POOL_ALLOCATOR_ENV)  # read by the spawned process's allocator at start
-    try:
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as process:
-            measured = process.submit(_measured_here, database_url, body)
-            return await asyncio.wrap_future(measured)
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as process:
+        measured = process.submit(_measured_here, database_url, body)
+        return await asyncio.wrap_future(measured)
 
 
 def _measured_here(database_url: str, body: dict[str, Any]) -> PoolSide:
+    keep_freed_pages()
     return asyncio.run(_measured(database_url, body))
 
 

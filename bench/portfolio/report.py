@@ -48,9 +48,8 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         "- Engine time: every symbol's targets and rank, the union timeline, the compiled loop,"
         " trades with their details and the metrics; best of 15 runs after compiling. The"
         " one-process grid runs its sets one after another in this process, which runs with"
-        " the engine pool's allocator settings (`POOL_ALLOCATOR_ENV` in"
-        " services/engine/simulation_pool.py: glibc keeps freed memory for the next run"
-        " instead of faulting it in again).",
+        " the engine pool's allocator settings (`shared/freed_memory.py`: glibc keeps freed"
+        " memory for the next run instead of faulting it in again).",
         "- Through the queue: the same grid as an optimization job over the candles stored in"
         " a scratch database, planned and run by 1 and then 2 engine workers (one pool process"
         " each; chunks over RabbitMQ, each worker loading the candles once), from the job's"

@@ -13,8 +13,6 @@ grid's chunks spread over the engine workers; here it is one process.
 import argparse
 import asyncio
 import itertools
-import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,6 @@ from bench.support.timing import best_seconds
 from domain.execution.config import BacktestConfig
 from domain.execution.settings import AtrMultiple, ExecutionSettings
 from domain.portfolio_backtest import PortfolioRules, SymbolSeries, run_portfolio
-from services.engine.simulation_pool import POOL_ALLOCATOR_ENV
 from services.ingest.kline_store import Series, store
 from shared.db import create_pool
 
@@ -173,11 +170,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if any(name not in os.environ for name in POOL_ALLOCATOR_ENV):
-        # Timed as the engine's pool processes run it: with their allocator settings, which
-        # glibc reads only when a process starts.
-        env = {**POOL_ALLOCATOR_ENV, **os.environ}
-        os.execve(sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], env)
     print(f"portfolio benchmark: {args.symbols} symbols x {args.bars:,} bars ...", flush=True)
     rows = run_portfolio_bench(args.symbols, args.bars, args.repeats)
     rows += asyncio.run(_queue_rows(args.symbols, args.bars, args.queue_repeats))

@@ -21,23 +21,11 @@ from domain.strategies import install_strategies
 from domain.targets.plugin_targets import StrategyError
 from services.engine import pool_transfer
 from services.engine.pool_warm_up import warm_up
+from shared.freed_memory import keep_freed_pages
 from shared.jobs import JobRejected
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
-
-# glibc's allocator in the pool processes keeps freed memory for the next run (trim threshold
-# and top pad raised) instead of handing it back and faulting it in again: a portfolio's flat
-# columns (50 symbols x a year of hours) spent about a third of its time in page faults. Setting
-# these stops glibc from raising its mmap threshold as it learns, so that is raised too (to its
-# ceiling, 32 MiB): else every array over 128 KiB is a fresh mapping, faulted in page by page.
-# Read by glibc when a process starts, so set before the pool spawns; an operator's own values
-# win.
-POOL_ALLOCATOR_ENV = {
-    "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20),
-    "MALLOC_TOP_PAD_": str(64 * 2**20),
-    "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
-}
 
 
 class SimulationPool:
@@ -51,8 +39,6 @@ class SimulationPool:
         # Spawned, not forked: a forked pool process would inherit the broker connection's
         # socket and keep it open after this process is killed, so its unacknowledged jobs
         # would not be redelivered until the broker's heartbeat timeout.
-        for name, value in POOL_ALLOCATOR_ENV.items():
-            os.environ.setdefault(name, value)
         return ProcessPoolExecutor(
             max_workers=self.processes,
             mp_context=multiprocessing.get_context("spawn"),
@@ -98,7 +84,8 @@ class SimulationPool:
 
 def _start_pool_process(parent: int, strategy_path: str) -> None:
     """In each pool process: exit when the engine process is gone (killed, it cannot say so),
-    load the plugins, then load or compile the kernels (`pool_warm_up`)."""
+    keep freed arrays' pages (`freed_memory`), load the plugins, then load or compile the
+    kernels (`pool_warm_up`)."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -106,5 +93,6 @@ def _start_pool_process(parent: int, strategy_path: str) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    keep_freed_pages()
     install_strategies(strategy_path)
     warm_up()

@@ -4,7 +4,7 @@ import resource
 
 import numpy as np
 
-from domain.freed_memory import keep_freed_pages
+from shared.freed_memory import keep_freed_pages
 
 
 def test_a_freed_year_of_minutes_is_reused_without_page_faults() -> None:
