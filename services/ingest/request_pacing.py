@@ -13,6 +13,9 @@ from collections import deque
 
 # Two in a row leaves room for one late wake-up of the event loop's timers.
 BURST = 2
+# How late a timer may fire and still count as on time: any window of W seconds then holds at
+# most (W + LATE_WAKE_UP) x rate + BURST requests.
+LATE_WAKE_UP = 0.002
 
 
 class RequestPacer:
@@ -28,13 +31,20 @@ class RequestPacer:
         self._paused_until = max(self._paused_until, loop.time() + seconds)
 
     async def wait_turn(self) -> None:
-        """Until a request may be sent now; it is counted as sent at the moment this returns."""
+        """Until a request may be sent now; it is counted as sent when this returns (or when it
+        was due, if its timer fired at most LATE_WAKE_UP late)."""
         loop = asyncio.get_running_loop()
         async with self._turns:
             # The pause may be extended while we sleep, so look again after each wait.
-            while (delay := self._delay(loop.time())) > 0:  # noqa: ASYNC110
+            now = due = loop.time()
+            while (delay := self._delay(now)) > 0:
+                due = now + delay
                 await asyncio.sleep(delay)
-            self._sent.append(loop.time())
+                now = loop.time()
+            # A timer that fires a little late (epoll rounds its wait up to the millisecond)
+            # counts at its due time, so lateness does not add up send after send; a longer
+            # delay (a starved loop) counts from now: no catch-up.
+            self._sent.append(now if now - due > LATE_WAKE_UP else due)
 
     def _delay(self, now: float) -> float:
         paused = self._paused_until - now
