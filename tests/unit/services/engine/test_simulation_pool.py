@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from services.engine.simulation_pool import SimulationPool
-from shared.freed_memory import keep_freed_pages
+from shared.freed_memory import OPERATOR_SETTINGS, keep_freed_pages
 from tests.support.paths import TEST_PLUGINS
 
 
@@ -32,7 +32,7 @@ async def _in_a_pool_process() -> tuple[bool, int]:
 def test_pool_processes_reuse_freed_arrays_without_page_faults(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_"):
+    for name in OPERATOR_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     kept, faults = asyncio.run(_in_a_pool_process())
     assert kept
