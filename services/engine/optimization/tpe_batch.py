@@ -8,6 +8,7 @@ and every number the sampler computes stays what it would have been (the tests i
 tests/unit/services/engine/test_bayes_study.py compare the trials with the contract's loop).
 """
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -17,18 +18,44 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, TPESampler
 from optuna.samplers._tpe import _truncnorm
+from optuna.samplers._tpe import sampler as tpe_sampler
 from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator
 from optuna.samplers._tpe.probability_distributions import (
     _BatchedCategoricalDistributions,
     _MixtureOfProductDistribution,
     _unique_inverse_2d,
 )
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from services.engine.optimization.tpe_log_ndtr import log_ndtr
 
 # Optuna's TPE looks it up in its module at every call: the compiled one, the same bits.
 _truncnorm._log_ndtr = log_ndtr
+
+_optuna_split_trials = tpe_sampler._split_trials
+# The finished trials' splits of the batch being asked in this thread, if one is.
+_asking = threading.local()
+
+
+def _split_trials(
+    study: optuna.Study, trials: list[FrozenTrial], n_below: int
+) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+    """Optuna's `_split_trials`: while a batch is asked in this thread, the finished trials
+    (the same at every ask of it) split once, the running ones added to the worse as Optuna
+    adds them (its lists are in trial order)."""
+    splits: dict[tuple[int, tuple[int, ...]], Any] | None = getattr(_asking, "splits", None)
+    if splits is None:
+        return _optuna_split_trials(study, trials, n_below)
+    finished = [t for t in trials if t.state != TrialState.RUNNING]
+    key = (n_below, tuple(t.number for t in finished))
+    if key not in splits:
+        splits[key] = _optuna_split_trials(study, finished, n_below)
+    below, above = splits[key]
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    return list(below), sorted([*above, *running], key=lambda trial: trial.number)
+
+
+tpe_sampler._split_trials = _split_trials
 
 
 class _Placed(NamedTuple):
@@ -217,10 +244,11 @@ def _log_pdf(
 
 @contextmanager
 def batch_work_shared(sampler: BaseSampler) -> Iterator[None]:
-    """TPE, at every ask, reads every trial's values into arrays and builds two Parzen
-    estimators: one of the better finished trials, one of the rest with the trials still
-    running (its constant liar). Within one batch each trial's values are read once, the
-    first estimator is built once, and each Gaussian mass computed once. Only while asking:
+    """TPE, at every ask, splits the finished trials into the better and the rest, reads
+    every trial's values into arrays and builds two Parzen estimators: one of the better
+    trials, one of the rest with the trials still running (its constant liar). Within one
+    batch the split is made once, each trial's values are read once, the first estimator is
+    built once, and each Gaussian mass computed once. Only while asking:
     the sampler is pickled without."""
     if not isinstance(sampler, TPESampler):
         yield
@@ -276,8 +304,10 @@ def batch_work_shared(sampler: BaseSampler) -> Iterator[None]:
     sampler._build_parzen_estimator = build_better_once  # type: ignore[method-assign]
     sampler._get_internal_repr = internal_values  # type: ignore[method-assign]
     sampler._compute_acquisition_func = acquisition  # type: ignore[method-assign,assignment]
+    _asking.splits = {}
     try:
         yield
     finally:
         del sampler._build_parzen_estimator, sampler._get_internal_repr
         del sampler._compute_acquisition_func
+        del _asking.splits

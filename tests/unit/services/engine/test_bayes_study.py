@@ -285,3 +285,35 @@ def test_tpe_over_stepped_and_log_parameters_asks_what_one_study_asks(
             history.append(_stored(told))
             got.append((one.number, one.params, told.value))
     assert got == expected
+
+
+def test_a_batch_splits_its_trials_as_optuna_does_at_every_ask(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The finished trials split once per batch (tpe_batch._split_trials) give at every ask
+    the lists Optuna's own split gives for the same trials, running ones included."""
+    splits: list[tuple[list[int], list[int], list[int], list[int]]] = []
+    running_at: list[int] = []
+    batch_split = tpe_batch.tpe_sampler._split_trials
+
+    def compared(
+        study: optuna.Study, trials: list[optuna.trial.FrozenTrial], n_below: int
+    ) -> tuple[list[optuna.trial.FrozenTrial], list[optuna.trial.FrozenTrial]]:
+        running_at.append(sum(t.state == optuna.trial.TrialState.RUNNING for t in trials))
+        below, above = batch_split(study, trials, n_below)
+        own_below, own_above = tpe_batch._optuna_split_trials(study, list(trials), n_below)
+        splits.append(
+            (
+                [t.number for t in below],
+                [t.number for t in own_below],
+                [t.number for t in above],
+                [t.number for t in own_above],
+            )
+        )
+        return below, above
+
+    monkeypatch.setattr(tpe_batch.tpe_sampler, "_split_trials", compared)
+    assert _held_by_workers("tpe", 5, 40, 8, [0]) == _reference("tpe", 5, 40, 8)
+    assert len(splits) > 20 and max(running_at) >= 6
+    for below, own_below, above, own_above in splits:
+        assert below == own_below and above == own_above
