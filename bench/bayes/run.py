@@ -4,19 +4,24 @@
 The search runs as an optimization job (batches of 16 asked by Optuna's TPE, each batch's
 trials as chunks any worker takes), timed from the job's `created_at` to its `finished_at`.
 The overhead per trial outside the simulation is what the engine workers (their pool
-processes included) spent on the job beyond the simulations themselves: the same 200 sets
-evaluated in this process (`evaluate_sets`) give the simulations' CPU. Separately, every
-batch's ask step is run again here on the stored trials, with the study held from batch to
-batch and with it rebuilt from storage, to say how much of that overhead is Optuna's. Then
-the full grid over the same space (the same lattice: every value a step lands on) runs in
-this process, and the search's best is compared with the grid's.
+processes included) spent on the job beyond the simulations themselves: the same sets
+evaluated in this process (`evaluate_sets`), chunk by chunk as the engine cut them, give the
+simulations' CPU. One search's figure rests on CPU ticks of a few seconds on a shared
+machine, so the same search runs `--searches` times (3), each as a fresh job after the same
+warm-up, with its own idle measure just before it and its own in-process evaluation just
+after it; the report gives the median with the spread, and each part's. Separately, every batch's
+ask step is run again here on the stored trials, with the study held from batch to batch and
+with it rebuilt from storage, to say how much of that overhead is Optuna's. Then the full
+grid over the same space (the same lattice: every value a step lands on) runs in this
+process, and the search's best is compared with the grid's.
 """
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -51,10 +56,18 @@ BARS = 525_600
 TRIALS = 200
 BATCH = 16
 WORKERS = 2
+SEARCHES = 3  # measured searches, each a fresh job with the same request after a warm-up
 IDLE_SECONDS = 5.0
 GRID_CHUNK = 100  # sets evaluated at once when the full grid runs in this process
 BENCH_DATABASE = "backtester_bench_bayes"
 SERIES = Series("linear", "BTCUSDT", "1")
+# A short search on other bars before each measured search's warm-up: each pool process keeps
+# the indicators of one range only, so it drops the year's, and every measured search starts
+# alike rather than with every window the one before it computed. Two batches, so the
+# workers have asked with TPE (the first 10 trials are random) before the first measured one.
+FLUSH_SERIES = Series("linear", "ETHUSDT", "1")
+FLUSH_BARS = 5_000
+FLUSH_TRIALS = 2 * BATCH
 FEE_RATE = 0.00055
 
 
@@ -62,13 +75,13 @@ def _say(text: str) -> None:
     print(f"bayes benchmark: {text}", flush=True)
 
 
-def _request(bars: int, trials: int) -> dict[str, Any]:
+def _request(bars: int, trials: int, series: Series = SERIES) -> dict[str, Any]:
     return {
         "kind": "bayes",
         "backtest": {
-            "category": SERIES.category,
-            "symbol": SERIES.symbol,
-            "interval": SERIES.interval,
+            "category": series.category,
+            "symbol": series.symbol,
+            "interval": series.interval,
             "start": START_MS,
             "end": START_MS + (bars - 1) * 60_000,
             "strategy": {"name": "sma_cross"},
@@ -133,8 +146,16 @@ async def _submit_and_wait(
     return optimization_id, job
 
 
-async def _search(settings: Settings, spec: OptimizationSpec, logs: Path) -> dict[str, Any]:
-    """The search through the queue on WORKERS engine workers, and what it stored."""
+async def _search(
+    settings: Settings,
+    spec: OptimizationSpec,
+    logs: Path,
+    searches: int,
+    simulations: Callable[[list[dict[str, Any]]], float],
+) -> list[dict[str, Any]]:
+    """The search through the queue on WORKERS engine workers, `searches` times, and what
+    each stored; `simulations`: the CPU seconds of a search's stored trials evaluated in this
+    process, taken right after it (the machine as loaded as during it)."""
     assert spec.search is not None
     async with running_engines(settings, WORKERS, logs) as engines:
         await wait_for_consumers(
@@ -146,42 +167,50 @@ async def _search(settings: Settings, spec: OptimizationSpec, logs: Path) -> dic
         )
         pool = await create_pool(settings.database_url, max_size=1)
         try:
-            # A short search first on the same range: the workers load the candles and their
-            # pool processes the compiled kernels, as a platform that has run before has.
+            # Before each measured search, the search on other bars (FLUSH_SERIES), then a
+            # short one on the same range: the workers load the candles and their pool
+            # processes the compiled kernels, as a platform that has run before has.
             warm_up = spec.model_copy(
                 update={"search": spec.search.model_copy(update={"trials": 10, "seed": 99})}
             )
-            await _submit_and_wait(pool, warm_up, logs)
-            # What idle workers spend anyway (consumers, the outbox relay, health): not the
-            # search's, so it is taken out at this rate over the search's duration.
-            idle_before, idle_started = (
-                sum(tree_cpu_seconds(e.pid) for e in engines),
-                time.monotonic(),
-            )
-            await asyncio.sleep(IDLE_SECONDS)
-            idle_rate = (sum(tree_cpu_seconds(e.pid) for e in engines) - idle_before) / (
-                time.monotonic() - idle_started
-            )
-            cpu_before = sum(tree_cpu_seconds(e.pid) for e in engines)
-            loops_before = sum(cpu_seconds(e.pid) for e in engines)
-            servers_before = command_cpu_seconds("postgres") + command_cpu_seconds("beam.smp")
-            optimization_id, job = await _submit_and_wait(pool, spec, logs)
-            cpu = sum(tree_cpu_seconds(e.pid) for e in engines) - cpu_before
-            loops = sum(cpu_seconds(e.pid) for e in engines) - loops_before
-            servers = (
-                command_cpu_seconds("postgres") + command_cpu_seconds("beam.smp") - servers_before
-            )
-            trials = await pool.fetch(
-                """SELECT number, batch, position, chunk, params, system_attrs, state, value
-                   FROM optimization_trials WHERE optimization_id = $1 ORDER BY number""",
-                optimization_id,
-            )
-            chunks = await pool.fetchval(
-                "SELECT count(*) FROM optimization_chunks WHERE optimization_id = $1",
-                optimization_id,
-            )
+            flush, _ = parse_optimization(_request(FLUSH_BARS, FLUSH_TRIALS, FLUSH_SERIES))
+            measured: list[dict[str, Any]] = []
+            for _ in range(searches):
+                await _submit_and_wait(pool, flush, logs)
+                await _submit_and_wait(pool, warm_up, logs)
+                measured.append(await _measured_search(pool, [e.pid for e in engines], spec, logs))
+                measured[-1]["kernel_cpu_seconds"] = simulations(measured[-1]["trials"])
         finally:
             await pool.close()
+    return measured
+
+
+async def _measured_search(
+    pool: asyncpg.Pool, engines: list[int], spec: OptimizationSpec, logs: Path
+) -> dict[str, Any]:
+    """One search as a fresh job on idle workers: its CPU, and what it stored."""
+    # What idle workers spend anyway (consumers, the outbox relay, health): not the
+    # search's, so it is taken out at this rate over the search's duration.
+    idle_before, idle_started = sum(tree_cpu_seconds(e) for e in engines), time.monotonic()
+    await asyncio.sleep(IDLE_SECONDS)
+    idle_rate = (sum(tree_cpu_seconds(e) for e in engines) - idle_before) / (
+        time.monotonic() - idle_started
+    )
+    cpu_before = sum(tree_cpu_seconds(e) for e in engines)
+    loops_before = sum(cpu_seconds(e) for e in engines)
+    servers_before = command_cpu_seconds("postgres") + command_cpu_seconds("beam.smp")
+    optimization_id, job = await _submit_and_wait(pool, spec, logs)
+    cpu = sum(tree_cpu_seconds(e) for e in engines) - cpu_before
+    loops = sum(cpu_seconds(e) for e in engines) - loops_before
+    servers = command_cpu_seconds("postgres") + command_cpu_seconds("beam.smp") - servers_before
+    trials = await pool.fetch(
+        """SELECT number, batch, position, chunk, params, system_attrs, state, value
+           FROM optimization_trials WHERE optimization_id = $1 ORDER BY number""",
+        optimization_id,
+    )
+    chunks = await pool.fetchval(
+        "SELECT count(*) FROM optimization_chunks WHERE optimization_id = $1", optimization_id
+    )
     return {
         "seconds": (job["finished_at"] - job["created_at"]).total_seconds(),
         "engine_cpu_seconds": cpu,
@@ -249,26 +278,75 @@ def _evaluate(
     return time.process_time() - started, results
 
 
-async def _run(bars: int, trials: int) -> list[dict[str, Any]]:
+def _chunk_sets(spec: OptimizationSpec, stored: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The evaluated trials' sets, as the engine cut them into chunks (the per-chunk set-up,
+    prices and indicators, is simulation too)."""
+    base = spec.backtest.strategy.resolved_params
+    by_chunk: dict[int, list[dict[str, Any]]] = {}
+    for trial in stored:
+        if trial["position"] is not None:
+            by_chunk.setdefault(trial["chunk"], []).append({**base, **trial["params"]})
+    return list(by_chunk.values())
+
+
+def _search_row(search: dict[str, Any], ask: tuple[float, float]) -> dict[str, Any]:
+    """One measured search's figures, per trial where they are shares of the overhead."""
+    evaluated = sum(1 for t in search["trials"] if t["position"] is not None)
+    idle = search["idle_cpu_per_second"] * search["seconds"]
+    kernel = search["kernel_cpu_seconds"]
+    pools = search["engine_cpu_seconds"] - search["event_loop_cpu_seconds"]
+
+    def per_trial(seconds: float) -> float:
+        return round(1000 * seconds / evaluated, 2)
+
+    return {
+        "trials": evaluated,
+        "asks": search["summary"]["asks"],
+        "chunks": search["chunks"],
+        "seconds": round(search["seconds"], 3),
+        "engine_cpu_seconds": round(search["engine_cpu_seconds"], 3),
+        "idle_engine_cpu_seconds": round(idle, 3),
+        # The workers' own processes (consumers, the ask step, the database) apart from
+        # their pool processes (the simulations, and handing chunks over).
+        "event_loop_cpu_seconds": round(search["event_loop_cpu_seconds"], 3),
+        "pool_cpu_seconds": round(pools, 3),
+        "kernel_cpu_seconds": round(kernel, 3),
+        "overhead_cpu_ms_per_trial": per_trial(search["engine_cpu_seconds"] - idle - kernel),
+        "own_beyond_idle_ms_per_trial": per_trial(search["event_loop_cpu_seconds"] - idle),
+        "pools_beyond_one_process_ms_per_trial": per_trial(pools - kernel),
+        "ask_cpu_ms_per_trial": per_trial(ask[0]),
+        "rebuilt_ask_cpu_ms_per_trial": per_trial(ask[1]),
+        "server_cpu_ms_per_trial": per_trial(search["server_cpu_seconds"]),
+    }
+
+
+def _median(rows: list[dict[str, Any]], key: str) -> float:
+    return round(float(statistics.median(r[key] for r in rows)), 2)
+
+
+async def _run(bars: int, trials: int, searches: int) -> list[dict[str, Any]]:
     candles = random_walk(bars)
     spec, parsed = parse_optimization(_request(bars, trials))
     assert spec.search is not None
+    evaluate_sets(candles.select(np.arange(2_000)), parsed, _grid(spec)[:2], 0)  # JIT warm-up
+
+    def simulations(stored: list[dict[str, Any]]) -> float:
+        return _evaluate(candles, parsed, _chunk_sets(spec, stored))[0]
+
     with tempfile.TemporaryDirectory(prefix="bench-bayes-") as logs:
         async with bench_settings(BENCH_DATABASE) as settings:
             await store_candles(settings.database_url, SERIES, candles)
-            _say(f"{trials} trials on {WORKERS} workers over {bars:,} bars ...")
-            search = await _search(settings, spec, Path(logs))
-    base = spec.backtest.strategy.resolved_params
-    evaluated = [t for t in search["trials"] if t["position"] is not None]
-    sets = [{**base, **t["params"]} for t in evaluated]
-    # As the engine cut them: the per-chunk set-up (prices, indicators) is simulation too.
-    by_chunk: dict[int, list[dict[str, Any]]] = {}
-    for trial, one in zip(evaluated, sets, strict=True):
-        by_chunk.setdefault(trial["chunk"], []).append(one)
-    _say("the search's sets again in this process ...")
-    evaluate_sets(candles.select(np.arange(2_000)), parsed, sets[:2], 0)  # JIT warm-up
-    kernel_cpu, _ = _evaluate(candles, parsed, list(by_chunk.values()))
-    ask_cpu, rebuilt_ask_cpu = _ask_seconds(spec, search["trials"])
+            await store_candles(settings.database_url, FLUSH_SERIES, random_walk(FLUSH_BARS))
+            _say(
+                f"{searches} x {trials} trials on {WORKERS} workers over {bars:,} bars, each"
+                " search's sets again in this process after it ..."
+            )
+            measured = await _search(settings, spec, Path(logs), searches, simulations)
+    asked = [[(t["number"], t["params"], t["state"]) for t in m["trials"]] for m in measured]
+    if any(a != asked[0] for a in asked):
+        raise RuntimeError("the same request gave other trials")
+    runs = [_search_row(m, _ask_seconds(spec, m["trials"])) for m in measured]
+    search = measured[0]
     grid = _grid(spec)
     _say(f"the full grid, {len(grid)} sets, in this process ...")
     grid_chunks = [grid[i : i + GRID_CHUNK] for i in range(0, len(grid), GRID_CHUNK)]
@@ -276,32 +354,24 @@ async def _run(bars: int, trials: int) -> list[dict[str, Any]]:
     grid_best = min(grid_results, key=lambda r: ranking_key(r.metrics, "sharpe", r.index))
     found = search["best"]["metrics"]["sharpe"]
     better = sum(1 for r in grid_results if (r.metrics.get("sharpe") or float("-inf")) > found)
-    idle = search["idle_cpu_per_second"] * search["seconds"]
-    outside = search["engine_cpu_seconds"] - idle - kernel_cpu
+    medians = {
+        key: _median(runs, key)
+        for key in runs[0]
+        if key.endswith(("_seconds", "_ms_per_trial")) or key == "seconds"
+    }
+    overheads = [r["overhead_cpu_ms_per_trial"] for r in runs]
     return [
         {
-            "scenario": f"{trials}-trial search, {WORKERS} workers",
-            "trials": len(evaluated),
-            "asks": search["summary"]["asks"],
+            "scenario": f"{trials}-trial search, {WORKERS} workers (median of {searches})",
+            "trials": runs[0]["trials"],
+            "asks": runs[0]["asks"],
             "batch": BATCH,
             "bars": bars,
-            "chunks": search["chunks"],
-            "seconds": round(search["seconds"], 3),
-            "engine_cpu_seconds": round(search["engine_cpu_seconds"], 3),
-            "idle_engine_cpu_seconds": round(idle, 3),
-            # The workers' own processes (consumers, the ask step, the database) apart from
-            # their pool processes (the simulations, and handing chunks over).
-            "event_loop_cpu_seconds": round(search["event_loop_cpu_seconds"], 3),
-            "pool_cpu_seconds": round(
-                search["engine_cpu_seconds"] - search["event_loop_cpu_seconds"], 3
-            ),
-            "kernel_cpu_seconds": round(kernel_cpu, 3),
-            "overhead_cpu_ms_per_trial": round(1000 * outside / len(evaluated), 2),
-            "ask_cpu_ms_per_trial": round(1000 * ask_cpu / len(evaluated), 2),
-            "rebuilt_ask_cpu_ms_per_trial": round(1000 * rebuilt_ask_cpu / len(evaluated), 2),
-            "server_cpu_ms_per_trial": round(
-                1000 * search["server_cpu_seconds"] / len(evaluated), 2
-            ),
+            "chunks": runs[0]["chunks"],
+            **medians,
+            "overhead_cpu_ms_per_trial_min": min(overheads),
+            "overhead_cpu_ms_per_trial_max": max(overheads),
+            "searches": runs,
             "best_params": search["best"]["params"],
             "best_sharpe": search["best"]["metrics"]["sharpe"],
         },
@@ -320,11 +390,14 @@ async def _run(bars: int, trials: int) -> list[dict[str, Any]]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bars", type=int, default=BARS, help="1-minute bars")
     parser.add_argument("--trials", type=int, default=TRIALS, help="trials of the search")
+    parser.add_argument(
+        "--searches", type=int, default=SEARCHES, help="measured searches (the median is reported)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    rows = asyncio.run(_run(args.bars, args.trials))
+    rows = asyncio.run(_run(args.bars, args.trials, args.searches))
     print(bayes_report.write(rows, report_path("bayes")))
     _say(f"{time.monotonic() - started:.0f} s in all")
     return 0
