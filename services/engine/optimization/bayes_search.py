@@ -188,11 +188,11 @@ async def _ask_next(
     row = await bayes_store.search_row(conn, oid, search.number)
     wanted = min(plan.batch, plan.trials - row.evaluated)
     asks_left = ASKS_PER_TRIAL * plan.trials - row.asks
-    if wanted <= 0 or asks_left <= 0:
-        await _end(conn, search, row)
-        return None
     spec = search.spec
     study, sampler = study_to_ask(held, row.batch, row.sampler, spec.objective, spec.dimensions())
+    if wanted <= 0 or asks_left <= 0:
+        await _end(conn, search, row, study)
+        return None
     stored = await bayes_store.history(conn, oid, search.number, study.settled_before)
 
     def catch_up_and_ask() -> AskedBatch:
@@ -223,7 +223,12 @@ async def _ask_next(
     return row.batch + 1, study
 
 
-async def _end(conn: DbConnection, search: Search, row: SearchRow) -> None:
+async def _end(
+    conn: DbConnection, search: Search, row: SearchRow, study: SearchStudy | None = None
+) -> None:
+    """End the search: its warning if it ended early, then the window's test run or the
+    optimization's finish. `study`: this process's study of the search, if it holds one
+    (caught up on the stored trials for the parameter importance)."""
     oid, plan = search.optimization_id, search.plan
     ended = None
     if row.evaluated < plan.trials:
@@ -247,8 +252,10 @@ async def _end(conn: DbConnection, search: Search, row: SearchRow) -> None:
     best = await optimizations_repo.best_row(conn, oid, "bayes", objective)
     position = await optimizations_repo.best_position(conn, oid, "bayes", objective)
     figures = await grid_robustness(conn, oid, position)
-    history = await bayes_store.history(conn, oid, search.number)
-    importance = await asyncio.to_thread(importances, objective, search.spec.dimensions(), history)
+    since = 0 if study is None else study.settled_before
+    stored = await bayes_store.history(conn, oid, search.number, since)
+    dimensions = search.spec.dimensions()
+    importance = await asyncio.to_thread(importances, objective, dimensions, stored, study)
     summary = {
         "trials": row.evaluated,
         "asks": row.asks,

@@ -220,7 +220,10 @@ class SearchStudy:
         return AskedBatch(trials, pickle.dumps(study.sampler), asks)
 
     def importances(self) -> dict[str, float] | None:
-        """Optuna's `get_param_importances` by PED-ANOVA; None where it is undefined."""
+        """Optuna's `get_param_importances` by PED-ANOVA; None where it is undefined (fewer
+        than two trials with a value, or no spread in them)."""
+        if len(self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 2:
+            return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -265,13 +268,16 @@ def ask_batch(
 
 
 def importances(
-    objective: str, dimensions: Sequence[Dimension], history: Sequence[StoredTrial]
+    objective: str,
+    dimensions: Sequence[Dimension],
+    stored: Sequence[StoredTrial],
+    held: SearchStudy | None = None,
 ) -> dict[str, float] | None:
     """Optuna's `get_param_importances` over the finished search, by PED-ANOVA (deterministic,
     and 2 s for 100,000 trials where fANOVA's forests take minutes for 2,000); None when it
-    is undefined (fewer than two trials with a value, or no spread in them)."""
-    if sum(t.state == "complete" for t in history) < 2:
-        return None
-    study = SearchStudy(objective, dimensions, RandomSampler(seed=0))
-    study.catch_up(history)
+    is undefined. `held`: a study of the search to catch up on `stored` (the trials from its
+    `settled_before` on) rather than a new one built from every stored trial, which takes
+    most of the time (10 of 13 ms for 200 trials): the same trials, the same values."""
+    study = held or SearchStudy(objective, dimensions, RandomSampler(seed=0))
+    study.catch_up(stored)
     return study.importances()

@@ -317,3 +317,25 @@ def test_a_batch_splits_its_trials_as_optuna_does_at_every_ask(
     assert len(splits) > 20 and max(running_at) >= 6
     for below, own_below, above, own_above in splits:
         assert below == own_below and above == own_above
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "cmaes"])
+def test_the_importance_from_the_study_held_to_the_end_is_the_rebuilt_studys(sampler: str) -> None:
+    """A worker that asked the last batch catches its study up on that batch's outcomes for
+    the importance instead of building one from every stored trial: the same values."""
+    search = BayesSearch(trials=40, batch=8, sampler=sampler, seed=2)
+    held = SearchStudy.of_stored("sharpe", DIMENSIONS, new_sampler(search))
+    history: list[StoredTrial] = []
+    evaluated = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        while evaluated < 40:
+            held.catch_up([t for t in history if t.number >= held.settled_before])
+            asked = held.ask(min(8, 40 - evaluated), 400, _breaks)
+            evaluated += len(asked.to_evaluate)
+            history.extend(_stored(_told(t)) for t in asked.trials)
+    since = [t for t in history if t.number >= held.settled_before]
+    assert len(since) < len(history)
+    rebuilt = importances("sharpe", DIMENSIONS, history)
+    assert rebuilt is not None
+    assert importances("sharpe", DIMENSIONS, since, held) == rebuilt
