@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 import pytest
+from optuna.samplers._tpe import sampler as tpe_sampler
 
 from services.engine.optimization import tpe_batch
 from services.engine.optimization.bayes_study import (
@@ -294,7 +295,7 @@ def test_a_batch_splits_its_trials_as_optuna_does_at_every_ask(
     the lists Optuna's own split gives for the same trials, running ones included."""
     splits: list[tuple[list[int], list[int], list[int], list[int]]] = []
     running_at: list[int] = []
-    batch_split = tpe_batch.tpe_sampler._split_trials
+    batch_split = tpe_sampler._split_trials
 
     def compared(
         study: optuna.Study, trials: list[optuna.trial.FrozenTrial], n_below: int
@@ -312,7 +313,7 @@ def test_a_batch_splits_its_trials_as_optuna_does_at_every_ask(
         )
         return below, above
 
-    monkeypatch.setattr(tpe_batch.tpe_sampler, "_split_trials", compared)
+    monkeypatch.setattr(tpe_sampler, "_split_trials", compared)
     assert _held_by_workers("tpe", 5, 40, 8, [0]) == _reference("tpe", 5, 40, 8)
     assert len(splits) > 20 and max(running_at) >= 6
     for below, own_below, above, own_above in splits:
