@@ -94,6 +94,10 @@ def write(rows: Sequence[dict[str, Any]], path: Path) -> str:
         "",
         f"- {target['target']}: {target['measured']:g} ms, the median of"
         f" {target['searches']} searches ({low:g} to {high:g}): {met(target['met'])}",
+        f"- the first search after the workers start (after the 10-trial warm-up alone, not"
+        f" in the median): {search['first_search']['overhead_cpu_ms_per_trial']:g} ms per"
+        " trial, with the costs of a worker's first searches (its first TPE asks and end of a"
+        " search, its database connections' first statements, its pools' memory growing)",
         f"- the overhead split (medians): the workers' own processes beyond idle"
         f" {search['own_beyond_idle_ms_per_trial']:+.2f} ms per trial (messages, database,"
         f" the ask step, the robustness and parameter importance at the end), their pool"
