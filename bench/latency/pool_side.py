@@ -6,9 +6,10 @@ The worker loads the inputs as it does for a job (`pool_work`: the candles, the 
 market, the candles' digest), ships them as it does (`pool_transfer`), and then, timed as CPU
 best of a few: the core (`run_backtest` alone), and what a pool process does for the job:
 unpickling the shipped arguments, the backtest with its trades, metrics and digests
-(`simulate`), handing its output back (the equity into the segment, the rest pickled to go
-through the pipe). Timed in that process with `time.process_time` rather than read from
-/proc, which counts only in 10 ms ticks.
+(`simulate`), handing its output back (the equity into the call's room, the rest pickled to
+go through the pipe; the room is the same call after call, as a worker's `ResultRooms` gives
+it back after each result, so the pool process has it mapped). Timed in that process with
+`time.process_time` rather than read from /proc, which counts only in 10 ms ticks.
 """
 
 import asyncio

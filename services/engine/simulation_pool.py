@@ -34,6 +34,8 @@ class SimulationPool:
         self.strategy_path = strategy_path
         self.timeout_seconds = timeout_seconds
         self._executor = self._new_executor()
+        # As many rooms for results as calls in flight at once (two backtests a process).
+        self._rooms = pool_transfer.ResultRooms(kept=2 * processes)
 
     def _new_executor(self) -> ProcessPoolExecutor:
         # Spawned, not forked: a forked pool process would inherit the broker connection's
@@ -60,7 +62,7 @@ class SimulationPool:
         take, if known (`pool_transfer`)."""
         loop = asyncio.get_running_loop()
         try:
-            with pool_transfer.shipped(function, args, room) as shipment:
+            with pool_transfer.shipped(function, args, room, self._rooms) as shipment:
                 future = loop.run_in_executor(self._executor, *shipment.call)
                 return shipment.result(await asyncio.wait_for(future, self.timeout_seconds))
         except TimeoutError:
@@ -80,6 +82,7 @@ class SimulationPool:
 
     def shutdown(self) -> None:
         self._executor.shutdown(cancel_futures=True)
+        self._rooms.close()
 
 
 def _start_pool_process(parent: int, strategy_path: str) -> None:

@@ -180,10 +180,11 @@ async def test_a_rerun_compares_the_equity_by_its_digest_stored_or_recomputed(
     async with running_engine(settings):
         original = await _run(api, BACKTEST)
         recomputed = await _rerun(api, original["id"])
-        times, values = await pool.fetchrow(
+        row = await pool.fetchrow(
             "SELECT times, values FROM equity WHERE backtest_id = $1::uuid", original["id"]
         )
-        curve = hashlib.sha256(times + values).hexdigest()
+        assert row is not None
+        curve = hashlib.sha256(row["times"] + row["values"]).hexdigest()
         for stored, expected in ((curve, True), ("0" * 64, False)):
             await pool.execute(
                 """UPDATE backtests SET digests = digests || jsonb_build_object('equity', $2::text)

@@ -5,7 +5,7 @@ an argument come back as views of the caller's own array; the others as copies."
 
 import pickle
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -83,3 +83,38 @@ def test_small_arguments_go_as_they_are() -> None:
         assert sent.call[0] is np.sum and sent.call[1] is small
         assert sent.result(45.0) == 45.0
     assert small.nbytes < pool_transfer.SHARED_FROM_BYTES
+
+
+def _room_name(sent: pool_transfer.Shipped[Any]) -> str:
+    shipment = sent.call[2]
+    assert isinstance(shipment, Shipment)
+    return shipment.room
+
+
+def test_a_room_serves_call_after_call_once_read_and_goes_when_a_call_fails() -> None:
+    """A room given back is the next call's (a pool process keeps it mapped); one whose call
+    ended by an exception (it may still be written) is removed; at most `kept` wait free."""
+    times = np.arange(300_000, dtype=np.int64)
+    rooms = pool_transfer.ResultRooms(kept=1)
+    names = []
+    for start in (1_000, 2_000):
+        with shipped(_tail_and_new, (times, start), 2_400_000, rooms) as sent:
+            names.append(_room_name(sent))
+            _, _, tripled, _ = sent.result(call_shipped(*sent.call[1:]))
+        assert np.array_equal(tripled, times[start:] * 3.0)  # each call's own values
+    assert names[0] == names[1] and (Path("/dev/shm") / names[0].lstrip("/")).exists()
+    assert pool_transfer._room(names[0])[1] is False  # mapped in this process already
+    with pytest.raises(TimeoutError), shipped(_tail_and_new, (times, 5), 2_400_000, rooms) as sent:
+        assert _room_name(sent) == names[0]
+        raise TimeoutError
+    assert not (Path("/dev/shm") / names[0].lstrip("/")).exists()
+    with (
+        shipped(_tail_and_new, (times, 5), 2_400_000, rooms) as first,
+        shipped(_tail_and_new, (times, 5), 2_400_000, rooms) as second,
+    ):
+        held = [_room_name(first), _room_name(second)]
+        assert held[0] != held[1] and names[0] not in held
+    present = [(Path("/dev/shm") / name.lstrip("/")).exists() for name in held]
+    assert sorted(present) == [False, True]  # one kept free, the other removed
+    rooms.close()
+    assert not any((Path("/dev/shm") / name.lstrip("/")).exists() for name in held)
