@@ -250,7 +250,7 @@ def _mapped_file(name: str) -> tuple[mmap.mmap, int]:
 # In a pool process: the rooms it wrote into, kept mapped with their inodes (the latest
 # last). A room the caller has removed since stays in memory until it drops out of here.
 _rooms: OrderedDict[str, tuple[mmap.mmap, int]] = OrderedDict()
-_ROOMS_MAPPED = 4
+_ROOMS_MAPPED = 8
 
 
 def _room(name: str) -> tuple[mmap.mmap, bool]:
