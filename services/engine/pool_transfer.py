@@ -16,10 +16,12 @@ backtest's bar times are the candles' own) come back as where they lie in it, an
 process reads them from its own copy of that argument (pool functions read their arguments,
 never write them), so they are sent neither way. Its
 other large arrays (a backtest's equity curve) are copied once into a room: a segment of its
-own that the caller takes from its `ResultRooms` and gives back once it has read the result,
+own that the caller takes from its `Segments` and gives back once it has read the result,
 so the next call reuses it, and a pool process that wrote into it before keeps it mapped
 (mapping a fresh 4 MB room cost the pool more than copying into it). What a room does not
-hold comes back through the pipe.
+hold comes back through the pipe. The arguments' segment is reused the same way for a
+function that keeps no view of its arguments (a backtest): the pool process then reads
+candles from pages it has mapped already, and this process writes into pages it has too.
 """
 
 import contextlib
@@ -40,18 +42,20 @@ R = TypeVar("R")
 SHARED_FROM_BYTES = 1 << 20
 _ALIGNMENT = 64  # each array at a cache line (numba compiles aligned and unaligned apart)
 _SEGMENTS = Path("/dev/shm")
-_ROOM_STEP = 1 << 20  # rooms are made in whole MB, so results of about one size share them
+_SIZE_STEP = 1 << 20  # kept segments are made in whole MB, so calls of about one size share them
 
 
 @dataclass(frozen=True)
 class Shipment:
     """Arguments pickled without their buffers, which are at `spans` of the segment; `room`
-    names the segment for the result's arrays ("": none)."""
+    names the segment for the result's arrays ("": none). `kept_mapped`: the arguments'
+    segment is one the caller reuses, so the pool process keeps it mapped too."""
 
     pickled: bytes
     segment: str
     spans: tuple[tuple[int, int], ...]
     room: str
+    kept_mapped: bool = False
 
 
 # Where an array of the result lies: (which shipped argument buffer, its first byte there,
@@ -92,27 +96,28 @@ class Shipped(Generic[R]):
         return bytearray(self._room.buf[start:stop])  # the room serves the next call
 
 
-class ResultRooms:
-    """Rooms for results' large arrays, reused call after call: taken for a call, given back
-    when its result was read (at most `kept` wait free; the largest stay)."""
+class Segments:
+    """Segments reused call after call: taken for a call, given back once it is over (at
+    most `kept` wait free; the largest stay). A pool process keeps the segments it was given
+    mapped, so one given again has its pages mapped there already, and here too."""
 
     def __init__(self, kept: int) -> None:
         self.kept = kept
         self._free: list[SharedMemory] = []
 
     def take(self, size: int) -> SharedMemory | None:
-        """The smallest free room of at least `size` bytes, else a new one; None where
+        """The smallest free segment of at least `size` bytes, else a new one; None where
         /dev/shm cannot hold one."""
-        fitting = [room for room in self._free if room.size >= size]
+        fitting = [segment for segment in self._free if segment.size >= size]
         if fitting:
-            room = min(fitting, key=lambda r: r.size)
-            self._free.remove(room)
-            return room
-        return _new_segment(-(-size // _ROOM_STEP) * _ROOM_STEP)
+            segment = min(fitting, key=lambda f: f.size)
+            self._free.remove(segment)
+            return segment
+        return _new_segment(-(-size // _SIZE_STEP) * _SIZE_STEP)
 
-    def give_back(self, room: SharedMemory) -> None:
-        self._free.append(room)
-        self._free.sort(key=lambda r: r.size)
+    def give_back(self, segment: SharedMemory) -> None:
+        self._free.append(segment)
+        self._free.sort(key=lambda f: f.size)
         while len(self._free) > self.kept:
             _remove(self._free.pop(0))
 
@@ -126,14 +131,17 @@ def shipped(
     function: Callable[..., R],
     args: tuple[Any, ...],
     room: int = 0,
-    rooms: ResultRooms | None = None,
+    rooms: Segments | None = None,
+    arguments: Segments | None = None,
 ) -> Iterator[Shipped[R]]:
     """What to run in the pool for `function(*args)`: `(function, *args)` itself when the
-    arrays in `args` are small, else `(call_shipped, function, Shipment)` with the arrays
-    in a segment that lives until the context exits, and a room of at least `room` bytes
-    from `rooms` (or one for this call alone) for the result's large arrays. Leaving the
-    context normally says the call is over: the room goes back to `rooms`; leaving it by an
-    exception (a timeout, a cancellation) removes the room, which the call may still write."""
+    arrays in `args` are small, else `(call_shipped, function, Shipment)` with the arrays in
+    a segment (from `arguments`, for a function that keeps no view of its arguments once it
+    returns, as a backtest; else one for this call alone: a grid chunk's pool process keeps
+    the candles), and a room of at least `room` bytes (from `rooms`, else one for this call)
+    for the result's large arrays. Leaving the context normally says the call is over: the
+    segments go back; leaving it by an exception (a timeout, a cancellation) removes them,
+    as the call may still read and write them."""
     buffers: list[pickle.PickleBuffer] = []
     pickled = pickle.dumps(args, protocol=5, buffer_callback=buffers.append)
     views = [buffer.raw() for buffer in buffers]
@@ -143,31 +151,42 @@ def shipped(
         start = -(-end // _ALIGNMENT) * _ALIGNMENT
         end = start + view.nbytes
         spans.append((start, end))
-    segment = _new_segment(end) if end >= SHARED_FROM_BYTES else None
+    taken: list[tuple[SharedMemory, Segments]] = []
+
+    def take(size: int, kept: Segments | None) -> SharedMemory | None:
+        kept = kept or Segments(kept=0)
+        segment = kept.take(size)
+        if segment is not None:
+            taken.append((segment, kept))
+        return segment
+
+    segment = take(end, arguments) if end >= SHARED_FROM_BYTES else None
     if segment is None:  # small, or /dev/shm is missing or full
         yield Shipped((function, *args))
         return
-    rooms = rooms or ResultRooms(kept=0)
-    result_room = rooms.take(room) if room else None
+    result_room = take(room, rooms) if room else None
     memory = segment.buf
-    assert memory is not None  # open until closed below
+    assert memory is not None  # open until given back or removed below
     over = False
     try:
         for view, (start, stop) in zip(views, spans, strict=True):
             memory[start:stop] = view
         shipment = Shipment(
-            pickled, segment.name, tuple(spans), result_room.name if result_room else ""
+            pickled,
+            segment.name,
+            tuple(spans),
+            result_room.name if result_room else "",
+            kept_mapped=arguments is not None,
         )
         yield Shipped((call_shipped, function, shipment), views, result_room)
         over = True
     finally:
         del memory
-        _remove(segment)
-        if result_room is not None:
+        for one, kept in taken:
             if over:
-                rooms.give_back(result_room)
+                kept.give_back(one)
             else:
-                _remove(result_room)
+                _remove(one)
 
 
 def _new_segment(size: int) -> SharedMemory | None:
@@ -203,7 +222,7 @@ def _reserved(name: str, size: int) -> bool:
 def call_shipped(function: Callable[..., Any], shipment: Shipment) -> Returned:
     """In a pool process: `function` called with the shipped arguments, its result as
     `Shipped.result` takes it."""
-    mapping = _mapped(shipment.segment)
+    mapping = _kept(shipment.segment)[0] if shipment.kept_mapped else _mapped(shipment.segment)
     segment = memoryview(mapping)
     buffers = [segment[start:stop] for start, stop in shipment.spans]
     arguments = [(_address(view), view.nbytes) for view in buffers]
@@ -212,7 +231,7 @@ def call_shipped(function: Callable[..., Any], shipment: Shipment) -> Returned:
     result = function(*args)
     del args
     within: list[Within] = []
-    room, fresh = _room(shipment.room) if shipment.room else (None, False)
+    room, fresh = _kept(shipment.room) if shipment.room else (None, False)
     room_left = 0
 
     def in_band(buffer: pickle.PickleBuffer) -> bool:
@@ -247,24 +266,26 @@ def _mapped_file(name: str) -> tuple[mmap.mmap, int]:
         os.close(fd)
 
 
-# In a pool process: the rooms it wrote into, kept mapped with their inodes (the latest
-# last). A room the caller has removed since stays in memory until it drops out of here.
-_rooms: OrderedDict[str, tuple[mmap.mmap, int]] = OrderedDict()
-_ROOMS_MAPPED = 8
+# In a pool process: the segments given to it to keep mapped (rooms, and the arguments of
+# functions that keep no views of them), with their inodes, the latest last. One the caller
+# has removed since stays in memory until it drops out of here.
+_kept_mappings: OrderedDict[str, tuple[mmap.mmap, int]] = OrderedDict()
+_KEPT_MAPPED = 8
 
 
-def _room(name: str) -> tuple[mmap.mmap, bool]:
-    """The room's mapping, and whether it is new here (its pages not mapped yet)."""
-    kept = _rooms.get(name)
-    # The same file, not a later one that drew the name of a removed room.
+def _kept(name: str) -> tuple[mmap.mmap, bool]:
+    """The segment's mapping, and whether it is new here (its pages not mapped yet)."""
+    kept = _kept_mappings.get(name)
+    # The same file, not a later one that drew the name of a removed segment.
     if kept is not None and os.stat(_SEGMENTS / name.lstrip("/")).st_ino == kept[1]:
-        _rooms.move_to_end(name)
+        _kept_mappings.move_to_end(name)
         return kept[0], False
-    _rooms[name] = _mapped_file(name)
-    _rooms.move_to_end(name)
-    while len(_rooms) > _ROOMS_MAPPED:
-        _rooms.popitem(last=False)[1][0].close()
-    return _rooms[name][0], True
+    _kept_mappings[name] = _mapped_file(name)
+    _kept_mappings.move_to_end(name)
+    while len(_kept_mappings) > _KEPT_MAPPED:
+        with contextlib.suppress(BufferError):  # a view left somewhere: unmapped when it goes
+            _kept_mappings.popitem(last=False)[1][0].close()
+    return _kept_mappings[name][0], True
 
 
 # Linux 5.14's madvise: the pages of a range mapped for writing in one call, at about half

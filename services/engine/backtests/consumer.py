@@ -55,7 +55,9 @@ class BacktestWorker:
             self.pool, spec, run, self.candles_digests
         )
         loaded = time.perf_counter()
-        output = await self.simulations.run(simulation, *inputs, room=equity_bytes)
+        output = await self.simulations.run(
+            simulation, *inputs, room=equity_bytes, keeps_no_arguments=True
+        )
         simulated = time.perf_counter()
         digests = output.digests
         async with self.pool.acquire() as conn:
