@@ -267,25 +267,37 @@ def _mapped_file(name: str) -> tuple[mmap.mmap, int]:
 
 
 # In a pool process: the segments given to it to keep mapped (rooms, and the arguments of
-# functions that keep no views of them), with their inodes, the latest last. One the caller
-# has removed since stays in memory until it drops out of here.
+# functions that keep no views of them), with their inodes, the latest last; those the
+# caller has removed since are unmapped at the next call, so their memory goes.
 _kept_mappings: OrderedDict[str, tuple[mmap.mmap, int]] = OrderedDict()
 _KEPT_MAPPED = 8
 
 
 def _kept(name: str) -> tuple[mmap.mmap, bool]:
     """The segment's mapping, and whether it is new here (its pages not mapped yet)."""
-    kept = _kept_mappings.get(name)
-    # The same file, not a later one that drew the name of a removed segment.
-    if kept is not None and os.stat(_SEGMENTS / name.lstrip("/")).st_ino == kept[1]:
+    for held, (_, inode) in list(_kept_mappings.items()):
+        if _inode(held) != inode:  # removed (a later file may have drawn its name)
+            _unmap(held)
+    if name in _kept_mappings:
         _kept_mappings.move_to_end(name)
-        return kept[0], False
+        return _kept_mappings[name][0], False
     _kept_mappings[name] = _mapped_file(name)
-    _kept_mappings.move_to_end(name)
     while len(_kept_mappings) > _KEPT_MAPPED:
-        with contextlib.suppress(BufferError):  # a view left somewhere: unmapped when it goes
-            _kept_mappings.popitem(last=False)[1][0].close()
+        _unmap(next(iter(_kept_mappings)))
     return _kept_mappings[name][0], True
+
+
+def _inode(name: str) -> int | None:
+    try:
+        return os.stat(_SEGMENTS / name.lstrip("/")).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _unmap(name: str) -> None:
+    mapping, _ = _kept_mappings.pop(name)
+    with contextlib.suppress(BufferError):  # a view left somewhere: unmapped when it goes
+        mapping.close()
 
 
 # Linux 5.14's madvise: the pages of a range mapped for writing in one call, at about half

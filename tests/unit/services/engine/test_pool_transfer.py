@@ -145,6 +145,10 @@ def test_the_arguments_segment_serves_the_next_call_with_its_own_values() -> Non
     assert pool_transfer._kept(names[0])[1] is False  # mapped in this process already
     arguments.close()
     assert not _exists(names[0])
+    with shipped(np.sum, (np.ones(300_000),), arguments=arguments) as sent:
+        assert sent.result(call_shipped(*sent.call[1:])) == 300_000.0
+    assert names[0] not in pool_transfer._kept_mappings  # removed: unmapped at the next call
+    arguments.close()
     with shipped(np.sum, (np.ones(300_000),)) as sent:
         fresh = _shipment(sent)
         assert not fresh.kept_mapped and fresh.segment != names[0]
