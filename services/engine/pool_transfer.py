@@ -164,11 +164,11 @@ def shipped(
     if segment is None:  # small, or /dev/shm is missing or full
         yield Shipped((function, *args))
         return
-    result_room = take(room, rooms) if room else None
     memory = segment.buf
     assert memory is not None  # open until given back or removed below
     over = False
     try:
+        result_room = take(room, rooms) if room else None
         for view, (start, stop) in zip(views, spans, strict=True):
             memory[start:stop] = view
         shipment = Shipment(

@@ -55,8 +55,10 @@ class BacktestWorker:
             self.pool, spec, run, self.candles_digests
         )
         loaded = time.perf_counter()
+        # The domain's code keeps no view of its arguments; a plugin is user code that may.
+        ours = spec.strategy.entry().plugin is None
         output = await self.simulations.run(
-            simulation, *inputs, room=equity_bytes, keeps_no_arguments=True
+            simulation, *inputs, room=equity_bytes, keeps_no_arguments=ours
         )
         simulated = time.perf_counter()
         digests = output.digests
