@@ -153,12 +153,7 @@ class PendingRows:
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.remove_listener(self.CHANNEL, self._wake)
-            with contextlib.suppress(Exception):
-                await self._pool.release(connection)
+        await self._let_go()
 
     def seen(self) -> None:
         """Called before looking for rows: a notification from now on means more."""
@@ -167,7 +162,7 @@ class PendingRows:
     async def committed(self, seconds: float) -> None:
         """Until rows are committed after the last `seen`, or `seconds` pass."""
         if not self._listening():
-            await self.__aexit__()
+            await self._let_go()
             await self._listen()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._notified.wait(), seconds)
@@ -180,16 +175,28 @@ class PendingRows:
 
     async def _listen(self) -> None:
         try:
-            connection = await self._pool.acquire(timeout=_LISTEN_TIMEOUT_SECONDS)
-        except Exception:  # the database away: poll for now
+            self._connection = await self._pool.acquire(timeout=_LISTEN_TIMEOUT_SECONDS)
+        except Exception:  # the database away, or every connection busy: poll for now
             return
         try:
-            await connection.add_listener(self.CHANNEL, self._wake)
-        except Exception:
-            with contextlib.suppress(Exception):
-                await self._pool.release(connection)
-            return
-        self._connection = connection
+            await self._connection.add_listener(self.CHANNEL, self._wake)
+        except BaseException as exc:
+            await self._let_go()
+            if not isinstance(exc, Exception):  # cancelled: the connection is back first
+                raise
+
+    async def _let_go(self) -> None:
+        """The connection back to the pool, even if this task is cancelled meanwhile (the
+        pool's close waits for every connection)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await asyncio.shield(self._release(connection))
+
+    async def _release(self, connection: asyncpg.pool.PoolConnectionProxy) -> None:
+        with contextlib.suppress(Exception):
+            await connection.remove_listener(self.CHANNEL, self._wake)
+        with contextlib.suppress(Exception):
+            await self._pool.release(connection)
 
     def _wake(self, *_: object) -> None:
         self._notified.set()

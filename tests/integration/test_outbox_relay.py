@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from shared.amqp import Publisher
+from shared.db import create_pool
 from shared.messages import RunBacktest
 from shared.outbox import add_to_outbox, run_relay
 
@@ -51,3 +52,18 @@ async def test_a_committed_row_is_published_long_before_the_next_poll(pool: asyn
         with contextlib.suppress(asyncio.CancelledError):
             await relay
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+
+@pytest.mark.parametrize("after", [0.0, 0.001, 0.005, 0.02, 0.2])
+async def test_a_relay_cancelled_at_any_point_gives_its_connection_back(
+    database_url: str, after: float
+) -> None:
+    """The pool's close waits for every connection: the listening one goes back however
+    early the relay is stopped (while acquiring it, while listening, while idle)."""
+    pool = await create_pool(database_url)
+    relay = asyncio.create_task(run_relay(pool, cast(Publisher, Recorder()), idle_seconds=3600))
+    await asyncio.sleep(after)
+    relay.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await relay
+    await asyncio.wait_for(pool.close(), 10)
