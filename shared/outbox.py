@@ -4,6 +4,7 @@ Published rows are kept a week (to see what went out), then the relay deletes th
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 KEEP_PUBLISHED_DAYS = 7
 PRUNE_EVERY_SECONDS = 3600.0
+# How long the relay waits for a pool connection to listen on (all busy: it polls meanwhile).
+_LISTEN_TIMEOUT_SECONDS = 1.0
 
 
 def outbox_insert(first_param: int) -> str:
@@ -97,34 +100,103 @@ async def run_relay(
     prune_every: float = PRUNE_EVERY_SECONDS,
 ) -> None:
     """Relay forever, pruning old published rows at start and every `prune_every` seconds;
-    a broker or database outage only delays publication."""
+    a broker or database outage only delays publication. Idle, it polls every
+    `idle_seconds`, and wakes at once when rows are committed (`PendingRows`)."""
     pruned_at: float | None = None
     failures = 0
-    while True:
-        if pruned_at is None or time.monotonic() - pruned_at >= prune_every:
-            pruned_at = time.monotonic()
+    async with PendingRows(pool) as pending:
+        while True:
+            if pruned_at is None or time.monotonic() - pruned_at >= prune_every:
+                pruned_at = time.monotonic()
+                try:
+                    deleted = await delete_old_published(pool)
+                    if deleted:
+                        log.info("outbox pruned", extra={"deleted": deleted})
+                except Exception as exc:  # database away: try again next time
+                    log.warning(
+                        "outbox pruning failed", extra={"error": f"{type(exc).__name__}: {exc}"}
+                    )
+            if not ready():
+                await asyncio.sleep(idle_seconds)
+                continue
+            pending.seen()
             try:
-                deleted = await delete_old_published(pool)
-                if deleted:
-                    log.info("outbox pruned", extra={"deleted": deleted})
-            except Exception as exc:  # database away: try again next time
+                sent = await relay_pending(pool, publisher)
+                failures = 0
+            except Exception as exc:  # broker or database away: retry after a growing pause
+                pause = OUTAGE_BACKOFF.delay(failures)
+                failures += 1
                 log.warning(
-                    "outbox pruning failed", extra={"error": f"{type(exc).__name__}: {exc}"}
+                    "outbox relay waiting",
+                    extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": pause},
                 )
-        if not ready():
-            await asyncio.sleep(idle_seconds)
-            continue
+                await asyncio.sleep(pause)
+                continue
+            if not sent:
+                await pending.committed(idle_seconds)
+
+
+class PendingRows:
+    """The outbox's notifications (its trigger's, as a transaction that added rows commits)
+    on a pool connection held while the relay runs; without one (the database away), the
+    relay just polls, and the next wait listens again."""
+
+    CHANNEL = "outbox_pending"
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._connection: asyncpg.pool.PoolConnectionProxy | None = None
+        self._notified = asyncio.Event()
+
+    async def __aenter__(self) -> "PendingRows":
+        await self._listen()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._let_go()
+
+    def seen(self) -> None:
+        """Called before looking for rows: a notification from now on means more."""
+        self._notified.clear()
+
+    async def committed(self, seconds: float) -> None:
+        """Until rows are committed after the last `seen`, or `seconds` pass."""
+        if not self._listening():
+            await self._let_go()
+            await self._listen()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._notified.wait(), seconds)
+
+    def _listening(self) -> bool:
         try:
-            sent = await relay_pending(pool, publisher)
-            failures = 0
-        except Exception as exc:  # broker or database away: retry after a growing pause
-            pause = OUTAGE_BACKOFF.delay(failures)
-            failures += 1
-            log.warning(
-                "outbox relay waiting",
-                extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": pause},
-            )
-            await asyncio.sleep(pause)
-            continue
-        if not sent:
-            await asyncio.sleep(idle_seconds)
+            return self._connection is not None and not self._connection.is_closed()
+        except asyncpg.InterfaceError:  # the pool took back its broken connection
+            return False
+
+    async def _listen(self) -> None:
+        try:
+            self._connection = await self._pool.acquire(timeout=_LISTEN_TIMEOUT_SECONDS)
+        except Exception:  # the database away, or every connection busy: poll for now
+            return
+        try:
+            await self._connection.add_listener(self.CHANNEL, self._wake)
+        except BaseException as exc:
+            await self._let_go()
+            if not isinstance(exc, Exception):  # cancelled: the connection is back first
+                raise
+
+    async def _let_go(self) -> None:
+        """The connection back to the pool, even if this task is cancelled meanwhile (the
+        pool's close waits for every connection)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await asyncio.shield(self._release(connection))
+
+    async def _release(self, connection: asyncpg.pool.PoolConnectionProxy) -> None:
+        with contextlib.suppress(Exception):
+            await connection.remove_listener(self.CHANNEL, self._wake)
+        with contextlib.suppress(Exception):
+            await self._pool.release(connection)
+
+    def _wake(self, *_: object) -> None:
+        self._notified.set()

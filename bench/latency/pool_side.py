@@ -6,14 +6,17 @@ The worker loads the inputs as it does for a job (`pool_work`: the candles, the 
 market, the candles' digest), ships them as it does (`pool_transfer`), and then, timed as CPU
 best of a few: the core (`run_backtest` alone), and what a pool process does for the job:
 unpickling the shipped arguments, the backtest with its trades, metrics and digests
-(`simulate`), handing its output back (the equity into the segment, the rest pickled to go
-through the pipe). Timed in that process with `time.process_time` rather than read from
-/proc, which counts only in 10 ms ticks.
+(`simulate`), handing its output back (the equity into the call's room, the rest pickled to
+go through the pipe; the room and the arguments' segment are the same call after call, as a
+worker's `Segments` give them back after each backtest, so the pool process has them
+mapped). Timed in that process with `time.process_time` rather than read from /proc, which
+counts only in 10 ms ticks.
 """
 
 import asyncio
 import multiprocessing
 import pickle
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +25,7 @@ from bench.support.timing import best_cpu_seconds
 from domain.backtest import run_backtest
 from services.engine.backtests.consumer import pool_work
 from services.engine.backtests.parsed_request import parse_backtest
-from services.engine.pool_transfer import shipped
+from services.engine.pool_transfer import Segments, shipped
 from services.engine.provenance import CandlesDigests
 from shared.backtest_spec import BacktestSpec
 from shared.db import create_pool
@@ -65,7 +68,21 @@ async def _measured(database_url: str, body: dict[str, Any]) -> PoolSide:
     def core() -> None:
         run_backtest(candles, run.config, trade_from=warmup, market=market, detail=detail)
 
-    with shipped(function, inputs, equity_bytes) as shipment:
+    arguments = Segments(kept=1)
+    try:
+        return _timed(core, function, inputs, equity_bytes, arguments)
+    finally:
+        arguments.close()
+
+
+def _timed(
+    core: Callable[[], None],
+    function: Callable[..., Any],
+    inputs: tuple[Any, ...],
+    equity_bytes: int,
+    arguments: Segments,
+) -> PoolSide:
+    with shipped(function, inputs, equity_bytes, arguments=arguments) as shipment:
         call = shipment.call
 
         def pool_side() -> None:

@@ -112,11 +112,12 @@ def write(result: "LatencyResult", path: Path) -> str:
         " for the next backtest: core, `run_backtest` alone (the kernel, its targets, metrics"
         " and trade details); pool side, what a pool process does for the job: the shipped"
         " arguments unpickled (the candles are views of a shared memory segment, not copies),"
-        " `simulate` (the backtest, its trades as columns, the digests of its metrics, trades"
-        " and equity; the candles' digest comes with the inputs, reused while the same candles"
-        " load again, and so does the equity digest's part over the bars' times) and its"
-        " output handed back (the equity copied into the segment, the bar times left where they"
-        " are, the engine's own candle times; the rest pickled for the pipe); simulate, that"
+        " `simulate` (the backtest, its trades as columns, the digests of its metrics and"
+        " trades; the candles' digest comes with the inputs, reused while the same candles load"
+        " again; the equity's is hashed only by a rerun) and its output handed back (the equity"
+        " copied into the call's room, the same room call after call as the engine reuses it,"
+        " the bar times left where they are, the engine's own candle times; the rest pickled"
+        " for the pipe); simulate, that"
         " function alone; ratio: pool side against core.",
     ]
     return write_report(path, "Latency benchmark", body, {"result": result.as_dict()})

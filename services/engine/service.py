@@ -7,6 +7,7 @@ import logging
 from domain.strategies import install_strategies
 from services.engine.backtests.consumer import BacktestWorker
 from services.engine.optimization.chunk_consumer import ChunkWorker
+from services.engine.optimization.outcomes import warm_up_robustness
 from services.engine.optimization.planner import OptimizationPlanner
 from services.engine.simulation_pool import SimulationPool
 from shared.consumer import Consumer, GiveUp, Handler, M, consume
@@ -27,7 +28,7 @@ async def run_engine(settings: Settings, stopping: asyncio.Event) -> None:
     health = WorkerHealth(settings)
     try:
         async with health_endpoint(settings.engine_health_port, health):
-            await simulations.start()
+            await asyncio.gather(simulations.start(), asyncio.to_thread(warm_up_robustness))
             async with worker_runtime(settings, stopping) as runtime:
                 health.connection = runtime.connection
                 backtests = BacktestWorker(runtime.pool, simulations)

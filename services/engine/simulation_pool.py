@@ -34,6 +34,10 @@ class SimulationPool:
         self.strategy_path = strategy_path
         self.timeout_seconds = timeout_seconds
         self._executor = self._new_executor()
+        # Segments kept for results and for arguments, as many as calls in flight at once
+        # (two backtests a process).
+        self._rooms = pool_transfer.Segments(kept=2 * processes)
+        self._arguments = pool_transfer.Segments(kept=2 * processes)
 
     def _new_executor(self) -> ProcessPoolExecutor:
         # Spawned, not forked: a forked pool process would inherit the broker connection's
@@ -54,13 +58,21 @@ class SimulationPool:
             *(loop.run_in_executor(self._executor, time.sleep, 0.05) for _ in range(self.processes))
         )
 
-    async def run(self, function: Callable[..., R], *args: Any, room: int = 0) -> R:
+    async def run(
+        self,
+        function: Callable[..., R],
+        *args: Any,
+        room: int = 0,
+        keeps_no_arguments: bool = False,
+    ) -> R:
         """`function(*args)` in a pool process; JobRejected when it runs past the timeout or
         user code fails (the reason says which). `room`: bytes the result's large arrays
-        take, if known (`pool_transfer`)."""
+        take, if known; `keeps_no_arguments`: `function` keeps no view of its arguments once
+        it returns, so their segment serves later calls (`pool_transfer`)."""
         loop = asyncio.get_running_loop()
+        arguments = self._arguments if keeps_no_arguments else None
         try:
-            with pool_transfer.shipped(function, args, room) as shipment:
+            with pool_transfer.shipped(function, args, room, self._rooms, arguments) as shipment:
                 future = loop.run_in_executor(self._executor, *shipment.call)
                 return shipment.result(await asyncio.wait_for(future, self.timeout_seconds))
         except TimeoutError:
@@ -80,6 +92,8 @@ class SimulationPool:
 
     def shutdown(self) -> None:
         self._executor.shutdown(cancel_futures=True)
+        self._rooms.close()
+        self._arguments.close()
 
 
 def _start_pool_process(parent: int, strategy_path: str) -> None:

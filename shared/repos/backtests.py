@@ -384,10 +384,15 @@ async def store_result(
 
 
 async def rerun_source(db: DbExecutor, backtest_id: UUID) -> dict[str, str] | None:
-    """The digests of the backtest that `backtest_id` reruns; None when it is no rerun, or
-    the backtest it reran is gone or has no digests."""
+    """The digests of the backtest that `backtest_id` reruns, with the `equity` one from its
+    stored curve when it has none (its times then values, as `provenance.equity_sha256`);
+    None when it is no rerun, or the backtest it reran is gone or has no digests."""
     digests: dict[str, str] | None = await db.fetchval(
-        """SELECT source.digests FROM backtests rerun
+        """SELECT CASE WHEN source.digests ? 'equity' THEN source.digests
+                  ELSE source.digests || coalesce((
+                      SELECT jsonb_build_object('equity', encode(sha256(times || values), 'hex'))
+                      FROM equity WHERE equity.backtest_id = source.id), '{}') END
+           FROM backtests rerun
            JOIN backtests source ON source.id = rerun.rerun_of WHERE rerun.id = $1""",
         backtest_id,
     )

@@ -171,6 +171,38 @@ async def test_provenance_and_reruns_reproduced_until_a_candle_changes(
     assert second["provenance"] == optimization["provenance"]
 
 
+async def test_a_rerun_compares_the_equity_by_its_digest_stored_or_recomputed(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """A backtest stores no equity digest (a rerun recomputes it from the stored curve: its
+    times then values); one that has it (stored before) is compared by it as it is."""
+    await insert_candles(pool, "linear", "BTCUSDT", "60", random_walk(T0, HOURS, "60", seed=6))
+    async with running_engine(settings):
+        original = await _run(api, BACKTEST)
+        recomputed = await _rerun(api, original["id"])
+        row = await pool.fetchrow(
+            "SELECT times, values FROM equity WHERE backtest_id = $1::uuid", original["id"]
+        )
+        assert row is not None
+        curve = hashlib.sha256(row["times"] + row["values"]).hexdigest()
+        for stored, expected in ((curve, True), ("0" * 64, False)):
+            await pool.execute(
+                """UPDATE backtests SET digests = digests || jsonb_build_object('equity', $2::text)
+                   WHERE id = $1::uuid""",
+                original["id"],
+                stored,
+            )
+            again = await _rerun(api, original["id"])
+            assert again["reproduced"] is expected
+            assert again["differences"] == ([] if expected else ["equity"])
+
+    assert recomputed["reproduced"] is True and recomputed["differences"] == []
+    digests = await pool.fetchval(
+        "SELECT digests FROM backtests WHERE id = $1::uuid", recomputed["id"]
+    )
+    assert digests["equity"] == curve  # the rerun's own, for a rerun of it
+
+
 async def test_a_rerun_of_a_missing_or_unfinished_backtest_is_refused(
     api: Client, pool: asyncpg.Pool
 ) -> None:

@@ -16,7 +16,7 @@ from services.engine.backtests.portfolio_in_pool import simulate_portfolio
 from services.engine.fill_detail_loading import load_fill_detail
 from services.engine.perp_market_loading import load_perp_market
 from services.engine.portfolio_loading import load_portfolio_series
-from services.engine.provenance import CandlesDigests, differences
+from services.engine.provenance import CandlesDigests, differences, equity_sha256
 from services.engine.simulation_pool import SimulationPool
 from shared import market_data
 from shared.backtest_spec import BacktestSpec
@@ -55,10 +55,20 @@ class BacktestWorker:
             self.pool, spec, run, self.candles_digests
         )
         loaded = time.perf_counter()
-        output = await self.simulations.run(simulation, *inputs, room=equity_bytes)
+        # The domain's code keeps no view of its arguments; a plugin is user code that may.
+        ours = spec.strategy.entry().plugin is None
+        output = await self.simulations.run(
+            simulation, *inputs, room=equity_bytes, keeps_no_arguments=ours
+        )
         simulated = time.perf_counter()
+        digests = output.digests
         async with self.pool.acquire() as conn:
             original = await backtests_repo.rerun_source(conn, command.backtest_id)
+            if original is not None:  # a rerun compares the equity too
+                digests = {
+                    **digests,
+                    "equity": await asyncio.to_thread(equity_sha256, output.times, output.equity),
+                }
             stored = await backtests_repo.store_result(
                 conn,
                 command.backtest_id,
@@ -71,8 +81,8 @@ class BacktestWorker:
                 exit_counts=output.exit_counts,
                 monte_carlo=output.monte_carlo,
                 provenance=output.provenance,
-                digests=output.digests,
-                differences=None if original is None else differences(original, output.digests),
+                digests=digests,
+                differences=None if original is None else differences(original, digests),
                 per_symbol=output.per_symbol,
             )
         context = {"backtest_id": str(command.backtest_id)}

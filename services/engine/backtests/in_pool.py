@@ -16,7 +16,6 @@ from domain.research.monte_carlo import resample_trades
 from services.engine.backtests.data_used import DataReport, data_used
 from services.engine.backtests.parsed_request import ParsedBacktest
 from services.engine.provenance import (
-    CurveDigests,
     arrays_sha256,
     candles_provenance,
     canonical_json,
@@ -26,8 +25,6 @@ from services.engine.provenance import (
 from shared.trade_copy import TradeColumns
 
 FloatArray = npt.NDArray[np.float64]
-# In a pool process: the equity curves' digests, their bar times hashed once per candle range.
-_equity_digests = CurveDigests()
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ class BacktestOutput:
     warnings: list[str]  # what the data and the stops say about the run
     monte_carlo: dict[str, Any] | None
     provenance: dict[str, Any]
-    digests: dict[str, str]  # sha256 of each part a rerun compares (provenance.COMPARED)
+    digests: dict[str, str]  # sha256 of each part a rerun compares but the equity (provenance)
     per_symbol: dict[str, dict[str, float | int | None]] | None = None  # a portfolio's
 
 
@@ -71,14 +68,10 @@ def simulate(
     )
     metrics = dict(result.metrics)
     ran_on = provenance(candles_digest or candles_provenance(candles), run.strategy_sha256)
-    candles_sha256 = ran_on["candles"]["sha256"]
-    # The traded bars' times are those of the candles from `warmup` on.
-    times_key = (candles_sha256, warmup, len(result.time))
     digests = {
-        "candles": candles_sha256,
+        "candles": ran_on["candles"]["sha256"],
         "metrics": sha256_hex(canonical_json(metrics)),
         "trades": arrays_sha256(*(getattr(t, f.name) for f in dataclasses.fields(t))),
-        "equity": _equity_digests.of(result.time, result.equity, times_key),
     }
     return BacktestOutput(
         metrics,

@@ -37,7 +37,6 @@ def simulate_portfolio(series: list[SymbolSeries], run: ParsedBacktest) -> Backt
         "trades": arrays_sha256(
             *(getattr(t, f.name) for f in dataclasses.fields(t)), result.kernel.trade_symbol
         ),
-        "equity": arrays_sha256(result.time, result.equity),
     }
     return BacktestOutput(
         metrics,

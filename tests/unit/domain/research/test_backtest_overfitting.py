@@ -81,3 +81,53 @@ def test_undefined_cases_are_none():
     assert probability_of_overfitting(BlockSums.of(np.ones((1, 100)), 4)) is None
     assert probability_of_overfitting(BlockSums.of(np.ones((3, 100)), 5)) is None
     assert probability_of_overfitting(BlockSums.of(np.ones((3, 4)), 4)) is None
+
+
+def numpy_cscv(sums: BlockSums) -> tuple[float, float] | None:
+    """The same counts with numpy, one split at a time, the in-sample sums added block by
+    block in block order (the arithmetic the compiled loop promises)."""
+    sets, blocks = sums.sums.shape
+    half, count = blocks // 2, sums.bars_per_block * blocks // 2
+
+    def sharpe(total: np.ndarray, squares: np.ndarray) -> np.ndarray:
+        mean = total / count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            variance = (squares - total * mean) / (count - 1)
+            return np.where(variance > 0, mean / np.sqrt(np.maximum(variance, 0.0)), np.nan)
+
+    overfit = losses = splits = 0
+    for chosen in itertools.combinations(range(blocks), half):
+        is_sum, is_squares = np.zeros(sets), np.zeros(sets)
+        for b in chosen:
+            is_sum, is_squares = is_sum + sums.sums[:, b], is_squares + sums.squares[:, b]
+        is_sr = sharpe(is_sum, is_squares)
+        best = int(np.argmax(np.where(np.isnan(is_sr), -np.inf, is_sr)))
+        if np.isnan(is_sr[best]):
+            continue
+        oos = sharpe(sums.sums.sum(axis=1) - is_sum, sums.squares.sum(axis=1) - is_squares)
+        oos = np.where(np.isnan(oos), -np.inf, oos)
+        rank = 1.0 + (oos < oos[best]).sum() + ((oos == oos[best]).sum() - 1) / 2.0
+        relative = rank / (sets + 1.0)
+        overfit += bool(np.log(relative / (1.0 - relative)) <= 0.0)
+        losses += not oos[best] > 0.0
+        splits += 1
+    return None if splits == 0 else (overfit / splits, losses / splits)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pbo_has_the_bits_of_numpy_on_ties_and_undefined_sets(seed: int):
+    rng = np.random.default_rng(seed)
+    for _ in range(12):
+        sets = int(rng.integers(2, 30))
+        blocks = int(rng.choice([2, 4, 6, 8]))
+        returns = rng.normal(0, 1e-3, (sets, blocks * int(rng.integers(1, 20))))
+        returns[rng.integers(0, sets, sets // 2)] = returns[0]  # identical sets tie
+        returns[rng.random(sets) < 0.2] = 0.0  # no variance: undefined
+        if seed % 2:  # coarse returns: equal Sharpe ratios of different sets
+            returns = np.round(returns * 2000) / 2000
+        sums = BlockSums.of(returns, blocks)
+        got = probability_of_overfitting(sums)
+        expected = numpy_cscv(sums)
+        assert (got is None and expected is None) or (
+            got is not None and (got.pbo, got.prob_oos_loss) == expected
+        )

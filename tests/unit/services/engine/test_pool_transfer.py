@@ -5,7 +5,7 @@ an argument come back as views of the caller's own array; the others as copies."
 
 import pickle
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -83,3 +83,74 @@ def test_small_arguments_go_as_they_are() -> None:
         assert sent.call[0] is np.sum and sent.call[1] is small
         assert sent.result(45.0) == 45.0
     assert small.nbytes < pool_transfer.SHARED_FROM_BYTES
+
+
+def _shipment(sent: pool_transfer.Shipped[Any]) -> Shipment:
+    shipment = sent.call[2]
+    assert isinstance(shipment, Shipment)
+    return shipment
+
+
+def _room_name(sent: pool_transfer.Shipped[Any]) -> str:
+    return _shipment(sent).room
+
+
+def _exists(name: str) -> bool:
+    return (Path("/dev/shm") / name.lstrip("/")).exists()
+
+
+def test_a_room_serves_call_after_call_once_read_and_goes_when_a_call_fails() -> None:
+    """A room given back is the next call's (a pool process keeps it mapped); one whose call
+    ended by an exception (it may still be written) is removed; at most `kept` wait free."""
+    times = np.arange(300_000, dtype=np.int64)
+    rooms = pool_transfer.Segments(kept=1)
+    names = []
+    for start in (1_000, 2_000):
+        with shipped(_tail_and_new, (times, start), 2_400_000, rooms) as sent:
+            names.append(_room_name(sent))
+            _, _, tripled, _ = sent.result(call_shipped(*sent.call[1:]))
+        assert np.array_equal(tripled, times[start:] * 3.0)  # each call's own values
+    assert names[0] == names[1] and (Path("/dev/shm") / names[0].lstrip("/")).exists()
+    assert pool_transfer._kept(names[0])[1] is False  # mapped in this process already
+    with pytest.raises(TimeoutError), shipped(_tail_and_new, (times, 5), 2_400_000, rooms) as sent:
+        assert _room_name(sent) == names[0]
+        raise TimeoutError
+    assert not (Path("/dev/shm") / names[0].lstrip("/")).exists()
+    with (
+        shipped(_tail_and_new, (times, 5), 2_400_000, rooms) as first,
+        shipped(_tail_and_new, (times, 5), 2_400_000, rooms) as second,
+    ):
+        held = [_room_name(first), _room_name(second)]
+        assert held[0] != held[1] and names[0] not in held
+    present = [(Path("/dev/shm") / name.lstrip("/")).exists() for name in held]
+    assert sorted(present) == [False, True]  # one kept free, the other removed
+    rooms.close()
+    assert not any((Path("/dev/shm") / name.lstrip("/")).exists() for name in held)
+
+
+def test_the_arguments_segment_serves_the_next_call_with_its_own_values() -> None:
+    """For a function that keeps no view of its arguments: the segment given back carries the
+    next call's arguments (the pool process keeps it mapped); without `arguments`, each call
+    has a fresh segment, removed when it is over."""
+    arguments = pool_transfer.Segments(kept=1)
+    names = []
+    for seed in (1, 2):
+        close = np.random.default_rng(seed).random(300_000)
+        with shipped(np.sum, (close,), arguments=arguments) as sent:
+            shipment = _shipment(sent)
+            assert shipment.kept_mapped
+            names.append(shipment.segment)
+            assert sent.result(call_shipped(*sent.call[1:])) == np.sum(close)
+    assert names[0] == names[1] and _exists(names[0])
+    assert pool_transfer._kept(names[0])[1] is False  # mapped in this process already
+    arguments.close()
+    assert not _exists(names[0])
+    with shipped(np.sum, (np.ones(300_000),), arguments=arguments) as sent:
+        assert sent.result(call_shipped(*sent.call[1:])) == 300_000.0
+    assert names[0] not in pool_transfer._kept_mappings  # removed: unmapped at the next call
+    arguments.close()
+    with shipped(np.sum, (np.ones(300_000),)) as sent:
+        fresh = _shipment(sent)
+        assert not fresh.kept_mapped and fresh.segment != names[0]
+        assert sent.result(call_shipped(*sent.call[1:])) == 300_000.0
+    assert not _exists(fresh.segment)

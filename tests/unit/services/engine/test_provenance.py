@@ -13,7 +13,12 @@ from domain.strategies.definitions import definition_of
 from domain.strategies.registry import strategies_with_plugins
 from services.engine.backtests.in_pool import simulate
 from services.engine.backtests.parsed_request import parse_backtest
-from services.engine.provenance import candles_provenance, differences, strategy_sha256
+from services.engine.provenance import (
+    candles_provenance,
+    differences,
+    equity_sha256,
+    strategy_sha256,
+)
 from shared.backtest_spec import BacktestSpec
 from tests.support.market import random_walk
 from tests.support.paths import TEST_PLUGINS
@@ -93,17 +98,16 @@ def test_a_backtest_in_the_pool_is_bit_identical_run_again_and_its_monte_carlo_b
     assert first.provenance["candles"]["count"] == 800
 
 
-def test_the_equity_digest_is_sha256_over_the_bar_times_then_the_equity_whatever_ran_before() -> (
-    None
-):
-    """The times' part of the digest is kept per candle range and first traded bar (the pool
-    process's cache): each digest is still exactly its own times' and equity's."""
+def test_the_equity_digest_is_sha256_over_the_bar_times_then_the_equity() -> None:
+    """What a rerun compares of the equity (the pool no longer hashes it: a backtest's
+    digests name the other parts)."""
     candles = random_walk(T0, 800, "60", seed=4)
     shifted = random_walk(T0 + 3_600_000, 800, "60", seed=4)  # other times, same prices
     runs = [(candles, 0, 5), (candles, 0, 7), (candles, 30, 5), (shifted, 30, 5), (candles, 0, 5)]
     for source, warmup, fast in runs:
         request = {**REQUEST, "strategy": {"name": "sma_cross", "params": {"fast": fast}}}
         out = simulate(source, parse_backtest(request)[1], warmup)
+        assert set(out.digests) == {"candles", "metrics", "trades"}
         times = source.open_time[warmup:].astype("<i8").tobytes()
         expected = hashlib.sha256(times + out.equity.astype("<f8").tobytes()).hexdigest()
-        assert out.digests["equity"] == expected, (warmup, fast)
+        assert equity_sha256(out.times, out.equity) == expected, (warmup, fast)
