@@ -33,7 +33,7 @@ from bench.bayes import report as bayes_report
 from bench.support.proc_stats import command_cpu_seconds, cpu_seconds, tree_cpu_seconds
 from bench.support.report_files import report_path
 from bench.support.seed import store_candles
-from bench.support.service_stack import bench_settings, running_engines, wait_for_consumers
+from bench.support.service_stack import bench_settings, running_engines
 from bench.support.synthetic import START_MS, random_walk
 from devtools.job_follower import follow_job
 from devtools.launcher import tail
@@ -157,14 +157,7 @@ async def _search(
     each stored; `simulations`: the CPU seconds of a search's stored trials evaluated in this
     process, taken right after it (the machine as loaded as during it)."""
     assert spec.search is not None
-    async with running_engines(settings, WORKERS, logs) as engines:
-        await wait_for_consumers(
-            settings.amqp_url,
-            settings.amqp_prefix,
-            WORKERS,
-            within=120,
-            command=RunOptimizationChunk,
-        )
+    async with running_engines(settings, WORKERS, logs, consuming=RunOptimizationChunk) as engines:
         pool = await create_pool(settings.database_url, max_size=1)
         try:
             # Before each measured search, the search on other bars (FLUSH_SERIES), then a

@@ -24,7 +24,6 @@ from bench.support.service_stack import (
     bench_settings,
     running_api,
     running_engines,
-    wait_for_consumers,
 )
 from bench.support.synthetic import random_walk
 from domain.market.candles import Candles
@@ -46,8 +45,7 @@ def _bodies(candles: Candles, count: int) -> list[dict[str, Any]]:
 async def _run_workers(
     settings: Settings, api: RunningApi, candles: Candles, workers: int, jobs: int, logs: Path
 ) -> JobsResult:
-    async with running_engines(settings, workers, logs) as engines:
-        await wait_for_consumers(settings.amqp_url, settings.amqp_prefix, workers, within=60)
+    async with running_engines(settings, workers, logs, within=60) as engines:
         warmup = await submit(api.url, _bodies(candles, WARMUP_JOBS_PER_WORKER * workers))
         await wait_settled(settings.database_url, warmup, within=120)
         pids = {"api": api.pid, **{f"engine-{i}": p.pid for i, p in enumerate(engines)}}

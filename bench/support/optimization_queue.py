@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from bench.support.proc_stats import tree_cpu_seconds
-from bench.support.service_stack import running_engines, wait_for_consumers
+from bench.support.service_stack import running_engines
 from devtools.job_follower import follow_job
 from devtools.launcher import tail
 from shared.db import create_pool
@@ -35,14 +35,8 @@ async def through_the_queue(
     spec = OptimizationSpec.model_validate(request)
     sets, skipped = spec.combinations()
     best = QueueRun(float("inf"), 0.0, 0)
-    async with running_engines(settings, workers, logs) as engines:
-        await wait_for_consumers(
-            settings.amqp_url,
-            settings.amqp_prefix,
-            workers,
-            within=120,
-            command=RunOptimizationChunk,  # the last queue an engine consumes
-        )
+    # RunOptimizationChunk: the last queue an engine consumes.
+    async with running_engines(settings, workers, logs, consuming=RunOptimizationChunk) as engines:
         pool = await create_pool(settings.database_url, max_size=1)
         try:
             for _ in range(max(repeats, 1)):

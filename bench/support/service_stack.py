@@ -58,17 +58,27 @@ async def running_api(
 
 @contextlib.asynccontextmanager
 async def running_engines(
-    settings: Settings, count: int, logs: Path
+    settings: Settings,
+    count: int,
+    logs: Path,
+    *,
+    within: float = 120,
+    consuming: type[Message] = RunBacktest,
 ) -> AsyncIterator[list[asyncio.subprocess.Process]]:
-    """`count` engine workers (`python -m services.engine`), stopped with SIGTERM after."""
+    """`count` engine workers (`python -m services.engine`), yielded once all of them consume
+    `consuming`'s queue (`within` seconds at most), stopped with SIGTERM after."""
     env = settings.environment()
     async with contextlib.AsyncExitStack() as stack:
-        yield [
+        engines = [
             await stack.enter_async_context(
                 child_process("services.engine", env, log=logs / f"engine-{i}.log")
             )
             for i in range(count)
         ]
+        await wait_for_consumers(
+            settings.amqp_url, settings.amqp_prefix, count, within=within, command=consuming
+        )
+        yield engines
 
 
 async def wait_for_consumers(

@@ -26,7 +26,6 @@ from bench.support.service_stack import (
     bench_settings,
     running_api,
     running_engines,
-    wait_for_consumers,
 )
 from bench.support.synthetic import random_walk
 from bench.ui import report as ui_report
@@ -71,9 +70,8 @@ async def run_ui_bench(bars: int, loads: int) -> UiResult:
             await store_candles(settings.database_url, SERIES, candles)
             async with (
                 running_api(settings, Path(logs) / "api.log") as api,
-                running_engines(settings, 1, Path(logs)),
+                running_engines(settings, 1, Path(logs), within=60),
             ):
-                await wait_for_consumers(settings.amqp_url, settings.amqp_prefix, 1, within=60)
                 (backtest_id,) = await submit(api.url, [backtest_request(SERIES, candles)])
                 progress = await wait_settled(settings.database_url, [backtest_id], within=300)
                 if progress.failed:
