@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from domain.compiled_cache import njit
 from domain.execution.kernel import Kernel
+from domain.execution.prefetch import prefetch
 from domain.execution.settings import EXIT_LIQUIDATION, EXIT_SIGNAL, EXIT_STILL_OPEN
 
 FloatArray = npt.NDArray[np.float64]
@@ -126,6 +127,12 @@ def bars_held(places: FillPlaces) -> IntArray:
     return held
 
 
+# Each trade reads a few bars far from the last trade's: those of the trade this many ahead are
+# prefetched (its first bars' highs and lows, its exit bar's open), so their reads from main
+# memory overlap.
+_TRADES_AHEAD = 4
+
+
 @njit(cache=True)
 def _excursions(
     bar_open: FloatArray,
@@ -143,6 +150,13 @@ def _excursions(
     mae = np.zeros(trades)
     mfe = np.zeros(trades)
     for k in range(trades):
+        if k + _TRADES_AHEAD < trades:  # what a later trade reads, fetched while this one runs
+            ahead = first_bar[k + _TRADES_AHEAD]
+            prefetch(bar_high, ahead)
+            prefetch(bar_low, ahead)
+            prefetch(bar_high, ahead + 8)
+            prefetch(bar_low, ahead + 8)
+            prefetch(bar_open, exit_bar[k + _TRADES_AHEAD])
         entry = entry_price[k]
         highest = entry
         lowest = entry
