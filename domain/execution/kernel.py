@@ -70,8 +70,8 @@ __all__ = [
 ]
 
 
-# How far ahead of the marked bars the opens are fetched: about the bars marked while main
-# memory answers.
+# How far ahead of the marked bars the prices a fill reads are fetched: about the bars
+# marked while main memory answers.
 _OPENS_AHEAD = 64
 
 
@@ -242,7 +242,12 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                 quiet_until = min(n, t + s.max_bars_in_trade - 1 - closes_held)
             quiet_from = t
             while t < quiet_until and target[t] == prev_target:
-                prefetch(bar_open, t + _OPENS_AHEAD)  # for the fill after a change of target
+                # What the fill after a change of target reads: the open, or a limit
+                # order's low or high.
+                prefetch(bar_open, t + _OPENS_AHEAD)
+                if limits:
+                    prefetch(bar_high, t + _OPENS_AHEAD)
+                    prefetch(bar_low, t + _OPENS_AHEAD)
                 if side != 0 and checks_held_bars:
                     levels = (stop_loss_level, take_profit_level, trailing_distance, best)
                     if t < check_bar or not _held_bar_quiet(
