@@ -10,9 +10,8 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import numpy.typing as npt
-from llvmlite import ir  # type: ignore[import-untyped]
 
-from domain.compiled_cache import intrinsic, types
+from domain.compiled_cache import intrinsic, llvm_ir, types
 
 _LLVM_PREFETCH = "llvm.prefetch.p0"
 
@@ -25,11 +24,13 @@ def _prefetch(typingctx: Any, values: Any, index: Any) -> Any:
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         array = context.make_array(values)(context, builder, args[0])
         pointer = builder.gep(array.data, [args[1]])  # no bounds check: a hint never faults
-        byte_pointer = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
+        byte_pointer = llvm_ir.IntType(8).as_pointer()
+        i32 = llvm_ir.IntType(32)
         module = builder.module
-        function = module.globals.get(_LLVM_PREFETCH) or ir.Function(
-            module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), _LLVM_PREFETCH
+        function = module.globals.get(_LLVM_PREFETCH) or llvm_ir.Function(
+            module,
+            llvm_ir.FunctionType(llvm_ir.VoidType(), [byte_pointer, i32, i32, i32]),
+            _LLVM_PREFETCH,
         )
         # A read, kept in every cache level, of data.
         builder.call(function, [builder.bitcast(pointer, byte_pointer), i32(0), i32(3), i32(1)])
