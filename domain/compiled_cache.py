@@ -4,17 +4,18 @@ numba stamps a cached function with its own file only, but the domain's kernels 
 helpers from other modules (`kernel.py` and `portfolio.py` call `positions.py`): after a
 change to a helper alone, the kernel's stale machine code would load. Here the domain's
 compiled functions are stamped with a digest of all of the domain's sources, so any change
-to them recompiles every kernel once. The domain's modules take `njit` from here, so the
-locators are in place before any of them compiles, and a process that never compiles (the
-API) never imports numba."""
+to them recompiles every kernel once. The domain's modules take `njit` (and the rare
+`intrinsic` with its `types` and `llvm_ir`) from here, so the locators are in place before
+any of them compiles, and a process that never compiles (the API) never imports numba."""
 
 import functools
 import hashlib
 from pathlib import Path
 from typing import Any
 
-from numba import njit
-from numba.core import caching
+from numba import njit, types
+from numba.core import caching, cgutils
+from numba.core.extending import intrinsic
 
 DOMAIN_ROOT = Path(__file__).resolve().parent
 
@@ -67,4 +68,7 @@ def stamp_compiled_functions_with_the_domain() -> None:
 
 stamp_compiled_functions_with_the_domain()
 
-__all__ = ["njit"]
+# The LLVM IR builder numba's intrinsics write their code with (llvmlite's, as numba has it).
+llvm_ir: Any = cgutils.ir  # type: ignore[attr-defined]
+
+__all__ = ["intrinsic", "llvm_ir", "njit", "types"]

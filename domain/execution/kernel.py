@@ -51,6 +51,7 @@ from domain.execution.positions import (
     trade_book,
     trade_columns,
 )
+from domain.execution.prefetch import prefetch
 from domain.execution.settings import (
     EXIT_LIQUIDATION,
     EXIT_REASONS,
@@ -67,6 +68,11 @@ __all__ = [
     "KernelSettings",
     "no_detail",
 ]
+
+
+# How far ahead of the marked bars the prices a fill reads are fetched: about the bars
+# marked while main memory answers.
+_OPENS_AHEAD = 64
 
 
 @njit(cache=True, inline="always")
@@ -195,6 +201,9 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
     # stop comes due: such a bar is only marked (the loop's first lines), as most bars are.
     # A perpetual's position makes a bar quiet only without a funding time or liquidation in it.
     marks_quiet_bars = not (uses_detail or has_stops)
+    # The trail's best price matters only with a trailing stop: without one the bars' highs
+    # and lows are not read at all (at a change of target they are rarely in the cache).
+    trails = not (np.isnan(s.trailing_stop) and np.isnan(s.trailing_stop_atr))
     checks_held_bars = books_funding or s.liquidates
 
     cash = s.initial_capital
@@ -233,6 +242,12 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                 quiet_until = min(n, t + s.max_bars_in_trade - 1 - closes_held)
             quiet_from = t
             while t < quiet_until and target[t] == prev_target:
+                # What the fill after a change of target reads: the open, or a limit
+                # order's low or high.
+                prefetch(bar_open, t + _OPENS_AHEAD)
+                if limits:
+                    prefetch(bar_high, t + _OPENS_AHEAD)
+                    prefetch(bar_low, t + _OPENS_AHEAD)
                 if side != 0 and checks_held_bars:
                     levels = (stop_loss_level, take_profit_level, trailing_distance, best)
                     if t < check_bar or not _held_bar_quiet(
@@ -436,7 +451,8 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                         side = 0
             # The trail follows detail candles that ended after the fill.
             if (
-                has_detail
+                trails
+                and has_detail
                 and side != 0
                 and (t > check_bar or (t == check_bar and c >= check_candle))
             ):
@@ -508,7 +524,7 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
             bars_held += 1
             # The trail follows bars that ended after the fill: an open fill's own bar, not a
             # close fill's (with detail, it followed the detail candles).
-            if t >= check_bar and not has_detail:
+            if trails and t >= check_bar and not has_detail:
                 best = ratchet(side, best, bar_high[t], bar_low[t])
         t += 1
 
