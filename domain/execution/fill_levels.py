@@ -53,6 +53,12 @@ def beyond(side: int, level: float, liquidation: float) -> bool:
 
 
 @njit(cache=True)
+def liquidated(side: int, mark: float, liquidation_level: float) -> bool:
+    """A mark price at or past the liquidation price (NaN: none, never reached)."""
+    return mark <= liquidation_level if side > 0 else mark >= liquidation_level
+
+
+@njit(cache=True)
 def stop_level(
     direction: int, fraction: float, atr_multiple: float, fill: float, atr_at_fill: float
 ) -> float:
@@ -101,7 +107,7 @@ def stop_exit(
     """(price, reason, at the open) of a stop or liquidation in this candle, or (NaN, -1,
     False), checked in docs/simulation.md's order. NaN levels never hit."""
     if side > 0:
-        if mark_open <= liquidation_level:
+        if liquidated(side, mark_open, liquidation_level):
             return bankruptcy_level, EXIT_LIQUIDATION, True
         # A level the open is already past is hit first, at the open.
         if bar_open <= stop_level:
@@ -110,12 +116,12 @@ def stop_exit(
             return bar_open, EXIT_TAKE_PROFIT, True
         if bar_low <= stop_level:
             return stop_level, stop_reason, False
-        if mark_low <= liquidation_level:
+        if liquidated(side, mark_low, liquidation_level):
             return bankruptcy_level, EXIT_LIQUIDATION, False
         if bar_high >= take_profit_level:
             return take_profit_level, EXIT_TAKE_PROFIT, False
     else:
-        if mark_open >= liquidation_level:
+        if liquidated(side, mark_open, liquidation_level):
             return bankruptcy_level, EXIT_LIQUIDATION, True
         if bar_open >= stop_level:
             return bar_open, stop_reason, True
@@ -123,7 +129,7 @@ def stop_exit(
             return bar_open, EXIT_TAKE_PROFIT, True
         if bar_high >= stop_level:
             return stop_level, stop_reason, False
-        if mark_high >= liquidation_level:
+        if liquidated(side, mark_high, liquidation_level):
             return bankruptcy_level, EXIT_LIQUIDATION, False
         if bar_low <= take_profit_level:
             return take_profit_level, EXIT_TAKE_PROFIT, False

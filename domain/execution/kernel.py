@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from domain.compiled_cache import njit
-from domain.execution.fill_levels import value
+from domain.execution.fill_levels import liquidated, value
 from domain.execution.kernel_records import (
     AT_CLOSE,
     AT_OPEN,
@@ -137,39 +137,18 @@ def _atr_at(atr: FloatArray, known_at: int, uses_atr: bool) -> float:
 
 
 @njit(cache=True, inline="always")
-def _held_bar_quiet(
-    bars: KernelBars,
-    t: int,
-    side: int,
-    levels: tuple[float, float, float, float],
-    liquidation_level: float,
-    bankruptcy_level: float,
-    s: KernelSettings,
-) -> bool:
-    """No funding time in bar t and no exit of the position held into it (`levels`: its
-    stop loss, take profit, trailing distance and best price; without stops, only a
-    liquidation can come inside a bar)."""
+def _held_bar_quiet(bars: KernelBars, t: int, side: int, liquidation_level: float) -> bool:
+    """No funding time in bar t and no liquidation of the position held into it. Bars are
+    quiet only without stops, so `stop_hit` there can find nothing but a liquidation: at the
+    mark's open or, inside the bar, at the mark's low (a long; a short's high)."""
     funding = bars.funding_at_open.size > 0
     if funding and (bars.funding_at_open[t] != 0.0 or bars.funding_inside[t] != 0.0):
         return False
-    stop_loss_level, take_profit_level, trailing_distance, best = levels
-    reason = stop_hit(
-        side,
-        stop_loss_level,
-        take_profit_level,
-        trailing_distance,
-        best,
-        liquidation_level,
-        bankruptcy_level,
-        s,
-        bars.open[t],
-        bars.high[t],
-        bars.low[t],
-        bars.mark_open[t],
-        bars.mark_high[t],
-        bars.mark_low[t],
-    )[1]
-    return reason < 0
+    if liquidated(side, bars.mark_open[t], liquidation_level):
+        return False
+    if side > 0:
+        return not liquidated(side, bars.mark_low[t], liquidation_level)
+    return not liquidated(side, bars.mark_high[t], liquidation_level)
 
 
 @njit(cache=True)
@@ -242,18 +221,22 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                 quiet_until = min(n, t + s.max_bars_in_trade - 1 - closes_held)
             quiet_from = t
             while t < quiet_until and target[t] == prev_target:
-                # What the fill after a change of target reads: the open, or a limit
-                # order's low or high.
+                # What the fill after a change of target reads: the open, and with a walk
+                # of its candle (a limit order's, a perpetual's stop check) the candle and
+                # its mark.
                 prefetch(bar_open, t + _OPENS_AHEAD)
-                if limits:
+                if walks_candles:
                     prefetch(bar_high, t + _OPENS_AHEAD)
                     prefetch(bar_low, t + _OPENS_AHEAD)
-                if side != 0 and checks_held_bars:
-                    levels = (stop_loss_level, take_profit_level, trailing_distance, best)
-                    if t < check_bar or not _held_bar_quiet(
-                        bars, t, side, levels, liquidation_level, bankruptcy_level, s
-                    ):
-                        break
+                    prefetch(bars.mark_open, t + _OPENS_AHEAD)
+                    prefetch(bars.mark_high, t + _OPENS_AHEAD)
+                    prefetch(bars.mark_low, t + _OPENS_AHEAD)
+                if (
+                    side != 0
+                    and checks_held_bars
+                    and (t < check_bar or not _held_bar_quiet(bars, t, side, liquidation_level))
+                ):
+                    break
                 equity[t - s.trade_from] = cash + side * qty * value(inverse, bar_close[t])
                 t += 1
             if side != 0:
