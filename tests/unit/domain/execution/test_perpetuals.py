@@ -276,3 +276,31 @@ def test_an_inverse_short_at_1x_is_never_liquidated() -> None:
     candles = hourly([(100,) * 4, (100,) * 4, (300, 400, 300, 400)])
     result = run(candles, [-1, -1, -1], **INVERSE, direction="short_only", leverage=1.0)
     assert result.metrics["liquidations"] == 0
+
+
+@pytest.mark.parametrize(
+    ("contract", "leverage"), [("linear", 3.0), ("linear", 50.0), ("inverse", 5.0)]
+)
+def test_bars_held_without_stops_liquidate_as_the_stop_check_of_every_bar_does(
+    contract: str, leverage: float
+) -> None:
+    # A stop loss past the liquidation price is never set, but with it every held bar goes
+    # through the full stop check: the quiet bars' own liquidation check must agree with it.
+    rng = np.random.default_rng(5)
+    n = 4000
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.03, n)))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    high = np.maximum(open_, close) * (1.0 + np.abs(rng.normal(0.0, 0.01, n)))
+    low = np.minimum(open_, close) * (1.0 - np.abs(rng.normal(0.0, 0.01, n)))
+    candles = hourly(list(zip(open_, high, low, close, strict=True)))
+    # The mark's range is wider than the candle's at some bars: it alone liquidates there.
+    wider = 1.0 + 0.03 * (np.arange(n) % 3 == 0)
+    mark_rows = list(zip(open_, high * wider, low / wider, close, strict=True))
+    perp = market(candles, mark_rows, [(h + 0.5 * (h % 2), 0.0003) for h in range(0, n, 8)])
+    targets = list(np.repeat(rng.choice([-1, 0, 1], n // 100), 100))
+    settings = {"contract": contract, "leverage": leverage, "direction": "long_short"}
+    quiet = run(candles, targets, perp, **settings)
+    checked = run(candles, targets, perp, stop_loss=0.95, **settings)
+    assert quiet.metrics["liquidations"] > 0
+    assert quiet.equity.tobytes() == checked.equity.tobytes()
+    assert quiet.trades.records() == checked.trades.records()
