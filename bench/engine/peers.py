@@ -1,7 +1,7 @@
 """The peers the engine benchmark times beside ours, each checked to trade what we trade first.
 
 - raptorbt (Rust, pinned in the `bench` extra): `run_single_backtest` on our entry and exit
-  signals, filled at the next open with the same fee;
+  signals, filled at the next open with the same fee (in a grid, on its own SMAs' crosses);
 - backtesting.py through `FractionalBacktest`, so a 40,000 coin can be bought in fractions
   (whole units would make it trade nothing, which is no comparison at all);
 - a hand-written numba loop: SMAs, crosses, next-open fills, fees, equity and a Sharpe ratio in
@@ -27,6 +27,7 @@ from domain.backtest import BacktestResult
 from domain.market.candles import Candles
 
 MINUTES_PER_YEAR = 525_600.0
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -67,23 +68,49 @@ def _entries_agree(
 # --- raptorbt --------------------------------------------------------------------------------
 
 
-def raptorbt_run(
-    candles: Candles, targets: npt.NDArray[np.int8], fee_rate: float, cash: float
-) -> Callable[[], Any]:
+def _raptorbt_backtest(
+    candles: Candles, fee_rate: float, cash: float
+) -> Callable[[BoolArray, BoolArray], Any]:
+    """`run_single_backtest` on these candles, long-only entries and exits in, filled at the
+    next open with our fee and cash."""
     import raptorbt
 
-    entries, exits = entry_exit_signals(targets)
     config = raptorbt.BacktestConfig(
         initial_capital=cash, fees=fee_rate, slippage=0.0, fill_timing="next_bar_open"
     )
     nanoseconds = candles.open_time.astype(np.int64) * 1_000_000
     c = candles
 
-    def run() -> Any:
+    def backtest(entries: BoolArray, exits: BoolArray) -> Any:
         return raptorbt.run_single_backtest(
             nanoseconds, c.open, c.high, c.low, c.close, c.volume, entries, exits, 1, 1.0, "X",
             config,
         )  # fmt: skip
+
+    return backtest
+
+
+def raptorbt_run(
+    candles: Candles, targets: npt.NDArray[np.int8], fee_rate: float, cash: float
+) -> Callable[[], Any]:
+    """One backtest on our targets' entries and exits."""
+    entries, exits = entry_exit_signals(targets)
+    backtest = _raptorbt_backtest(candles, fee_rate, cash)
+    return lambda: backtest(entries, exits)
+
+
+def raptorbt_sma_cross_run(
+    candles: Candles, fast: int, slow: int, fee_rate: float, cash: float
+) -> Callable[[], Any]:
+    """One set of a grid as raptorbt runs it: its own SMAs, and their cross as the entries and
+    exits."""
+    import raptorbt
+
+    backtest = _raptorbt_backtest(candles, fee_rate, cash)
+
+    def run() -> Any:
+        above = raptorbt.sma(candles.close, fast) > raptorbt.sma(candles.close, slow)
+        return backtest(*entry_exit_signals(above.astype(np.int8)))
 
     return run
 

@@ -1,5 +1,5 @@
-"""The optimization results against the target, with vectorbt's ratio and the speed-up of a
-second worker, as a table, Markdown and JSON."""
+"""The optimization results against the target, with vectorbt's and raptorbt's ratios and
+the speed-up of a second worker, as a table, Markdown and JSON."""
 
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +47,9 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         },
         "times_faster_than_vectorbt": round(vectorbt["seconds"] / ours["seconds"], 1),
     }
+    raptorbt = by_name.get("raptorbt 0.13")
+    if raptorbt is not None:
+        result["times_faster_than_raptorbt"] = round(raptorbt["seconds"] / ours["seconds"], 1)
     if floor is not None:
         ratio = ours["seconds"] / floor["seconds"]
         result["times_the_floor"] = {
@@ -78,6 +81,8 @@ def _summary_lines(s: dict[str, Any]) -> list[str]:
         f"- {target['target']}: {_millions(target['measured'])} M: {met(target['met'])}",
         f"- ours against vectorbt: {s['times_faster_than_vectorbt']:g}x faster",
     ]
+    if "times_faster_than_raptorbt" in s:
+        lines.append(f"- ours against raptorbt: {s['times_faster_than_raptorbt']:g}x faster")
     if "times_the_floor" in s:
         floor = s["times_the_floor"]
         lines.append(

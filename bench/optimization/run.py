@@ -5,7 +5,9 @@ core, against vectorbt's own grid (MA.run over the windows, crossover signals, t
 Portfolio.from_signals on the column grid) in the same run, both after their JIT warm-up.
 vectorbt holds every column of every array in memory, so it runs the grid in column batches
 (each batch is still one vectorized call), over all 400 sets, once (it takes well over a
-minute; `--vectorbt-sets` times fewer and scales, and its row then says so). A hand-written
+minute; `--vectorbt-sets` times fewer and scales, and its row then says so). raptorbt runs
+the grid set after set (its own SMAs, their cross, `run_single_backtest`), once, after its
+trades are checked against ours on three sets. A hand-written
 numba loop over the same sets (bench/engine/peers.py) is the floor. Then the whole path
 through the queue: the same grid as an optimization job, planned and run by 1 and then 2
 engine workers (`python -m services.engine`, one pool process each), timed from the job's
@@ -39,6 +41,7 @@ from bench.support.service_stack import bench_settings
 from bench.support.synthetic import START_MS, random_walk
 from bench.support.timing import best_seconds
 from bench.support.vectorbt_sma_cross import sma_cross_portfolio
+from domain.backtest import run_backtest
 from domain.execution.config import BacktestConfig
 from domain.execution.settings import ExecutionSettings
 from domain.market.candles import Candles
@@ -180,6 +183,7 @@ def _compute_rows(candles: Candles, repeats: int, vectorbt_sets: int) -> list[di
         f" sharpe and drawdown per column{scaled}",
         timed_parameter_sets=len(sets),
     )
+    raptor = _raptorbt_row(candles, small)
     _say(f"the hand-written loop, {len(SETS)} sets x {bars:,} bars ...")
     hand_all = _hand_loops(small)
     hand_all()
@@ -190,10 +194,61 @@ def _compute_rows(candles: Candles, repeats: int, vectorbt_sets: int) -> list[di
         1,
         "one numba pass per set: SMAs, fills, fees, equity, Sharpe (final equity and Sharpe only)",
     )
-    return [ours, vectorbt, floor]
+    return [ours, vectorbt, raptor, floor]
 
 
 BREAKDOWN_SET = {"fast": 10, "slow": 100}
+# Sets whose trades raptorbt must match before its grid is timed: the grid's corners and one
+# inside it.
+AGREEMENT_SETS = (SETS[0], BREAKDOWN_SET, SETS[-1])
+
+
+def _raptorbt_row(candles: Candles, small: Candles) -> dict[str, Any]:
+    """raptorbt's grid: per set its own SMAs, their cross and `run_single_backtest`, after
+    its trades are checked against ours on `AGREEMENT_SETS`; timed once (tens of seconds)."""
+    bars = len(candles)
+    _say(f"raptorbt, {len(SETS)} sets x {bars:,} bars ...")
+    agreements = [
+        peers.raptorbt_agreement(
+            peers.raptorbt_sma_cross_run(candles, p["fast"], p["slow"], FEE_RATE, CASH)(),
+            candles,
+            run_backtest(candles, _backtest_config(p)),
+        )
+        for p in AGREEMENT_SETS
+    ]
+    disagreeing = [a for a in agreements if not a.agrees]
+    checked = (
+        f"DISAGREES on {len(disagreeing)} of {len(agreements)} sets checked"
+        f" ({disagreeing[0].note()})"
+        if disagreeing
+        else f"trades agree with ours on {len(agreements)} sets"
+        f" ({', '.join(f'{a.ours:,}' for a in agreements)} trades)"
+    )
+    _raptorbt_grid(small)()
+    return _row(
+        "raptorbt 0.13",
+        bars,
+        best_seconds(_raptorbt_grid(candles), 1),
+        1,
+        f"per set: raptorbt.sma twice, crosses, run_single_backtest; {checked}",
+    )
+
+
+def _raptorbt_grid(candles: Candles) -> Callable[[], None]:
+    runs = [
+        peers.raptorbt_sma_cross_run(candles, p["fast"], p["slow"], FEE_RATE, CASH) for p in SETS
+    ]
+
+    def run() -> None:
+        for one_set in runs:
+            one_set()
+
+    return run
+
+
+def _backtest_config(params: dict[str, int]) -> BacktestConfig:
+    execution = ExecutionSettings(fee_rate=FEE_RATE, initial_capital=CASH)
+    return BacktestConfig("sma_cross", params, SERIES.interval, execution)
 
 
 def set_breakdown(bars: int = BARS, repeats: int = 2) -> list[Part]:
@@ -201,8 +256,7 @@ def set_breakdown(bars: int = BARS, repeats: int = 2) -> list[Part]:
     in the chunk's shared indicator cache."""
     candles = random_walk(bars)
     cache = IndicatorCache(candles)
-    execution = ExecutionSettings(fee_rate=FEE_RATE, initial_capital=CASH)
-    config = BacktestConfig("sma_cross", BREAKDOWN_SET, SERIES.interval, execution)
+    config = _backtest_config(BREAKDOWN_SET)
     return grid_set_parts(candles, config, cache, DEFAULT_BLOCKS, 5 * repeats)
 
 
