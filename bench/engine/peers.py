@@ -5,7 +5,8 @@
 - backtesting.py through `FractionalBacktest`, so a 40,000 coin can be bought in fractions
   (whole units would make it trade nothing, which is no comparison at all);
 - a hand-written numba loop: SMAs, crosses, next-open fills, fees, equity and a Sharpe ratio in
-  one pass, the floor a Python engine can hope to reach.
+  one pass, the floor a Python engine can hope to reach; and one on given targets (fills, fees,
+  the equity curve), the floor of a simulation alone.
 
 `Agreement` says whether a peer's trades match ours (count, entry bars, entry prices); a row
 whose peer disagrees is reported as such rather than timed as if it did the same work.
@@ -176,6 +177,21 @@ def backtesting_py_agreement(stats: Any, ours: BacktestResult) -> Agreement:
 # --- the hand-written floor ------------------------------------------------------------------
 
 
+@njit(cache=True, inline="always")
+def _fill_at_open(
+    want: int, qty: float, cash: float, price: float, fee_rate: float
+) -> tuple[float, float, int]:
+    """Yesterday's decision filled at this open, all in: (qty, cash, 1 if it bought)."""
+    if want == 1 and qty == 0.0:
+        qty = cash / (price * (1.0 + fee_rate))
+        cash -= qty * price * (1.0 + fee_rate)
+        return qty, cash, 1
+    if want == 0 and qty > 0.0:
+        cash += qty * price * (1.0 - fee_rate)
+        return 0.0, cash, 0
+    return qty, cash, 0
+
+
 @njit(cache=True)
 def _hand_loop(
     open_: npt.NDArray[np.float64],
@@ -196,16 +212,8 @@ def _hand_loop(
     total = 0.0
     total_sq = 0.0
     for t in range(n):
-        # Fill yesterday's decision at this open.
-        if want == 1 and qty == 0.0:
-            price = open_[t]
-            qty = cash / (price * (1.0 + fee_rate))
-            cash -= qty * price * (1.0 + fee_rate)
-            trades += 1
-        elif want == 0 and qty > 0.0:
-            price = open_[t]
-            cash += qty * price * (1.0 - fee_rate)
-            qty = 0.0
+        qty, cash, filled = _fill_at_open(want, qty, cash, open_[t], fee_rate)
+        trades += filled
         sum_fast += close[t]
         sum_slow += close[t]
         if t >= fast:
@@ -234,7 +242,51 @@ def hand_loop_run(
     return run
 
 
+@njit(cache=True)
+def _hand_simulation(
+    open_: npt.NDArray[np.float64],
+    close: npt.NDArray[np.float64],
+    targets: npt.NDArray[np.int8],
+    fee_rate: float,
+    cash: float,
+) -> tuple[npt.NDArray[np.float64], int]:
+    """Long-only targets filled at the next open, all in: the equity at each close, trades."""
+    n = close.size
+    equity = np.empty(n)
+    qty = 0.0
+    want = 0
+    trades = 0
+    for t in range(n):
+        qty, cash, filled = _fill_at_open(want, qty, cash, open_[t], fee_rate)
+        trades += filled
+        want = 1 if targets[t] == 1 else 0
+        equity[t] = cash + qty * close[t]
+    return equity, trades
+
+
+def hand_simulation_run(
+    candles: Candles, targets: npt.NDArray[np.int8], fee_rate: float, cash: float
+) -> Callable[[], tuple[npt.NDArray[np.float64], int]]:
+    """The floor of a simulation on given targets (what an optimizer repeats per set)."""
+
+    def run() -> tuple[npt.NDArray[np.float64], int]:
+        return _hand_simulation(candles.open, candles.close, targets, fee_rate, cash)
+
+    return run
+
+
+def hand_simulation_agreement(
+    result: tuple[npt.NDArray[np.float64], int], ours: BacktestResult
+) -> Agreement:
+    equity, trades = result
+    return _final_equity_agrees(float(equity[-1]), trades, ours)
+
+
 def hand_loop_agreement(result: tuple[float, float, int], ours: BacktestResult) -> Agreement:
     final, _, trades = result
+    return _final_equity_agrees(final, trades, ours)
+
+
+def _final_equity_agrees(final: float, trades: int, ours: BacktestResult) -> Agreement:
     same = math.isclose(final, float(ours.equity[-1]), rel_tol=1e-9)
     return Agreement(trades, len(ours.trades), same)

@@ -117,7 +117,8 @@ def write(rows: Sequence[dict[str, Any]], path: Path, parts: Sequence[Part] = ()
         *(where if parts else []),
         "- seconds: best of a few runs after warm-up (numba kernels loaded or compiled, vectorbt's"
         " JIT warmed); x ours: seconds / ours (the simulation-only rows against ours'"
-        " simulation only); x floor: seconds / the hand-written numba loop's.",
+        " simulation only); x floor: seconds / the hand-written numba loop's (the"
+        " simulation-only rows: / the hand-written simulation on given targets).",
         "- every peer is checked to make our trades before it is timed; its note says so.",
         "- peak memory: Python and numpy allocations under tracemalloc in a separate run.",
     ]

@@ -4,8 +4,9 @@ Our core against vectorbt's from_signals (timed after its JIT warm-up, as ours i
 raptorbt, backtesting.py (FractionalBacktest) and a hand-written numba loop (the floor); each
 peer is first checked to make the trades we make (bench/engine/peers.py). Each full run does
 the whole job: SMAs, cross signals, simulation with fees at the next open, and the trade list,
-equity and headline statistics. Two more rows time the simulation alone on ready-made signals
-(ours against vectorbt's from_signals), which is what an optimizer repeats for every parameter
+equity and headline statistics. More rows time the simulation alone on ready-made signals
+(ours against vectorbt's from_signals and raptorbt's `run_single_backtest`, the floor a
+hand-written loop on the same targets), which is what an optimizer repeats for every parameter
 set. Times are the best of a few runs; peak memory comes from a separate run under tracemalloc
 (numpy reports its buffers to it). backtesting.py is timed on the first bars only and scaled
 linearly unless the full year is estimated to take under a minute; its row says so.
@@ -43,6 +44,8 @@ CASH = 10_000.0
 BACKTESTING_PY_SUBSET = 50_000
 BACKTESTING_PY_FULL_RUN_LIMIT_S = 60.0
 HAND_LOOP = "hand-written numba loop"
+HAND_SIMULATION = f"{HAND_LOOP}: simulation only"
+RAPTORBT = "raptorbt 0.13"
 
 
 def synthetic_minutes(bars: int = BARS, seed: int = 7) -> Candles:
@@ -254,34 +257,52 @@ def run_engine_bench(bars: int = BARS, repeats: int = 3) -> list[dict[str, Any]]
 
     full = rows[0]["seconds"]
     simulation_only = next(r["seconds"] for r in rows if r["engine"] == "ours: simulation only")
-    floor = next(r["seconds"] for r in rows if r["engine"] == HAND_LOOP)
     timed = {r["engine"]: r["seconds"] for r in rows}
     for row in rows:
-        reference = simulation_only if "simulation only" in row["engine"] else full
+        alone = "simulation only" in row["engine"]
+        reference = simulation_only if alone else full
         if row.get("against") is not None:
             reference = timed.get(row.pop("against"), row["seconds"])
         row["times_slower_than_ours"] = round(row["seconds"] / reference, 2)
+        floor = timed[HAND_SIMULATION if alone else HAND_LOOP]
         row["times_the_floor"] = round(row["seconds"] / floor, 2)
     return rows
 
 
+def _peer_row(
+    name: str,
+    bars: int,
+    run: Callable[[], object],
+    repeats: int,
+    agreement: peers.Agreement,
+    how: str = "",
+) -> dict[str, Any]:
+    """A peer timed after its trades are checked against ours; `how` it was given its signals."""
+    note = f"{how}; {agreement.note()}" if how else agreement.note()
+    return _row(name, bars, best_seconds(run, repeats), _peak_memory_mb(run), note)
+
+
 def _peer_rows(candles: Candles, ours: BacktestResult, repeats: int) -> list[dict[str, Any]]:
-    """raptorbt, backtesting.py (fractional units) and the hand-written loop, each checked to
-    trade what we trade before it is timed."""
+    """The hand-written loops, raptorbt (on its own SMAs, and on our signals), backtesting.py
+    (fractional units), each checked to trade what we trade before it is timed."""
     rows = []
     bars = len(candles)
     hand = peers.hand_loop_run(candles, FAST, SLOW, FEE_RATE, CASH)
-    agreement = peers.hand_loop_agreement(hand(), ours)
-    rows.append(
-        _row(HAND_LOOP, bars, best_seconds(hand, repeats), _peak_memory_mb(hand), agreement.note())
-    )
+    rows.append(_peer_row(HAND_LOOP, bars, hand, repeats, peers.hand_loop_agreement(hand(), ours)))
     targets = target_positions(
         IndicatorCache(candles), "sma_cross", {"fast": FAST, "slow": SLOW}, "long_only"
     )
+    hand_simulation = peers.hand_simulation_run(candles, targets, FEE_RATE, CASH)
+    agreement = peers.hand_simulation_agreement(hand_simulation(), ours)
+    rows.append(_peer_row(HAND_SIMULATION, bars, hand_simulation, repeats, agreement))
+    raptor = peers.raptorbt_sma_cross_run(candles, FAST, SLOW, FEE_RATE, CASH)
+    agreement = peers.raptorbt_agreement(raptor(), candles, ours)
+    rows.append(_peer_row(RAPTORBT, bars, raptor, repeats, agreement, "its own SMAs and crosses"))
     raptor = peers.raptorbt_run(candles, targets, FEE_RATE, CASH)
     agreement = peers.raptorbt_agreement(raptor(), candles, ours)
-    seconds = best_seconds(raptor, repeats)
-    rows.append(_row("raptorbt 0.13", bars, seconds, _peak_memory_mb(raptor), agreement.note()))
+    rows.append(
+        _peer_row(f"{RAPTORBT}: simulation only", bars, raptor, repeats, agreement, "our signals")
+    )
 
     subset_bars = min(bars, BACKTESTING_PY_SUBSET)
     subset = candles.select(np.arange(subset_bars))
