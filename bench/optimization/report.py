@@ -10,6 +10,8 @@ from bench.support.report_files import markdown_table, met, write_report
 
 PER_CORE_TARGET = 200e6  # bar-evaluations per second per core, ours (issue 27)
 FLOOR_RATIO = 3.0  # at most this many times the hand-written loop's time
+EXPRESSION_SHARE_TARGET = 0.6  # of ours' rate, the same grid as an expression (issue 27)
+EXPRESSION_ROW = "ours, sma_cross as an expression"
 QUEUE_SHARE_TARGET = 0.9  # of the in-process rate, one worker
 TWO_WORKERS_TARGET = 1.9  # speed-up from one worker to two
 
@@ -57,6 +59,15 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "needed": f"<= {FLOOR_RATIO:g}x",
             "met": ratio <= FLOOR_RATIO,
         }
+    expression = by_name.get(EXPRESSION_ROW)
+    if expression is not None:
+        share = ours["seconds"] / expression["seconds"]
+        result["expression_share_of_ours"] = {
+            "measured": round(share, 2),
+            "needed": f">= {EXPRESSION_SHARE_TARGET:.0%}",
+            "met": share >= EXPRESSION_SHARE_TARGET,
+            "by_cpu_time": round(ours["kernel_cpu_seconds"] / expression["kernel_cpu_seconds"], 2),
+        }
     if 1 in queue:
         one = queue[1]
         result["queue_1_worker_share_of_ours"] = round(ours["seconds"] / one["seconds"], 2)
@@ -88,6 +99,13 @@ def _summary_lines(s: dict[str, Any]) -> list[str]:
         lines.append(
             f"- ours against the hand-written loop: {floor['measured']:g}x its time"
             f" (needs {floor['needed']}): {met(floor['met'])}"
+        )
+    if "expression_share_of_ours" in s:
+        share = s["expression_share_of_ours"]
+        lines.append(
+            f"- the same grid as an expression strategy: {share['measured']:.0%} of ours' rate"
+            f" (needs {share['needed']}): {met(share['met'])}; by CPU time"
+            f" {share['by_cpu_time']:.0%}"
         )
     if "queue_1_worker_share_of_ours" in s:
         lines.append(

@@ -1,8 +1,9 @@
 """Optimization benchmark: a 20x20 sma_cross grid on a year of 1-minute bars (525,600).
 
 Bar-evaluations per second (parameter sets x bars / seconds) of our grid evaluation on one
-core, against vectorbt's own grid (MA.run over the windows, crossover signals, then
-Portfolio.from_signals on the column grid) in the same run, both after their JIT warm-up.
+core (the built-in `sma_cross`, then the same strategy as an expression definition), against
+vectorbt's own grid (MA.run over the windows, crossover signals, then Portfolio.from_signals
+on the column grid) in the same run, each after its JIT warm-up.
 vectorbt holds every column of every array in memory, so it runs the grid in column batches
 (each batch is still one vectorized call), over all 400 sets, once (it takes well over a
 minute; `--vectorbt-sets` times fewer and scales, and its row then says so). raptorbt runs
@@ -34,6 +35,7 @@ import pandas as pd  # type: ignore[import-untyped]
 from bench.engine import peers
 from bench.engine.breakdown import Part, grid_set_parts
 from bench.optimization import report as optimization_report
+from bench.strategies.run import sma_cross_definition
 from bench.support.optimization_queue import through_the_queue
 from bench.support.report_files import report_path
 from bench.support.seed import store_candles
@@ -65,6 +67,8 @@ VECTORBT_SETS = len(SETS)  # fewer are spread over the grid and their time scale
 WARM_UP_BARS = 2_000
 WORKERS = (1, 2)
 HAND_LOOP = "hand-written numba loop"
+EXPRESSION = "ours, sma_cross as an expression"
+BUILTIN_STRATEGY: dict[str, Any] = {"name": "sma_cross"}
 BENCH_DATABASE = "backtester_bench_optimization"
 SERIES = Series("linear", "BTCUSDT", "1")
 
@@ -73,7 +77,7 @@ def _say(text: str) -> None:
     print(f"optimization benchmark: {text}", flush=True)
 
 
-def _request(bars: int) -> dict[str, Any]:
+def _request(bars: int, strategy: dict[str, Any] = BUILTIN_STRATEGY) -> dict[str, Any]:
     return {
         "kind": "grid",
         "backtest": {
@@ -82,7 +86,7 @@ def _request(bars: int) -> dict[str, Any]:
             "interval": SERIES.interval,
             "start": START_MS,
             "end": START_MS + bars * 60_000,
-            "strategy": {"name": "sma_cross"},
+            "strategy": strategy,
             "fee_rate": FEE_RATE,
         },
         "param_grid": {"fast": FAST, "slow": SLOW},
@@ -90,8 +94,8 @@ def _request(bars: int) -> dict[str, Any]:
     }
 
 
-def _ours(candles: Candles) -> Callable[[], None]:
-    parsed = parse_optimization(_request(len(candles)))[1]
+def _ours(candles: Candles, strategy: dict[str, Any] = BUILTIN_STRATEGY) -> Callable[[], None]:
+    parsed = parse_optimization(_request(len(candles), strategy))[1]
 
     def run() -> None:
         evaluate_sets(candles, parsed, SETS, 0)
@@ -152,22 +156,15 @@ def _compute_rows(candles: Candles, repeats: int, vectorbt_sets: int) -> list[di
     bars = len(candles)
     small = candles.select(np.arange(min(bars, WARM_UP_BARS)))
     _say(f"ours, {len(SETS)} sets x {bars:,} bars ...")
-    _ours(small)()  # load or compile the numba kernels
-    evaluate_all = _ours(candles)
-    cpu_seconds: list[float] = []
-
-    def timed_ours() -> None:
-        cpu = time.process_time()
-        evaluate_all()
-        cpu_seconds.append(time.process_time() - cpu)
-
-    ours = _row(
-        "ours",
-        bars,
-        best_seconds(timed_ours, repeats),
-        1,
-        "evaluate_sets, after JIT; all 13 metrics per set",
-        kernel_cpu_seconds=round(min(cpu_seconds), 3),
+    ours = _ours_row("ours", candles, small, BUILTIN_STRATEGY, repeats, "all 13 metrics per set")
+    _say(f"ours, sma_cross as an expression, {len(SETS)} sets x {bars:,} bars ...")
+    expression = _ours_row(
+        EXPRESSION,
+        candles,
+        small,
+        {"definition": sma_cross_definition()},
+        repeats,
+        "the strategies benchmark's definition of sma_cross; all 13 metrics per set",
     )
     sets = _spread(vectorbt_sets)
     _say(f"vectorbt, {len(sets)} sets x {bars:,} bars ...")
@@ -194,7 +191,34 @@ def _compute_rows(candles: Candles, repeats: int, vectorbt_sets: int) -> list[di
         1,
         "one numba pass per set: SMAs, fills, fees, equity, Sharpe (final equity and Sharpe only)",
     )
-    return [ours, vectorbt, raptor, floor]
+    return [ours, expression, vectorbt, raptor, floor]
+
+
+def _ours_row(
+    name: str,
+    candles: Candles,
+    small: Candles,
+    strategy: dict[str, Any],
+    repeats: int,
+    what: str,
+) -> dict[str, Any]:
+    _ours(small, strategy)()  # load or compile the numba kernels
+    evaluate_all = _ours(candles, strategy)
+    cpu_seconds: list[float] = []
+
+    def timed() -> None:
+        cpu = time.process_time()
+        evaluate_all()
+        cpu_seconds.append(time.process_time() - cpu)
+
+    return _row(
+        name,
+        len(candles),
+        best_seconds(timed, repeats),
+        1,
+        f"evaluate_sets, after JIT; {what}",
+        kernel_cpu_seconds=round(min(cpu_seconds), 3),
+    )
 
 
 BREAKDOWN_SET = {"fast": 10, "slow": 100}

@@ -43,9 +43,14 @@ FILTERS = {
 }
 
 
+def sma_cross_definition() -> dict[str, Any]:
+    """The built-in `sma_cross` as an expression definition, as a request holds it."""
+    return definition_of(strategy_entry("sma_cross")).as_json()
+
+
 def filtered_entries() -> dict[str, StrategyEntry]:
     """sma_cross long while its filter holds, short while it does not."""
-    builtin = definition_of(strategy_entry("sma_cross")).as_json()
+    builtin = sma_cross_definition()
     return {
         kind: parse_definition(
             {

@@ -2,14 +2,16 @@
 
 Numbers are float64 arrays with NaN for a missing value, computed by the same numba
 indicators as the built-ins (so a built-in and its definition agree to the bit); conditions
-are polars Boolean series, whose nulls give the language's three-valued logic. Every
-sub-expression is computed once per distinct form with its parameters filled in, so the
-parameter sets of an optimization chunk share e.g. `sma(close, fast)` for each `fast`.
-`htf(x, interval)` evaluates x by a second evaluator over the longer bars (one per
-interval, kept), then spreads it over the bars that may see it.
+are three-valued truths per bar (domain/targets/truths.py), unknown where a value is
+missing. Every number is computed once per distinct form with its parameters filled in, so
+the parameter sets of an optimization chunk share e.g. `sma(close, fast)` for each `fast`;
+a condition is kept when it has no parameters (the same for every set), and otherwise
+computed for its set from the kept numbers. `htf(x, interval)` evaluates x by a second
+evaluator over the longer bars (one per interval, kept), then spreads it over the bars that
+may see it.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +43,9 @@ from domain.strategies.expressions import (
     Text,
     Truth,
     constant_value,
+    nodes,
 )
+from domain.targets import truths
 from domain.targets.expression_functions import (
     CANDLE_FUNCTIONS,
     ELEMENTWISE,
@@ -57,6 +61,7 @@ from domain.targets.expression_functions import (
 )
 from domain.targets.higher_timeframe import LongerBars, aggregate
 from domain.targets.signals import Targets
+from domain.targets.truths import Truths
 
 Params = Mapping[str, int | float]
 
@@ -99,7 +104,7 @@ class RuleEvaluator:
         self.market = market
         self.size = len(candles)
         self._numbers: dict[Node, Value] = {}
-        self._conditions: dict[Node, pl.Series] = {}
+        self._truths: dict[Node, Truths] = {}
         self._longer: dict[str, tuple[LongerBars, RuleEvaluator]] = {}
 
     def targets(self, rules: PositionRules, params: Params, direction: Direction) -> Targets:
@@ -120,65 +125,65 @@ class RuleEvaluator:
     def _rule(self, rule: Node | None, params: Params, allowed: bool) -> npt.NDArray[np.bool_]:
         if rule is None or not allowed:
             return np.zeros(self.size, np.bool_)
-        return _holds(self.condition(fill_params(rule, params)))
+        return truths.holds(self.truths(rule, params))
 
     def _exit(
         self, rule: Node | None, entry: npt.NDArray[np.bool_], params: Params
     ) -> npt.NDArray[np.bool_]:
         if rule is None:
             return ~entry
-        return _holds(self.condition(fill_params(rule, params)))
+        return truths.holds(self.truths(rule, params))
 
     def condition(self, node: Node) -> pl.Series:
         """A Boolean series, null where unknown; `node` has its parameters filled in."""
-        cached = self._conditions.get(node)
+        values = self.truths(node, {})
+        series = pl.Series(truths.holds(values), dtype=pl.Boolean)
+        unknown = np.flatnonzero(values == truths.UNKNOWN)
+        return series.scatter(unknown, None) if unknown.size else series
+
+    def truths(self, node: Node, params: Params) -> Truths:
+        """The condition `node` at `params` per bar; kept if it has no parameters."""
+        if any(isinstance(n, Param) for n in nodes(node)):
+            return self._compute_truths(node, params)
+        cached = self._truths.get(node)
         if cached is None:
-            cached = self._compute_condition(node)
-            self._conditions[node] = cached
+            cached = self._compute_truths(node, {})
+            self._truths[node] = cached
         return cached
 
-    def _compute_condition(self, node: Node) -> pl.Series:
+    def _compute_truths(self, node: Node, params: Params) -> Truths:
         if isinstance(node, Truth):
-            return pl.Series(np.full(self.size, node.value), dtype=pl.Boolean)
+            return truths.constant(truths.TRUE if node.value else truths.FALSE, self.size)
         if isinstance(node, Call) and node.function == "if_else":
-            chosen, when_true, when_false = (self.condition(a) for a in node.args)
-            picked = pl.select(
-                pl.when(chosen).then(when_true).otherwise(when_false).alias("v")
-            ).to_series()
-            return _missing_where(picked, chosen.is_null().to_numpy())
+            chosen, when_true, when_false = (self.truths(a, params) for a in node.args)
+            return truths.chosen(chosen, when_true, when_false)
         if isinstance(node, Call) and node.function == "htf":
             longer, evaluator = self._longer_bars(node)
-            values = evaluator.condition(node.args[0])
-            if values.len() == 0:
-                return pl.Series([None] * self.size, dtype=pl.Boolean)
-            spread = values.gather(np.maximum(longer.seen, 0))
-            return _missing_where(spread, longer.seen < 0)
+            values = evaluator.truths(node.args[0], params)
+            if values.size == 0:
+                return truths.constant(truths.UNKNOWN, self.size)
+            spread = values[np.maximum(longer.seen, 0)]
+            return np.where(longer.seen < 0, np.int8(truths.UNKNOWN), spread).astype(np.int8)
         if isinstance(node, Comparison):
-            return self._compare(node.op, self.number(node.left), self.number(node.right))
+            left, right = (self.number(fill_params(n, params)) for n in (node.left, node.right))
+            return truths.compare(node.op, left, right, self.size)
         if isinstance(node, Logical):
-            parts = [self.condition(o) for o in node.operands]
-            combined = parts[0]
-            for part in parts[1:]:
-                combined = combined & part if node.op == "and" else combined | part
+            combine = truths.both if node.op == "and" else truths.either
+            combined = self.truths(node.operands[0], params)
+            for operand in node.operands[1:]:
+                combined = combine(combined, self.truths(operand, params))
             return combined
         if isinstance(node, Not):
-            return ~self.condition(node.operand)
+            return truths.negation(self.truths(node.operand, params))
         if isinstance(node, Call) and node.function in ("crosses_above", "crosses_below"):
             a, b = node.args
             now, before = _CROSSINGS[node.function]
             earlier_a, earlier_b = (Call("shift", (x, Number(1.0))) for x in (a, b))
-            return self.condition(
-                Logical("and", (Comparison(now, a, b), Comparison(before, earlier_a, earlier_b)))
+            crossing = Logical(
+                "and", (Comparison(now, a, b), Comparison(before, earlier_a, earlier_b))
             )
+            return self.truths(crossing, params)
         raise TypeError(f"not a condition: {node!r}")
-
-    def _compare(self, op: str, left: Value, right: Value) -> pl.Series:
-        a, b = self._series(left), self._series(right)
-        with np.errstate(invalid="ignore"):
-            values = _COMPARE[op](a, b)
-        missing = np.flatnonzero(np.isnan(a) | np.isnan(b))
-        result = pl.Series(values, dtype=pl.Boolean)
-        return result.scatter(missing, None) if missing.size else result
 
     def _series(self, value: Value) -> FloatArray:
         if isinstance(value, float):
@@ -234,10 +239,10 @@ class RuleEvaluator:
             x, fast, slow, signal = args
             return self.number(Call("ema", (Call("macd", (x, fast, slow)), signal)))
         if name == "if_else":
-            chosen = self.condition(args[0])
+            chosen = self.truths(args[0], {})
             when_true, when_false = (self._series(self.number(a)) for a in args[1:])
-            picked = np.where(_holds(chosen), when_true, when_false)
-            return np.where(chosen.is_null().to_numpy(), np.nan, picked)
+            picked = np.where(truths.holds(chosen), when_true, when_false)
+            return np.where(chosen == truths.UNKNOWN, np.nan, picked)
         if name == "htf":
             longer, evaluator = self._longer_bars(node)
             value = evaluator.number(args[0])
@@ -273,16 +278,6 @@ class RuleEvaluator:
             evaluator = RuleEvaluator(bars.candles, longer.value, bars.market)
             self._longer[longer.value] = (bars, evaluator)
         return self._longer[longer.value]
-
-
-def _missing_where(condition: pl.Series, missing: npt.NDArray[np.bool_]) -> pl.Series:
-    where = np.flatnonzero(missing)
-    return condition.scatter(where, None) if where.size else condition
-
-
-def _holds(condition: pl.Series) -> npt.NDArray[np.bool_]:
-    """Where a rule holds: an unknown counts as false."""
-    return condition.fill_null(False).to_numpy()
 
 
 def fill_params(node: Node, params: Params) -> Node:
@@ -321,15 +316,6 @@ _CROSSINGS: dict[str, tuple[ComparisonOp, ComparisonOp]] = {
     "crosses_below": ("<", ">="),
 }
 
-_COMPARE: dict[str, Callable[[FloatArray, FloatArray], npt.NDArray[np.bool_]]] = {
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-    "==": np.equal,
-    "!=": np.not_equal,
-}
-
 
 @njit(cache=True)
 def _positions(
@@ -338,15 +324,26 @@ def _positions(
     short_entry: npt.NDArray[np.bool_],
     short_exit: npt.NDArray[np.bool_],
 ) -> Targets:
-    """Bar by bar from flat: exits first, then an entry that the other side does not share."""
-    out = np.zeros(long_entry.size, np.int8)
+    """Bar by bar from flat: exits first, then an entry that the other side does not share.
+
+    Where one side alone enters, the position is that side whatever it was; elsewhere it is
+    flat unless a position may be kept (an exit that does not hold). Without such a bar
+    (every omitted exit: the entry no longer holds) the wanted side is the position, in a
+    pass that vectorizes; else the steps follow bar by bar.
+    """
+    out = np.empty(long_entry.size, np.int8)
+    keeping = 0
+    for t in range(long_entry.size):
+        wanted = np.int8(long_entry[t]) - np.int8(short_entry[t])
+        out[t] = wanted
+        keeping += (wanted == 0) & ((not long_exit[t]) | (not short_exit[t]))
+    if keeping == 0:
+        return out
     position = 0
     for t in range(long_entry.size):
-        if (position == 1 and long_exit[t]) or (position == -1 and short_exit[t]):
+        if out[t] != 0:
+            position = out[t]
+        elif (position == 1 and long_exit[t]) or (position == -1 and short_exit[t]):
             position = 0
-        if long_entry[t] and not short_entry[t] and position != 1:
-            position = 1
-        elif short_entry[t] and not long_entry[t] and position != -1:
-            position = -1
         out[t] = position
     return out
