@@ -58,7 +58,7 @@ def sweep_metrics(
     block sums over `blocks` blocks."""
     closed = kernel.exit_bar >= 0
     curve = curve_sums(kernel.equity, initial_capital)
-    moments = ReturnMoments.of(curve.returns)
+    moments = curve.moments
     metrics = compute_metrics(
         kernel.equity,
         (first_time, last_time),

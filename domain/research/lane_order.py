@@ -121,20 +121,34 @@ def _lane_sums(
 
 
 @njit(cache=True, error_model="numpy")
+def lane_mean(returns: FloatArray) -> float:
+    """The mean of contiguous returns as the moments' `reassoc` sum found it (in lanes, a
+    4-lane tail, vectors from 4 values)."""
+    total: float = _lane_sums(returns, VALUE, 0.0, 4, 4)[0]
+    return total / returns.size
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def moment_step(
+    value: float, mean: float, m2: float, m3: float, m4: float
+) -> tuple[float, float, float]:
+    """The sums of the deviation's square, cube and fourth power moved on by one value: one
+    by one, in order (that loop stayed scalar: its vector version was for a stride of one
+    byte), so any pass that visits the returns in order may carry them."""
+    deviation = value - mean
+    square = deviation * deviation
+    return m2 + square, m3 + square * deviation, m4 + square * square
+
+
+@njit(cache=True, error_model="numpy")
 def central_moments(returns: FloatArray) -> tuple[float, float, float, float]:
     """The mean and the population central moments m2, m3, m4 of contiguous returns, with the
-    bits of the `reassoc` loops they were: the sum in lanes (a 4-lane tail, vectors from 4
-    values), the deviations' powers one by one (that loop stayed scalar: its vector version
-    was for a stride of one byte)."""
+    bits of the `reassoc` loops they were."""
     count = returns.size
-    mean = _lane_sums(returns, VALUE, 0.0, 4, 4)[0] / count
+    mean = lane_mean(returns)
     m2 = m3 = m4 = 0.0
     for value in returns:
-        deviation = value - mean
-        square = deviation * deviation
-        m2 += square
-        m3 += square * deviation
-        m4 += square * square
+        m2, m3, m4 = moment_step(value, mean, m2, m3, m4)
     return mean, m2 / count, m3 / count, m4 / count
 
 
