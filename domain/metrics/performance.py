@@ -8,7 +8,7 @@ import numpy.typing as npt
 
 from domain.compiled_cache import njit
 from domain.market.intervals import DAY_MS, add_intervals, interval_minutes
-from domain.research.lane_order import lane_mean, moment_step
+from domain.research.lane_order import add_eight, lane_mean_from, moment_step, new_lanes
 from domain.research.sharpe_inference import ReturnMoments, probabilistic_sharpe
 
 Metric = float | int | None
@@ -397,12 +397,17 @@ def _curve_sums(
         returns[0] = equity[0] / initial_capital - 1.0
     for i in range(1, count):
         returns[i] = equity[i] / equity[i - 1] - 1.0
+    # The moments' mean in its lanes, from the same reads (blocks start at multiples of 8).
+    mean_lanes = new_lanes()
+    wide_stop = count - count % 32
     for block in range(block_first.size):
         first = block_first[block]
         stop = first + block_count[block]
         sums[0, block], sums[1, block] = _block_sums(
             returns, first, stop - first, 0.0, _VALUE, _SQUARED_DOWNSIDE
         )
+        for i in range(first, min(stop, wide_stop), 8):
+            add_eight(mean_lanes[0], returns[i : i + 8], i)
         if broken:
             continue
         # A block below a positive peak, without a NaN (its returns' sum would be one), only
@@ -419,7 +424,7 @@ def _curve_sums(
     elif peak > 0.0:
         drawdown = max(drawdown, 1.0 - trough / peak)
     mean = _pairwise_total(program, sums[0]) / count
-    moments_mean = lane_mean(returns)
+    moments_mean = lane_mean_from(returns, mean_lanes)
     moments = (0.0, 0.0, 0.0)
     for block in range(block_first.size):  # the deviations, in numpy's blocks
         first = block_first[block]

@@ -76,6 +76,29 @@ def _add_runs(
             third[lane] += c
 
 
+Lanes = tuple[FloatArray, FloatArray, FloatArray]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def new_lanes() -> Lanes:
+    """The 32 lanes of the three sums as the vector loop starts them (-0.0, which adding
+    changes nothing, but the first lane's 0.0)."""
+    lanes = (np.full(_WIDE, -0.0), np.full(_WIDE, -0.0), np.full(_WIDE, -0.0))
+    for vector in lanes:
+        vector[0] = 0.0
+    return lanes
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def add_eight(lanes: FloatArray, run: FloatArray, index: int) -> None:
+    """The 8 values of `run`, values[index:index + 8] (index a multiple of 8), added to their
+    lanes of the 32: a pass that reads the values 8 at a time in any order of runs makes the
+    lanes of `_lane_sums`' first step."""
+    group = (index >> 3) & 3
+    for lane in range(_LANES):
+        lanes[group * _LANES + lane] += run[lane]
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _lane_sums(
     values: FloatArray, kind: int, mean: float, tail_width: int, vector_from: int
@@ -83,16 +106,25 @@ def _lane_sums(
     """The three sums of `_terms` over `values` in the vectorizer's order: at least 32 values
     in 32 lanes, then whole vectors of `tail_width` lanes, then one by one; under
     `vector_from` values one by one only."""
+    lanes = new_lanes()
+    count = values.size
+    if count >= _WIDE:
+        _add_runs(values, count - count % _WIDE, _WIDE, kind, mean, lanes)
+    return _finished(values, lanes, kind, mean, tail_width, vector_from)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _finished(
+    values: FloatArray, lanes: Lanes, kind: int, mean: float, tail_width: int, vector_from: int
+) -> tuple[float, float, float]:
+    """`_lane_sums`, `lanes` holding its 32 lanes (`new_lanes` with the whole runs of 32
+    values added, when there are any)."""
     count = values.size
     totals = np.zeros(3)
     done = 0
     if count >= vector_from:
-        lanes = (np.full(_WIDE, -0.0), np.full(_WIDE, -0.0), np.full(_WIDE, -0.0))
         if count >= _WIDE:
-            for vector in lanes:
-                vector[0] = 0.0
             done = count - count % _WIDE
-            _add_runs(values, done, _WIDE, kind, mean, lanes)
             totals[0], totals[1], totals[2] = (
                 _folded(lanes[0]),
                 _folded(lanes[1]),
@@ -125,6 +157,14 @@ def lane_mean(returns: FloatArray) -> float:
     """The mean of contiguous returns as the moments' `reassoc` sum found it (in lanes, a
     4-lane tail, vectors from 4 values)."""
     total: float = _lane_sums(returns, VALUE, 0.0, 4, 4)[0]
+    return total / returns.size
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def lane_mean_from(returns: FloatArray, lanes: Lanes) -> float:
+    """`lane_mean`, `lanes` holding the first lanes of the returns' sum (`add_eight` of every
+    run of 8 below the last multiple of 32)."""
+    total: float = _finished(returns, lanes, VALUE, 0.0, 4, 4)[0]
     return total / returns.size
 
 
