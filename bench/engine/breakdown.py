@@ -3,8 +3,8 @@ inputs (CPU time, best of a few runs), beside the whole timed the same way.
 
 A backtest (`run_backtest`): its targets (indicators and crosses, from a backtest's own
 indicator cache, which keeps nothing), the fill kernel, the trade details (mae, mfe, bars
-held), the metrics (one compiled function over the curve for its returns, drawdown and sums in
-numpy's order, and the returns' moments for the PSR); the rest is the trade columns and the
+held), the metrics (one compiled function over the curve for its returns, drawdown, sums in
+numpy's order and the returns' moments for the PSR); the rest is the trade columns and the
 glue between. A grid set (`evaluate_sets`'s loop): its targets from the chunk's shared
 indicator cache, the kernel, the set's metrics with its trades' places and returns and its
 robustness sums (`sweep_metrics`).

@@ -22,7 +22,7 @@ from bench.robustness import report as robustness_report
 from bench.support.report_files import report_path
 from bench.support.synthetic import random_walk
 from bench.support.timing import best_seconds
-from domain.metrics.sweep import block_sums
+from domain.research.lane_order import block_sums
 from domain.research.robustness import SetStatistics, robustness
 from domain.research.sharpe_inference import ReturnMoments
 from services.engine.optimization.in_pool import evaluate_sets, set_statistics

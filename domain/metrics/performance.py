@@ -8,6 +8,7 @@ import numpy.typing as npt
 
 from domain.compiled_cache import njit
 from domain.market.intervals import DAY_MS, add_intervals, interval_minutes
+from domain.research.lane_order import add_eight, lane_mean_from, moment_step, new_lanes
 from domain.research.sharpe_inference import ReturnMoments, probabilistic_sharpe
 
 Metric = float | int | None
@@ -210,6 +211,78 @@ def _pairwise_sums(
     return _pairwise_total(program, sums[0]), _pairwise_total(program, sums[1])
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _eight_moment_steps(
+    v0: float,
+    v1: float,
+    v2: float,
+    v3: float,
+    v4: float,
+    v5: float,
+    v6: float,
+    v7: float,
+    mean: float,
+    m2: float,
+    m3: float,
+    m4: float,
+) -> tuple[float, float, float]:
+    m2, m3, m4 = moment_step(v0, mean, m2, m3, m4)
+    m2, m3, m4 = moment_step(v1, mean, m2, m3, m4)
+    m2, m3, m4 = moment_step(v2, mean, m2, m3, m4)
+    m2, m3, m4 = moment_step(v3, mean, m2, m3, m4)
+    m2, m3, m4 = moment_step(v4, mean, m2, m3, m4)
+    m2, m3, m4 = moment_step(v5, mean, m2, m3, m4)
+    m2, m3, m4 = moment_step(v6, mean, m2, m3, m4)
+    return moment_step(v7, mean, m2, m3, m4)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _deviation_block(
+    values: FloatArray,
+    first: int,
+    count: int,
+    mean: float,
+    moments_mean: float,
+    moments: tuple[float, float, float],
+) -> tuple[float, tuple[float, float, float]]:
+    """numpy's sum of the squared deviations from `mean` over values[first:first + count] (as
+    `_block_sums` finds it), and the moments' sums (`moment_step` around `moments_mean`)
+    carried over the same values in order: their one-by-one chain hides behind the block's
+    8 accumulators instead of taking a pass of its own."""
+    m2, m3, m4 = moments
+    if count < 8:
+        total = 0.0
+        for i in range(first, first + count):
+            total += _term(_SQUARED_DEVIATION, values[i], mean)
+            m2, m3, m4 = moment_step(values[i], moments_mean, m2, m3, m4)
+        return total, (m2, m3, m4)
+    v = values[first : first + 8]
+    v0, v1, v2, v3, v4, v5, v6, v7 = v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+    a0, a1 = _term(_SQUARED_DEVIATION, v0, mean), _term(_SQUARED_DEVIATION, v1, mean)
+    a2, a3 = _term(_SQUARED_DEVIATION, v2, mean), _term(_SQUARED_DEVIATION, v3, mean)
+    a4, a5 = _term(_SQUARED_DEVIATION, v4, mean), _term(_SQUARED_DEVIATION, v5, mean)
+    a6, a7 = _term(_SQUARED_DEVIATION, v6, mean), _term(_SQUARED_DEVIATION, v7, mean)
+    m2, m3, m4 = _eight_moment_steps(v0, v1, v2, v3, v4, v5, v6, v7, moments_mean, m2, m3, m4)
+    end = first + count - count % 8
+    for i in range(first + 8, end, 8):
+        v0, v1, v2, v3 = values[i], values[i + 1], values[i + 2], values[i + 3]
+        v4, v5, v6, v7 = values[i + 4], values[i + 5], values[i + 6], values[i + 7]
+        a0 += _term(_SQUARED_DEVIATION, v0, mean)
+        a1 += _term(_SQUARED_DEVIATION, v1, mean)
+        a2 += _term(_SQUARED_DEVIATION, v2, mean)
+        a3 += _term(_SQUARED_DEVIATION, v3, mean)
+        a4 += _term(_SQUARED_DEVIATION, v4, mean)
+        a5 += _term(_SQUARED_DEVIATION, v5, mean)
+        a6 += _term(_SQUARED_DEVIATION, v6, mean)
+        a7 += _term(_SQUARED_DEVIATION, v7, mean)
+        m2, m3, m4 = _eight_moment_steps(v0, v1, v2, v3, v4, v5, v6, v7, moments_mean, m2, m3, m4)
+    total = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    for i in range(end, first + count):
+        total += _term(_SQUARED_DEVIATION, values[i], mean)
+        m2, m3, m4 = moment_step(values[i], moments_mean, m2, m3, m4)
+    return total, (m2, m3, m4)
+
+
 @njit(cache=True, error_model="numpy")
 def _return_sums(returns: FloatArray) -> tuple[float, float, float]:
     """The mean of the returns, the sum of their squared deviations from it and the mean of
@@ -310,9 +383,10 @@ def _block_extremes(values: FloatArray, first: int, stop: int) -> tuple[float, f
 @njit(cache=True, error_model="numpy")
 def _curve_sums(
     equity: FloatArray, initial_capital: float
-) -> tuple[FloatArray, float, float, float, float]:
+) -> tuple[FloatArray, float, float, float, float, tuple[float, float, float, float]]:
     """`CurveSums` of the curve: its returns, then block by block in numpy's summation
-    order their sums and the drawdown walked on, then their deviations from the mean."""
+    order their sums and the drawdown walked on, then their deviations from the mean with the
+    central moments' sums."""
     count = equity.size
     returns = np.empty(count)
     plan = _pairwise_plan(count)
@@ -323,12 +397,17 @@ def _curve_sums(
         returns[0] = equity[0] / initial_capital - 1.0
     for i in range(1, count):
         returns[i] = equity[i] / equity[i - 1] - 1.0
+    # The moments' mean in its lanes, from the same reads (blocks start at multiples of 8).
+    mean_lanes = new_lanes()
+    wide_stop = count - count % 32
     for block in range(block_first.size):
         first = block_first[block]
         stop = first + block_count[block]
         sums[0, block], sums[1, block] = _block_sums(
             returns, first, stop - first, 0.0, _VALUE, _SQUARED_DOWNSIDE
         )
+        for i in range(first, min(stop, wide_stop), 8):
+            add_eight(mean_lanes[0], returns[i : i + 8], i)
         if broken:
             continue
         # A block below a positive peak, without a NaN (its returns' sum would be one), only
@@ -345,8 +424,17 @@ def _curve_sums(
     elif peak > 0.0:
         drawdown = max(drawdown, 1.0 - trough / peak)
     mean = _pairwise_total(program, sums[0]) / count
-    deviations = _pairwise_sums(returns, mean, _SQUARED_DEVIATION, _NOTHING, plan)[0]
-    return returns, drawdown, mean, deviations, _pairwise_total(program, sums[1]) / count
+    moments_mean = lane_mean_from(returns, mean_lanes)
+    moments = (0.0, 0.0, 0.0)
+    for block in range(block_first.size):  # the deviations, in numpy's blocks
+        first = block_first[block]
+        sums[0, block], moments = _deviation_block(
+            returns, first, block_count[block], mean, moments_mean, moments
+        )
+    deviations = _pairwise_total(program, sums[0])
+    m2, m3, m4 = moments
+    central = (moments_mean, m2 / count, m3 / count, m4 / count)
+    return returns, drawdown, mean, deviations, _pairwise_total(program, sums[1]) / count, central
 
 
 @dataclass(frozen=True)
@@ -358,6 +446,12 @@ class CurveSums:
     mean: float  # of the returns, as np.mean
     deviations: float  # the sum of their squared deviations from the mean, as np.var's
     downside_square: float  # the mean of their squared downside, np.minimum(r, 0) ** 2
+    central: tuple[float, float, float, float]  # lane_order.central_moments of the returns
+
+    @property
+    def moments(self) -> ReturnMoments | None:
+        """The returns' `ReturnMoments.of`, from the sums made beside the others."""
+        return ReturnMoments.from_central(self.returns.size, *self.central)
 
 
 def curve_sums(equity: FloatArray, initial_capital: float) -> CurveSums:
@@ -434,7 +528,7 @@ def compute_metrics(
     if curve is None:
         curve = curve_sums(equity, initial_capital)
     if moments is None:
-        moments = ReturnMoments.of(curve.returns)
+        moments = curve.moments
     growth = cagr(final, initial_capital, elapsed_ms)
     drawdown = finite_or_none(curve.max_drawdown) if equity.size else None
     sharpe, sortino = None, None

@@ -11,7 +11,6 @@ import numpy as np
 import numpy.typing as npt
 
 from domain.backtest import perp_metrics
-from domain.compiled_cache import njit
 from domain.execution.kernel import Kernel
 from domain.metrics.performance import (
     Metric,
@@ -21,6 +20,7 @@ from domain.metrics.performance import (
     span_of,
 )
 from domain.optimization.walk_forward import chain_scales
+from domain.research.lane_order import block_sums
 from domain.research.sharpe_inference import ReturnMoments
 
 FloatArray = npt.NDArray[np.float64]
@@ -28,24 +28,6 @@ TimeArray = npt.NDArray[np.int64]
 
 _NO_EQUITY: FloatArray = np.empty(0)
 _NO_TIMES: TimeArray = np.empty(0, np.int64)
-
-
-@njit(cache=True, error_model="numpy", fastmath={"reassoc"})
-def block_sums(returns: FloatArray, blocks: int) -> tuple[FloatArray, FloatArray]:
-    """Per block of len // blocks bars, the sum and the sum of squares (as BlockSums.of, to
-    rounding: reassoc lets the compiler vectorize the sums)."""
-    length = returns.size // blocks
-    sums = np.zeros(blocks)
-    squares = np.zeros(blocks)
-    for b in range(blocks):
-        total = square = 0.0
-        for i in range(b * length, (b + 1) * length):
-            value = returns[i]
-            total += value
-            square += value * value
-        sums[b] = total
-        squares[b] = square
-    return sums, squares
 
 
 @dataclass(frozen=True)
@@ -76,7 +58,7 @@ def sweep_metrics(
     block sums over `blocks` blocks."""
     closed = kernel.exit_bar >= 0
     curve = curve_sums(kernel.equity, initial_capital)
-    moments = ReturnMoments.of(curve.returns)
+    moments = curve.moments
     metrics = compute_metrics(
         kernel.equity,
         (first_time, last_time),

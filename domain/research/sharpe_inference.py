@@ -12,27 +12,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr, ndtri
 
-from domain.compiled_cache import njit
+from domain.research.lane_order import central_moments
 
 EULER_MASCHERONI = 0.5772156649
-
-
-# reassoc: the sums may be vectorized (summed in another order: a few ulps, the same in every
-# caller, as backtests and grid sets call this one function).
-@njit(cache=True, error_model="numpy", fastmath={"reassoc"})
-def _central_moments(returns: npt.NDArray[np.float64]) -> tuple[float, float, float, float]:
-    """The mean and the population central moments m2, m3, m4, in two compiled passes (the
-    same numbers for a backtest and for a grid's set, without numpy's temporaries)."""
-    count = returns.size
-    mean = returns.sum() / count
-    m2 = m3 = m4 = 0.0
-    for value in returns:
-        d = value - mean
-        d2 = d * d
-        m2 += d2
-        m3 += d2 * d
-        m4 += d2 * d2
-    return mean, m2 / count, m3 / count, m4 / count
 
 
 @dataclass(frozen=True)
@@ -50,7 +32,7 @@ class ReturnMoments:
         count = int(returns.size)
         if count < 2:
             return None
-        return cls.from_central(count, *_central_moments(np.asarray(returns, np.float64)))
+        return cls.from_central(count, *central_moments(np.ascontiguousarray(returns, np.float64)))
 
     @classmethod
     def from_central(

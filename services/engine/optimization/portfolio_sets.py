@@ -13,7 +13,7 @@ from typing import Any
 
 from domain.execution.settings import PORTFOLIO_GRID_FIELD
 from domain.metrics.performance import Metric, per_bar_returns
-from domain.metrics.sweep import TestRun, block_sums
+from domain.metrics.sweep import TestRun
 from domain.portfolio_backtest import (
     PortfolioRules,
     SymbolSeries,
@@ -21,6 +21,7 @@ from domain.portfolio_backtest import (
     series_between,
     series_warmed_on,
 )
+from domain.research.lane_order import block_sums
 from domain.research.robustness import SetStatistics
 from domain.research.sharpe_inference import ReturnMoments
 from domain.strategies.warmup import warmup_bars
