@@ -19,15 +19,16 @@ CHUNK_BAR_EVALUATIONS = 40_000_000
 # An optimization is split into at least this many chunks when it has enough parameter sets,
 # so that several workers share even a small one.
 MIN_CHUNKS = 8
-# No chunk is cut finer than this much work (4 sets on a year of 1-minute bars, about 60 ms
-# of simulation) unless there is less: each chunk also costs a message, a few statements and
-# a hand-over to the pool (some 10 ms of CPU). A Bayesian search's batch, which is small, and
-# the last chunks of a grid are cut down to it.
+# No chunk is cut finer than this much work (4 sets on a year of 1-minute bars, some 25-70
+# ms of simulation) unless there is less: each chunk also costs a message, a few statements
+# and a hand-over to the pool (some 10 ms of CPU). A Bayesian search's batch, which is small,
+# and the last chunks of a grid are cut down to it.
 MIN_CHUNK_BAR_EVALUATIONS = 2_000_000
-# A grid's chunks shrink toward its end, each at most this fraction of the sets still to cut,
-# so that its workers run out of work together: each holds a chunk more than its pool runs,
-# and the last ones in hand are small rather than a full chunk one worker runs while another
-# waits idle.
+# A grid's chunks shrink toward its end, each at most this fraction of the sets still to cut
+# and down to this fraction of a full chunk, so that its workers run out of work together:
+# each holds a chunk more than its pool runs, and the last ones in hand are small rather than
+# a full chunk one worker runs while another waits idle (each chunk more costs a few ms of
+# CPU beside the pool's: a message and a few statements).
 TAPER = 4
 
 
@@ -64,15 +65,17 @@ def _least_sets(bars: int) -> int:
 
 
 def _tapered(sets: int, size: int, least: int) -> list[tuple[int, int]]:
-    """Chunks of `size` sets, then of a `TAPER`-th of the sets left, down to `least` (the
-    last two halved evenly when the last would hold fewer): sizes never grow."""
+    """Chunks of `size` sets, then of a `TAPER`-th of the sets left, down to a `TAPER`-th of
+    `size` or `least`, whichever is more (the last two halved evenly when the last would hold
+    fewer): sizes never grow."""
+    least = min(size, max(least, math.ceil(size / TAPER)))
     sizes: list[int] = []
     left = sets
     while left:
         take = min(left, size, max(least, math.ceil(left / TAPER)))
         sizes.append(take)
         left -= take
-    if len(sizes) >= 2 and sizes[-1] < min(least, size):
+    if len(sizes) >= 2 and sizes[-1] < least:
         pair = sizes.pop() + sizes.pop()
         sizes += [math.ceil(pair / 2), pair // 2]
     bounds = [0, *itertools.accumulate(sizes)]

@@ -100,7 +100,7 @@ def test_grid_chunks_cover_every_set_once(sets: int, bars: int) -> None:
 def test_a_grid_s_last_chunks_are_a_share_of_the_sets_left(sets: int, bars: int) -> None:
     chunks = grid_chunks(sets, bars)
     size = sets_per_chunk(sets, bars)
-    least = min(size, math.ceil(MIN_CHUNK_BAR_EVALUATIONS / bars))
+    least = min(size, max(math.ceil(MIN_CHUNK_BAR_EVALUATIONS / bars), math.ceil(size / TAPER)))
     for c in chunks[:-2]:  # the last two may share what is left evenly
         left = sets - c.set_from
         assert c.sets == min(size, left, max(least, math.ceil(left / TAPER)))
@@ -109,7 +109,8 @@ def test_a_grid_s_last_chunks_are_a_share_of_the_sets_left(sets: int, bars: int)
 
 def test_a_grid_on_a_year_of_minutes_shrinks_toward_its_end() -> None:
     sizes = [c.sets for c in grid_chunks(400, 525_600)]
-    assert sizes == [50, 50, 50, 50, 50, 38, 28, 21, 16, 12, 9, 7, 5, 4, 4, 3, 3]
+    # From 200 sets left, a quarter of them a chunk, down to a quarter of a full chunk.
+    assert sizes == [50, 50, 50, 50, 50, 38, 28, 21, 16, 13, 13, 11, 10]
 
 
 def test_a_grid_whose_chunks_are_small_work_stays_evenly_cut() -> None:
