@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 import asyncpg
@@ -41,6 +41,12 @@ def outbox_values(message: Message) -> tuple[UUID, str, str, str]:
 async def add_to_outbox(conn: DbConnection, message: Message) -> None:
     """Record a message to publish; call inside the transaction that makes it true."""
     await conn.execute(outbox_insert(1), *outbox_values(message))
+
+
+async def add_all_to_outbox(conn: DbConnection, messages: Sequence[Message]) -> None:
+    """`add_to_outbox` of each message, in one round trip to the database."""
+    if messages:
+        await conn.executemany(outbox_insert(1), [outbox_values(m) for m in messages])
 
 
 async def relay_pending(pool: asyncpg.Pool, publisher: Publisher, *, batch: int = 100) -> int:

@@ -19,10 +19,17 @@ CHUNK_BAR_EVALUATIONS = 40_000_000
 # An optimization is split into at least this many chunks when it has enough parameter sets,
 # so that several workers share even a small one.
 MIN_CHUNKS = 8
-# A Bayesian search's batch is split no finer than this much work per chunk (4 trials on a
-# year of 1-minute bars, about 60 ms of simulation): each chunk also costs a message, a few
-# statements and a hand-over to the pool (some 10 ms of CPU), and a batch is small.
-MIN_BATCH_CHUNK_BAR_EVALUATIONS = 2_000_000
+# No chunk is cut finer than this much work (4 sets on a year of 1-minute bars, some 25-70
+# ms of simulation) unless there is less: each chunk also costs a message, a few statements
+# and a hand-over to the pool (some 10 ms of CPU). A Bayesian search's batch, which is small,
+# and the last chunks of a grid are cut down to it.
+MIN_CHUNK_BAR_EVALUATIONS = 2_000_000
+# A grid's chunks shrink toward its end, each at most this fraction of the sets still to cut
+# and down to this fraction of a full chunk, so that its workers run out of work together:
+# each holds a chunk more than its pool runs, and the last ones in hand are small rather than
+# a full chunk one worker runs while another waits idle (each chunk more costs a few ms of
+# CPU beside the pool's: a message and a few statements).
+TAPER = 4
 
 
 @dataclass(frozen=True)
@@ -52,9 +59,33 @@ def _split(sets: int, size: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(bounds))
 
 
+def _least_sets(bars: int) -> int:
+    """Parameter sets on `bars` bars that make a chunk worth its cost."""
+    return math.ceil(MIN_CHUNK_BAR_EVALUATIONS / max(bars, 1))
+
+
+def _tapered(sets: int, size: int, least: int) -> list[tuple[int, int]]:
+    """Chunks of `size` sets, then of a `TAPER`-th of the sets left, down to a `TAPER`-th of
+    `size` or `least`, whichever is more (the last two halved evenly when the last would hold
+    fewer): sizes never grow."""
+    least = min(size, max(least, math.ceil(size / TAPER)))
+    sizes: list[int] = []
+    left = sets
+    while left:
+        take = min(left, size, max(least, math.ceil(left / TAPER)))
+        sizes.append(take)
+        left -= take
+    if len(sizes) >= 2 and sizes[-1] < least:
+        pair = sizes.pop() + sizes.pop()
+        sizes += [math.ceil(pair / 2), pair // 2]
+    bounds = [0, *itertools.accumulate(sizes)]
+    return list(itertools.pairwise(bounds))
+
+
 def grid_chunks(sets: int, bars: int) -> list[ChunkPlan]:
     size = sets_per_chunk(sets, bars)
-    return [ChunkPlan(i, "grid", None, a, b) for i, (a, b) in enumerate(_split(sets, size))]
+    pieces = _tapered(sets, size, _least_sets(bars))
+    return [ChunkPlan(i, "grid", None, a, b) for i, (a, b) in enumerate(pieces)]
 
 
 def walk_forward_chunks(sets: int, windows: list[Window]) -> list[ChunkPlan]:
@@ -76,8 +107,7 @@ def batch_chunks(
     `first_position`) as chunks numbered from `first_chunk`; a walk-forward window's search
     is its training."""
     stage: Stage = "grid" if window is None else "train"
-    at_least = math.ceil(MIN_BATCH_CHUNK_BAR_EVALUATIONS / max(bars, 1))
-    size = min(trials, max(sets_per_chunk(trials, bars), at_least))
+    size = min(trials, max(sets_per_chunk(trials, bars), _least_sets(bars)))
     return [
         ChunkPlan(first_chunk + i, stage, window, first_position + a, first_position + b)
         for i, (a, b) in enumerate(_split(trials, size))

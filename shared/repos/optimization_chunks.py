@@ -18,7 +18,7 @@ import numpy.typing as npt
 from domain.optimization.plan import ChunkPlan, Stage
 from shared.db import DbConnection, DbExecutor
 from shared.messages import RunOptimizationChunk
-from shared.outbox import add_to_outbox
+from shared.outbox import add_all_to_outbox, add_to_outbox
 
 CHUNK_COLUMNS = (
     "optimization_id",
@@ -92,11 +92,14 @@ async def queue_chunks(conn: DbConnection, optimization_id: UUID, chunks: list[C
         ],
         columns=list(CHUNK_COLUMNS),
     )
-    for c in chunks:
-        if c.stage != "test":
-            await add_to_outbox(
-                conn, RunOptimizationChunk(optimization_id=optimization_id, chunk=c.chunk)
-            )
+    await add_all_to_outbox(
+        conn,
+        [
+            RunOptimizationChunk(optimization_id=optimization_id, chunk=c.chunk)
+            for c in chunks
+            if c.stage != "test"
+        ],
+    )
 
 
 async def chunk_work(db: DbExecutor, optimization_id: UUID, chunk: int) -> ChunkWork | None:

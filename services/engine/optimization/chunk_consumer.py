@@ -8,6 +8,7 @@ pool process (so a chunk sends the pool only its parameter sets).
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -89,8 +90,9 @@ class ChunkWorker:
     _loading: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     async def handle(self, command: RunOptimizationChunk) -> None:
-        work = await store.chunk_work(self.pool, command.optimization_id, command.chunk)
         context = {"optimization_id": str(command.optimization_id), "chunk": command.chunk}
+        log.debug("chunk taken", extra=context)
+        work = await store.chunk_work(self.pool, command.optimization_id, command.chunk)
         if work is None:
             log.info("chunk dropped: done already or optimization not running", extra=context)
             return
@@ -102,6 +104,8 @@ class ChunkWorker:
             return
         if not recorded:
             log.info("chunk not recorded: cancelled or done meanwhile", extra=context)
+        else:
+            log.debug("chunk recorded", extra=context)
 
     async def _run(self, work: ChunkWork) -> bool:
         spec, parsed = self._parsed(work)
@@ -311,8 +315,17 @@ class ChunkWorker:
         interval = b.interval if b.fill_detail is None else f"{b.interval}:{b.fill_detail}"
         key = (b.category, b.symbol, interval, b.start_ms, end_ms, work.bars, work.warmup)
         if self._candles is None or self._candles[0] != key:
+            started = time.perf_counter()
             self._candles = (key, *await self._load_candles(work, spec))
             self._candles_digest = await asyncio.to_thread(candles_provenance, self._candles[1])
+            log.debug(
+                "candles loaded",
+                extra={
+                    "optimization_id": str(work.optimization_id),
+                    "chunk": work.chunk,
+                    "seconds": round(time.perf_counter() - started, 3),
+                },
+            )
         if self._recorded != work.optimization_id:
             # What it ran on, once per optimization and worker (the first record stands).
             assert self._candles_digest is not None

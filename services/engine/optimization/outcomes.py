@@ -6,6 +6,7 @@ was written because the optimization stopped running or the chunk was done alrea
 
 import asyncio
 import json
+import logging
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +21,8 @@ from shared.db import DbConnection
 from shared.repos import optimization_chunks as store
 from shared.repos import optimizations as optimizations_repo
 from shared.repos.optimization_chunks import ChunkWork
+
+log = logging.getLogger(__name__)
 
 
 def params_key(params: dict[str, Any]) -> str:
@@ -115,6 +118,7 @@ async def record_test(
 async def _finish_if_last(conn: DbConnection, work: ChunkWork) -> None:
     if await store.chunks_left(conn, work.optimization_id):
         return
+    log.debug("optimization finishing", extra={"optimization_id": str(work.optimization_id)})
     request = work.request
     if request["kind"] == "grid":
         objective = request["objective"]

@@ -6,9 +6,11 @@ import pytest
 from pydantic import ValidationError
 
 from domain.optimization.plan import (
-    MIN_BATCH_CHUNK_BAR_EVALUATIONS,
+    MIN_CHUNK_BAR_EVALUATIONS,
+    TAPER,
     batch_chunks,
     grid_chunks,
+    sets_per_chunk,
     walk_forward_chunks,
 )
 from domain.optimization.walk_forward import (
@@ -85,9 +87,35 @@ def test_grid_chunks_cover_every_set_once(sets: int, bars: int) -> None:
     assert covered == list(range(sets))
     assert [c.chunk for c in chunks] == list(range(len(chunks)))
     assert sum(c.sets for c in chunks) == progress_total(sets, None) == sets
-    # Spread over several workers when there are enough sets; sizes differ by at most one.
+    # Spread over several workers when there are enough sets; no chunk bigger than the
+    # work a chunk is cut to, and none growing along the grid.
     assert len(chunks) >= min(sets, 8)
-    assert max(c.sets for c in chunks) - min(c.sets for c in chunks) <= 1
+    sizes = [c.sets for c in chunks]
+    assert max(sizes) <= sets_per_chunk(sets, bars)
+    assert sizes == sorted(sizes, reverse=True)
+
+
+@pytest.mark.parametrize("sets", [9, 100, 400, 401, 5_000])
+@pytest.mark.parametrize("bars", [100, 8_760, 525_600, 5_000_000])
+def test_a_grid_s_last_chunks_are_a_share_of_the_sets_left(sets: int, bars: int) -> None:
+    chunks = grid_chunks(sets, bars)
+    size = sets_per_chunk(sets, bars)
+    least = min(size, max(math.ceil(MIN_CHUNK_BAR_EVALUATIONS / bars), math.ceil(size / TAPER)))
+    for c in chunks[:-2]:  # the last two may share what is left evenly
+        left = sets - c.set_from
+        assert c.sets == min(size, left, max(least, math.ceil(left / TAPER)))
+    assert all(c.sets >= least // 2 for c in chunks)
+
+
+def test_a_grid_on_a_year_of_minutes_shrinks_toward_its_end() -> None:
+    sizes = [c.sets for c in grid_chunks(400, 525_600)]
+    # From 200 sets left, a quarter of them a chunk, down to a quarter of a full chunk.
+    assert sizes == [50, 50, 50, 50, 50, 38, 28, 21, 16, 13, 13, 11, 10]
+
+
+def test_a_grid_whose_chunks_are_small_work_stays_evenly_cut() -> None:
+    # A year of hours: 50 sets are less work than a chunk is worth, so none is cut finer.
+    assert [c.sets for c in grid_chunks(400, 8_760)] == [50] * 8
 
 
 def test_walk_forward_chunks_train_every_set_then_test_once_per_window() -> None:
@@ -116,7 +144,7 @@ def test_a_batch_is_cut_into_chunks_of_enough_work_each(
     # Cut no finer than the least work a chunk is worth (to the evenness of the pieces), and
     # as a grid's chunks otherwise: spread over 8 when there is work enough, sizes differing
     # by at most one.
-    least = math.ceil(MIN_BATCH_CHUNK_BAR_EVALUATIONS / bars)
+    least = math.ceil(MIN_CHUNK_BAR_EVALUATIONS / bars)
     assert len(chunks) == 1 or min(c.sets for c in chunks) >= least // 2
     assert max(c.sets for c in chunks) - min(c.sets for c in chunks) <= 1
     if trials >= 8 * least:
