@@ -1,6 +1,7 @@
 """A pool process's warm-up leaves nothing for the first jobs to compile: after it, a
 backtest, a grid chunk and a portfolio on other data (with the types a job's pickled inputs
-have) add no signature to any compiled function of the domain."""
+have), and backtests and grid chunks of rules, add no signature to any compiled function of
+the domain."""
 
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from services.engine.backtests.portfolio_in_pool import simulate_portfolio
 from services.engine.optimization.in_pool import evaluate_sets
 from services.engine.optimization.parsed_request import parse_optimization
 from domain.portfolio_backtest import SymbolSeries
+from domain.strategies import strategy_entry
+from domain.strategies.definitions import definition_of
 from tests.support.market import random_walk
 
 def signatures():
@@ -38,6 +41,13 @@ for params in ({"fast": 5, "slow": 20}, {"fast": 10, "slow": 40}):
     simulate(candles, pickle.loads(pickle.dumps(parse_backtest(one)[1])), 100)
 grid = parse_optimization({"kind": "grid", "backtest": backtest, "param_grid": {"fast": [5]}})[1]
 evaluate_sets(candles, grid, [{"fast": 5, "slow": 20}, {"fast": 8, "slow": 30}], 0, 100)
+rules = definition_of(strategy_entry("sma_cross")).as_json()
+exits = {**rules, "long_exit": "crosses_below(close, sma(close, slow)) or close <= 1"}
+for definition in (rules, exits):
+    one = {**backtest, "strategy": {"definition": definition, "params": {"fast": 5, "slow": 20}}}
+    simulate(candles, pickle.loads(pickle.dumps(parse_backtest(one)[1])), 100)
+    rules_grid = {"kind": "grid", "backtest": one, "param_grid": {"fast": [5, 8]}}
+    evaluate_sets(candles, parse_optimization(rules_grid)[1], [{"fast": 5, "slow": 20}, {"fast": 8, "slow": 30}], 0, 100)
 portfolio = {k: v for k, v in backtest.items() if k not in ("symbol", "stop_loss")}
 series = [SymbolSeries(s, candles, 100, None) for s in ("AAA", "BBB")]
 simulate_portfolio(series, parse_backtest({**portfolio, "symbols": ["AAA", "BBB"]})[1])
