@@ -131,9 +131,16 @@ def run_kernel(
     open_, high, low, close = prices
     mark = (open_, high, low) if market is None else _mark_columns(market, close.size)
     funding_at_open = funding_inside = np.empty(0)
-    if execution.funding and market is not None:
-        funding_at_open = market.funding_rate[: close.size]
-        funding_inside = market.funding_inside[: close.size]
+    funding_bars = np.empty(0, np.int64)
+    reach: tuple[FloatColumn, FloatColumn, int] = (np.empty(0), np.empty(0), 0)
+    if market is not None and (execution.funding or execution.liquidates):
+        events = market.events()
+        if execution.funding:
+            funding_at_open = market.funding_rate[: close.size]
+            funding_inside = market.funding_inside[: close.size]
+            funding_bars = events.funding_bars
+        if execution.liquidates:
+            reach = (events.mark_lowest, events.mark_highest, events.block_offset)
     atr = (
         indicators.atr(high, low, close, execution.atr_period)
         if execution.uses_atr
@@ -149,6 +156,8 @@ def run_kernel(
         np.empty(0)
         if entry_size is None
         else np.ascontiguousarray(entry_size[: close.size], np.float64),
+        funding_bars,
+        *reach,
     )
     settings = kernel_settings(execution, targets, trade_from)
     return simulate_kernel(bars, no_detail() if detail is None else detail, settings)
