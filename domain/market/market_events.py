@@ -21,9 +21,9 @@ class MarketEvents:
     # other bar can funding change a position's cash.
     funding_bars: npt.NDArray[np.int64]
     # Per block, the lowest mark of its bars' opens and lows and the highest of their opens
-    # and highs, NaN marks ignored (NaN: none). Bar i is in block (i + block_offset) //
-    # MARK_BLOCK: a market cut from a longer one keeps its blocks, whose bars outside the cut
-    # only widen their reach.
+    # and highs, missing (NaN) marks passed over (+inf and -inf: none). Bar i is in block
+    # (i + block_offset) // MARK_BLOCK: a market cut from a longer one keeps its blocks,
+    # whose bars outside the cut only widen their reach.
     mark_lowest: FloatColumn
     mark_highest: FloatColumn
     block_offset: int = 0
@@ -64,10 +64,14 @@ def _mark_reach(
     mark_open: FloatColumn, mark_high: FloatColumn, mark_low: FloatColumn
 ) -> tuple[FloatColumn, FloatColumn]:
     blocks = -(-mark_open.size // MARK_BLOCK)
-    lowest = np.full(blocks, np.nan)
-    highest = np.full(blocks, np.nan)
-    for i in range(mark_open.size):
-        block = i // MARK_BLOCK
-        lowest[block] = np.fmin(lowest[block], np.fmin(mark_open[i], mark_low[i]))
-        highest[block] = np.fmax(highest[block], np.fmax(mark_open[i], mark_high[i]))
+    lowest = np.empty(blocks)
+    highest = np.empty(blocks)
+    for block in range(blocks):
+        low = np.inf  # a comparison with NaN is false: a missing mark is passed over
+        high = -np.inf
+        for i in range(block * MARK_BLOCK, min((block + 1) * MARK_BLOCK, mark_open.size)):
+            low = min(low, mark_open[i], mark_low[i])
+            high = max(high, mark_open[i], mark_high[i])
+        lowest[block] = low
+        highest[block] = high
     return lowest, highest

@@ -38,7 +38,8 @@ def test_the_reach_of_each_block_is_its_lowest_and_highest_mark_ignoring_missing
 def test_a_block_of_missing_marks_reaches_nothing() -> None:
     nan = np.full(MARK_BLOCK, np.nan)
     events = market_events(nan, nan, nan, np.zeros(MARK_BLOCK), np.zeros(MARK_BLOCK))
-    assert np.isnan(events.mark_lowest).all() and np.isnan(events.mark_highest).all()
+    assert events.mark_lowest.tolist() == [np.inf]
+    assert events.mark_highest.tolist() == [-np.inf]
 
 
 @pytest.mark.parametrize(
