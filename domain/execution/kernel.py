@@ -297,7 +297,7 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                     # perpetual's position walks it only near its liquidation or at a
                     # funding time).
                     prefetch(bar_open, t + _OPENS_AHEAD)
-                    if limits:
+                    if (limits or s.liquidates) and t % 8 == 0:
                         prefetch(bar_high, t + _OPENS_AHEAD)
                         prefetch(bar_low, t + _OPENS_AHEAD)
                         prefetch(bars.mark_open, t + _OPENS_AHEAD)
