@@ -293,9 +293,8 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                 stretch_from = t
                 while t < stretch_end and target[t] == prev_target:
                     # What the fill after a change of target reads: the open, and with a
-                    # limit order the walk of its candle, the candle and its mark (a
-                    # perpetual's position walks it only near its liquidation or at a
-                    # funding time).
+                    # walk of its candle (a limit order's; a perpetual's near its
+                    # liquidation) the candle and its mark, a cache line (8 bars) at a time.
                     prefetch(bar_open, t + _OPENS_AHEAD)
                     if (limits or s.liquidates) and t % 8 == 0:
                         prefetch(bar_high, t + _OPENS_AHEAD)
