@@ -34,6 +34,7 @@ from domain.execution.settings import (
 )
 from domain.market.candles import Candles
 from domain.market.intervals import interval_label
+from domain.market.market_events import MarketEvents, market_events
 from domain.market.perp_market import PerpMarket
 from domain.metrics.performance import Metric, buy_and_hold_return, compute_metrics, span_of
 from domain.metrics.trade_details import TradeDetails, trade_details
@@ -134,6 +135,7 @@ def run_kernel(
     if execution.funding and market is not None:
         funding_at_open = market.funding_rate[: close.size]
         funding_inside = market.funding_inside[: close.size]
+    events = _kernel_events(market, mark, execution)
     atr = (
         indicators.atr(high, low, close, execution.atr_period)
         if execution.uses_atr
@@ -149,6 +151,10 @@ def run_kernel(
         np.empty(0)
         if entry_size is None
         else np.ascontiguousarray(entry_size[: close.size], np.float64),
+        events.funding_bars,
+        events.mark_lowest,
+        events.mark_highest,
+        events.block_offset,
     )
     settings = kernel_settings(execution, targets, trade_from)
     return simulate_kernel(bars, no_detail() if detail is None else detail, settings)
@@ -185,6 +191,29 @@ def kernel_settings(
         if name not in derived
     }
     return KernelSettings(**derived, **same)
+
+
+def _kernel_events(
+    market: PerpMarket | None,
+    mark: tuple[FloatColumn, FloatColumn, FloatColumn],
+    execution: ExecutionSettings,
+) -> MarketEvents:
+    """Of the market's events, what the kernel reads: its funding bars when funding is booked,
+    its mark's reach when a position can be liquidated (without a market, the candles')."""
+    funding = execution.funding and market is not None
+    if not (funding or execution.liquidates):
+        return _NO_EVENTS
+    events = market_events(*mark, np.empty(0), np.empty(0)) if market is None else market.events()
+    none = _NO_EVENTS
+    return MarketEvents(
+        events.funding_bars if funding else none.funding_bars,
+        events.mark_lowest if execution.liquidates else none.mark_lowest,
+        events.mark_highest if execution.liquidates else none.mark_highest,
+        events.block_offset,
+    )
+
+
+_NO_EVENTS = MarketEvents(np.empty(0, np.int64), np.empty(0), np.empty(0))
 
 
 def _mark_columns(market: PerpMarket, bars: int) -> tuple[FloatColumn, FloatColumn, FloatColumn]:

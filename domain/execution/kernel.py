@@ -58,6 +58,7 @@ from domain.execution.settings import (
     EXIT_SIGNAL,
     EXIT_TIME_STOP,
 )
+from domain.market.market_events import MARK_BLOCK
 
 __all__ = [
     "EXIT_LIQUIDATION",
@@ -137,18 +138,50 @@ def _atr_at(atr: FloatArray, known_at: int, uses_atr: bool) -> float:
 
 
 @njit(cache=True, inline="always")
-def _held_bar_quiet(bars: KernelBars, t: int, side: int, liquidation_level: float) -> bool:
-    """No funding time in bar t and no liquidation of the position held into it. Bars are
-    quiet only without stops, so `stop_hit` there can find nothing but a liquidation: at the
-    mark's open or, inside the bar, at the mark's low (a long; a short's high)."""
-    funding = bars.funding_at_open.size > 0
-    if funding and (bars.funding_at_open[t] != 0.0 or bars.funding_inside[t] != 0.0):
-        return False
-    if liquidated(side, bars.mark_open[t], liquidation_level):
-        return False
-    if side > 0:
-        return not liquidated(side, bars.mark_low[t], liquidation_level)
-    return not liquidated(side, bars.mark_high[t], liquidation_level)
+def _first_funding_from(funding_bars: npt.NDArray[np.int64], t: int, k: int) -> tuple[int, int]:
+    """(k moved on to the first of `funding_bars` at or after bar t, that bar: the largest
+    int when none is left); t only grows."""
+    while k < funding_bars.size and funding_bars[k] < t:
+        k += 1
+    return k, funding_bars[k] if k < funding_bars.size else np.iinfo(np.int64).max
+
+
+@njit(cache=True, inline="always")
+def _held_quiet_until(
+    t: int,
+    side: int,
+    liquidation_level: float,
+    funding_at: int,
+    liquidates: bool,
+    mark_lowest: FloatArray,
+    mark_highest: FloatArray,
+    block_offset: int,
+    mark_open: FloatArray,
+    mark_inside: FloatArray,
+) -> int:
+    """The bar before which the bars from t on meet nothing of the market for the position
+    held into bar t (t: bar t may): no funding bar (the first from t on is `funding_at`) and,
+    within bar t's block (see `MarketEvents`), no liquidation. Bars are quiet only without
+    stops, so `stop_hit` there can find nothing but a liquidation: at the mark's open or,
+    inside the bar, at the mark's low (a long's `mark_inside`; a short's high). A block whose
+    lowest (highest) mark does not reach the level is quiet whole; in another, its bars are
+    checked in turn."""
+    if not liquidates:
+        return funding_at
+    block = (t + block_offset) // MARK_BLOCK
+    block_end = min((block + 1) * MARK_BLOCK - block_offset, funding_at, mark_open.size)
+    if block < mark_lowest.size:
+        reach = mark_lowest[block] if side > 0 else mark_highest[block]
+        if not liquidated(side, reach, liquidation_level):
+            return block_end
+    until = t
+    while (
+        until < block_end
+        and not liquidated(side, mark_open[until], liquidation_level)
+        and not liquidated(side, mark_inside[until], liquidation_level)
+    ):
+        until += 1
+    return until
 
 
 @njit(cache=True)
@@ -162,6 +195,9 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
     bar_low = bars.low
     bar_close = bars.close
     target = bars.target
+    funding_bars = bars.funding_bars
+    mark_lowest = bars.mark_lowest
+    mark_highest = bars.mark_highest
     inverse = s.inverse
     n = bar_close.size
     equity = np.empty(n - s.trade_from)
@@ -171,19 +207,22 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
     uses_atr = not (np.isnan(s.stop_loss_atr) and np.isnan(s.take_profit_atr))
     uses_atr = uses_atr or not np.isnan(s.trailing_stop_atr)
     limits = s.limit_entries
-    # Without detail, funding, limit orders, stops or liquidation nothing can happen inside a
-    # bar: the candle walk below is skipped (a position is only marked at the close).
+    # Without detail, a rate other than 0 booked at some bar, limit orders, stops or
+    # liquidation nothing can happen inside a bar: the candle walk below is skipped (a
+    # position is only marked at the close).
     has_stops = not (np.isnan(s.stop_loss) and np.isnan(s.take_profit))
     has_stops = has_stops or uses_atr or not np.isnan(s.trailing_stop)
-    walks_candles = uses_detail or books_funding or limits or has_stops or s.liquidates
+    funds_bars = bars.funding_bars.size > 0
+    walks_candles = uses_detail or funds_bars or limits or has_stops or s.liquidates
     # Nor then, with no limit order working, at its close unless the target changes or a time
     # stop comes due: such a bar is only marked (the loop's first lines), as most bars are.
-    # A perpetual's position makes a bar quiet only without a funding time or liquidation in it.
+    # A perpetual's position makes a bar quiet only without a funding time or liquidation in
+    # it, known for most bars from the funding bars and the mark's reach of their block.
     marks_quiet_bars = not (uses_detail or has_stops)
     # The trail's best price matters only with a trailing stop: without one the bars' highs
     # and lows are not read at all (at a change of target they are rarely in the cache).
     trails = not (np.isnan(s.trailing_stop) and np.isnan(s.trailing_stop_atr))
-    checks_held_bars = books_funding or s.liquidates
+    checks_held_bars = funds_bars or s.liquidates
 
     cash = s.initial_capital
     side = 0  # current position: +1, -1 or 0
@@ -211,6 +250,12 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
     limit_from = 0
     limit_until = -1
     unfilled = 0
+    # The first of funding_bars at or after the bars so far, and its index.
+    next_funding = -1
+    funding_index = 0
+    # The bars of trade `held_quiet_of` from the last one checked up to this one are quiet.
+    held_quiet_until = 0
+    held_quiet_of = -1
 
     t = s.trade_from
     while t < n:
@@ -220,25 +265,47 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
             if side != 0 and s.max_bars_in_trade > 0:
                 quiet_until = min(n, t + s.max_bars_in_trade - 1 - closes_held)
             quiet_from = t
-            while t < quiet_until and target[t] == prev_target:
-                # What the fill after a change of target reads: the open, and with a walk
-                # of its candle (a limit order's, a perpetual's stop check) the candle and
-                # its mark.
-                prefetch(bar_open, t + _OPENS_AHEAD)
-                if walks_candles:
-                    prefetch(bar_high, t + _OPENS_AHEAD)
-                    prefetch(bar_low, t + _OPENS_AHEAD)
-                    prefetch(bars.mark_open, t + _OPENS_AHEAD)
-                    prefetch(bars.mark_high, t + _OPENS_AHEAD)
-                    prefetch(bars.mark_low, t + _OPENS_AHEAD)
-                if (
-                    side != 0
-                    and checks_held_bars
-                    and (t < check_bar or not _held_bar_quiet(bars, t, side, liquidation_level))
-                ):
+            while True:
+                # A held position's stretch of bars that meet nothing of the market.
+                stretch_end = quiet_until
+                if side != 0 and checks_held_bars:
+                    if t < check_bar:
+                        break
+                    if t >= held_quiet_until or held_quiet_of != trades:
+                        if next_funding < t:
+                            funding_index, next_funding = _first_funding_from(
+                                funding_bars, t, funding_index
+                            )
+                        held_quiet_until = _held_quiet_until(
+                            t,
+                            side,
+                            liquidation_level,
+                            next_funding,
+                            s.liquidates,
+                            mark_lowest,
+                            mark_highest,
+                            bars.mark_block_offset,
+                            bars.mark_open,
+                            bars.mark_low if side > 0 else bars.mark_high,
+                        )
+                        held_quiet_of = trades
+                    stretch_end = min(stretch_end, held_quiet_until)
+                stretch_from = t
+                while t < stretch_end and target[t] == prev_target:
+                    # What the fill after a change of target reads: the open, and with a
+                    # walk of its candle (a limit order's; a perpetual's near its
+                    # liquidation) the candle and its mark, a cache line (8 bars) at a time.
+                    prefetch(bar_open, t + _OPENS_AHEAD)
+                    if (limits or s.liquidates) and t % 8 == 0:
+                        prefetch(bar_high, t + _OPENS_AHEAD)
+                        prefetch(bar_low, t + _OPENS_AHEAD)
+                        prefetch(bars.mark_open, t + _OPENS_AHEAD)
+                        prefetch(bars.mark_high, t + _OPENS_AHEAD)
+                        prefetch(bars.mark_low, t + _OPENS_AHEAD)
+                    equity[t - s.trade_from] = cash + side * qty * value(inverse, bar_close[t])
+                    t += 1
+                if t < stretch_end or t in (quiet_until, stretch_from):
                     break
-                equity[t - s.trade_from] = cash + side * qty * value(inverse, bar_close[t])
-                t += 1
             if side != 0:
                 closes_held += t - quiet_from
                 bars_held += t - quiet_from
@@ -247,8 +314,13 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
         has_detail = uses_detail and detail.stop[t] > detail.first[t]
         first = detail.first[t] if has_detail else 0
         stop = detail.stop[t] if has_detail else 1
+        # The bar's funding columns are read only at a funding bar (elsewhere they are 0, and
+        # at a change of target rarely in the cache).
+        if next_funding < t:
+            funding_index, next_funding = _first_funding_from(funding_bars, t, funding_index)
+        funds_bar = next_funding == t
         # Funding at the bar's open time is paid by the position coming into the bar.
-        if books_funding and side != 0:
+        if side != 0 and (funds_bar or (has_detail and books_funding)):
             rate = detail.funding_at_open[first] if has_detail else bars.funding_at_open[t]
             if rate != 0.0:
                 mark = detail.mark_open[first] if has_detail else bars.mark_open[t]
@@ -296,9 +368,28 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                 check_candle = -1
 
         # Inside the bar, candle by candle: its detail candles, or the bar itself. Flat with no
-        # working order, nothing can happen inside a bar: it is skipped.
+        # working order, nothing can happen inside a bar: it is skipped. So it is for a
+        # position without stops, detail or a working order, in a bar that books no funding
+        # and where the mark does not reach its liquidation (as a quiet bar).
         if not walks_candles or (side == 0 and (limit_side == 0 or t < limit_from)):
             stop = first
+        elif side != 0 and marks_quiet_bars and limit_side == 0:
+            if t >= held_quiet_until or held_quiet_of != trades:
+                held_quiet_until = _held_quiet_until(
+                    t,
+                    side,
+                    liquidation_level,
+                    next_funding,
+                    s.liquidates,
+                    mark_lowest,
+                    mark_highest,
+                    bars.mark_block_offset,
+                    bars.mark_open,
+                    bars.mark_low if side > 0 else bars.mark_high,
+                )
+                held_quiet_of = trades
+            if held_quiet_until > t:
+                stop = first
         for c in range(first, stop):
             located = c if has_detail else -1  # where a fill inside the bar is
             if has_detail:
@@ -310,7 +401,7 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                 c_open, c_high, c_low = bar_open[t], bar_high[t], bar_low[t]
                 m_open, m_high, m_low = bars.mark_open[t], bars.mark_high[t], bars.mark_low[t]
                 at_open_rate = 0.0
-                inside_rate = bars.funding_inside[t] if books_funding else 0.0
+                inside_rate = bars.funding_inside[t] if funds_bar else 0.0
             if side != 0 and at_open_rate != 0.0:
                 cash -= pay_funding(book, trades - 1, side, qty, at_open_rate, m_open, inverse)
             # A working limit order: at the candle's open when that is already better.

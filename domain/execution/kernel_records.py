@@ -106,6 +106,14 @@ class KernelBars(NamedTuple):
     # Per signal bar, the share of `position_size` an entry signalled there takes (the `size`
     # rule); empty: all of it.
     entry_size: FloatArray
+    # What lets a held bar be only marked, as without the market (`MarketEvents`): the bars
+    # whose funding columns are not 0 (ascending; empty: none, or no funding), and per block
+    # of `MARK_BLOCK` bars the lowest and highest mark, bar t in block (t + mark_block_offset)
+    # // MARK_BLOCK (empty: not known, so each bar's mark is checked).
+    funding_bars: npt.NDArray[np.int64]
+    mark_lowest: FloatArray
+    mark_highest: FloatArray
+    mark_block_offset: int
 
 
 class KernelDetail(NamedTuple):

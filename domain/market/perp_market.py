@@ -9,6 +9,7 @@ import numpy.typing as npt
 
 from domain.market.candles import Candles
 from domain.market.intervals import close_time, floor_open_time, interval_ms
+from domain.market.market_events import MarketEvents, market_events
 
 FloatColumn = npt.NDArray[np.float64]
 
@@ -36,9 +37,19 @@ class PerpMarket:
     # The rate of the latest funding time at or before each bar's end, NaN before the first
     # (empty: not given, so missing throughout).
     funding_in_force: FloatColumn = field(default_factory=_none)
+    # Where the market can act on a held position, indexed from the columns above (None: not
+    # yet, `events()` indexes them).
+    indexed: MarketEvents | None = None
 
     def __len__(self) -> int:
         return int(self.mark_open.size)
+
+    def events(self) -> MarketEvents:
+        if self.indexed is not None:
+            return self.indexed
+        return market_events(
+            self.mark_open, self.mark_high, self.mark_low, self.funding_rate, self.funding_inside
+        )
 
     def mark_close_or(self, close: FloatColumn) -> FloatColumn:
         return self.mark_close if self.mark_close.size else np.asarray(close, np.float64)
@@ -60,6 +71,7 @@ class PerpMarket:
             self.funding_rates,
             self.mark_close[start:stop],
             self.funding_in_force[start:stop],
+            None if self.indexed is None else self.indexed.between(start, stop),
         )
 
 
@@ -124,6 +136,7 @@ def perp_market(
         rates,
         mark_close=mark_close,
         funding_in_force=funding_in_force(candles.open_time, interval, funding_time, rates),
+        indexed=market_events(mark_open, mark_high, mark_low, at_open, within),
     )
 
 

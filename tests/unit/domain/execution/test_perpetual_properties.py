@@ -4,13 +4,14 @@ import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from domain.backtest import simulate_targets
-from domain.execution.settings import ExecutionSettings
+from domain.execution.settings import EXIT_REASONS, ExecutionSettings, LimitEntry
 from domain.market.candles import Candles
+from domain.market.market_events import MarketEvents
 from domain.market.perp_market import PerpMarket, perp_market
 from tests.support.generated_markets import SETTINGS, executions, market, moves
 
@@ -158,3 +159,87 @@ def test_final_equity_is_the_capital_plus_every_trades_pnl(
     bound = _ROUNDINGS_PER_TRADE * notional * (len(result.trades.pnl) + 1)
     assert abs(final - (perp.initial_capital + total)) <= bound
     assert result.metrics["funding_paid"] == float(result.trades.funding.sum())
+
+
+def _indexing_nothing(perp: PerpMarket) -> PerpMarket:
+    """The market with an index that rules out nothing: every bar a funding bar, no mark
+    reach known."""
+    everything = MarketEvents(np.arange(len(perp), dtype=np.int64), np.empty(0), np.empty(0))
+    return dataclasses.replace(perp, indexed=everything)
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    bars=st.integers(1, 400),
+    cut=st.integers(0, 130),
+    direction=st.sampled_from(["long_only", "short_only", "long_short"]),
+    contract=st.sampled_from(["linear", "inverse"]),
+    leverage=st.sampled_from([1.0, 2.0, 10.0, 40.0, 100.0]),
+    funding=st.booleans(),
+    fill=st.sampled_from(["next_open", "close"]),
+    max_bars_in_trade=st.sampled_from([None, 7]),
+    entry_order=st.sampled_from([None, LimitEntry(0.002, 2)]),
+)
+def test_held_bars_skipped_by_the_market_index_are_those_the_full_check_finds_quiet(
+    seed: int,
+    bars: int,
+    cut: int,
+    direction: str,
+    contract: str,
+    leverage: float,
+    funding: bool,
+    fill: str,
+    max_bars_in_trade: int | None,
+    entry_order: LimitEntry | None,
+) -> None:
+    rng = np.random.default_rng(seed)
+    candles = market(rng.normal(0.0, rng.choice([0.002, 0.01, 0.03]), bars), 0.004, 0.002)
+    # A mark off the candles, its range wider at some bars (it alone liquidates there), a few
+    # marks missing.
+    wider = 1.0 + rng.choice([0.0, 0.02, 0.1], bars, p=[0.9, 0.08, 0.02])
+    scale = 1.0 + rng.normal(0.0, 0.001, bars)
+    mark_low = candles.low * scale / wider
+    mark_low[rng.random(bars) < 0.02] = np.nan
+    mark = Candles(
+        candles.open_time,
+        candles.open * scale,
+        candles.high * scale * wider,
+        mark_low,
+        candles.close * scale,
+        candles.volume,
+        candles.turnover,
+    )
+    # Fundings at some bars' open or inside them, some at rate 0.
+    times = np.sort(rng.choice(candles.open_time, bars // 9 + 1)) + rng.choice([0, 30_000])
+    rates = rng.choice([0.0, 1e-4, -3e-4, 2e-3], times.size)
+    whole = perp_market(candles, "1", mark, times, rates)
+    # A cut as an optimization's chunk takes: its blocks start inside one.
+    start = min(cut, bars - 1)
+    perp = whole.between(start, bars)
+    traded = Candles(*(getattr(candles, f.name)[start:] for f in dataclasses.fields(Candles)))
+    targets = random_targets(rng, len(traded), direction)
+    execution = ExecutionSettings(
+        direction=direction,  # type: ignore[arg-type]
+        contract=contract,  # type: ignore[arg-type]
+        leverage=leverage,
+        funding=funding,
+        fill=fill,  # type: ignore[arg-type]
+        position_size=0.7,
+        max_bars_in_trade=max_bars_in_trade,
+        entry_order=entry_order,
+    )
+    trade_from = int(rng.integers(0, len(traded)))
+    fast = simulate_targets(traded, targets, execution, "1", trade_from, market=perp)
+    # A stop loss past the liquidation is never set, but with it every held bar goes through
+    # the full stop check, and the funding columns are read at every bar.
+    checked = dataclasses.replace(execution, stop_loss=0.99)
+    full = simulate_targets(
+        traded, targets, checked, "1", trade_from, market=_indexing_nothing(perp)
+    )
+    # Without a liquidation before it (a 1x linear one, a 1x inverse short), it may fill.
+    assume(not np.any(full.trades.exit_reason == EXIT_REASONS.index("stop_loss")))
+    assert fast.equity.tobytes() == full.equity.tobytes()
+    for column in dataclasses.fields(fast.trades):
+        name = column.name
+        assert getattr(fast.trades, name).tobytes() == getattr(full.trades, name).tobytes()
