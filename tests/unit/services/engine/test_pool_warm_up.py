@@ -47,7 +47,8 @@ for definition in (rules, exits):
     one = {**backtest, "strategy": {"definition": definition, "params": {"fast": 5, "slow": 20}}}
     simulate(candles, pickle.loads(pickle.dumps(parse_backtest(one)[1])), 100)
     rules_grid = {"kind": "grid", "backtest": one, "param_grid": {"fast": [5, 8]}}
-    evaluate_sets(candles, parse_optimization(rules_grid)[1], [{"fast": 5, "slow": 20}, {"fast": 8, "slow": 30}], 0, 100)
+    rule_sets = [{"fast": 5, "slow": 20}, {"fast": 8, "slow": 30}]
+    evaluate_sets(candles, parse_optimization(rules_grid)[1], rule_sets, 0, 100)
 portfolio = {k: v for k, v in backtest.items() if k not in ("symbol", "stop_loss")}
 series = [SymbolSeries(s, candles, 100, None) for s in ("AAA", "BBB")]
 simulate_portfolio(series, parse_backtest({**portfolio, "symbols": ["AAA", "BBB"]})[1])
