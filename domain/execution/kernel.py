@@ -153,25 +153,24 @@ def _held_quiet_until(
     liquidation_level: float,
     funding_at: int,
     liquidates: bool,
-    mark_lowest: FloatArray,
-    mark_highest: FloatArray,
-    block_offset: int,
-    mark_open: FloatArray,
-    mark_inside: FloatArray,
+    bars: KernelBars,
 ) -> int:
     """The bar before which the bars from t on meet nothing of the market for the position
     held into bar t (t: bar t may): no funding bar (the first from t on is `funding_at`) and,
     within bar t's block (see `MarketEvents`), no liquidation. Bars are quiet only without
     stops, so `stop_hit` there can find nothing but a liquidation: at the mark's open or,
-    inside the bar, at the mark's low (a long's `mark_inside`; a short's high). A block whose
-    lowest (highest) mark does not reach the level is quiet whole; in another, its bars are
-    checked in turn."""
+    inside the bar, at the mark's low (a long's; a short's high). A block whose lowest
+    (highest) mark does not reach the level is quiet whole; in another, its bars are checked
+    in turn."""
     if not liquidates:
         return funding_at
+    mark_open = bars.mark_open
+    mark_inside = bars.mark_low if side > 0 else bars.mark_high
+    block_offset = bars.mark_block_offset
     block = (t + block_offset) // MARK_BLOCK
     block_end = min((block + 1) * MARK_BLOCK - block_offset, funding_at, mark_open.size)
-    if block < mark_lowest.size:
-        reach = mark_lowest[block] if side > 0 else mark_highest[block]
+    if block < bars.mark_lowest.size:
+        reach = bars.mark_lowest[block] if side > 0 else bars.mark_highest[block]
         if not liquidated(side, reach, liquidation_level):
             return block_end
     until = t
@@ -196,8 +195,6 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
     bar_close = bars.close
     target = bars.target
     funding_bars = bars.funding_bars
-    mark_lowest = bars.mark_lowest
-    mark_highest = bars.mark_highest
     inverse = s.inverse
     n = bar_close.size
     equity = np.empty(n - s.trade_from)
@@ -277,16 +274,7 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
                                 funding_bars, t, funding_index
                             )
                         held_quiet_until = _held_quiet_until(
-                            t,
-                            side,
-                            liquidation_level,
-                            next_funding,
-                            s.liquidates,
-                            mark_lowest,
-                            mark_highest,
-                            bars.mark_block_offset,
-                            bars.mark_open,
-                            bars.mark_low if side > 0 else bars.mark_high,
+                            t, side, liquidation_level, next_funding, s.liquidates, bars
                         )
                         held_quiet_of = trades
                     stretch_end = min(stretch_end, held_quiet_until)
@@ -376,16 +364,7 @@ def simulate_kernel(bars: KernelBars, detail: KernelDetail, settings: KernelSett
         elif side != 0 and marks_quiet_bars and limit_side == 0:
             if t >= held_quiet_until or held_quiet_of != trades:
                 held_quiet_until = _held_quiet_until(
-                    t,
-                    side,
-                    liquidation_level,
-                    next_funding,
-                    s.liquidates,
-                    mark_lowest,
-                    mark_highest,
-                    bars.mark_block_offset,
-                    bars.mark_open,
-                    bars.mark_low if side > 0 else bars.mark_high,
+                    t, side, liquidation_level, next_funding, s.liquidates, bars
                 )
                 held_quiet_of = trades
             if held_quiet_until > t:
